@@ -1,0 +1,14 @@
+#pragma once
+// Each subcommand lives in its own cmd_<name>.cpp and registers itself on the root app.
+#include <CLI/CLI.hpp>
+
+namespace onebit::cli {
+
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+void add_tokenizer_command(CLI::App& app);  // tokenizer encode | decode | train
+void add_tokenize_command(CLI::App& app);
+
+}  // namespace onebit::cli

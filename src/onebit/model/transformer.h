@@ -1,0 +1,77 @@
+#pragma once
+// The decoder-only transformer with hand-written backward (llm.c style). All parameters live in one
+// contiguous f32 arena (and gradients in a second one of the same layout), so the optimizer,
+// checkpointing and (later) gradient all-reduce work on flat arrays.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "onebit/model/config.h"
+
+namespace onebit::model {
+
+struct ParamInfo {
+  std::string name;              // Hugging Face style, e.g. "model.layers.3.self_attn.q_proj.weight"
+  std::vector<int64_t> shape;    // row-major; linear weights are [out_features, in_features]
+  size_t offset = 0;             // into params()/grads(), in floats
+  size_t numel = 0;
+  bool decay = true;             // false for norms, biases and (by convention) nothing else
+  Precision precision = Precision::F32;  // quantized linears carry their precision
+};
+
+// The three-phase quantization schedule's state for one step.
+enum class QuantPhase { FullPrecision, Soft, Hard };
+struct QuantState {
+  QuantPhase phase = QuantPhase::Hard;
+  float k = 0.0f;  // tanh sharpness in the Soft phase
+};
+
+struct WeightStats {  // fraction of quantized weights whose ternary code is -1, 0, +1 (Hard/Soft)
+  double neg = 0, zero = 0, pos = 0;
+};
+
+class Transformer {
+ public:
+  explicit Transformer(const ModelConfig& cfg);
+  ~Transformer();
+  Transformer(const Transformer&) = delete;
+  Transformer& operator=(const Transformer&) = delete;
+
+  const ModelConfig& config() const;
+  const std::vector<ParamInfo>& params_info() const;
+  const ParamInfo& param(const std::string& name) const;  // error naming `name` if absent
+  std::span<float> params();
+  std::span<float> grads();
+  size_t num_params() const;
+
+  void init_weights(uint64_t seed);  // deterministic for a seed
+  void set_quant_state(QuantState s);
+  QuantState quant_state() const;
+  // 0 = keep all activations; N > 0 = keep only activations at N segment boundaries and recompute
+  // each segment during backward. Gradients are bitwise identical either way.
+  void set_checkpoint_segments(int n);
+  void set_training(bool training);        // dropout on/off
+  void set_dropout_seed(uint64_t seed);    // per step, for exact resume
+
+  // Forward over a batch of B sequences of T tokens; targets < 0 are ignored. Returns the mean
+  // cross-entropy (nats/token) over non-ignored targets. Keeps what backward() needs.
+  float forward(const int32_t* tokens, const int32_t* targets, int B, int T);
+  // Accumulates d(loss_scale * loss)/d(params) into grads(); call after forward() on the same batch.
+  void backward(float loss_scale = 1.0f);
+  void zero_grad();
+
+  // Inference: logits [B, T, vocab] (or only the last position of each sequence when last_only).
+  void logits(const int32_t* tokens, int B, int T, float* out, bool last_only);
+
+  // Bytes of activation memory used by the last forward/backward (for the checkpointing benchmark).
+  size_t peak_activation_bytes() const;
+  WeightStats weight_stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace onebit::model

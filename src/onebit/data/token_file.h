@@ -29,6 +29,9 @@ struct TokenFileHeader {
 
 inline constexpr size_t kTokenFileHeaderBytes = 64;
 
+// 2 if vocab_size <= 65536, else 4.
+uint32_t token_width_for_vocab(uint32_t vocab_size);
+
 class TokenFileWriter {
  public:
   TokenFileWriter(const fs::path& path, uint32_t vocab_size, uint64_t tokenizer_hash);
@@ -41,6 +44,7 @@ class TokenFileWriter {
   TokenFileHeader header_;
   uint64_t count_ = 0;
   std::vector<uint8_t> buf_;
+  fs::path path_;
 };
 
 // Read-only, memory-mapped. Errors (bad magic, truncated, width/vocab mismatch) name the file.
@@ -50,8 +54,10 @@ class TokenFile {
   const TokenFileHeader& header() const { return header_; }
   uint64_t size() const { return header_.count; }
   int32_t at(uint64_t i) const;
-  // Copies ids [start, start + n) into out.
+  // Copies ids [start, start + n) into out; an id >= vocab size is an error naming the file.
   void read(uint64_t start, size_t n, int32_t* out) const;
+  // Reads every id once and checks its range (reads check their own range; this checks all).
+  void validate() const;
   const fs::path& path() const { return map_.path(); }
 
  private:

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "onebit/core/fs.h"
+#include "onebit/core/json_util.h"
 
 namespace onebit::data {
 
@@ -42,5 +43,14 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& spec);
 
 // FNV-1a 64 over bytes; the canonical hash used by Tokenizer::hash().
 uint64_t fnv1a64(std::string_view bytes);
+
+// The hash every Tokenizer::hash() returns: fnv1a64 of the canonical form of its parsed
+// tokenizer.json (keys sorted, no whitespace, UTF-8 as is). Defined on the parsed object, so a
+// tokenizer and its own to_json() reloaded from disk hash the same whatever the file's formatting.
+uint64_t tokenizer_json_hash(const json& tokenizer_json);
+std::string canonical_json(const json& j);
+
+// Hex form used in error messages and file names ("%016llx").
+std::string hash_hex(uint64_t h);
 
 }  // namespace onebit::data

@@ -1,0 +1,204 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+
+#include "onebit/core/error.h"
+#include "onebit/core/json_util.h"
+#include "onebit/core/rng.h"
+#include "onebit/data/bpe_trainer.h"
+#include "onebit/data/tokenizer.h"
+#include "temp_dir.h"
+#ifdef ONEBIT_HAVE_HF_TOKENIZER
+#include "onebit/data/hf/hf_tokenizer.h"
+#endif
+
+namespace onebit::data {
+namespace {
+
+using testing::expect_error;
+using testing::TempDir;
+
+const fs::path kFixtures = fs::path(ONEBIT_TEST_FIXTURES) / "data";
+
+// The obvious BPE: recount every pair of every word before each merge.
+BpeMerges naive_bpe(const std::vector<std::pair<std::string, uint64_t>>& words, uint64_t max_merges, uint64_t min_freq) {
+  std::vector<std::string> str(256);
+  std::map<std::string, uint32_t> id;
+  for (int b = 0; b < 256; ++b) {
+    str[static_cast<size_t>(b)] = std::string(1, static_cast<char>(b));
+    id[str[static_cast<size_t>(b)]] = static_cast<uint32_t>(b);
+  }
+  std::vector<std::pair<std::vector<uint32_t>, uint64_t>> ws;
+  for (const auto& [w, c] : words) {
+    std::vector<uint32_t> s;
+    for (unsigned char ch : w) s.push_back(ch);
+    ws.emplace_back(s, c);
+  }
+  BpeMerges out;
+  while (out.merges.size() < max_merges) {
+    std::map<std::pair<uint32_t, uint32_t>, uint64_t> counts;
+    for (const auto& [s, c] : ws)
+      for (size_t i = 0; i + 1 < s.size(); ++i) counts[{s[i], s[i + 1]}] += c;
+    if (counts.empty()) break;
+    auto best = counts.begin();
+    for (auto it = counts.begin(); it != counts.end(); ++it)
+      if (it->second > best->second) best = it;  // map order = smallest pair first among ties
+    if (best->second < min_freq) {
+      out.stopped_by_min_frequency = true;
+      break;
+    }
+    auto [a, b] = best->first;
+    std::string m = str[a] + str[b];
+    uint32_t nid;
+    if (id.count(m)) {
+      nid = id[m];
+    } else {
+      nid = static_cast<uint32_t>(str.size());
+      str.push_back(m);
+      id[m] = nid;
+    }
+    out.merges.emplace_back(str[a], str[b]);
+    for (auto& [s, c] : ws) {
+      std::vector<uint32_t> t;
+      for (size_t i = 0; i < s.size();) {
+        if (i + 1 < s.size() && s[i] == a && s[i + 1] == b) {
+          t.push_back(nid);
+          i += 2;
+        } else {
+          t.push_back(s[i++]);
+        }
+      }
+      s = t;
+    }
+  }
+  return out;
+}
+
+TEST(BpeTrainer, IncrementalMergesMatchRecountingFromScratch) {
+  for (uint64_t seed : {1, 2, 3}) {
+    Rng rng(seed);
+    std::vector<std::pair<std::string, uint64_t>> words;
+    // Small alphabets force repeated symbols ("aaaa"), overlapping pairs and equal counts (ties).
+    for (int i = 0; i < 300; ++i) {
+      std::string w;
+      size_t len = 1 + rng.uniform_int(9);
+      for (size_t k = 0; k < len; ++k) w += static_cast<char>('a' + rng.uniform_int(seed == 3 ? 2 : 4));
+      words.emplace_back(w, 1 + rng.uniform_int(5));
+    }
+    std::sort(words.begin(), words.end());
+    words.erase(std::unique(words.begin(), words.end(), [](auto& x, auto& y) { return x.first == y.first; }), words.end());
+    BpeMerges fast = learn_bpe_merges(words, 150, 2);
+    BpeMerges slow = naive_bpe(words, 150, 2);
+    ASSERT_GT(fast.merges.size(), 20u);
+    EXPECT_EQ(fast.merges, slow.merges) << "seed " << seed;
+    EXPECT_EQ(fast.stopped_by_min_frequency, slow.stopped_by_min_frequency);
+  }
+}
+
+TEST(BpeTrainer, MinFrequencyAndTieBreak) {
+  // "ab" ×3 and "cd" ×3 tie: the smaller pair ('a','b') merges first; "ef" ×1 never reaches 2.
+  std::vector<std::pair<std::string, uint64_t>> words = {{"cd", 3}, {"ab", 3}, {"ef", 1}};
+  BpeMerges m = learn_bpe_merges(words, 10, 2);
+  ASSERT_EQ(m.merges.size(), 2u);
+  EXPECT_EQ(m.merges[0], (std::pair<std::string, std::string>{"a", "b"}));
+  EXPECT_EQ(m.merges[1], (std::pair<std::string, std::string>{"c", "d"}));
+  EXPECT_TRUE(m.stopped_by_min_frequency);
+  EXPECT_EQ(learn_bpe_merges(words, 10, 1).merges.size(), 3u);
+}
+
+std::vector<json> load_cases() {
+  std::ifstream in(kFixtures / "bpe_trainer_cases.jsonl");
+  std::vector<json> out;
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(json::parse(line));
+  return out;
+}
+
+BpeTrainOptions fixture_options(const std::string& pattern, int threads) {
+  BpeTrainOptions o;
+  o.inputs = {(kFixtures / "bpe_corpus.txt").string()};
+  o.vocab_size = 600;
+  o.min_frequency = 2;
+  o.pattern = pattern;
+  o.threads = threads;
+  o.progress = false;
+  return o;
+}
+
+TEST(BpeTrainer, TrainingIsDeterministicAndMatchesTheCommittedFixture) {
+  for (const std::string pattern : {"gpt2", "llama3"}) {
+    json want = read_json_file(kFixtures / ("bpe_trained_" + pattern + ".json"));
+    for (int threads : {1, 2}) {
+      BpeTrainResult r = train_bpe(fixture_options(pattern, threads));
+      EXPECT_EQ(r.vocab_size, 600u);
+      EXPECT_EQ(r.tokenizer, want) << pattern << " threads " << threads;
+      EXPECT_EQ(tokenizer_json_hash(r.tokenizer), tokenizer_json_hash(want));
+    }
+  }
+}
+
+#ifdef ONEBIT_HAVE_HF_TOKENIZER
+TEST(BpeTrainer, TrainedTokenizerEncodesLikeHuggingFaceAndRoundTrips) {
+  auto cases = load_cases();
+  ASSERT_GE(cases.size(), 20u);
+  for (const std::string pattern : {"gpt2", "llama3"}) {
+    BpeTrainResult r = train_bpe(fixture_options(pattern, 2));
+    auto tok = parse_hf_tokenizer(r.tokenizer.dump(), "trained-" + pattern);
+    EXPECT_EQ(tok->vocab_size(), 600);
+    EXPECT_EQ(tok->eos_id(), std::optional<int32_t>(0));
+    EXPECT_EQ(tok->hash(), tokenizer_json_hash(r.tokenizer));
+    for (const auto& c : cases) {
+      if (c["pattern"] != pattern) continue;
+      std::string text = c["text"];
+      std::vector<int32_t> want = c["ids"];
+      EXPECT_EQ(tok->encode(text), want) << pattern << ": " << text;
+      EXPECT_EQ(tok->decode(want), text);
+    }
+    // Any bytes of valid UTF-8 survive encode → decode (byte-level: no unknown tokens).
+    Rng rng(7);
+    for (int i = 0; i < 50; ++i) {
+      std::string s;
+      for (int k = 0; k < 80; ++k) {
+        uint64_t kind = rng.uniform_int(4);
+        if (kind == 0) s += static_cast<char>(' ' + rng.uniform_int(95));
+        else if (kind == 1) s += "\xe2\x98\x83";
+        else if (kind == 2) s += "\n";
+        else s += static_cast<char>('a' + rng.uniform_int(26));
+      }
+      EXPECT_EQ(tok->decode(tok->encode(s)), s);
+    }
+  }
+}
+#endif
+
+TEST(BpeTrainer, BadOptionsAreClearErrors) {
+  TempDir dir;
+  write_file_atomic(dir / "c.txt", "some text");
+  BpeTrainOptions o;
+  o.inputs = {(dir / "c.txt").string()};
+  o.progress = false;
+  o.vocab_size = 200;
+  expect_error([&] { train_bpe(o); }, "--vocab-size 200 is too small", "257");
+  o.vocab_size = 300;
+  o.pattern = "(unclosed";
+  expect_error([&] { train_bpe(o); }, "pre-tokenization pattern", "(unclosed");
+  o.pattern = "gpt2";
+  o.special_tokens = {"<s>", "<s>"};
+  expect_error([&] { train_bpe(o); }, "\"<s>\" is given twice");
+  o.special_tokens = {};
+  write_file_atomic(dir / "empty.txt", "");
+  o.inputs = {(dir / "empty.txt").string()};
+  expect_error([&] { train_bpe(o); }, "no text");
+  o.inputs = {(dir / "nope.txt").string()};
+  expect_error([&] { train_bpe(o); }, "nope.txt", "no such file");
+  // Too little text for the vocab: stops early with a smaller vocab, still valid.
+  o.inputs = {(dir / "c.txt").string()};
+  BpeTrainResult r = train_bpe(o);
+  EXPECT_TRUE(r.stopped_by_min_frequency || r.merges < 44);
+  EXPECT_LT(r.vocab_size, 300u);
+}
+
+}  // namespace
+}  // namespace onebit::data

@@ -1,0 +1,315 @@
+#include "onebit/data/hf/pre_tokenizers.h"
+
+#include <deque>
+#include <functional>
+#include <vector>
+
+#include "onebit/core/error.h"
+#include "onebit/data/byte_level.h"
+#include "onebit/data/hf/regex.h"
+#include "onebit/data/hf/unicode.h"
+
+namespace onebit::data::hf {
+namespace {
+
+// GPT-2's pre-tokenization regex, used by ByteLevel when use_regex is true.
+constexpr const char* kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+void regex_segments(const Regex& re, std::string_view text, bool invert, std::vector<Segment>& segs) {
+  thread_local std::vector<Match> matches;
+  re.find_all(text, matches);
+  segs.clear();
+  if (text.empty()) {
+    segs.push_back({0, 0, false});
+    return;
+  }
+  size_t prev = 0;
+  for (const auto& m : matches) {
+    if (prev != m.start) segs.push_back({prev, m.start, invert});
+    segs.push_back({m.start, m.end, !invert});
+    prev = m.end;
+  }
+  if (prev != text.size()) segs.push_back({prev, text.size(), invert});
+}
+
+// HF's `impl Pattern for Fn(char) -> bool`: every matching character is its own match.
+template <typename Pred>
+void char_segments(std::string_view text, Pred pred, std::vector<Segment>& segs) {
+  segs.clear();
+  if (text.empty()) {
+    segs.push_back({0, 0, false});
+    return;
+  }
+  size_t last = 0, i = 0;
+  while (i < text.size()) {
+    size_t b = i;
+    char32_t c = next_codepoint(text, i);
+    if (pred(c)) {
+      if (last < b) segs.push_back({last, b, false});
+      segs.push_back({b, i, true});
+      last = i;
+    }
+  }
+  if (text.size() > last) segs.push_back({last, text.size(), false});
+}
+
+class ByteLevelPre final : public PreTokenizer {
+ public:
+  ByteLevelPre(bool add_prefix_space, bool use_regex, const std::string& where)
+      : add_prefix_space_(add_prefix_space) {
+    if (use_regex) re_ = std::make_unique<Regex>(onig_to_pcre2(kGpt2Pattern), where + ": ByteLevel pre-tokenizer");
+    for (int b = 0; b < 256; ++b) {
+      const std::string& sym = byte_to_symbol(static_cast<uint8_t>(b));
+      sym_len_[b] = static_cast<uint8_t>(sym.size());
+      sym_[b][0] = sym[0];
+      sym_[b][1] = sym.size() > 1 ? sym[1] : 0;
+    }
+  }
+  bool needs_utf8() const override { return re_ != nullptr; }
+  void apply(const Pieces& in, Pieces& out) const override {
+    out.clear();
+    thread_local std::string prefixed;
+    thread_local std::vector<Segment> segs;
+    thread_local std::vector<Match> matches;
+    for (const auto& p : in.list) {
+      std::string_view text = in.view(p);
+      if (add_prefix_space_ && text[0] != ' ') {
+        prefixed.assign(1, ' ');
+        prefixed.append(text);
+        text = prefixed;
+      }
+      if (!re_) {
+        emit_mapped(text, p.origin, out);
+        continue;
+      }
+      re_->find_all(text, matches);
+      // Isolated: matches and the gaps between them all become pieces.
+      size_t prev = 0;
+      for (const auto& m : matches) {
+        if (prev != m.start) emit_mapped(text.substr(prev, m.start - prev), p.origin && prev == 0, out);
+        emit_mapped(text.substr(m.start, m.end - m.start), p.origin && m.start == 0, out);
+        prev = m.end;
+      }
+      if (prev != text.size()) emit_mapped(text.substr(prev), p.origin && prev == 0, out);
+    }
+  }
+
+ private:
+  void emit_mapped(std::string_view s, bool origin, Pieces& out) const {
+    if (s.empty()) return;
+    size_t off = out.buf.size();
+    out.buf.resize(off + 2 * s.size());
+    char* dst = out.buf.data() + off;
+    for (unsigned char c : s) {
+      // Symbols are one or two bytes; writing both and advancing by the length avoids a branch.
+      dst[0] = sym_[c][0];
+      dst[1] = sym_[c][1];
+      dst += sym_len_[c];
+    }
+    size_t len = static_cast<size_t>(dst - (out.buf.data() + off));
+    out.buf.resize(off + len);
+    out.list.push_back({static_cast<uint32_t>(off), static_cast<uint32_t>(len), origin});
+  }
+  bool add_prefix_space_;
+  std::unique_ptr<Regex> re_;
+  char sym_[256][2];
+  uint8_t sym_len_[256];
+};
+
+class SplitPre final : public PreTokenizer {
+ public:
+  SplitPre(const std::string& pattern, SplitBehavior b, bool invert, const std::string& where)
+      : re_(pattern, where), behavior_(b), invert_(invert) {}
+  void apply(const Pieces& in, Pieces& out) const override {
+    out.clear();
+    thread_local std::vector<Segment> segs;
+    for (const auto& p : in.list) {
+      std::string_view text = in.view(p);
+      regex_segments(re_, text, invert_, segs);
+      emit_split(text, p.origin, segs, behavior_, out);
+    }
+  }
+
+ private:
+  Regex re_;
+  SplitBehavior behavior_;
+  bool invert_;
+};
+
+class CharSplitPre final : public PreTokenizer {
+ public:
+  CharSplitPre(std::function<bool(char32_t)> pred, SplitBehavior b) : pred_(std::move(pred)), behavior_(b) {}
+  void apply(const Pieces& in, Pieces& out) const override {
+    out.clear();
+    thread_local std::vector<Segment> segs;
+    for (const auto& p : in.list) {
+      std::string_view text = in.view(p);
+      char_segments(text, pred_, segs);
+      emit_split(text, p.origin, segs, behavior_, out);
+    }
+  }
+
+ private:
+  std::function<bool(char32_t)> pred_;
+  SplitBehavior behavior_;
+};
+
+enum class Prepend { Always, First, Never };
+
+class MetaspacePre final : public PreTokenizer {
+ public:
+  MetaspacePre(char32_t replacement, Prepend scheme, bool split)
+      : replacement_(replacement), scheme_(scheme), split_(split) {
+    append_codepoint(rep_, replacement);
+  }
+  void apply(const Pieces& in, Pieces& out) const override {
+    out.clear();
+    thread_local std::string s;
+    thread_local std::vector<Segment> segs;
+    for (const auto& p : in.list) {
+      std::string_view text = in.view(p);
+      s.clear();
+      for (char c : text) {
+        if (c == ' ') s += rep_;
+        else s += c;
+      }
+      bool starts = std::string_view(s).substr(0, rep_.size()) == rep_;
+      if (!starts && (scheme_ == Prepend::Always || (scheme_ == Prepend::First && p.origin))) s.insert(0, rep_);
+      if (!split_) {
+        out.add(s, p.origin);
+        continue;
+      }
+      char32_t r = replacement_;
+      char_segments(s, [r](char32_t c) { return c == r; }, segs);
+      emit_split(s, p.origin, segs, SplitBehavior::MergedWithNext, out);
+    }
+  }
+
+ private:
+  char32_t replacement_;
+  std::string rep_;
+  Prepend scheme_;
+  bool split_;
+};
+
+class SequencePre final : public PreTokenizer {
+ public:
+  explicit SequencePre(std::vector<std::unique_ptr<PreTokenizer>> steps) : steps_(std::move(steps)) {}
+  bool needs_utf8() const override {
+    // Every step sees the previous one's output, so only the first sees the raw input.
+    return steps_.empty() || steps_.front()->needs_utf8();
+  }
+  void apply(const Pieces& in, Pieces& out) const override {
+    if (steps_.empty()) {
+      out = in;
+      return;
+    }
+    thread_local std::deque<Pieces> scratch;
+    // Nested sequences each need their own pair of buffers.
+    thread_local size_t depth = 0;
+    if (scratch.size() < 2 * (depth + 1)) scratch.resize(2 * (depth + 1));
+    Pieces* a = &scratch[2 * depth];
+    Pieces* b = &scratch[2 * depth + 1];
+    ++depth;
+    try {
+      const Pieces* src = &in;
+      for (size_t i = 0; i < steps_.size(); ++i) {
+        Pieces* dst = i + 1 == steps_.size() ? &out : (src == a ? b : a);
+        steps_[i]->apply(*src, *dst);
+        src = dst;
+      }
+    } catch (...) {
+      --depth;
+      throw;
+    }
+    --depth;
+  }
+
+ private:
+  std::vector<std::unique_ptr<PreTokenizer>> steps_;
+};
+
+char32_t single_char(const std::string& s, const std::string& what) {
+  if (s.empty()) fail(what, " must be one character, got an empty string");
+  size_t i = 0;
+  char32_t c = next_codepoint(s, i);
+  if (i != s.size()) fail(what, " must be one character, got \"", s, "\"");
+  return c;
+}
+
+}  // namespace
+
+SplitBehavior parse_split_behavior(const json& j, const std::string& where) {
+  std::string b = j.get<std::string>();
+  if (b == "Removed") return SplitBehavior::Removed;
+  if (b == "Isolated") return SplitBehavior::Isolated;
+  if (b == "MergedWithPrevious") return SplitBehavior::MergedWithPrevious;
+  if (b == "MergedWithNext") return SplitBehavior::MergedWithNext;
+  if (b == "Contiguous") return SplitBehavior::Contiguous;
+  fail(where, ": unknown split behavior \"", b, "\"");
+}
+
+std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::string& where) {
+  std::string type = json_get<std::string>(j, "type", where + ": pre_tokenizer");
+  std::string w = where + ": pre_tokenizer " + type;
+  if (type == "ByteLevel") {
+    return std::make_unique<ByteLevelPre>(json_get_or<bool>(j, "add_prefix_space", true, w),
+                                          json_get_or<bool>(j, "use_regex", true, w), where);
+  }
+  if (type == "Split") {
+    return std::make_unique<SplitPre>(pattern_to_regex(json_get<json>(j, "pattern", w), w),
+                                      parse_split_behavior(json_get<json>(j, "behavior", w), w),
+                                      json_get_or<bool>(j, "invert", false, w), w);
+  }
+  if (type == "Metaspace") {
+    char32_t rep = single_char(json_get_or<std::string>(j, "replacement", "\xE2\x96\x81", w), w + " replacement");
+    Prepend scheme = Prepend::Always;
+    if (j.contains("prepend_scheme") && !j["prepend_scheme"].is_null()) {
+      std::string s = json_get<std::string>(j, "prepend_scheme", w);
+      if (s == "always") scheme = Prepend::Always;
+      else if (s == "first") scheme = Prepend::First;
+      else if (s == "never") scheme = Prepend::Never;
+      else fail(w, ": unknown prepend_scheme \"", s, "\"");
+    } else if (!json_get_or<bool>(j, "add_prefix_space", true, w)) {
+      scheme = Prepend::Never;
+    }
+    return std::make_unique<MetaspacePre>(rep, scheme, json_get_or<bool>(j, "split", true, w));
+  }
+  if (type == "Digits") {
+    bool individual = json_get_or<bool>(j, "individual_digits", false, w);
+    return std::make_unique<CharSplitPre>([](char32_t c) { return c >= '0' && c <= '9'; },
+                                          individual ? SplitBehavior::Isolated : SplitBehavior::Contiguous);
+  }
+  if (type == "Punctuation") {
+    SplitBehavior b = j.contains("behavior") ? parse_split_behavior(j["behavior"], w) : SplitBehavior::Isolated;
+    return std::make_unique<CharSplitPre>(is_punctuation, b);
+  }
+  if (type == "Whitespace") {
+    // HF compiles this one with the Rust regex crate, whose \w and \s are these properties.
+    return std::make_unique<SplitPre>(
+        R"([\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]+|[^\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}\p{White_Space}]+)",
+        SplitBehavior::Removed, true, w);
+  }
+  if (type == "WhitespaceSplit") {
+    return std::make_unique<CharSplitPre>(is_whitespace, SplitBehavior::Removed);
+  }
+  if (type == "CharDelimiterSplit") {
+    char32_t d = single_char(json_get<std::string>(j, "delimiter", w), w + " delimiter");
+    return std::make_unique<CharSplitPre>([d](char32_t c) { return c == d; }, SplitBehavior::Removed);
+  }
+  if (type == "BertPreTokenizer") {
+    std::vector<std::unique_ptr<PreTokenizer>> steps;
+    steps.push_back(std::make_unique<CharSplitPre>(is_whitespace, SplitBehavior::Removed));
+    steps.push_back(std::make_unique<CharSplitPre>(is_punctuation, SplitBehavior::Isolated));
+    return std::make_unique<SequencePre>(std::move(steps));
+  }
+  if (type == "Sequence") {
+    std::vector<std::unique_ptr<PreTokenizer>> steps;
+    for (const auto& s : json_get<json>(j, "pretokenizers", w)) steps.push_back(make_pre_tokenizer(s, where));
+    return std::make_unique<SequencePre>(std::move(steps));
+  }
+  fail(where, ": unsupported pre_tokenizer type \"", type, "\"");
+}
+
+}  // namespace onebit::data::hf

@@ -1,0 +1,27 @@
+#pragma once
+// HF pre-tokenizers: ByteLevel, Split, Metaspace, Digits, Punctuation, Whitespace, WhitespaceSplit,
+// BertPreTokenizer, CharDelimiterSplit and Sequence.
+#include <memory>
+#include <string>
+
+#include "onebit/core/json_util.h"
+#include "onebit/data/hf/pieces.h"
+
+namespace onebit::data::hf {
+
+class PreTokenizer {
+ public:
+  virtual ~PreTokenizer() = default;
+  // Splits (and possibly rewrites) every piece of `in` into `out` (cleared first).
+  virtual void apply(const Pieces& in, Pieces& out) const = 0;
+  // False only when the output is well-formed UTF-8 whatever bytes come in (ByteLevel without
+  // its regex maps each byte on its own), so the input needs no repair.
+  virtual bool needs_utf8() const { return true; }
+};
+
+// `where` names the file for errors; an unknown "type" is an error naming it.
+std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::string& where);
+
+SplitBehavior parse_split_behavior(const json& j, const std::string& where);
+
+}  // namespace onebit::data::hf

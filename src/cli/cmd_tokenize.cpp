@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/data_cli_options.h"
 #include "onebit/core/error.h"
 #include "onebit/core/log.h"
 #include "onebit/data/tokenize_files.h"
@@ -49,25 +50,15 @@ void add_tokenize_command(CLI::App& app) {
       "directories (searched recursively for those, in sorted order) and - (stdin: JSONL if it starts\n"
       "with '{', else text). The tokenizer's end-of-text token follows every document. Documents are\n"
       "tokenized in parallel and written in input order; the header records the tokenizer's hash.");
-  cmd->add_option("--tokenizer", args->tokenizer,
-                  "\"byte\", a tokenizer.json, or a model dir holding one")
-      ->capture_default_str();
-  cmd->add_option("--input,-i", args->opts.inputs, "input files, directories or - (stdin); repeatable")
-      ->required()
-      ->expected(1, -1);
+  add_tokenizer_option(cmd, args->tokenizer, false);
+  add_text_input_options(cmd, "--input,-i", args->opts.inputs, args->opts.text_field, args->opts.skip_bad_lines,
+                         args->opts.threads, "tokenizer threads (0 = all cores)");
   cmd->add_option("--output,-o", args->output, "output .tokens file (written atomically)")->required();
-  cmd->add_option("--text-field", args->opts.text_field, "JSONL: the key holding each document's text")
-      ->capture_default_str();
   cmd->add_option("--val-fraction", args->opts.val_fraction,
                   "also write <output stem>.val.tokens holding about this fraction of the tokens: the last\n"
                   "documents, split at a document boundary (0 = no split)")
       ->check(CLI::Range(0.0, 0.999))
       ->capture_default_str();
-  cmd->add_flag("--skip-bad-lines", args->opts.skip_bad_lines,
-                "skip (and count) JSONL lines that are malformed, lack the text field or are not UTF-8,\n"
-                "and replace invalid UTF-8 in text files with U+FFFD; without it such input is an error\n"
-                "naming file:line");
-  cmd->add_option("--threads", args->opts.threads, "tokenizer threads (0 = all cores)")->capture_default_str();
   cmd->callback([args] { run_tokenize(*args); });
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/data_cli_options.h"
 #include "onebit/core/error.h"
 #include "onebit/core/fs.h"
 #include "onebit/data/tokenizer.h"
@@ -124,9 +125,7 @@ void add_tokenizer_command(CLI::App& app) {
       "Print the token ids of a text, space-separated on one line (with --show-pieces: one\n"
       "\"id<TAB>piece\" line per token). The text comes from --text, --file or standard input.\n"
       "Text that is not valid UTF-8 is repaired first (each bad sequence becomes U+FFFD).");
-  e->add_option("--tokenizer,-t", enc->tokenizer,
-                "\"byte\" (the built-in byte tokenizer), a tokenizer.json, or a model directory holding one")
-      ->required();
+  add_tokenizer_option(e, enc->tokenizer, true);
   e->add_option("--text", enc->text, "the text to encode (otherwise --file, otherwise standard input)");
   e->add_option("--file,-f", enc->file, "read the text to encode from this file");
   e->add_flag("--show-pieces", enc->show_pieces,
@@ -141,9 +140,7 @@ void add_tokenizer_command(CLI::App& app) {
       "Print the text of token ids exactly as decoded (no newline is added, so encode | decode\n"
       "reproduces the input). Ids come from the arguments or standard input, separated by spaces,\n"
       "commas or newlines; a Python list such as [15496, 995] also works.");
-  d->add_option("--tokenizer,-t", dec->tokenizer,
-                "\"byte\" (the built-in byte tokenizer), a tokenizer.json, or a model directory holding one")
-      ->required();
+  add_tokenizer_option(d, dec->tokenizer, true);
   d->add_option("ids", dec->ids, "token ids to decode (none: read them from standard input)");
   d->add_flag("--skip-special", dec->skip_special,
               "leave out special tokens such as <|endoftext|> (HF skip_special_tokens=True)");

@@ -4,9 +4,11 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/data_cli_options.h"
 #include "onebit/core/error.h"
 #include "onebit/core/json_util.h"
 #include "onebit/data/bpe_trainer.h"
+#include "onebit/data/tokenize_files.h"
 
 namespace onebit::cli {
 
@@ -22,6 +24,7 @@ void run_tokenizer_train(TrainTokArgs& a) {
   if (a.no_special) a.opts.special_tokens.clear();
   fs::path out(a.output);
   if (fs::is_directory(out)) out /= "tokenizer.json";
+  data::check_output_dir(out, "--output");
   data::BpeTrainResult r = data::train_bpe(a.opts);
   write_json_atomic(out, r.tokenizer, 2);
   std::printf("trained byte-level BPE: vocab %u (%zu special + 256 bytes + %llu merges) from %llu documents, "
@@ -42,9 +45,8 @@ void add_tokenizer_train_subcommand(CLI::App& tokenizer_app) {
       "Train a byte-level BPE tokenizer (GPT-2 style: any text encodes, no unknown tokens) and write it\n"
       "as a Hugging Face tokenizer.json. Inputs as for `onebit tokenize` (.txt, .md, .jsonl[.gz|.zst],\n"
       "directories, -). Special tokens get ids 0..k-1, then the 256 byte symbols, then the merges.");
-  cmd->add_option("--files,--input,-i", args->opts.inputs, "training text: files, directories or -")
-      ->required()
-      ->expected(1, -1);
+  add_text_input_options(cmd, "--files,--input,-i", args->opts.inputs, args->opts.text_field,
+                         args->opts.skip_bad_lines, args->opts.threads, "threads for word counting (0 = all cores)");
   cmd->add_option("--vocab-size", args->opts.vocab_size, "target vocabulary size, special tokens included")
       ->capture_default_str();
   cmd->add_option("--min-frequency", args->opts.min_frequency,
@@ -57,11 +59,6 @@ void add_tokenizer_train_subcommand(CLI::App& tokenizer_app) {
   cmd->add_option("--pattern", args->opts.pattern,
                   "pre-tokenization: gpt2, llama3, or a PCRE2 regex (HF Split, Isolated)")
       ->capture_default_str();
-  cmd->add_option("--text-field", args->opts.text_field, "JSONL: the key holding each document's text")
-      ->capture_default_str();
-  cmd->add_flag("--skip-bad-lines", args->opts.skip_bad_lines,
-                "skip (and count) bad JSONL lines and replace invalid UTF-8 in text files, instead of failing");
-  cmd->add_option("--threads", args->opts.threads, "threads for word counting (0 = all cores)")->capture_default_str();
   cmd->add_option("--output,-o", args->output, "output tokenizer.json (or a directory to write it into)")->required();
   cmd->callback([args] { run_tokenizer_train(*args); });
 }

@@ -1,0 +1,34 @@
+#include "onebit/train/evaluate.h"
+
+#include <cmath>
+#include <vector>
+
+#include "onebit/core/error.h"
+
+namespace onebit::train {
+
+EvalResult evaluate(model::Transformer& model, data::ValSource& val, int B, int T, int64_t max_batches) {
+  std::vector<int32_t> in(static_cast<size_t>(B) * T), tg(in.size());
+  double nats = 0;
+  EvalResult r;
+  model.set_training(false);
+  val.reset_eval();
+  for (int64_t b = 0; max_batches <= 0 || b < max_batches; ++b) {
+    data::EvalBatch eb = val.next_eval(B, T, in.data(), tg.data());
+    if (eb.rows == 0) break;
+    if (eb.target_tokens == 0) continue;
+    const float loss = model.forward(in.data(), tg.data(), eb.rows, T);
+    nats += static_cast<double>(loss) * static_cast<double>(eb.target_tokens);
+    r.tokens += eb.target_tokens;
+    r.bytes += eb.target_bytes;
+  }
+  model.set_training(true);
+  if (r.tokens == 0) fail("evaluation: the held-out data has no windows of ", T, " tokens to score");
+  r.loss = nats / static_cast<double>(r.tokens);
+  r.perplexity = std::exp(r.loss);
+  r.nats_per_byte = r.bytes ? nats / static_cast<double>(r.bytes) : NAN;
+  r.bits_per_byte = r.nats_per_byte / std::log(2.0);
+  return r;
+}
+
+}  // namespace onebit::train

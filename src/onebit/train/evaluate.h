@@ -1,0 +1,25 @@
+#pragma once
+// Held-out evaluation over a data::ValSource pass: mean cross-entropy (nats/token), perplexity, and
+// bits per byte (bytes = UTF-8 length of each target token's text, so it compares across
+// tokenizers; for the byte tokenizer it is loss / ln 2).
+#include <cstdint>
+
+#include "onebit/data/window_sources.h"
+#include "onebit/model/transformer.h"
+
+namespace onebit::train {
+
+struct EvalResult {
+  double loss = 0;  // nats per token
+  double perplexity = 0;
+  double bits_per_byte = 0;
+  double nats_per_byte = 0;
+  uint64_t tokens = 0;
+  uint64_t bytes = 0;
+};
+
+// The first `max_batches` batches of B windows of T tokens of a full pass (max_batches <= 0: the
+// whole pass). Always starts at the beginning of the held-out data, so evals are comparable.
+EvalResult evaluate(model::Transformer& model, data::ValSource& val, int B, int T, int64_t max_batches);
+
+}  // namespace onebit::train

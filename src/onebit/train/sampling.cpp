@@ -1,0 +1,56 @@
+#include "onebit/train/sampling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "onebit/core/error.h"
+
+namespace onebit::train {
+
+int32_t sample_token(std::span<const float> logits, const SamplingOptions& opt, Rng& rng) {
+  OB_CHECK(!logits.empty(), "sample_token: empty logits");
+  const int n = static_cast<int>(logits.size());
+  // Ties break by id so that sampling is a pure function of (logits, rng state).
+  auto better = [&](int a, int b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  if (opt.temperature <= 0.0f) {
+    int best = 0;
+    for (int i = 1; i < n; ++i)
+      if (better(i, best)) best = i;
+    return best;
+  }
+  std::vector<int> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  int keep = (opt.top_k > 0 && opt.top_k < n) ? opt.top_k : n;
+  std::partial_sort(idx.begin(), idx.begin() + keep, idx.end(), better);
+  idx.resize(static_cast<size_t>(keep));
+  std::vector<double> p(idx.size());
+  const double mx = logits[idx[0]];
+  double sum = 0;
+  for (size_t i = 0; i < idx.size(); ++i) {
+    p[i] = std::exp((logits[idx[i]] - mx) / opt.temperature);
+    sum += p[i];
+  }
+  size_t cut = idx.size();
+  if (opt.top_p > 0.0f && opt.top_p < 1.0f) {
+    double c = 0;
+    for (size_t i = 0; i < idx.size(); ++i) {
+      c += p[i] / sum;
+      if (c >= opt.top_p) {
+        cut = i + 1;
+        break;
+      }
+    }
+  }
+  double total = 0;
+  for (size_t i = 0; i < cut; ++i) total += p[i];
+  double u = rng.uniform_double() * total;
+  for (size_t i = 0; i < cut; ++i) {
+    u -= p[i];
+    if (u < 0) return idx[i];
+  }
+  return idx[cut - 1];
+}
+
+}  // namespace onebit::train

@@ -1,0 +1,104 @@
+#pragma once
+// Running the onebit binary from tests: argv without a shell, captured output, a private token
+// cache (XDG_CACHE_HOME), and snapshots of a directory to prove that a failed command wrote nothing.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "onebit/core/error.h"
+#include "onebit/core/fs.h"
+
+namespace onebit::test {
+
+struct RunResult {
+  int status = -1;  // exit code, or 128 + signal
+  std::string out, err;
+};
+
+inline fs::path cli_temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / cat("onebit-cli-", name, "-", ::getpid());
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// Starts ONEBIT_BINARY with args; stdout/stderr go to the given files.
+inline pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err,
+                   const fs::path& cache) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setenv("XDG_CACHE_HOME", cache.c_str(), 1);
+    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    std::vector<char*> argv;
+    std::string bin = ONEBIT_BINARY;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+inline int wait_status(pid_t pid) {
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+inline RunResult run(const std::vector<std::string>& args, const fs::path& scratch) {
+  const fs::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
+  RunResult r;
+  r.status = wait_status(spawn(args, out, err, scratch / "cache"));
+  r.out = read_file(out);
+  r.err = read_file(err);
+  fs::remove(out);
+  fs::remove(err);
+  return r;
+}
+
+// path (relative) → bytes of every file under dir.
+inline std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> m;
+  if (!fs::exists(dir)) return m;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) m[fs::relative(e.path(), dir).string()] = read_file(e.path());
+  return m;
+}
+
+// Polls until `path` exists (or the process has exited, or timeout); true if seen. If the process
+// exits first it is reaped and *exited set to its status.
+inline bool wait_for_path(const fs::path& path, pid_t pid, double timeout_s, int* exited) {
+  auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < timeout_s) {
+    if (fs::exists(path)) return true;
+    int st = 0;
+    if (::waitpid(pid, &st, WNOHANG) == pid) {
+      *exited = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      return fs::exists(path);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  return false;
+}
+
+// A small slice of the repo's tinyshakespeare as a training text.
+inline fs::path write_small_text(const fs::path& dir, size_t bytes) {
+  std::string all = read_file(fs::path(ONEBIT_SOURCE_DIR) / "data" / "tinyshakespeare.txt");
+  fs::path p = dir / "shakespeare-small.txt";
+  write_file_atomic(p, all.substr(0, bytes));
+  return p;
+}
+
+}  // namespace onebit::test

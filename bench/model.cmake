@@ -1,0 +1,11 @@
+# Model benchmarks (figures for docs/benchmarks; not tests).
+if(TARGET onebit_model)
+  add_executable(bench_model_step ${CMAKE_CURRENT_LIST_DIR}/model_step.cpp)
+  target_link_libraries(bench_model_step PRIVATE onebit_model)
+  add_executable(bench_checkpoint_memory ${CMAKE_CURRENT_LIST_DIR}/model_memory.cpp)
+  target_link_libraries(bench_checkpoint_memory PRIVATE onebit_model)
+endif()
+if(TARGET onebit_model)
+  add_executable(bench_tiny_train ${CMAKE_CURRENT_LIST_DIR}/model_tiny_train.cpp)
+  target_link_libraries(bench_tiny_train PRIVATE onebit_model)
+endif()

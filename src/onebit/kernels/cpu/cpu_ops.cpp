@@ -1,0 +1,98 @@
+// Ops<float> for the CPU: the fast kernels of fast.h behind the device-agnostic interface.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "onebit/kernels/cpu/fast.h"
+#include "onebit/kernels/kernels.h"
+
+namespace onebit::kernels {
+namespace {
+
+class CpuOps final : public Ops<float> {
+ public:
+  const char* name() const override { return "cpu"; }
+  void set_num_threads(int n) override { cpu::set_threads(n); }
+
+  float* alloc(size_t n) override {
+    const size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+    void* p = std::aligned_alloc(64, bytes ? bytes : 64);
+    if (!p) throw std::bad_alloc();
+    std::memset(p, 0, bytes);
+    return static_cast<float*>(p);
+  }
+  void free(float* p) override { std::free(p); }
+  void zero(float* p, size_t n) override { std::memset(p, 0, n * sizeof(float)); }
+  void copy(float* dst, const float* src, size_t n) override { std::memcpy(dst, src, n * sizeof(float)); }
+  void upload(float* dst, const float* host, size_t n) override { std::memcpy(dst, host, n * sizeof(float)); }
+  void download(float* host, const float* src, size_t n) override { std::memcpy(host, src, n * sizeof(float)); }
+  void axpy(float* y, float a, const float* x, size_t n) override { cpu::axpy(y, a, x, n); }
+  void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+            float beta, float* C, int ldc) override {
+    cpu::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  void embedding_forward(float* out, const int32_t* tokens, const float* table, int N, int C, int vocab) override {
+    cpu::embedding_forward(out, tokens, table, N, C, vocab);
+  }
+  void embedding_backward(float* dtable, const float* dout, const int32_t* tokens, int N, int C) override {
+    cpu::embedding_backward(dtable, dout, tokens, N, C);
+  }
+  void rmsnorm_forward(float* out, float* out_q, float* rstd, const float* x, const float* w, int N, int C,
+                       float eps) override {
+    cpu::rmsnorm_forward(out, out_q, rstd, x, w, N, C, eps);
+  }
+  void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w, const float* rstd,
+                        int N, int C) override {
+    cpu::rmsnorm_backward(dx, dw, dout, x, w, rstd, N, C);
+  }
+  void act_quant_int8(float* out, const float* x, int N, int C) override { cpu::act_quant_int8(out, x, N, C); }
+  QuantScale weight_quant_scale(const float* w, size_t n, WeightQuant q) override {
+    return cpu::weight_quant_scale(w, n, q);
+  }
+  void weight_quantize(float* out, const float* w, size_t n, WeightQuant q, QuantScale s, float k) override {
+    cpu::weight_quantize(out, w, n, q, s, k);
+  }
+  void weight_code_counts(const float* w, size_t n, WeightQuant q, QuantScale s, int64_t counts[3]) override {
+    cpu::weight_code_counts(w, n, q, s, counts);
+  }
+  void rope(float* x, const float* cos, const float* sin, int B, int T, int H, int hd, bool inverse) override {
+    cpu::rope(x, cos, sin, B, T, H, hd, inverse);
+  }
+  void attention_forward(float* y, float* probs, const float* q, const float* k, const float* v, int B, int T, int H,
+                         int KV, int hd) override {
+    cpu::attention_forward(y, probs, q, k, v, B, T, H, KV, hd);
+  }
+  void attention_backward(float* dq, float* dk, float* dv, const float* dy, const float* q, const float* k,
+                          const float* v, const float* probs, int B, int T, int H, int KV, int hd) override {
+    cpu::attention_backward(dq, dk, dv, dy, q, k, v, probs, B, T, H, KV, hd);
+  }
+  void gated_act_forward(float* out, const float* gate, const float* up, size_t n, GatedAct act) override {
+    cpu::gated_act_forward(out, gate, up, n, act);
+  }
+  void gated_act_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, size_t n,
+                          GatedAct act) override {
+    cpu::gated_act_backward(dgate, dup, dout, gate, up, n, act);
+  }
+  void residual_forward(float* out, const float* x, const float* y, float scale, float p, uint64_t seed,
+                        size_t n) override {
+    cpu::residual_forward(out, x, y, scale, p, seed, n);
+  }
+  void residual_backward(float* dy, const float* dout, float scale, float p, uint64_t seed, size_t n) override {
+    cpu::residual_backward(dy, dout, scale, p, seed, n);
+  }
+  double cross_entropy(float* logits, float* losses, const int32_t* targets, int N, int V, float dscale,
+                       bool want_grad) override {
+    return cpu::cross_entropy(logits, losses, targets, N, V, dscale, want_grad);
+  }
+};
+
+}  // namespace
+
+Ops<float>& cpu_ops() {
+  static CpuOps ops;
+  static const bool init = (cpu::threads(), true);  // pins OpenBLAS to one thread before first use
+  (void)init;
+  return ops;
+}
+
+}  // namespace onebit::kernels

@@ -1,0 +1,98 @@
+// Ops<T> over the plain reference loops, for float and double.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "onebit/kernels/cpu/reference.h"
+#include "onebit/kernels/kernels.h"
+
+namespace onebit::kernels {
+namespace {
+
+template <typename T>
+class ReferenceOps final : public Ops<T> {
+ public:
+  const char* name() const override { return "cpu-reference"; }
+  void set_num_threads(int) override {}
+
+  T* alloc(size_t n) override {
+    const size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
+    void* p = std::aligned_alloc(64, bytes ? bytes : 64);
+    if (!p) throw std::bad_alloc();
+    std::memset(p, 0, bytes);
+    return static_cast<T*>(p);
+  }
+  void free(T* p) override { std::free(p); }
+  void zero(T* p, size_t n) override { std::memset(p, 0, n * sizeof(T)); }
+  void copy(T* dst, const T* src, size_t n) override { std::memcpy(dst, src, n * sizeof(T)); }
+  void upload(T* dst, const T* host, size_t n) override { std::memcpy(dst, host, n * sizeof(T)); }
+  void download(T* host, const T* src, size_t n) override { std::memcpy(host, src, n * sizeof(T)); }
+  void axpy(T* y, T a, const T* x, size_t n) override {
+    for (size_t i = 0; i < n; ++i) y[i] += a * x[i];
+  }
+  void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta, T* C,
+            int ldc) override {
+    ref::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  void embedding_forward(T* out, const int32_t* tokens, const T* table, int N, int C, int) override {
+    ref::embedding_forward(out, tokens, table, N, C);
+  }
+  void embedding_backward(T* dtable, const T* dout, const int32_t* tokens, int N, int C) override {
+    ref::embedding_backward(dtable, dout, tokens, N, C);
+  }
+  void rmsnorm_forward(T* out, T* out_q, T* rstd, const T* x, const T* w, int N, int C, float eps) override {
+    ref::rmsnorm_forward(out, out_q, rstd, x, w, N, C, eps);
+  }
+  void rmsnorm_backward(T* dx, T* dw, const T* dout, const T* x, const T* w, const T* rstd, int N, int C) override {
+    ref::rmsnorm_backward(dx, dw, dout, x, w, rstd, N, C);
+  }
+  void act_quant_int8(T* out, const T* x, int N, int C) override { ref::act_quant_int8(out, x, N, C); }
+  QuantScale weight_quant_scale(const T* w, size_t n, WeightQuant q) override {
+    return ref::weight_quant_scale(w, n, q);
+  }
+  void weight_quantize(T* out, const T* w, size_t n, WeightQuant q, QuantScale s, float k) override {
+    ref::weight_quantize(out, w, n, q, s, k);
+  }
+  void weight_code_counts(const T* w, size_t n, WeightQuant q, QuantScale s, int64_t counts[3]) override {
+    ref::weight_code_counts(w, n, q, s, counts);
+  }
+  void rope(T* x, const T* cos, const T* sin, int B, int Tn, int H, int hd, bool inverse) override {
+    ref::rope(x, cos, sin, B, Tn, H, hd, inverse);
+  }
+  void attention_forward(T* y, T* probs, const T* q, const T* k, const T* v, int B, int Tn, int H, int KV,
+                         int hd) override {
+    ref::attention_forward(y, probs, q, k, v, B, Tn, H, KV, hd);
+  }
+  void attention_backward(T* dq, T* dk, T* dv, const T* dy, const T* q, const T* k, const T* v, const T* probs, int B,
+                          int Tn, int H, int KV, int hd) override {
+    ref::attention_backward(dq, dk, dv, dy, q, k, v, probs, B, Tn, H, KV, hd);
+  }
+  void gated_act_forward(T* out, const T* gate, const T* up, size_t n, GatedAct act) override {
+    ref::gated_act_forward(out, gate, up, n, act);
+  }
+  void gated_act_backward(T* dgate, T* dup, const T* dout, const T* gate, const T* up, size_t n,
+                          GatedAct act) override {
+    ref::gated_act_backward(dgate, dup, dout, gate, up, n, act);
+  }
+  void residual_forward(T* out, const T* x, const T* y, T scale, float p, uint64_t seed, size_t n) override {
+    ref::residual_forward(out, x, y, scale, p, seed, n);
+  }
+  void residual_backward(T* dy, const T* dout, T scale, float p, uint64_t seed, size_t n) override {
+    ref::residual_backward(dy, dout, scale, p, seed, n);
+  }
+  double cross_entropy(T* logits, T* losses, const int32_t* targets, int N, int V, T dscale, bool want_grad) override {
+    return ref::cross_entropy(logits, losses, targets, N, V, dscale, want_grad);
+  }
+};
+
+}  // namespace
+
+template <typename T>
+Ops<T>& reference_ops() {
+  static ReferenceOps<T> ops;
+  return ops;
+}
+template Ops<float>& reference_ops<float>();
+template Ops<double>& reference_ops<double>();
+
+}  // namespace onebit::kernels

@@ -1,0 +1,112 @@
+#pragma once
+// The device-agnostic kernel interface the model calls (llm.c style: raw pointers and sizes, no
+// tensor objects). A backend implements Ops<T>; the CPU reference implements it for float and double
+// (so whole-model gradient checks can run in f64), the fast CPU backend and (later) CUDA for float.
+// Pointers passed to an Ops are memory obtained from that same Ops (alloc), except token/target
+// arrays, which are host memory. Kernels never know about the model's types.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace onebit::kernels {
+
+// How a weight tensor is quantized (DESIGN.md "Numerics"); per tensor, scales in QuantScale.
+enum class WeightQuant { None, Ternary, Binary, Int8, BF16 };
+// Gated MLP nonlinearity: out = act(gate) * up.
+enum class GatedAct { SwiGLU, ReLU2, GELU };
+
+// Per-tensor quantization parameters. Ternary: scale = mean|W| + 1e-5. Binary: center = mean(W),
+// scale = mean|W - center|. Int8: scale = max|W| (codes are round(W * 127 / scale)). BF16/None: unused.
+struct QuantScale {
+  float center = 0.0f;
+  float scale = 1.0f;
+};
+
+// Dropout mask shared by every backend so a recomputed (checkpointed) forward and any device draw the
+// same mask: element i of a tensor is kept iff hash(seed, i) >= p. Returns 1/(1-p) or 0.
+inline float dropout_factor(uint64_t seed, uint64_t i, float p) {
+  uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  const float u = static_cast<float>(z >> 40) * (1.0f / 16777216.0f);
+  return u >= p ? 1.0f / (1.0f - p) : 0.0f;
+}
+
+template <typename T>
+class Ops {
+ public:
+  virtual ~Ops() = default;
+  virtual const char* name() const = 0;
+  virtual void set_num_threads(int n) = 0;
+
+  // ---- memory ----
+  virtual T* alloc(size_t n) = 0;  // zero-initialised, aligned
+  virtual void free(T* p) = 0;
+  virtual void zero(T* p, size_t n) = 0;
+  virtual void copy(T* dst, const T* src, size_t n) = 0;       // both in this Ops' memory
+  virtual void upload(T* dst, const T* host, size_t n) = 0;    // host -> this Ops' memory
+  virtual void download(T* host, const T* src, size_t n) = 0;  // this Ops' memory -> host
+  virtual void axpy(T* y, T a, const T* x, size_t n) = 0;      // y += a * x
+
+  // ---- matrix multiply, row-major: C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C ----
+  virtual void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
+                    T beta, T* C, int ldc) = 0;
+
+  // ---- embedding: out[n,:] = table[tokens[n],:]; backward accumulates into dtable ----
+  virtual void embedding_forward(T* out, const int32_t* tokens, const T* table, int N, int C, int vocab) = 0;
+  virtual void embedding_backward(T* dtable, const T* dout, const int32_t* tokens, int N, int C) = 0;
+
+  // ---- RMSNorm over rows of C (computed in at least f32): out = x * rstd * w, rstd = 1/sqrt(mean(x^2)+eps).
+  // If out_q is non-null it also receives the per-row int8 activation quantization of out.
+  virtual void rmsnorm_forward(T* out, T* out_q, T* rstd, const T* x, const T* w, int N, int C, float eps) = 0;
+  // dx += d/dx, dw += d/dw (accumulating, so residual streams and shared weights just add up).
+  virtual void rmsnorm_backward(T* dx, T* dw, const T* dout, const T* x, const T* w, const T* rstd, int N, int C) = 0;
+
+  // ---- quantizers (forward only: their backward is the identity, the STE) ----
+  // Per-row absmax int8: s = 127/max(|x|,1e-5), out = clamp(round(x*s),-128,127)/s.
+  virtual void act_quant_int8(T* out, const T* x, int N, int C) = 0;
+  virtual QuantScale weight_quant_scale(const T* w, size_t n, WeightQuant q) = 0;
+  // Effective (dequantized) weight. soft_k > 0 selects the soft phase for ternary/binary:
+  // ternary g*q_soft(W/g) with q_soft(x) = 0.5*(tanh(k(x-0.5)) + tanh(k(x+0.5))); binary b*tanh(k(W-a)/b).
+  virtual void weight_quantize(T* out, const T* w, size_t n, WeightQuant q, QuantScale s, float soft_k) = 0;
+  // counts[0..2] += number of weights whose hard code is -1, 0, +1.
+  virtual void weight_code_counts(const T* w, size_t n, WeightQuant q, QuantScale s, int64_t counts[3]) = 0;
+
+  // ---- RoPE ("rotate_half": pairs i and i+hd/2), in place on x[B,T,H,hd]; cos/sin are [T, hd/2].
+  // inverse=true rotates by the negative angle (the backward).
+  virtual void rope(T* x, const T* cos, const T* sin, int B, int Tn, int H, int hd, bool inverse) = 0;
+
+  // ---- causal attention with GQA: q[B,T,H,hd], k/v[B,T,KV,hd], y[B,T,H,hd], probs[B,H,T,T]
+  // (only the causal lower triangle is meaningful). Scale 1/sqrt(hd).
+  virtual void attention_forward(T* y, T* probs, const T* q, const T* k, const T* v, int B, int Tn, int H, int KV,
+                                 int hd) = 0;
+  // Overwrites dq, dk, dv.
+  virtual void attention_backward(T* dq, T* dk, T* dv, const T* dy, const T* q, const T* k, const T* v, const T* probs,
+                                  int B, int Tn, int H, int KV, int hd) = 0;
+
+  // ---- gated MLP activation: out = act(gate) * up; backward overwrites dgate, dup ----
+  virtual void gated_act_forward(T* out, const T* gate, const T* up, size_t n, GatedAct act) = 0;
+  virtual void gated_act_backward(T* dgate, T* dup, const T* dout, const T* gate, const T* up, size_t n,
+                                  GatedAct act) = 0;
+
+  // ---- residual branch: out = x + scale * dropout(y) (p = 0: no dropout) ----
+  virtual void residual_forward(T* out, const T* x, const T* y, T scale, float p, uint64_t seed, size_t n) = 0;
+  // dy = scale * dropout_mask * dout (overwrites dy)
+  virtual void residual_backward(T* dy, const T* dout, T scale, float p, uint64_t seed, size_t n) = 0;
+
+  // ---- fused softmax cross-entropy over rows of logits[N,V]: losses[n] = lse - logit[target]
+  // (0 where target < 0). If want_grad, logits are overwritten by dscale * (softmax - onehot)
+  // (zero rows where target < 0). Returns the sum of losses.
+  virtual double cross_entropy(T* logits, T* losses, const int32_t* targets, int N, int V, T dscale,
+                               bool want_grad) = 0;
+};
+
+// The CPU backends. Each call returns a process-wide instance.
+Ops<float>& cpu_ops();  // OpenBLAS + OpenMP + vectorized loops
+template <typename T>
+Ops<T>& reference_ops();  // plain loops; float and double
+extern template Ops<float>& reference_ops<float>();
+extern template Ops<double>& reference_ops<double>();
+
+}  // namespace onebit::kernels

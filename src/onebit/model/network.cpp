@@ -1,0 +1,328 @@
+// Network<T>: construction, weight quantization per phase, and the whole-model forward/backward
+// (segments, LM head, embedding). Layers: network_layer.cpp; activation arena: network_arena.cpp.
+#include "onebit/model/network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "onebit/core/error.h"
+#include "onebit/core/rng.h"
+#include "onebit/model/network_internal.h"
+
+namespace onebit::model {
+
+using namespace detail;
+
+template <typename T>
+Network<T>::Network(const ModelConfig& cfg, kernels::Ops<T>& ops) : cfg_(cfg), ops_(ops) {
+  cfg_.validate("model config");
+  layout_ = build_param_layout(cfg_);
+  params_ = ops_.alloc(layout_.total);
+  grads_ = ops_.alloc(layout_.total);
+  auto make = [&](int param, const std::string& module) {
+    Linear lin;
+    lin.param = param;
+    lin.wq = to_weight_quant(cfg_.precision_of(module));
+    lin.quantized_input = takes_int8_input(lin.wq) && cfg_.quantization.activation_bits == ActBits::Int8;
+    if (lin.wq != kernels::WeightQuant::None) lin.qbuf = ops_.alloc(layout_.info[param].numel);
+    return lin;
+  };
+  for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
+    const auto& P = layout_.layers[l];
+    const std::string p = cat("model.layers.", l, ".");
+    lin_.push_back({make(P.q, p + "self_attn.q_proj"), make(P.k, p + "self_attn.k_proj"),
+                    make(P.v, p + "self_attn.v_proj"), make(P.o, p + "self_attn.o_proj"),
+                    make(P.gate, p + "mlp.gate_proj"), make(P.up, p + "mlp.up_proj"),
+                    make(P.down, p + "mlp.down_proj")});
+  }
+  embed_lin_ = make(layout_.embed, "model.embed_tokens");
+  embed_lin_.quantized_input = false;  // a lookup has no activation input
+  head_lin_ = make(layout_.lm_head, "lm_head");
+}
+
+template <typename T>
+Network<T>::~Network() {
+  free_arena();
+  for_each_linear([&](int, Linear& lin) {
+    if (lin.qbuf) ops_.free(lin.qbuf);
+  });
+  for (auto& [k, p] : weight_offsets_) ops_.free(p);
+  for (auto& [k, p] : act_offsets_) ops_.free(p);
+  ops_.free(params_);
+  ops_.free(grads_);
+}
+
+template <typename T>
+void Network<T>::for_each_linear(const std::function<void(int, Linear&)>& f) {
+  for (int l = 0; l < (int)lin_.size(); ++l)
+    for (int j = 0; j < 7; ++j) f(l * 7 + j, lin_[l][j]);
+  f(kEmbedId, embed_lin_);
+  f(kHeadId, head_lin_);
+}
+
+template <typename T>
+void Network<T>::init_weights(uint64_t seed) {
+  std::vector<float> host(layout_.total, 0.0f);
+  init_params(layout_, cfg_, seed, host.data());
+  std::vector<T> conv(host.begin(), host.end());
+  ops_.upload(params_, conv.data(), layout_.total);
+  have_forward_ = false;
+}
+
+template <typename T>
+void Network<T>::set_checkpoint_segments(int n) {
+  OB_CHECK(n >= 0, "gradient checkpointing segments must be >= 0 (got ", n, ")");
+  n = std::min(n, cfg_.num_hidden_layers);
+  if (n != segments_) {
+    segments_ = n;
+    free_arena();  // the slot count depends on the segment length
+  }
+}
+
+template <typename T>
+void Network<T>::zero_grad() {
+  ops_.zero(grads_, layout_.total);
+}
+
+template <typename T>
+uint64_t Network<T>::dropout_seed(int layer, int site) const {
+  return mix_seed(dropout_seed_, (uint64_t)layer * 2 + site + 1);
+}
+
+// ---------------------------------------------------------------- quantization
+
+template <typename T>
+bool Network<T>::act_quant_on(const Linear& lin) const {
+  return lin.quantized_input && quant_.phase == QuantPhase::Hard;
+}
+
+template <typename T>
+const T* Network<T>::input_for(const Linear& lin, const T* plain, const T* quant) const {
+  return act_quant_on(lin) ? quant : plain;
+}
+
+template <typename T>
+void Network<T>::prepare_weights() {
+  for_each_linear([&](int id, Linear& lin) {
+    T* W = w(lin.param);
+    const size_t n = layout_.info[lin.param].numel;
+    if (quant_.phase == QuantPhase::FullPrecision || lin.wq == kernels::WeightQuant::None) {
+      lin.eff = W;
+      return;
+    }
+    if (surrogate_ && !recording_) {
+      auto it = weight_offsets_.find(id);
+      OB_CHECK(it != weight_offsets_.end(), "surrogate mode: no recorded offset for a weight");
+      ops_.copy(lin.qbuf, W, n);
+      ops_.axpy(lin.qbuf, T(1), it->second, n);
+      lin.eff = lin.qbuf;
+      return;
+    }
+    const bool soft = quant_.phase == QuantPhase::Soft &&
+                      (lin.wq == kernels::WeightQuant::Ternary || lin.wq == kernels::WeightQuant::Binary);
+    // k -> 0 makes q_soft vanish (that is the formula); a tiny floor only keeps "soft" distinct from "hard".
+    const float k = soft ? std::max(quant_.k, 1e-6f) : 0.0f;
+    const kernels::QuantScale s = ops_.weight_quant_scale(W, n, lin.wq);
+    ops_.weight_quantize(lin.qbuf, W, n, lin.wq, s, k);
+    lin.eff = lin.qbuf;
+    if (recording_) {
+      T*& off = weight_offsets_[id];
+      if (!off) off = ops_.alloc(n);
+      ops_.copy(off, lin.qbuf, n);
+      ops_.axpy(off, T(-1), W, n);
+    }
+  });
+}
+
+template <typename T>
+void Network<T>::quantize_activation(T* out, const T* x, int N, int C, int layer, int site) {
+  const size_t n = (size_t)N * C;
+  if (surrogate_ && !recording_) {
+    auto it = act_offsets_.find({layer, site});
+    OB_CHECK(it != act_offsets_.end(), "surrogate mode: no recorded offset for an activation");
+    ops_.copy(out, x, n);
+    ops_.axpy(out, T(1), it->second, n);
+    return;
+  }
+  ops_.act_quant_int8(out, x, N, C);
+  if (recording_) {
+    T*& off = act_offsets_[{layer, site}];
+    if (!off) off = ops_.alloc(n);
+    ops_.copy(off, out, n);
+    ops_.axpy(off, T(-1), x, n);
+  }
+}
+
+template <typename T>
+void Network<T>::norm_and_quant(T* out, T* out_q, T* rstd, const T* x, const T* wt, int N, int C, int layer, int site) {
+  if (out_q && !surrogate_ && !recording_) {
+    ops_.rmsnorm_forward(out, out_q, rstd, x, wt, N, C, cfg_.rms_norm_eps);
+    return;
+  }
+  ops_.rmsnorm_forward(out, nullptr, rstd, x, wt, N, C, cfg_.rms_norm_eps);
+  if (out_q) quantize_activation(out_q, out, N, C, layer, site);
+}
+
+template <typename T>
+WeightStats Network<T>::weight_stats() {
+  int64_t counts[3] = {0, 0, 0};
+  for_each_linear([&](int, Linear& lin) {
+    if (lin.wq != kernels::WeightQuant::Ternary && lin.wq != kernels::WeightQuant::Binary) return;
+    const T* W = w(lin.param);
+    const size_t n = layout_.info[lin.param].numel;
+    ops_.weight_code_counts(W, n, lin.wq, ops_.weight_quant_scale(W, n, lin.wq), counts);
+  });
+  WeightStats s;
+  const double total = (double)(counts[0] + counts[1] + counts[2]);
+  if (total > 0) {
+    s.neg = counts[0] / total;
+    s.zero = counts[1] / total;
+    s.pos = counts[2] / total;
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------- whole model
+
+template <typename T>
+void Network<T>::run_layers_forward() {
+  const int L = cfg_.num_hidden_layers, nseg = segments_ == 0 ? 1 : segments_;
+  const size_t nd = (size_t)B_ * T_ * cfg_.hidden_size;
+  for (int s = 0; s < nseg; ++s) {
+    const int lo = s * L / nseg, hi = (s + 1) * L / nseg;
+    const T* x = boundary_[s];
+    for (int l = lo; l < hi; ++l) {
+      LayerActs& a = slots_[l - lo];
+      layer_forward(l, a, x, a.x_out);
+      x = a.x_out;
+    }
+    ops_.copy(boundary_[s + 1], x, nd);
+  }
+}
+
+template <typename T>
+void Network<T>::head_forward(const int32_t* targets, bool want_grad, double* loss_sum) {
+  const int N = B_ * T_, d = cfg_.hidden_size, V = cfg_.vocab_size;
+  const int nseg = segments_ == 0 ? 1 : segments_;
+  const bool q = act_quant_on(head_lin_);
+  norm_and_quant(xf_, q ? xf_q_ : nullptr, xf_rstd_, boundary_[nseg], w(layout_.final_norm), N, d,
+                 cfg_.num_hidden_layers, kSiteHead);
+  const T* in = q ? xf_q_ : xf_;
+  int64_t count = 0;
+  for (int n = 0; n < N; ++n) count += targets[n] >= 0;
+  const T dscale = count > 0 ? T(1) / T(count) : T(0);
+  if (want_grad) ops_.zero(head_dw_, (size_t)V * d);
+  double sum = 0;
+  for (int r0 = 0; r0 < N; r0 += chunk_rows_) {
+    const int R = std::min(chunk_rows_, N - r0);
+    ops_.gemm(false, true, R, V, d, T(1), in + (size_t)r0 * d, d, head_lin_.eff, d, T(0), logit_chunk_, V);
+    sum += ops_.cross_entropy(logit_chunk_, row_loss_ + r0, targets + r0, R, V, dscale, want_grad);
+    if (want_grad) {
+      ops_.gemm(false, false, R, d, V, T(1), logit_chunk_, V, head_lin_.eff, d, T(0), dxf_ + (size_t)r0 * d, d);
+      ops_.gemm(true, false, V, d, R, T(1), logit_chunk_, V, in + (size_t)r0 * d, d, T(1), head_dw_, d);
+    }
+  }
+  *loss_sum = sum;
+  head_grads_ready_ = want_grad;
+}
+
+template <typename T>
+double Network<T>::forward(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
+  ensure_arena(B, Tn);
+  prepare_weights();
+  const size_t N = (size_t)B * Tn;
+  tokens_.assign(tokens, tokens + N);
+  targets_.assign(targets, targets + N);
+  for (size_t n = 0; n < N; ++n)
+    OB_CHECK(targets[n] < cfg_.vocab_size, "forward: target id ", targets[n], " at position ", n,
+             " is outside the vocabulary [0, ", cfg_.vocab_size, ")");
+  ops_.embedding_forward(boundary_[0], tokens, embed_lin_.eff, (int)N, cfg_.hidden_size, cfg_.vocab_size);
+  run_layers_forward();
+  double sum = 0;
+  head_forward(targets_.data(), training_, &sum);
+  have_forward_ = true;
+  int64_t count = 0;
+  for (size_t n = 0; n < N; ++n) count += targets[n] >= 0;
+  return count > 0 ? sum / (double)count : 0.0;
+}
+
+template <typename T>
+void Network<T>::backward(T loss_scale) {
+  OB_CHECK(have_forward_, "backward() needs a forward() on the same batch first");
+  const int N = B_ * T_, d = cfg_.hidden_size, V = cfg_.vocab_size, L = cfg_.num_hidden_layers;
+  const int nseg = segments_ == 0 ? 1 : segments_;
+  if (!head_grads_ready_) {
+    double unused = 0;
+    head_forward(targets_.data(), true, &unused);
+  }
+  ops_.axpy(g(layout_.lm_head), loss_scale, head_dw_, (size_t)V * d);
+  ops_.zero(dA_, (size_t)N * d);
+  ops_.axpy(dA_, loss_scale, dxf_, (size_t)N * d);
+  ops_.zero(dres_, (size_t)N * d);
+  ops_.rmsnorm_backward(dres_, g(layout_.final_norm), dA_, boundary_[nseg], w(layout_.final_norm), xf_rstd_, N, d);
+  for (int s = nseg - 1; s >= 0; --s) {
+    const int lo = s * L / nseg, hi = (s + 1) * L / nseg;
+    if (s != nseg - 1) {  // the last segment's activations are still in the slots from forward()
+      const T* x = boundary_[s];
+      for (int l = lo; l < hi; ++l) {
+        LayerActs& a = slots_[l - lo];
+        layer_forward(l, a, x, a.x_out);
+        x = a.x_out;
+      }
+    }
+    for (int l = hi - 1; l >= lo; --l) layer_backward(l, slots_[l - lo], dres_);
+  }
+  ops_.embedding_backward(g(layout_.embed), dres_, tokens_.data(), N, d);
+  have_forward_ = false;  // recomputed segments overwrote the slots; a second backward would be wrong
+}
+
+template <typename T>
+void Network<T>::logits(const int32_t* tokens, int B, int Tn, T* out, bool last_only) {
+  ensure_arena(B, Tn);
+  prepare_weights();
+  const int N = B * Tn, d = cfg_.hidden_size, V = cfg_.vocab_size;
+  const int nseg = segments_ == 0 ? 1 : segments_;
+  const bool saved_training = training_;
+  training_ = false;
+  ops_.embedding_forward(boundary_[0], tokens, embed_lin_.eff, N, d, V);
+  run_layers_forward();
+  training_ = saved_training;
+  const bool q = act_quant_on(head_lin_);
+  norm_and_quant(xf_, q ? xf_q_ : nullptr, xf_rstd_, boundary_[nseg], w(layout_.final_norm), N, d,
+                 cfg_.num_hidden_layers, kSiteHead);
+  const T* in = q ? xf_q_ : xf_;
+  if (last_only) {
+    for (int b = 0; b < B; ++b) {
+      ops_.gemm(false, true, 1, V, d, T(1), in + ((size_t)b * Tn + Tn - 1) * d, d, head_lin_.eff, d, T(0), logit_chunk_,
+                V);
+      ops_.download(out + (size_t)b * V, logit_chunk_, V);
+    }
+  } else {
+    for (int r0 = 0; r0 < N; r0 += chunk_rows_) {
+      const int R = std::min(chunk_rows_, N - r0);
+      ops_.gemm(false, true, R, V, d, T(1), in + (size_t)r0 * d, d, head_lin_.eff, d, T(0), logit_chunk_, V);
+      ops_.download(out + (size_t)r0 * V, logit_chunk_, (size_t)R * V);
+    }
+  }
+  have_forward_ = false;
+}
+
+template <typename T>
+void Network<T>::record_quant_offsets(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
+  recording_ = true;
+  surrogate_ = false;
+  try {
+    forward(tokens, targets, B, Tn);
+  } catch (...) {
+    recording_ = false;
+    throw;
+  }
+  recording_ = false;
+  have_forward_ = false;
+}
+
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace onebit::model

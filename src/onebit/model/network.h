@@ -1,0 +1,132 @@
+#pragma once
+// The decoder network, templated on the scalar type: Transformer runs Network<float> on the fast CPU
+// backend; tests run Network<double> on the reference backend for finite-difference checks.
+// Every layer's forward and backward is written out by hand; all activations live in one arena sized
+// from (config, B, T, checkpoint segments).
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "onebit/kernels/kernels.h"
+#include "onebit/model/config.h"
+#include "onebit/model/param_layout.h"
+#include "onebit/model/transformer.h"
+
+namespace onebit::model {
+
+template <typename T>
+class Network {
+ public:
+  Network(const ModelConfig& cfg, kernels::Ops<T>& ops);
+  ~Network();
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
+  const ModelConfig& config() const { return cfg_; }
+  const ParamLayout& layout() const { return layout_; }
+  T* params() { return params_; }
+  T* grads() { return grads_; }
+  size_t num_params() const { return layout_.total; }
+
+  void init_weights(uint64_t seed);
+  void set_quant_state(QuantState s) { quant_ = s; }
+  QuantState quant_state() const { return quant_; }
+  void set_checkpoint_segments(int n);
+  int checkpoint_segments() const { return segments_; }
+  void set_training(bool t) { training_ = t; }
+  void set_dropout_seed(uint64_t s) { dropout_seed_ = s; }
+
+  double forward(const int32_t* tokens, const int32_t* targets, int B, int Tn);
+  void backward(T loss_scale);
+  void zero_grad();
+  void logits(const int32_t* tokens, int B, int Tn, T* out, bool last_only);
+  size_t peak_activation_bytes() const { return arena_floats_ * sizeof(T); }
+  WeightStats weight_stats();
+
+  // Test hook for the STE check: record, at the current parameters and batch, the offset q(x) - x of
+  // every quantizer (weights and activations); while surrogate mode is on, each quantizer returns
+  // x + recorded offset instead, which is the function whose gradient the STE claims to compute.
+  void record_quant_offsets(const int32_t* tokens, const int32_t* targets, int B, int Tn);
+  void set_surrogate_mode(bool on) { surrogate_ = on; }
+
+ private:
+  struct LayerActs {
+    T *x_in = nullptr, *rstd1 = nullptr, *h1 = nullptr, *h1q = nullptr;
+    T *q = nullptr, *k = nullptr, *v = nullptr, *qr = nullptr, *kr = nullptr, *q_rstd = nullptr, *k_rstd = nullptr;
+    T *probs = nullptr, *att = nullptr, *att_n = nullptr, *att_rstd = nullptr, *att_q = nullptr;
+    T *x_mid = nullptr, *rstd2 = nullptr, *h2 = nullptr, *h2q = nullptr;
+    T *gate = nullptr, *up = nullptr, *act = nullptr, *act_n = nullptr, *act_rstd = nullptr, *act_q = nullptr;
+    T* x_out = nullptr;
+  };
+  struct Linear {  // one use of a weight matrix
+    int param = -1;
+    kernels::WeightQuant wq = kernels::WeightQuant::None;
+    bool quantized_input = false;  // int8 activation quant applies (Hard phase only)
+    T* eff = nullptr;              // effective weight for this forward (params or quantized copy)
+    T* qbuf = nullptr;             // owned quantized copy (non-F32 precisions)
+  };
+  enum Site { kSiteQKV, kSiteO, kSiteUpGate, kSiteDown, kSiteHead, kNumSites };
+
+  void ensure_arena(int B, int Tn);
+  void free_arena();
+  void prepare_weights();
+  bool act_quant_on(const Linear& lin) const;
+  const T* input_for(const Linear& lin, const T* plain, const T* quant) const;
+  // Writes the int8-quantized version of x (or the surrogate) for site `site` of layer `layer`.
+  void quantize_activation(T* out, const T* x, int N, int C, int layer, int site);
+  void norm_and_quant(T* out, T* out_q, T* rstd, const T* x, const T* w, int N, int C, int layer, int site);
+  void layer_forward(int l, LayerActs& a, const T* x_in, T* x_out);
+  void layer_backward(int l, LayerActs& a, T* dres);
+  // Runs every layer from boundary_[0] (the embeddings); segment boundaries land in boundary_.
+  void run_layers_forward();
+  void head_forward(const int32_t* targets, bool want_grad, double* loss_sum);
+  uint64_t dropout_seed(int layer, int site) const;
+  const T* o_input(int l, const LayerActs& a) const;
+  const T* down_input(int l, const LayerActs& a) const;
+  void for_each_linear(const std::function<void(int id, Linear&)>& f);
+  T* w(int param) { return params_ + layout_.info[param].offset; }
+  T* g(int param) { return grads_ + layout_.info[param].offset; }
+
+  ModelConfig cfg_;
+  kernels::Ops<T>& ops_;
+  ParamLayout layout_;
+  T* params_ = nullptr;
+  T* grads_ = nullptr;
+  QuantState quant_;
+  int segments_ = 0;
+  bool training_ = true;
+  uint64_t dropout_seed_ = 0;
+
+  // Linear uses: per layer q,k,v,o,gate,up,down; plus embedding and head.
+  std::vector<std::array<Linear, 7>> lin_;
+  Linear embed_lin_, head_lin_;
+
+  // Activation arena.
+  T* arena_ = nullptr;
+  size_t arena_floats_ = 0;
+  int capB_ = 0, capT_ = 0, B_ = 0, T_ = 0;
+  std::vector<LayerActs> slots_;
+  std::vector<T*> boundary_;  // residual stream at segment starts (+ final)
+  T *cos_ = nullptr, *sin_ = nullptr;
+  T *xf_ = nullptr, *xf_q_ = nullptr, *xf_rstd_ = nullptr, *dxf_ = nullptr, *logit_chunk_ = nullptr,
+    *row_loss_ = nullptr;
+  T* head_dw_ = nullptr;  // dL/dW_head from the fused forward, scaled into grads by backward()
+  T *tmp_d_ = nullptr, *dres_ = nullptr, *dA_ = nullptr, *dB_ = nullptr, *dC_ = nullptr;
+  T *dq_ = nullptr, *dk_ = nullptr, *dv_ = nullptr, *dqr_ = nullptr, *dkr_ = nullptr;
+  T *dF1_ = nullptr, *dF2_ = nullptr, *dF3_ = nullptr;
+  int chunk_rows_ = 0;
+  std::vector<int32_t> tokens_, targets_;
+  bool have_forward_ = false, head_grads_ready_ = false;
+
+  // Surrogate (STE check) offsets.
+  bool surrogate_ = false, recording_ = false;
+  std::map<int, T*> weight_offsets_;               // by linear id (see linear_id)
+  std::map<std::pair<int, int>, T*> act_offsets_;  // by (layer, site)
+};
+
+extern template class Network<float>;
+extern template class Network<double>;
+
+}  // namespace onebit::model

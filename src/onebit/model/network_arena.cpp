@@ -1,0 +1,137 @@
+// Network<T>: the activation arena, sized from (config, B, T, checkpoint segments) and reused.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "onebit/core/error.h"
+#include "onebit/model/network.h"
+#include "onebit/model/network_internal.h"
+
+namespace onebit::model {
+
+using namespace detail;
+
+template <typename T>
+void Network<T>::free_arena() {
+  if (arena_) ops_.free(arena_);
+  arena_ = nullptr;
+  arena_floats_ = 0;
+  capB_ = capT_ = 0;
+  slots_.clear();
+  boundary_.clear();
+  have_forward_ = false;
+}
+
+template <typename T>
+void Network<T>::ensure_arena(int B, int Tn) {
+  OB_CHECK(B > 0 && Tn > 0, "forward: batch and sequence length must be positive (got B=", B, ", T=", Tn, ")");
+  OB_CHECK(Tn <= cfg_.max_position_embeddings, "forward: sequence length ", Tn, " exceeds max_position_embeddings (",
+           cfg_.max_position_embeddings, ")");
+  B_ = B;
+  T_ = Tn;
+  if (arena_ && B <= capB_ && Tn <= capT_) return;
+  // Grow geometrically: generation calls logits() with one more token each time.
+  const int newB = std::max(B, capB_), newT = std::min(cfg_.max_position_embeddings, std::max(Tn, 2 * capT_));
+  free_arena();
+  B = newB;
+  Tn = newT;
+  const size_t N = (size_t)B * Tn, d = cfg_.hidden_size, ff = cfg_.intermediate_size, H = cfg_.num_attention_heads,
+               KV = cfg_.num_key_value_heads, hd = cfg_.head_dim(), kvd = KV * hd, V = cfg_.vocab_size;
+  const int L = cfg_.num_hidden_layers;
+  const int nseg = segments_ == 0 ? 1 : segments_;
+  int max_len = 0;
+  for (int s = 0; s < nseg; ++s) max_len = std::max(max_len, (s + 1) * L / nseg - s * L / nseg);
+  bool any_q = false;
+  for_each_linear([&](int, Linear& lin) { any_q = any_q || lin.quantized_input; });
+  chunk_rows_ = (int)std::max<size_t>(1, std::min<size_t>(N, (size_t)(8u << 20) / V));
+
+  // Two passes over the same plan: the first only measures, the second hands out pointers.
+  T* base = nullptr;
+  size_t used = 0;
+  auto take = [&](size_t n, bool want = true) -> T* {
+    if (!want) return nullptr;
+    T* p = base ? base + used : nullptr;
+    used += (n + 15) / 16 * 16;
+    return p;
+  };
+  for (int pass = 0; pass < 2; ++pass) {
+    used = 0;
+    slots_.assign(max_len, LayerActs{});
+    for (auto& a : slots_) {
+      a.rstd1 = take(N);
+      a.h1 = take(N * d);
+      a.h1q = take(N * d, any_q);
+      a.q = take(N * d);
+      a.k = take(N * kvd);
+      a.v = take(N * kvd);
+      a.qr = take(N * d);
+      a.kr = take(N * kvd);
+      a.q_rstd = take(N * H, cfg_.qk_norm);
+      a.k_rstd = take(N * KV, cfg_.qk_norm);
+      a.probs = take((size_t)B * H * Tn * Tn);
+      a.att = take(N * d);
+      a.att_n = take(N * d, cfg_.sub_ln);
+      a.att_rstd = take(N, cfg_.sub_ln);
+      a.att_q = take(N * d, any_q);
+      a.x_mid = take(N * d);
+      a.rstd2 = take(N);
+      a.h2 = take(N * d);
+      a.h2q = take(N * d, any_q);
+      a.gate = take(N * ff);
+      a.up = take(N * ff);
+      a.act = take(N * ff);
+      a.act_n = take(N * ff, cfg_.sub_ln);
+      a.act_rstd = take(N, cfg_.sub_ln);
+      a.act_q = take(N * ff, any_q);
+      a.x_out = take(N * d);
+    }
+    boundary_.assign(nseg + 1, nullptr);
+    for (auto& b : boundary_) b = take(N * d);
+    cos_ = take((size_t)Tn * hd / 2);
+    sin_ = take((size_t)Tn * hd / 2);
+    xf_ = take(N * d);
+    xf_q_ = take(N * d, head_lin_.quantized_input);
+    xf_rstd_ = take(N);
+    dxf_ = take(N * d);
+    logit_chunk_ = take((size_t)chunk_rows_ * V);
+    row_loss_ = take(N);
+    head_dw_ = take(V * d);
+    tmp_d_ = take(N * d);
+    dres_ = take(N * d);
+    dA_ = take(N * d);
+    dB_ = take(N * d);
+    dC_ = take(N * d);
+    dq_ = take(N * d);
+    dk_ = take(N * kvd);
+    dv_ = take(N * kvd);
+    dqr_ = take(N * d);
+    dkr_ = take(N * kvd);
+    dF1_ = take(N * ff);
+    dF2_ = take(N * ff);
+    dF3_ = take(N * ff);
+    if (pass == 0) {
+      arena_ = ops_.alloc(used);
+      arena_floats_ = used;
+      base = arena_;
+    }
+  }
+  capB_ = B;
+  capT_ = Tn;
+  // RoPE tables in double, then cast: positions 0..Tn-1, frequencies theta^(-2i/hd).
+  std::vector<T> c((size_t)Tn * hd / 2), s((size_t)Tn * hd / 2);
+  for (size_t t = 0; t < (size_t)Tn; ++t)
+    for (size_t i = 0; i < hd / 2; ++i) {
+      const double inv = std::pow((double)cfg_.rope_theta, -2.0 * (double)i / (double)hd);
+      c[t * (hd / 2) + i] = (T)std::cos(t * inv);
+      s[t * (hd / 2) + i] = (T)std::sin(t * inv);
+    }
+  ops_.upload(cos_, c.data(), c.size());
+  ops_.upload(sin_, s.data(), s.size());
+}
+
+template void Network<float>::ensure_arena(int, int);
+template void Network<float>::free_arena();
+template void Network<double>::ensure_arena(int, int);
+template void Network<double>::free_arena();
+
+}  // namespace onebit::model

@@ -1,0 +1,44 @@
+#pragma once
+// Helpers shared by the Network<T> implementation files (not part of any interface).
+#include "onebit/kernels/kernels.h"
+#include "onebit/model/config.h"
+
+namespace onebit::model::detail {
+
+inline kernels::WeightQuant to_weight_quant(Precision p) {
+  switch (p) {
+    case Precision::F32:
+      return kernels::WeightQuant::None;
+    case Precision::BF16:
+      return kernels::WeightQuant::BF16;
+    case Precision::Int8:
+      return kernels::WeightQuant::Int8;
+    case Precision::Ternary:
+      return kernels::WeightQuant::Ternary;
+    case Precision::Binary:
+      return kernels::WeightQuant::Binary;
+  }
+  return kernels::WeightQuant::None;
+}
+
+inline bool takes_int8_input(kernels::WeightQuant q) {
+  return q == kernels::WeightQuant::Ternary || q == kernels::WeightQuant::Binary || q == kernels::WeightQuant::Int8;
+}
+
+inline kernels::GatedAct to_gated(HiddenAct a) {
+  switch (a) {
+    case HiddenAct::SwiGLU:
+      return kernels::GatedAct::SwiGLU;
+    case HiddenAct::ReLU2:
+      return kernels::GatedAct::ReLU2;
+    case HiddenAct::GELU:
+      return kernels::GatedAct::GELU;
+  }
+  return kernels::GatedAct::SwiGLU;
+}
+
+// Layer indices of the 7 linears of a block, in lin_[l] order.
+enum { kQ, kK, kV, kO, kGate, kUp, kDown };
+inline constexpr int kEmbedId = -1, kHeadId = -2;
+
+}  // namespace onebit::model::detail

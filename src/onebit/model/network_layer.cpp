@@ -1,0 +1,139 @@
+// Network<T>: forward and backward of one decoder layer (attention block + gated MLP block), by hand.
+#include "onebit/model/network.h"
+#include "onebit/model/network_internal.h"
+
+namespace onebit::model {
+
+using namespace detail;
+
+template <typename T>
+const T* Network<T>::o_input(int l, const LayerActs& a) const {
+  const Linear& lin = lin_[l][kO];
+  return act_quant_on(lin) ? a.att_q : (cfg_.sub_ln ? a.att_n : a.att);
+}
+
+template <typename T>
+const T* Network<T>::down_input(int l, const LayerActs& a) const {
+  const Linear& lin = lin_[l][kDown];
+  return act_quant_on(lin) ? a.act_q : (cfg_.sub_ln ? a.act_n : a.act);
+}
+
+template <typename T>
+void Network<T>::layer_forward(int l, LayerActs& a, const T* x_in, T* x_out) {
+  const auto& P = layout_.layers[l];
+  auto& Ls = lin_[l];
+  const int N = B_ * T_, d = cfg_.hidden_size, ff = cfg_.intermediate_size, H = cfg_.num_attention_heads,
+            KV = cfg_.num_key_value_heads, hd = cfg_.head_dim(), kvd = KV * hd;
+  const float p = training_ ? cfg_.dropout : 0.0f;
+  const T rs = (T)cfg_.residual_scale;
+  a.x_in = const_cast<T*>(x_in);
+
+  // Attention.
+  const bool qkv_q = act_quant_on(Ls[kQ]) || act_quant_on(Ls[kK]) || act_quant_on(Ls[kV]);
+  norm_and_quant(a.h1, qkv_q ? a.h1q : nullptr, a.rstd1, x_in, w(P.input_norm), N, d, l, kSiteQKV);
+  ops_.gemm(false, true, N, d, d, T(1), input_for(Ls[kQ], a.h1, a.h1q), d, Ls[kQ].eff, d, T(0), a.q, d);
+  ops_.gemm(false, true, N, kvd, d, T(1), input_for(Ls[kK], a.h1, a.h1q), d, Ls[kK].eff, d, T(0), a.k, kvd);
+  ops_.gemm(false, true, N, kvd, d, T(1), input_for(Ls[kV], a.h1, a.h1q), d, Ls[kV].eff, d, T(0), a.v, kvd);
+  if (cfg_.qk_norm) {
+    ops_.rmsnorm_forward(a.qr, nullptr, a.q_rstd, a.q, w(P.q_norm), N * H, hd, cfg_.rms_norm_eps);
+    ops_.rmsnorm_forward(a.kr, nullptr, a.k_rstd, a.k, w(P.k_norm), N * KV, hd, cfg_.rms_norm_eps);
+  } else {
+    ops_.copy(a.qr, a.q, (size_t)N * d);
+    ops_.copy(a.kr, a.k, (size_t)N * kvd);
+  }
+  ops_.rope(a.qr, cos_, sin_, B_, T_, H, hd, false);
+  ops_.rope(a.kr, cos_, sin_, B_, T_, KV, hd, false);
+  ops_.attention_forward(a.att, a.probs, a.qr, a.kr, a.v, B_, T_, H, KV, hd);
+  if (cfg_.sub_ln)
+    norm_and_quant(a.att_n, act_quant_on(Ls[kO]) ? a.att_q : nullptr, a.att_rstd, a.att, w(P.attn_sub_norm), N, d, l,
+                   kSiteO);
+  else if (act_quant_on(Ls[kO]))
+    quantize_activation(a.att_q, a.att, N, d, l, kSiteO);
+  ops_.gemm(false, true, N, d, d, T(1), o_input(l, a), d, Ls[kO].eff, d, T(0), tmp_d_, d);
+  ops_.residual_forward(a.x_mid, x_in, tmp_d_, rs, p, dropout_seed(l, 0), (size_t)N * d);
+
+  // MLP.
+  const bool up_q = act_quant_on(Ls[kGate]) || act_quant_on(Ls[kUp]);
+  norm_and_quant(a.h2, up_q ? a.h2q : nullptr, a.rstd2, a.x_mid, w(P.post_norm), N, d, l, kSiteUpGate);
+  ops_.gemm(false, true, N, ff, d, T(1), input_for(Ls[kGate], a.h2, a.h2q), d, Ls[kGate].eff, d, T(0), a.gate, ff);
+  ops_.gemm(false, true, N, ff, d, T(1), input_for(Ls[kUp], a.h2, a.h2q), d, Ls[kUp].eff, d, T(0), a.up, ff);
+  ops_.gated_act_forward(a.act, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
+  if (cfg_.sub_ln)
+    norm_and_quant(a.act_n, act_quant_on(Ls[kDown]) ? a.act_q : nullptr, a.act_rstd, a.act, w(P.ffn_sub_norm), N, ff, l,
+                   kSiteDown);
+  else if (act_quant_on(Ls[kDown]))
+    quantize_activation(a.act_q, a.act, N, ff, l, kSiteDown);
+  ops_.gemm(false, true, N, d, ff, T(1), down_input(l, a), ff, Ls[kDown].eff, ff, T(0), tmp_d_, d);
+  ops_.residual_forward(x_out, a.x_mid, tmp_d_, rs, p, dropout_seed(l, 1), (size_t)N * d);
+}
+
+template <typename T>
+void Network<T>::layer_backward(int l, LayerActs& a, T* dres) {
+  const auto& P = layout_.layers[l];
+  auto& Ls = lin_[l];
+  const int N = B_ * T_, d = cfg_.hidden_size, ff = cfg_.intermediate_size, H = cfg_.num_attention_heads,
+            KV = cfg_.num_key_value_heads, hd = cfg_.head_dim(), kvd = KV * hd;
+  const float p = training_ ? cfg_.dropout : 0.0f;
+  const T rs = (T)cfg_.residual_scale;
+
+  // MLP branch: x_out = x_mid + rs * drop(down(act)).
+  ops_.residual_backward(dA_, dres, rs, p, dropout_seed(l, 1), (size_t)N * d);
+  ops_.gemm(false, false, N, ff, d, T(1), dA_, d, Ls[kDown].eff, ff, T(0), dF1_, ff);
+  ops_.gemm(true, false, d, ff, N, T(1), dA_, d, down_input(l, a), ff, T(1), g(P.down), ff);
+  T* dact = dF1_;
+  if (cfg_.sub_ln) {
+    ops_.zero(dF2_, (size_t)N * ff);
+    ops_.rmsnorm_backward(dF2_, g(P.ffn_sub_norm), dF1_, a.act, w(P.ffn_sub_norm), a.act_rstd, N, ff);
+    dact = dF2_;
+  }
+  T* dgate = cfg_.sub_ln ? dF1_ : dF2_;
+  T* dup = dF3_;
+  ops_.gated_act_backward(dgate, dup, dact, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
+  ops_.gemm(false, false, N, d, ff, T(1), dgate, ff, Ls[kGate].eff, d, T(0), dB_, d);
+  ops_.gemm(false, false, N, d, ff, T(1), dup, ff, Ls[kUp].eff, d, T(1), dB_, d);
+  ops_.gemm(true, false, ff, d, N, T(1), dgate, ff, input_for(Ls[kGate], a.h2, a.h2q), d, T(1), g(P.gate), d);
+  ops_.gemm(true, false, ff, d, N, T(1), dup, ff, input_for(Ls[kUp], a.h2, a.h2q), d, T(1), g(P.up), d);
+  ops_.rmsnorm_backward(dres, g(P.post_norm), dB_, a.x_mid, w(P.post_norm), a.rstd2, N, d);
+
+  // Attention branch: x_mid = x_in + rs * drop(o(attn)).
+  ops_.residual_backward(dA_, dres, rs, p, dropout_seed(l, 0), (size_t)N * d);
+  ops_.gemm(false, false, N, d, d, T(1), dA_, d, Ls[kO].eff, d, T(0), dB_, d);
+  ops_.gemm(true, false, d, d, N, T(1), dA_, d, o_input(l, a), d, T(1), g(P.o), d);
+  T* datt = dB_;
+  if (cfg_.sub_ln) {
+    ops_.zero(dC_, (size_t)N * d);
+    ops_.rmsnorm_backward(dC_, g(P.attn_sub_norm), dB_, a.att, w(P.attn_sub_norm), a.att_rstd, N, d);
+    datt = dC_;
+  }
+  ops_.attention_backward(dqr_, dkr_, dv_, datt, a.qr, a.kr, a.v, a.probs, B_, T_, H, KV, hd);
+  ops_.rope(dqr_, cos_, sin_, B_, T_, H, hd, true);
+  ops_.rope(dkr_, cos_, sin_, B_, T_, KV, hd, true);
+  T* dq = dqr_;
+  T* dk = dkr_;
+  if (cfg_.qk_norm) {
+    ops_.zero(dq_, (size_t)N * d);
+    ops_.zero(dk_, (size_t)N * kvd);
+    ops_.rmsnorm_backward(dq_, g(P.q_norm), dqr_, a.q, w(P.q_norm), a.q_rstd, N * H, hd);
+    ops_.rmsnorm_backward(dk_, g(P.k_norm), dkr_, a.k, w(P.k_norm), a.k_rstd, N * KV, hd);
+    dq = dq_;
+    dk = dk_;
+  }
+  ops_.gemm(false, false, N, d, d, T(1), dq, d, Ls[kQ].eff, d, T(0), dB_, d);
+  ops_.gemm(false, false, N, d, kvd, T(1), dk, kvd, Ls[kK].eff, d, T(1), dB_, d);
+  ops_.gemm(false, false, N, d, kvd, T(1), dv_, kvd, Ls[kV].eff, d, T(1), dB_, d);
+  ops_.gemm(true, false, d, d, N, T(1), dq, d, input_for(Ls[kQ], a.h1, a.h1q), d, T(1), g(P.q), d);
+  ops_.gemm(true, false, kvd, d, N, T(1), dk, kvd, input_for(Ls[kK], a.h1, a.h1q), d, T(1), g(P.k), d);
+  ops_.gemm(true, false, kvd, d, N, T(1), dv_, kvd, input_for(Ls[kV], a.h1, a.h1q), d, T(1), g(P.v), d);
+  ops_.rmsnorm_backward(dres, g(P.input_norm), dB_, a.x_in, w(P.input_norm), a.rstd1, N, d);
+}
+
+template void Network<float>::layer_forward(int, LayerActs&, const float*, float*);
+template void Network<float>::layer_backward(int, LayerActs&, float*);
+template void Network<double>::layer_forward(int, LayerActs&, const double*, double*);
+template void Network<double>::layer_backward(int, LayerActs&, double*);
+template const float* Network<float>::o_input(int, const LayerActs&) const;
+template const float* Network<float>::down_input(int, const LayerActs&) const;
+template const double* Network<double>::o_input(int, const LayerActs&) const;
+template const double* Network<double>::down_input(int, const LayerActs&) const;
+
+}  // namespace onebit::model

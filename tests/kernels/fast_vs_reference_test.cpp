@@ -1,0 +1,243 @@
+// The fast CPU kernels against the reference on fresh random inputs, at sizes that take both the
+// serial and the OpenMP paths and that are not multiples of the vector width.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernel_test_util.h"
+#include "onebit/kernels/kernels.h"
+
+namespace onebit::kernels {
+namespace {
+
+using testing::randint;
+using testing::randn;
+using Vec = std::vector<float>;
+
+Ops<float>& fast() { return cpu_ops(); }
+Ops<float>& ref() { return reference_ops<float>(); }
+
+void expect_close(const Vec& a, const Vec& b, double rtol, double atol, const char* what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    ASSERT_NEAR(a[i], b[i], atol + rtol * std::abs(b[i])) << what << "[" << i << "]";
+}
+
+uint64_t seed() {  // fresh inputs every run; the seed is printed on failure
+  static uint64_t s = std::random_device{}();
+  return ++s;
+}
+
+class Sizes : public ::testing::TestWithParam<int> {};  // number of rows
+INSTANTIATE_TEST_SUITE_P(Rows, Sizes, ::testing::Values(3, 37, 301));
+
+TEST_P(Sizes, Gemm) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  const int M = GetParam(), N = 131, K = 67;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      Vec A = randn<float>((size_t)M * K, s), B = randn<float>((size_t)K * N, s + 1);
+      Vec C1 = randn<float>((size_t)M * N, s + 2), C2 = C1;
+      const int lda = ta ? M : K, ldb = tb ? K : N;
+      fast().gemm(ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.5f, C1.data(), N);
+      ref().gemm(ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.5f, C2.data(), N);
+      expect_close(C1, C2, 1e-5, 1e-4, "gemm");
+    }
+}
+
+// Larger than one cache block in every dimension (the AVX-512 kernel blocks M by 192, N by 2048,
+// K by 256), with beta = 0 over a C full of NaN (BLAS semantics: C is not read) and beta != 0.
+TEST(FastVsReference, GemmAcrossCacheBlocks) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  const int M = 197, N = 2081, K = 260;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      const float beta = ta == tb ? 0.0f : 0.5f;  // each transpose pair once, both beta paths
+      Vec A = randn<float>((size_t)M * K, s + ta), B = randn<float>((size_t)K * N, s + 2 + tb);
+      Vec C1 = randn<float>((size_t)M * N, s + 4), C2 = C1;
+      if (beta == 0.0f) std::fill(C1.begin(), C1.end(), NAN);
+      const int lda = ta ? M : K, ldb = tb ? K : N;
+      fast().gemm(ta, tb, M, N, K, 1.3f, A.data(), lda, B.data(), ldb, beta, C1.data(), N);
+      ref().gemm(ta, tb, M, N, K, 1.3f, A.data(), lda, B.data(), ldb, beta, C2.data(), N);
+      expect_close(C1, C2, 1e-5, 2e-4, "gemm");
+    }
+}
+
+TEST_P(Sizes, RMSNormFusedQuantAndBackward) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  const int N = GetParam(), C = 203;
+  Vec x = randn<float>((size_t)N * C, s, 2.0), w = randn<float>(C, s + 1, 0.2, 1.0);
+  Vec o1(x.size()), o2(x.size()), q1(x.size()), q2(x.size()), r1(N), r2(N);
+  fast().rmsnorm_forward(o1.data(), q1.data(), r1.data(), x.data(), w.data(), N, C, 1e-6f);
+  ref().rmsnorm_forward(o2.data(), nullptr, r2.data(), x.data(), w.data(), N, C, 1e-6f);
+  expect_close(o1, o2, 2e-6, 1e-6, "rmsnorm out");
+  expect_close(r1, r2, 2e-6, 0, "rstd");
+  ref().act_quant_int8(q2.data(), o1.data(), N, C);  // the fused quantizer, on the same normed values
+  expect_close(q1, q2, 0, 0, "fused act quant");
+  Vec g = randn<float>(x.size(), s + 2), dx1 = randn<float>(x.size(), s + 3), dx2 = dx1, dw1(C, 0.5f), dw2 = dw1;
+  fast().rmsnorm_backward(dx1.data(), dw1.data(), g.data(), x.data(), w.data(), r2.data(), N, C);
+  ref().rmsnorm_backward(dx2.data(), dw2.data(), g.data(), x.data(), w.data(), r2.data(), N, C);
+  expect_close(dx1, dx2, 1e-5, 1e-5, "dx");
+  expect_close(dw1, dw2, 1e-5, 1e-4, "dw");
+}
+
+TEST_P(Sizes, ActQuantIsBitExact) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  const int N = GetParam(), C = 517;
+  Vec x = randn<float>((size_t)N * C, s, 3.0), q1(x.size()), q2(x.size());
+  for (int c = 0; c < C; ++c) x[c] = 0.0f;  // an all-zero row hits the 1e-5 floor
+  fast().act_quant_int8(q1.data(), x.data(), N, C);
+  ref().act_quant_int8(q2.data(), x.data(), N, C);
+  expect_close(q1, q2, 0, 0, "act quant");
+}
+
+TEST(FastVsReference, WeightQuantizers) {
+  for (size_t n : {size_t(1000), size_t(200003)}) {
+    const uint64_t s = seed();
+    SCOPED_TRACE(s);
+    Vec w = randn<float>(n, s, 0.05, 0.003);
+    for (WeightQuant q : {WeightQuant::Ternary, WeightQuant::Binary, WeightQuant::Int8, WeightQuant::BF16}) {
+      const QuantScale a = fast().weight_quant_scale(w.data(), n, q), b = ref().weight_quant_scale(w.data(), n, q);
+      EXPECT_NEAR(a.scale, b.scale, 1e-6 * std::abs(b.scale));
+      EXPECT_NEAR(a.center, b.center, 1e-6 * std::abs(b.scale));
+      Vec o1(n), o2(n);
+      fast().weight_quantize(o1.data(), w.data(), n, q, b, 0.0f);
+      ref().weight_quantize(o2.data(), w.data(), n, q, b, 0.0f);
+      expect_close(o1, o2, 0, 0, "hard weight quant");
+      if (q == WeightQuant::Ternary || q == WeightQuant::Binary) {
+        fast().weight_quantize(o1.data(), w.data(), n, q, b, 5.0f);
+        ref().weight_quantize(o2.data(), w.data(), n, q, b, 5.0f);
+        expect_close(o1, o2, 0, 2e-6 * b.scale, "soft weight quant");
+        int64_t c1[3] = {0, 0, 0}, c2[3] = {0, 0, 0};
+        fast().weight_code_counts(w.data(), n, q, b, c1);
+        ref().weight_code_counts(w.data(), n, q, b, c2);
+        for (int i = 0; i < 3; ++i) EXPECT_EQ(c1[i], c2[i]);
+      }
+    }
+  }
+}
+
+TEST(FastVsReference, RoPEForwardAndInverse) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  const int B = 3, T = 37, H = 5, hd = 34;
+  Vec x = randn<float>((size_t)B * T * H * hd, s), cs(T * hd / 2), sn(T * hd / 2);
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < hd / 2; ++i) {
+      cs[t * hd / 2 + i] = std::cos(t * std::pow(10000.0f, -2.0f * i / hd));
+      sn[t * hd / 2 + i] = std::sin(t * std::pow(10000.0f, -2.0f * i / hd));
+    }
+  for (bool inv : {false, true}) {
+    Vec a = x, b = x;
+    fast().rope(a.data(), cs.data(), sn.data(), B, T, H, hd, inv);
+    ref().rope(b.data(), cs.data(), sn.data(), B, T, H, hd, inv);
+    expect_close(a, b, 1e-6, 1e-6, "rope");
+  }
+}
+
+class AttentionShapes : public ::testing::TestWithParam<std::tuple<int, int, int, int, int>> {};
+INSTANTIATE_TEST_SUITE_P(Shapes, AttentionShapes,
+                         ::testing::Values(std::make_tuple(2, 7, 4, 2, 8), std::make_tuple(2, 130, 4, 1, 16),
+                                           std::make_tuple(1, 200, 3, 3, 24)));
+
+TEST_P(AttentionShapes, ForwardAndBackward) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  auto [B, T, H, KV, hd] = GetParam();
+  Vec q = randn<float>((size_t)B * T * H * hd, s), k = randn<float>((size_t)B * T * KV * hd, s + 1),
+      v = randn<float>((size_t)B * T * KV * hd, s + 2), dy = randn<float>(q.size(), s + 3);
+  Vec y1(q.size()), y2(q.size()), P1((size_t)B * H * T * T), P2(P1.size());
+  fast().attention_forward(y1.data(), P1.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd);
+  ref().attention_forward(y2.data(), P2.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd);
+  expect_close(y1, y2, 1e-5, 1e-5, "y");
+  expect_close(P1, P2, 1e-5, 1e-6, "probs");
+  Vec dq1(q.size()), dq2(q.size()), dk1(k.size()), dk2(k.size()), dv1(v.size()), dv2(v.size());
+  fast().attention_backward(dq1.data(), dk1.data(), dv1.data(), dy.data(), q.data(), k.data(), v.data(), P2.data(), B,
+                            T, H, KV, hd);
+  ref().attention_backward(dq2.data(), dk2.data(), dv2.data(), dy.data(), q.data(), k.data(), v.data(), P2.data(), B, T,
+                           H, KV, hd);
+  expect_close(dq1, dq2, 1e-4, 1e-5, "dq");
+  expect_close(dk1, dk2, 1e-4, 1e-5, "dk");
+  expect_close(dv1, dv2, 1e-4, 1e-5, "dv");
+}
+
+TEST(FastVsReference, GatedActivations) {
+  for (size_t n : {size_t(77), size_t(100003)}) {
+    const uint64_t s = seed();
+    SCOPED_TRACE(s);
+    Vec g = randn<float>(n, s, 4.0), u = randn<float>(n, s + 1), d = randn<float>(n, s + 2);
+    g[0] = 100.0f;
+    g[1] = -100.0f;  // saturated exp/tanh
+    for (GatedAct act : {GatedAct::SwiGLU, GatedAct::ReLU2, GatedAct::GELU}) {
+      // Against the f64 reference: f32 tanh-based formulas lose relative accuracy where tanh ~ -1.
+      std::vector<double> G(g.begin(), g.end()), U(u.begin(), u.end()), D(d.begin(), d.end());
+      std::vector<double> O(n), DG(n), DU(n);
+      reference_ops<double>().gated_act_forward(O.data(), G.data(), U.data(), n, act);
+      reference_ops<double>().gated_act_backward(DG.data(), DU.data(), D.data(), G.data(), U.data(), n, act);
+      Vec o1(n), dg1(n), du1(n);
+      fast().gated_act_forward(o1.data(), g.data(), u.data(), n, act);
+      fast().gated_act_backward(dg1.data(), du1.data(), d.data(), g.data(), u.data(), n, act);
+      expect_close(o1, Vec(O.begin(), O.end()), 1e-5, 1e-6, "act forward");
+      // Derivatives cross zero (silu' at g ~ -1.28): cancellation there is absolute, not relative.
+      expect_close(dg1, Vec(DG.begin(), DG.end()), 1e-5, 1e-6, "dgate");
+      expect_close(du1, Vec(DU.begin(), DU.end()), 1e-5, 1e-6, "dup");
+    }
+  }
+}
+
+TEST(FastVsReference, ResidualWithDropout) {
+  const size_t n = 70001;
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  Vec x = randn<float>(n, s), y = randn<float>(n, s + 1);
+  for (float p : {0.0f, 0.2f}) {
+    Vec o1(n), o2(n), d1(n), d2(n);
+    fast().residual_forward(o1.data(), x.data(), y.data(), 0.8f, p, s, n);
+    ref().residual_forward(o2.data(), x.data(), y.data(), 0.8f, p, s, n);
+    expect_close(o1, o2, 0, 0, "residual");
+    fast().residual_backward(d1.data(), y.data(), 0.8f, p, s, n);
+    ref().residual_backward(d2.data(), y.data(), 0.8f, p, s, n);
+    expect_close(d1, d2, 0, 0, "residual backward");
+  }
+}
+
+TEST(FastVsReference, EmbeddingForwardAndBackward) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  const int V = 50, C = 301, N = 400;
+  Vec table = randn<float>((size_t)V * C, s), g = randn<float>((size_t)N * C, s + 1);
+  auto tok = randint(N, V, s + 2);
+  Vec o1((size_t)N * C), o2(o1.size());
+  fast().embedding_forward(o1.data(), tok.data(), table.data(), N, C, V);
+  ref().embedding_forward(o2.data(), tok.data(), table.data(), N, C, V);
+  expect_close(o1, o2, 0, 0, "embedding");
+  Vec d1 = table, d2 = table;
+  fast().embedding_backward(d1.data(), g.data(), tok.data(), N, C);
+  ref().embedding_backward(d2.data(), g.data(), tok.data(), N, C);
+  expect_close(d1, d2, 1e-6, 1e-5, "dtable");
+  tok[5] = V;
+  EXPECT_THROW(fast().embedding_forward(o1.data(), tok.data(), table.data(), N, C, V), std::exception);
+}
+
+TEST_P(Sizes, CrossEntropy) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  const int N = GetParam(), V = 1031;
+  Vec logits = randn<float>((size_t)N * V, s, 3.0);
+  auto tgt = randint(N, V, s + 1);
+  tgt[0] = -1;
+  Vec l1 = logits, l2 = logits, r1(N), r2(N);
+  const double s1 = fast().cross_entropy(l1.data(), r1.data(), tgt.data(), N, V, 0.25f, true);
+  const double s2 = ref().cross_entropy(l2.data(), r2.data(), tgt.data(), N, V, 0.25f, true);
+  EXPECT_NEAR(s1, s2, 1e-5 * std::abs(s2));
+  expect_close(r1, r2, 1e-5, 1e-5, "row losses");
+  expect_close(l1, l2, 1e-5, 1e-8, "dlogits");
+}
+
+}  // namespace
+}  // namespace onebit::kernels

@@ -173,6 +173,40 @@ TEST(BpeTrainer, TrainedTokenizerEncodesLikeHuggingFaceAndRoundTrips) {
 }
 #endif
 
+// A text file over the 1 MiB piece size is read in pieces cut at line starts; with the named
+// patterns those are word boundaries anyway, so the counts, and the merges, are those of the whole
+// text (here read whole as one JSONL document).
+TEST(BpeTrainer, BigTextFileTrainsLikeTheWholeText) {
+  TempDir dir;
+  Rng rng(8);
+  const char* words[] = {"the", "Citizen", "naïve", "it's", "über", "42", "x", "Zebra"};
+  const char* ends[] = {".\n", "\n\n", " \n", ":\n", "!\n\n\n"};
+  std::string text;
+  while (text.size() < 1'200'000) {
+    for (int i = 0, n = 1 + static_cast<int>(rng.uniform_int(10)); i < n; ++i) {
+      text += i ? " " : "";
+      text += words[rng.uniform_int(8)];
+    }
+    text += ends[rng.uniform_int(5)];
+  }
+  write_file_atomic(dir / "big.txt", text);
+  write_file_atomic(dir / "big.jsonl", json{{"text", text}}.dump() + "\n");
+  for (const char* pattern : {"gpt2", "llama3"}) {
+    BpeTrainOptions o;
+    o.progress = false;
+    o.vocab_size = 320;
+    o.pattern = pattern;
+    o.inputs = {(dir / "big.txt").string()};
+    BpeTrainResult pieces = train_bpe(o);
+    o.inputs = {(dir / "big.jsonl").string()};
+    BpeTrainResult whole = train_bpe(o);
+    EXPECT_GE(pieces.documents, 2u) << pattern << ": the file was not cut, the test tests nothing";
+    EXPECT_EQ(whole.documents, 1u);
+    EXPECT_EQ(pieces.words, whole.words) << pattern;
+    EXPECT_EQ(pieces.tokenizer, whole.tokenizer) << pattern;
+  }
+}
+
 TEST(BpeTrainer, BadOptionsAreClearErrors) {
   TempDir dir;
   write_file_atomic(dir / "c.txt", "some text");
@@ -190,7 +224,7 @@ TEST(BpeTrainer, BadOptionsAreClearErrors) {
   o.special_tokens = {};
   write_file_atomic(dir / "empty.txt", "");
   o.inputs = {(dir / "empty.txt").string()};
-  expect_error([&] { train_bpe(o); }, "no text");
+  expect_error([&] { train_bpe(o); }, "empty.txt", "no text");
   o.inputs = {(dir / "nope.txt").string()};
   expect_error([&] { train_bpe(o); }, "nope.txt", "no such file");
   // Too little text for the vocab: stops early with a smaller vocab, still valid.

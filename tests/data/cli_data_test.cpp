@@ -94,6 +94,60 @@ TEST(CliTokenize, BadInputFailsWithFileAndLine) {
   EXPECT_NE(r.out.find("--input"), std::string::npos) << r.out;
 }
 
+// Every failure is exactly one "onebit: error:" line naming the file or flag, and writes nothing.
+void expect_one_error_line(const CmdResult& r, const std::string& a, const std::string& b = "") {
+  EXPECT_EQ(r.code, 1) << r.out;
+  const size_t at = r.out.find("onebit: error: ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+  EXPECT_NE(line.find(a), std::string::npos) << line;
+  EXPECT_NE(line.find(b), std::string::npos) << line;
+  EXPECT_EQ(r.out.find("onebit: error: ", at + 1), std::string::npos) << r.out;
+}
+
+TEST(CliTokenize, ErrorsNameTheFileOrFlagAndLeaveNothingBehind) {
+  TempDir dir;
+  write_file_atomic(dir / "a.txt", "Some text.\n");
+  // Output into a directory that does not exist: reported up front, naming the flag and the directory.
+  CmdResult r = run(cat("tokenize -i ", q(dir / "a.txt"), " -o ", q(dir / "no" / "such" / "o.tokens")));
+  expect_one_error_line(r, "--output", (dir / "no" / "such").string() + " does not exist");
+  EXPECT_FALSE(fs::exists(dir / "no"));
+  // Empty standard input is named as such.
+  write_file_atomic(dir / "empty", "");
+  r = run(cat("tokenize -i - -o ", q(dir / "o.tokens")), (dir / "empty").string());
+  expect_one_error_line(r, "<stdin>: no text found");
+  // A directory without usable files.
+  fs::create_directories(dir / "nothing");
+  write_file_atomic(dir / "nothing" / "x.bin", "x");
+  r = run(cat("tokenize -i ", q(dir / "nothing"), " -o ", q(dir / "o.tokens")));
+  expect_one_error_line(r, (dir / "nothing").string(), "no .txt");
+  // tokenizer.json that is not JSON, not a tokenizer, or uses an unsupported component.
+  write_file_atomic(dir / "notjson.json", "this is not json");
+  write_file_atomic(dir / "nottok.json", "{\"a\": 1}");
+  write_file_atomic(dir / "unigram.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
+  for (const char* name : {"notjson.json", "nottok.json", "unigram.json"}) {
+    r = run(cat("tokenize -i ", q(dir / "a.txt"), " -o ", q(dir / "o.tokens"), " -t ", q(dir / name)));
+    expect_one_error_line(r, (dir / name).string());
+  }
+  EXPECT_NE(r.out.find("Unigram"), std::string::npos) << r.out;
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    EXPECT_NE(e.path().extension(), ".tokens") << "written on failure: " << e.path();
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+}
+
+TEST(CliTokenizerTrain, MissingOutputDirFailsBeforeTrainingAndEmptyInputNamesIt) {
+  TempDir dir;
+  fs::path corpus = fs::path(ONEBIT_TEST_FIXTURES) / "data" / "bpe_corpus.txt";
+  CmdResult r = run(cat("tokenizer train -i ", q(corpus), " --vocab-size 300 -o ", q(dir / "missing" / "tok.json")));
+  expect_one_error_line(r, "--output", "does not exist");
+  EXPECT_EQ(r.out.find("merges"), std::string::npos) << "trained before checking the output: " << r.out;
+  write_file_atomic(dir / "empty.txt", "");
+  r = run(cat("tokenizer train -i ", q(dir / "empty.txt"), " -o ", q(dir / "tok.json")));
+  expect_one_error_line(r, (dir / "empty.txt").string() + ": no text found");
+  EXPECT_FALSE(fs::exists(dir / "tok.json"));
+}
+
 TEST(CliTokenizerTrain, TrainsATokenizerThatOnebitLoadsAndUsesForTokenize) {
   TempDir dir;
   fs::path corpus = fs::path(ONEBIT_TEST_FIXTURES) / "data" / "bpe_corpus.txt";

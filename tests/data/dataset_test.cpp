@@ -9,6 +9,7 @@
 #include "onebit/data/dataset.h"
 #include "onebit/data/token_file.h"
 #include "onebit/data/tokenize_files.h"
+#include "batch_util.h"
 #include "temp_dir.h"
 
 namespace onebit::data {
@@ -27,16 +28,8 @@ fs::path write_pattern(const fs::path& p, uint64_t n, const Tokenizer& tok) {
   return p;
 }
 
-struct Batch {
-  std::vector<int32_t> in, tg;
-  bool operator==(const Batch&) const = default;
-};
-
-Batch draw(BatchSource& s, int B, int T) {
-  Batch b{std::vector<int32_t>(static_cast<size_t>(B) * T), std::vector<int32_t>(static_cast<size_t>(B) * T)};
-  s.next_batch(B, T, b.in.data(), b.tg.data());
-  return b;
-}
+using testing::Batch;
+using testing::draw;
 
 TEST(Dataset, TokensFileSplitsTrainAndValAndWindowsAreShiftedByOne) {
   TempDir dir;
@@ -254,7 +247,7 @@ TEST(Dataset, CompanionValTokensFileIsTheValidationSplit) {
 }
 
 TEST(Dataset, TinyShakespeareByteTokenizationIsFast) {
-  fs::path src = "/work/shared/data/tinyshakespeare/input.txt";
+  fs::path src = fs::path(ONEBIT_SOURCE_DIR) / ".." / "shared" / "data" / "tinyshakespeare" / "input.txt";
   if (!fs::exists(src)) GTEST_SKIP() << "no " << src;
   TempDir dir;
   auto tok = make_byte_tokenizer();
@@ -266,6 +259,15 @@ TEST(Dataset, TinyShakespeareByteTokenizationIsFast) {
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(ds.train_tokens + ds.val_tokens, 1115394u + 1u);
   EXPECT_LT(s, 2.0);
+  // The cache (found again, not rebuilt) holds exactly the file's bytes and one EOS.
+  TokenFile f(cached_tokens_for_text(src, *tok, dir / "cache", 0));
+  std::vector<int32_t> ids(f.size());
+  f.read(0, ids.size(), ids.data());
+  const std::string text = read_file(src);
+  ASSERT_EQ(ids.size(), text.size() + 1);
+  for (size_t i = 0; i < text.size(); ++i)
+    if (ids[i] != static_cast<unsigned char>(text[i])) FAIL() << "token " << i << " is " << ids[i];
+  EXPECT_EQ(ids.back(), kByteEosId);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "onebit/core/json_util.h"
 #include "onebit/core/rng.h"
 #include "onebit/data/documents.h"
+#include "onebit/data/tokenizer.h"
 #include "onebit/data/utf8.h"
 #include "temp_dir.h"
 
@@ -47,6 +48,16 @@ TEST(Utf8, ValidatesAndReplaces) {
   std::string out;
   EXPECT_EQ(replace_invalid_utf8("a\xffz\xe2\x98", out), 2u);
   EXPECT_EQ(out, "a\xEF\xBF\xBDz\xEF\xBF\xBD");
+  // Maximal subparts, as Python's bytes.decode("utf-8", "replace") (the reader and the tokenizer
+  // repair text the same way): an overlong or surrogate lead is one bad byte, and so is each
+  // continuation byte after it.
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(replace_invalid_utf8("\xe0\x80\x80" "a\xf0\x9f\x98", out), 4u);
+  EXPECT_EQ(out, fffd + fffd + fffd + "a" + fffd);
+  EXPECT_EQ(replace_invalid_utf8("\xed\xa0\x80z", out), 3u);
+  EXPECT_EQ(out, fffd + fffd + fffd + "z");
+  EXPECT_EQ(replace_invalid_utf8("\xc3(\xff\xf4\x90\x80\x80!", out), 6u);
+  EXPECT_EQ(out, fffd + "(" + fffd + fffd + fffd + fffd + fffd + "!");
 }
 
 TEST(Documents, JsonlPlainGzipAndZstdGiveTheSameDocumentsAndOffsets) {
@@ -148,9 +159,17 @@ TEST(Documents, PlainTextIsSplitIntoPiecesThatConcatenateToTheFile) {
     text += static_cast<char>('A' + rng.uniform_int(26));
     text += "ab cd, ☃ ef.\n";
     if (rng.uniform_int(5) == 0) text += "\n  \n";
+    if (rng.uniform_int(5) == 1) text += "\n";  // ".\n\nX": no cut there
   }
   write_file_atomic(dir / "t.txt", text);
-  auto docs = read_all(dir / "t.txt");
+  // Without split_text (a tokenizer that is not provably piecewise) the file is one document.
+  auto whole = read_all(dir / "t.txt");
+  ASSERT_EQ(whole.size(), 1u);
+  EXPECT_EQ(whole[0].text, text);
+  EXPECT_TRUE(whole[0].ends_document);
+  ReadOptions split;
+  split.split_text = true;
+  auto docs = read_all(dir / "t.txt", split);
   ASSERT_GE(docs.size(), 3u);
   std::string joined;
   uint64_t line = 1;
@@ -161,6 +180,11 @@ TEST(Documents, PlainTextIsSplitIntoPiecesThatConcatenateToTheFile) {
     if (i > 0) {  // every cut is after '\n' and before an ASCII letter
       EXPECT_EQ(joined.back(), '\n');
       EXPECT_TRUE(std::isalpha(static_cast<unsigned char>(docs[i].text[0])));
+      // ... and the '\n' follows a non-space ASCII character, never another '\n' or a space
+      // (GPT-2 pre-tokenizes "\n\n" before a letter differently from "\n\n" at the end).
+      const unsigned char g = static_cast<unsigned char>(joined[joined.size() - 2]);
+      EXPECT_TRUE(g > 0x20 && g < 0x7F) << "cut after byte " << int(g);
+      EXPECT_TRUE(is_line_start_cut(joined + docs[i].text.substr(0, 1), joined.size()));
     }
     joined += docs[i].text;
     line += std::count(docs[i].text.begin(), docs[i].text.end(), '\n');

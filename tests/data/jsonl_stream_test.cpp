@@ -6,6 +6,7 @@
 #include "onebit/data/byte_tokenizer.h"
 #include "onebit/data/dataset.h"
 #include "onebit/data/jsonl_stream.h"
+#include "batch_util.h"
 #include "temp_dir.h"
 
 namespace onebit::data {
@@ -28,16 +29,8 @@ std::string make_jsonl(int n, uint64_t seed, std::vector<std::string>& texts) {
   return s;
 }
 
-struct Batch {
-  std::vector<int32_t> in, tg;
-  bool operator==(const Batch&) const = default;
-};
-
-Batch draw(BatchSource& s, int B, int T) {
-  Batch b{std::vector<int32_t>(static_cast<size_t>(B) * T), std::vector<int32_t>(static_cast<size_t>(B) * T)};
-  s.next_batch(B, T, b.in.data(), b.tg.data());
-  return b;
-}
+using testing::Batch;
+using testing::draw;
 
 std::vector<int32_t> stream_of(const std::vector<std::string>& texts, size_t first) {
   std::vector<int32_t> ids;

@@ -2,8 +2,10 @@
 
 #include "compress_util.h"
 #include "onebit/core/error.h"
+#include "onebit/core/json_util.h"
 #include "onebit/core/rng.h"
 #include "onebit/data/byte_tokenizer.h"
+#include "onebit/data/dataset.h"
 #include "onebit/data/token_file.h"
 #include "onebit/data/tokenize_files.h"
 #include "temp_dir.h"
@@ -141,6 +143,95 @@ TEST(TokenizeFiles, BadInputsAreClearErrorsAndLeaveNoOutput) {
   expect_error([&] { tokenize_files(o, *tok); }, "no --input");
   for (auto& e : fs::directory_iterator(dir.path()))
     EXPECT_EQ(e.path().string().find(".tmp-"), std::string::npos) << e.path();
+}
+
+// A text file larger than the 1 MiB piece size, full of the line endings where piecewise encoding
+// can go wrong: blank lines before a letter, trailing spaces, CRLF, indentation, non-ASCII.
+std::string big_text() {
+  Rng rng(21);
+  const char* words[] = {"the", "Citizen", "naïve", "☃", "42", "it's", "Zebra", "über", "x", "END"};
+  const char* ends[] = {".\n", "\n\n", " \n", ":\n", "\r\n", "\n  ", "!\n\n\n", ",\n"};
+  std::string s;
+  while (s.size() < 1'300'000) {
+    int n = 1 + static_cast<int>(rng.uniform_int(12));
+    for (int i = 0; i < n; ++i) {
+      if (i) s += ' ';
+      s += words[rng.uniform_int(10)];
+    }
+    s += ends[rng.uniform_int(8)];
+  }
+  return s;
+}
+
+// Whatever the tokenizer, the .tokens of one big text file hold exactly encode(whole text) + EOS:
+// a tokenizer that may not be cut (llama-sp: Metaspace prepend_scheme "first", byte_fallback BPE
+// over whole segments) gets the file as one document; one that may (Llama 3, GPT-2) gets pieces.
+TEST(TokenizeFiles, LargeTextFileGivesTheIdsOfTheWholeText) {
+  TempDir dir;
+  const std::string text = big_text();
+  write_file_atomic(dir / "big.txt", text);
+  const fs::path fixtures = fs::path(ONEBIT_TEST_FIXTURES) / "tokenizers";
+  std::vector<std::pair<fs::path, bool>> toks = {{fixtures / "llama-sp" / "tokenizer.json", false},
+                                                 {fixtures / "llama3" / "tokenizer.json", true}};
+  const fs::path gpt2 = fs::path(ONEBIT_SOURCE_DIR) / ".." / "shared" / "data" / "tokenizers" / "gpt2" / "tokenizer.json";
+  if (fs::exists(gpt2)) toks.emplace_back(gpt2, true);
+  for (const auto& [path, pieces] : toks) {
+    SCOPED_TRACE(path.string());
+    auto tok = load_tokenizer(path.string());
+    ASSERT_EQ(tok->encodes_line_start_cuts_independently(), pieces);
+    std::vector<int32_t> want = tok->encode(text);
+    if (tok->eos_id()) want.push_back(*tok->eos_id());
+    TokenizeOptions o;
+    o.inputs = {(dir / "big.txt").string()};
+    o.output = dir / "big.tokens";
+    o.progress = false;
+    o.threads = 2;
+    TokenizeResult r = tokenize_files(o, *tok);
+    EXPECT_EQ(r.documents, 1u);
+    if (pieces) EXPECT_GE(r.read.documents, 2u) << "the file was not cut: the test would not test cutting";
+    else EXPECT_EQ(r.read.documents, 1u);
+    auto got = read_ids(o.output);
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_TRUE(got == want);
+    // The dataset's text cache goes the same way.
+    fs::path cached = cached_tokens_for_text(dir / "big.txt", *tok, dir / "cache", 2);
+    EXPECT_TRUE(read_ids(cached) == want);
+  }
+}
+
+// A tokenizer that fails on one document: the error must still name the file and line it came from.
+class FailingTokenizer final : public Tokenizer {
+ public:
+  std::vector<int32_t> encode(std::string_view text, bool) const override {
+    if (text.find("BOOM") != std::string_view::npos) fail("tokenizer: cannot encode this");
+    return inner_->encode(text);
+  }
+  std::string decode(std::span<const int32_t> ids, bool s) const override { return inner_->decode(ids, s); }
+  int32_t vocab_size() const override { return inner_->vocab_size(); }
+  std::optional<int32_t> eos_id() const override { return inner_->eos_id(); }
+  std::optional<int32_t> bos_id() const override { return std::nullopt; }
+  std::string id_to_piece(int32_t id) const override { return inner_->id_to_piece(id); }
+  std::string to_json() const override { return inner_->to_json(); }
+  uint64_t hash() const override { return inner_->hash(); }
+
+ private:
+  std::unique_ptr<Tokenizer> inner_ = make_byte_tokenizer();
+};
+
+TEST(TokenizeFiles, TokenizerErrorsNameTheFileAndLineAndLeaveNoOutput) {
+  TempDir dir;
+  FailingTokenizer tok;
+  std::string jsonl;
+  for (int i = 1; i <= 500; ++i) jsonl += json{{"text", i == 321 ? "this one goes BOOM" : cat("doc ", i)}}.dump() + "\n";
+  write_file_atomic(dir / "a.jsonl", "{\"text\": \"first file\"}\n");
+  write_file_atomic(dir / "b.jsonl", jsonl);
+  TokenizeOptions o;
+  o.inputs = {(dir / "a.jsonl").string(), (dir / "b.jsonl").string()};
+  o.output = dir / "out.tokens";
+  o.progress = false;
+  o.threads = 3;
+  expect_error([&] { tokenize_files(o, tok); }, (dir / "b.jsonl").string() + ":321: tokenizer: cannot encode this");
+  EXPECT_FALSE(fs::exists(o.output));
 }
 
 TEST(TokenizeFiles, ValTokensPathNaming) {

@@ -64,6 +64,25 @@ TEST(HfErrors, BadModelContents) {
   EXPECT_THROW(load_hf_tokenizer("/nonexistent/tokenizer.json"), Error);
 }
 
+// Files that are not a tokenizer at all: one line naming the file and what is wrong.
+TEST(HfErrors, NotATokenizerNamesTheFileOnOneLine) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"{not json", "not valid JSON"}, {"", "not valid JSON"},        {"[1, 2]", "must be a JSON object"},
+      {"{\"a\": 1}", "\"model\""},    {"{\"model\": 3}", "model"},   {"{\"model\": {\"type\": \"BPE\"}}", "vocab"},
+  };
+  for (const auto& [text, what] : cases) {
+    std::string msg = error_of(text);
+    EXPECT_EQ(msg.rfind("/models/x/tokenizer.json", 0), 0u) << text << " → " << msg;
+    EXPECT_NE(msg.find(what), std::string::npos) << text << " → " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  try {
+    load_hf_tokenizer("/nonexistent/tokenizer.json");
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/tokenizer.json"), std::string::npos) << e.what();
+  }
+}
+
 TEST(HfErrors, MergesAsPairsEqualMergesAsStrings) {
   json pairs = {{"type", "BPE"},
                 {"vocab", {{"a", 0}, {"b", 1}, {"ab", 2}}},

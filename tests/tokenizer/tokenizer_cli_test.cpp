@@ -18,8 +18,8 @@ struct Result {
 };
 
 // Runs the onebit binary with `args` (shell words) and returns its exit status and stdout.
-Result run(const std::string& args) {
-  std::string cmd = std::string("'") + ONEBIT_BINARY + "' " + args + " 2>/dev/null";
+Result run(const std::string& args, bool with_stderr = false) {
+  std::string cmd = std::string("'") + ONEBIT_BINARY + "' " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return {-1, ""};
   std::string out;
@@ -81,6 +81,11 @@ TEST(TokenizerCli, BadInputFailsWithMessage) {
   EXPECT_NE(run("tokenizer decode -t " + gpt2() + " 99999999").status, 0);
   EXPECT_NE(run("tokenizer decode -t " + gpt2() + " abc").status, 0);
   EXPECT_NE(run("tokenizer encode -t /nonexistent/tokenizer.json --text x").status, 0);
+  // ... each with one error line that says what is wrong.
+  EXPECT_NE(run("tokenizer decode -t " + gpt2() + " 99999999", true).out.find("99999999"), std::string::npos);
+  EXPECT_NE(run("tokenizer decode -t " + gpt2() + " abc", true).out.find("abc"), std::string::npos);
+  EXPECT_NE(run("tokenizer encode -t /nonexistent/tokenizer.json --text x", true).out.find("/nonexistent/tokenizer.json"),
+            std::string::npos);
   EXPECT_NE(run("tokenizer encode --text x").status, 0);  // --tokenizer is required
 }
 

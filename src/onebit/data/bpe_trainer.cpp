@@ -15,12 +15,10 @@
 #include "onebit/core/progress.h"
 #include "onebit/data/byte_level.h"
 #include "onebit/data/documents.h"
+#include "onebit/data/tokenize_files.h"
 
 namespace onebit::data {
 
-const char* const kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-const char* const kLlama3Pattern =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 namespace {
 
@@ -211,8 +209,7 @@ json bpe_tokenizer_json(const std::vector<std::pair<std::string, std::string>>& 
   for (const auto& s : special_tokens) {
     if (vocab.contains(s)) fail("special token \"", s, "\" is given twice");
     vocab[s] = next;
-    added.push_back(json{{"id", next}, {"content", s}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
-                         {"normalized", false}, {"special", true}});
+    added.push_back(special_added_token(next, s));
     ++next;
   }
   // The alphabet in GPT-2 symbol order of bytes (0..255), then merges in order.
@@ -228,32 +225,10 @@ json bpe_tokenizer_json(const std::vector<std::pair<std::string, std::string>>& 
     if (!vocab.contains(m)) vocab[m] = next++;
     jm.push_back(ls + " " + rs);
   }
-  json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}};
-  return json{
-      {"version", "1.0"},
-      {"truncation", nullptr},
-      {"padding", nullptr},
-      {"added_tokens", added},
-      {"normalizer", nullptr},
-      {"pre_tokenizer", json{{"type", "Sequence"},
-                             {"pretokenizers", json::array({json{{"type", "Split"},
-                                                                 {"pattern", json{{"Regex", regex}}},
-                                                                 {"behavior", "Isolated"},
-                                                                 {"invert", false}},
-                                                            byte_level})}}},
-      {"post_processor", nullptr},
-      {"decoder", byte_level},
-      {"model", json{{"type", "BPE"},
-                     {"dropout", nullptr},
-                     {"unk_token", nullptr},
-                     {"continuing_subword_prefix", nullptr},
-                     {"end_of_word_suffix", nullptr},
-                     {"fuse_unk", false},
-                     {"byte_fallback", false},
-                     {"ignore_merges", false},
-                     {"vocab", vocab},
-                     {"merges", jm}}},
-  };
+  json split = {{"type", "Split"}, {"pattern", json{{"Regex", regex}}}, {"behavior", "Isolated"}, {"invert", false}};
+  return byte_level_bpe_tokenizer_json(
+      std::move(vocab), std::move(jm), std::move(added),
+      json{{"type", "Sequence"}, {"pretokenizers", json::array({std::move(split), byte_level_component()})}});
 }
 
 BpeTrainResult train_bpe(const BpeTrainOptions& opts) {
@@ -267,6 +242,8 @@ BpeTrainResult train_bpe(const BpeTrainOptions& opts) {
   ReadOptions ro;
   ro.text_field = opts.text_field;
   ro.skip_bad_lines = opts.skip_bad_lines;
+  // Words are counted per piece; with these patterns a line start is a word boundary anyway.
+  ro.split_text = line_start_isolating_pattern(regex);
   auto reader = open_documents(files, ro);
 
   BpeTrainResult res;
@@ -326,7 +303,9 @@ BpeTrainResult train_bpe(const BpeTrainOptions& opts) {
   local.clear();
   for (uint64_t n : local_words) res.words += n;
   res.unique_words = all.size();
-  if (res.words == 0) fail("tokenizer train: the inputs hold no text");
+  if (res.words == 0)
+    fail(opts.inputs.size() == 1 ? input_name(opts.inputs[0]) : std::string("tokenizer train inputs"),
+         ": no text found (empty files, or every line skipped)");
   // Sorted, so the word order (and with it every internal index) does not depend on hashing or threads.
   std::vector<std::pair<std::string, uint64_t>> words(all.begin(), all.end());
   all.clear();

@@ -15,12 +15,11 @@
 
 #include "onebit/core/fs.h"
 #include "onebit/core/json_util.h"
+#include "onebit/data/pretokenize_patterns.h"
 
 namespace onebit::data {
 
-// Pre-tokenization patterns (as in GPT-2's encoder.py and Llama 3's tokenizer.json).
-extern const char* const kGpt2Pattern;
-extern const char* const kLlama3Pattern;
+// kGpt2Pattern / kLlama3Pattern: the pre-tokenization patterns "gpt2" and "llama3" name.
 
 struct BpeTrainOptions {
   std::vector<std::string> inputs;  // files / directories / "-" (see documents.h for formats)

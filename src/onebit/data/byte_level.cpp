@@ -29,24 +29,6 @@ const ByteTables& tables() {
 
 }  // namespace
 
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 char32_t byte_to_unicode(uint8_t b) { return tables().to_cp[b]; }
 const std::string& byte_to_symbol(uint8_t b) { return tables().to_sym[b]; }
 
@@ -83,6 +65,38 @@ bool symbols_to_bytes(std::string_view s, std::string& out) {
     out += static_cast<char>(b);
   }
   return true;
+}
+
+json byte_level_component() {
+  return json{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}};
+}
+
+json special_added_token(int64_t id, const std::string& content) {
+  return json{{"id", id},          {"content", content}, {"single_word", false}, {"lstrip", false},
+              {"rstrip", false}, {"normalized", false},  {"special", true}};
+}
+
+json byte_level_bpe_tokenizer_json(json vocab, json merges, json added_tokens, json pre_tokenizer) {
+  return json{
+      {"version", "1.0"},
+      {"truncation", nullptr},
+      {"padding", nullptr},
+      {"added_tokens", std::move(added_tokens)},
+      {"normalizer", nullptr},
+      {"pre_tokenizer", std::move(pre_tokenizer)},
+      {"post_processor", nullptr},
+      {"decoder", byte_level_component()},
+      {"model", json{{"type", "BPE"},
+                     {"dropout", nullptr},
+                     {"unk_token", nullptr},
+                     {"continuing_subword_prefix", nullptr},
+                     {"end_of_word_suffix", nullptr},
+                     {"fuse_unk", false},
+                     {"byte_fallback", false},
+                     {"ignore_merges", false},
+                     {"vocab", std::move(vocab)},
+                     {"merges", std::move(merges)}}},
+  };
 }
 
 }  // namespace onebit::data

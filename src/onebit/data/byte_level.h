@@ -5,6 +5,9 @@
 #include <string>
 #include <string_view>
 
+#include "onebit/core/json_util.h"
+#include "onebit/data/utf8.h"  // append_utf8
+
 namespace onebit::data {
 
 // The code point GPT-2 uses for byte b.
@@ -18,7 +21,12 @@ std::string bytes_to_symbols(std::string_view bytes);
 // Inverse of bytes_to_symbols; returns false if `symbols` holds a code point outside the alphabet.
 bool symbols_to_bytes(std::string_view symbols, std::string& out);
 
-// Appends the UTF-8 encoding of cp.
-void append_utf8(std::string& out, char32_t cp);
+// The pieces of a byte-level BPE tokenizer.json that onebit writes (the byte tokenizer and the BPE
+// trainer's output), so both are the same JSON but for vocab, merges, specials and pre-tokenizer.
+// {"type": "ByteLevel"} without prefix space or regex: the pre-tokenizer step and the decoder.
+json byte_level_component();
+// A special added token: matched on the raw text, never normalized or stripped.
+json special_added_token(int64_t id, const std::string& content);
+json byte_level_bpe_tokenizer_json(json vocab, json merges, json added_tokens, json pre_tokenizer);
 
 }  // namespace onebit::data

@@ -9,33 +9,9 @@ namespace {
 json byte_tokenizer_json() {
   json vocab = json::object();
   for (int b = 0; b < 256; ++b) vocab[byte_to_symbol(static_cast<uint8_t>(b))] = b;
-  json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}};
-  return json{
-      {"version", "1.0"},
-      {"truncation", nullptr},
-      {"padding", nullptr},
-      {"added_tokens", json::array({json{{"id", kByteEosId},
-                                         {"content", kEndOfText},
-                                         {"single_word", false},
-                                         {"lstrip", false},
-                                         {"rstrip", false},
-                                         {"normalized", false},
-                                         {"special", true}}})},
-      {"normalizer", nullptr},
-      {"pre_tokenizer", byte_level},
-      {"post_processor", nullptr},
-      {"decoder", byte_level},
-      {"model", json{{"type", "BPE"},
-                     {"dropout", nullptr},
-                     {"unk_token", nullptr},
-                     {"continuing_subword_prefix", nullptr},
-                     {"end_of_word_suffix", nullptr},
-                     {"fuse_unk", false},
-                     {"byte_fallback", false},
-                     {"ignore_merges", false},
-                     {"vocab", vocab},
-                     {"merges", json::array()}}},
-  };
+  return byte_level_bpe_tokenizer_json(std::move(vocab), json::array(),
+                                       json::array({special_added_token(kByteEosId, kEndOfText)}),
+                                       byte_level_component());
 }
 
 class ByteTokenizer final : public Tokenizer {
@@ -91,6 +67,8 @@ class ByteTokenizer final : public Tokenizer {
 
   std::string to_json() const override { return json_text_; }
   uint64_t hash() const override { return hash_; }
+  // Bytes map one to one and "<|endoftext|>" holds no '\n', so no id depends on text across a '\n'.
+  bool encodes_line_start_cuts_independently() const override { return true; }
 
  private:
   std::string json_text_;

@@ -30,7 +30,9 @@ void check_token_file_matches(const TokenFile& file, const Tokenizer& tok) {
 fs::path cached_tokens_for_text(const fs::path& path, const Tokenizer& tok, const fs::path& cache_dir, int threads) {
   auto files = expand_inputs({path.string()});
   // Identity of the input: tokenizer + each file's path, size and mtime (cheap; no reread on a hit).
-  std::string key = hash_hex(tok.hash());
+  // "text2": caches from before text pieces were cut only where the tokenizer allows it may hold
+  // other ids than encoding the whole file, so they must not be found.
+  std::string key = "text2|" + hash_hex(tok.hash());
   for (const auto& f : files) {
     std::error_code ec;
     auto size = fs::file_size(f, ec);

@@ -7,6 +7,7 @@
 
 #include "onebit/core/error.h"
 #include "onebit/core/log.h"
+#include "onebit/data/tokenizer.h"
 #include "onebit/data/utf8.h"
 
 namespace onebit::data {
@@ -93,7 +94,8 @@ class Buffered {
 class JsonlReader final : public DocumentReader {
  public:
   JsonlReader(std::unique_ptr<Buffered> in, const ReadOptions& opts, uint64_t line)
-      : in_(std::move(in)), opts_(opts), name_(in_->stream().name()), line_no_(line - 1) {}
+      : in_(std::move(in)), opts_(opts), name_(in_->stream().name()),
+        source_(std::make_shared<const std::string>(name_)), line_no_(line - 1) {}
 
   bool next(Document& doc) override {
     while (true) {
@@ -126,6 +128,7 @@ class JsonlReader final : public DocumentReader {
       doc.next_offset = in_->offset();
       doc.line = line_no_;
       doc.ends_document = true;
+      doc.source = source_;
       ++stats_.documents;
       stats_.bytes = in_->offset();
       return true;
@@ -170,6 +173,7 @@ class JsonlReader final : public DocumentReader {
   std::unique_ptr<Buffered> in_;
   ReadOptions opts_;
   std::string name_;
+  std::shared_ptr<const std::string> source_;
   std::string line_, padded_;
   simdjson::dom::parser parser_;
   uint64_t line_no_;
@@ -179,14 +183,15 @@ class JsonlReader final : public DocumentReader {
 class TextReader final : public DocumentReader {
  public:
   TextReader(std::unique_ptr<Buffered> in, const ReadOptions& opts, uint64_t line)
-      : in_(std::move(in)), opts_(opts), name_(in_->stream().name()), line_no_(line) {}
+      : in_(std::move(in)), opts_(opts), name_(in_->stream().name()),
+        source_(std::make_shared<const std::string>(name_)), line_no_(line) {}
 
   bool next(Document& doc) override {
     // Fill pending_ until it holds a split point past kTextPiece, or the input ends.
     size_t cut = std::string::npos;
     bool eof = false;
     while (true) {
-      if (pending_.size() >= kTextPiece) {
+      if (opts_.split_text && pending_.size() >= kTextPiece) {
         cut = find_cut(std::max(kTextPiece, scanned_));
         if (cut != std::string::npos) break;
         scanned_ = pending_.size();
@@ -208,6 +213,7 @@ class TextReader final : public DocumentReader {
     doc.next_offset = pending_offset_ + cut;
     doc.line = line_no_;
     doc.ends_document = eof;
+    doc.source = source_;
     std::string_view piece(pending_.data(), cut);
     size_t bad = find_invalid_utf8(piece);
     if (bad != std::string_view::npos) {
@@ -215,11 +221,17 @@ class TextReader final : public DocumentReader {
         fail(name_, ":", line_no_ + std::count(piece.begin(), piece.begin() + static_cast<long>(bad), '\n'),
              ": invalid UTF-8 at byte ", pending_offset_ + bad, " (use --skip-bad-lines to replace it with U+FFFD)");
       stats_.replaced_utf8 += replace_invalid_utf8(piece, doc.text);
-    } else {
-      doc.text.assign(piece);
     }
     line_no_ += std::count(piece.begin(), piece.end(), '\n');
-    pending_.erase(0, cut);
+    if (bad != std::string_view::npos) {
+      pending_.erase(0, cut);
+    } else if (cut == pending_.size()) {
+      doc.text.swap(pending_);  // a whole file read as one document is not copied again
+      pending_.clear();
+    } else {
+      doc.text.assign(piece);
+      pending_.erase(0, cut);
+    }
     pending_offset_ += cut;
     scanned_ = 0;
     ++stats_.documents;
@@ -233,20 +245,18 @@ class TextReader final : public DocumentReader {
   void set_start(uint64_t offset) { pending_offset_ = offset; }
 
  private:
-  // First split point at or after `from`: just after a '\n' that is followed by an ASCII letter.
+  // First line start (is_line_start_cut) at or after `from`.
   size_t find_cut(size_t from) const {
-    for (size_t i = std::max<size_t>(from, 1); i + 1 < pending_.size(); ++i) {
-      if (pending_[i - 1] == '\n') {
-        char c = pending_[i];
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')) return i;
-      }
-    }
+    const std::string_view text(pending_);
+    for (size_t i = std::max<size_t>(from, 2); i + 1 < text.size(); ++i)
+      if (text[i - 1] == '\n' && is_line_start_cut(text, i)) return i;
     return std::string::npos;
   }
 
   std::unique_ptr<Buffered> in_;
   ReadOptions opts_;
   std::string name_;
+  std::shared_ptr<const std::string> source_;
   std::string pending_;
   uint64_t pending_offset_ = 0;
   size_t scanned_ = 0;  // pending_ has no split point before here

@@ -3,9 +3,11 @@
 //   *.jsonl, *.jsonl.gz, *.jsonl.zst  one JSON object per line; the document is its `text_field` string
 //   anything else (*.txt, *.txt.gz, ...) plain UTF-8 text; the whole file is one document
 //   "-"                               stdin: JSONL if its first non-blank byte is '{', else plain text
-// Plain text is delivered in pieces of about 1 MiB (so it can be tokenized in parallel), each split
-// just after a '\n' that is followed by an ASCII letter: byte-level BPE pre-tokenizers (GPT-2,
-// Llama 3) never join a token across that point, so pieces encode exactly like the whole file.
+// With ReadOptions::split_text, plain text is delivered in pieces of about 1 MiB (so it can be
+// tokenized in parallel), each cut at a line start (tokenizer.h, is_line_start_cut: after "G\n"
+// with G an ASCII graphic character, before an ASCII letter). Only a tokenizer whose
+// encodes_line_start_cuts_independently() is true encodes such pieces exactly like the whole file,
+// so split_text must come from it; without it a text file is one document, read whole.
 //
 // Bad input (policy, the same for every consumer):
 //   malformed JSON line, line that is not an object, missing or non-string text field, invalid UTF-8
@@ -29,11 +31,15 @@ struct Document {
   uint64_t next_offset = 0;  // offset just past it: where reading resumes
   uint64_t line = 0;         // 1-based line number of its start
   bool ends_document = true; // false for a plain-text piece that the next piece continues
+  std::shared_ptr<const std::string> source;  // the file's name, for errors found later (tokenizing)
 };
 
 struct ReadOptions {
   std::string text_field = "text";
   bool skip_bad_lines = false;
+  // Cut plain text into pieces at line starts (see above); set it from the tokenizer's
+  // encodes_line_start_cuts_independently().
+  bool split_text = false;
 };
 
 struct ReadStats {

@@ -20,6 +20,7 @@ ParallelTokenizer::~ParallelTokenizer() {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = true;
   }
+  stopping_.store(true, std::memory_order_relaxed);
   cv_work_.notify_all();
   cv_space_.notify_all();
   cv_done_.notify_all();
@@ -32,7 +33,7 @@ void ParallelTokenizer::read_loop() {
     try {
       size_t bytes = 0;
       Document d;
-      while (bytes < batch_bytes_) {
+      while (bytes < batch_bytes_ && !stopping_.load(std::memory_order_relaxed)) {
         if (!reader_->next(d)) {
           item->last = true;
           break;
@@ -81,7 +82,12 @@ void ParallelTokenizer::work_loop() {
       for (size_t i = 0; i < item->docs.size(); ++i) {
         Document& d = item->docs[i];
         TokenizedDoc& t = item->out[i];
-        t.ids = tok_.encode(d.text);
+        try {
+          t.ids = tok_.encode(d.text);
+        } catch (const Error& e) {
+          // The tokenizer knows no file; say which document it failed on.
+          fail(d.source ? *d.source : std::string("input"), ":", d.line, ": ", e.what());
+        }
         t.offset = d.offset;
         t.next_offset = d.next_offset;
         t.line = d.line;

@@ -2,6 +2,7 @@
 // Tokenizes a stream of documents on worker threads and hands them back in input order, so the
 // resulting token stream is the same whatever the thread count or timing. Tokenizer::encode must be
 // safe to call concurrently (it is const).
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -61,6 +62,9 @@ class ParallelTokenizer {
   uint64_t next_read_seq_ = 0, next_out_seq_ = 0;
   size_t in_flight_ = 0;
   bool stop_ = false, finished_ = false;
+  // stop_ without the lock, for the reader between documents: an early destruction (the consumer
+  // failed) does not wait for a whole batch of input to be read first.
+  std::atomic<bool> stopping_{false};
   ReadStats final_stats_;
   uint64_t raw_bytes_ = 0;
   std::vector<std::thread> threads_;

@@ -19,6 +19,15 @@ fs::path val_tokens_path(const fs::path& tokens_path) {
   return p.replace_filename(stem + ".val.tokens");
 }
 
+void check_output_dir(const fs::path& output, const std::string& flag) {
+  const fs::path dir = output.parent_path();
+  std::error_code ec;
+  if (!dir.empty() && !fs::is_directory(dir, ec))
+    fail(flag, " ", output.string(), ": directory ", dir.string(), fs::exists(dir, ec) ? " is not a directory" : " does not exist");
+}
+
+std::string input_name(const std::string& input) { return input == "-" ? "<stdin>" : input; }
+
 namespace {
 
 uint64_t total_input_bytes(const std::vector<fs::path>& files) {
@@ -48,6 +57,7 @@ TokenizeResult tokenize_files(const TokenizeOptions& opts, const Tokenizer& tok)
   if (opts.inputs.empty()) fail("tokenize: no --input given");
   if (!(opts.val_fraction >= 0.0 && opts.val_fraction < 1.0))
     fail("tokenize: --val-fraction must be in [0, 1), got ", opts.val_fraction);
+  check_output_dir(opts.output, "--output");
   auto files = expand_inputs(opts.inputs);
   const auto t0 = std::chrono::steady_clock::now();
   const std::optional<int32_t> eos = tok.eos_id();
@@ -64,6 +74,7 @@ TokenizeResult tokenize_files(const TokenizeOptions& opts, const Tokenizer& tok)
     ReadOptions ro;
     ro.text_field = opts.text_field;
     ro.skip_bad_lines = opts.skip_bad_lines;
+    ro.split_text = tok.encodes_line_start_cuts_independently();
     ParallelTokenizer pt(open_documents(files, ro), tok, opts.threads);
     const uint64_t total = total_input_bytes(files);
     ProgressBar bar("tokenize", total, "MB/s", 1e-6);
@@ -84,7 +95,7 @@ TokenizeResult tokenize_files(const TokenizeOptions& opts, const Tokenizer& tok)
     res.tokens = w.count();
     if (opts.progress) bar.finish(cat(res.documents, " docs, ", res.tokens, " tokens"));
     if (res.tokens == 0)
-      fail(opts.inputs.size() == 1 ? opts.inputs[0] : std::string("tokenize inputs"),
+      fail(opts.inputs.size() == 1 ? input_name(opts.inputs[0]) : std::string("tokenize inputs"),
            ": no text found (empty files, or every line skipped)");
     if (split && res.documents < 2)
       fail("tokenize: --val-fraction needs at least 2 documents, but the input has ", res.documents,
@@ -115,8 +126,9 @@ TokenizeResult tokenize_files(const TokenizeOptions& opts, const Tokenizer& tok)
     copy_range(all, 0, cut, tw);
     TokenFileWriter vw(res.val_path, static_cast<uint32_t>(tok.vocab_size()), tok.hash());
     copy_range(all, cut, res.tokens, vw);
-    tw.commit();
+    // The validation file first: should either commit fail, no train file claims a split it lacks.
     vw.commit();
+    tw.commit();
     res.train_tokens = cut;
     res.val_tokens = res.tokens - cut;
     res.val_documents = doc_ends.size() - (best + 1);

@@ -34,6 +34,13 @@ struct TokenizeResult {
 
 TokenizeResult tokenize_files(const TokenizeOptions& opts, const Tokenizer& tok);
 
+// Fails ("<flag> <output>: directory <dir> does not exist") unless the directory `output` goes into
+// exists, so a mistyped output path is reported before the work, not after it.
+void check_output_dir(const fs::path& output, const std::string& flag);
+
+// Names an input in messages: "-" is "<stdin>".
+std::string input_name(const std::string& input);
+
 // The validation file that goes with a .tokens file: "data.tokens" → "data.val.tokens".
 fs::path val_tokens_path(const fs::path& tokens_path);
 

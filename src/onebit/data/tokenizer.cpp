@@ -19,6 +19,12 @@ uint64_t fnv1a64(std::string_view bytes) {
   return h;
 }
 
+bool is_line_start_cut(std::string_view text, size_t pos) {
+  if (pos < 2 || pos >= text.size()) return false;
+  const unsigned char g = static_cast<unsigned char>(text[pos - 2]), c = static_cast<unsigned char>(text[pos]);
+  return g > 0x20 && g < 0x7F && text[pos - 1] == '\n' && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'));
+}
+
 std::string canonical_json(const json& j) {
   // nlohmann's object is an ordered std::map, so dump() sorts keys; replace keeps bad UTF-8 hashable.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);

@@ -35,7 +35,18 @@ class Tokenizer {
   // Stable 64-bit hash of the tokenizer's identity (FNV-1a of its canonical JSON); recorded in
   // .tokens headers so data is never trained with a different tokenizer than it was made with.
   virtual uint64_t hash() const = 0;
+  // True only when the tokenizer provably encodes text cut at a line start piecewise:
+  // encode(a) + encode(b) == encode(a + b) whenever a ends with an ASCII graphic character and a
+  // '\n' and b starts with an ASCII letter (the only places where document readers cut big plain-text
+  // files, see is_line_start_cut). Readers encode a document whole when this is false, so a wrong
+  // "false" only costs parallelism and a wrong "true" would change ids: implementations derive it
+  // from their pipeline and stay conservative.
+  virtual bool encodes_line_start_cuts_independently() const { return false; }
 };
+
+// Whether text[pos] is a line start as defined above: text[pos - 2] is ASCII graphic (not space),
+// text[pos - 1] == '\n' and text[pos] is an ASCII letter.
+bool is_line_start_cut(std::string_view text, size_t pos);
 
 // "byte" → the built-in byte tokenizer; anything else is a path to a tokenizer.json, or a directory
 // holding one (a model dir).

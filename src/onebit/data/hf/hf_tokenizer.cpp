@@ -90,6 +90,15 @@ class HfTokenizerImpl final : public HfTokenizer {
     // invalid UTF-8 is kept byte for byte rather than repaired, matching the byte tokenizer.
     keep_raw_bytes_ = !normalizer_ && pre_tokenizer_ && !pre_tokenizer_->needs_utf8();
     for (const auto& t : added_) keep_raw_bytes_ = keep_raw_bytes_ && !t.lstrip && !t.rstrip && !t.single_word;
+    line_start_cuts_ = (!normalizer_ || normalizer_->keeps_line_start_cuts()) && pre_tokenizer_ &&
+                       pre_tokenizer_->line_start() == PreTokenizer::LineStart::Isolates;
+    // An added token is matched before anything else: one holding a '\n' could span the cut, and
+    // lstrip would swallow the '\n' before a token that starts the second part (with a letter).
+    for (const auto& t : added_) {
+      const char c0 = t.content.empty() ? 0 : t.content[0];
+      const bool starts_with_letter = (c0 >= 'A' && c0 <= 'Z') || (c0 >= 'a' && c0 <= 'z');
+      line_start_cuts_ = line_start_cuts_ && !(t.lstrip && starts_with_letter) && t.content.find('\n') == std::string::npos;
+    }
     eos_ = find_special(kEosNames);
     if (post_processor_) {
       auto prefix = post_processor_->prefix_ids();
@@ -181,6 +190,9 @@ class HfTokenizerImpl final : public HfTokenizer {
 
   std::string to_json() const override { return json_text_; }
   uint64_t hash() const override { return hash_; }
+  // Normalization is local, the pre-tokenizer isolates the cut, and the BPE model only ever sees
+  // single pre-tokens, so the ids on each side cannot depend on the other.
+  bool encodes_line_start_cuts_independently() const override { return line_start_cuts_; }
 
  private:
   std::optional<int32_t> find_special(std::span<const char* const> names) const {
@@ -275,6 +287,7 @@ class HfTokenizerImpl final : public HfTokenizer {
   std::unique_ptr<Decoder> decoder_;
   bool byte_level_decoder_ = false;
   bool keep_raw_bytes_ = false;
+  bool line_start_cuts_ = false;
   std::vector<AddedToken> added_;
   std::unordered_map<int32_t, int32_t> added_by_id_;
   std::unique_ptr<AddedTokenMatcher> raw_matcher_, normalized_matcher_;

@@ -13,6 +13,7 @@ class FormNormalizer final : public Normalizer {
  public:
   explicit FormNormalizer(std::string form) : form_(std::move(form)) {}
   void apply(std::string& s) const override { s = normalize_form(s, form_); }
+  bool keeps_line_start_cuts() const override { return true; }
 
  private:
   std::string form_;
@@ -21,6 +22,7 @@ class FormNormalizer final : public Normalizer {
 class LowercaseNormalizer final : public Normalizer {
  public:
   void apply(std::string& s) const override { s = lowercase(s); }
+  bool keeps_line_start_cuts() const override { return true; }
 };
 
 class PrependNormalizer final : public Normalizer {
@@ -92,6 +94,11 @@ class SequenceNormalizer final : public Normalizer {
   explicit SequenceNormalizer(std::vector<std::unique_ptr<Normalizer>> steps) : steps_(std::move(steps)) {}
   void apply(std::string& s) const override {
     for (const auto& n : steps_) n->apply(s);
+  }
+  bool keeps_line_start_cuts() const override {
+    for (const auto& n : steps_)
+      if (!n->keeps_line_start_cuts()) return false;
+    return true;
   }
 
  private:

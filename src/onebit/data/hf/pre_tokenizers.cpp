@@ -2,19 +2,19 @@
 
 #include <deque>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "onebit/core/error.h"
 #include "onebit/data/byte_level.h"
 #include "onebit/data/hf/regex.h"
 #include "onebit/data/hf/unicode.h"
+#include "onebit/data/pretokenize_patterns.h"
 
 namespace onebit::data::hf {
 namespace {
 
-// GPT-2's pre-tokenization regex, used by ByteLevel when use_regex is true.
-constexpr const char* kGpt2Pattern =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+using LineStart = PreTokenizer::LineStart;
 
 void regex_segments(const Regex& re, std::string_view text, bool invert, std::vector<Segment>& segs) {
   thread_local std::vector<Match> matches;
@@ -67,6 +67,11 @@ class ByteLevelPre final : public PreTokenizer {
     }
   }
   bool needs_utf8() const override { return re_ != nullptr; }
+  // The prefix space goes on every piece, so with it the second part of a cut text gets one that
+  // the whole text does not.
+  LineStart line_start() const override {
+    return re_ && !add_prefix_space_ ? LineStart::Isolates : LineStart::PerPiece;
+  }
   void apply(const Pieces& in, Pieces& out) const override {
     out.clear();
     thread_local std::string prefixed;
@@ -117,43 +122,44 @@ class ByteLevelPre final : public PreTokenizer {
   uint8_t sym_len_[256];
 };
 
+// Split and the character-class splitters (Digits, Punctuation, WhitespaceSplit, ...): find the
+// delimiters of each piece, then keep or drop them as `behavior` says.
 class SplitPre final : public PreTokenizer {
  public:
-  SplitPre(const std::string& pattern, SplitBehavior b, bool invert, const std::string& where)
-      : re_(pattern, where), behavior_(b), invert_(invert) {}
+  using Segmenter = std::function<void(std::string_view, std::vector<Segment>&)>;
+  SplitPre(Segmenter segmenter, SplitBehavior b, LineStart line_start)
+      : segmenter_(std::move(segmenter)), behavior_(b), line_start_(line_start) {}
+  LineStart line_start() const override { return line_start_; }
   void apply(const Pieces& in, Pieces& out) const override {
     out.clear();
     thread_local std::vector<Segment> segs;
     for (const auto& p : in.list) {
       std::string_view text = in.view(p);
-      regex_segments(re_, text, invert_, segs);
+      segmenter_(text, segs);
       emit_split(text, p.origin, segs, behavior_, out);
     }
   }
 
  private:
-  Regex re_;
+  Segmenter segmenter_;
   SplitBehavior behavior_;
-  bool invert_;
+  LineStart line_start_;
 };
 
-class CharSplitPre final : public PreTokenizer {
- public:
-  CharSplitPre(std::function<bool(char32_t)> pred, SplitBehavior b) : pred_(std::move(pred)), behavior_(b) {}
-  void apply(const Pieces& in, Pieces& out) const override {
-    out.clear();
-    thread_local std::vector<Segment> segs;
-    for (const auto& p : in.list) {
-      std::string_view text = in.view(p);
-      char_segments(text, pred_, segs);
-      emit_split(text, p.origin, segs, behavior_, out);
-    }
-  }
+std::unique_ptr<PreTokenizer> regex_split(const std::string& pattern, SplitBehavior b, bool invert,
+                                          LineStart line_start, const std::string& where) {
+  auto re = std::make_shared<const Regex>(pattern, where);
+  return std::make_unique<SplitPre>(
+      [re, invert](std::string_view text, std::vector<Segment>& segs) { regex_segments(*re, text, invert, segs); }, b,
+      line_start);
+}
 
- private:
-  std::function<bool(char32_t)> pred_;
-  SplitBehavior behavior_;
-};
+std::unique_ptr<PreTokenizer> char_split(std::function<bool(char32_t)> pred, SplitBehavior b,
+                                         LineStart line_start = LineStart::PerPiece) {
+  return std::make_unique<SplitPre>(
+      [pred = std::move(pred)](std::string_view text, std::vector<Segment>& segs) { char_segments(text, pred, segs); },
+      b, line_start);
+}
 
 enum class Prepend { Always, First, Never };
 
@@ -161,8 +167,9 @@ class MetaspacePre final : public PreTokenizer {
  public:
   MetaspacePre(char32_t replacement, Prepend scheme, bool split)
       : replacement_(replacement), scheme_(scheme), split_(split) {
-    append_codepoint(rep_, replacement);
+    append_utf8(rep_, replacement);
   }
+  LineStart line_start() const override { return scheme_ == Prepend::First ? LineStart::Unknown : LineStart::PerPiece; }
   void apply(const Pieces& in, Pieces& out) const override {
     out.clear();
     thread_local std::string s;
@@ -199,6 +206,15 @@ class SequencePre final : public PreTokenizer {
   bool needs_utf8() const override {
     // Every step sees the previous one's output, so only the first sees the raw input.
     return steps_.empty() || steps_.front()->needs_utf8();
+  }
+  // Only the first step sees the cut inside one piece; once it has isolated the cut, later steps
+  // only ever see the pieces on either side, so they just must not depend on position.
+  LineStart line_start() const override {
+    bool per_piece = true;
+    for (const auto& s : steps_) per_piece = per_piece && s->line_start() != LineStart::Unknown;
+    if (!per_piece) return LineStart::Unknown;
+    return !steps_.empty() && steps_.front()->line_start() == LineStart::Isolates ? LineStart::Isolates
+                                                                                  : LineStart::PerPiece;
   }
   void apply(const Pieces& in, Pieces& out) const override {
     if (steps_.empty()) {
@@ -258,9 +274,14 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::strin
                                           json_get_or<bool>(j, "use_regex", true, w), where);
   }
   if (type == "Split") {
-    return std::make_unique<SplitPre>(pattern_to_regex(json_get<json>(j, "pattern", w), w),
-                                      parse_split_behavior(json_get<json>(j, "behavior", w), w),
-                                      json_get_or<bool>(j, "invert", false, w), w);
+    const json& pattern = json_get<json>(j, "pattern", w);
+    const SplitBehavior behavior = parse_split_behavior(json_get<json>(j, "behavior", w), w);
+    const bool invert = json_get_or<bool>(j, "invert", false, w);
+    const bool isolates = behavior == SplitBehavior::Isolated && !invert && pattern.is_object() &&
+                          pattern.contains("Regex") && pattern["Regex"].is_string() &&
+                          line_start_isolating_pattern(pattern["Regex"].get_ref<const std::string&>());
+    return regex_split(pattern_to_regex(pattern, w), behavior, invert,
+                       isolates ? LineStart::Isolates : LineStart::PerPiece, w);
   }
   if (type == "Metaspace") {
     char32_t rep = single_char(json_get_or<std::string>(j, "replacement", "\xE2\x96\x81", w), w + " replacement");
@@ -278,30 +299,32 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::strin
   }
   if (type == "Digits") {
     bool individual = json_get_or<bool>(j, "individual_digits", false, w);
-    return std::make_unique<CharSplitPre>([](char32_t c) { return c >= '0' && c <= '9'; },
+    return char_split([](char32_t c) { return c >= '0' && c <= '9'; },
                                           individual ? SplitBehavior::Isolated : SplitBehavior::Contiguous);
   }
   if (type == "Punctuation") {
     SplitBehavior b = j.contains("behavior") ? parse_split_behavior(j["behavior"], w) : SplitBehavior::Isolated;
-    return std::make_unique<CharSplitPre>(is_punctuation, b);
+    return char_split(is_punctuation, b);
   }
   if (type == "Whitespace") {
     // HF compiles this one with the Rust regex crate, whose \w and \s are these properties.
-    return std::make_unique<SplitPre>(
+    return regex_split(
         R"([\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]+|[^\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}\p{White_Space}]+)",
-        SplitBehavior::Removed, true, w);
+        SplitBehavior::Removed, true, LineStart::Isolates, w);
   }
+  // Whitespace removed as a delimiter: the '\n' vanishes and words on each side stand alone.
   if (type == "WhitespaceSplit") {
-    return std::make_unique<CharSplitPre>(is_whitespace, SplitBehavior::Removed);
+    return char_split(is_whitespace, SplitBehavior::Removed, LineStart::Isolates);
   }
   if (type == "CharDelimiterSplit") {
     char32_t d = single_char(json_get<std::string>(j, "delimiter", w), w + " delimiter");
-    return std::make_unique<CharSplitPre>([d](char32_t c) { return c == d; }, SplitBehavior::Removed);
+    return char_split([d](char32_t c) { return c == d; }, SplitBehavior::Removed,
+                                          d == U'\n' ? LineStart::Isolates : LineStart::PerPiece);
   }
   if (type == "BertPreTokenizer") {
     std::vector<std::unique_ptr<PreTokenizer>> steps;
-    steps.push_back(std::make_unique<CharSplitPre>(is_whitespace, SplitBehavior::Removed));
-    steps.push_back(std::make_unique<CharSplitPre>(is_punctuation, SplitBehavior::Isolated));
+    steps.push_back(char_split(is_whitespace, SplitBehavior::Removed, LineStart::Isolates));
+    steps.push_back(char_split(is_punctuation, SplitBehavior::Isolated));
     return std::make_unique<SequencePre>(std::move(steps));
   }
   if (type == "Sequence") {

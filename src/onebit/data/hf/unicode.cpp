@@ -22,102 +22,9 @@ char32_t next_codepoint(std::string_view s, size_t& i) {
   return cp;
 }
 
-void append_codepoint(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-namespace {
-
-// Length of the well-formed sequence at s[i], or 0 with `bad` = the length of its maximal
-// ill-formed prefix (at least 1), following Unicode Table 3-7.
-size_t well_formed_len(std::string_view s, size_t i, size_t& bad) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + i;
-  size_t left = s.size() - i;
-  unsigned char c = p[0];
-  if (c < 0x80) return 1;
-  size_t need;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    need = 1;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    need = 2;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 3;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    bad = 1;
-    return 0;
-  }
-  for (size_t k = 1; k <= need; ++k) {
-    if (k >= left) {
-      bad = k;
-      return 0;
-    }
-    unsigned char b = p[k];
-    bool ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
-    if (!ok) {
-      bad = k;
-      return 0;
-    }
-  }
-  return need + 1;
-}
-
-size_t first_invalid(std::string_view text) {
-  size_t i = 0, n = text.size();
-  while (i < n) {
-    // Eight ASCII bytes at a time: the common case for prose and code.
-    while (i + 8 <= n) {
-      uint64_t w;
-      __builtin_memcpy(&w, text.data() + i, 8);
-      if (w & 0x8080808080808080ULL) break;
-      i += 8;
-    }
-    if (i >= n) break;
-    size_t bad = 0;
-    size_t len = well_formed_len(text, i, bad);
-    if (len == 0) return i;
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
-}  // namespace
-
-bool is_valid_utf8(std::string_view text) { return first_invalid(text) == std::string_view::npos; }
-
 std::string_view sanitize_utf8(std::string_view text, std::string& scratch) {
-  size_t i = first_invalid(text);
-  if (i == std::string_view::npos) return text;
-  scratch.assign(text.data(), i);
-  while (i < text.size()) {
-    size_t bad = 0;
-    size_t len = well_formed_len(text, i, bad);
-    if (len) {
-      scratch.append(text.data() + i, len);
-      i += len;
-    } else {
-      scratch += "\xEF\xBF\xBD";
-      i += bad;
-    }
-  }
+  if (is_valid_utf8(text)) return text;
+  replace_invalid_utf8(text, scratch);
   return scratch;
 }
 
@@ -187,7 +94,7 @@ std::string lowercase(std::string_view text) {
       out += "i\xCC\x87";
       continue;
     }
-    append_codepoint(out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
+    append_utf8(out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
   }
   return out;
 }

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "onebit/data/utf8.h"
+
 namespace onebit::data::hf {
 
 // Decodes the code point starting at s[i] (s must be valid UTF-8) and advances i past it.
@@ -15,13 +17,11 @@ char32_t next_codepoint(std::string_view s, size_t& i);
 inline size_t utf8_len(unsigned char lead) {
   return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
 }
-void append_codepoint(std::string& out, char32_t cp);
-
 // Returns `text` itself when it is valid UTF-8; otherwise writes into `scratch` a copy in which
-// every maximal ill-formed subsequence is one U+FFFD (the Unicode "substitution of maximal
-// subparts" rule, identical to Python's bytes.decode('utf-8', 'replace')) and returns that.
+// every maximal ill-formed subsequence is one U+FFFD (utf8.h, replace_invalid_utf8) and returns that.
 std::string_view sanitize_utf8(std::string_view text, std::string& scratch);
-bool is_valid_utf8(std::string_view text);
+using onebit::data::append_utf8;
+using onebit::data::is_valid_utf8;
 
 // Rust char::is_whitespace (the White_Space property).
 bool is_whitespace(char32_t cp);

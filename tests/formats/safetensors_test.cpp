@@ -218,3 +218,93 @@ TEST(Safetensors, CorruptFilesGiveErrorsNamingFileAndTensor) {
   EXPECT_THROW(f.info("nope"), Error);
   fs::remove_all(d);
 }
+
+namespace {
+
+// A safetensors file from a raw header text and a data region, for malformed headers the writer
+// cannot produce.
+void write_raw(const fs::path& p, const std::string& header, size_t data_bytes, uint64_t declared_len = UINT64_MAX) {
+  const uint64_t n = declared_len == UINT64_MAX ? header.size() : declared_len;
+  std::string out(8, '\0');
+  std::memcpy(out.data(), &n, 8);
+  out += header;
+  out.append(data_bytes, '\x01');
+  write_file_atomic(p, out);
+}
+
+void expect_error(const fs::path& p, const std::vector<std::string>& parts) {
+  const std::string e = error_of(p);
+  ASSERT_FALSE(e.empty()) << "no error for a malformed file";
+  EXPECT_NE(e.find(p.string()), std::string::npos) << e;
+  for (const auto& part : parts) EXPECT_NE(e.find(part), std::string::npos) << "missing \"" << part << "\" in: " << e;
+}
+
+}  // namespace
+
+TEST(Safetensors, MalformedHeadersAreRejected) {
+  fs::path d = temp_dir("malformed");
+  const fs::path p = d / "bad.safetensors";
+  const std::string a = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+  const std::string b = R"("b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]})";
+
+  // The well-formed base case opens, so each failure below is due to its one change.
+  write_raw(p, "{" + a + "," + b + "}", 16);
+  EXPECT_EQ(error_of(p), "");
+
+  // Header length larger than the file (but under the 100 MB guard).
+  write_raw(p, "{" + a + "}", 8, 4096);
+  expect_error(p, {"corrupt safetensors header length 4096"});
+
+  // Not an object; not UTF-8.
+  write_raw(p, "[1,2,3]", 0);
+  expect_error(p, {"not a JSON object"});
+  write_raw(p, "{\"\xff\xfe\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0);
+  expect_error(p, {"corrupt safetensors header"});
+
+  // The same tensor name twice (nlohmann would silently keep the last).
+  write_raw(p, "{" + a + "," + R"("a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]})" + "}", 16);
+  expect_error(p, {"\"a\" appears twice"});
+
+  // Overlapping ranges, a gap, and a range past the end.
+  write_raw(p, "{" + a + "," + R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]})" + "}", 12);
+  expect_error(p, {"tensor \"b\"", "gap or overlap"});
+  write_raw(p, "{" + a + "," + R"("b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]})" + "}", 20);
+  expect_error(p, {"tensor \"b\"", "gap or overlap"});
+  write_raw(p, "{" + a + "," + b + "}", 12);
+  expect_error(p, {"tensor \"b\"", "run past the end"});
+  write_raw(p, "{" + a + "}", 12);
+  expect_error(p, {"trailing bytes"});
+
+  // dtype x shape disagreeing with the byte range; a byte count that would wrap around 2^64.
+  write_raw(p, R"({"a":{"dtype":"F64","shape":[2],"data_offsets":[0,8]}})", 8);
+  expect_error(p, {"tensor \"a\"", "needs 16"});
+  write_raw(p, R"({"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}})", 0);
+  expect_error(p, {"tensor \"a\"", "overflows"});
+
+  // Shapes and offsets must be non-negative integers (no silent 2.5 -> 2 or -1 -> 2^64-1).
+  write_raw(p, R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", 8);
+  expect_error(p, {"tensor \"a\"", "\"shape\" must be an array of non-negative integers"});
+  write_raw(p, R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8);
+  expect_error(p, {"tensor \"a\"", "\"shape\""});
+  write_raw(p, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}})", 8);
+  expect_error(p, {"tensor \"a\"", "\"data_offsets\""});
+  write_raw(p, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8);
+  expect_error(p, {"tensor \"a\"", "data_offsets must be [begin, end]"});
+  write_raw(p, R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", 8);
+  expect_error(p, {"tensor \"a\"", "missing key \"shape\""});
+
+  // The writer refuses what the reader would reject.
+  SafetensorsWriter w;
+  float x = 1.0f;
+  EXPECT_THROW(w.add("big", DType::F32, {int64_t(1) << 62, 4}, &x), Error);
+  EXPECT_THROW(w.add("nodata", DType::F32, {2}, nullptr), Error);
+  EXPECT_THROW(w.add("neg", DType::F32, {-1}, &x), Error);
+  w.add("ok", DType::F32, {1}, &x);
+  EXPECT_THROW(w.add("ok", DType::F32, {1}, &x), Error);
+  EXPECT_THROW(w.add("__metadata__", DType::F32, {1}, &x), Error);
+
+  // __metadata__ must map strings to strings.
+  write_raw(p, R"({"__metadata__":{"k":1}})", 0);
+  expect_error(p, {"__metadata__ value \"k\""});
+  fs::remove_all(d);
+}

@@ -222,6 +222,10 @@ TEST(FastVsReference, EmbeddingForwardAndBackward) {
   expect_close(d1, d2, 1e-6, 1e-5, "dtable");
   tok[5] = V;
   EXPECT_THROW(fast().embedding_forward(o1.data(), tok.data(), table.data(), N, C, V), std::exception);
+  EXPECT_THROW(ref().embedding_forward(o2.data(), tok.data(), table.data(), N, C, V), std::exception);
+  tok[5] = -1;
+  EXPECT_THROW(fast().embedding_forward(o1.data(), tok.data(), table.data(), N, C, V), std::exception);
+  EXPECT_THROW(ref().embedding_forward(o2.data(), tok.data(), table.data(), N, C, V), std::exception);
 }
 
 TEST_P(Sizes, CrossEntropy) {

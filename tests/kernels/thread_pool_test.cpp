@@ -1,11 +1,17 @@
 // The kernels' thread pool: every item runs exactly once, many times in a row (job hand-over between
-// generations), nested calls run inline, and resizing works.
+// generations), nested calls run inline, resizing works, and an exception thrown by an item (on the
+// caller or on a worker) reaches the caller after every running item has finished.
 #include "onebit/kernels/cpu/thread_pool.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
 #include <vector>
+
+#include "onebit/core/error.h"
 
 namespace onebit::kernels::cpu {
 namespace {
@@ -53,6 +59,77 @@ TEST(ThreadPool, RangesCoverExactly) {
     });
     for (int64_t i = 0; i < n; ++i) ASSERT_EQ(seen[i], 1) << n << " " << i;
   }
+}
+
+TEST(ThreadPool, ExceptionOnAWorkerReachesTheCaller) {
+  set_pool_threads(2);
+  const auto caller = std::this_thread::get_id();
+  for (int rep = 0; rep < 20; ++rep) {
+    std::atomic<int> on_worker{0}, finished{0};
+    try {
+      parallel_for(64, [&](int64_t) {
+        // Slow items so the worker claims some while the caller is busy.
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        if (std::this_thread::get_id() != caller) {
+          on_worker.fetch_add(1);
+          throw std::runtime_error("boom on worker");
+        }
+        finished.fetch_add(1);
+      });
+      // Only possible if the caller ran every item itself.
+      EXPECT_EQ(on_worker.load(), 0);
+      EXPECT_EQ(finished.load(), 64);
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "boom on worker");
+      EXPECT_GT(on_worker.load(), 0);
+    }
+    EXPECT_FALSE(in_parallel_region());
+  }
+  // The pool still works afterwards.
+  std::atomic<int> n{0};
+  parallel_for(100, [&](int64_t) { n.fetch_add(1); });
+  EXPECT_EQ(n.load(), 100);
+}
+
+TEST(ThreadPool, ExceptionOnTheCallerWaitsForRunningItems) {
+  set_pool_threads(3);
+  for (int rep = 0; rep < 20; ++rep) {
+    std::atomic<int> running{0};
+    std::atomic<bool> thrown{false};
+    EXPECT_THROW(parallel_for(48,
+                              [&](int64_t i) {
+                                running.fetch_add(1);
+                                std::this_thread::sleep_for(std::chrono::microseconds(100));
+                                if (i == 0) {
+                                  thrown.store(true);
+                                  running.fetch_sub(1);
+                                  throw Error("item 0 failed");
+                                }
+                                running.fetch_sub(1);
+                              }),
+                 Error);
+    // parallel_for returned: nothing may still be running (the lambda's captures are about to die).
+    EXPECT_EQ(running.load(), 0);
+    EXPECT_TRUE(thrown.load());
+    EXPECT_FALSE(in_parallel_region());
+  }
+  std::atomic<int> n{0};
+  parallel_for(1000, [&](int64_t) { n.fetch_add(1); });
+  EXPECT_EQ(n.load(), 1000);
+}
+
+TEST(ThreadPool, ResizingFromInsideAnItemIsAnError) {
+  set_pool_threads(2);
+  std::atomic<int> errors{0};
+  parallel_for(4, [&](int64_t) {
+    try {
+      set_pool_threads(3);
+    } catch (const Error&) {
+      errors.fetch_add(1);
+    }
+  });
+  EXPECT_EQ(errors.load(), 4);
+  EXPECT_EQ(pool_threads(), 2);
 }
 
 }  // namespace

@@ -136,6 +136,18 @@ TEST(ModelConfig, ErrorsNameTheKey) {
   j = minimal();
   j["quantization"] = {{"precision_map", {{"model.layers.0.mlp.up_proj", "int3"}}}};
   expect_error(j, "quantization.precision_map.model.layers.0.mlp.up_proj");
+  j = minimal();  // a leading zero would never match the module's real name
+  j["quantization"] = {{"precision_map", {{"model.layers.01.mlp.up_proj", "int8"}}}};
+  expect_error(j, "quantization.precision_map.model.layers.01.mlp.up_proj");
+  j = minimal();
+  j["quantization"] = {{"precision_map", {{"model.layers.1.input_layernorm", "int8"}}}};
+  expect_error(j, "quantization.precision_map.model.layers.1.input_layernorm");
+  j = minimal();
+  j["quantization"] = {{"precision_map", {{"model.layers.1.mlp.up_proj", "int8"}, {"model.layers.1.mlp.up_proj.weight", "bf16"}}}};
+  expect_error(j, "model.layers.1.mlp.up_proj\" a second time");
+  j = minimal();
+  j["quantization"] = {{"activation_bits", 8}};
+  expect_error(j, "quantization.activation_bits");
   j = minimal();
   j["quantization"] = {{"bits", 2}};
   expect_error(j, "quantization.bits");

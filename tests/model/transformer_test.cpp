@@ -11,6 +11,7 @@
 
 #include "model_test_util.h"
 #include "onebit/core/rng.h"
+#include "onebit/kernels/cpu/sgemm_avx512.h"
 #include "onebit/kernels/kernels.h"
 #include "onebit/model/network.h"
 
@@ -212,6 +213,56 @@ TEST(Transformer, ErrorsNameTheProblem) {
   EXPECT_THROW(m.forward(long_tok.data(), long_tok.data(), 1, (int)long_tok.size()), Error);
   EXPECT_THROW(m.backward(), Error);  // no forward on this batch
   EXPECT_THROW(m.param("model.layers.9.mlp.up_proj.weight"), Error);
+}
+
+// A sequence's logits do not depend on what else is in the batch: gradient accumulation (train/
+// GradAccumulation) and batched generation rely on it. Bitwise with onebit's own GEMM (its summation
+// order depends only on K); OpenBLAS's result for a row depends slightly on the row's place in the
+// matrix, so there f32-rounding-close, and in the Hard phase an int8 activation code may flip on it.
+TEST(Transformer, LogitsAreBatchInvariant) {
+  ModelConfig c = medium_config();
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE(seed);
+  const bool own_gemm = kernels::cpu::sgemm_avx512_available();
+  const int B = 3, T = 37;
+  const Batch b = random_batch(c, B, T, seed);
+  for (QuantPhase phase : {QuantPhase::FullPrecision, QuantPhase::Soft, QuantPhase::Hard}) {
+    SCOPED_TRACE((int)phase);
+    Transformer m(c);
+    m.init_weights(seed + 1);
+    m.set_quant_state({phase, 4.0f});
+    std::vector<float> all((size_t)B * T * c.vocab_size), one((size_t)T * c.vocab_size);
+    m.logits(b.tokens.data(), B, T, all.data(), false);
+    for (int i = 0; i < B; ++i) {
+      m.logits(b.tokens.data() + (size_t)i * T, 1, T, one.data(), false);
+      const float* in_batch = all.data() + (size_t)i * T * c.vocab_size;
+      if (own_gemm) {
+        EXPECT_EQ(std::memcmp(one.data(), in_batch, one.size() * sizeof(float)), 0) << "sequence " << i;
+        continue;
+      }
+      double num = 0, den = 0;
+      for (size_t k = 0; k < one.size(); ++k) {
+        num += (double)(one[k] - in_batch[k]) * (one[k] - in_batch[k]);
+        den += (double)in_batch[k] * in_batch[k];
+      }
+      // Hard: a flipped int8 code moves its row's output by one quantization step (measured <= ~1.5%).
+      EXPECT_LE(std::sqrt(num), (phase == QuantPhase::Hard ? 5e-2 : 1e-5) * std::sqrt(den)) << "sequence " << i;
+    }
+  }
+}
+
+// B*T*heads rows beyond int range: a clear error before any allocation or kernel call.
+TEST(Transformer, OversizedBatchIsAnError) {
+  ModelConfig c = medium_config();
+  Transformer m(c);
+  m.init_weights(1);
+  std::vector<int32_t> tok(16, 0);  // never read: the size check comes first
+  try {
+    m.forward(tok.data(), tok.data(), 1 << 22, c.max_position_embeddings);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("use a smaller batch"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Transformer, WeightStatsCountTernaryCodes) {

@@ -1,7 +1,9 @@
 #include "onebit/formats/safetensors.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <set>
 
 #include "onebit/core/error.h"
 #include "onebit/core/json_util.h"
@@ -56,7 +58,13 @@ void SafetensorsWriter::add(const std::string& name, DType dtype, std::vector<in
                             const void* data) {
   OB_CHECK(name != "__metadata__", "safetensors: \"__metadata__\" is not a valid tensor name");
   for (const auto& e : entries_) OB_CHECK(e.info.name != name, "safetensors: duplicate tensor \"", name, "\"");
-  for (int64_t s : shape) OB_CHECK(s >= 0, "safetensors: tensor \"", name, "\" has a negative dimension");
+  uint64_t nbytes = dtype_size(dtype);
+  for (int64_t s : shape) {
+    OB_CHECK(s >= 0, "safetensors: tensor \"", name, "\" has a negative dimension");
+    OB_CHECK(!__builtin_mul_overflow(nbytes, (uint64_t)s, &nbytes), "safetensors: tensor \"", name, "\" shape ",
+             shape_string(shape), " is too large");
+  }
+  OB_CHECK(data || nbytes == 0, "safetensors: tensor \"", name, "\" has ", nbytes, " bytes but no data");
   entries_.push_back(Entry{TensorInfo{name, dtype, std::move(shape)}, data});
 }
 
@@ -128,12 +136,22 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : map_(path) {
     fail(where, ": corrupt safetensors header length ", n, " (file has ", map_.size(), " bytes)");
   const char* hp = reinterpret_cast<const char*>(map_.data()) + 8;
   json j;
+  // nlohmann keeps the last of duplicate keys silently; a file naming a tensor twice is corrupt.
+  std::string duplicate;
+  std::set<std::string> top_keys;
+  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth == 1 && event == json::parse_event_t::key && !top_keys.insert(parsed.get<std::string>()).second &&
+        duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
   try {
-    j = json::parse(hp, hp + n);
+    j = json::parse(hp, hp + n, on_event);
   } catch (const json::exception& e) {
     fail(where, ": corrupt safetensors header: ", e.what());
   }
   if (!j.is_object()) fail(where, ": corrupt safetensors header: not a JSON object");
+  if (!duplicate.empty()) fail(where, ": corrupt safetensors header: \"", duplicate, "\" appears twice");
   const size_t data_begin = 8 + n;
   const size_t data_size = map_.size() - data_begin;
   struct Span {
@@ -155,10 +173,26 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : map_(path) {
     TensorInfo ti;
     ti.name = name;
     ti.dtype = dtype_from_name(json_get<std::string>(*it, "dtype", tw), tw);
-    ti.shape = json_get<std::vector<int64_t>>(*it, "shape", tw);
+    // nlohmann would convert 2.5 to 2 and -1 to 2^64-1: only non-negative integers are accepted.
+    auto naturals = [&](const char* key) {
+      auto f = it->find(key);
+      if (f == it->end()) fail(tw, ": missing key \"", key, "\"");
+      if (!f->is_array()) fail(tw, ": key \"", key, "\" must be an array of non-negative integers");
+      for (const json& v : *f)
+        if (!v.is_number_unsigned())
+          fail(tw, ": key \"", key, "\" must be an array of non-negative integers (got ", f->dump(), ")");
+      return f->get<std::vector<uint64_t>>();
+    };
+    for (uint64_t s : naturals("shape")) {
+      if (s > (uint64_t)INT64_MAX) fail(tw, ": dimension ", s, " is too large");
+      ti.shape.push_back((int64_t)s);
+    }
+    // The byte count must not wrap around (the Rust crate uses checked multiplication too).
+    uint64_t nbytes = dtype_size(ti.dtype);
     for (int64_t s : ti.shape)
-      if (s < 0) fail(tw, ": negative dimension in shape ", shape_string(ti.shape));
-    auto off = json_get<std::vector<uint64_t>>(*it, "data_offsets", tw);
+      if (__builtin_mul_overflow(nbytes, (uint64_t)s, &nbytes))
+        fail(tw, ": shape ", shape_string(ti.shape), " is too large (its byte count overflows)");
+    auto off = naturals("data_offsets");
     if (off.size() != 2 || off[1] < off[0]) fail(tw, ": data_offsets must be [begin, end] with begin <= end");
     if (off[1] > data_size)
       fail(tw, ": data_offsets [", off[0], ", ", off[1], "] run past the end of the file (data region is ",

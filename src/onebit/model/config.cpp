@@ -92,6 +92,8 @@ bool is_quantizable_module(const std::string& name, int layers) {
   const std::string idx = name.substr(pos, end - pos);
   for (char c : idx)
     if (c < '0' || c > '9') return false;
+  // "model.layers.03..." would pass a numeric check but never equal the module's real name.
+  if (idx.size() > 1 && idx[0] == '0') return false;
   if (idx.size() > 6 || std::stoi(idx) >= layers) return false;
   static const std::set<std::string> rest = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
                                              "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
@@ -205,6 +207,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& where) {
       prec("embedding", c.quantization.embedding);
       prec("lm_head", c.quantization.lm_head);
     }
+    if (auto ait = q.find("activation_bits"); ait != q.end() && !ait->is_null() && !ait->is_string())
+      fail(where, ": key \"quantization.activation_bits\" must be a string (got ", ait->dump(), ")");
     const std::string ab = get_string(q, "activation_bits", where, "int8");
     if (ab == "int8")
       c.quantization.activation_bits = ActBits::Int8;
@@ -217,8 +221,12 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& where) {
       for (auto it = mit->begin(); it != mit->end(); ++it) {
         const std::string key = cat("quantization.precision_map.", it.key());
         if (!it->is_string()) fail(where, ": key \"", key, "\" must be a string");
-        c.quantization.overrides[strip_weight(it.key())] =
-            precision_from_string(it->get<std::string>(), cat(where, ": key \"", key, "\""));
+        // "m" and "m.weight" name the same module: two entries for it would silently drop one.
+        if (!c.quantization.overrides
+                 .emplace(strip_weight(it.key()),
+                          precision_from_string(it->get<std::string>(), cat(where, ": key \"", key, "\"")))
+                 .second)
+          fail(where, ": key \"", key, "\" names module \"", strip_weight(it.key()), "\" a second time");
       }
     }
   }

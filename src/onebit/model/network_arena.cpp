@@ -1,6 +1,7 @@
 // Network<T>: the activation arena, sized from (config, B, T, checkpoint segments) and reused.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "onebit/core/error.h"
@@ -27,6 +28,10 @@ void Network<T>::ensure_arena(int B, int Tn) {
   OB_CHECK(B > 0 && Tn > 0, "forward: batch and sequence length must be positive (got B=", B, ", T=", Tn, ")");
   OB_CHECK(Tn <= cfg_.max_position_embeddings, "forward: sequence length ", Tn, " exceeds max_position_embeddings (",
            cfg_.max_position_embeddings, ")");
+  // The kernels take row counts as int: B*T rows, and B*T*heads rows for the per-head q/k norms.
+  const int64_t rows = (int64_t)B * Tn * std::max(cfg_.num_attention_heads, cfg_.num_key_value_heads);
+  OB_CHECK(rows <= INT32_MAX, "forward: batch ", B, " x sequence ", Tn, " x ", cfg_.num_attention_heads,
+           " heads = ", rows, " rows is more than the kernels index (2^31-1); use a smaller batch");
   B_ = B;
   T_ = Tn;
   if (arena_ && B <= capB_ && Tn <= capT_) return;

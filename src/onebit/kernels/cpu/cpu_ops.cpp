@@ -1,31 +1,16 @@
 // Ops<float> for the CPU: the fast kernels of fast.h behind the device-agnostic interface.
-#include <cstdlib>
-#include <cstring>
-#include <new>
-
 #include "onebit/kernels/cpu/fast.h"
+#include "onebit/kernels/cpu/host_memory.h"
 #include "onebit/kernels/kernels.h"
 
 namespace onebit::kernels {
 namespace {
 
-class CpuOps final : public Ops<float> {
+class CpuOps final : public cpu::HostMemoryOps<float> {
  public:
   const char* name() const override { return "cpu"; }
   void set_num_threads(int n) override { cpu::set_threads(n); }
 
-  float* alloc(size_t n) override {
-    const size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
-    void* p = std::aligned_alloc(64, bytes ? bytes : 64);
-    if (!p) throw std::bad_alloc();
-    std::memset(p, 0, bytes);
-    return static_cast<float*>(p);
-  }
-  void free(float* p) override { std::free(p); }
-  void zero(float* p, size_t n) override { std::memset(p, 0, n * sizeof(float)); }
-  void copy(float* dst, const float* src, size_t n) override { std::memcpy(dst, src, n * sizeof(float)); }
-  void upload(float* dst, const float* host, size_t n) override { std::memcpy(dst, host, n * sizeof(float)); }
-  void download(float* host, const float* src, size_t n) override { std::memcpy(host, src, n * sizeof(float)); }
   void axpy(float* y, float a, const float* x, size_t n) override { cpu::axpy(y, a, x, n); }
   void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
             float beta, float* C, int ldc) override {

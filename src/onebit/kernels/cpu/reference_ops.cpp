@@ -1,8 +1,6 @@
 // Ops<T> over the plain reference loops, for float and double.
-#include <cstdlib>
-#include <cstring>
-#include <new>
-
+#include "onebit/core/error.h"
+#include "onebit/kernels/cpu/host_memory.h"
 #include "onebit/kernels/cpu/reference.h"
 #include "onebit/kernels/kernels.h"
 
@@ -10,23 +8,11 @@ namespace onebit::kernels {
 namespace {
 
 template <typename T>
-class ReferenceOps final : public Ops<T> {
+class ReferenceOps final : public cpu::HostMemoryOps<T> {
  public:
   const char* name() const override { return "cpu-reference"; }
   void set_num_threads(int) override {}
 
-  T* alloc(size_t n) override {
-    const size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
-    void* p = std::aligned_alloc(64, bytes ? bytes : 64);
-    if (!p) throw std::bad_alloc();
-    std::memset(p, 0, bytes);
-    return static_cast<T*>(p);
-  }
-  void free(T* p) override { std::free(p); }
-  void zero(T* p, size_t n) override { std::memset(p, 0, n * sizeof(T)); }
-  void copy(T* dst, const T* src, size_t n) override { std::memcpy(dst, src, n * sizeof(T)); }
-  void upload(T* dst, const T* host, size_t n) override { std::memcpy(dst, host, n * sizeof(T)); }
-  void download(T* host, const T* src, size_t n) override { std::memcpy(host, src, n * sizeof(T)); }
   void axpy(T* y, T a, const T* x, size_t n) override {
     for (size_t i = 0; i < n; ++i) y[i] += a * x[i];
   }
@@ -34,7 +20,10 @@ class ReferenceOps final : public Ops<T> {
             int ldc) override {
     ref::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
-  void embedding_forward(T* out, const int32_t* tokens, const T* table, int N, int C, int) override {
+  void embedding_forward(T* out, const int32_t* tokens, const T* table, int N, int C, int vocab) override {
+    for (int n = 0; n < N; ++n)
+      OB_CHECK(tokens[n] >= 0 && tokens[n] < vocab, "embedding: token id ", tokens[n], " at position ", n,
+               " is outside the vocabulary [0, ", vocab, ")");
     ref::embedding_forward(out, tokens, table, N, C);
   }
   void embedding_backward(T* dtable, const T* dout, const int32_t* tokens, int N, int C) override {

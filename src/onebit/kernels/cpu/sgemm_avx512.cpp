@@ -102,7 +102,9 @@ float* aligned(std::vector<float>& v, size_t n) {
 
 bool sgemm_avx512_available() {
   // ONEBIT_GEMM=openblas forces OpenBLAS (for A/B timing and as an escape hatch).
-  static const bool ok = __builtin_cpu_supports("avx512f") &&
+  // __builtin_cpu_init: the CPU model may not be filled in yet if this first runs during static
+  // initialization. libgcc reports avx512f only when the OS also saves zmm state (XGETBV).
+  static const bool ok = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f")) &&
                          !(std::getenv("ONEBIT_GEMM") && std::string(std::getenv("ONEBIT_GEMM")) == "openblas");
   return ok;
 }

@@ -4,10 +4,14 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
+
+#include "onebit/core/error.h"
 
 namespace onebit::kernels::cpu {
 namespace {
@@ -44,6 +48,8 @@ class Pool {
     n_ = n;
     next_.store(0);
     done_.store(0);
+    error_ = nullptr;
+    failed_.store(false);
     open_.store(true);
     gen_.fetch_add(1);
     if (sleepers_.load() > 0) {
@@ -62,6 +68,7 @@ class Pool {
     // Close the job: a worker that wakes from now on must not touch the fields we will rewrite.
     open_.store(false);
     while (active_.load() > 0) cpu_relax();
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
   }
 
  private:
@@ -69,7 +76,18 @@ class Pool {
     for (;;) {
       const int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
       if (i >= n_) return;
-      fn_(ctx_, i);
+      // An exception must not escape: on a worker it would call std::terminate, on the caller it
+      // would leave workers running items whose lambda is gone. The first one is kept and rethrown
+      // by run() once every item is accounted for; items not yet started are then skipped.
+      if (!failed_.load(std::memory_order_relaxed)) {
+        try {
+          fn_(ctx_, i);
+        } catch (...) {
+          std::lock_guard<std::mutex> lk(error_mu_);
+          if (!error_) error_ = std::current_exception();
+          failed_.store(true);
+        }
+      }
       done_.fetch_add(1, std::memory_order_release);
     }
   }
@@ -100,7 +118,9 @@ class Pool {
 
   const int threads_;
   std::vector<std::thread> workers_;
-  std::mutex caller_mu_, mu_;
+  std::mutex caller_mu_, mu_, error_mu_;
+  std::exception_ptr error_;
+  std::atomic<bool> failed_{false};
   std::condition_variable cv_;
   std::atomic<uint64_t> gen_{0};
   std::atomic<int64_t> next_{0}, done_{0};
@@ -111,24 +131,42 @@ class Pool {
   int64_t n_ = 0;
 };
 
-std::unique_ptr<Pool>& pool_ptr() {
+// The pool is created on first use or replaced by set_pool_threads under pool_mu(); kernels read the
+// current one through an atomic pointer, so first use from two threads at once creates one pool.
+std::mutex& pool_mu() {
+  static std::mutex m;
+  return m;
+}
+std::unique_ptr<Pool>& pool_owner() {
   static std::unique_ptr<Pool> p;
   return p;
 }
+std::atomic<Pool*> g_pool{nullptr};
 
 Pool& pool() {
-  auto& p = pool_ptr();
-  if (!p) p = std::make_unique<Pool>(omp_get_max_threads());
-  return *p;
+  if (Pool* p = g_pool.load(std::memory_order_acquire)) return *p;
+  std::lock_guard<std::mutex> lk(pool_mu());
+  auto& owner = pool_owner();
+  if (!owner) {
+    owner = std::make_unique<Pool>(omp_get_max_threads());
+    g_pool.store(owner.get(), std::memory_order_release);
+  }
+  return *owner;
 }
 
 }  // namespace
 
 void set_pool_threads(int n) {
-  auto& p = pool_ptr();
-  if (!p || p->threads() != std::max(1, n)) {
-    p.reset();
-    p = std::make_unique<Pool>(n);
+  // From inside an item this would join the very workers that are running it.
+  OB_CHECK(!t_in_parallel, "set_pool_threads: cannot resize the thread pool from inside a parallel region");
+  n = std::max(1, n);
+  std::lock_guard<std::mutex> lk(pool_mu());
+  auto& owner = pool_owner();
+  if (!owner || owner->threads() != n) {
+    g_pool.store(nullptr, std::memory_order_release);
+    owner.reset();
+    owner = std::make_unique<Pool>(n);
+    g_pool.store(owner.get(), std::memory_order_release);
   }
 }
 

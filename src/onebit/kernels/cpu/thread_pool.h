@@ -3,7 +3,9 @@
 // counter; the calling thread works too and returns as soon as every item is done, so a worker the OS
 // has not scheduled yet never holds the caller up. (OpenMP's fork/join barrier waits for every
 // thread: on a busy 2-core machine that costs a scheduler time slice per kernel call, and a step
-// makes hundreds of calls.) Nested calls from inside an item run inline.
+// makes hundreds of calls.) Nested calls from inside an item run inline. If an item throws, items not
+// yet started are skipped and the first exception is rethrown to the caller once no item is running.
+// set_pool_threads must not be called from inside an item (it throws).
 #include <algorithm>
 #include <cstdint>
 

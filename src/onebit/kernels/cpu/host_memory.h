@@ -1,0 +1,29 @@
+#pragma once
+// The memory half of Ops<T> for backends whose memory is ordinary host memory (the fast CPU backend
+// and the reference): 64-byte aligned, zero-initialised allocations; upload/download are copies.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "onebit/kernels/kernels.h"
+
+namespace onebit::kernels::cpu {
+
+template <typename T>
+class HostMemoryOps : public Ops<T> {
+ public:
+  T* alloc(size_t n) override {
+    const size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
+    void* p = std::aligned_alloc(64, bytes ? bytes : 64);
+    if (!p) throw std::bad_alloc();
+    std::memset(p, 0, bytes);
+    return static_cast<T*>(p);
+  }
+  void free(T* p) override { std::free(p); }
+  void zero(T* p, size_t n) override { std::memset(p, 0, n * sizeof(T)); }
+  void copy(T* dst, const T* src, size_t n) override { std::memcpy(dst, src, n * sizeof(T)); }
+  void upload(T* dst, const T* host, size_t n) override { std::memcpy(dst, host, n * sizeof(T)); }
+  void download(T* host, const T* src, size_t n) override { std::memcpy(host, src, n * sizeof(T)); }
+};
+
+}  // namespace onebit::kernels::cpu

@@ -31,7 +31,9 @@ void add_train_command(CLI::App& app) {
        "data");
   flag(sub->add_option("--model-config,--config", o->model_config,
                        "Model config: a preset (tiny, 25m, 125m, ...) or a config.json / dir holding one "
-                       "(--config: alias of the Rust CLI)")
+                       "(--config: alias of the Rust CLI). A preset's vocab_size grows to fit --tokenizer (its id "
+                       "count rounded up to a multiple of 64, logged); a config.json's vocab_size must already fit. "
+                       "On resume the checkpoint's config (and vocab) is kept.")
            ->capture_default_str(),
        "model_config");
   flag(sub->add_option("--tokenizer", o->tokenizer,

@@ -33,6 +33,7 @@ ProgressBar::~ProgressBar() {
 void ProgressBar::update(uint64_t done, const std::string& suffix) {
   done_ = done;
   suffix_ = suffix;
+  drawn_current_ = false;
   auto now = std::chrono::steady_clock::now();
   double since = std::chrono::duration<double>(now - last_draw_).count();
   if ((tty_ && since >= 0.1) || (!tty_ && since >= plain_interval_s)) {
@@ -44,7 +45,9 @@ void ProgressBar::update(uint64_t done, const std::string& suffix) {
 void ProgressBar::finish(const std::string& suffix) {
   if (finished_) return;
   if (!suffix.empty()) suffix_ = suffix;
-  draw(true);
+  // In a log, a final line identical in progress to the one just printed would be a duplicate; on
+  // a TTY the final draw only redraws the line in place and ends it.
+  if (tty_ || !drawn_current_ || !suffix.empty()) draw(true);
   finished_ = true;
 }
 
@@ -77,6 +80,7 @@ void ProgressBar::draw(bool final_line) {
   else
     std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
+  drawn_current_ = true;
 }
 
 }  // namespace onebit

@@ -24,6 +24,7 @@ class ProgressBar {
   uint64_t total_, done_ = 0;
   double unit_scale_;
   bool tty_, finished_ = false;
+  bool drawn_current_ = false;  // the last draw showed done_/suffix_ as they are now
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 

@@ -147,6 +147,36 @@ void remove_leftovers(const fs::path& out, bool fresh_start) {
   }
 }
 
+void check_vocab_fits(const model::ModelConfig& cfg, const data::Tokenizer& tok, const std::string& tokenizer_spec,
+                      const std::string& config_file) {
+  if (tok.vocab_size() > cfg.vocab_size)
+    fail("--tokenizer ", tokenizer_spec, " has ", tok.vocab_size(), " ids but vocab_size is ", cfg.vocab_size, " in ",
+         config_file, "; raise vocab_size there to at least ", tok.vocab_size(), " or use a smaller tokenizer");
+}
+
+// The same test load_model_config uses to look a name up among the presets.
+bool is_preset_name(const std::string& spec) {
+  return !fs::exists(spec) && spec.find('/') == std::string::npos && spec.find(".json") == std::string::npos;
+}
+
+// A preset's vocab_size is only a default (the byte tokenizer's 257): it grows to fit the tokenizer,
+// rounded up to a multiple of 64 so the embedding/head matmuls stay aligned. A config file the user
+// wrote is taken literally.
+void fit_vocab_to_tokenizer(model::ModelConfig& cfg, const data::Tokenizer& tok, const std::string& tokenizer_spec,
+                            const std::string& config_spec) {
+  if (tok.vocab_size() <= cfg.vocab_size) return;
+  if (!is_preset_name(config_spec)) {
+    const fs::path p = fs::is_directory(config_spec) ? fs::path(config_spec) / "config.json" : fs::path(config_spec);
+    check_vocab_fits(cfg, tok, tokenizer_spec, p.string());
+    return;
+  }
+  const int padded = (tok.vocab_size() + 63) / 64 * 64;
+  log_info("model config ", config_spec, ": vocab_size ", cfg.vocab_size, " -> ", padded, " to fit --tokenizer ",
+           tokenizer_spec, " (", tok.vocab_size(), " ids, rounded up to a multiple of 64)");
+  cfg.vocab_size = padded;
+  cfg.validate(cat("model config ", config_spec, " with vocab_size ", padded));
+}
+
 std::vector<DecayRange> decay_ranges(const model::Transformer& m) {
   std::vector<DecayRange> r;
   for (const auto& p : m.params_info()) r.push_back({p.offset, p.numel, p.decay});
@@ -204,13 +234,18 @@ int run_training(TrainOptions opt) {
   resolve_defaults(opt);
   validate(opt);
 
-  model::ModelConfig cfg = resume_dir && !opt.explicit_flags.count("model_config")
-                               ? model::load_model_config((*resume_dir).string())
-                               : model::load_model_config(opt.model_config);
+  const bool config_from_checkpoint = resume_dir && !opt.explicit_flags.count("model_config");
+  model::ModelConfig cfg = model::load_model_config(config_from_checkpoint ? resume_dir->string() : opt.model_config);
   auto tok = data::load_tokenizer(resume_dir && !opt.explicit_flags.count("tokenizer") ? (*resume_dir).string() : opt.tokenizer);
-  if (tok->vocab_size() > cfg.vocab_size)
-    fail("--tokenizer ", opt.tokenizer, " has ", tok->vocab_size(), " ids but the model config's vocab_size is ",
-         cfg.vocab_size);
+  if (resume_dir && (config_from_checkpoint || is_preset_name(opt.model_config))) {
+    // A resumed run keeps the vocab its checkpoint was trained with (a preset typed again on the
+    // command line is not re-fitted; the rest of it must still match the checkpoint's config).
+    const fs::path saved = *resume_dir / "config.json";
+    if (!config_from_checkpoint) cfg.vocab_size = model::load_model_config(saved.string()).vocab_size;
+    check_vocab_fits(cfg, *tok, opt.tokenizer, saved.string());
+  } else {
+    fit_vocab_to_tokenizer(cfg, *tok, opt.tokenizer, opt.model_config);
+  }
   if (opt.seq_len > cfg.max_position_embeddings)
     fail("--seq-len ", opt.seq_len, " exceeds the model's max_position_embeddings ", cfg.max_position_embeddings);
 

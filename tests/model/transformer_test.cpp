@@ -36,12 +36,31 @@ ModelConfig medium_config() {
   return c;
 }
 
+// A ternary weight within f32 rounding of a code boundary (|W/g| = 0.5) can round differently in f32
+// and f64 and move by g, which no tolerance on f32 error covers. Push such weights 1e-3 g away from the
+// boundary (g moves by far less than that margin), so the comparison measures the kernels, not the tie.
+void keep_ternary_weights_off_ties(Transformer& m) {
+  auto p = m.params();
+  for (const auto& info : m.params_info()) {
+    if (info.precision != Precision::Ternary) continue;
+    float* w = p.data() + info.offset;
+    double g = 0;
+    for (size_t i = 0; i < info.numel; ++i) g += std::abs(w[i]);
+    g = g / static_cast<double>(info.numel) + 1e-5;
+    for (size_t i = 0; i < info.numel; ++i) {
+      const double x = std::abs(w[i]) / g;
+      if (std::abs(x - 0.5) < 1e-3) w[i] = static_cast<float>(std::copysign((x < 0.5 ? 0.499 : 0.501) * g, w[i]));
+    }
+  }
+}
+
 // Fast f32 model vs the f64 reference network on the same weights and batch.
 void expect_matches_reference(const ModelConfig& cfg, QuantState qs) {
   const uint64_t seed = std::random_device{}();
   SCOPED_TRACE(seed);
   Transformer fast(cfg);
   fast.init_weights(seed);
+  if (qs.phase == QuantPhase::Hard) keep_ternary_weights_off_ties(fast);
   Network<double> ref(cfg, kernels::reference_ops<double>());
   auto p = fast.params();
   for (size_t i = 0; i < p.size(); ++i) ref.params()[i] = p[i];
@@ -54,9 +73,15 @@ void expect_matches_reference(const ModelConfig& cfg, QuantState qs) {
   ref.zero_grad();
   const double lf = fast.forward(b.tokens.data(), b.targets.data(), b.B, b.T);
   const double lr = ref.forward(b.tokens.data(), b.targets.data(), b.B, b.T);
-  EXPECT_NEAR(lf, lr, 2e-5 * std::abs(lr));
+  // Hard phase: about ten int8 activation codes per batch sit within f32 rounding of a tie and flip
+  // (one code step each); measured over 500 seeds they move the loss by up to 3e-5 relative.
+  const bool hard = qs.phase == QuantPhase::Hard;
+  EXPECT_NEAR(lf, lr, (hard ? 1e-4 : 2e-5) * std::abs(lr));
   fast.backward(0.5f);
   ref.backward(0.5);
+  double global = 0;
+  for (size_t i = 0; i < fast.num_params(); ++i) global += ref.grads()[i] * ref.grads()[i];
+  global = std::sqrt(global);
   // Compare per tensor, relative to the tensor's gradient norm (f32 accumulation error).
   for (const auto& info : fast.params_info()) {
     double num = 0, den = 0;
@@ -65,9 +90,13 @@ void expect_matches_reference(const ModelConfig& cfg, QuantState qs) {
       num += (a - r) * (a - r);
       den += r * r;
     }
-    // Hard quantization: a code that flips on an f32/f64 rounding tie shifts a weight by g; allow more.
-    const double tol = qs.phase == QuantPhase::Hard ? 2e-2 : 1e-3;
-    EXPECT_LE(std::sqrt(num), tol * std::sqrt(den) + 1e-7) << info.name;
+    // Hard quantization: an int8 or ternary code that flips on an f32/f64 rounding tie moves every
+    // gradient downstream by an amount set by the whole network, not by this tensor, so a tensor with a
+    // tiny gradient (a k_norm weight) also gets a floor of 2e-4 of the global norm. A wrong backward
+    // still misses by the order of the tensor's own gradient.
+    const double tol = hard ? 4e-2 : 1e-3;
+    const double floor = hard ? 2e-4 * global : 1e-7;
+    EXPECT_LE(std::sqrt(num), tol * std::sqrt(den) + floor) << info.name << " (global grad norm " << global << ")";
   }
 }
 

@@ -1,21 +1,35 @@
 #!/usr/bin/env bash
-# Run on a CUDA machine (the lent H100): builds onebit with the CUDA backend for sm_90, runs every
-# test (the CUDA tests compare each kernel with the CPU reference) and the benchmarks, and copies
-# logs and bench/results/*.json to $OUT (or ./out) for the caller.
+# Run on a CUDA machine (the lent H100): builds onebit with CUDA enabled for sm_90, runs every test
+# (the CUDA tests, once kernels/cuda exists, compare each kernel with the CPU reference) and the model
+# benchmarks, and copies logs and bench/results/*.json to $OUT (or ./out) for the caller.
+# On an image without a package registry, run scripts/fetch-device-deps.sh first and carry .deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-out}
 mkdir -p "$out"
 build=${ONEBIT_BUILD_DIR:-build-gpu}
+# Packages carried by scripts/fetch-device-deps.sh for an image without a registry.
+if [ -d .deps/root/usr ]; then
+  deps=$PWD/.deps/root/usr
+  libdir=$deps/lib/x86_64-linux-gnu
+  sed -i "s|^prefix=.*|prefix=$deps|" "$libdir"/pkgconfig/*.pc
+  export PKG_CONFIG_PATH=$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+  export CMAKE_PREFIX_PATH=$deps${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
+  export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 2>&1 | tee "$out/configure.log"
 cmake --build "$build" -j "$(nproc)" 2>&1 | tee "$out/build.log" | tail -n 5
-(cd "$build" && ctest --output-on-failure -j 4 --timeout 900) 2>&1 | tee "$out/ctest.log" | tail -n 30
-# Benchmarks: every bench_* binary, with JSON copied out.
-for b in "$build"/bench/bench_*; do
-  [ -x "$b" ] || continue
-  echo "== $(basename "$b")"
-  "$b" 2>&1 | tee -a "$out/bench.log" | tail -n 20
-done
+# Tests: the CPU suite plus every CUDA test (CUDA cases skip themselves where no GPU is visible).
+status=0
+(cd "$build" && ctest --output-on-failure -j 8 --timeout 900) > "$out/ctest.log" 2>&1 || status=$?
+tail -n 30 "$out/ctest.log"
+# Model benchmarks (the training step and checkpoint memory), on all cores of the machine.
+threads=$(nproc)
+{
+  echo "== bench_model_step 25m 8 256 $threads"; "$build/bench/bench_model_step" 25m 8 256 "$threads" 3
+  echo "== bench_checkpoint_memory"; "$build/bench/bench_checkpoint_memory"
+} 2>&1 | tee "$out/bench.log"
 cp bench/results/*.json "$out/" 2>/dev/null || true
+exit "$status"

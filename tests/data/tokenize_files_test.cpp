@@ -173,8 +173,7 @@ TEST(TokenizeFiles, LargeTextFileGivesTheIdsOfTheWholeText) {
   const fs::path fixtures = fs::path(ONEBIT_TEST_FIXTURES) / "tokenizers";
   std::vector<std::pair<fs::path, bool>> toks = {{fixtures / "llama-sp" / "tokenizer.json", false},
                                                  {fixtures / "llama3" / "tokenizer.json", true}};
-  const fs::path gpt2 = fs::path(ONEBIT_SOURCE_DIR) / ".." / "shared" / "data" / "tokenizers" / "gpt2" / "tokenizer.json";
-  if (fs::exists(gpt2)) toks.emplace_back(gpt2, true);
+  toks.emplace_back(fixtures / "gpt2" / "tokenizer.json", true);
   for (const auto& [path, pieces] : toks) {
     SCOPED_TRACE(path.string());
     auto tok = load_tokenizer(path.string());

@@ -9,7 +9,7 @@
 namespace onebit::data {
 namespace {
 
-fs::path gpt2_dir() { return test::shared_data_dir() / "tokenizers" / "gpt2"; }
+fs::path gpt2_dir() { return test::gpt2_fixture_dir(); }
 
 TEST(HfGpt2, MatchesAllCasesFromHfTokenizers) {
   ASSERT_TRUE(fs::exists(gpt2_dir() / "cases.jsonl")) << gpt2_dir() << " is missing";

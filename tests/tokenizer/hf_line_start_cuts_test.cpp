@@ -65,8 +65,8 @@ std::vector<Case> cases() {
       {"llama3", test::fixtures_dir() / "llama3" / "tokenizer.json", true},
       {"llama-sp", test::fixtures_dir() / "llama-sp" / "tokenizer.json", false},
   };
-  fs::path gpt2 = test::shared_data_dir() / "tokenizers" / "gpt2" / "tokenizer.json";
-  if (fs::exists(gpt2)) c.push_back({"gpt2", gpt2, true});
+  fs::path gpt2 = test::gpt2_fixture_dir() / "tokenizer.json";
+  c.push_back({"gpt2", gpt2, true});
   // The zoo: what each pipeline may claim follows from its components (see pre_tokenizers.h).
   const std::pair<const char*, bool> zoo[] = {
       {"digits_whitespace", true},        // Whitespace drops the '\n', Digits then works per piece
@@ -112,8 +112,7 @@ TEST(LineStartCuts, ClaimIsDerivedFromThePipelineAndHoldsAtEveryCut) {
 // GPT-2's ByteLevel regex pre-tokenizes "\n\n" at the end of a text as one piece but as two before
 // a letter: the reason the cut rule wants a graphic character before the '\n'.
 TEST(LineStartCuts, Gpt2DiffersAfterABlankLineSoThatIsNoCut) {
-  fs::path gpt2 = test::shared_data_dir() / "tokenizers" / "gpt2" / "tokenizer.json";
-  if (!fs::exists(gpt2)) GTEST_SKIP() << "no " << gpt2;
+  fs::path gpt2 = test::gpt2_fixture_dir() / "tokenizer.json";
   auto tok = load_tokenizer(gpt2.string());
   auto ids = tok->encode("Hello.\n\n");
   auto right = tok->encode("World");

@@ -10,8 +10,8 @@
 namespace onebit::data::test {
 
 inline fs::path fixtures_dir() { return fs::path(ONEBIT_TEST_FIXTURES) / "tokenizers"; }
-// The shared data folder beside the repository (tinyshakespeare, gpt2 cases, ...).
-inline fs::path shared_data_dir() { return fs::path(ONEBIT_SOURCE_DIR) / ".." / "shared" / "data"; }
+// GPT-2's tokenizer.json and HF's ids for it, copied from shared/ so the tests need nothing beside the repo.
+inline fs::path gpt2_fixture_dir() { return fixtures_dir() / "gpt2"; }
 
 inline std::vector<json> read_jsonl(const fs::path& p) {
   std::vector<json> rows;

@@ -30,7 +30,7 @@ Result run(const std::string& args, bool with_stderr = false) {
   return {status, out};
 }
 
-std::string gpt2() { return "'" + (test::shared_data_dir() / "tokenizers" / "gpt2" / "tokenizer.json").string() + "'"; }
+std::string gpt2() { return "'" + (test::gpt2_fixture_dir() / "tokenizer.json").string() + "'"; }
 
 TEST(TokenizerCli, EncodePrintsHfIds) {
   auto r = run("tokenizer encode --tokenizer " + gpt2() + " --text \"Hello world!\"");

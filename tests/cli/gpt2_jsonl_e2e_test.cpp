@@ -8,6 +8,7 @@
 #include <zstd.h>
 
 #include "cli_util.h"
+#include "trajectory.h"
 #include "onebit/core/json_util.h"
 #include "onebit/data/tokenizer.h"
 #include "onebit/train/metrics_log.h"
@@ -65,18 +66,6 @@ std::vector<std::string> train_args(const fs::path& data, const fs::path& out, c
           "--eval-every", "2", "--eval-batches", "2",
           "--val-fraction", "0.05",
           "--threads", "2", "--seed", "11"};
-}
-
-std::vector<std::string> trajectory(const fs::path& run) {
-  std::vector<std::string> v;
-  for (const json& j : train::read_jsonl(run / "metrics.jsonl")) {
-    json keep;
-    for (const char* k : {"step", "loss", "lr", "grad_norm", "phase", "k", "w_neg", "w_zero", "w_pos", "tokens",
-                          "val_loss", "val_bpb"})
-      if (j.contains(k)) keep[k] = j[k];
-    v.push_back(keep.dump());
-  }
-  return v;
 }
 
 class Gpt2JsonlEndToEnd : public ::testing::Test {

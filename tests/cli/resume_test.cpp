@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "cli_util.h"
+#include "trajectory.h"
 #include "onebit/core/json_util.h"
 #include "onebit/train/metrics_log.h"
 
@@ -29,19 +30,6 @@ std::vector<std::string> train_args(const fs::path& data, const fs::path& out, i
           "--warmup-steps", "3", "--lr", "3e-3",
           "--eval-every", "5", "--eval-batches", "2",
           "--threads", "2", "--seed", "7"};
-}
-
-// The deterministic fields of each metrics line, as exact JSON text (doubles print round-trip).
-std::vector<std::string> trajectory(const fs::path& run) {
-  std::vector<std::string> v;
-  for (const json& j : train::read_jsonl(run / "metrics.jsonl")) {
-    json keep;
-    for (const char* k : {"step", "loss", "lr", "grad_norm", "phase", "k", "w_neg", "w_zero", "w_pos", "tokens",
-                          "val_loss", "val_bpb"})
-      if (j.contains(k)) keep[k] = j[k];
-    v.push_back(keep.dump());
-  }
-  return v;
 }
 
 class ExactResume : public ::testing::Test {

@@ -78,8 +78,7 @@ void Network<T>::layer_backward(int l, LayerActs& a, T* dres) {
 
   // MLP branch: x_out = x_mid + rs * drop(down(act)).
   ops_.residual_backward(dA_, dres, rs, p, dropout_seed(l, 1), (size_t)N * d);
-  ops_.gemm(false, false, N, ff, d, T(1), dA_, d, Ls[kDown].eff, ff, T(0), dF1_, ff);
-  ops_.gemm(true, false, d, ff, N, T(1), dA_, d, down_input(l, a), ff, T(1), g(P.down), ff);
+  linear_backward(dA_, d, Ls[kDown].eff, down_input(l, a), ff, N, dF1_, T(0), g(P.down));
   T* dact = dF1_;
   if (cfg_.sub_ln) {
     ops_.zero(dF2_, (size_t)N * ff);
@@ -89,16 +88,13 @@ void Network<T>::layer_backward(int l, LayerActs& a, T* dres) {
   T* dgate = cfg_.sub_ln ? dF1_ : dF2_;
   T* dup = dF3_;
   ops_.gated_act_backward(dgate, dup, dact, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
-  ops_.gemm(false, false, N, d, ff, T(1), dgate, ff, Ls[kGate].eff, d, T(0), dB_, d);
-  ops_.gemm(false, false, N, d, ff, T(1), dup, ff, Ls[kUp].eff, d, T(1), dB_, d);
-  ops_.gemm(true, false, ff, d, N, T(1), dgate, ff, input_for(Ls[kGate], a.h2, a.h2q), d, T(1), g(P.gate), d);
-  ops_.gemm(true, false, ff, d, N, T(1), dup, ff, input_for(Ls[kUp], a.h2, a.h2q), d, T(1), g(P.up), d);
+  linear_backward(dgate, ff, Ls[kGate].eff, input_for(Ls[kGate], a.h2, a.h2q), d, N, dB_, T(0), g(P.gate));
+  linear_backward(dup, ff, Ls[kUp].eff, input_for(Ls[kUp], a.h2, a.h2q), d, N, dB_, T(1), g(P.up));
   ops_.rmsnorm_backward(dres, g(P.post_norm), dB_, a.x_mid, w(P.post_norm), a.rstd2, N, d);
 
   // Attention branch: x_mid = x_in + rs * drop(o(attn)).
   ops_.residual_backward(dA_, dres, rs, p, dropout_seed(l, 0), (size_t)N * d);
-  ops_.gemm(false, false, N, d, d, T(1), dA_, d, Ls[kO].eff, d, T(0), dB_, d);
-  ops_.gemm(true, false, d, d, N, T(1), dA_, d, o_input(l, a), d, T(1), g(P.o), d);
+  linear_backward(dA_, d, Ls[kO].eff, o_input(l, a), d, N, dB_, T(0), g(P.o));
   T* datt = dB_;
   if (cfg_.sub_ln) {
     ops_.zero(dC_, (size_t)N * d);
@@ -118,13 +114,17 @@ void Network<T>::layer_backward(int l, LayerActs& a, T* dres) {
     dq = dq_;
     dk = dk_;
   }
-  ops_.gemm(false, false, N, d, d, T(1), dq, d, Ls[kQ].eff, d, T(0), dB_, d);
-  ops_.gemm(false, false, N, d, kvd, T(1), dk, kvd, Ls[kK].eff, d, T(1), dB_, d);
-  ops_.gemm(false, false, N, d, kvd, T(1), dv_, kvd, Ls[kV].eff, d, T(1), dB_, d);
-  ops_.gemm(true, false, d, d, N, T(1), dq, d, input_for(Ls[kQ], a.h1, a.h1q), d, T(1), g(P.q), d);
-  ops_.gemm(true, false, kvd, d, N, T(1), dk, kvd, input_for(Ls[kK], a.h1, a.h1q), d, T(1), g(P.k), d);
-  ops_.gemm(true, false, kvd, d, N, T(1), dv_, kvd, input_for(Ls[kV], a.h1, a.h1q), d, T(1), g(P.v), d);
+  linear_backward(dq, d, Ls[kQ].eff, input_for(Ls[kQ], a.h1, a.h1q), d, N, dB_, T(0), g(P.q));
+  linear_backward(dk, kvd, Ls[kK].eff, input_for(Ls[kK], a.h1, a.h1q), d, N, dB_, T(1), g(P.k));
+  linear_backward(dv_, kvd, Ls[kV].eff, input_for(Ls[kV], a.h1, a.h1q), d, N, dB_, T(1), g(P.v));
   ops_.rmsnorm_backward(dres, g(P.input_norm), dB_, a.x_in, w(P.input_norm), a.rstd1, N, d);
+}
+
+template <typename T>
+void Network<T>::linear_backward(const T* dy, int out, const T* w_eff, const T* x, int in, int N, T* dx, T dx_beta,
+                                 T* dw) {
+  ops_.gemm(false, false, N, in, out, T(1), dy, out, w_eff, in, dx_beta, dx, in);
+  ops_.gemm(true, false, out, in, N, T(1), dy, out, x, in, T(1), dw, in);
 }
 
 template void Network<float>::layer_forward(int, LayerActs&, const float*, float*);
@@ -135,5 +135,9 @@ template const float* Network<float>::o_input(int, const LayerActs&) const;
 template const float* Network<float>::down_input(int, const LayerActs&) const;
 template const double* Network<double>::o_input(int, const LayerActs&) const;
 template const double* Network<double>::down_input(int, const LayerActs&) const;
+template void Network<float>::linear_backward(const float*, int, const float*, const float*, int, int, float*, float,
+                                              float*);
+template void Network<double>::linear_backward(const double*, int, const double*, const double*, int, int, double*,
+                                               double, double*);
 
 }  // namespace onebit::model

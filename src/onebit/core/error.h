@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace onebit {
 
@@ -19,6 +20,12 @@ std::string cat(const Args&... args) {
   (os << ... << args);
   return os.str();
 }
+
+// Makes a name taken from an untrusted file or flag (a merge, a regex, a tensor name, a config key, a
+// path) safe to put inside a one-line error: control characters and invalid UTF-8 bytes become
+// \n, \t or \xNN escapes, and anything past `max_len` bytes is cut with "...". Use it as
+// fail("... \"", printable(name), "\" ...").
+std::string printable(std::string_view s, size_t max_len = 200);
 
 template <typename... Args>
 [[noreturn]] void fail(const Args&... args) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Fixtures for the BPE trainer ctest (data_bpe_trainer_test), made once with the Python oracle.
+"""Fixtures for the BPE trainer ctest (data_bpe_trainer_test), made once with the Python oracle (bash scripts/install-test-oracles.sh makes .venv-oracles).
 
-  /opt/venv-oracle/bin/python tools/make_bpe_trainer_fixture.py --onebit <build>/src/cli/onebit
+  .venv-oracles/bin/python tools/make_bpe_trainer_fixture.py --onebit <build>/src/cli/onebit
 
 1. Trains onebit tokenizers on tests/fixtures/data/bpe_corpus.txt (vocab 600, min frequency 2) with the
    gpt2 and llama3 pre-tokenization patterns → tests/fixtures/data/bpe_trained_{gpt2,llama3}.json.

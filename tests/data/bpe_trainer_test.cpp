@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <map>
 
@@ -8,7 +9,9 @@
 #include "onebit/core/rng.h"
 #include "onebit/data/bpe_trainer.h"
 #include "onebit/data/tokenizer.h"
+#include "oracle_python.h"
 #include "temp_dir.h"
+#include "test_seed.h"
 #ifdef ONEBIT_HAVE_HF_TOKENIZER
 #include "onebit/data/hf/hf_tokenizer.h"
 #endif
@@ -16,23 +19,37 @@
 namespace onebit::data {
 namespace {
 
+using onebit::test::test_seed;
 using testing::expect_error;
 using testing::TempDir;
 
 const fs::path kFixtures = fs::path(ONEBIT_TEST_FIXTURES) / "data";
 
-// The obvious BPE: recount every pair of every word before each merge.
+// GPT-2's bytes_to_unicode order (its vocab.json's first 256 entries): the printable bytes, then the
+// others in byte order. Hugging Face's BpeTrainer numbers its alphabet so and breaks count ties by id.
+std::vector<uint8_t> gpt2_byte_order() {
+  std::vector<uint8_t> order, rest;
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    (printable ? order : rest).push_back(static_cast<uint8_t>(b));
+  }
+  order.insert(order.end(), rest.begin(), rest.end());
+  return order;
+}
+
+// The obvious BPE: recount every pair of every word before each merge; ties go to the smallest id pair.
 BpeMerges naive_bpe(const std::vector<std::pair<std::string, uint64_t>>& words, uint64_t max_merges, uint64_t min_freq) {
   std::vector<std::string> str(256);
   std::map<std::string, uint32_t> id;
-  for (int b = 0; b < 256; ++b) {
-    str[static_cast<size_t>(b)] = std::string(1, static_cast<char>(b));
-    id[str[static_cast<size_t>(b)]] = static_cast<uint32_t>(b);
+  const std::vector<uint8_t> order = gpt2_byte_order();
+  for (uint32_t i = 0; i < 256; ++i) {
+    str[i] = std::string(1, static_cast<char>(order[i]));
+    id[str[i]] = i;
   }
   std::vector<std::pair<std::vector<uint32_t>, uint64_t>> ws;
   for (const auto& [w, c] : words) {
     std::vector<uint32_t> s;
-    for (unsigned char ch : w) s.push_back(ch);
+    for (char ch : w) s.push_back(id.at(std::string(1, ch)));
     ws.emplace_back(s, c);
   }
   BpeMerges out;
@@ -76,14 +93,17 @@ BpeMerges naive_bpe(const std::vector<std::pair<std::string, uint64_t>>& words, 
 }
 
 TEST(BpeTrainer, IncrementalMergesMatchRecountingFromScratch) {
-  for (uint64_t seed : {1, 2, 3}) {
+  for (uint64_t salt : {1, 2, 3}) {
+    const uint64_t seed = test_seed(salt);
     Rng rng(seed);
     std::vector<std::pair<std::string, uint64_t>> words;
-    // Small alphabets force repeated symbols ("aaaa"), overlapping pairs and equal counts (ties).
+    // Small alphabets force repeated symbols ("aaaa"), overlapping pairs and equal counts (ties); the
+    // space and 0xC3 sort differently by byte value and by GPT-2 symbol, so ties between them test the order.
+    const std::string alphabet = salt == 3 ? "ab" : "ab \xc3";
     for (int i = 0; i < 300; ++i) {
       std::string w;
       size_t len = 1 + rng.uniform_int(9);
-      for (size_t k = 0; k < len; ++k) w += static_cast<char>('a' + rng.uniform_int(seed == 3 ? 2 : 4));
+      for (size_t k = 0; k < len; ++k) w += alphabet[rng.uniform_int(alphabet.size())];
       words.emplace_back(w, 1 + rng.uniform_int(5));
     }
     std::sort(words.begin(), words.end());
@@ -91,9 +111,17 @@ TEST(BpeTrainer, IncrementalMergesMatchRecountingFromScratch) {
     BpeMerges fast = learn_bpe_merges(words, 150, 2);
     BpeMerges slow = naive_bpe(words, 150, 2);
     ASSERT_GT(fast.merges.size(), 20u);
-    EXPECT_EQ(fast.merges, slow.merges) << "seed " << seed;
+    EXPECT_EQ(fast.merges, slow.merges) << "salt " << salt;
     EXPECT_EQ(fast.stopped_by_min_frequency, slow.stopped_by_min_frequency);
   }
+}
+
+TEST(BpeTrainer, TiesGoToTheSmallestPairInGpt2SymbolOrder) {
+  // ' ' is byte 0x20 but symbol U+0120 (after every printable ASCII symbol): ("x","y") wins the tie.
+  std::vector<std::pair<std::string, uint64_t>> words = {{" a", 3}, {"xy", 3}};
+  BpeMerges m = learn_bpe_merges(words, 1, 2);
+  ASSERT_EQ(m.merges.size(), 1u);
+  EXPECT_EQ(m.merges[0], (std::pair<std::string, std::string>{"x", "y"}));
 }
 
 TEST(BpeTrainer, MinFrequencyAndTieBreak) {
@@ -172,6 +200,63 @@ TEST(BpeTrainer, TrainedTokenizerEncodesLikeHuggingFaceAndRoundTrips) {
   }
 }
 #endif
+
+// Hugging Face's BpeTrainer, given the same corpus and settings, defines the merges and the vocab.
+// One legitimate difference: onebit numbers the 256 byte symbols in byte order, HF by symbol code
+// point (GPT-2's order), so only the alphabet's ids differ; specials and merged tokens have the same ids.
+void expect_same_as_hugging_face(const std::string& python, const TempDir& dir, const BpeTrainOptions& o,
+                                 const std::string& what) {
+  BpeTrainResult r = train_bpe(o);
+  write_file_atomic(dir / "onebit.json", r.tokenizer.dump());
+  const std::string cmd = cat(python, " ", ONEBIT_SOURCE_DIR, "/tools/hf_bpe_train.py ", (dir / "onebit.json").string(),
+                              " ", o.inputs.at(0), " ", o.min_frequency, " ", (dir / "hf.json").string());
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const json hf = read_json_file(dir / "hf.json");
+  std::vector<std::string> hf_merges;
+  for (const auto& m : hf["model"]["merges"])  // HF writes [left, right]; onebit "left right"
+    hf_merges.push_back(m.is_array() ? m[0].get<std::string>() + " " + m[1].get<std::string>() : m.get<std::string>());
+  const std::vector<std::string> ob_merges = r.tokenizer["model"]["merges"];
+  ASSERT_GT(ob_merges.size(), 40u) << what << ": too few merges to compare";
+  EXPECT_EQ(ob_merges, hf_merges) << what;
+  const json& hv = hf["model"]["vocab"];
+  const json& ov = r.tokenizer["model"]["vocab"];
+  EXPECT_EQ(ov.size(), hv.size()) << what;
+  const size_t alphabet_end = r.tokenizer["added_tokens"].size() + 256;
+  for (const auto& [tok, id] : ov.items()) {
+    ASSERT_TRUE(hv.contains(tok)) << what << ": HF has no token " << tok;
+    if (id.get<size_t>() >= alphabet_end || id.get<size_t>() < r.tokenizer["added_tokens"].size())
+      EXPECT_EQ(id, hv[tok]) << what << ": token " << tok;
+    else
+      EXPECT_LT(hv[tok].get<size_t>(), alphabet_end) << what << ": byte symbol " << tok;
+  }
+  EXPECT_EQ(r.tokenizer["added_tokens"], hf["added_tokens"]) << what;
+}
+
+TEST(BpeTrainer, MergesAndVocabAreThoseOfHuggingFaceBpeTrainer) {
+  ONEBIT_ORACLE_PYTHON_OR_SKIP(python);
+  TempDir dir;
+  for (const std::string pattern : {"gpt2", "llama3"}) {
+    SCOPED_TRACE(pattern);
+    expect_same_as_hugging_face(python, dir, fixture_options(pattern, 2), "bpe_corpus.txt " + pattern);
+  }
+  // Random text over a small alphabet: many ties in count, between bytes whose byte order and symbol
+  // order differ (space, newline, digits, multi-byte letters), and merges that recreate existing tokens.
+  const uint64_t seed = test_seed();
+  Rng rng(seed);
+  const char* pieces[] = {"a", "b", "ab", " ", "  ", "\n", "\n\n", "é", "ß", "7", "'s", ",", "\t", "日"};
+  std::string text;
+  while (text.size() < 20000) text += pieces[rng.uniform_int(std::size(pieces))];
+  write_file_atomic(dir / "random.txt", text);
+  for (const std::string pattern : {"gpt2", "llama3"}) {
+    SCOPED_TRACE(pattern);
+    BpeTrainOptions o = fixture_options(pattern, 2);
+    o.inputs = {(dir / "random.txt").string()};
+    o.vocab_size = 420;
+    o.min_frequency = 3;
+    o.special_tokens = {"<|endoftext|>", "<pad>"};
+    expect_same_as_hugging_face(python, dir, o, "random text " + pattern);
+  }
+}
 
 // A text file over the 1 MiB piece size is read in pieces cut at line starts; with the named
 // patterns those are word boundaries anyway, so the counts, and the merges, are those of the whole

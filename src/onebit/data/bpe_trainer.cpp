@@ -5,6 +5,7 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <queue>
 #include <unordered_map>
@@ -89,11 +90,16 @@ std::string resolve_pretokenizer_pattern(const std::string& p) {
 
 BpeMerges learn_bpe_merges(const std::vector<std::pair<std::string, uint64_t>>& word_counts, uint64_t max_merges,
                            uint64_t min_frequency, const std::function<void(uint64_t)>& on_merge) {
-  // Token ids here: 0..255 = bytes, then one per new token string.
+  // Token ids here: 0..255 = the bytes ranked by their GPT-2 symbol's code point, then one per new token
+  // string. Ties in count go to the smallest (left, right) id pair, so this ranking is what makes the
+  // merges those of Hugging Face's BpeTrainer, whose alphabet ids are in that order.
+  const std::array<uint8_t, 256> by_rank = bytes_in_symbol_order();
   std::vector<std::string> tok_str(256);
-  for (int b = 0; b < 256; ++b) tok_str[static_cast<size_t>(b)] = std::string(1, static_cast<char>(b));
+  for (int r = 0; r < 256; ++r) tok_str[static_cast<size_t>(r)] = std::string(1, static_cast<char>(by_rank[r]));
+  std::array<uint32_t, 256> rank_of{};
+  for (uint32_t r = 0; r < 256; ++r) rank_of[by_rank[r]] = r;
   std::unordered_map<std::string, uint32_t> str_id;
-  for (uint32_t b = 0; b < 256; ++b) str_id[tok_str[b]] = b;
+  for (uint32_t r = 0; r < 256; ++r) str_id[tok_str[r]] = r;
 
   std::vector<Word> words;
   words.reserve(word_counts.size());
@@ -102,7 +108,7 @@ BpeMerges learn_bpe_merges(const std::vector<std::pair<std::string, uint64_t>>& 
     Word x;
     x.count = c;
     x.sym.reserve(w.size());
-    for (unsigned char ch : w) x.sym.push_back(ch);
+    for (unsigned char ch : w) x.sym.push_back(rank_of[ch]);
     words.push_back(std::move(x));
   }
 

@@ -32,6 +32,15 @@ const ByteTables& tables() {
 char32_t byte_to_unicode(uint8_t b) { return tables().to_cp[b]; }
 const std::string& byte_to_symbol(uint8_t b) { return tables().to_sym[b]; }
 
+std::array<uint8_t, 256> bytes_in_symbol_order() {
+  const auto& t = tables();
+  std::array<uint8_t, 256> out{};
+  size_t n = 0;
+  for (int16_t b : t.from_cp)
+    if (b >= 0) out[n++] = static_cast<uint8_t>(b);
+  return out;
+}
+
 int unicode_to_byte(char32_t cp) {
   const auto& t = tables();
   return cp < t.from_cp.size() ? t.from_cp[cp] : -1;

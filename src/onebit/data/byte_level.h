@@ -1,6 +1,7 @@
 #pragma once
 // GPT-2's byte-level alphabet (bytes_to_unicode in openai/gpt-2 encoder.py and HF `tokenizers`):
 // every byte maps to one printable code point, so byte-level BPE vocabularies are valid JSON strings.
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -16,6 +17,9 @@ char32_t byte_to_unicode(uint8_t b);
 const std::string& byte_to_symbol(uint8_t b);
 // Inverse of byte_to_unicode; -1 if cp is not one of the 256 symbols.
 int unicode_to_byte(char32_t cp);
+// The 256 bytes sorted by their symbol's code point: the order of GPT-2's vocab.json and of the
+// alphabet ids Hugging Face's BpeTrainer assigns (which break its ties between equal counts).
+std::array<uint8_t, 256> bytes_in_symbol_order();
 // Maps every byte of `bytes` to its symbol (what ByteLevel pre-tokenization produces).
 std::string bytes_to_symbols(std::string_view bytes);
 // Inverse of bytes_to_symbols; returns false if `symbols` holds a code point outside the alphabet.

@@ -1,6 +1,6 @@
 // safetensors against the format's defining implementation: a committed golden file written by the
-// Python `safetensors` package (tools/check_safetensors.py golden), and, when the oracle venv is
-// present, Python reading files that onebit wrote.
+// Python `safetensors` package (tools/check_safetensors.py golden), and, with the oracle Python
+// (scripts/install-test-oracles.sh), Python reading files that onebit wrote.
 #include "onebit/formats/safetensors.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 #include "onebit/core/error.h"
 #include "onebit/core/json_util.h"
 #include "onebit/core/rng.h"
+#include "oracle_python.h"
 
 using namespace onebit;
 using namespace onebit::formats;
@@ -124,8 +125,7 @@ TEST(Safetensors, RoundTripsRandomTensors) {
 }
 
 TEST(Safetensors, PythonReadsWhatOnebitWrites) {
-  const char* py = "/opt/venv-oracle/bin/python";
-  if (::access(py, X_OK) != 0) GTEST_SKIP() << py << " not found: skipping the Python safetensors oracle check";
+  ONEBIT_ORACLE_PYTHON_OR_SKIP(py);
   Rng rng(11);
   std::vector<float> w1(24 * 16), w2(16);
   for (float& x : w1) x = rng.normal() * 0.02f;

@@ -1,8 +1,13 @@
 // Exact resume through the real binary: a run of 2n steps, and a run killed with SIGKILL right after
 // its checkpoint at step n and then resumed for the rest, give bitwise-equal per-step losses and
-// bitwise-equal weights. Likewise for Ctrl-C (SIGINT saves a checkpoint and exits 0) followed by
-// rerunning the same command, which resumes from `latest` by itself.
+// bitwise-equal weights. Likewise for Ctrl-C mid-run (SIGINT saves a checkpoint and exits 0) followed
+// by rerunning the command, which resumes from `latest` by itself.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
 
 #include "cli_util.h"
 #include "trajectory.h"
@@ -16,7 +21,8 @@ namespace {
 
 constexpr int kN = 10;  // checkpoint step; runs go to 2n
 
-std::vector<std::string> train_args(const fs::path& data, const fs::path& out, int max_steps) {
+std::vector<std::string> train_args(const fs::path& data, const fs::path& out, int64_t max_steps,
+                                    const std::string& schedule = "cosine") {
   return {"train",
           "--data", data.string(),
           "--model-config", (fs::path(ONEBIT_TEST_FIXTURES) / "train" / "micro.json").string(),
@@ -27,9 +33,15 @@ std::vector<std::string> train_args(const fs::path& data, const fs::path& out, i
           "--accumulation-steps", "2",
           // All three quantization phases happen before and after the interruption.
           "--quant-warmup-steps", "4", "--quant-anneal-steps", "8",
-          "--warmup-steps", "3", "--lr", "3e-3",
+          "--warmup-steps", "3", "--lr", "3e-3", "--schedule", schedule,
           "--eval-every", "5", "--eval-batches", "2",
           "--threads", "2", "--seed", "7"};
+}
+
+std::string step_dir(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof name, "step-%06lld", static_cast<long long>(step));
+  return name;
 }
 
 class ExactResume : public ::testing::Test {
@@ -38,29 +50,48 @@ class ExactResume : public ::testing::Test {
     dir = cli_temp_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     data = write_small_text(dir, 60000);
     full = dir / "full";
-    RunResult r = run(train_args(data, full, 2 * kN), dir);
-    ASSERT_EQ(r.status, 0) << r.err;
   }
   void TearDown() override { fs::remove_all(dir); }
+
+  // The uninterrupted reference run.
+  void run_full(int64_t max_steps, const std::string& schedule = "cosine") {
+    full_steps = max_steps;
+    RunResult r = run(train_args(data, full, max_steps, schedule), dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
 
   void expect_same_as_full(const fs::path& run) {
     auto a = trajectory(full), b = trajectory(run);
     ASSERT_EQ(a.size(), b.size());
-    EXPECT_GE(a.size(), static_cast<size_t>(2 * kN));
+    EXPECT_GE(a.size(), static_cast<size_t>(full_steps));
     for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "metrics line " << i;
     EXPECT_TRUE(read_file(full / "model.safetensors") == read_file(run / "model.safetensors"))
         << "final weights differ";
-    const fs::path last = fs::path("checkpoints") / "step-000020";
+    const fs::path last = fs::path("checkpoints") / step_dir(full_steps);
     EXPECT_TRUE(read_file(full / last / "optimizer.safetensors") == read_file(run / last / "optimizer.safetensors"))
         << "optimizer state differs";
   }
 
   fs::path dir, data, full;
+  int64_t full_steps = 0;
+};
+
+// Kills the child unless the test reaped it (an assertion must not leave a training run behind).
+struct ChildGuard {
+  pid_t pid;
+  bool reaped = false;
+  ~ChildGuard() {
+    if (!reaped) {
+      ::kill(pid, SIGKILL);
+      wait_status(pid);
+    }
+  }
 };
 
 }  // namespace
 
 TEST_F(ExactResume, SigkillAfterCheckpointThenResume) {
+  run_full(2 * kN);
   const fs::path run2 = dir / "killed";
   const fs::path ckpt = run2 / "checkpoints" / "step-000010";
   pid_t pid = spawn(train_args(data, run2, 2 * kN), dir / "k.out", dir / "k.err", dir / "cache");
@@ -83,25 +114,45 @@ TEST_F(ExactResume, SigkillAfterCheckpointThenResume) {
   expect_same_as_full(run2);
 }
 
+// Ctrl-C must land mid-run: the interrupted run is asked for far more steps than it can do in the
+// test's time (a constant LR makes its trajectory independent of --max-steps), so it cannot end on
+// its own; the signal comes once its step-10 checkpoint exists. It must stop at the step it had
+// reached, save that step as `latest` and exit 0; rerunning (with the reference's --max-steps)
+// resumes from there and reproduces the uninterrupted reference bit for bit.
 TEST_F(ExactResume, CtrlCSavesAndRerunResumesFromLatest) {
+  constexpr int64_t kUnreachable = 1000000;
   const fs::path run2 = dir / "interrupted";
-  pid_t pid = spawn(train_args(data, run2, 2 * kN), dir / "i.out", dir / "i.err", dir / "cache");
+  ChildGuard child{spawn(train_args(data, run2, kUnreachable, "constant"), dir / "i.out", dir / "i.err", dir / "cache")};
   int exited = -1;
-  ASSERT_TRUE(wait_for_path(run2 / "checkpoints" / "step-000010", pid, 300, &exited))
+  ASSERT_TRUE(wait_for_path(run2 / "checkpoints" / "step-000010", child.pid, 300, &exited))
       << "no step-10 checkpoint: " << read_file(dir / "i.err");
-  if (exited < 0) {
-    ::kill(pid, SIGINT);
-    exited = wait_status(pid);
-  }
-  EXPECT_EQ(exited, 0) << read_file(dir / "i.err");
+  ASSERT_EQ(exited, -1) << "the run ended before SIGINT: " << read_file(dir / "i.err");
+  ASSERT_EQ(::kill(child.pid, SIGINT), 0);
+  const int status = wait_status(child.pid);
+  child.reaped = true;
   const std::string err = read_file(dir / "i.err");
-  if (err.find("interrupted at step") != std::string::npos) {
-    EXPECT_FALSE(fs::exists(run2 / "model.safetensors")) << "final model written by an interrupted run";
-  } else {
-    std::printf("note: the run had finished before SIGINT\n");
-  }
-  RunResult r = run(train_args(data, run2, 2 * kN), dir);  // same command: resumes from latest
+  ASSERT_EQ(status, 0) << err;
+
+  // Where it stopped: the log, `latest`, its trainer_state.json and metrics.jsonl all name one step.
+  const size_t at = err.find("interrupted at step ");
+  ASSERT_NE(at, std::string::npos) << err;
+  const int64_t stopped = std::stoll(err.substr(at + std::strlen("interrupted at step ")));
+  EXPECT_GE(stopped, kN);
+  EXPECT_LT(stopped, kUnreachable);
+  const std::string ckpt = step_dir(stopped);
+  EXPECT_EQ(read_file(run2 / "checkpoints" / "latest"), ckpt + "\n");
+  EXPECT_EQ(read_json_file(run2 / "checkpoints" / ckpt / "trainer_state.json")["step"].get<int64_t>(), stopped);
+  const auto lines = train::read_jsonl(run2 / "metrics.jsonl");
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back()["step"].get<int64_t>(), stopped);
+  EXPECT_FALSE(fs::exists(run2 / "model.safetensors")) << "final model written by an interrupted run";
+
+  // The reference ends a few steps after the interruption; the rerun resumes from `latest`.
+  run_full(std::max<int64_t>(2 * kN, stopped + kN / 2), "constant");
+  RunResult r = run(train_args(data, run2, full_steps, "constant"), dir);
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.err.find("resumed from"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("resumed from " + (run2 / "checkpoints" / ckpt).string() + " at step " + std::to_string(stopped)),
+            std::string::npos)
+      << r.err;
   expect_same_as_full(run2);
 }

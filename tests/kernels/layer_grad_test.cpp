@@ -1,11 +1,13 @@
-// Every layer's backward against central finite differences in f64, on the reference kernels.
-// Each test builds a scalar loss L = sum(out * R) with a fixed random R, so dL/dout = R.
+// Every kernel's backward against central finite differences in f64, on the reference kernels.
+// Each test builds a scalar loss L = sum(out * R) with a fixed random R, so dL/dout = R. The linear
+// layers and the fused LM head are checked as the model runs them in tests/model/linear_grad_test.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <functional>
 #include <vector>
 
+#include "finite_difference.h"
 #include "kernel_test_util.h"
 #include "onebit/kernels/cpu/reference.h"
 #include "onebit/kernels/kernels.h"
@@ -17,30 +19,8 @@ using testing::randint;
 using testing::randn;
 using Vec = std::vector<double>;
 
-double dot(const Vec& a, const Vec& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
-// Checks analytic gradient `grad` of loss() with respect to every element of `x`.
-void expect_fd(Vec& x, const Vec& grad, const std::function<double()>& loss, const char* what, double eps = 1e-6,
-               double tol = 1e-7) {
-  ASSERT_EQ(x.size(), grad.size());
-  int nonzero = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double x0 = x[i];
-    x[i] = x0 + eps;
-    const double lp = loss();
-    x[i] = x0 - eps;
-    const double lm = loss();
-    x[i] = x0;
-    const double fd = (lp - lm) / (2 * eps);
-    ASSERT_NEAR(grad[i], fd, tol + 1e-6 * std::abs(fd)) << what << "[" << i << "]";
-    nonzero += std::abs(fd) > 1e-9;
-  }
-  EXPECT_GT(nonzero, 0) << what << ": a gradient check where nothing matters proves nothing";
-}
+using onebit::test::dot;
+using onebit::test::expect_fd;
 
 Ops<double>& ops() { return reference_ops<double>(); }
 
@@ -174,56 +154,6 @@ TEST(LayerGrad, CrossEntropy) {
   ops().cross_entropy(g.data(), losses.data(), tgt.data(), N, V, dscale, true);
   expect_fd(logits, g, loss, "dlogits");
 }
-
-// LM head + cross-entropy through a linear layer: logits = x W^T, as the model wires it.
-TEST(LayerGrad, LinearHeadWithCrossEntropy) {
-  const int N = 4, C = 5, V = 9;
-  Vec x = randn<double>(N * C, 21), W = randn<double>(V * C, 22);
-  std::vector<int32_t> tgt = randint(N, V, 23);
-  Vec losses(N), logits(N * V);
-  auto loss = [&] {
-    ops().gemm(false, true, N, V, C, 1.0, x.data(), C, W.data(), C, 0.0, logits.data(), V);
-    return ops().cross_entropy(logits.data(), losses.data(), tgt.data(), N, V, 0.0, false) / N;
-  };
-  loss();
-  ops().cross_entropy(logits.data(), losses.data(), tgt.data(), N, V, 1.0 / N, true);
-  Vec dx(N * C), dW(V * C);
-  ops().gemm(false, false, N, C, V, 1.0, logits.data(), V, W.data(), C, 0.0, dx.data(), C);
-  ops().gemm(true, false, V, C, N, 1.0, logits.data(), V, x.data(), C, 0.0, dW.data(), C);
-  expect_fd(x, dx, loss, "dx");
-  expect_fd(W, dW, loss, "dW");
-}
-
-// BitLinear: y = aq(x) wq(W)^T with STE backward dx = dy wq(W), dW = dy^T aq(x). Checked against
-// finite differences of the surrogate y = (x + ox) (W + oW)^T with offsets fixed at the base point.
-class BitLinearGrad : public ::testing::TestWithParam<WeightQuant> {};
-
-TEST_P(BitLinearGrad, STEMatchesSurrogateFiniteDifferences) {
-  const int N = 4, in = 6, out = 5;
-  const WeightQuant wq = GetParam();
-  Vec x = randn<double>(N * in, 24), W = randn<double>(out * in, 25), R = randn<double>(N * out, 26);
-  Vec xq(x.size()), Wq(W.size()), y(N * out);
-  ops().act_quant_int8(xq.data(), x.data(), N, in);
-  ops().weight_quantize(Wq.data(), W.data(), W.size(), wq, ops().weight_quant_scale(W.data(), W.size(), wq), 0.0f);
-  Vec ox(x.size()), oW(W.size());
-  for (size_t i = 0; i < x.size(); ++i) ox[i] = xq[i] - x[i];
-  for (size_t i = 0; i < W.size(); ++i) oW[i] = Wq[i] - W[i];
-  auto loss = [&] {
-    Vec xs(x.size()), Ws(W.size());
-    for (size_t i = 0; i < x.size(); ++i) xs[i] = x[i] + ox[i];
-    for (size_t i = 0; i < W.size(); ++i) Ws[i] = W[i] + oW[i];
-    ops().gemm(false, true, N, out, in, 1.0, xs.data(), in, Ws.data(), in, 0.0, y.data(), out);
-    return dot(y, R);
-  };
-  Vec dx(x.size()), dW(W.size());
-  ops().gemm(false, false, N, in, out, 1.0, R.data(), out, Wq.data(), in, 0.0, dx.data(), in);
-  ops().gemm(true, false, out, in, N, 1.0, R.data(), out, xq.data(), in, 0.0, dW.data(), in);
-  expect_fd(x, dx, loss, "dx");
-  expect_fd(W, dW, loss, "dW");
-}
-
-INSTANTIATE_TEST_SUITE_P(Precisions, BitLinearGrad,
-                         ::testing::Values(WeightQuant::Ternary, WeightQuant::Binary, WeightQuant::Int8));
 
 // QK-norm is RMSNorm over each head's hd values: same kernel with N*H rows; check the row split.
 TEST(LayerGrad, QKNormPerHead) {

@@ -8,6 +8,7 @@
 
 #include "onebit/core/error.h"
 #include "onebit/core/rng.h"
+#include "onebit/model/linear.h"
 #include "onebit/model/network_internal.h"
 
 namespace onebit::model {
@@ -213,17 +214,8 @@ void Network<T>::head_forward(const int32_t* targets, bool want_grad, double* lo
   for (int n = 0; n < N; ++n) count += targets[n] >= 0;
   const T dscale = count > 0 ? T(1) / T(count) : T(0);
   if (want_grad) ops_.zero(head_dw_, (size_t)V * d);
-  double sum = 0;
-  for (int r0 = 0; r0 < N; r0 += chunk_rows_) {
-    const int R = std::min(chunk_rows_, N - r0);
-    ops_.gemm(false, true, R, V, d, T(1), in + (size_t)r0 * d, d, head_lin_.eff, d, T(0), logit_chunk_, V);
-    sum += ops_.cross_entropy(logit_chunk_, row_loss_ + r0, targets + r0, R, V, dscale, want_grad);
-    if (want_grad) {
-      ops_.gemm(false, false, R, d, V, T(1), logit_chunk_, V, head_lin_.eff, d, T(0), dxf_ + (size_t)r0 * d, d);
-      ops_.gemm(true, false, V, d, R, T(1), logit_chunk_, V, in + (size_t)r0 * d, d, T(1), head_dw_, d);
-    }
-  }
-  *loss_sum = sum;
+  *loss_sum = lm_head_loss(ops_, in, head_lin_.eff, targets, N, d, V, chunk_rows_, dscale, want_grad, logit_chunk_,
+                           row_loss_, dxf_, head_dw_);
   head_grads_ready_ = want_grad;
 }
 

@@ -84,8 +84,7 @@ class Network {
   void head_forward(const int32_t* targets, bool want_grad, double* loss_sum);
   uint64_t dropout_seed(int layer, int site) const;
   const T* o_input(int l, const LayerActs& a) const;
-  // Backward of y[N,out] = x[N,in] · W_effᵀ: dx = beta·dx + dy · W_eff (beta 0 overwrites, 1 adds a
-  // second consumer of x), dW += dyᵀ · x. The STE makes W_eff's gradient W's.
+  // model::linear_backward (linear.h) on this network's ops.
   void linear_backward(const T* dy, int out, const T* w_eff, const T* x, int in, int N, T* dx, T dx_beta, T* dw);
   const T* down_input(int l, const LayerActs& a) const;
   void for_each_linear(const std::function<void(int id, Linear&)>& f);

@@ -1,0 +1,30 @@
+#pragma once
+// The linear layers as Network runs them, as free functions so that tests check the very code the
+// trainer runs (tests/model/linear_grad_test.cpp) rather than a copy of it.
+// A BitLinear is one of these with quantized operands: x is the int8-quantized activation and W_eff
+// the quantized weight; the backward uses the same W_eff and x, which is the straight-through estimator.
+#include <cstdint>
+
+#include "onebit/kernels/kernels.h"
+
+namespace onebit::model {
+
+// y[N,out] = x[N,in] · W_effᵀ (W_eff is [out,in], row-major like the checkpoint's weights).
+template <typename T>
+void linear_forward(kernels::Ops<T>& ops, const T* x, const T* w_eff, int N, int in, int out, T* y);
+
+// Backward of linear_forward: dx = dx_beta·dx + dy · W_eff (beta 0 overwrites, 1 adds a second
+// consumer of x), dW += dyᵀ · x. Under the STE, W_eff's gradient is W's.
+template <typename T>
+void linear_backward(kernels::Ops<T>& ops, const T* dy, int out, const T* w_eff, const T* x, int in, int N, T* dx,
+                     T dx_beta, T* dw);
+
+// The LM head fused with cross-entropy, in chunks of `chunk_rows` rows so that only [chunk_rows, V]
+// logits exist at a time: logits = x · W_effᵀ, loss rows into row_loss[N]; returns the summed loss.
+// With want_grad, also dx[N,d] = dscale·dlogits · W_eff (overwritten) and dw[V,d] += dscale·dlogitsᵀ · x.
+// logit_chunk holds chunk_rows·V scratch values.
+template <typename T>
+double lm_head_loss(kernels::Ops<T>& ops, const T* x, const T* w_eff, const int32_t* targets, int N, int d, int V,
+                    int chunk_rows, T dscale, bool want_grad, T* logit_chunk, T* row_loss, T* dx, T* dw);
+
+}  // namespace onebit::model

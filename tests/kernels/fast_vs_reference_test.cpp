@@ -3,9 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "kernel_test_util.h"
+#include "test_seed.h"
+#include "onebit/core/error.h"
+#include "onebit/kernels/cpu/sgemm_avx512.h"
 #include "onebit/kernels/kernels.h"
 
 namespace onebit::kernels {
@@ -24,9 +30,40 @@ void expect_close(const Vec& a, const Vec& b, double rtol, double atol, const ch
     ASSERT_NEAR(a[i], b[i], atol + rtol * std::abs(b[i])) << what << "[" << i << "]";
 }
 
-uint64_t seed() {  // fresh inputs every run; the seed is printed on failure
-  static uint64_t s = std::random_device{}();
+uint64_t seed() {  // fresh inputs every run; the run's seed is printed on failure (test_seed.h)
+  static uint64_t s = onebit::test::test_seed();
   return ++s;
+}
+
+// ctest runs this binary once per GEMM path (tests/CMakeLists.txt): the path it asked for must be the
+// one that runs, never a silent fallback.
+TEST(GemmPath, IsTheOneOnebitGemmSelects) {
+  const char* env = std::getenv("ONEBIT_GEMM");
+  if (!env) GTEST_SKIP() << "ONEBIT_GEMM is unset: the automatic path is " << cpu::gemm_path();
+  EXPECT_STREQ(cpu::gemm_path(), env);
+  EXPECT_EQ(cpu::sgemm_avx512_available(), std::string(env) == "avx512");
+}
+
+// Each case runs in a fresh process: the path is chosen once per process.
+void expect_gemm_path_error(const char* value, const char* message) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        ::setenv("ONEBIT_GEMM", value, 1);
+        try {
+          cpu::gemm_path();
+        } catch (const Error& e) {
+          std::fprintf(stderr, "%s\n", e.what());
+          std::exit(3);
+        }
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(3), message);
+}
+
+TEST(GemmPath, UnknownOrUnavailablePathIsAnError) {
+  expect_gemm_path_error("blas", "ONEBIT_GEMM=blas: expected avx512, openblas or auto");
+  if (!cpu::cpu_has_avx512f()) expect_gemm_path_error("avx512", "lacks AVX-512F");
 }
 
 class Sizes : public ::testing::TestWithParam<int> {};  // number of rows

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "onebit/core/error.h"
 #include "onebit/kernels/cpu/thread_pool.h"
 
 #if defined(__x86_64__)
@@ -100,12 +101,10 @@ float* aligned(std::vector<float>& v, size_t n) {
 
 }  // namespace
 
-bool sgemm_avx512_available() {
-  // ONEBIT_GEMM=openblas forces OpenBLAS (for A/B timing and as an escape hatch).
+bool cpu_has_avx512f() {
   // __builtin_cpu_init: the CPU model may not be filled in yet if this first runs during static
   // initialization. libgcc reports avx512f only when the OS also saves zmm state (XGETBV).
-  static const bool ok = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f")) &&
-                         !(std::getenv("ONEBIT_GEMM") && std::string(std::getenv("ONEBIT_GEMM")) == "openblas");
+  static const bool ok = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f"));
   return ok;
 }
 
@@ -152,9 +151,28 @@ void sgemm_avx512(bool ta, bool tb, int M, int N, int K, float alpha, const floa
 
 #else
 
-bool sgemm_avx512_available() { return false; }
+bool cpu_has_avx512f() { return false; }
 void sgemm_avx512(bool, bool, int, int, int, float, const float*, int, const float*, int, float, float*, int, bool) {}
 
 #endif
+
+const char* gemm_path() {
+  // Read once: the path must not change under a running model. An explicit choice is never silently
+  // replaced, so a test or benchmark run for one path really ran that path.
+  static const char* path = [] {
+    const char* env = std::getenv("ONEBIT_GEMM");
+    const std::string want = env ? env : "";
+    if (want.empty() || want == "auto") return cpu_has_avx512f() ? "avx512" : "openblas";
+    if (want == "openblas") return "openblas";
+    if (want == "avx512") {
+      if (!cpu_has_avx512f()) fail("ONEBIT_GEMM=avx512, but this CPU (or OS) lacks AVX-512F; use openblas or auto");
+      return "avx512";
+    }
+    fail("ONEBIT_GEMM=", printable(want), ": expected avx512, openblas or auto");
+  }();
+  return path;
+}
+
+bool sgemm_avx512_available() { return std::strcmp(gemm_path(), "avx512") == 0; }
 
 }  // namespace onebit::kernels::cpu

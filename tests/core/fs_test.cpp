@@ -5,6 +5,7 @@
 
 #include "onebit/core/fs.h"
 #include "onebit/core/json_util.h"
+#include "test_seed.h"
 
 namespace onebit {
 namespace {
@@ -67,7 +68,7 @@ TEST(AtomicFileWriter, MissingDirectoryIsAnErrorNamingThePath) {
 TEST(MappedFile, MapsContentsAndReportsMissingFiles) {
   const fs::path d = fresh_dir();
   std::string bytes(100000, '\0');
-  std::mt19937 gen(std::random_device{}());
+  std::mt19937 gen(static_cast<uint32_t>(test::test_seed()));
   for (auto& c : bytes) c = static_cast<char>(gen());
   write_file_atomic(d / "m.bin", bytes);
   MappedFile m(d / "m.bin");

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "model_test_util.h"
+#include "test_seed.h"
 #include "onebit/kernels/kernels.h"
 #include "onebit/model/network.h"
 
@@ -29,9 +30,9 @@ struct Case {
 // Compares the analytic gradient of every parameter (or a random subset for bigger models) with the
 // central difference of `loss` over the same network (surrogate when quantized).
 void check_gradients(const Case& c, uint64_t salt) {
-  // Fresh weights and batch on every run; the seed is printed if the check fails.
-  const uint64_t seed = std::random_device{}() * 1000 + salt;
-  SCOPED_TRACE(c.name + " seed " + std::to_string(seed));
+  // Fresh weights and batch on every run; the seed is printed if the check fails (test_seed.h).
+  const uint64_t seed = onebit::test::test_seed(salt);
+  SCOPED_TRACE(c.name);
   Network<double> net(c.cfg, kernels::reference_ops<double>());
   net.init_weights(seed);
   // Larger-than-init weights make every path (norm gains, attention scores) matter numerically.

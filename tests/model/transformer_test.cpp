@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model_test_util.h"
+#include "test_seed.h"
 #include "onebit/core/rng.h"
 #include "onebit/kernels/cpu/sgemm_avx512.h"
 #include "onebit/kernels/kernels.h"
@@ -56,8 +57,7 @@ void keep_ternary_weights_off_ties(Transformer& m) {
 
 // Fast f32 model vs the f64 reference network on the same weights and batch.
 void expect_matches_reference(const ModelConfig& cfg, QuantState qs) {
-  const uint64_t seed = std::random_device{}();
-  SCOPED_TRACE(seed);
+  const uint64_t seed = onebit::test::test_seed();
   Transformer fast(cfg);
   fast.init_weights(seed);
   if (qs.phase == QuantPhase::Hard) keep_ternary_weights_off_ties(fast);
@@ -120,8 +120,7 @@ TEST(Transformer, MatchesReferenceHard) {
 TEST(Transformer, CheckpointSegmentsGiveBitwiseIdenticalGradients) {
   ModelConfig c = medium_config();
   c.num_hidden_layers = 5;
-  const uint64_t seed = std::random_device{}();
-  SCOPED_TRACE(seed);
+  const uint64_t seed = onebit::test::test_seed();
   const Batch b = random_batch(c, 2, 40, seed);
   std::vector<float> base_grads;
   float base_loss = 0;
@@ -250,8 +249,7 @@ TEST(Transformer, ErrorsNameTheProblem) {
 // matrix, so there f32-rounding-close, and in the Hard phase an int8 activation code may flip on it.
 TEST(Transformer, LogitsAreBatchInvariant) {
   ModelConfig c = medium_config();
-  const uint64_t seed = std::random_device{}();
-  SCOPED_TRACE(seed);
+  const uint64_t seed = onebit::test::test_seed();
   const bool own_gemm = kernels::cpu::sgemm_avx512_available();
   const int B = 3, T = 37;
   const Batch b = random_batch(c, B, T, seed);

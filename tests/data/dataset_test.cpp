@@ -1,6 +1,5 @@
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cmath>
 
 #include "onebit/core/error.h"
@@ -246,18 +245,17 @@ TEST(Dataset, CompanionValTokensFileIsTheValidationSplit) {
   EXPECT_FALSE(open_dataset(o, *tok).val);
 }
 
-TEST(Dataset, TinyShakespeareByteTokenizationIsFast) {
+// Its speed is a benchmark (bench_data BM_OpenDatasetTinyShakespeare), not a ctest: wall-clock bounds
+// flake on a loaded machine.
+TEST(Dataset, TinyShakespeareByteTokenizationIsExact) {
   const fs::path src = fs::path(ONEBIT_SOURCE_DIR) / "data" / "tinyshakespeare.txt";
   TempDir dir;
   auto tok = make_byte_tokenizer();
   DataOptions o;
   o.path = src.string();
   o.cache_dir = dir / "cache";
-  auto t0 = std::chrono::steady_clock::now();
   Dataset ds = open_dataset(o, *tok);
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(ds.train_tokens + ds.val_tokens, 1115394u + 1u);
-  EXPECT_LT(s, 2.0);
   // The cache (found again, not rebuilt) holds exactly the file's bytes and one EOS.
   TokenFile f(cached_tokens_for_text(src, *tok, dir / "cache", 0));
   std::vector<int32_t> ids(f.size());

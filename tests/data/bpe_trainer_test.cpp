@@ -9,6 +9,7 @@
 #include "onebit/core/rng.h"
 #include "onebit/data/bpe_trainer.h"
 #include "onebit/data/tokenizer.h"
+#include "hf_oracle.h"
 #include "oracle_python.h"
 #include "temp_dir.h"
 #include "test_seed.h"
@@ -255,6 +256,23 @@ TEST(BpeTrainer, MergesAndVocabAreThoseOfHuggingFaceBpeTrainer) {
     o.min_frequency = 3;
     o.special_tokens = {"<|endoftext|>", "<pad>"};
     expect_same_as_hugging_face(python, dir, o, "random text " + pattern);
+  }
+}
+
+// Live: Hugging Face loads the tokenizer.json the trainer writes and encodes/decodes fresh random
+// texts exactly as onebit's loader does.
+TEST(BpeTrainer, HuggingFaceEncodesWithTheTrainedTokenizerLikeOnebit) {
+  ONEBIT_ORACLE_PYTHON_OR_SKIP(python);
+  TempDir dir;
+  Rng rng(test_seed());
+  for (const std::string pattern : {"gpt2", "llama3"}) {
+    SCOPED_TRACE(pattern);
+    BpeTrainResult r = train_bpe(fixture_options(pattern, 2));
+    write_file_atomic(dir / "tokenizer.json", r.tokenizer.dump());
+    auto tok = load_tokenizer((dir / "tokenizer.json").string());
+    std::vector<std::string> texts;
+    for (int i = 0; i < 150; ++i) texts.push_back(testing::random_text(rng, 1 + rng.uniform_int(60)));
+    testing::expect_encodes_like_hugging_face(python, *tok, dir / "tokenizer.json", texts, dir.path());
   }
 }
 

@@ -6,7 +6,10 @@
 #include "onebit/core/json_util.h"
 #include "onebit/data/byte_level.h"
 #include "onebit/data/byte_tokenizer.h"
+#include "hf_oracle.h"
+#include "oracle_python.h"
 #include "temp_dir.h"
+#include "test_seed.h"
 
 namespace onebit::data {
 namespace {
@@ -52,6 +55,20 @@ TEST(ByteTokenizer, MatchesHuggingFaceTokenizersOnFixtureTexts) {
     EXPECT_EQ(tok->encode(text), want) << text;
     EXPECT_EQ(tok->decode(want), c["decoded"].get<std::string>()) << text;
   }
+}
+
+// Live: Hugging Face loads the tokenizer.json onebit writes now (not the committed copy) and encodes
+// and decodes the fixture texts and fresh random ones exactly as onebit does.
+TEST(ByteTokenizer, HuggingFaceLoadsItsJsonAndEncodesLikeOnebit) {
+  ONEBIT_ORACLE_PYTHON_OR_SKIP(python);
+  TempDir dir;
+  auto tok = make_byte_tokenizer();
+  write_file_atomic(dir / "tokenizer.json", tok->to_json());
+  std::vector<std::string> texts;
+  for (const auto& c : load_cases()) texts.push_back(c["text"]);
+  Rng rng(onebit::test::test_seed());
+  for (int i = 0; i < 200; ++i) texts.push_back(testing::random_text(rng, 1 + rng.uniform_int(40)));
+  testing::expect_encodes_like_hugging_face(python, *tok, dir / "tokenizer.json", texts, dir.path());
 }
 
 TEST(ByteTokenizer, VocabSpecialsAndDecodeSkip) {

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Records what Hugging Face `tokenizers` does with onebit's byte tokenizer.json.
 
-Run once (needs /opt/venv-oracle); the ctest data_byte_tokenizer compares onebit against the output:
-  /opt/venv-oracle/bin/python tools/make_byte_tokenizer_fixture.py
+Run once (needs the oracle venv: bash scripts/install-test-oracles.sh); the ctest data_byte_tokenizer compares onebit against the output:
+  .venv-oracles/bin/python tools/make_byte_tokenizer_fixture.py
 Input:  tests/fixtures/data/byte_tokenizer.json (written by onebit's make_byte_tokenizer()->to_json())
 Output: tests/fixtures/data/byte_tokenizer_cases.jsonl, one {"text", "ids", "decoded"} per line.
 """

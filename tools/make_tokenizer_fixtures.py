@@ -2,7 +2,7 @@
 """Builds the tokenizer parity fixtures in tests/fixtures/tokenizers/ with Hugging Face `tokenizers`.
 
 Run once (the outputs are committed, so CI needs no Python package):
-    /opt/venv-oracle/bin/python tools/make_tokenizer_fixtures.py
+    .venv-oracles/bin/python tools/make_tokenizer_fixtures.py
 
 Writes
   corpus/corpus.bin        raw bytes of all documents back to back (includes invalid UTF-8)

@@ -34,12 +34,16 @@ PHASES = [("full_precision", 0.0), ("soft", SOFT_K), ("hard", 0.0)]
 
 # Ties: a value within f32 rounding of a quantizer's rounding boundary may land on either side in
 # onebit's f32 model, which no tolerance on f32 error covers. The script rejects a data seed whose
-# oracle run (all phases, all 10 steps) comes closer to a boundary than these margins, measured in
-# the quantizer's own units (int8 code steps; ternary x = W/g; binary |W - a| / b; bf16 ulps).
-MARGIN_ACT = 2e-5      # int8 activation codes at the fixed weights (the logits/gradients check)
-MARGIN_WEIGHT = 2e-5   # weight codes at the fixed weights
-# Along the 10 steps the f32 run drifts from the oracle by f32 rounding of every step, so there the
-# margins are smaller; the f32 trajectory tolerance in the test covers what drift remains.
+# oracle run comes closer to a boundary than these margins, measured in the quantizer's own units
+# (int8 code steps; ternary x = W/g; binary |W - a| / b; bf16 ulps). A float32 run of this same
+# script drifts from the float64 one by up to 9e-5 int8 code steps and 1e-6 in weight codes
+# (measured on these variants), hence the margins at the fixed weights, where the test holds codes
+# exact. Along the 10 steps there are ~10x more values and the f32 run drifts further, so a margin
+# of that size leaves no seed: there the margins only exclude exact and near-exact ties (such as
+# those of the hard phase's integer lattice, see below), and the test's trajectory tolerance for the
+# hard phase covers a code that flips.
+MARGIN_ACT = 2e-4
+MARGIN_WEIGHT = 2e-5
 MARGIN_TRAJ_ACT = 1e-6
 MARGIN_TRAJ_WEIGHT = 2e-6
 
@@ -207,7 +211,11 @@ def quantize_weight(w, prec, phase, k, ties):
 
 
 def quantize_act(x, ties):
-    """Per-token absmax int8 with STE: s = 127 / max(|x|, 1e-5), xq = clamp(round(x s), -128, 127) / s."""
+    """Per-token absmax int8 with STE: s = 127 / max(|x|, 1e-5), xq = clamp(round(x s), -128, 127) / s.
+
+    The integer lattice: in the hard phase, without a sub-layer norm, the first position's attention
+    output is its v row, (int8 codes x ternary codes) * g / s, so there x s = 127 n / M for integers
+    n, M and lands exactly on a half when n / M = 1/2; f32 and f64 then round it either way."""
     s = 127.0 / torch.clamp(x.detach().abs().amax(dim=-1, keepdim=True), min=1e-5)
     u = x.detach() * s
     ties.see_act(u)
@@ -384,7 +392,7 @@ def build_variant(name, arch, quant, base_seed):
         tokens, targets = make_batch(cfg, seed + 1)
         results = {}
         ok = True
-        for phase, k in PHASES:
+        for phase, k in sorted(PHASES, key=lambda p: p[0] != "hard"):  # the hard phase rejects most seeds
             try:
                 r = run_phase(cfg, weights, tokens, targets, phase, f32(k))
             except AssertionError:
@@ -454,6 +462,8 @@ def main():
         total = 0
         for name in sorted(os.listdir(out_dir)):
             d = os.path.join(out_dir, name)
+            if not os.path.isdir(d):
+                continue
             size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
             total += size
             s = json.load(open(os.path.join(d, "oracle.json")))

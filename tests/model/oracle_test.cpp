@@ -51,6 +51,15 @@ constexpr double kTolF32Grads = 3e-5;
 // OpenBLAS); a wrong optimizer detail (decay on a norm, bias correction, clipping) misses by > 1e-3.
 constexpr double kTolTrajF64 = 1e-5;
 constexpr double kTolTrajF32 = 2e-4;
+// The f32 Transformer's hard-phase trajectory: along 10 steps its values drift from the oracle's by up
+// to ~1e-4 int8 code steps, while the oracle can keep ~35k quantizer inputs only ~1e-6 away from a
+// rounding tie (tools/torch_oracle.py, MARGIN_TRAJ_*). A code that flips (a binary weight's sign, an
+// activation code) sends the rest of the trajectory elsewhere: measured 2.2e-3 in the step losses and
+// 3.6e-2 in the final weights of binary_gelu_mqa with the AVX-512 GEMM (OpenBLAS: no flip, 2e-6).
+// So here only a gross failure is caught (the weights move by ~100% of their size over the steps);
+// the hard phase's numerics are held exactly at the fixed weights and by the f64 trajectory above.
+constexpr double kTolTrajF32HardLoss = 2e-2;
+constexpr double kTolTrajF32HardWeights = 0.1;
 
 struct Fixture {
   std::string name;
@@ -283,8 +292,9 @@ TEST_P(TorchOracle, TransformerFloatMatches) {
     EXPECT_LE(e.loss, kTolF32Logits) << describe(e);
     EXPECT_LE(e.logits, kTolF32Logits) << describe(e);
     EXPECT_LE(e.grads, kTolF32Grads) << describe(e);
-    EXPECT_LE(e.step_loss, kTolF32Logits) << describe(e);
-    EXPECT_LE(e.final_weights, kTolTrajF32) << describe(e);
+    const bool hard = ref.qs.phase == QuantPhase::Hard;
+    EXPECT_LE(e.step_loss, hard ? kTolTrajF32HardLoss : kTolF32Logits) << describe(e);
+    EXPECT_LE(e.final_weights, hard ? kTolTrajF32HardWeights : kTolTrajF32) << describe(e);
   }
 }
 

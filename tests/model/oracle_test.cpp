@@ -6,6 +6,7 @@
 // (fast kernels, the one `onebit train` and `onebit eval` run) load the same model dirs and must agree.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -44,20 +45,24 @@ constexpr double kTolF64 = 1e-9;
 // these tolerances catch, but by as little as 1e-8 in mha_relu2_tied_rscale (no norms after it).
 constexpr double kTolF32Logits = 1e-5;
 constexpr double kTolF32Grads = 3e-5;
-// 10 AdamW steps. onebit's optimizer runs in f32 (train/adamw.h has no f64 version), so even the f64
-// network's trajectory carries f32 rounding of the weights at every step (measured <= 5e-7). The f32
-// Transformer adds its f32 gradients, which Adam's m / sqrt(v) amplifies for elements whose gradient
-// is small or changes sign between steps (measured <= 5.4e-5 with the AVX-512 GEMM, 3.7e-5 with
-// OpenBLAS); a wrong optimizer detail (decay on a norm, bias correction, clipping) misses by > 1e-3.
+// 10 AdamW steps. onebit's optimizer runs in f32 (train/adamw.h has no f64 version) and so do the
+// oracle's master weights, but the oracle's update arithmetic is f64: the f64 network's trajectory
+// differs by that rounding (measured <= 5.4e-7). The f32 Transformer adds its f32 gradients, which
+// Adam's m / sqrt(v) amplifies for elements whose gradient is small or changes sign between steps
+// (measured <= 8e-6 on these fixtures, up to 5.4e-5 on other seeds and clip settings tried); a wrong
+// optimizer detail (decay on a norm, bias correction, clipping) misses by > 1e-3.
 constexpr double kTolTrajF64 = 1e-5;
 constexpr double kTolTrajF32 = 2e-4;
-// The f32 Transformer's hard-phase trajectory: along 10 steps its values drift from the oracle's by up
-// to ~1e-4 int8 code steps, while the oracle can keep ~35k quantizer inputs only ~1e-6 away from a
-// rounding tie (tools/torch_oracle.py, MARGIN_TRAJ_*). A code that flips (a binary weight's sign, an
-// activation code) sends the rest of the trajectory elsewhere: measured 2.2e-3 in the step losses and
-// 3.6e-2 in the final weights of binary_gelu_mqa with the AVX-512 GEMM (OpenBLAS: no flip, 2e-6).
-// So here only a gross failure is caught (the weights move by ~100% of their size over the steps);
-// the hard phase's numerics are held exactly at the fixed weights and by the f64 trajectory above.
+// The f32 Transformer's trajectory where quantizers round (the hard phase, and the soft phase of a
+// model with int8 or bf16 layers, which are hard from the soft phase on): along 10 steps its values
+// drift from the oracle's by up to ~1e-4 int8 code steps and a few f32 ulps, while the oracle can
+// keep its ~35k quantizer inputs only ~5e-6 away from a rounding tie (tools/torch_oracle.py,
+// MARGIN_TRAJ_*). A code that flips (a binary weight's sign, an activation code, an int8 or bf16
+// weight) sends the rest of the trajectory elsewhere: measured 2.2e-3 in the step losses and 3.6e-2
+// in the final weights of binary_gelu_mqa with the AVX-512 GEMM on an earlier fixture (OpenBLAS: no
+// flip, 2e-6), and 1.6e-4 in mixed_precision_map's soft phase. So here only a gross failure is
+// caught (the weights move by ~100% of their size over the steps); the hard phase's numerics are held
+// exactly at the fixed weights, and its trajectory by the f64 network above.
 constexpr double kTolTrajF32HardLoss = 2e-2;
 constexpr double kTolTrajF32HardWeights = 0.1;
 
@@ -111,8 +116,11 @@ PhaseRef load_phase(const Fixture& f, const std::string& phase) {
 // A tensor of the fixture as doubles (F64 or F32 on disk), with its element count checked.
 std::vector<double> read_tensor(const formats::SafetensorsFile& file, const std::string& name, size_t numel) {
   const formats::TensorInfo& info = file.info(name);
-  EXPECT_EQ(info.numel(), numel) << name;
-  std::vector<double> out(info.numel());
+  if (info.numel() != numel) {  // NaN fails every comparison below
+    ADD_FAILURE() << name << " has " << info.numel() << " elements, the model " << numel;
+    return std::vector<double>(numel, std::nan(""));
+  }
+  std::vector<double> out(numel);
   const auto bytes = file.bytes(name);
   if (info.dtype == formats::DType::F64) {
     std::memcpy(out.data(), bytes.data(), out.size() * sizeof(double));
@@ -159,9 +167,8 @@ void load_initial(const Fixture& f, const ParamLayout& layout, T* params) {
 
 // Logits, loss and every gradient at the initial weights.
 template <typename Net, typename T>
-void measure_point(Net& net, const ParamLayout& layout, const Fixture& f, const PhaseRef& ref, T* params,
-                   T* grads, Errors& e) {
-  (void)params;
+void measure_point(Net& net, const ParamLayout& layout, const Fixture& f, const PhaseRef& ref, const T* grads,
+                   Errors& e) {
   std::vector<T> logits((size_t)f.B * f.T * f.cfg.vocab_size);
   net.logits(f.tokens.data(), f.B, f.T, logits.data(), false);
   e.logits = rel_err(logits.data(), read_tensor(*ref.file, "logits", logits.size()));
@@ -193,9 +200,10 @@ train::AdamW make_adamw(const Fixture& f, const ParamLayout& layout, size_t tota
                       ranges);
 }
 
-void compare_final(const Fixture& f, const ParamLayout& layout, const PhaseRef& ref, const std::vector<double>& losses,
+void compare_final(const ParamLayout& layout, const PhaseRef& ref, const std::vector<double>& losses,
                    const float* params, Errors& e) {
-  for (size_t s = 0; s < losses.size(); ++s) e.step_loss = std::max(e.step_loss, rel_err(losses[s], ref.step_losses[s]));
+  for (size_t s = 0; s < losses.size(); ++s)
+    e.step_loss = std::max(e.step_loss, rel_err(losses[s], ref.step_losses[s]));
   for (const ParamInfo& p : layout.info) {
     const double err = rel_err(params + p.offset, read_tensor(*ref.file, "final." + p.name, p.numel));
     if (err >= e.final_weights) {
@@ -203,7 +211,6 @@ void compare_final(const Fixture& f, const ParamLayout& layout, const PhaseRef& 
       e.worst_final = p.name;
     }
   }
-  (void)f;
 }
 
 // The f64 network on the reference kernels; the trajectory steps onebit's (f32) AdamW on an f32 copy
@@ -214,7 +221,7 @@ Errors measure_f64(const Fixture& f, const ModelConfig& cfg, const PhaseRef& ref
   const ParamLayout& layout = net.layout();
   load_initial(f, layout, net.params());
   net.set_quant_state(ref.qs);
-  measure_point(net, layout, f, ref, net.params(), net.grads(), e);
+  measure_point(net, layout, f, ref, net.grads(), e);
 
   const json& a = f.settings.at("adamw");
   train::AdamW adam = make_adamw(f, layout, net.num_params());
@@ -230,7 +237,7 @@ Errors measure_f64(const Fixture& f, const ModelConfig& cfg, const PhaseRef& ref
     train::clip_grad_norm(g32, a.at("grad_clip").get<double>());
     adam.step(p32, g32, a.at("lr").get<float>());
   }
-  compare_final(f, layout, ref, losses, p32.data(), e);
+  compare_final(layout, ref, losses, p32.data(), e);
   return e;
 }
 
@@ -243,7 +250,7 @@ Errors measure_f32(const Fixture& f, const PhaseRef& ref) {
   ParamLayout layout = build_param_layout(f.cfg);
   load_initial(f, layout, m.params().data());
   m.set_quant_state(ref.qs);
-  measure_point(m, layout, f, ref, m.params().data(), m.grads().data(), e);
+  measure_point(m, layout, f, ref, m.grads().data(), e);
 
   const json& a = f.settings.at("adamw");
   train::AdamW adam = make_adamw(f, layout, m.num_params());
@@ -256,13 +263,23 @@ Errors measure_f32(const Fixture& f, const PhaseRef& ref) {
     train::clip_grad_norm(m.grads(), a.at("grad_clip").get<double>());
     adam.step(m.params(), m.grads(), a.at("lr").get<float>());
   }
-  compare_final(f, layout, ref, losses, m.params().data(), e);
+  compare_final(layout, ref, losses, m.params().data(), e);
   return e;
 }
 
 std::string describe(const Errors& e) {
   return cat("loss ", e.loss, ", logits ", e.logits, ", grads ", e.grads, " (", e.worst_grad, "), step losses ",
              e.step_loss, ", final weights ", e.final_weights, " (", e.worst_final, ")");
+}
+
+// True if some quantizer of the phase rounds: all in the hard phase; in the soft phase only int8 and
+// bf16 layers, which are hard from the soft phase on (docs/design-notes.md).
+bool quantizers_round(const ModelConfig& cfg, QuantPhase phase) {
+  if (phase != QuantPhase::Soft) return phase == QuantPhase::Hard;
+  auto hard_in_soft = [](Precision p) { return p == Precision::Int8 || p == Precision::BF16; };
+  bool any = hard_in_soft(cfg.precision_of("lm_head"));  // a tied head has no layout entry of its own
+  for (const ParamInfo& p : build_param_layout(cfg).info) any = any || hard_in_soft(p.precision);
+  return any;
 }
 
 class TorchOracle : public ::testing::TestWithParam<const char*> {};
@@ -292,14 +309,26 @@ TEST_P(TorchOracle, TransformerFloatMatches) {
     EXPECT_LE(e.loss, kTolF32Logits) << describe(e);
     EXPECT_LE(e.logits, kTolF32Logits) << describe(e);
     EXPECT_LE(e.grads, kTolF32Grads) << describe(e);
-    const bool hard = ref.qs.phase == QuantPhase::Hard;
-    EXPECT_LE(e.step_loss, hard ? kTolTrajF32HardLoss : kTolF32Logits) << describe(e);
-    EXPECT_LE(e.final_weights, hard ? kTolTrajF32HardWeights : kTolTrajF32) << describe(e);
+    const bool rounds = quantizers_round(f.cfg, ref.qs.phase);
+    EXPECT_LE(e.step_loss, rounds ? kTolTrajF32HardLoss : kTolF32Logits) << describe(e);
+    EXPECT_LE(e.final_weights, rounds ? kTolTrajF32HardWeights : kTolTrajF32) << describe(e);
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, TorchOracle, ::testing::ValuesIn(kVariants),
                          [](const auto& info) { return std::string(info.param); });
+
+// A variant folder the test does not list would silently go unchecked.
+TEST(TorchOracleControl, EveryFixtureFolderIsAVariant) {
+  size_t folders = 0;
+  for (const auto& entry : fs::directory_iterator(kOracleDir)) {
+    if (!entry.is_directory()) continue;
+    ++folders;
+    const std::string name = entry.path().filename().string();
+    EXPECT_NE(std::find(std::begin(kVariants), std::end(kVariants), name), std::end(kVariants)) << name;
+  }
+  EXPECT_EQ(folders, std::size(kVariants));
+}
 
 // The comparison can fail: the same fixtures with one architecture choice changed miss by orders of
 // magnitude more than the tolerances.

@@ -325,7 +325,7 @@ class Oracle:
 
 
 def loss_of(logits, targets):
-    """Mean cross-entropy over the targets >= 0."""
+    """Mean cross-entropy over the targets >= 0 (onebit convention: a negative target is ignored)."""
     V = logits.shape[-1]
     return torch.nn.functional.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-1)
 

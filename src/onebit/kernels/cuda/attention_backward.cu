@@ -2,7 +2,8 @@
 // saved log-sum-exp) and deterministic: no atomics. Pass 1 (one block per key tile and KV head) loops
 // over the query tiles of every head in the GQA group and accumulates dK, dV in registers; pass 2
 // (one block per query tile and head) loops over key tiles and accumulates dQ. Both recompute
-// P = exp(S - lse) and dS = P (dP - D) / sqrt(hd) with D = rowsum(dO · O).
+// P = exp(S - lse) and dS = P (dP - D) / sqrt(hd) with D = rowsum(dO · O), on bf16 tensor cores
+// (mma.sync) with every score tile in registers; each warp owns 16 rows of the block's tile.
 #include "onebit/kernels/cuda/attention_tiles.cuh"
 
 namespace onebit::kernels::cuda {
@@ -25,52 +26,13 @@ __global__ void attention_delta_kernel(float* D, const __nv_bfloat16* dout, cons
   }
 }
 
+// Four staged tiles (two fixed for the block, two streamed) and the 64 rows' lse (base 2) and D.
 template <int HD>
-struct BwdSmem {
-  static constexpr size_t tile = sizeof(__nv_bfloat16) * kTile * ld_h<HD>();
-  static constexpr size_t q = 0, dO = tile, k = 2 * tile, v = 3 * tile;
-  static constexpr size_t s = 4 * tile;                                  // f32 S, then P
-  static constexpr size_t dp = s + sizeof(float) * kTile * kLdS;          // f32 dP
-  static constexpr size_t p = dp + sizeof(float) * kTile * kLdS;          // bf16 P
-  static constexpr size_t ds = p + sizeof(__nv_bfloat16) * kTile * kLdP;  // bf16 dS
-  static constexpr size_t stats = ds + sizeof(__nv_bfloat16) * kTile * kLdP;
-  static constexpr size_t bytes = stats + sizeof(float) * 2 * kTile;
-};
-
-// With Q, dO (query tile q0), K, V (key tile j0) staged and lse / D of the query rows in sLse / sD:
-// P (bf16, sP) and dS (bf16, sDS, already scaled by 1/sqrt(hd)) for the tile pair. Warp w handles
-// query rows 16w..16w+15.
-template <int HD>
-__device__ inline void probs_and_dscores(unsigned char* smem, int q0, int j0, int T, float scale_log2, float scale,
-                                         int warp, int lane) {
-  using L = BwdSmem<HD>;
-  auto* sQ = reinterpret_cast<const __nv_bfloat16*>(smem + L::q);
-  auto* sdO = reinterpret_cast<const __nv_bfloat16*>(smem + L::dO);
-  auto* sK = reinterpret_cast<const __nv_bfloat16*>(smem + L::k);
-  auto* sV = reinterpret_cast<const __nv_bfloat16*>(smem + L::v);
-  auto* sS = reinterpret_cast<float*>(smem + L::s);
-  auto* sDP = reinterpret_cast<float*>(smem + L::dp);
-  auto* sP = reinterpret_cast<__nv_bfloat16*>(smem + L::p);
-  auto* sDS = reinterpret_cast<__nv_bfloat16*>(smem + L::ds);
-  auto* sLse = reinterpret_cast<const float*>(smem + L::stats);
-  const float* sD = sLse + kTile;
-  warp_abt<HD>(sS, sQ, sK, warp);
-  warp_abt<HD>(sDP, sdO, sV, warp);
-  __syncwarp();
-  for (int rr = 0; rr < 16; ++rr) {
-    const int r = warp * 16 + rr, qi = q0 + r;
-    const float lse2 = sLse[r], d = sD[r];
-    for (int c = lane; c < kTile; c += 32) {
-      const int kj = j0 + c;
-      const bool live = kj <= qi && kj < T && qi < T;
-      const float p = live ? exp2f(sS[r * kLdS + c] * scale_log2 - lse2) : 0.0f;
-      sP[r * kLdP + c] = __float2bfloat16_rn(p);
-      sDS[r * kLdP + c] = __float2bfloat16_rn(p * (sDP[r * kLdS + c] - d) * scale);
-    }
-  }
+constexpr size_t smem_bytes() {
+  return 4 * sizeof(__nv_bfloat16) * kTile * ld_h<HD>() + 2 * sizeof(float) * kTile;
 }
 
-template <int HD>
+// Loads lse (converted to base 2) and D of query rows q0..q0+63 (zero past T).
 __device__ inline void load_row_stats(float* sLse, float* sD, const float* lse, const float* D, size_t base, int q0,
                                       int T) {
   if (threadIdx.x < kTile) {
@@ -86,67 +48,55 @@ __global__ void __launch_bounds__(kThreads) flash_dkdv_kernel(__nv_bfloat16* dk,
                                                               const __nv_bfloat16* k, const __nv_bfloat16* v,
                                                               const float* lse, const float* D, int T, int H, int KV,
                                                               float scale_log2, float scale) {
-  extern __shared__ __align__(128) unsigned char smem[];
-  using L = BwdSmem<HD>;
-  auto* sQ = reinterpret_cast<__nv_bfloat16*>(smem + L::q);
-  auto* sdO = reinterpret_cast<__nv_bfloat16*>(smem + L::dO);
-  auto* sP = reinterpret_cast<__nv_bfloat16*>(smem + L::p);
-  auto* sDS = reinterpret_cast<__nv_bfloat16*>(smem + L::ds);
-  auto* sLse = reinterpret_cast<float*>(smem + L::stats);
+  extern __shared__ __align__(16) unsigned char smem[];
+  constexpr int ld = ld_h<HD>();
+  auto* sK = reinterpret_cast<__nv_bfloat16*>(smem);
+  __nv_bfloat16* sV = sK + kTile * ld;
+  __nv_bfloat16* sQ = sV + kTile * ld;
+  __nv_bfloat16* sdO = sQ + kTile * ld;
+  auto* sLse = reinterpret_cast<float*>(sdO + kTile * ld);
+  float* sD = sLse + kTile;
   const int j0 = blockIdx.x * kTile, kh = blockIdx.y, b = blockIdx.z, group = H / KV;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const size_t q_stride = (size_t)H * HD, kv_stride = (size_t)KV * HD;
-  load_tile<HD>(reinterpret_cast<__nv_bfloat16*>(smem + L::k), k + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
-  load_tile<HD>(reinterpret_cast<__nv_bfloat16*>(smem + L::v), v + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
-  // This warp's 16 key rows of dK and dV, HD/16 fragments each.
-  FragC accK[HD / 16], accV[HD / 16];
-  for (int n = 0; n < HD / 16; ++n) {
-    wmma::fill_fragment(accK[n], 0.0f);
-    wmma::fill_fragment(accV[n], 0.0f);
-  }
+  load_tile<HD>(sK, k + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
+  load_tile<HD>(sV, v + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
+  // This warp's 16 keys: rows of Sᵀ, dPᵀ (keys x queries) and of dK, dV.
+  const int kj[2] = {j0 + warp * 16 + g, j0 + warp * 16 + g + 8};
+  float accK[HD / 8][4], accV[HD / 8][4];
+  for (int n = 0; n < HD / 8; ++n)
+    for (int e = 0; e < 4; ++e) accK[n][e] = accV[n][e] = 0.0f;
   for (int h = kh * group; h < (kh + 1) * group; ++h) {
-    const size_t stat_base = ((size_t)b * H + h) * T;
     for (int q0 = j0; q0 < T; q0 += kTile) {  // causal: only query tiles at or after the key tile
       __syncthreads();
       load_tile<HD>(sQ, q + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
       load_tile<HD>(sdO, dout + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
-      load_row_stats<HD>(sLse, sLse + kTile, lse, D, stat_base, q0, T);
+      load_row_stats(sLse, sD, lse, D, ((size_t)b * H + h) * T, q0, T);
       __syncthreads();
-      probs_and_dscores<HD>(smem, q0, j0, T, scale_log2, scale, warp, lane);
-      __syncthreads();
-      // dV[warp keys] += Pᵀ[warp keys][64 queries] · dO ; dK[warp keys] += dSᵀ · Q
-      for (int kk = 0; kk < kTile / 16; ++kk) {
-        FragAT pt, dst;
-        wmma::load_matrix_sync(pt, sP + kk * 16 * kLdP + warp * 16, kLdP);
-        wmma::load_matrix_sync(dst, sDS + kk * 16 * kLdP + warp * 16, kLdP);
-        for (int n = 0; n < HD / 16; ++n) {
-          FragB bo, bq;
-          wmma::load_matrix_sync(bo, sdO + kk * 16 * ld_h<HD>() + n * 16, ld_h<HD>());
-          wmma::load_matrix_sync(bq, sQ + kk * 16 * ld_h<HD>() + n * 16, ld_h<HD>());
-          wmma::mma_sync(accV[n], pt, bo, accV[n]);
-          wmma::mma_sync(accK[n], dst, bq, accK[n]);
+      float p[kTile / 8][4], dp[kTile / 8][4];
+      mma_abt<HD>(p, sK + warp * 16 * ld, sQ, g, t);    // Sᵀ = K Qᵀ
+      mma_abt<HD>(dp, sV + warp * 16 * ld, sdO, g, t);  // dPᵀ = V dOᵀ
+      for (int n = 0; n < kTile / 8; ++n)
+        for (int e = 0; e < 4; ++e) {
+          const int c = n * 8 + 2 * t + (e & 1), qi = q0 + c, key = kj[e >> 1];
+          const bool live = key <= qi && qi < T && key < T;
+          const float pr = live ? exp2f(p[n][e] * scale_log2 - sLse[c]) : 0.0f;
+          p[n][e] = pr;
+          dp[n][e] = pr * (dp[n][e] - sD[c]) * scale;  // dSᵀ
         }
-      }
+      mma_pv<HD>(accV, p, sdO, lane);  // dV += Pᵀ dO
+      mma_pv<HD>(accK, dp, sQ, lane);  // dK += dSᵀ Q
     }
   }
-  // Stage through the (now free) f32 score buffers and write the rows inside T.
-  __syncthreads();
-  auto* stage = reinterpret_cast<float*>(smem + L::s);  // [64][HD + 4] f32 fits in S and dP together
-  constexpr int lds = HD + 4;
-  static_assert(sizeof(float) * kTile * lds <= 2 * sizeof(float) * kTile * kLdS, "dK/dV staging overflows S and dP");
-  for (int pass = 0; pass < 2; ++pass) {
-    for (int n = 0; n < HD / 16; ++n)
-      wmma::store_matrix_sync(stage + warp * 16 * lds + n * 16, pass == 0 ? accK[n] : accV[n], lds,
-                              wmma::mem_row_major);
-    __syncwarp();
-    __nv_bfloat16* dst = pass == 0 ? dk : dv;
-    for (int rr = 0; rr < 16; ++rr) {
-      const int kj = j0 + warp * 16 + rr;
-      if (kj >= T) break;
-      for (int c = lane; c < HD; c += 32)
-        dst[(((size_t)b * T + kj) * KV + kh) * HD + c] = __float2bfloat16_rn(stage[(warp * 16 + rr) * lds + c]);
+  for (int r = 0; r < 2; ++r) {
+    if (kj[r] >= T) continue;
+    const size_t off = (((size_t)b * T + kj[r]) * KV + kh) * HD;
+    for (int n = 0; n < HD / 8; ++n) {
+      *reinterpret_cast<__nv_bfloat162*>(dk + off + n * 8 + 2 * t) =
+          __floats2bfloat162_rn(accK[n][2 * r], accK[n][2 * r + 1]);
+      *reinterpret_cast<__nv_bfloat162*>(dv + off + n * 8 + 2 * t) =
+          __floats2bfloat162_rn(accV[n][2 * r], accV[n][2 * r + 1]);
     }
-    __syncwarp();
   }
 }
 
@@ -155,57 +105,54 @@ __global__ void __launch_bounds__(kThreads) flash_dq_kernel(__nv_bfloat16* dq, c
                                                             const __nv_bfloat16* q, const __nv_bfloat16* k,
                                                             const __nv_bfloat16* v, const float* lse, const float* D,
                                                             int T, int H, int KV, float scale_log2, float scale) {
-  extern __shared__ __align__(128) unsigned char smem[];
-  using L = BwdSmem<HD>;
-  auto* sK = reinterpret_cast<__nv_bfloat16*>(smem + L::k);
-  auto* sV = reinterpret_cast<__nv_bfloat16*>(smem + L::v);
-  auto* sDS = reinterpret_cast<__nv_bfloat16*>(smem + L::ds);
-  auto* sLse = reinterpret_cast<float*>(smem + L::stats);
+  extern __shared__ __align__(16) unsigned char smem[];
+  constexpr int ld = ld_h<HD>();
+  auto* sQ = reinterpret_cast<__nv_bfloat16*>(smem);
+  __nv_bfloat16* sdO = sQ + kTile * ld;
+  __nv_bfloat16* sK = sdO + kTile * ld;
+  __nv_bfloat16* sV = sK + kTile * ld;
+  auto* sLse = reinterpret_cast<float*>(sV + kTile * ld);
+  float* sD = sLse + kTile;
   const int q0 = blockIdx.x * kTile, h = blockIdx.y, b = blockIdx.z, kh = h / (H / KV);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const size_t q_stride = (size_t)H * HD, kv_stride = (size_t)KV * HD;
-  load_tile<HD>(reinterpret_cast<__nv_bfloat16*>(smem + L::q), q + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
-  load_tile<HD>(reinterpret_cast<__nv_bfloat16*>(smem + L::dO), dout + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
-  load_row_stats<HD>(sLse, sLse + kTile, lse, D, ((size_t)b * H + h) * T, q0, T);
-  FragC acc[HD / 16];
-  for (int n = 0; n < HD / 16; ++n) wmma::fill_fragment(acc[n], 0.0f);
+  load_tile<HD>(sQ, q + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
+  load_tile<HD>(sdO, dout + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
+  load_row_stats(sLse, sD, lse, D, ((size_t)b * H + h) * T, q0, T);
+  const int rl[2] = {warp * 16 + g, warp * 16 + g + 8};  // this lane's two query rows within the tile
+  float acc[HD / 8][4];
+  for (int n = 0; n < HD / 8; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
   const int last = min(T - 1, q0 + kTile - 1);
   for (int j0 = 0; j0 <= last; j0 += kTile) {
     __syncthreads();
     load_tile<HD>(sK, k + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
     load_tile<HD>(sV, v + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
     __syncthreads();
-    probs_and_dscores<HD>(smem, q0, j0, T, scale_log2, scale, warp, lane);
-    __syncwarp();
-    // dQ[warp rows] += dS[warp rows][64 keys] · K[64][HD]
-    for (int kk = 0; kk < kTile / 16; ++kk) {
-      FragA a;
-      wmma::load_matrix_sync(a, sDS + warp * 16 * kLdP + kk * 16, kLdP);
-      for (int n = 0; n < HD / 16; ++n) {
-        FragB bk;
-        wmma::load_matrix_sync(bk, sK + kk * 16 * ld_h<HD>() + n * 16, ld_h<HD>());
-        wmma::mma_sync(acc[n], a, bk, acc[n]);
+    float p[kTile / 8][4], ds[kTile / 8][4];
+    mma_abt<HD>(p, sQ + warp * 16 * ld, sK, g, t);    // S = Q Kᵀ
+    mma_abt<HD>(ds, sdO + warp * 16 * ld, sV, g, t);  // dP = dO Vᵀ
+    for (int n = 0; n < kTile / 8; ++n)
+      for (int e = 0; e < 4; ++e) {
+        const int r = rl[e >> 1], qi = q0 + r, key = j0 + n * 8 + 2 * t + (e & 1);
+        const bool live = key <= qi && qi < T && key < T;
+        const float pr = live ? exp2f(p[n][e] * scale_log2 - sLse[r]) : 0.0f;
+        ds[n][e] = pr * (ds[n][e] - sD[r]) * scale;
       }
-    }
+    mma_pv<HD>(acc, ds, sK, lane);  // dQ += dS K
   }
-  __syncthreads();
-  auto* stage = reinterpret_cast<float*>(smem + L::s);
-  constexpr int lds = HD + 4;
-  for (int n = 0; n < HD / 16; ++n)
-    wmma::store_matrix_sync(stage + warp * 16 * lds + n * 16, acc[n], lds, wmma::mem_row_major);
-  __syncwarp();
-  for (int rr = 0; rr < 16; ++rr) {
-    const int qi = q0 + warp * 16 + rr;
-    if (qi >= T) break;
-    for (int c = lane; c < HD; c += 32)
-      dq[(((size_t)b * T + qi) * H + h) * HD + c] = __float2bfloat16_rn(stage[(warp * 16 + rr) * lds + c]);
+  for (int r = 0; r < 2; ++r) {
+    const int qi = q0 + rl[r];
+    if (qi >= T) continue;
+    __nv_bfloat16* row = dq + (((size_t)b * T + qi) * H + h) * HD;
+    for (int n = 0; n < HD / 8; ++n)
+      *reinterpret_cast<__nv_bfloat162*>(row + n * 8 + 2 * t) = __floats2bfloat162_rn(acc[n][2 * r], acc[n][2 * r + 1]);
   }
 }
 
 template <int HD>
 void launch_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                      const bf16* v, const float* lse, const float* D, int B, int T, int H, int KV) {
-  constexpr size_t bytes = BwdSmem<HD>::bytes;
+  constexpr size_t bytes = smem_bytes<HD>();
   OB_CUDA(cudaFuncSetAttribute(flash_dkdv_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
   OB_CUDA(cudaFuncSetAttribute(flash_dq_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
   const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * kLog2e;

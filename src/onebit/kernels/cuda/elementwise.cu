@@ -78,8 +78,8 @@ __global__ void gated_backward_kernel(__nv_bfloat16* dgate, __nv_bfloat16* dup, 
   }
 }
 
-// Products and sum rounded as the CPU's (no fused multiply-add), so the f32 value before the bf16
-// store is the reference's exactly.
+// Products and sum rounded separately (no fused multiply-add): the value of the plain C++
+// expression, whatever the CUDA compiler would contract.
 __global__ void residual_forward_kernel(__nv_bfloat16* out, const __nv_bfloat16* x, const __nv_bfloat16* y,
                                         float scale, float p, uint64_t seed, size_t n) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {

@@ -87,12 +87,21 @@ __global__ void rmsnorm_dw_partial_kernel(float* partial, const __nv_bfloat16* d
   }
 }
 
+// dw[c] += sum over chunks of partial[chunk, c]: 8 row lanes per column each fold every 8th chunk,
+// then the 8 lane sums are added in lane order (a fixed order: deterministic).
 __global__ void rmsnorm_dw_final_kernel(float* dw, const float* partial, int chunks, int C) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
+  __shared__ float sh[8][33];
+  const int c = blockIdx.x * 32 + threadIdx.x;
   float s = 0;
-  for (int i = 0; i < chunks; ++i) s += partial[(size_t)i * C + c];
-  dw[c] += s;
+  if (c < C)
+    for (int i = threadIdx.y; i < chunks; i += 8) s += partial[(size_t)i * C + c];
+  sh[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < C) {
+    float total = 0;
+    for (int i = 0; i < 8; ++i) total += sh[i][threadIdx.x];
+    dw[c] += total;
+  }
 }
 
 unsigned row_blocks(int N) { return (unsigned)((N + kWarps - 1) / kWarps); }
@@ -118,14 +127,15 @@ void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const
   OB_CHECK(N > 0 && C > 0, "rmsnorm_backward: empty shape");
   cudaStream_t st = stream_of(ctx);
   rmsnorm_dx_kernel<<<row_blocks(N), kWarps * 32, 0, st>>>(dev(dx), dev(dout), dev(x), w, rstd, N, C);
-  // Enough row chunks to fill the GPU at small C, each long enough to amortise its partial row.
-  const int chunks = std::max(1, std::min((N + 63) / 64, std::max(1, 8192 / ((C + 31) / 32))));
+  // About 1024 blocks of (32 columns x a row chunk) fill the GPU at any C; rows_per_chunk >= 8.
+  const int col_blocks = (C + 31) / 32;
+  const int chunks = std::max(1, std::min((N + 7) / 8, 1024 / col_blocks));
   const int rows_per_chunk = (N + chunks - 1) / chunks;
   const int used = (N + rows_per_chunk - 1) / rows_per_chunk;
   auto* partial = static_cast<float*>(ctx.scratch(sizeof(float) * (size_t)used * C));
-  rmsnorm_dw_partial_kernel<<<dim3((C + 31) / 32, used), dim3(32, 8), 0, st>>>(partial, dev(dout), dev(x), rstd, N, C,
-                                                                               rows_per_chunk);
-  rmsnorm_dw_final_kernel<<<(C + 255) / 256, 256, 0, st>>>(dw, partial, used, C);
+  rmsnorm_dw_partial_kernel<<<dim3(col_blocks, used), dim3(32, 8), 0, st>>>(partial, dev(dout), dev(x), rstd, N, C,
+                                                                            rows_per_chunk);
+  rmsnorm_dw_final_kernel<<<col_blocks, dim3(32, 8), 0, st>>>(dw, partial, used, C);
   check_last_launch("rmsnorm_backward");
 }
 

@@ -56,6 +56,15 @@ TEST_P(AttentionShapes, ForwardAndBackwardMatchReference) {
   attention_backward(ctx, dq.get(), dk.get(), dv.get(), ddy.get(), dq_in.get(), dk_in.get(), dv_in.get(), o.get(),
                      lse.get(), B, T, H, KV, hd);
 
+  // Deterministic (no atomics): a second backward gives the same bits, as exact resume needs.
+  {
+    DevBf16 dq2(nq), dk2(nk), dv2(nk);
+    attention_backward(ctx, dq2.get(), dk2.get(), dv2.get(), ddy.get(), dq_in.get(), dk_in.get(), dv_in.get(),
+                       o.get(), lse.get(), B, T, H, KV, hd);
+    EXPECT_EQ(dq2.take_f32(), dq.take_f32());
+    EXPECT_EQ(dk2.take_f32(), dk.take_f32());
+    EXPECT_EQ(dv2.take_f32(), dv.take_f32());
+  }
   std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()), vd(v.begin(), v.end()), dyd(dy.begin(), dy.end());
   std::vector<double> y(nq), probs((size_t)B * H * T * T), gq(nq), gk(nk), gv(nk);
   ref::attention_forward<double>(y.data(), probs.data(), qd.data(), kd.data(), vd.data(), B, T, H, KV, hd);

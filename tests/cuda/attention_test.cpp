@@ -37,7 +37,9 @@ void check_grad(const std::vector<float>& got, const std::vector<double>& want, 
   expect_close(got, want, 1.0 / 128, 0.03 * mx + 1e-4, what);
   // T = 1 has dq = dk = 0 exactly (dS = dP - D cancels), the GPU's up to f32 summation order: only
   // the absolute bound applies there.
-  if (den > 1e-12) EXPECT_LE(std::sqrt(num / den), 0.01) << what << " relative Frobenius error";
+  if (den > 1e-12) {
+    EXPECT_LE(std::sqrt(num / den), 0.01) << what << " relative Frobenius error";
+  }
 }
 
 TEST_P(AttentionShapes, ForwardAndBackwardMatchReference) {

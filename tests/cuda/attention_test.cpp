@@ -7,6 +7,8 @@
 // tile or head-mapping mistake is O(1). The log-sum-exp is f32 (2e-4 absolute).
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include <cmath>
 
 #include "cuda_test_util.h"
@@ -21,6 +23,10 @@ using namespace testing;
 struct Shape {
   int B, T, H, KV, hd;
 };
+// Printed in test names (ctest -R can select a shape).
+std::ostream& operator<<(std::ostream& os, const Shape& s) {
+  return os << "B" << s.B << "_T" << s.T << "_H" << s.H << "_KV" << s.KV << "_hd" << s.hd;
+}
 class AttentionShapes : public ::testing::TestWithParam<Shape> {};
 INSTANTIATE_TEST_SUITE_P(Odd, AttentionShapes,
                          ::testing::Values(Shape{1, 1, 1, 1, 64}, Shape{2, 17, 4, 2, 64}, Shape{1, 64, 2, 2, 64},

@@ -6,6 +6,8 @@
 // its gradients are held to 2% of their largest magnitude: an indexing or chunking mistake is O(1).
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include <algorithm>
 #include <numeric>
 
@@ -27,6 +29,8 @@ std::vector<int32_t> targets_for(int N, int V, uint64_t seed) {
 struct Shape {
   int N, V;
 };
+// Printed in test names (ctest -R can select a shape).
+std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << "N" << s.N << "_V" << s.V; }
 class CrossEntropyShapes : public ::testing::TestWithParam<Shape> {};
 INSTANTIATE_TEST_SUITE_P(Odd, CrossEntropyShapes,
                          ::testing::Values(Shape{1, 1}, Shape{37, 50}, Shape{131, 32003}, Shape{9, 49152}));

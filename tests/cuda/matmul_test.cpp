@@ -4,6 +4,8 @@
 // element); a bf16 output adds one rounding, 2^-9 relative (rtol 2^-8).
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include "cuda_test_util.h"
 #include "onebit/kernels/cpu/reference.h"
 
@@ -22,6 +24,8 @@ std::vector<double> ref_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
 struct Shape {
   int M, N, K;
 };
+// Printed in test names (ctest -R can select a shape).
+std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << "M" << s.M << "_N" << s.N << "_K" << s.K; }
 class MatmulShapes : public ::testing::TestWithParam<Shape> {};
 INSTANTIATE_TEST_SUITE_P(Odd, MatmulShapes,
                          ::testing::Values(Shape{3, 5, 7}, Shape{37, 131, 67}, Shape{301, 515, 259},

@@ -8,6 +8,8 @@
 // dw sums N f32 products (1e-6 * N absolute).
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include <algorithm>
 
 #include "cuda_test_util.h"
@@ -21,6 +23,8 @@ using namespace testing;
 struct Shape {
   int N, C;
 };
+// Printed in test names (ctest -R can select a shape).
+std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << "N" << s.N << "_C" << s.C; }
 class RmsNormShapes : public ::testing::TestWithParam<Shape> {};
 INSTANTIATE_TEST_SUITE_P(Odd, RmsNormShapes,
                          ::testing::Values(Shape{1, 64}, Shape{37, 77}, Shape{301, 768}, Shape{13, 1031},

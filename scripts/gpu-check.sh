@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Run on a CUDA machine (the lent H100): builds onebit with CUDA enabled for sm_90, runs every test
-# (the CUDA tests, once kernels/cuda exists, compare each kernel with the CPU reference) and the model
-# benchmarks, and copies logs and bench/results/*.json to $OUT (or ./out) for the caller.
+# Run on a CUDA machine (the lent H200): builds onebit with CUDA enabled for sm_90, runs every test
+# (tests/cuda compares each CUDA kernel with the CPU reference) and the benchmarks (model step,
+# checkpoint memory, CUDA kernels), and copies at most 8 files (logs and this run's
+# bench/results JSON) to $OUT (or ./out) for the caller.
+# ONEBIT_GPU_CHECK=cuda builds and runs only the CUDA kernel tests and benchmark (a shorter call).
 # On an image without a package registry, run scripts/fetch-device-deps.sh first and carry .deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +22,18 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 2>&1 | tee "$out/configure.log"
+status=0
+if [ "${ONEBIT_GPU_CHECK:-all}" = cuda ]; then
+  cmake --build "$build" -j "$(nproc)" --target cuda_kernels_test bench_cuda_kernels 2>&1 | tee "$out/build.log" |
+    tail -n 5
+  "$build/tests/cuda/cuda_kernels_test" > "$out/ctest.log" 2>&1 || status=$?
+  grep -E "^\[  (FAILED|PASSED|SKIPPED) |ONEBIT_TEST_SEED|Failure|error" "$out/ctest.log" | head -n 60 || true
+  "$build/bench/bench_cuda_kernels" 2>&1 | tee "$out/bench.log" || status=$?
+  cp bench/results/cuda_kernels.json "$out/" 2>/dev/null || true
+  exit "$status"
+fi
 cmake --build "$build" -j "$(nproc)" 2>&1 | tee "$out/build.log" | tail -n 5
 # Tests: the CPU suite plus every CUDA test (CUDA cases skip themselves where no GPU is visible).
-status=0
 (cd "$build" && ctest --output-on-failure -j 8 --timeout 900) > "$out/ctest.log" 2>&1 || status=$?
 tail -n 30 "$out/ctest.log"
 # Model benchmarks (the training step and checkpoint memory), on all cores of the machine.
@@ -30,6 +41,7 @@ threads=$(nproc)
 {
   echo "== bench_model_step 25m 8 256 $threads"; "$build/bench/bench_model_step" 25m 8 256 "$threads" 3
   echo "== bench_checkpoint_memory"; "$build/bench/bench_checkpoint_memory"
-} 2>&1 | tee "$out/bench.log"
-cp bench/results/*.json "$out/" 2>/dev/null || true
+  echo "== bench_cuda_kernels"; "$build/bench/bench_cuda_kernels"
+} 2>&1 | tee "$out/bench.log" || status=$?
+for f in model_step checkpoint_memory cuda_kernels; do cp "bench/results/$f.json" "$out/" 2>/dev/null || true; done
 exit "$status"

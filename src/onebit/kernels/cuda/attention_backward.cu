@@ -1,0 +1,186 @@
+// Flash attention backward, FlashAttention-2 style (probabilities recomputed tile by tile from the
+// saved log-sum-exp) and deterministic: no atomics. Pass 1 (one block per key tile and KV head) loops
+// over the query tiles of every head in the GQA group and accumulates dK, dV in registers; pass 2
+// (one block per query tile and head) loops over key tiles and accumulates dQ. Both recompute
+// P = exp(S - lse) and dS = P (dP - D) / sqrt(hd) with D = rowsum(dO · O), on bf16 tensor cores
+// (mma.sync) with every score tile in registers; each warp owns 16 rows of the block's tile.
+#include "onebit/kernels/cuda/attention_tiles.cuh"
+
+namespace onebit::kernels::cuda {
+namespace {
+
+using namespace attn;
+
+// D[b,h,t] = sum_i dO[b,t,h,i] O[b,t,h,i] (f32); one warp per row.
+__global__ void attention_delta_kernel(float* D, const __nv_bfloat16* dout, const __nv_bfloat16* o, int T, int H,
+                                       int hd, size_t rows) {
+  const size_t row = blockIdx.x * (size_t)(blockDim.x / 32) + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (row >= rows) return;  // row = (b*T + t)*H + h
+  float acc = 0.0f;
+  for (int i = lane; i < hd; i += 32) acc += __bfloat162float(dout[row * hd + i]) * __bfloat162float(o[row * hd + i]);
+  acc = warp_sum(acc);
+  if (lane == 0) {
+    const size_t h = row % H, bt = row / H, t = bt % T, b = bt / T;
+    D[(b * H + h) * T + t] = acc;
+  }
+}
+
+// Four staged tiles (two fixed for the block, two streamed) and the 64 rows' lse (base 2) and D.
+template <int HD>
+constexpr size_t smem_bytes() {
+  return 4 * sizeof(__nv_bfloat16) * kTile * ld_h<HD>() + 2 * sizeof(float) * kTile;
+}
+
+// Loads lse (converted to base 2) and D of query rows q0..q0+63 (zero past T).
+__device__ inline void load_row_stats(float* sLse, float* sD, const float* lse, const float* D, size_t base, int q0,
+                                      int T) {
+  if (threadIdx.x < kTile) {
+    const int qi = q0 + threadIdx.x;
+    sLse[threadIdx.x] = qi < T ? lse[base + qi] * kLog2e : 0.0f;
+    sD[threadIdx.x] = qi < T ? D[base + qi] : 0.0f;
+  }
+}
+
+template <int HD>
+__global__ void __launch_bounds__(kThreads) flash_dkdv_kernel(__nv_bfloat16* dk, __nv_bfloat16* dv,
+                                                              const __nv_bfloat16* dout, const __nv_bfloat16* q,
+                                                              const __nv_bfloat16* k, const __nv_bfloat16* v,
+                                                              const float* lse, const float* D, int T, int H, int KV,
+                                                              float scale_log2, float scale) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  constexpr int ld = ld_h<HD>();
+  auto* sK = reinterpret_cast<__nv_bfloat16*>(smem);
+  __nv_bfloat16* sV = sK + kTile * ld;
+  __nv_bfloat16* sQ = sV + kTile * ld;
+  __nv_bfloat16* sdO = sQ + kTile * ld;
+  auto* sLse = reinterpret_cast<float*>(sdO + kTile * ld);
+  float* sD = sLse + kTile;
+  const int j0 = blockIdx.x * kTile, kh = blockIdx.y, b = blockIdx.z, group = H / KV;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const size_t q_stride = (size_t)H * HD, kv_stride = (size_t)KV * HD;
+  load_tile<HD>(sK, k + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
+  load_tile<HD>(sV, v + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
+  // This warp's 16 keys: rows of Sᵀ, dPᵀ (keys x queries) and of dK, dV.
+  const int kj[2] = {j0 + warp * 16 + g, j0 + warp * 16 + g + 8};
+  float accK[HD / 8][4], accV[HD / 8][4];
+  for (int n = 0; n < HD / 8; ++n)
+    for (int e = 0; e < 4; ++e) accK[n][e] = accV[n][e] = 0.0f;
+  for (int h = kh * group; h < (kh + 1) * group; ++h) {
+    for (int q0 = j0; q0 < T; q0 += kTile) {  // causal: only query tiles at or after the key tile
+      __syncthreads();
+      load_tile<HD>(sQ, q + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
+      load_tile<HD>(sdO, dout + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
+      load_row_stats(sLse, sD, lse, D, ((size_t)b * H + h) * T, q0, T);
+      __syncthreads();
+      float p[kTile / 8][4], dp[kTile / 8][4];
+      mma_abt<HD>(p, sK + warp * 16 * ld, sQ, g, t);    // Sᵀ = K Qᵀ
+      mma_abt<HD>(dp, sV + warp * 16 * ld, sdO, g, t);  // dPᵀ = V dOᵀ
+      for (int n = 0; n < kTile / 8; ++n)
+        for (int e = 0; e < 4; ++e) {
+          const int c = n * 8 + 2 * t + (e & 1), qi = q0 + c, key = kj[e >> 1];
+          const bool live = key <= qi && qi < T && key < T;
+          const float pr = live ? exp2f(p[n][e] * scale_log2 - sLse[c]) : 0.0f;
+          p[n][e] = pr;
+          dp[n][e] = pr * (dp[n][e] - sD[c]) * scale;  // dSᵀ
+        }
+      mma_pv<HD>(accV, p, sdO, lane);  // dV += Pᵀ dO
+      mma_pv<HD>(accK, dp, sQ, lane);  // dK += dSᵀ Q
+    }
+  }
+  for (int r = 0; r < 2; ++r) {
+    if (kj[r] >= T) continue;
+    const size_t off = (((size_t)b * T + kj[r]) * KV + kh) * HD;
+    for (int n = 0; n < HD / 8; ++n) {
+      *reinterpret_cast<__nv_bfloat162*>(dk + off + n * 8 + 2 * t) =
+          __floats2bfloat162_rn(accK[n][2 * r], accK[n][2 * r + 1]);
+      *reinterpret_cast<__nv_bfloat162*>(dv + off + n * 8 + 2 * t) =
+          __floats2bfloat162_rn(accV[n][2 * r], accV[n][2 * r + 1]);
+    }
+  }
+}
+
+template <int HD>
+__global__ void __launch_bounds__(kThreads) flash_dq_kernel(__nv_bfloat16* dq, const __nv_bfloat16* dout,
+                                                            const __nv_bfloat16* q, const __nv_bfloat16* k,
+                                                            const __nv_bfloat16* v, const float* lse, const float* D,
+                                                            int T, int H, int KV, float scale_log2, float scale) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  constexpr int ld = ld_h<HD>();
+  auto* sQ = reinterpret_cast<__nv_bfloat16*>(smem);
+  __nv_bfloat16* sdO = sQ + kTile * ld;
+  __nv_bfloat16* sK = sdO + kTile * ld;
+  __nv_bfloat16* sV = sK + kTile * ld;
+  auto* sLse = reinterpret_cast<float*>(sV + kTile * ld);
+  float* sD = sLse + kTile;
+  const int q0 = blockIdx.x * kTile, h = blockIdx.y, b = blockIdx.z, kh = h / (H / KV);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const size_t q_stride = (size_t)H * HD, kv_stride = (size_t)KV * HD;
+  load_tile<HD>(sQ, q + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
+  load_tile<HD>(sdO, dout + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
+  load_row_stats(sLse, sD, lse, D, ((size_t)b * H + h) * T, q0, T);
+  const int rl[2] = {warp * 16 + g, warp * 16 + g + 8};  // this lane's two query rows within the tile
+  float acc[HD / 8][4];
+  for (int n = 0; n < HD / 8; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+  const int last = min(T - 1, q0 + kTile - 1);
+  for (int j0 = 0; j0 <= last; j0 += kTile) {
+    __syncthreads();
+    load_tile<HD>(sK, k + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
+    load_tile<HD>(sV, v + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
+    __syncthreads();
+    float p[kTile / 8][4], ds[kTile / 8][4];
+    mma_abt<HD>(p, sQ + warp * 16 * ld, sK, g, t);    // S = Q Kᵀ
+    mma_abt<HD>(ds, sdO + warp * 16 * ld, sV, g, t);  // dP = dO Vᵀ
+    for (int n = 0; n < kTile / 8; ++n)
+      for (int e = 0; e < 4; ++e) {
+        const int r = rl[e >> 1], qi = q0 + r, key = j0 + n * 8 + 2 * t + (e & 1);
+        const bool live = key <= qi && qi < T && key < T;
+        const float pr = live ? exp2f(p[n][e] * scale_log2 - sLse[r]) : 0.0f;
+        ds[n][e] = pr * (ds[n][e] - sD[r]) * scale;
+      }
+    mma_pv<HD>(acc, ds, sK, lane);  // dQ += dS K
+  }
+  for (int r = 0; r < 2; ++r) {
+    const int qi = q0 + rl[r];
+    if (qi >= T) continue;
+    __nv_bfloat16* row = dq + (((size_t)b * T + qi) * H + h) * HD;
+    for (int n = 0; n < HD / 8; ++n)
+      *reinterpret_cast<__nv_bfloat162*>(row + n * 8 + 2 * t) = __floats2bfloat162_rn(acc[n][2 * r], acc[n][2 * r + 1]);
+  }
+}
+
+template <int HD>
+void launch_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
+                     const bf16* v, const float* lse, const float* D, int B, int T, int H, int KV) {
+  constexpr size_t bytes = smem_bytes<HD>();
+  OB_CUDA(cudaFuncSetAttribute(flash_dkdv_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+  OB_CUDA(cudaFuncSetAttribute(flash_dq_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+  const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * kLog2e;
+  const int tiles = (T + kTile - 1) / kTile;
+  cudaStream_t st = stream_of(ctx);
+  flash_dkdv_kernel<HD><<<dim3(tiles, KV, B), kThreads, bytes, st>>>(dev(dk), dev(dv), dev(dout), dev(q), dev(k),
+                                                                      dev(v), lse, D, T, H, KV, scale_log2, scale);
+  flash_dq_kernel<HD><<<dim3(tiles, H, B), kThreads, bytes, st>>>(dev(dq), dev(dout), dev(q), dev(k), dev(v), lse, D,
+                                                                   T, H, KV, scale_log2, scale);
+  check_last_launch("attention_backward");
+}
+
+}  // namespace
+
+void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
+                        const bf16* v, const bf16* o, const float* lse, int B, int T, int H, int KV, int hd) {
+  OB_CHECK(B > 0 && T > 0 && H > 0 && KV > 0 && H % KV == 0, "attention_backward: bad shape B=", B, " T=", T,
+           " H=", H, " KV=", KV);
+  OB_CHECK(hd == 64 || hd == 128, "attention_backward: head_dim ", hd, " is not supported (64 or 128)");
+  OB_CHECK(((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)dout) % 16 == 0,
+           "attention_backward: inputs not 16-byte aligned");
+  const size_t rows = (size_t)B * T * H;
+  auto* D = static_cast<float*>(ctx.scratch(sizeof(float) * rows));
+  attention_delta_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream_of(ctx)>>>(D, dev(dout), dev(o), T, H, hd, rows);
+  if (hd == 64)
+    launch_backward<64>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV);
+  else
+    launch_backward<128>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV);
+}
+
+}  // namespace onebit::kernels::cuda

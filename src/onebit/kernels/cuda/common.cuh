@@ -1,0 +1,88 @@
+#pragma once
+// Internal to the CUDA backend: error checks, bf16 views and the context's private state.
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <map>
+#include <tuple>
+
+#include "onebit/core/error.h"
+#include "onebit/kernels/cuda/cuda_kernels.h"
+
+#define OB_CUDA(call)                                                                                   \
+  do {                                                                                                  \
+    const cudaError_t ob_err_ = (call);                                                                 \
+    if (ob_err_ != cudaSuccess) ::onebit::fail("CUDA: ", #call, ": ", cudaGetErrorString(ob_err_));    \
+  } while (0)
+#define OB_CUBLAS(call)                                                                                 \
+  do {                                                                                                  \
+    const cublasStatus_t ob_st_ = (call);                                                               \
+    if (ob_st_ != CUBLAS_STATUS_SUCCESS) ::onebit::fail("cuBLASLt: ", #call, ": status ", (int)ob_st_); \
+  } while (0)
+
+namespace onebit::kernels::cuda {
+
+static_assert(sizeof(bf16) == sizeof(__nv_bfloat16));
+inline __nv_bfloat16* dev(bf16* p) { return reinterpret_cast<__nv_bfloat16*>(p); }
+inline const __nv_bfloat16* dev(const bf16* p) { return reinterpret_cast<const __nv_bfloat16*>(p); }
+
+// One cached cuBLASLt plan: descriptors and the heuristic's algorithm for one shape and alignment.
+struct MatmulPlan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+};
+// (trans_a, trans_b, M, N, K, lda, ldb, ldc, out type, alignments of A/B/C, beta != 0)
+using MatmulKey = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int>;
+
+struct Context::Impl {
+  Stream stream = nullptr;
+  cublasLtHandle_t lt = nullptr;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+  void* scratch = nullptr;
+  size_t scratch_bytes = 0;
+  std::map<MatmulKey, MatmulPlan> plans;
+};
+
+inline cudaStream_t stream_of(Context& ctx) { return ctx.stream(); }
+
+inline unsigned blocks_for(size_t n, unsigned threads, unsigned cap = 65535u * 16u) {
+  const size_t b = (n + threads - 1) / threads;
+  return (unsigned)(b < 1 ? 1 : (b > cap ? cap : b));
+}
+
+// Warp and block sums / maxima (blockDim.x a multiple of 32, at most 1024). Every thread gets the result.
+template <typename T>
+__device__ inline T warp_sum(T v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+template <typename T>
+__device__ inline T warp_max(T v) {
+  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+template <typename T>
+__device__ inline T block_sum(T v, T* shared32) {
+  v = warp_sum(v);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  __syncthreads();
+  if (lane == 0) shared32[warp] = v;
+  __syncthreads();
+  T t = lane < nw ? shared32[lane] : T(0);
+  return warp_sum(t);
+}
+template <typename T>
+__device__ inline T block_max(T v, T* shared32) {
+  v = warp_max(v);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  __syncthreads();
+  if (lane == 0) shared32[warp] = v;
+  __syncthreads();
+  T t = lane < nw ? shared32[lane] : T(-INFINITY);
+  return warp_max(t);
+}
+
+}  // namespace onebit::kernels::cuda

@@ -1,0 +1,110 @@
+// Device queries, memory helpers and the Context (cuBLASLt handle, workspace, scratch).
+#include <cstring>
+
+#include "onebit/kernels/cuda/common.cuh"
+
+namespace onebit::kernels::cuda {
+
+bf16 to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  bf16 r;
+  if ((u & 0x7fffffffu) > 0x7f800000u) {
+    r.bits = (uint16_t)((u >> 16) | 0x40u);  // NaN stays NaN
+    return r;
+  }
+  u = u + 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
+  r.bits = (uint16_t)(u >> 16);
+  return r;
+}
+
+float to_float(bf16 x) {
+  const uint32_t u = (uint32_t)x.bits << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+bool device_available() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no device" error
+    return false;
+  }
+  return n > 0;
+}
+
+std::string device_name() {
+  cudaDeviceProp p{};
+  OB_CUDA(cudaGetDeviceProperties(&p, 0));
+  return p.name;
+}
+
+void* device_alloc(size_t bytes) {
+  void* p = nullptr;
+  if (bytes == 0) return nullptr;
+  OB_CUDA(cudaMalloc(&p, bytes));
+  OB_CUDA(cudaMemset(p, 0, bytes));
+  return p;
+}
+
+void device_free(void* p) {
+  if (p) OB_CUDA(cudaFree(p));
+}
+
+void upload(void* dst, const void* host, size_t bytes, Stream s) {
+  OB_CUDA(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, s));
+  OB_CUDA(cudaStreamSynchronize(s));
+}
+
+void download(void* host, const void* src, size_t bytes, Stream s) {
+  OB_CUDA(cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, s));
+  OB_CUDA(cudaStreamSynchronize(s));
+}
+
+void device_zero(void* p, size_t bytes, Stream s) { OB_CUDA(cudaMemsetAsync(p, 0, bytes, s)); }
+
+void synchronize(Stream s) { OB_CUDA(cudaStreamSynchronize(s)); }
+
+void check_last_launch(const char* what) {
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) fail("CUDA: launching ", what, ": ", cudaGetErrorString(e));
+}
+
+Context::Context(Stream stream, size_t workspace_bytes) : impl_(std::make_unique<Impl>()) {
+  impl_->stream = stream;
+  OB_CUBLAS(cublasLtCreate(&impl_->lt));
+  impl_->workspace_bytes = workspace_bytes;
+  OB_CUDA(cudaMalloc(&impl_->workspace, workspace_bytes));
+}
+
+Context::~Context() {
+  for (auto& [key, p] : impl_->plans) {
+    cublasLtMatrixLayoutDestroy(p.a);
+    cublasLtMatrixLayoutDestroy(p.b);
+    cublasLtMatrixLayoutDestroy(p.c);
+    cublasLtMatmulDescDestroy(p.desc);
+  }
+  // Work queued on the stream may still use the buffers.
+  cudaStreamSynchronize(impl_->stream);
+  cudaFree(impl_->scratch);
+  cudaFree(impl_->workspace);
+  cublasLtDestroy(impl_->lt);
+}
+
+Stream Context::stream() const { return impl_->stream; }
+
+void* Context::scratch(size_t bytes) {
+  if (bytes > impl_->scratch_bytes) {
+    // Earlier launches on this stream may still read the old buffer.
+    OB_CUDA(cudaStreamSynchronize(impl_->stream));
+    OB_CUDA(cudaFree(impl_->scratch));
+    impl_->scratch = nullptr;
+    const size_t grown = std::max(bytes, impl_->scratch_bytes * 2);
+    OB_CUDA(cudaMalloc(&impl_->scratch, grown));
+    impl_->scratch_bytes = grown;
+  }
+  return impl_->scratch;
+}
+
+}  // namespace onebit::kernels::cuda

@@ -1,0 +1,158 @@
+#pragma once
+// The CUDA training kernels (issue 14), callable from plain C++: this header needs no CUDA headers.
+// Everything is device-resident: every pointer below is device memory (from device_alloc), scalar
+// results (quantization scales, losses, norms, code counts) are written to device buffers, and no
+// launch synchronises with the host. Launches go to the given stream in order.
+//
+// Storage types: activations and their gradients are bf16 (`bf16`, raw bits); master weights, their
+// gradients, AdamW state, norm weights and softmax statistics are f32. All math is f32 or wider.
+// Numerics follow src/onebit/kernels/cpu/reference.h (DESIGN.md "Numerics"); tests/cuda checks each
+// kernel against it.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "onebit/kernels/kernels.h"
+
+struct CUstream_st;  // = cudaStream_t's pointee, so a cudaStream_t converts without a cast
+
+namespace onebit::kernels::cuda {
+
+using Stream = CUstream_st*;  // nullptr: the legacy default stream
+
+// bf16 storage (the upper half of an f32); conversion on the host rounds to nearest even.
+struct bf16 {
+  uint16_t bits = 0;
+};
+bf16 to_bf16(float x);
+float to_float(bf16 x);
+
+// ---- device and memory ----
+bool device_available();  // a CUDA device is visible and usable
+std::string device_name();
+void* device_alloc(size_t bytes);  // zero-initialised
+void device_free(void* p);
+void upload(void* dst, const void* host, size_t bytes, Stream s = nullptr);    // synchronous
+void download(void* host, const void* src, size_t bytes, Stream s = nullptr);  // synchronous
+void device_zero(void* p, size_t bytes, Stream s = nullptr);
+void synchronize(Stream s = nullptr);
+void check_last_launch(const char* what);  // throws onebit::Error if a launch failed
+
+// Holds the cuBLASLt handle, its workspace, the per-shape algorithm cache and a scratch buffer for
+// deterministic two-stage reductions. One context per stream (kernels using the scratch buffer on
+// one context must run in stream order).
+class Context {
+ public:
+  explicit Context(Stream stream = nullptr, size_t workspace_bytes = size_t{32} << 20);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+  Stream stream() const;
+  // Scratch memory owned by the context, grown on demand (the old contents are dropped).
+  void* scratch(size_t bytes);
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- 1. matmul (cuBLASLt, bf16 inputs, f32 accumulation) ----
+enum class OutType { BF16, F32 };
+// Row-major C[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta * C, like Ops::gemm. A and B are bf16; C is
+// bf16 or f32 (out). beta != 0 reads C.
+void matmul(Context& ctx, bool trans_a, bool trans_b, int M, int N, int K, float alpha, const bf16* A, int lda,
+            const bf16* B, int ldb, float beta, void* C, int ldc, OutType out);
+// The three training products of a linear layer with x[N,in], W[out,in], y[N,out]:
+void linear_forward(Context& ctx, bf16* y, const bf16* x, const bf16* W, int N, int in, int out);  // y = x Wᵀ
+void linear_backward_input(Context& ctx, bf16* dx, const bf16* dy, const bf16* W, int N, int in, int out);  // dx = dy W
+// dW += dyᵀ x (f32 accumulation into the f32 gradient)
+void linear_backward_weight(Context& ctx, float* dW, const bf16* dy, const bf16* x, int N, int in, int out);
+
+// ---- 2. weight quantization ----
+// Per-tensor parameters on the device: {center, scale} as QuantScale (kernels.h).
+// Computes the scale of w (absmean for ternary, mean and mean |w - mean| for binary, max |w| for int8)
+// into *scale, then writes the effective weight out = quantize(w) as bf16 in one more pass. soft_k > 0:
+// soft ternary / binary. counts (nullable): counts[0..2] += number of hard codes -1, 0, +1.
+void weight_quantize(Context& ctx, bf16* out, QuantScale* scale, int64_t* counts, const float* w, size_t n,
+                     WeightQuant q, float soft_k);
+
+// ---- 3. RMSNorm (QK-norm is the same kernel with C = head_dim) ----
+// out = x * rstd * w (bf16), rstd[N] f32. out_q (nullable): per-row absmax int8 quantization of out
+// (computed from the f32 value), written as its effective value q/s in bf16.
+void rmsnorm_forward(Context& ctx, bf16* out, bf16* out_q, float* rstd, const bf16* x, const float* w, int N, int C,
+                     float eps);
+// dx += d/dx (bf16, accumulated in f32 then rounded), dw += d/dw (f32; summed over rows in a fixed
+// order: the result does not depend on scheduling).
+void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
+                      const float* rstd, int N, int C);
+// Per-row absmax int8 activation quantization on its own (out = q/s, bf16); may run in place.
+void act_quant_int8(Context& ctx, bf16* out, const bf16* x, int N, int C);
+
+// ---- 4. flash attention: causal, GQA (H % KV == 0), head_dim 64 or 128, scale 1/sqrt(hd) ----
+// q/o[B,T,H,hd], k/v[B,T,KV,hd] bf16; lse[B,H,T] f32 (natural-log log-sum-exp of the scaled scores).
+void attention_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int T,
+                       int H, int KV, int hd);
+// Overwrites dq, dk, dv. Deterministic (no atomics): dk/dv and dq are separate passes.
+void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
+                        const bf16* v, const bf16* o, const float* lse, int B, int T, int H, int KV, int hd);
+
+// ---- 5. fused cross-entropy ----
+// logits[N,V] bf16: losses[N] = lse - logit[target] (f32; 0 where target < 0); if want_grad, logits
+// are overwritten by dscale * (softmax - onehot) (zero rows where target < 0). loss_sum (nullable):
+// *loss_sum = sum of losses (f32, fixed-order reduction). targets are device int32.
+void cross_entropy(Context& ctx, bf16* logits, float* losses, float* loss_sum, const int32_t* targets, int N, int V,
+                   float dscale, bool want_grad);
+// The LM head and the loss together, chunk_rows rows at a time so only a [chunk_rows, V] bf16 logits
+// buffer exists: logits = hidden Wᵀ, loss, dhidden = dlogits W (overwrites), dW += dlogitsᵀ hidden.
+// hidden[N,C], W[V,C] bf16; dW[V,C] f32 (nullable with dhidden when !want_grad).
+void lm_head_cross_entropy(Context& ctx, float* losses, float* loss_sum, bf16* dhidden, float* dW,
+                           const bf16* hidden, const bf16* W, const int32_t* targets, int N, int C, int V,
+                           float dscale, bool want_grad, int chunk_rows);
+
+// ---- 6. multi-tensor AdamW with global-norm clipping (f32 everything) ----
+struct AdamWTensor {
+  float* param = nullptr;
+  const float* grad = nullptr;
+  float* m = nullptr;
+  float* v = nullptr;
+  size_t n = 0;
+  bool decay = true;
+};
+struct AdamWStep {
+  float lr = 0;
+  float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.1f;
+  int64_t t = 1;         // the step number after this step (1 for the first), for bias correction
+  double max_norm = 0;   // <= 0: no clipping
+};
+// Holds the device copy of the tensor list (built once; the pointers must stay valid).
+class AdamW {
+ public:
+  AdamW(Context& ctx, std::vector<AdamWTensor> tensors);
+  ~AdamW();
+  AdamW(const AdamW&) = delete;
+  AdamW& operator=(const AdamW&) = delete;
+  // norm_out (nullable, device double): the global gradient norm before clipping. The gradients are
+  // not modified; the clip factor is applied as they are read, exactly as clip_grad_norm then step.
+  void step(Context& ctx, const AdamWStep& s, double* norm_out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- 7. elementwise ----
+// RoPE (rotate_half) in place on x[B,T,H,hd] with f32 cos/sin[T, hd/2]; inverse: the backward.
+void rope(Context& ctx, bf16* x, const float* cos, const float* sin, int B, int T, int H, int hd, bool inverse);
+void gated_act_forward(Context& ctx, bf16* out, const bf16* gate, const bf16* up, size_t n, GatedAct act);
+void gated_act_backward(Context& ctx, bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up,
+                        size_t n, GatedAct act);
+// out = x + scale * dropout(y), the mask from kernels::dropout_factor(seed, i, p) (same as the CPU).
+void residual_forward(Context& ctx, bf16* out, const bf16* x, const bf16* y, float scale, float p, uint64_t seed,
+                      size_t n);
+// dy = scale * mask * dout (overwrites dy).
+void residual_backward(Context& ctx, bf16* dy, const bf16* dout, float scale, float p, uint64_t seed, size_t n);
+
+}  // namespace onebit::kernels::cuda

@@ -1,0 +1,115 @@
+// Flash attention forward and backward against the f64 reference (which materialises the
+// probabilities) on bf16-exact q/k/v: causal, GQA, head_dim 64 and 128, sequence lengths that are
+// not multiples of the 64-row tile. Tolerances: scores are bf16 products summed in f32 (exact up to
+// ~1e-6), but the probabilities enter the P·V, dS·K, Pᵀ·dO products rounded to bf16 (2^-9 each),
+// and outputs are rounded to bf16: O within 2^-8 relative + 8e-3 absolute (2^-9 of a dominant p times |v| <= 4); the
+// gradients within 3% of the tensor's largest element (+1e-4) and 1% relative Frobenius error. A mask,
+// tile or head-mapping mistake is O(1). The log-sum-exp is f32 (2e-4 absolute).
+#include <gtest/gtest.h>
+
+#include <ostream>
+
+#include <cmath>
+
+#include "cuda_test_util.h"
+#include "onebit/core/error.h"
+#include "onebit/kernels/cpu/reference.h"
+
+namespace onebit::kernels::cuda {
+namespace {
+
+using namespace testing;
+
+struct Shape {
+  int B, T, H, KV, hd;
+};
+// Printed in test names (ctest -R can select a shape).
+std::ostream& operator<<(std::ostream& os, const Shape& s) {
+  return os << "B" << s.B << "_T" << s.T << "_H" << s.H << "_KV" << s.KV << "_hd" << s.hd;
+}
+class AttentionShapes : public ::testing::TestWithParam<Shape> {};
+INSTANTIATE_TEST_SUITE_P(Odd, AttentionShapes,
+                         ::testing::Values(Shape{1, 1, 1, 1, 64}, Shape{2, 17, 4, 2, 64}, Shape{1, 64, 2, 2, 64},
+                                           Shape{2, 100, 6, 3, 64}, Shape{1, 131, 4, 1, 128},
+                                           Shape{2, 200, 2, 2, 128}));
+
+void check_grad(const std::vector<float>& got, const std::vector<double>& want, const char* what) {
+  double mx = 0, num = 0, den = 0;
+  for (double w : want) mx = std::max(mx, std::abs(w));
+  for (size_t i = 0; i < got.size(); ++i) {
+    num += (got[i] - want[i]) * (got[i] - want[i]);
+    den += want[i] * want[i];
+  }
+  expect_close(got, want, 1.0 / 128, 0.03 * mx + 1e-4, what);
+  // T = 1 has dq = dk = 0 exactly (dS = dP - D cancels), the GPU's up to f32 summation order: only
+  // the absolute bound applies there.
+  if (den > 1e-12) {
+    EXPECT_LE(std::sqrt(num / den), 0.01) << what << " relative Frobenius error";
+  }
+}
+
+TEST_P(AttentionShapes, ForwardAndBackwardMatchReference) {
+  ONEBIT_REQUIRE_GPU();
+  const auto [B, T, H, KV, hd] = GetParam();
+  const uint64_t s = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << s << " B " << B << " T " << T << " H " << H << " KV " << KV
+                                    << " hd " << hd);
+  const size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd;
+  const auto q = bf16_exact(randn(nq, s, 1.5)), k = bf16_exact(randn(nk, s + 1, 1.5));
+  const auto v = bf16_exact(randn(nk, s + 2)), dy = bf16_exact(randn(nq, s + 3));
+  Context ctx;
+  DevBf16 dq_in(q), dk_in(k), dv_in(v), ddy(dy), o(nq), dq(nq), dk(nk), dv(nk);
+  Dev<float> lse((size_t)B * H * T);
+  attention_forward(ctx, o.get(), lse.get(), dq_in.get(), dk_in.get(), dv_in.get(), B, T, H, KV, hd);
+  attention_backward(ctx, dq.get(), dk.get(), dv.get(), ddy.get(), dq_in.get(), dk_in.get(), dv_in.get(), o.get(),
+                     lse.get(), B, T, H, KV, hd);
+
+  // Deterministic (no atomics): a second backward gives the same bits, as exact resume needs.
+  {
+    DevBf16 dq2(nq), dk2(nk), dv2(nk);
+    attention_backward(ctx, dq2.get(), dk2.get(), dv2.get(), ddy.get(), dq_in.get(), dk_in.get(), dv_in.get(),
+                       o.get(), lse.get(), B, T, H, KV, hd);
+    EXPECT_EQ(dq2.take_f32(), dq.take_f32());
+    EXPECT_EQ(dk2.take_f32(), dk.take_f32());
+    EXPECT_EQ(dv2.take_f32(), dv.take_f32());
+  }
+  std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()), vd(v.begin(), v.end()), dyd(dy.begin(), dy.end());
+  std::vector<double> y(nq), probs((size_t)B * H * T * T), gq(nq), gk(nk), gv(nk);
+  ref::attention_forward<double>(y.data(), probs.data(), qd.data(), kd.data(), vd.data(), B, T, H, KV, hd);
+  ref::attention_backward<double>(gq.data(), gk.data(), gv.data(), dyd.data(), qd.data(), kd.data(), vd.data(),
+                                  probs.data(), B, T, H, KV, hd);
+  std::vector<double> want_lse((size_t)B * H * T);
+  const double scale = 1.0 / std::sqrt((double)hd);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h)
+      for (int t = 0; t < T; ++t) {
+        const int kh = h / (H / KV);
+        std::vector<double> sc(t + 1);
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j <= t; ++j) {
+          double d = 0;
+          for (int i = 0; i < hd; ++i)
+            d += qd[(((size_t)b * T + t) * H + h) * hd + i] * kd[(((size_t)b * T + j) * KV + kh) * hd + i];
+          sc[j] = d * scale;
+          mx = std::max(mx, sc[j]);
+        }
+        for (double x : sc) sum += std::exp(x - mx);
+        want_lse[((size_t)b * H + h) * T + t] = mx + std::log(sum);
+      }
+  expect_close(o.take_f32(), y, kBf16Rtol, 8e-3, "O");
+  expect_close(lse.take(), want_lse, 0, 2e-4, "lse");
+  check_grad(dq.take_f32(), gq, "dq");
+  check_grad(dk.take_f32(), gk, "dk");
+  check_grad(dv.take_f32(), gv, "dv");
+}
+
+TEST(CudaAttention, RejectsUnsupportedHeadDim) {
+  ONEBIT_REQUIRE_GPU();
+  Context ctx;
+  DevBf16 x(96);
+  Dev<float> lse(1);
+  EXPECT_THROW(attention_forward(ctx, x.get(), lse.get(), x.get(), x.get(), x.get(), 1, 1, 1, 1, 96), ::onebit::Error);
+}
+
+}  // namespace
+}  // namespace onebit::kernels::cuda

@@ -1,0 +1,103 @@
+// Fused weight quantization against reference.h. The scale is checked against the reference's f64
+// reduction (relative 1e-6: both sum in f64, only the order differs, then one f32 rounding); the
+// quantized values are checked against the reference quantizer applied with the GPU's scale, so the
+// quantize pass itself is tested exactly: hard ternary / binary / int8 / bf16 must match bit for bit
+// (the same correctly rounded f32 division, rint and product, then one bf16 rounding); the soft
+// quantizers call tanhf, whose CUDA and glibc results may differ by 2 f32 ulp, so one bf16 ulp
+// (plus 2^-21 of the scale where two tanh terms cancel).
+#include <gtest/gtest.h>
+
+#include "cuda_test_util.h"
+#include "onebit/kernels/cpu/reference.h"
+
+namespace onebit::kernels::cuda {
+namespace {
+
+using namespace testing;
+
+struct Case {
+  WeightQuant q;
+  float k;
+};
+
+const char* name(WeightQuant q) {
+  switch (q) {
+    case WeightQuant::None: return "none";
+    case WeightQuant::Ternary: return "ternary";
+    case WeightQuant::Binary: return "binary";
+    case WeightQuant::Int8: return "int8";
+    case WeightQuant::BF16: return "bf16";
+  }
+  return "?";
+}
+
+class WeightQuantSizes : public ::testing::TestWithParam<size_t> {};
+// One element, less than a block, several partial blocks, and more than the 1024-partial cap.
+INSTANTIATE_TEST_SUITE_P(Odd, WeightQuantSizes, ::testing::Values(size_t{1}, size_t{999}, size_t{300007},
+                                                                  (size_t{1} << 21) + 17));
+
+TEST_P(WeightQuantSizes, EveryQuantizerMatchesReference) {
+  ONEBIT_REQUIRE_GPU();
+  const size_t n = GetParam();
+  Context ctx;
+  const Case cases[] = {{WeightQuant::Ternary, 0}, {WeightQuant::Ternary, 7.5f}, {WeightQuant::Binary, 0},
+                        {WeightQuant::Binary, 3.0f}, {WeightQuant::Int8, 0},     {WeightQuant::BF16, 0},
+                        {WeightQuant::None, 0}};
+  for (const auto& c : cases) {
+    const uint64_t s = test_seed();
+    SCOPED_TRACE(::testing::Message() << "seed " << s << " " << name(c.q) << " k " << c.k << " n " << n);
+    // A non-zero mean so the binary center matters.
+    const auto w = randn(n, s, 0.02, c.q == WeightQuant::Binary ? 0.003 : 0.0);
+    Dev<float> dw(n);
+    dw.put(w);
+    DevBf16 out(n);
+    Dev<QuantScale> scale(1);
+    Dev<int64_t> counts(3);
+    const std::vector<int64_t> counts0{5, 6, 7};  // counts accumulate
+    counts.put(counts0);
+    weight_quantize(ctx, out.get(), scale.get(), counts.get(), dw.get(), n, c.q, c.k);
+    const QuantScale gs = scale.take()[0];
+    const QuantScale rs = ref::weight_quant_scale(w.data(), n, c.q);
+    EXPECT_NEAR(gs.scale, rs.scale, 1e-6 * std::abs(rs.scale)) << "scale";
+    EXPECT_NEAR(gs.center, rs.center, 1e-6 * std::abs(rs.scale) + 1e-12) << "center";
+    std::vector<float> want(n);
+    for (size_t i = 0; i < n; ++i) want[i] = ref::bf16_round(ref::quantize_one(w[i], c.q, gs, c.k));
+    const auto got = out.take_f32();
+    if (c.k > 0) {
+      size_t bad = 0;
+      // Near x = 0 the two soft-ternary tanh terms (each ~1) cancel, so their ulp errors count
+      // against g, not against the small result: 2^-21 g absolute.
+      const float slack = std::ldexp(gs.scale, -21);
+      for (size_t i = 0; i < n; ++i) bad += !(std::abs(got[i] - want[i]) <= bf16_ulp(want[i]) + slack);
+      EXPECT_EQ(bad, 0u) << "soft quantizer off by more than one bf16 ulp";
+    } else {
+      size_t bad = 0, first = 0;
+      for (size_t i = 0; i < n; ++i)
+        if (std::memcmp(&got[i], &want[i], 4) != 0 && bad++ == 0) first = i;
+      EXPECT_EQ(bad, 0u) << "first [" << first << "] w " << w[first] << " got " << got[first] << " want "
+                         << want[first];
+    }
+    std::vector<int64_t> want_counts = counts0;
+    ref::weight_code_counts(w.data(), n, c.q, gs, want_counts.data());
+    EXPECT_EQ(counts.take(), want_counts) << "code counts";
+  }
+}
+
+// The scale alone, with no output counts: a null counts pointer is allowed.
+TEST(CudaWeightQuant, NullCountsAndMeanOfAbsolute) {
+  ONEBIT_REQUIRE_GPU();
+  Context ctx;
+  const std::vector<float> w{0.5f, -1.5f, 0.0f, 2.0f};  // mean |w| = 1
+  Dev<float> dw(4);
+  dw.put(w);
+  DevBf16 out(4);
+  Dev<QuantScale> scale(1);
+  weight_quantize(ctx, out.get(), scale.get(), nullptr, dw.get(), 4, WeightQuant::Ternary, 0);
+  EXPECT_FLOAT_EQ(scale.take()[0].scale, 1.0f + 1e-5f);
+  const auto got = out.take_f32();
+  const float g = ref::bf16_round(1.0f + 1e-5f);
+  EXPECT_EQ(got, (std::vector<float>{0.0f, -g, 0.0f, g}));  // 0.5/g rounds to 0 (ties to even below 0.5)
+}
+
+}  // namespace
+}  // namespace onebit::kernels::cuda

@@ -22,8 +22,9 @@ int run_training(TrainOptions opt);
 // micro-batch has the same number of scored (non-ignored, target >= 0) tokens: each micro-batch's
 // loss is a mean over its own scored tokens, so with counts n_a the result is the mean of the
 // per-micro-batch gradients, sum_a g_a / accum, where the big batch gives sum_a n_a g_a / sum_a n_a.
-// With both conditions it holds bitwise on onebit's batch-invariant AVX-512 GEMM and up to f32
-// rounding on OpenBLAS (docs/design-notes.md "CPU GEMM").
+// With both conditions it holds up to f32 rounding: the forward pass is bitwise that of the big
+// batch on onebit's batch-invariant AVX-512 GEMM (on OpenBLAS only up to rounding), and the weight
+// gradients are summed in another order (docs/design-notes.md "CPU GEMM").
 float accumulate_gradients(model::Transformer& model, data::BatchSource& source, int B, int T, int accum,
                            uint64_t dropout_seed);
 

@@ -141,10 +141,9 @@ void check_fits_in_memory(const model::ModelConfig& cfg, int B, int T) {
   }
 }
 
-// The options in effect: the flags, merged with the checkpoint's run on resume, defaults resolved,
-// every value and combination checked.
+// The options in effect: the flags (already range-checked), merged with the checkpoint's run on
+// resume (checked by parse_trainer_state), defaults resolved, the combination checked.
 TrainOptions resolve_options(TrainOptions opt, const std::optional<TrainerState>& saved, const std::string& where) {
-  check_option_ranges(opt);
   if (saved) restore_run_options(opt, saved->run, where);
   resolve_defaults(opt);
   check_option_combination(opt);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <sstream>
 
 #include "cli_util.h"
 #include "onebit/core/json_util.h"
@@ -43,16 +44,25 @@ class TrainBadInput : public ::testing::Test {
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
-  // The command fails with exactly one stderr line, "onebit: error: ..." holding `needle`, and
-  // leaves every file under `protect` as it was.
+  // The command fails with exactly one "onebit: error: ..." line, the last on stderr, holding
+  // `needle` (any lines before it are [onebit info]/[onebit warn] progress logs), and leaves every
+  // file under `protect` as it was.
   static void expect_one_error(const std::vector<std::string>& a, const std::string& needle, const fs::path& protect) {
     auto before = snapshot(protect);
     ASSERT_FALSE(before.empty());
     RunResult r = run(a, *dir);
     EXPECT_NE(r.status, 0);
-    EXPECT_EQ(r.err.rfind("onebit: error: ", 0), 0u) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "not exactly one line:\n" << r.err;
-    EXPECT_NE(r.err.find(needle), std::string::npos) << "expected \"" << needle << "\" in: " << r.err;
+    std::istringstream lines(r.err);
+    std::vector<std::string> errors;
+    std::string line, last;
+    while (std::getline(lines, line)) {
+      if (line.rfind("onebit: error: ", 0) == 0) errors.push_back(line);
+      else EXPECT_TRUE(line.rfind("[onebit info] ", 0) == 0 || line.rfind("[onebit warn] ", 0) == 0) << line;
+      last = line;
+    }
+    ASSERT_EQ(errors.size(), 1u) << r.err;
+    EXPECT_EQ(errors[0], last) << r.err;
+    EXPECT_NE(last.find(needle), std::string::npos) << "expected \"" << needle << "\" in: " << last;
     EXPECT_TRUE(snapshot(protect) == before) << "files under " << protect << " changed";
   }
   static fs::path copy_run(const std::string& name) {
@@ -108,12 +118,15 @@ TEST_F(TrainBadInput, FlagsOutOfRangeAreRefusedNamingTheFlag) {
     const fs::path fresh = *dir / "never-created";
     RunResult r = run(args(fresh, c.flags), *dir);
     EXPECT_NE(r.status, 0);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "refused before any log line:\n" << r.err;
     EXPECT_FALSE(fs::exists(fresh));
   }
 }
 
 TEST_F(TrainBadInput, ArgumentParserErrorsAreOneLine) {
   expect_one_error(args(*run_dir, {"--batch-size", "abc"}), "--batch-size", *run_dir);
+  RunResult one = run(args(*dir / "never-created", {"--no-such-flag"}), *dir);
+  EXPECT_EQ(one.err, "onebit: error: The following argument was not expected: --no-such-flag (see --help)\n");
   expect_one_error(args(*run_dir, {"--no-such-flag"}), "--no-such-flag", *run_dir);
   expect_one_error({"train", "--data", data->string()}, "--output-dir", *run_dir);  // required
   expect_one_error({"eval", "--model", run_dir->string(), "--data", data->string(), "--no-such-flag"},
@@ -139,6 +152,8 @@ TEST_F(TrainBadInput, TrainerStateFieldsAreCheckedNamingFileAndKey) {
       {"/run/beta1", 1, "key \"run.beta1\" must be in [0, 1)"},
       {"/run/lr", "fast", "key \"run.lr\" has the wrong type (got string, expected a number)"},
       {"/run/batch_size", 2147483647, "key \"run.batch_size\" must be in [1, 1048576]"},
+      {"/data/batches", -1, "key \"data\": data state: key \"batches\" is out of range (got -1)"},
+      {"/data/kind", 5, "key \"data\": data state: key \"kind\" has the wrong type"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.pointer);

@@ -167,7 +167,11 @@ void TrainingRun::restore_checkpoint() {
   tokens_seen_ = saved_->tokens_seen;
   if (saved_->tokenizer_hash != tok_->hash())
     fail(sp, ": the checkpoint was trained with a different tokenizer than --tokenizer ", printable(opt_.tokenizer));
-  ds_.train->restore(saved_->data);
+  try {
+    ds_.train->restore(saved_->data);  // the source checks its own state; the error gains the file
+  } catch (const Error& e) {
+    fail(sp, ": key \"data\": ", e.what());
+  }
   dropout_rng_.set_state_string(saved_->dropout_rng);
   const int saved_threads = saved_->threads.value_or(threads_);
   if (saved_threads != threads_)

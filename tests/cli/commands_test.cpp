@@ -10,6 +10,8 @@
 #include "onebit/core/json_util.h"
 #include "onebit/data/token_file.h"
 #include "onebit/data/tokenizer.h"
+#include "onebit/train/metrics_log.h"
+#include "onebit/train/train_options.h"
 
 using namespace onebit;
 using namespace onebit::test;
@@ -75,8 +77,14 @@ TEST_F(Commands, HelpExplainsEveryFlagAndTheRustAliases) {
                         "--accumulation-steps", "--gradient-checkpointing-segments", "--save-every", "--max-steps",
                         "--lr", "--min-lr", "--warmup-steps", "--schedule", "--weight-decay", "--grad-clip",
                         "--quant-warmup-steps", "--quant-anneal-steps", "--seed", "--resume", "--threads",
-                        "--eval-every", "--config", "--data-dir", "--keep-checkpoints"})
+                        "--eval-every", "--config", "--data-dir", "--keep-checkpoints", "--final-eval-batches"})
     EXPECT_NE(r.out.find(f), std::string::npos) << f;
+  // Every option of the table, under each of its names, with its help text.
+  for (const train::TrainOption& o : train::train_options()) {
+    std::istringstream names(o.names);
+    for (std::string name; std::getline(names, name, ',');) EXPECT_NE(r.out.find(name), std::string::npos) << name;
+    EXPECT_NE(r.out.find(std::string(o.help).substr(0, 40)), std::string::npos) << o.key;
+  }
   EXPECT_NE(r.out.find("checkpoints/latest"), std::string::npos);  // where things go is documented
   RunResult g = run({"generate", "--help"}, *dir);
   for (const char* f : {"--model-dir", "--prompt", "--max-tokens", "--max-new-tokens", "--temperature", "--top-k",
@@ -151,7 +159,8 @@ TEST_F(Commands, InfoGenerateEval) {
   EXPECT_NEAR(ej["perplexity"].get<double>(), std::exp(loss), 1e-6 * std::exp(loss));
 
   // --split val scores exactly the held-out data training evaluated at its end (same windows, same
-  // quantized weights), so the numbers agree with the final val line of metrics.jsonl.
+  // quantized weights; the split is smaller than the default --final-eval-batches cap), so the
+  // numbers agree with the final val line of metrics.jsonl.
   json final_eval;
   std::istringstream in(read_file(*run_dir / "metrics.jsonl"));
   std::string line;
@@ -166,6 +175,37 @@ TEST_F(Commands, InfoGenerateEval) {
   EXPECT_NEAR(vj["loss"].get<double>(), final_eval["val_loss"].get<double>(), 1e-6);
   // One byte per token, except the EOS the tokenizer put after the file (0 bytes).
   EXPECT_EQ(vj["bytes"].get<uint64_t>() + 1, vj["tokens"].get<uint64_t>());
+}
+
+// The evaluation at the end of training scores the first --final-eval-batches batches (a whole
+// pass over a large corpus takes hours), says so, and shows its progress; 0 scores the whole split,
+// as the default cap does for this small split (see InfoGenerateEval).
+TEST_F(Commands, FinalEvalIsCappedAndShowsProgress) {
+  auto final_val_tokens = [](const fs::path& run) {
+    json last;
+    for (const json& j : train::read_jsonl(run / "metrics.jsonl"))
+      if (j.contains("val_tokens")) last = j;
+    return last["val_tokens"].get<uint64_t>();
+  };
+  auto args = train_args(*dir / "capped");
+  args[8] = "1";  // --max-steps 1
+  args.insert(args.end(), {"--final-eval-batches", "2"});
+  RunResult r = run(args, *dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(final_val_tokens(*dir / "capped"), 2u * 4 * 32);  // 2 batches of 4 x 32 targets
+  EXPECT_NE(r.out.find("(256 held-out tokens: the first 2 batches; --final-eval-batches 0 scores the whole split)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.err.find("eval 2/2"), std::string::npos) << r.err;
+
+  args = train_args(*dir / "whole");
+  args[8] = "1";
+  args.insert(args.end(), {"--final-eval-batches", "0"});
+  r = run(args, *dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(final_val_tokens(*dir / "whole"), final_val_tokens(*run_dir));  // the whole held-out split
+  EXPECT_GT(final_val_tokens(*dir / "whole"), 2u * 4 * 32);
+  EXPECT_EQ(r.out.find("the first"), std::string::npos) << r.out;
 }
 
 TEST_F(Commands, MissingDataFile) {

@@ -1,13 +1,16 @@
 // Exact resume through the real binary: a run of 2n steps, and a run killed with SIGKILL right after
 // its checkpoint at step n and then resumed for the rest, give bitwise-equal per-step losses and
 // bitwise-equal weights. Likewise for Ctrl-C mid-run (SIGINT saves a checkpoint and exits 0) followed
-// by rerunning the command, which resumes from `latest` by itself.
+// by rerunning the command, which resumes from `latest` by itself, also when Ctrl-C lands in the
+// middle of a step's micro-batches; and one SIGTERM stops even a step of thousands of micro-batches.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "cli_util.h"
 #include "trajectory.h"
@@ -155,4 +158,78 @@ TEST_F(ExactResume, CtrlCSavesAndRerunResumesFromLatest) {
             std::string::npos)
       << r.err;
   expect_same_as_full(run2);
+}
+
+namespace {
+
+// Waits until `file` contains `needle` (or the process exits, or timeout); true if seen.
+bool wait_for_text(const fs::path& file, const std::string& needle, pid_t pid, double timeout_s, int* exited) {
+  const auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < timeout_s) {
+    if (fs::exists(file) && read_file(file).find(needle) != std::string::npos) return true;
+    int st = 0;
+    if (::waitpid(pid, &st, WNOHANG) == pid) {
+      *exited = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+std::vector<std::string> long_step_args(const fs::path& data, const fs::path& out, int accumulation) {
+  return {"train", "--data", data.string(), "--model-config",
+          (fs::path(ONEBIT_TEST_FIXTURES) / "train" / "micro.json").string(), "--output-dir", out.string(),
+          "--max-steps", "3", "--batch-size", "2", "--seq-len", "16", "--accumulation-steps",
+          std::to_string(accumulation), "--eval-batches", "1", "--threads", "2", "--seed", "11"};
+}
+
+}  // namespace
+
+// One SIGTERM during a step of 4096 micro-batches (over a minute here) stops the run within
+// seconds: the micro-batch loop polls the interrupt flag. The half-done step is dropped and the
+// last completed one (step 0) is checkpointed.
+TEST(InterruptDuringAccumulation, OneSigtermStopsALongStepPromptly) {
+  const fs::path dir = cli_temp_dir("long-step");
+  const fs::path data = write_small_text(dir, 20000), out = dir / "run";
+  pid_t pid = spawn(long_step_args(data, out, 4096), dir / "o.txt", dir / "e.txt", dir / "cache");
+  int exited = -1;
+  ASSERT_TRUE(wait_for_text(dir / "e.txt", "train: ", pid, 60, &exited)) << read_file(dir / "e.txt");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // well inside step 1
+  const auto t0 = std::chrono::steady_clock::now();
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(wait_status(pid), 0) << read_file(dir / "e.txt");
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(waited, 10.0) << "the run kept going after SIGTERM";
+  EXPECT_NE(read_file(dir / "e.txt").find("interrupted at step 0"), std::string::npos) << read_file(dir / "e.txt");
+  EXPECT_EQ(read_file(out / "checkpoints" / "latest"), "step-000000\n");
+  EXPECT_FALSE(fs::exists(out / "model.safetensors"));
+  fs::remove_all(dir);
+}
+
+// Ctrl-C in the middle of a step's micro-batches, then the same command again: the checkpoint
+// holds the data and dropout state from the start of the dropped step, so the resumed run is
+// bitwise the uninterrupted one.
+TEST(InterruptDuringAccumulation, ResumeAfterAMidStepCtrlCIsExact) {
+  const fs::path dir = cli_temp_dir("mid-step");
+  const fs::path data = write_small_text(dir, 20000), full = dir / "full", cut = dir / "cut";
+  RunResult r = run(long_step_args(data, full, 256), dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  pid_t pid = spawn(long_step_args(data, cut, 256), dir / "o.txt", dir / "e.txt", dir / "cache");
+  int exited = -1;
+  const bool seen = wait_for_text(cut / "metrics.jsonl", "\"loss\"", pid, 120, &exited);
+  if (seen) {
+    ::kill(pid, SIGINT);
+    exited = wait_status(pid);
+  }
+  EXPECT_EQ(exited, 0) << read_file(dir / "e.txt");
+  const std::string err = read_file(dir / "e.txt");
+  if (err.find("interrupted at step") == std::string::npos) std::printf("note: the run finished before SIGINT\n");
+  r = run(long_step_args(data, cut, 256), dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto a = trajectory(full), b = trajectory(cut);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "metrics line " << i;
+  EXPECT_TRUE(read_file(full / "model.safetensors") == read_file(cut / "model.safetensors")) << "final weights differ";
+  fs::remove_all(dir);
 }

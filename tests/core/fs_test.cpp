@@ -104,5 +104,41 @@ TEST(JsonFile, SyntaxErrorNamesTheFileAndWrongTypeNamesTheKey) {
   fs::remove_all(d);
 }
 
+// An integer key takes only an integer that fits: nlohmann's own conversion would turn 1.5 into 1,
+// -1 into 2^64-1 and 2^32 into 0 without a word.
+TEST(Json, IntegerKeysRejectFractionsNegativesAndOverflow) {
+  const json j = json::parse(R"({"half": 1.5, "neg": -1, "big": 4294967296, "ok": 7, "huge": 18446744073709551615})");
+  auto message = [&](auto probe) -> std::string {
+    try {
+      probe();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  EXPECT_EQ(message([&] { json_get<int>(j, "half", "s.json"); }),
+            "s.json: key \"half\" has the wrong type (got number, expected an integer)");
+  EXPECT_EQ(message([&] { json_get<uint64_t>(j, "neg", "s.json"); }), "s.json: key \"neg\" is out of range (got -1)");
+  EXPECT_EQ(message([&] { json_get<int>(j, "big", "s.json"); }),
+            "s.json: key \"big\" is out of range (got 4294967296)");
+  EXPECT_EQ(message([&] { json_get_or<int64_t>(j, "huge", 0, "s.json"); }),
+            "s.json: key \"huge\" is out of range (got 18446744073709551615)");
+  EXPECT_EQ(json_get<int>(j, "neg", "s.json"), -1);
+  EXPECT_EQ(json_get<uint64_t>(j, "big", "s.json"), 4294967296u);
+  EXPECT_EQ(json_get<int64_t>(j, "ok", "s.json"), 7);
+}
+
+TEST(JsonFile, NumberOverflowNamesTheFile) {
+  const fs::path d = fresh_dir();
+  write_file_atomic(d / "big.json", "{\"x\": 1e999}");
+  try {
+    read_json_file(d / "big.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind((d / "big.json").string() + ": not valid JSON", 0), 0u) << e.what();
+  }
+  fs::remove_all(d);
+}
+
 }  // namespace
 }  // namespace onebit

@@ -8,6 +8,9 @@ json read_json_file(const fs::path& path) {
     return json::parse(text);
   } catch (const json::parse_error& e) {
     fail(path.string(), ": not valid JSON (byte ", e.byte, ")");
+  } catch (const json::exception& e) {
+    // e.g. a number too large for a double (1e999): nlohmann reports it as out_of_range.
+    fail(path.string(), ": not valid JSON (", printable(e.what()), ")");
   }
 }
 

@@ -10,6 +10,7 @@
 #include "onebit/core/json_util.h"
 #include "onebit/model/transformer.h"
 #include "onebit/train/adamw.h"
+#include "onebit/train/train_options.h"
 
 namespace onebit::train {
 
@@ -22,8 +23,24 @@ fs::path save_checkpoint(const fs::path& output_dir, int64_t step, model::Transf
 // an error.
 std::optional<fs::path> find_latest_checkpoint(const fs::path& output_dir);
 
+// trainer_state.json, with every field type- and range-checked.
+struct TrainerState {
+  int64_t step = 0;  // optimizer steps completed
+  uint64_t tokens_seen = 0;
+  json data;                // the training BatchSource's state (it validates the contents itself)
+  std::string dropout_rng;  // Rng::state_string()
+  uint64_t config_hash = 0, tokenizer_hash = 0;
+  std::optional<int> threads;  // absent in older checkpoints
+  int64_t optimizer_steps = 0;  // AdamW's t; equals step
+  TrainOptions run;             // the trajectory options ("run"), validated like the flags
+};
+
+// Validates a parsed trainer_state.json; errors name `where` (the file) and the key.
+TrainerState parse_trainer_state(const json& state, const std::string& where);
+
 // Validates and loads a checkpoint into an already-built model (same config) and optimizer; returns
-// trainer_state.json. Errors name the file at fault (corrupt safetensors, other config, ...).
+// trainer_state.json (checked by parse_trainer_state). Errors name the file at fault (corrupt
+// safetensors, other config, a field of the wrong type or out of range, ...).
 json load_checkpoint(const fs::path& dir, model::Transformer& model, AdamW& opt);
 
 }  // namespace onebit::train

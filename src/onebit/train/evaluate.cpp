@@ -1,27 +1,39 @@
 #include "onebit/train/evaluate.h"
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "onebit/core/error.h"
+#include "onebit/core/progress.h"
 
 namespace onebit::train {
 
-EvalResult evaluate(model::Transformer& model, data::ValSource& val, int B, int T, int64_t max_batches) {
+EvalResult evaluate(model::Transformer& model, data::ValSource& val, int B, int T, int64_t max_batches,
+                    bool show_progress) {
   std::vector<int32_t> in(static_cast<size_t>(B) * T), tg(in.size());
   double nats = 0;
   EvalResult r;
+  const uint64_t pass_batches = (val.eval_windows(T) + static_cast<uint64_t>(B) - 1) / static_cast<uint64_t>(B);
+  const uint64_t todo = max_batches > 0 ? std::min(pass_batches, static_cast<uint64_t>(max_batches)) : pass_batches;
+  std::optional<ProgressBar> bar;
+  if (show_progress) bar.emplace("eval", todo, "batch/s");
   model.set_training(false);
   val.reset_eval();
   for (int64_t b = 0; max_batches <= 0 || b < max_batches; ++b) {
     data::EvalBatch eb = val.next_eval(B, T, in.data(), tg.data());
     if (eb.rows == 0) break;
+    ++r.batches;
+    if (bar) bar->update(static_cast<uint64_t>(r.batches));
     if (eb.target_tokens == 0) continue;
     const float loss = model.forward(in.data(), tg.data(), eb.rows, T);
     nats += static_cast<double>(loss) * static_cast<double>(eb.target_tokens);
     r.tokens += eb.target_tokens;
     r.bytes += eb.target_bytes;
   }
+  if (bar) bar->finish();
+  r.whole_pass = static_cast<uint64_t>(r.batches) >= pass_batches;
   model.set_training(true);
   if (r.tokens == 0) fail("evaluation: the held-out data has no windows of ", T, " tokens to score");
   r.loss = nats / static_cast<double>(r.tokens);

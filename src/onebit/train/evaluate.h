@@ -16,10 +16,14 @@ struct EvalResult {
   double nats_per_byte = 0;
   uint64_t tokens = 0;
   uint64_t bytes = 0;
+  int64_t batches = 0;      // batches scored
+  bool whole_pass = false;  // the pass reached the end of the held-out data
 };
 
 // The first `max_batches` batches of B windows of T tokens of a full pass (max_batches <= 0: the
 // whole pass). Always starts at the beginning of the held-out data, so evals are comparable.
-EvalResult evaluate(model::Transformer& model, data::ValSource& val, int B, int T, int64_t max_batches);
+// show_progress: a progress bar "eval" over the batches to score (for passes long enough to wait on).
+EvalResult evaluate(model::Transformer& model, data::ValSource& val, int B, int T, int64_t max_batches,
+                    bool show_progress = false);
 
 }  // namespace onebit::train

@@ -107,6 +107,7 @@ void Network<T>::prepare_weights() {
   for_each_linear([&](int id, Linear& lin) {
     T* W = w(lin.param);
     const size_t n = layout_.info[lin.param].numel;
+    lin.int_path = false;
     if (quant_.phase == QuantPhase::FullPrecision || lin.wq == kernels::WeightQuant::None) {
       lin.eff = W;
       return;
@@ -126,6 +127,13 @@ void Network<T>::prepare_weights() {
     const kernels::QuantScale s = ops_.weight_quant_scale(W, n, lin.wq);
     ops_.weight_quantize(lin.qbuf, W, n, lin.wq, s, k);
     lin.eff = lin.qbuf;
+    // Weights change only at the optimizer step, so one pack per forward serves every use in it
+    // (and the recomputed forwards of checkpointed segments). The embedding is a lookup, never packed.
+    if (quant_.phase == QuantPhase::Hard && lin.wq == kernels::WeightQuant::Ternary && lin.quantized_input &&
+        !recording_) {
+      const auto& shape = layout_.info[lin.param].shape;
+      lin.int_path = ops_.pack_ternary(lin.packed, lin.eff, (int)shape[0], (int)shape[1], s.scale);
+    }
     if (recording_) {
       T*& off = weight_offsets_[id];
       if (!off) off = ops_.alloc(n);
@@ -133,6 +141,14 @@ void Network<T>::prepare_weights() {
       ops_.axpy(off, T(-1), W, n);
     }
   });
+}
+
+template <typename T>
+void Network<T>::linear_forward(const Linear& lin, const T* x, int in, int N, T* y, int out) {
+  if (lin.int_path && act_quant_on(lin))
+    ops_.ternary_linear_forward(y, x, N, *lin.packed);
+  else
+    ops_.gemm(false, true, N, out, in, T(1), x, in, lin.eff, in, T(0), y, out);
 }
 
 template <typename T>
@@ -216,7 +232,7 @@ void Network<T>::head_forward(const int32_t* targets, bool want_grad, double* lo
   double sum = 0;
   for (int r0 = 0; r0 < N; r0 += chunk_rows_) {
     const int R = std::min(chunk_rows_, N - r0);
-    ops_.gemm(false, true, R, V, d, T(1), in + (size_t)r0 * d, d, head_lin_.eff, d, T(0), logit_chunk_, V);
+    linear_forward(head_lin_, in + (size_t)r0 * d, d, R, logit_chunk_, V);
     sum += ops_.cross_entropy(logit_chunk_, row_loss_ + r0, targets + r0, R, V, dscale, want_grad);
     if (want_grad) {
       ops_.gemm(false, false, R, d, V, T(1), logit_chunk_, V, head_lin_.eff, d, T(0), dxf_ + (size_t)r0 * d, d);
@@ -294,14 +310,13 @@ void Network<T>::logits(const int32_t* tokens, int B, int Tn, T* out, bool last_
   const T* in = q ? xf_q_ : xf_;
   if (last_only) {
     for (int b = 0; b < B; ++b) {
-      ops_.gemm(false, true, 1, V, d, T(1), in + ((size_t)b * Tn + Tn - 1) * d, d, head_lin_.eff, d, T(0), logit_chunk_,
-                V);
+      linear_forward(head_lin_, in + ((size_t)b * Tn + Tn - 1) * d, d, 1, logit_chunk_, V);
       ops_.download(out + (size_t)b * V, logit_chunk_, V);
     }
   } else {
     for (int r0 = 0; r0 < N; r0 += chunk_rows_) {
       const int R = std::min(chunk_rows_, N - r0);
-      ops_.gemm(false, true, R, V, d, T(1), in + (size_t)r0 * d, d, head_lin_.eff, d, T(0), logit_chunk_, V);
+      linear_forward(head_lin_, in + (size_t)r0 * d, d, R, logit_chunk_, V);
       ops_.download(out + (size_t)r0 * V, logit_chunk_, (size_t)R * V);
     }
   }

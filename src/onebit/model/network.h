@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "onebit/kernels/kernels.h"
@@ -66,6 +67,10 @@ class Network {
     bool quantized_input = false;  // int8 activation quant applies (Hard phase only)
     T* eff = nullptr;              // effective weight for this forward (params or quantized copy)
     T* qbuf = nullptr;             // owned quantized copy (non-F32 precisions)
+    // Hard ternary with int8 input on a backend with an integer path: this forward runs
+    // ops.ternary_linear_forward on `packed` (packed from eff by prepare_weights) instead of gemm.
+    std::unique_ptr<kernels::PackedTernary> packed;
+    bool int_path = false;
   };
   enum Site { kSiteQKV, kSiteO, kSiteUpGate, kSiteDown, kSiteHead, kNumSites };
 
@@ -74,6 +79,8 @@ class Network {
   void prepare_weights();
   bool act_quant_on(const Linear& lin) const;
   const T* input_for(const Linear& lin, const T* plain, const T* quant) const;
+  // y[N,out] = x[N,in] · W_effᵀ: the integer path where prepare_weights packed the weight, else gemm.
+  void linear_forward(const Linear& lin, const T* x, int in, int N, T* y, int out);
   // Writes the int8-quantized version of x (or the surrogate) for site `site` of layer `layer`.
   void quantize_activation(T* out, const T* x, int N, int C, int layer, int site);
   void norm_and_quant(T* out, T* out_q, T* rstd, const T* x, const T* w, int N, int C, int layer, int site);

@@ -47,8 +47,6 @@ Network<T>::~Network() {
   for_each_linear([&](int, Linear& lin) {
     if (lin.qbuf) ops_.free(lin.qbuf);
   });
-  for (auto& [k, p] : weight_offsets_) ops_.free(p);
-  for (auto& [k, p] : act_offsets_) ops_.free(p);
   ops_.free(params_);
   ops_.free(grads_);
 }
@@ -104,20 +102,12 @@ const T* Network<T>::input_for(const Linear& lin, const T* plain, const T* quant
 
 template <typename T>
 void Network<T>::prepare_weights() {
-  for_each_linear([&](int id, Linear& lin) {
+  for_each_linear([&](int, Linear& lin) {
     T* W = w(lin.param);
     const size_t n = layout_.info[lin.param].numel;
     lin.int_path = false;
     if (quant_.phase == QuantPhase::FullPrecision || lin.wq == kernels::WeightQuant::None) {
       lin.eff = W;
-      return;
-    }
-    if (surrogate_ && !recording_) {
-      auto it = weight_offsets_.find(id);
-      OB_CHECK(it != weight_offsets_.end(), "surrogate mode: no recorded offset for a weight");
-      ops_.copy(lin.qbuf, W, n);
-      ops_.axpy(lin.qbuf, T(1), it->second, n);
-      lin.eff = lin.qbuf;
       return;
     }
     const bool soft = quant_.phase == QuantPhase::Soft &&
@@ -129,16 +119,9 @@ void Network<T>::prepare_weights() {
     lin.eff = lin.qbuf;
     // Weights change only at the optimizer step, so one pack per forward serves every use in it
     // (and the recomputed forwards of checkpointed segments). The embedding is a lookup, never packed.
-    if (quant_.phase == QuantPhase::Hard && lin.wq == kernels::WeightQuant::Ternary && lin.quantized_input &&
-        !recording_) {
+    if (quant_.phase == QuantPhase::Hard && lin.wq == kernels::WeightQuant::Ternary && lin.quantized_input) {
       const auto& shape = layout_.info[lin.param].shape;
       lin.int_path = ops_.pack_ternary(lin.packed, lin.eff, (int)shape[0], (int)shape[1], s.scale);
-    }
-    if (recording_) {
-      T*& off = weight_offsets_[id];
-      if (!off) off = ops_.alloc(n);
-      ops_.copy(off, lin.qbuf, n);
-      ops_.axpy(off, T(-1), W, n);
     }
   });
 }
@@ -149,35 +132,6 @@ void Network<T>::linear_forward(const Linear& lin, const T* x, int in, int N, T*
     ops_.ternary_linear_forward(y, x, N, *lin.packed);
   else
     ops_.gemm(false, true, N, out, in, T(1), x, in, lin.eff, in, T(0), y, out);
-}
-
-template <typename T>
-void Network<T>::quantize_activation(T* out, const T* x, int N, int C, int layer, int site) {
-  const size_t n = (size_t)N * C;
-  if (surrogate_ && !recording_) {
-    auto it = act_offsets_.find({layer, site});
-    OB_CHECK(it != act_offsets_.end(), "surrogate mode: no recorded offset for an activation");
-    ops_.copy(out, x, n);
-    ops_.axpy(out, T(1), it->second, n);
-    return;
-  }
-  ops_.act_quant_int8(out, x, N, C);
-  if (recording_) {
-    T*& off = act_offsets_[{layer, site}];
-    if (!off) off = ops_.alloc(n);
-    ops_.copy(off, out, n);
-    ops_.axpy(off, T(-1), x, n);
-  }
-}
-
-template <typename T>
-void Network<T>::norm_and_quant(T* out, T* out_q, T* rstd, const T* x, const T* wt, int N, int C, int layer, int site) {
-  if (out_q && !surrogate_ && !recording_) {
-    ops_.rmsnorm_forward(out, out_q, rstd, x, wt, N, C, cfg_.rms_norm_eps);
-    return;
-  }
-  ops_.rmsnorm_forward(out, nullptr, rstd, x, wt, N, C, cfg_.rms_norm_eps);
-  if (out_q) quantize_activation(out_q, out, N, C, layer, site);
 }
 
 template <typename T>
@@ -222,8 +176,8 @@ void Network<T>::head_forward(const int32_t* targets, bool want_grad, double* lo
   const int N = B_ * T_, d = cfg_.hidden_size, V = cfg_.vocab_size;
   const int nseg = segments_ == 0 ? 1 : segments_;
   const bool q = act_quant_on(head_lin_);
-  norm_and_quant(xf_, q ? xf_q_ : nullptr, xf_rstd_, boundary_[nseg], w(layout_.final_norm), N, d,
-                 cfg_.num_hidden_layers, kSiteHead);
+  ops_.rmsnorm_forward(xf_, q ? xf_q_ : nullptr, xf_rstd_, boundary_[nseg], w(layout_.final_norm), N, d,
+                       cfg_.rms_norm_eps);
   const T* in = q ? xf_q_ : xf_;
   int64_t count = 0;
   for (int n = 0; n < N; ++n) count += targets[n] >= 0;
@@ -305,8 +259,8 @@ void Network<T>::logits(const int32_t* tokens, int B, int Tn, T* out, bool last_
   run_layers_forward();
   training_ = saved_training;
   const bool q = act_quant_on(head_lin_);
-  norm_and_quant(xf_, q ? xf_q_ : nullptr, xf_rstd_, boundary_[nseg], w(layout_.final_norm), N, d,
-                 cfg_.num_hidden_layers, kSiteHead);
+  ops_.rmsnorm_forward(xf_, q ? xf_q_ : nullptr, xf_rstd_, boundary_[nseg], w(layout_.final_norm), N, d,
+                       cfg_.rms_norm_eps);
   const T* in = q ? xf_q_ : xf_;
   if (last_only) {
     for (int b = 0; b < B; ++b) {
@@ -320,20 +274,6 @@ void Network<T>::logits(const int32_t* tokens, int B, int Tn, T* out, bool last_
       ops_.download(out + (size_t)r0 * V, logit_chunk_, (size_t)R * V);
     }
   }
-  have_forward_ = false;
-}
-
-template <typename T>
-void Network<T>::record_quant_offsets(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
-  recording_ = true;
-  surrogate_ = false;
-  try {
-    forward(tokens, targets, B, Tn);
-  } catch (...) {
-    recording_ = false;
-    throw;
-  }
-  recording_ = false;
   have_forward_ = false;
 }
 

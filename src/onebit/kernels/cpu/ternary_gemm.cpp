@@ -2,13 +2,13 @@
 // activation codes q in [-128,127] go in as u = q + 128 and the per-column Σ_k t[j,k] * 128 is taken
 // off the int32 sum afterwards (|Σ| <= 255 * in, no overflow; below 2^24 for in < 65536, so its float
 // conversion is exact too). Register tile: 8 rows x 32 columns = 16 zmm int32 accumulators; per group
-// of 4 k: two 64-byte loads of the weight panel, eight 4-byte broadcasts of activation codes.
+// of 4 k: two 64-byte loads of the weight panel, eight 4-byte broadcasts of activation codes, packed per
+// 8-row block as [k/4][8][4] bytes by the same pass that turns act_quant_int8's floats back into codes.
 // Tasks are (64-row block) x (group of column panels), each output in exactly one task, and the
 // integer sums are order-independent, so results do not depend on the thread count.
 #include "onebit/kernels/cpu/ternary_gemm.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -25,36 +25,53 @@ namespace {
 
 constexpr int MR = 8, NR = 32, MC = 64;
 
-// Codes and per-row factor of one act_quant_int8 output row. Its largest |value| is 127/s (the code
-// ±127 of the row's maximum), so s' = 127/max|xq| reproduces every code q = round(xq * s') exactly:
-// xq * s' = q * (1 ± a few ulp), far from a rounding boundary. Returns 1/s' (0 for an all-zero row).
-float recover_codes(uint8_t* u, const float* xq, int in, int kpad) {
-  float m = 0.0f;
-  for (int k = 0; k < in; ++k) m = std::max(m, std::fabs(xq[k]));
-  if (m == 0.0f) {
-    std::memset(u, 128, (size_t)kpad);
-    return 0.0f;
-  }
-  const float s = 127.0f / m;
-  for (int k = 0; k < in; ++k)
-    u[k] = (uint8_t)(int)(std::clamp(__builtin_roundevenf(xq[k] * s), -128.0f, 127.0f) + 128.0f);
-  for (int k = in; k < kpad; ++k) u[k] = 128;  // code 0 against zero-padded weights
-  return m / 127.0f;
-}
-
 uint8_t* aligned_bytes(std::vector<uint8_t>& v, size_t n) {
   v.resize(n + 64);
   return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t(63));
 }
 
 #if defined(__x86_64__)
-// y[r, 0:nr] = (Σ_k u[r,k] * t[k, col] - 128 * colsum[col]) * rs[r] for r < mr (rows past mr repeat
-// the last valid row and are not stored).
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void kernel_8x32(int kq, const uint8_t* A, int lda, int mr,
+// acc += u8 x s8 dot products of 4, in place (GCC 12 otherwise copies and spills the accumulators of
+// the intrinsic every iteration).
+__attribute__((target("avx512f,avx512vnni"))) inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
+
+// Codes of one act_quant_int8 output row, as u = q + 128, written into its MR-row block of the packed
+// activations ([k/4][MR][4] bytes: the kernel broadcasts a row's 4 codes from one pointer). The row's
+// largest |value| is 127/s (the code ±127 of its maximum), so s' = 127/max|xq| gives back every code
+// q = round(xq * s') exactly: xq * s' = q * (1 ± a few ulp), far from a rounding boundary (vcvtps2dq
+// rounds to nearest even, as act_quant_int8 does). Padding k gets code 0. Returns 1/s' (0 for a zero row).
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) float pack_row_codes(uint8_t* dst, const float* xq, int in,
+                                                                          int kpad) {
+  __m512 m = _mm512_setzero_ps();
+  for (int k = 0; k < in; k += 16) {
+    const __mmask16 mk = in - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - k)) - 1);
+    m = _mm512_maskz_max_ps(0xFFFF, m, _mm512_abs_ps(_mm512_maskz_loadu_ps(mk, xq + k)));
+  }
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, m);
+  const float mx = *std::max_element(lanes, lanes + 16);
+  const __m512 s = _mm512_set1_ps(mx > 0.0f ? 127.0f / mx : 0.0f);
+  const __m512i lo = _mm512_set1_epi32(-128), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(128);
+  const int kq = kpad / 4;
+  for (int k = 0; k < kpad; k += 16) {
+    const __mmask16 mk = in - k >= 16 ? (__mmask16)0xFFFF : in <= k ? (__mmask16)0 : (__mmask16)((1u << (in - k)) - 1);
+    __m512i q = _mm512_maskz_cvtps_epi32(0xFFFF, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, xq + k), s));
+    q = _mm512_add_epi32(_mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, q, lo), hi), off);
+    alignas(16) uint8_t bytes[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(bytes), _mm512_maskz_cvtepi32_epi8(0xFFFF, q));
+    for (int g = 0; g < 4 && k / 4 + g < kq; ++g) std::memcpy(dst + (size_t)(k / 4 + g) * MR * 4, bytes + 4 * g, 4);
+  }
+  return mx / 127.0f;
+}
+
+// y[r, 0:nr] = (Σ_k u[r,k] * t[k, col] - 128 * colsum[col]) * rs[r] for r < mr; Ap is one packed MR-row
+// block (rows past mr hold code 0 and are not stored), Bp one packed 32-column weight panel.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void kernel_8x32(int kq, const uint8_t* Ap, int mr,
                                                                        const int8_t* Bp, const int32_t* colsum,
                                                                        const float* rs, float* y, int ldy, int nr) {
-  const uint8_t* a[MR];
-  for (int r = 0; r < MR; ++r) a[r] = A + (size_t)std::min(r, mr - 1) * lda;
   __m512i c[MR][2];
   for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm512_setzero_si512();
   for (int k = 0; k < kq; ++k) {
@@ -62,11 +79,12 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void kernel_8x32(int kq, 
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       int32_t quad;
-      std::memcpy(&quad, a[r] + 4 * k, 4);
+      std::memcpy(&quad, Ap + 4 * r, 4);
       const __m512i av = _mm512_set1_epi32(quad);
-      c[r][0] = _mm512_dpbusd_epi32(c[r][0], av, b0);
-      c[r][1] = _mm512_dpbusd_epi32(c[r][1], av, b1);
+      c[r][0] = dpbusd(c[r][0], av, b0);
+      c[r][1] = dpbusd(c[r][1], av, b1);
     }
+    Ap += MR * 4;
     Bp += 128;
   }
   const __m512i k128 = _mm512_set1_epi32(128);
@@ -132,12 +150,19 @@ void ternary_gemm(float* y, const float* xq, int N, const TernaryPack& p) {
   if (N <= 0 || p.out <= 0) return;
   static thread_local std::vector<uint8_t> ubuf;
   static thread_local std::vector<float> rbuf;
-  uint8_t* U = aligned_bytes(ubuf, (size_t)N * p.kpad);
-  rbuf.resize(N);
+  const int mpanels = (N + MR - 1) / MR;
+  const size_t apanel = (size_t)p.kpad * MR;
+  uint8_t* U = aligned_bytes(ubuf, mpanels * apanel);
+  rbuf.assign((size_t)mpanels * MR, 0.0f);
   float* rs = rbuf.data();
-  parallel_ranges(N, std::max(1, (1 << 14) / std::max(1, p.in)), [&](int64_t lo, int64_t hi) {
-    for (int64_t n = lo; n < hi; ++n)
-      rs[n] = recover_codes(U + n * p.kpad, xq + n * (size_t)p.in, p.in, p.kpad) * p.scale;
+  parallel_for(mpanels, [&](int64_t ip) {
+    uint8_t* blk = U + ip * apanel;
+    const int rows = std::min(MR, N - (int)ip * MR);
+    if (rows < MR) std::memset(blk, 128, apanel);  // rows past N: code 0, never stored
+    for (int r = 0; r < rows; ++r) {
+      const int n = (int)ip * MR + r;
+      rs[n] = pack_row_codes(blk + 4 * r, xq + (size_t)n * p.in, p.in, p.kpad) * p.scale;
+    }
   });
   const int npanels = (p.out + NR - 1) / NR, mblocks = (N + MC - 1) / MC;
   const int jgroups = std::clamp((4 * pool_threads() + mblocks - 1) / mblocks, 1, npanels);
@@ -146,7 +171,7 @@ void ternary_gemm(float* y, const float* xq, int N, const TernaryPack& p) {
     const int i0 = (int)(t / jgroups) * MC, g = (int)(t % jgroups), i1 = std::min(N, i0 + MC);
     for (int jp = npanels * g / jgroups; jp < npanels * (g + 1) / jgroups; ++jp)
       for (int i = i0; i < i1; i += MR)
-        kernel_8x32(p.kpad / 4, U + (size_t)i * p.kpad, p.kpad, std::min(MR, i1 - i), p.data() + jp * panel,
+        kernel_8x32(p.kpad / 4, U + (size_t)(i / MR) * apanel, std::min(MR, i1 - i), p.data() + jp * panel,
                     p.colsum.data() + jp * NR, rs + i, y + (size_t)i * p.out + jp * NR, p.out,
                     std::min(NR, p.out - jp * NR));
   });

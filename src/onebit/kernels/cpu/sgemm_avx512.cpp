@@ -113,9 +113,12 @@ void sgemm_avx512(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                   float beta, float* C, int ldc, bool parallel) {
   // Both packs are shared by all threads: op(A)[:, p0:p0+kc] whole (M x KC) and op(B) one NC block.
   static thread_local std::vector<float> abuf, bbuf;
+  // K in equal blocks of about KC (at most 1.5 KC): a short last block would cost one more pass over
+  // all of C for little work (the LM head's weight gradient has K = 262 rows per logits chunk).
+  const int kblocks = std::max(1, (K + KC / 2) / KC), kcmax = (K + kblocks - 1) / kblocks;
   const int mpanels = (M + MR - 1) / MR;
-  float* Ap = aligned(abuf, (size_t)mpanels * MR * KC);
-  float* Bp = aligned(bbuf, (size_t)(NC + NR) * KC);
+  float* Ap = aligned(abuf, (size_t)mpanels * MR * kcmax);
+  float* Bp = aligned(bbuf, (size_t)(NC + NR) * kcmax);
   auto run = [&](int64_t n, auto&& f) {
     if (parallel)
       parallel_for(n, f);
@@ -128,8 +131,8 @@ void sgemm_avx512(bool ta, bool tb, int M, int N, int K, float alpha, const floa
     // Tasks are (MC-row block) x (group of B panels): a few per thread, each C tile in exactly one task,
     // so the result does not depend on which thread ran what.
     const int jgroups = parallel ? std::clamp((8 * pool_threads() + mblocks - 1) / mblocks, 1, npanels) : 1;
-    for (int p0 = 0; p0 < K; p0 += KC) {
-      const int kc = std::min(KC, K - p0);
+    for (int p0 = 0; p0 < K; p0 += kcmax) {
+      const int kc = std::min(kcmax, K - p0);
       const float beta_eff = p0 == 0 ? beta : 1.0f;
       run(npanels, [&](int64_t jp) {
         pack_b_panel(tb, B, ldb, p0, kc, j0 + (int)jp * NR, std::min(NR, nc - (int)jp * NR), Bp + jp * kc * NR);

@@ -15,10 +15,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 if [[ -z "${PYTHON:-}" ]]; then  # the first interpreter that has torch
-  for p in /opt/venv-torch/bin/python "$repo/../.venv-torch/bin/python" "$(command -v python3 || true)"; do
-    [[ -x $p ]] && "$p" -c 'import torch' 2>/dev/null && PYTHON=$p && break
+  for p in /opt/venv-torch/bin/python "$repo/../.venv-torch/bin/python" python3; do
+    p=$(command -v "$p" || true)
+    [[ -n $p ]] && "$p" -c 'import torch' 2>/dev/null && PYTHON=$p && break
   done
 fi
+PYTHON=$(command -v "${PYTHON:-}" || true)  # a bare name such as PYTHON=python3 works too
 PEER=${PEER:-$repo/../shared/bench/peer_torch_bitnet.py}
 THREADS=${THREADS:-$(printf '%s\n' 2 "$(nproc)" | sort -nu | tr '\n' ' ')}
 STEPS=${STEPS:-6}

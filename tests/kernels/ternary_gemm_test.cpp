@@ -108,5 +108,14 @@ TEST(TernaryGemm, ReferenceHasNoIntegerPath) {
   EXPECT_EQ(packed, nullptr);
 }
 
+// Past kTernaryMaxIn inputs the integer sum could exceed float's exact range: the backend declines.
+TEST(TernaryGemm, TooWideInputKeepsTheF32Gemm) {
+  std::unique_ptr<PackedTernary> packed;
+  const int in = cpu::kTernaryMaxIn + 1;
+  Vec w(in, 0.1f);
+  EXPECT_FALSE(cpu_ops().pack_ternary(packed, w.data(), 1, in, 0.1f));
+  EXPECT_EQ(packed, nullptr);
+}
+
 }  // namespace
 }  // namespace onebit::kernels

@@ -46,7 +46,7 @@ class CpuOps final : public cpu::HostMemoryOps<float> {
     cpu::weight_code_counts(w, n, q, s, counts);
   }
   bool pack_ternary(std::unique_ptr<PackedTernary>& packed, const float* w_eff, int out, int in, float g) override {
-    if (!cpu::ternary_gemm_available()) return false;
+    if (!cpu::ternary_gemm_available() || in <= 0 || in > cpu::kTernaryMaxIn) return false;
     auto* p = dynamic_cast<CpuTernaryPack*>(packed.get());
     if (!p) {
       auto fresh = std::make_unique<CpuTernaryPack>();

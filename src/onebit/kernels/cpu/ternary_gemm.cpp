@@ -1,7 +1,7 @@
 // Exact int8 x ternary GEMM on AVX-512 VNNI. vpdpbusd multiplies unsigned by signed bytes, so the
 // activation codes q in [-128,127] go in as u = q + 128 and the per-column Σ_k t[j,k] * 128 is taken
-// off the int32 sum afterwards (|Σ| <= 255 * in, no overflow; below 2^24 for in < 65536, so its float
-// conversion is exact too). Register tile: 8 rows x 32 columns = 16 zmm int32 accumulators; per group
+// off the int32 sum afterwards (|Σ| <= 255 * in, no overflow; |Σ q·t| <= 127 * in < 2^24 for in <= kTernaryMaxIn,
+// so its float conversion is exact too). Register tile: 8 rows x 32 columns = 16 zmm int32 accumulators; per group
 // of 4 k: two 64-byte loads of the weight panel, eight 4-byte broadcasts of activation codes, packed per
 // 8-row block as [k/4][8][4] bytes by the same pass that turns act_quant_int8's floats back into codes.
 // Tasks are (64-row block) x (group of column panels), each output in exactly one task, and the
@@ -116,6 +116,7 @@ bool ternary_gemm_available() {
 }
 
 void ternary_pack(TernaryPack& p, const float* w_eff, int out, int in, float g) {
+  OB_CHECK(in > 0 && in <= kTernaryMaxIn, "ternary_pack: in_features ", in, " outside (0, ", kTernaryMaxIn, "]");
   const int npanels = (out + NR - 1) / NR;
   p.out = out;
   p.in = in;

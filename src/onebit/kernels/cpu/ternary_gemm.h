@@ -25,7 +25,11 @@ struct TernaryPack {
   const int8_t* data() const { return codes.data() + codes_offset; }
 };
 
-// w_eff = g * t (weight_quantize's Hard ternary output); the code is its sign.
+// Widest input the integer path takes: |Σ q·t| <= 127 * in must stay below 2^24 so that its float
+// conversion is exact. Wider layers keep the f32 GEMM.
+inline constexpr int kTernaryMaxIn = 65536;
+
+// w_eff = g * t (weight_quantize's Hard ternary output); the code is its sign. 0 < in <= kTernaryMaxIn.
 void ternary_pack(TernaryPack& p, const float* w_eff, int out, int in, float g);
 // y[N, p.out] from xq[N, p.in] (both row-major, dense). Requires ternary_gemm_available().
 void ternary_gemm(float* y, const float* xq, int N, const TernaryPack& p);

@@ -5,5 +5,5 @@ if(TARGET onebit)
     COMMAND ${CMAKE_COMMAND} -E env ONEBIT_BINARY=$<TARGET_FILE:onebit> ${CMAKE_CURRENT_SOURCE_DIR}/train_throughput.sh
     DEPENDS onebit
     USES_TERMINAL
-    COMMENT "CPU training throughput: onebit vs PyTorch eager (bench/results/train_throughput.json)")
+    COMMENT "CPU training throughput: onebit vs PyTorch eager and torch.compile (bench/results/train_throughput_<cpu>.json)")
 endif()

@@ -1,6 +1,7 @@
 // Whole-model gradients against central finite differences in f64 (reference kernels):
 // (a) full precision, (b) with quantizers in the forward (STE), against the surrogate network whose
-// quantizers return input + the offset recorded at the base point.
+// quantizers return input + the offset recorded at the base point (SteSurrogateOps, a decorator of the
+// reference kernels).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "model_test_util.h"
+#include "ste_surrogate_ops.h"
 #include "test_seed.h"
 #include "onebit/kernels/kernels.h"
 #include "onebit/model/network.h"
@@ -18,6 +20,7 @@ namespace {
 using testing::Batch;
 using testing::random_batch;
 using testing::small_config;
+using testing::SteSurrogateOps;
 
 struct Case {
   std::string name;
@@ -33,7 +36,8 @@ void check_gradients(const Case& c, uint64_t salt) {
   // Fresh weights and batch on every run; the seed is printed if the check fails (test_seed.h).
   const uint64_t seed = onebit::test::test_seed(salt);
   SCOPED_TRACE(c.name);
-  Network<double> net(c.cfg, kernels::reference_ops<double>());
+  SteSurrogateOps<double> ops(kernels::reference_ops<double>());
+  Network<double> net(c.cfg, ops);
   net.init_weights(seed);
   // Larger-than-init weights make every path (norm gains, attention scores) matter numerically.
   std::mt19937_64 gen(seed);
@@ -54,8 +58,12 @@ void check_gradients(const Case& c, uint64_t salt) {
   std::vector<double> analytic(net.grads(), net.grads() + net.num_params());
 
   if (quantized) {
-    net.record_quant_offsets(b.tokens.data(), b.targets.data(), b.B, b.T);
-    net.set_surrogate_mode(true);
+    ops.record([&] { net.forward(b.tokens.data(), b.targets.data(), b.B, b.T); });
+    ASSERT_GT(ops.recorded_weights(), 0u);
+    if (c.phase == QuantPhase::Hard) {
+      ASSERT_GT(ops.recorded_activations(), 0u);
+    }
+    ops.set_surrogate_mode(true);
     const double loss_s = net.forward(b.tokens.data(), b.targets.data(), b.B, b.T);
     ASSERT_NEAR(loss_s, loss, 1e-12) << "the surrogate must equal the quantized network at the base point";
   }
@@ -118,6 +126,20 @@ TEST(ModelGrad, SoftPhaseSTE) {
   c.quantization.mlp = Precision::Binary;
   c.quantization.embedding = Precision::Ternary;  // a quantized lookup table, against the sandwich default
   check_gradients({"soft", c, QuantPhase::Soft, 3.0f}, 6);
+}
+
+// The surrogate keys activation offsets by buffer; a checkpointed forward reuses its slots, which would
+// make the offsets ambiguous, so recording one must fail loudly rather than check the wrong function.
+TEST(ModelGrad, SurrogateRejectsReusedQuantizerBuffers) {
+  ModelConfig c = small_config();
+  c.num_hidden_layers = 4;
+  SteSurrogateOps<double> ops(kernels::reference_ops<double>());
+  Network<double> net(c, ops);
+  net.init_weights(7);
+  net.set_quant_state({QuantPhase::Hard, 0});
+  net.set_checkpoint_segments(2);
+  const Batch b = random_batch(c, 1, 4, 8);
+  EXPECT_THROW(ops.record([&] { net.forward(b.tokens.data(), b.targets.data(), b.B, b.T); }), std::logic_error);
 }
 
 }  // namespace

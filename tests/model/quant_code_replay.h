@@ -8,6 +8,7 @@
 // tie flip does not spread through the rest of the network and the gradients can be held to f32 accuracy.
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <deque>
 #include <vector>
 
@@ -87,6 +88,14 @@ class ForwardingOps : public kernels::Ops<T> {
   }
   double cross_entropy(T* logits, T* losses, const int32_t* tgt, int N, int V, T dscale, bool want_grad) override {
     return b_.cross_entropy(logits, losses, tgt, N, V, dscale, want_grad);
+  }
+  // The integer Hard-phase forward is forwarded too, so the f32 side runs what the trainer runs.
+  bool pack_ternary(std::unique_ptr<kernels::PackedTernary>& packed, const T* w_eff, int out, int in,
+                    float g) override {
+    return b_.pack_ternary(packed, w_eff, out, in, g);
+  }
+  void ternary_linear_forward(T* y, const T* xq, int N, const kernels::PackedTernary& packed) override {
+    b_.ternary_linear_forward(y, xq, N, packed);
   }
 
  protected:

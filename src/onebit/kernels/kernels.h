@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
+#include <string>
 
 namespace onebit::kernels {
 
@@ -32,6 +34,12 @@ inline float dropout_factor(uint64_t seed, uint64_t i, float p) {
   const float u = static_cast<float>(z >> 40) * (1.0f / 16777216.0f);
   return u >= p ? 1.0f / (1.0f - p) : 0.0f;
 }
+
+// Ternary weights packed by a backend for its integer Hard-phase forward (Ops::pack_ternary).
+class PackedTernary {
+ public:
+  virtual ~PackedTernary() = default;
+};
 
 template <typename T>
 class Ops {
@@ -72,6 +80,23 @@ class Ops {
   virtual void weight_quantize(T* out, const T* w, size_t n, WeightQuant q, QuantScale s, float soft_k) = 0;
   // counts[0..2] += number of weights whose hard code is -1, 0, +1.
   virtual void weight_code_counts(const T* w, size_t n, WeightQuant q, QuantScale s, int64_t counts[3]) = 0;
+
+  // ---- Hard-phase ternary linear as an exact integer product (optional) ----
+  // Packs w_eff = g * t, t in {-1,0,+1} (weight_quantize's Hard ternary output, [out,in]) for
+  // ternary_linear_forward, reusing `packed`'s storage when it is already this backend's. Returns false,
+  // leaving `packed` alone, where the backend has no integer path (the reference; CPUs without VNNI):
+  // the caller then uses gemm, the same product in floating point.
+  virtual bool pack_ternary(std::unique_ptr<PackedTernary>& packed, const T* w_eff, int out, int in, float g) {
+    (void)packed, (void)w_eff, (void)out, (void)in, (void)g;
+    return false;
+  }
+  // y[N,out] = xq[N,in] · W_effᵀ, xq from act_quant_int8 (or rmsnorm_forward's out_q), `packed` from a
+  // successful pack_ternary of this backend: exact int32 dot products of the codes, each scaled once
+  // (so it differs from gemm at rounding level).
+  virtual void ternary_linear_forward(T* y, const T* xq, int N, const PackedTernary& packed) {
+    (void)y, (void)xq, (void)N, (void)packed;
+    throw std::logic_error(std::string(name()) + ": ternary_linear_forward without a successful pack_ternary");
+  }
 
   // ---- RoPE ("rotate_half": pairs i and i+hd/2), in place on x[B,T,H,hd]; cos/sin are [T, hd/2].
   // inverse=true rotates by the negative angle (the backward).

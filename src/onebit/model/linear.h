@@ -9,9 +9,12 @@
 
 namespace onebit::model {
 
-// y[N,out] = x[N,in] · W_effᵀ (W_eff is [out,in], row-major like the checkpoint's weights).
+// y[N,out] = x[N,in] · W_effᵀ (W_eff is [out,in], row-major like the checkpoint's weights). With
+// `packed` (ops.pack_ternary of W_eff, Hard phase, x the int8-quantized activation) the backend's
+// exact integer product runs instead of gemm.
 template <typename T>
-void linear_forward(kernels::Ops<T>& ops, const T* x, const T* w_eff, int N, int in, int out, T* y);
+void linear_forward(kernels::Ops<T>& ops, const T* x, const T* w_eff, int N, int in, int out, T* y,
+                    const kernels::PackedTernary* packed = nullptr);
 
 // Backward of linear_forward: dx = dx_beta·dx + dy · W_eff (beta 0 overwrites, 1 adds a second
 // consumer of x), dW += dyᵀ · x. Under the STE, W_eff's gradient is W's.
@@ -22,9 +25,10 @@ void linear_backward(kernels::Ops<T>& ops, const T* dy, int out, const T* w_eff,
 // The LM head fused with cross-entropy, in chunks of `chunk_rows` rows so that only [chunk_rows, V]
 // logits exist at a time: logits = x · W_effᵀ, loss rows into row_loss[N]; returns the summed loss.
 // With want_grad, also dx[N,d] = dscale·dlogits · W_eff (overwritten) and dw[V,d] += dscale·dlogitsᵀ · x.
-// logit_chunk holds chunk_rows·V scratch values.
+// logit_chunk holds chunk_rows·V scratch values. `packed` as for linear_forward (logits only).
 template <typename T>
 double lm_head_loss(kernels::Ops<T>& ops, const T* x, const T* w_eff, const int32_t* targets, int N, int d, int V,
-                    int chunk_rows, T dscale, bool want_grad, T* logit_chunk, T* row_loss, T* dx, T* dw);
+                    int chunk_rows, T dscale, bool want_grad, T* logit_chunk, T* row_loss, T* dx, T* dw,
+                    const kernels::PackedTernary* packed = nullptr);
 
 }  // namespace onebit::model

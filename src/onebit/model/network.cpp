@@ -48,8 +48,6 @@ Network<T>::~Network() {
   for_each_linear([&](int, Linear& lin) {
     if (lin.qbuf) ops_.free(lin.qbuf);
   });
-  for (auto& [k, p] : weight_offsets_) ops_.free(p);
-  for (auto& [k, p] : act_offsets_) ops_.free(p);
   ops_.free(params_);
   ops_.free(grads_);
 }
@@ -105,19 +103,12 @@ const T* Network<T>::input_for(const Linear& lin, const T* plain, const T* quant
 
 template <typename T>
 void Network<T>::prepare_weights() {
-  for_each_linear([&](int id, Linear& lin) {
+  for_each_linear([&](int, Linear& lin) {
     T* W = w(lin.param);
     const size_t n = layout_.info[lin.param].numel;
+    lin.int_path = false;
     if (quant_.phase == QuantPhase::FullPrecision || lin.wq == kernels::WeightQuant::None) {
       lin.eff = W;
-      return;
-    }
-    if (surrogate_ && !recording_) {
-      auto it = weight_offsets_.find(id);
-      OB_CHECK(it != weight_offsets_.end(), "surrogate mode: no recorded offset for a weight");
-      ops_.copy(lin.qbuf, W, n);
-      ops_.axpy(lin.qbuf, T(1), it->second, n);
-      lin.eff = lin.qbuf;
       return;
     }
     const bool soft = quant_.phase == QuantPhase::Soft &&
@@ -127,42 +118,23 @@ void Network<T>::prepare_weights() {
     const kernels::QuantScale s = ops_.weight_quant_scale(W, n, lin.wq);
     ops_.weight_quantize(lin.qbuf, W, n, lin.wq, s, k);
     lin.eff = lin.qbuf;
-    if (recording_) {
-      T*& off = weight_offsets_[id];
-      if (!off) off = ops_.alloc(n);
-      ops_.copy(off, lin.qbuf, n);
-      ops_.axpy(off, T(-1), W, n);
+    // Weights change only at the optimizer step, so one pack per forward serves every use in it
+    // (and the recomputed forwards of checkpointed segments). The embedding is a lookup, never packed.
+    if (quant_.phase == QuantPhase::Hard && lin.wq == kernels::WeightQuant::Ternary && lin.quantized_input) {
+      const auto& shape = layout_.info[lin.param].shape;
+      lin.int_path = ops_.pack_ternary(lin.packed, lin.eff, (int)shape[0], (int)shape[1], s.scale);
     }
   });
 }
 
 template <typename T>
-void Network<T>::quantize_activation(T* out, const T* x, int N, int C, int layer, int site) {
-  const size_t n = (size_t)N * C;
-  if (surrogate_ && !recording_) {
-    auto it = act_offsets_.find({layer, site});
-    OB_CHECK(it != act_offsets_.end(), "surrogate mode: no recorded offset for an activation");
-    ops_.copy(out, x, n);
-    ops_.axpy(out, T(1), it->second, n);
-    return;
-  }
-  ops_.act_quant_int8(out, x, N, C);
-  if (recording_) {
-    T*& off = act_offsets_[{layer, site}];
-    if (!off) off = ops_.alloc(n);
-    ops_.copy(off, out, n);
-    ops_.axpy(off, T(-1), x, n);
-  }
+const kernels::PackedTernary* Network<T>::packed_for(const Linear& lin) const {
+  return lin.int_path && act_quant_on(lin) ? lin.packed.get() : nullptr;
 }
 
 template <typename T>
-void Network<T>::norm_and_quant(T* out, T* out_q, T* rstd, const T* x, const T* wt, int N, int C, int layer, int site) {
-  if (out_q && !surrogate_ && !recording_) {
-    ops_.rmsnorm_forward(out, out_q, rstd, x, wt, N, C, cfg_.rms_norm_eps);
-    return;
-  }
-  ops_.rmsnorm_forward(out, nullptr, rstd, x, wt, N, C, cfg_.rms_norm_eps);
-  if (out_q) quantize_activation(out_q, out, N, C, layer, site);
+void Network<T>::linear_forward(const Linear& lin, const T* x, int in, int N, T* y, int out) {
+  model::linear_forward(ops_, x, lin.eff, N, in, out, y, packed_for(lin));
 }
 
 template <typename T>
@@ -207,15 +179,15 @@ void Network<T>::head_forward(const int32_t* targets, bool want_grad, double* lo
   const int N = B_ * T_, d = cfg_.hidden_size, V = cfg_.vocab_size;
   const int nseg = segments_ == 0 ? 1 : segments_;
   const bool q = act_quant_on(head_lin_);
-  norm_and_quant(xf_, q ? xf_q_ : nullptr, xf_rstd_, boundary_[nseg], w(layout_.final_norm), N, d,
-                 cfg_.num_hidden_layers, kSiteHead);
+  ops_.rmsnorm_forward(xf_, q ? xf_q_ : nullptr, xf_rstd_, boundary_[nseg], w(layout_.final_norm), N, d,
+                       cfg_.rms_norm_eps);
   const T* in = q ? xf_q_ : xf_;
   int64_t count = 0;
   for (int n = 0; n < N; ++n) count += targets[n] >= 0;
   const T dscale = count > 0 ? T(1) / T(count) : T(0);
   if (want_grad) ops_.zero(head_dw_, (size_t)V * d);
   *loss_sum = lm_head_loss(ops_, in, head_lin_.eff, targets, N, d, V, chunk_rows_, dscale, want_grad, logit_chunk_,
-                           row_loss_, dxf_, head_dw_);
+                           row_loss_, dxf_, head_dw_, packed_for(head_lin_));
   head_grads_ready_ = want_grad;
 }
 
@@ -281,36 +253,21 @@ void Network<T>::logits(const int32_t* tokens, int B, int Tn, T* out, bool last_
   run_layers_forward();
   training_ = saved_training;
   const bool q = act_quant_on(head_lin_);
-  norm_and_quant(xf_, q ? xf_q_ : nullptr, xf_rstd_, boundary_[nseg], w(layout_.final_norm), N, d,
-                 cfg_.num_hidden_layers, kSiteHead);
+  ops_.rmsnorm_forward(xf_, q ? xf_q_ : nullptr, xf_rstd_, boundary_[nseg], w(layout_.final_norm), N, d,
+                       cfg_.rms_norm_eps);
   const T* in = q ? xf_q_ : xf_;
   if (last_only) {
     for (int b = 0; b < B; ++b) {
-      ops_.gemm(false, true, 1, V, d, T(1), in + ((size_t)b * Tn + Tn - 1) * d, d, head_lin_.eff, d, T(0), logit_chunk_,
-                V);
+      linear_forward(head_lin_, in + ((size_t)b * Tn + Tn - 1) * d, d, 1, logit_chunk_, V);
       ops_.download(out + (size_t)b * V, logit_chunk_, V);
     }
   } else {
     for (int r0 = 0; r0 < N; r0 += chunk_rows_) {
       const int R = std::min(chunk_rows_, N - r0);
-      ops_.gemm(false, true, R, V, d, T(1), in + (size_t)r0 * d, d, head_lin_.eff, d, T(0), logit_chunk_, V);
+      linear_forward(head_lin_, in + (size_t)r0 * d, d, R, logit_chunk_, V);
       ops_.download(out + (size_t)r0 * V, logit_chunk_, (size_t)R * V);
     }
   }
-  have_forward_ = false;
-}
-
-template <typename T>
-void Network<T>::record_quant_offsets(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
-  recording_ = true;
-  surrogate_ = false;
-  try {
-    forward(tokens, targets, B, Tn);
-  } catch (...) {
-    recording_ = false;
-    throw;
-  }
-  recording_ = false;
   have_forward_ = false;
 }
 

@@ -6,7 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <map>
+#include <memory>
 #include <vector>
 
 #include "onebit/kernels/kernels.h"
@@ -45,12 +45,6 @@ class Network {
   size_t peak_activation_bytes() const { return arena_floats_ * sizeof(T); }
   WeightStats weight_stats();
 
-  // Test hook for the STE check: record, at the current parameters and batch, the offset q(x) - x of
-  // every quantizer (weights and activations); while surrogate mode is on, each quantizer returns
-  // x + recorded offset instead, which is the function whose gradient the STE claims to compute.
-  void record_quant_offsets(const int32_t* tokens, const int32_t* targets, int B, int Tn);
-  void set_surrogate_mode(bool on) { surrogate_ = on; }
-
  private:
   struct LayerActs {
     T *x_in = nullptr, *rstd1 = nullptr, *h1 = nullptr, *h1q = nullptr;
@@ -66,17 +60,21 @@ class Network {
     bool quantized_input = false;  // int8 activation quant applies (Hard phase only)
     T* eff = nullptr;              // effective weight for this forward (params or quantized copy)
     T* qbuf = nullptr;             // owned quantized copy (non-F32 precisions)
+    // Hard ternary with int8 input on a backend with an integer path: this forward runs
+    // ops.ternary_linear_forward on `packed` (packed from eff by prepare_weights) instead of gemm.
+    std::unique_ptr<kernels::PackedTernary> packed;
+    bool int_path = false;
   };
-  enum Site { kSiteQKV, kSiteO, kSiteUpGate, kSiteDown, kSiteHead, kNumSites };
 
   void ensure_arena(int B, int Tn);
   void free_arena();
   void prepare_weights();
   bool act_quant_on(const Linear& lin) const;
   const T* input_for(const Linear& lin, const T* plain, const T* quant) const;
-  // Writes the int8-quantized version of x (or the surrogate) for site `site` of layer `layer`.
-  void quantize_activation(T* out, const T* x, int N, int C, int layer, int site);
-  void norm_and_quant(T* out, T* out_q, T* rstd, const T* x, const T* w, int N, int C, int layer, int site);
+  // y[N,out] = x[N,in] · W_effᵀ: the integer path where prepare_weights packed the weight, else gemm.
+  void linear_forward(const Linear& lin, const T* x, int in, int N, T* y, int out);
+  // The packed weight when the integer path applies to `lin` (packed and fed int8 activations), else null.
+  const kernels::PackedTernary* packed_for(const Linear& lin) const;
   void layer_forward(int l, LayerActs& a, const T* x_in, T* x_out);
   void layer_backward(int l, LayerActs& a, T* dres);
   // Runs every layer from boundary_[0] (the embeddings); segment boundaries land in boundary_.
@@ -121,11 +119,6 @@ class Network {
   int chunk_rows_ = 0;
   std::vector<int32_t> tokens_, targets_;
   bool have_forward_ = false, head_grads_ready_ = false;
-
-  // Surrogate (STE check) offsets.
-  bool surrogate_ = false, recording_ = false;
-  std::map<int, T*> weight_offsets_;               // by linear id (see linear_id)
-  std::map<std::pair<int, int>, T*> act_offsets_;  // by (layer, site)
 };
 
 extern template class Network<float>;

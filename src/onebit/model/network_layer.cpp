@@ -31,10 +31,10 @@ void Network<T>::layer_forward(int l, LayerActs& a, const T* x_in, T* x_out) {
 
   // Attention.
   const bool qkv_q = act_quant_on(Ls[kQ]) || act_quant_on(Ls[kK]) || act_quant_on(Ls[kV]);
-  norm_and_quant(a.h1, qkv_q ? a.h1q : nullptr, a.rstd1, x_in, w(P.input_norm), N, d, l, kSiteQKV);
-  linear_forward(ops_, input_for(Ls[kQ], a.h1, a.h1q), Ls[kQ].eff, N, d, d, a.q);
-  linear_forward(ops_, input_for(Ls[kK], a.h1, a.h1q), Ls[kK].eff, N, d, kvd, a.k);
-  linear_forward(ops_, input_for(Ls[kV], a.h1, a.h1q), Ls[kV].eff, N, d, kvd, a.v);
+  ops_.rmsnorm_forward(a.h1, qkv_q ? a.h1q : nullptr, a.rstd1, x_in, w(P.input_norm), N, d, cfg_.rms_norm_eps);
+  linear_forward(Ls[kQ], input_for(Ls[kQ], a.h1, a.h1q), d, N, a.q, d);
+  linear_forward(Ls[kK], input_for(Ls[kK], a.h1, a.h1q), d, N, a.k, kvd);
+  linear_forward(Ls[kV], input_for(Ls[kV], a.h1, a.h1q), d, N, a.v, kvd);
   if (cfg_.qk_norm) {
     ops_.rmsnorm_forward(a.qr, nullptr, a.q_rstd, a.q, w(P.q_norm), N * H, hd, cfg_.rms_norm_eps);
     ops_.rmsnorm_forward(a.kr, nullptr, a.k_rstd, a.k, w(P.k_norm), N * KV, hd, cfg_.rms_norm_eps);
@@ -46,25 +46,25 @@ void Network<T>::layer_forward(int l, LayerActs& a, const T* x_in, T* x_out) {
   ops_.rope(a.kr, cos_, sin_, B_, T_, KV, hd, false);
   ops_.attention_forward(a.att, a.probs, a.qr, a.kr, a.v, B_, T_, H, KV, hd);
   if (cfg_.sub_ln)
-    norm_and_quant(a.att_n, act_quant_on(Ls[kO]) ? a.att_q : nullptr, a.att_rstd, a.att, w(P.attn_sub_norm), N, d, l,
-                   kSiteO);
+    ops_.rmsnorm_forward(a.att_n, act_quant_on(Ls[kO]) ? a.att_q : nullptr, a.att_rstd, a.att, w(P.attn_sub_norm), N,
+                         d, cfg_.rms_norm_eps);
   else if (act_quant_on(Ls[kO]))
-    quantize_activation(a.att_q, a.att, N, d, l, kSiteO);
-  linear_forward(ops_, o_input(l, a), Ls[kO].eff, N, d, d, tmp_d_);
+    ops_.act_quant_int8(a.att_q, a.att, N, d);
+  linear_forward(Ls[kO], o_input(l, a), d, N, tmp_d_, d);
   ops_.residual_forward(a.x_mid, x_in, tmp_d_, rs, p, dropout_seed(l, 0), (size_t)N * d);
 
   // MLP.
   const bool up_q = act_quant_on(Ls[kGate]) || act_quant_on(Ls[kUp]);
-  norm_and_quant(a.h2, up_q ? a.h2q : nullptr, a.rstd2, a.x_mid, w(P.post_norm), N, d, l, kSiteUpGate);
-  linear_forward(ops_, input_for(Ls[kGate], a.h2, a.h2q), Ls[kGate].eff, N, d, ff, a.gate);
-  linear_forward(ops_, input_for(Ls[kUp], a.h2, a.h2q), Ls[kUp].eff, N, d, ff, a.up);
+  ops_.rmsnorm_forward(a.h2, up_q ? a.h2q : nullptr, a.rstd2, a.x_mid, w(P.post_norm), N, d, cfg_.rms_norm_eps);
+  linear_forward(Ls[kGate], input_for(Ls[kGate], a.h2, a.h2q), d, N, a.gate, ff);
+  linear_forward(Ls[kUp], input_for(Ls[kUp], a.h2, a.h2q), d, N, a.up, ff);
   ops_.gated_act_forward(a.act, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
   if (cfg_.sub_ln)
-    norm_and_quant(a.act_n, act_quant_on(Ls[kDown]) ? a.act_q : nullptr, a.act_rstd, a.act, w(P.ffn_sub_norm), N, ff, l,
-                   kSiteDown);
+    ops_.rmsnorm_forward(a.act_n, act_quant_on(Ls[kDown]) ? a.act_q : nullptr, a.act_rstd, a.act, w(P.ffn_sub_norm),
+                         N, ff, cfg_.rms_norm_eps);
   else if (act_quant_on(Ls[kDown]))
-    quantize_activation(a.act_q, a.act, N, ff, l, kSiteDown);
-  linear_forward(ops_, down_input(l, a), Ls[kDown].eff, N, ff, d, tmp_d_);
+    ops_.act_quant_int8(a.act_q, a.act, N, ff);
+  linear_forward(Ls[kDown], down_input(l, a), ff, N, tmp_d_, d);
   ops_.residual_forward(x_out, a.x_mid, tmp_d_, rs, p, dropout_seed(l, 1), (size_t)N * d);
 }
 

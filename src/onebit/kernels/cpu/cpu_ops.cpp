@@ -1,10 +1,15 @@
 // Ops<float> for the CPU: the fast kernels of fast.h behind the device-agnostic interface.
 #include "onebit/kernels/cpu/fast.h"
 #include "onebit/kernels/cpu/host_memory.h"
+#include "onebit/kernels/cpu/ternary_gemm.h"
 #include "onebit/kernels/kernels.h"
 
 namespace onebit::kernels {
 namespace {
+
+struct CpuTernaryPack final : PackedTernary {
+  cpu::TernaryPack pack;
+};
 
 class CpuOps final : public cpu::HostMemoryOps<float> {
  public:
@@ -39,6 +44,20 @@ class CpuOps final : public cpu::HostMemoryOps<float> {
   }
   void weight_code_counts(const float* w, size_t n, WeightQuant q, QuantScale s, int64_t counts[3]) override {
     cpu::weight_code_counts(w, n, q, s, counts);
+  }
+  bool pack_ternary(std::unique_ptr<PackedTernary>& packed, const float* w_eff, int out, int in, float g) override {
+    if (!cpu::ternary_gemm_available() || in <= 0 || in > cpu::kTernaryMaxIn) return false;
+    auto* p = dynamic_cast<CpuTernaryPack*>(packed.get());
+    if (!p) {
+      auto fresh = std::make_unique<CpuTernaryPack>();
+      p = fresh.get();
+      packed = std::move(fresh);
+    }
+    cpu::ternary_pack(p->pack, w_eff, out, in, g);
+    return true;
+  }
+  void ternary_linear_forward(float* y, const float* xq, int N, const PackedTernary& packed) override {
+    cpu::ternary_gemm(y, xq, N, dynamic_cast<const CpuTernaryPack&>(packed).pack);
   }
   void rope(float* x, const float* cos, const float* sin, int B, int T, int H, int hd, bool inverse) override {
     cpu::rope(x, cos, sin, B, T, H, hd, inverse);

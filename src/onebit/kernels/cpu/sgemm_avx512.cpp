@@ -1,6 +1,6 @@
 // Goto-style SGEMM: per K block, op(B) is packed into KC x NR column panels and op(A) into KC x MR row
-// panels (both shared by the threads), then tasks of MC rows x a group of B panels run a 6x32 register
-// tile of 12 zmm accumulators (the B panel stays in L1 across an MC block, the A block in L2). Edges are zero-padded in
+// panels (both shared by the threads), then tasks of MC rows x a group of B panels run a 12x32 register
+// tile of 24 zmm accumulators (the B panel stays in L1 across an MC block, the A block in L2). Edges are zero-padded in
 // the packs and written back with masked stores. Summation order depends only on the shapes, so results are
 // deterministic.
 #include "onebit/kernels/cpu/sgemm_avx512.h"
@@ -24,16 +24,16 @@ namespace onebit::kernels::cpu {
 #if defined(__x86_64__)
 namespace {
 
-constexpr int MR = 6, NR = 32, KC = 256, MC = 192, NC = 2048;
+constexpr int MR = 12, NR = 32, KC = 256, MC = 192, NC = 2048;
 
 // beta_eff == 0: overwrite C (C may hold garbage, never read); otherwise C = beta_eff*C + alpha*acc.
-__attribute__((target("avx512f"))) void kernel_6x32(int kc, const float* Ap, const float* Bp, float* C, int ldc,
+__attribute__((target("avx512f"))) void kernel_12x32(int kc, const float* Ap, const float* Bp, float* C, int ldc,
                                                     float alpha, float beta_eff, int mr, int nr) {
   __m512 c[MR][2];
   for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm512_setzero_ps();
   for (int k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
       const __m512 a = _mm512_set1_ps(Ap[r]);
       c[r][0] = _mm512_fmadd_ps(a, b0, c[r][0]);
@@ -112,9 +112,12 @@ void sgemm_avx512(bool ta, bool tb, int M, int N, int K, float alpha, const floa
                   float beta, float* C, int ldc, bool parallel) {
   // Both packs are shared by all threads: op(A)[:, p0:p0+kc] whole (M x KC) and op(B) one NC block.
   static thread_local std::vector<float> abuf, bbuf;
+  // K in equal blocks of about KC (at most 1.5 KC): a short last block would cost one more pass over
+  // all of C for little work (the LM head's weight gradient has K = 262 rows per logits chunk).
+  const int kblocks = std::max(1, (K + KC / 2) / KC), kcmax = (K + kblocks - 1) / kblocks;
   const int mpanels = (M + MR - 1) / MR;
-  float* Ap = aligned(abuf, (size_t)mpanels * MR * KC);
-  float* Bp = aligned(bbuf, (size_t)(NC + NR) * KC);
+  float* Ap = aligned(abuf, (size_t)mpanels * MR * kcmax);
+  float* Bp = aligned(bbuf, (size_t)(NC + NR) * kcmax);
   auto run = [&](int64_t n, auto&& f) {
     if (parallel)
       parallel_for(n, f);
@@ -127,8 +130,8 @@ void sgemm_avx512(bool ta, bool tb, int M, int N, int K, float alpha, const floa
     // Tasks are (MC-row block) x (group of B panels): a few per thread, each C tile in exactly one task,
     // so the result does not depend on which thread ran what.
     const int jgroups = parallel ? std::clamp((8 * pool_threads() + mblocks - 1) / mblocks, 1, npanels) : 1;
-    for (int p0 = 0; p0 < K; p0 += KC) {
-      const int kc = std::min(KC, K - p0);
+    for (int p0 = 0; p0 < K; p0 += kcmax) {
+      const int kc = std::min(kcmax, K - p0);
       const float beta_eff = p0 == 0 ? beta : 1.0f;
       run(npanels, [&](int64_t jp) {
         pack_b_panel(tb, B, ldb, p0, kc, j0 + (int)jp * NR, std::min(NR, nc - (int)jp * NR), Bp + jp * kc * NR);
@@ -141,7 +144,7 @@ void sgemm_avx512(bool ta, bool tb, int M, int N, int K, float alpha, const floa
         const int ib1 = std::min(M, ib0 + MC);
         for (int jp = npanels * g / jgroups; jp < npanels * (g + 1) / jgroups; ++jp)
           for (int i = ib0; i < ib1; i += MR)
-            kernel_6x32(kc, Ap + (size_t)(i / MR) * kc * MR, Bp + (size_t)jp * kc * NR,
+            kernel_12x32(kc, Ap + (size_t)(i / MR) * kc * MR, Bp + (size_t)jp * kc * NR,
                         C + (size_t)i * ldc + j0 + jp * NR, ldc, alpha, beta_eff, std::min(MR, M - i),
                         std::min(NR, nc - jp * NR));
       });

@@ -8,9 +8,9 @@
 #include "onebit/data/dataset.h"
 #include "onebit/data/token_file.h"
 #include "onebit/data/window_sources.h"
+#include "onebit/infer/load_model.h"
+#include "onebit/kernels/threads.h"
 #include "onebit/train/evaluate.h"
-#include "onebit/train/model_dir.h"
-#include "onebit/train/runtime.h"
 
 namespace onebit::cli {
 
@@ -24,10 +24,10 @@ struct EvalArgs {
 };
 
 void run_eval(const EvalArgs& a) {
-  train::set_num_threads(a.threads);
+  kernels::set_num_threads(a.threads);
   if (a.data.empty() == a.text.empty()) fail("eval: pass exactly one of --data FILE or --text STRING");
   if (a.batch_size <= 0) fail("--batch-size must be positive (got ", a.batch_size, ")");
-  train::LoadedModel lm = train::load_model_dir(a.model, a.tokenizer);
+  infer::LoadedModel lm = infer::load_model_dir(a.model, a.tokenizer);
   const auto& cfg = lm.model->config();
   const int T = a.seq_len > 0 ? a.seq_len : std::min(256, cfg.max_position_embeddings);
   if (T > cfg.max_position_embeddings)

@@ -6,9 +6,9 @@
 #include "cli/commands.h"
 #include "onebit/core/error.h"
 #include "onebit/core/rng.h"
-#include "onebit/train/model_dir.h"
-#include "onebit/train/runtime.h"
-#include "onebit/train/sampling.h"
+#include "onebit/infer/load_model.h"
+#include "onebit/infer/sampler.h"
+#include "onebit/kernels/threads.h"
 
 namespace onebit::cli {
 
@@ -17,7 +17,7 @@ struct GenerateArgs {
   std::string model, prompt, tokenizer;
   int max_tokens = 200, threads = 0;
   uint64_t seed = 0;
-  train::SamplingOptions sampling;
+  infer::SamplingOptions sampling;
 };
 
 // Bytes of a trailing UTF-8 sequence that is not complete yet (held back from the stream).
@@ -33,12 +33,12 @@ size_t incomplete_utf8_tail(const std::string& s) {
 }
 
 void run_generate(const GenerateArgs& a) {
-  train::set_num_threads(a.threads);
+  kernels::set_num_threads(a.threads);
   if (a.max_tokens < 0) fail("--max-tokens must be >= 0 (got ", a.max_tokens, ")");
   if (a.sampling.temperature < 0) fail("--temperature must be >= 0 (got ", a.sampling.temperature, ")");
   if (!(a.sampling.top_p > 0 && a.sampling.top_p <= 1)) fail("--top-p must be in (0, 1] (got ", a.sampling.top_p, ")");
   if (a.sampling.top_k < 0) fail("--top-k must be >= 0 (got ", a.sampling.top_k, ")");
-  train::LoadedModel lm = train::load_model_dir(a.model, a.tokenizer);
+  infer::LoadedModel lm = infer::load_model_dir(a.model, a.tokenizer);
   auto& model = *lm.model;
   const auto& tok = *lm.tokenizer;
   model.set_training(false);
@@ -63,7 +63,7 @@ void run_generate(const GenerateArgs& a) {
     model.logits(ids.data() + start, 1, T, logits.data(), /*last_only=*/true);
     // Ids the tokenizer cannot produce (vocab padding) are never sampled.
     std::span<const float> usable(logits.data(), static_cast<size_t>(std::min(V, tok.vocab_size())));
-    const int32_t next = train::sample_token(usable, a.sampling, rng);
+    const int32_t next = infer::sample_token(usable, a.sampling, rng);
     if (tok.eos_id() && next == *tok.eos_id()) break;
     ids.push_back(next);
     std::string text = tok.decode(std::span<const int32_t>(ids.data() + prompt_len, ids.size() - prompt_len), true);

@@ -1,6 +1,5 @@
 // Trainer pieces that need the model: gradient accumulation equals one big batch, checkpoints
-// round-trip exactly (and are readable by Python safetensors), bad checkpoints give clear errors,
-// and info's size accounting matches the model.
+// round-trip exactly (and are readable by Python safetensors), and bad checkpoints give clear errors.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,13 +10,11 @@
 #include "onebit/core/json_util.h"
 #include "onebit/core/rng.h"
 #include "onebit/data/batch_source.h"
+#include "onebit/kernels/threads.h"
 #include "onebit/model/param_layout.h"
 #include "onebit/model/transformer.h"
 #include "onebit/train/adamw.h"
 #include "onebit/train/checkpoint.h"
-#include "onebit/train/model_dir.h"
-#include "onebit/train/model_size.h"
-#include "onebit/train/runtime.h"
 #include "onebit/train/schedule.h"
 #include "onebit/train/trainer.h"
 
@@ -84,7 +81,7 @@ double rel_diff(std::span<const float> a, std::span<const float> b) {
 class GradAccumulation : public ::testing::TestWithParam<model::QuantPhase> {};
 
 TEST_P(GradAccumulation, KMicroBatchesEqualOneKTimesBatch) {
-  set_num_threads(2);
+  kernels::set_num_threads(2);
   const auto cfg = micro_config();
   model::Transformer m(cfg);
   m.init_weights(5);
@@ -116,7 +113,7 @@ INSTANTIATE_TEST_SUITE_P(Phases, GradAccumulation,
                          [](const auto& info) { return std::string(to_string(info.param)); });
 
 TEST(Checkpoint, RoundTripsExactlyAndPrunes) {
-  set_num_threads(2);
+  kernels::set_num_threads(2);
   const auto cfg = micro_config();
   model::Transformer m(cfg);
   m.init_weights(1);
@@ -190,24 +187,4 @@ TEST(Checkpoint, RoundTripsExactlyAndPrunes) {
   write_file_atomic(out / "checkpoints" / "latest", "step-000009\n");
   EXPECT_THROW(find_latest_checkpoint(out), Error);
   fs::remove_all(out);
-}
-
-TEST(ModelSize, CountsMatchTheModel) {
-  const auto cfg = micro_config();
-  model::Transformer m(cfg);
-  uint64_t total = 0, quant = 0;
-  for (const auto& p : m.params_info()) {
-    total += p.numel;
-    if (p.precision == model::Precision::Ternary) quant += p.numel;
-  }
-  ModelSize s = model_size(model::build_param_layout(cfg).info);
-  EXPECT_EQ(s.total_params, total);
-  EXPECT_EQ(s.total_params, cfg.num_parameters());
-  EXPECT_EQ(s.quantized_params, quant);
-  EXPECT_EQ(s.quantized_params + s.high_precision_params, total);
-  const uint64_t nq_tensors = s.by_precision[model::Precision::Ternary].tensors;
-  EXPECT_EQ(nq_tensors, 2u * 7u);
-  EXPECT_DOUBLE_EQ(s.packed_bytes, quant * 2.0 / 8 + nq_tensors * 4.0 + (total - quant) * 4.0);
-  EXPECT_DOUBLE_EQ(s.f16_bytes, total * 2.0);
-  EXPECT_DOUBLE_EQ(s.bits_per_quantized_weight(), 2.0);
 }

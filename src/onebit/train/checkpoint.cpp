@@ -8,7 +8,8 @@
 #include "onebit/core/error.h"
 #include "onebit/core/log.h"
 #include "onebit/formats/safetensors.h"
-#include "onebit/train/model_dir.h"
+#include "onebit/modeldir/model_dir.h"
+#include "onebit/modeldir/weights.h"
 
 namespace onebit::train {
 
@@ -64,7 +65,7 @@ fs::path save_checkpoint(const fs::path& output_dir, int64_t step, model::Transf
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   try {
-    save_model_dir(tmp, model, tokenizer_json);
+    modeldir::save_model_dir(tmp, model, tokenizer_json);
     write_optimizer(tmp / "optimizer.safetensors", model, opt);
     write_json_atomic(tmp / "trainer_state.json", trainer_state);
     sync_directory(tmp);
@@ -106,12 +107,12 @@ json load_checkpoint(const fs::path& dir, model::Transformer& model, AdamW& opt)
   if (!fs::is_directory(dir)) fail(dir.string(), ": checkpoint dir not found");
   for (const char* f : {"config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json"})
     if (!fs::exists(dir / f)) fail((dir / f).string(), ": missing from the checkpoint");
-  check_same_config(dir, model.config());
+  modeldir::check_same_config(dir, model.config());
   const fs::path sp = dir / "trainer_state.json";
   json state = read_json_file(sp);
   if (!state.is_object()) fail(sp.string(), ": not a JSON object");
   json_get<int64_t>(state, "step", sp.string());
-  load_weights(dir / "model.safetensors", model);
+  modeldir::load_weights(dir / "model.safetensors", model);
   read_optimizer(dir / "optimizer.safetensors", model, opt);
   const json adam = json_get<json>(state, "optimizer", sp.string());
   opt.set_steps_taken(json_get<int64_t>(adam, "t", sp.string() + ": optimizer"));

@@ -6,18 +6,20 @@
 #include <cstdio>
 
 #include "onebit/core/error.h"
+#include "onebit/core/interrupt.h"
 #include "onebit/core/json_util.h"
 #include "onebit/core/log.h"
+#include "onebit/core/memory_usage.h"
 #include "onebit/core/progress.h"
 #include "onebit/core/rng.h"
 #include "onebit/data/dataset.h"
 #include "onebit/data/tokenizer.h"
+#include "onebit/kernels/threads.h"
+#include "onebit/modeldir/model_dir.h"
 #include "onebit/train/adamw.h"
 #include "onebit/train/checkpoint.h"
 #include "onebit/train/evaluate.h"
 #include "onebit/train/metrics_log.h"
-#include "onebit/train/model_dir.h"
-#include "onebit/train/runtime.h"
 #include "onebit/train/schedule.h"
 
 namespace onebit::train {
@@ -206,7 +208,7 @@ float accumulate_gradients(model::Transformer& model, data::BatchSource& source,
 }
 
 int run_training(TrainOptions opt) {
-  const int threads = set_num_threads(opt.threads);
+  const int threads = kernels::set_num_threads(opt.threads);
   const fs::path out = opt.output_dir;
   if (opt.output_dir.empty()) fail("--output-dir is required");
 
@@ -403,7 +405,7 @@ int run_training(TrainOptions opt) {
     }
     if (last_saved != step) save();
   }
-  save_model_dir(out, model, tok_json);
+  modeldir::save_model_dir(out, model, tok_json);
   std::fprintf(stdout, "model saved to %s (config.json, model.safetensors, tokenizer.json)\n", out.c_str());
   return 0;
 }

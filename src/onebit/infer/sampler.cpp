@@ -1,4 +1,4 @@
-#include "onebit/train/sampling.h"
+#include "onebit/infer/sampler.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 
 #include "onebit/core/error.h"
 
-namespace onebit::train {
+namespace onebit::infer {
 
 int32_t sample_token(std::span<const float> logits, const SamplingOptions& opt, Rng& rng) {
   OB_CHECK(!logits.empty(), "sample_token: empty logits");
@@ -53,4 +53,4 @@ int32_t sample_token(std::span<const float> logits, const SamplingOptions& opt, 
   return idx[cut - 1];
 }
 
-}  // namespace onebit::train
+}  // namespace onebit::infer

@@ -1,12 +1,13 @@
 #pragma once
-// A plain reference sampler (the fast runtime's sampler lives in infer/, a later issue):
-// temperature, then top-k, then top-p (nucleus) over the remaining probability mass.
+// Token sampling from one position's logits: temperature, then top-k, then top-p (nucleus) over the
+// remaining probability mass. A pure function of (logits, options, rng state), so the same seed
+// gives the same text.
 #include <cstdint>
 #include <span>
 
 #include "onebit/core/rng.h"
 
-namespace onebit::train {
+namespace onebit::infer {
 
 struct SamplingOptions {
   float temperature = 0.8f;  // 0: greedy
@@ -16,4 +17,4 @@ struct SamplingOptions {
 
 int32_t sample_token(std::span<const float> logits, const SamplingOptions& opt, Rng& rng);
 
-}  // namespace onebit::train
+}  // namespace onebit::infer

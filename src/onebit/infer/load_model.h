@@ -16,6 +16,8 @@ struct LoadedModel {
 };
 
 // Loads config.json, model.safetensors and tokenizer.json (tokenizer_spec overrides the latter).
+// The weights' names, dtypes and shapes are checked against the config's parameter layout before
+// the model is built, so a config that does not match the weights allocates nothing.
 LoadedModel load_model_dir(const fs::path& dir, const std::string& tokenizer_spec = "");
 
 }  // namespace onebit::infer

@@ -1,5 +1,7 @@
-// `onebit eval` and `onebit generate` through the real binary: weights are checked against
-// config.json before the model is allocated.
+// `onebit eval` and `onebit generate` through the real binary: a checkpoint's eval equals the eval
+// the trainer logged at that step (its phase and k by default), text is tokenized exactly as
+// training's token cache (end-of-text included), and weights are checked against config.json
+// before the model is allocated.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -84,6 +86,70 @@ fs::path* Eval::data = nullptr;
 fs::path* Eval::run_dir = nullptr;
 
 }  // namespace
+
+TEST_F(Eval, CheckpointEvalEqualsTheEvalTheTrainerLogged) {
+  const struct {
+    int step;
+    const char* phase;
+  } cases[] = {{2, "fp"}, {5, "soft"}, {8, "hard"}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.phase);
+    const json state = read_json_file(checkpoint(c.step) / "trainer_state.json");
+    ASSERT_EQ(state["quant"]["phase"], c.phase);
+    const json logged = logged_eval(c.step);
+    const json by_default = eval_json(checkpoint(c.step), {});
+    EXPECT_EQ(by_default["phase"], c.phase);
+    EXPECT_EQ(by_default["tokens"], logged["val_tokens"]);
+    EXPECT_DOUBLE_EQ(by_default["loss"].get<double>(), logged["val_loss"].get<double>());
+    EXPECT_DOUBLE_EQ(by_default["bits_per_byte"].get<double>(), logged["val_bpb"].get<double>());
+    // Naming the checkpoint's own phase changes nothing (soft takes the checkpoint's k) ...
+    const json named = eval_json(checkpoint(c.step), {"--phase", c.phase});
+    EXPECT_EQ(named["loss"], by_default["loss"]);
+    EXPECT_EQ(named["k"], state["quant"]["k"]);
+    // ... and every other phase scores the same weights differently, so the default is what matters.
+    for (const std::string other : {"fp", "hard"}) {
+      if (other == c.phase) continue;
+      EXPECT_NE(eval_json(checkpoint(c.step), {"--phase", other})["loss"], by_default["loss"]) << other;
+    }
+  }
+  // A soft k other than the checkpoint's is a different model too.
+  const json k5 = eval_json(checkpoint(5), {"--phase", "soft", "--quant-k", "50"});
+  EXPECT_EQ(k5["k"], 50.0);
+  EXPECT_NE(k5["loss"], logged_eval(5)["val_loss"]);
+  // The final model dir has no trainer_state.json: it is evaluated as deployed, hard.
+  ASSERT_FALSE(fs::exists(*run_dir / "trainer_state.json"));
+  const json final_default = eval_json(*run_dir, {});
+  EXPECT_EQ(final_default["phase"], "hard");
+  EXPECT_EQ(final_default["loss"], eval_json(*run_dir, {"--phase", "hard"})["loss"]);
+}
+
+TEST_F(Eval, TextIsTokenizedLikeTrainingsTokenCache) {
+  // Training tokenized the text into <XDG_CACHE_HOME>/onebit/tokens (cli_util points it at dir/cache).
+  std::vector<fs::path> cached;
+  for (const auto& e : fs::directory_iterator(*dir / "cache" / "onebit" / "tokens"))
+    if (e.path().extension() == ".tokens") cached.push_back(e.path());
+  ASSERT_EQ(cached.size(), 1u);
+  auto eval_all = [&](const std::vector<std::string>& input) {
+    std::vector<std::string> args = {"eval", "--model", run_dir->string(), "--json", "--seq-len", "32", "--threads", "2"};
+    args.insert(args.end(), input.begin(), input.end());
+    RunResult r = run(args, *dir);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r.status == 0 ? json::parse(r.out) : json::object();
+  };
+  const json from_text = eval_all({"--data", data->string()});
+  const json from_cache = eval_all({"--data", cached[0].string()});
+  EXPECT_EQ(from_text, from_cache);
+  // Byte tokenizer: one token per byte plus the end-of-text token after the file; every token but
+  // the first is a target, so targets = bytes + 1 - 1, and the end-of-text target decodes to 0 bytes.
+  const uint64_t file_bytes = fs::file_size(*data);
+  EXPECT_EQ(from_text["tokens"].get<uint64_t>(), file_bytes);
+  EXPECT_EQ(from_text["bytes"].get<uint64_t>(), file_bytes - 1);
+  // --text is one document too: the same as a text file holding the string.
+  const std::string line = "ROMEO: But soft, what light through yonder window breaks?";
+  const fs::path small = *dir / "line.txt";
+  write_file_atomic(small, line);
+  EXPECT_EQ(eval_all({"--text", line}), eval_all({"--data", small.string()}));
+}
 
 TEST_F(Eval, WeightsAreCheckedAgainstConfigBeforeTheModelIsAllocated) {
   // Runs a command that must fail with `needle` in its one error line, and returns its peak RSS in

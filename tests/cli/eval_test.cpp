@@ -1,7 +1,7 @@
 // `onebit eval` and `onebit generate` through the real binary: a checkpoint's eval equals the eval
 // the trainer logged at that step (its phase and k by default), text is tokenized exactly as
-// training's token cache (end-of-text included), and weights are checked against config.json
-// before the model is allocated.
+// training's token cache (end-of-text included), weights are checked against config.json before
+// the model is allocated, and flags out of range are one-line errors naming the flag.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -205,4 +205,43 @@ TEST_F(Eval, WeightsAreCheckedAgainstConfigBeforeTheModelIsAllocated) {
   cfg["intermediate_size"] = cfg["intermediate_size"].get<int>() + 2;
   write_json_atomic(big / "config.json", cfg);
   expect_error({"eval", "--model", big.string(), "--text", "hello"}, "\"model.layers.0.mlp.gate_proj.weight\" has shape");
+}
+
+TEST_F(Eval, FlagsOutOfRangeAreOneLineErrors) {
+  const std::string m = run_dir->string(), d = data->string();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> generate_cases = {
+      {{"--temperature", "nan"}, "--temperature"}, {{"--temperature", "inf"}, "--temperature"},
+      {{"--temperature", "-0.5"}, "--temperature"}, {{"--top-p", "nan"}, "--top-p"},
+      {{"--top-p", "0"}, "--top-p"},               {{"--top-p", "1.5"}, "--top-p"},
+      {{"--top-k", "-1"}, "--top-k"},              {{"--max-tokens", "-1"}, "--max-tokens"},
+      {{"--threads", "-1"}, "--threads"}};
+  for (const auto& [flags, needle] : generate_cases) {
+    std::vector<std::string> args = {"generate", "--model", m, "--prompt", "x"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    expect_error(args, needle);
+  }
+  // An unsigned seed must not silently wrap "-1" to 2^64 - 1 (CLI11 reports this one itself).
+  RunResult seed = run({"generate", "--model", m, "--prompt", "x", "--seed", "-1"}, *dir);
+  EXPECT_NE(seed.status, 0);
+  EXPECT_NE(seed.err.find("--seed"), std::string::npos) << seed.err;
+
+  const std::vector<std::pair<std::vector<std::string>, std::string>> eval_cases = {
+      {{"--batch-size", "0"}, "--batch-size"},
+      {{"--seq-len", "-5"}, "--seq-len"},
+      {{"--max-batches", "-1"}, "--max-batches"},
+      {{"--threads", "-2"}, "--threads"},
+      {{"--split", "test"}, "--split"},
+      {{"--val-fraction", "nan"}, "--val-fraction"},
+      {{"--phase", "medium"}, "--phase"},
+      {{"--phase", "soft"}, "--phase soft needs --quant-k"},  // the final model dir has no k
+      {{"--phase", "hard", "--quant-k", "3"}, "--quant-k"},
+      {{"--phase", "soft", "--quant-k", "nan"}, "--quant-k"},
+      {{"--phase", "soft", "--quant-k", "0"}, "--quant-k"}};
+  for (const auto& [flags, needle] : eval_cases) {
+    std::vector<std::string> args = {"eval", "--model", m, "--data", d};
+    args.insert(args.end(), flags.begin(), flags.end());
+    expect_error(args, needle);
+  }
+  expect_error({"eval", "--model", m, "--data", (*dir / "missing.txt").string()}, "missing.txt");
+  expect_error({"eval", "--model", m, "--text", "abc", "--split", "val"}, "--split val needs --data");
 }

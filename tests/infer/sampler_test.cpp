@@ -1,10 +1,12 @@
 // The sampler: greedy, top-k, top-p, frequencies that follow softmax(logits / T), determinism for a
-// seed.
+// seed, and options it refuses (NaN and infinite temperatures included).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
+#include "onebit/core/error.h"
 #include "onebit/core/rng.h"
 #include "onebit/infer/sampler.h"
 
@@ -35,4 +37,28 @@ TEST(Sampling, GreedyTopKTopPAndDeterminism) {
   EXPECT_NEAR(ones / 20000.0, 0.75, 0.015);
   Rng a(9), b(9);
   for (int i = 0; i < 50; ++i) EXPECT_EQ(sample_token(logits, {0.8f, 4, 0.9f}, a), sample_token(logits, {0.8f, 4, 0.9f}, b));
+}
+
+TEST(Sampling, RefusesOptionsOutsideTheirRange) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> logits = {0.0f, 1.0f};
+  Rng r(1);
+  auto refused = [&](SamplingOptions o, const std::string& flag) {
+    try {
+      check_sampling_options(o);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(flag), std::string::npos) << e.what();
+      EXPECT_THROW(sample_token(logits, o, r), Error);
+      return;
+    }
+    ADD_FAILURE() << "accepted a bad " << flag;
+  };
+  refused({nan, 40, 0.95f}, "--temperature");
+  refused({inf, 40, 0.95f}, "--temperature");
+  refused({-0.5f, 40, 0.95f}, "--temperature");
+  refused({0.8f, -1, 0.95f}, "--top-k");
+  refused({0.8f, 40, nan}, "--top-p");
+  refused({0.8f, 40, 0.0f}, "--top-p");
+  refused({0.8f, 40, 1.5f}, "--top-p");
+  EXPECT_NO_THROW(check_sampling_options({0.0f, 0, 1.0f}));  // the edges of each range are allowed
 }

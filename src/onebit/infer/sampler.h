@@ -15,6 +15,9 @@ struct SamplingOptions {
   float top_p = 0.95f;       // 1: no limit
 };
 
+// Errors naming the option as the CLI spells it (--temperature, --top-k, --top-p) unless temperature is finite and >= 0, top_k >= 0 and top_p is in (0, 1].
+void check_sampling_options(const SamplingOptions& opt);
+
 int32_t sample_token(std::span<const float> logits, const SamplingOptions& opt, Rng& rng);
 
 }  // namespace onebit::infer

@@ -51,12 +51,16 @@ void check_flags(const EvalArgs& a) {
 
 // The phase and k the model runs in: --phase/--quant-k, else the checkpoint's (trainer_state.json),
 // else hard (a final model dir, evaluated as deployed).
+// trainer_state.json is read only when its phase is needed, so --phase works on any model dir.
 model::QuantState eval_quant_state(const EvalArgs& a) {
-  const std::optional<model::QuantState> saved = train::checkpoint_quant_state(a.model);
-  if (a.phase.empty()) return saved ? *saved : model::QuantState{model::QuantPhase::Hard, 0.0f};
+  if (a.phase.empty()) {
+    const std::optional<model::QuantState> saved = train::checkpoint_quant_state(a.model);
+    return saved ? *saved : model::QuantState{model::QuantPhase::Hard, 0.0f};
+  }
   const model::QuantPhase phase = train::quant_phase_from_string(a.phase, "--phase");
   if (phase != model::QuantPhase::Soft) return {phase, 0.0f};
   if (a.quant_k_given) return {phase, static_cast<float>(a.quant_k)};
+  const std::optional<model::QuantState> saved = train::checkpoint_quant_state(a.model);
   if (saved && saved->phase == model::QuantPhase::Soft) return *saved;
   fail("--phase soft needs --quant-k K: ", a.model, " is not a checkpoint in the soft phase, so it has no k to use");
 }

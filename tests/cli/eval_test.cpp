@@ -123,6 +123,23 @@ TEST_F(Eval, CheckpointEvalEqualsTheEvalTheTrainerLogged) {
   EXPECT_EQ(final_default["loss"], eval_json(*run_dir, {"--phase", "hard"})["loss"]);
 }
 
+TEST_F(Eval, ABadPhaseInTrainerStateIsAnErrorUnlessPhaseIsGiven) {
+  const fs::path copy = *dir / "odd-state";
+  fs::remove_all(copy);
+  fs::copy(checkpoint(5), copy, fs::copy_options::recursive);
+  json state = read_json_file(copy / "trainer_state.json");
+  state["quant"]["phase"] = "half";
+  write_json_atomic(copy / "trainer_state.json", state);
+  expect_error({"eval", "--model", copy.string(), "--text", "hello"}, "trainer_state.json: quant.phase");
+  EXPECT_EQ(eval_json(copy, {"--phase", "hard"})["loss"], eval_json(checkpoint(5), {"--phase", "hard"})["loss"]);
+  state.erase("quant");
+  write_json_atomic(copy / "trainer_state.json", state);
+  expect_error({"eval", "--model", copy.string(), "--text", "hello"}, "missing key \"quant\"");
+  // Soft without --quant-k looks for the checkpoint's k, and says why there is none.
+  expect_error({"eval", "--model", copy.string(), "--text", "hello", "--phase", "soft"}, "missing key \"quant\"");
+  EXPECT_EQ(eval_json(copy, {"--phase", "soft", "--quant-k", "5"})["phase"], "soft");
+}
+
 TEST_F(Eval, TextIsTokenizedLikeTrainingsTokenCache) {
   // Training tokenized the text into <XDG_CACHE_HOME>/onebit/tokens (cli_util points it at dir/cache).
   std::vector<fs::path> cached;

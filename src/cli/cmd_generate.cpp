@@ -6,9 +6,9 @@
 #include "cli/commands.h"
 #include "onebit/core/error.h"
 #include "onebit/core/rng.h"
-#include "onebit/train/model_dir.h"
-#include "onebit/train/runtime.h"
-#include "onebit/train/sampling.h"
+#include "onebit/infer/load_model.h"
+#include "onebit/infer/sampler.h"
+#include "onebit/kernels/threads.h"
 
 namespace onebit::cli {
 
@@ -17,7 +17,7 @@ struct GenerateArgs {
   std::string model, prompt, tokenizer;
   int max_tokens = 200, threads = 0;
   uint64_t seed = 0;
-  train::SamplingOptions sampling;
+  infer::SamplingOptions sampling;
 };
 
 // Bytes of a trailing UTF-8 sequence that is not complete yet (held back from the stream).
@@ -33,12 +33,11 @@ size_t incomplete_utf8_tail(const std::string& s) {
 }
 
 void run_generate(const GenerateArgs& a) {
-  train::set_num_threads(a.threads);
   if (a.max_tokens < 0) fail("--max-tokens must be >= 0 (got ", a.max_tokens, ")");
-  if (a.sampling.temperature < 0) fail("--temperature must be >= 0 (got ", a.sampling.temperature, ")");
-  if (!(a.sampling.top_p > 0 && a.sampling.top_p <= 1)) fail("--top-p must be in (0, 1] (got ", a.sampling.top_p, ")");
-  if (a.sampling.top_k < 0) fail("--top-k must be >= 0 (got ", a.sampling.top_k, ")");
-  train::LoadedModel lm = train::load_model_dir(a.model, a.tokenizer);
+  if (a.threads < 0) fail("--threads must be >= 0 (got ", a.threads, "; 0 = all cores)");
+  infer::check_sampling_options(a.sampling);  // --temperature, --top-k, --top-p (NaN included)
+  kernels::set_num_threads(a.threads);
+  infer::LoadedModel lm = infer::load_model_dir(a.model, a.tokenizer);
   auto& model = *lm.model;
   const auto& tok = *lm.tokenizer;
   model.set_training(false);
@@ -63,7 +62,7 @@ void run_generate(const GenerateArgs& a) {
     model.logits(ids.data() + start, 1, T, logits.data(), /*last_only=*/true);
     // Ids the tokenizer cannot produce (vocab padding) are never sampled.
     std::span<const float> usable(logits.data(), static_cast<size_t>(std::min(V, tok.vocab_size())));
-    const int32_t next = train::sample_token(usable, a.sampling, rng);
+    const int32_t next = infer::sample_token(usable, a.sampling, rng);
     if (tok.eos_id() && next == *tok.eos_id()) break;
     ids.push_back(next);
     std::string text = tok.decode(std::span<const int32_t>(ids.data() + prompt_len, ids.size() - prompt_len), true);
@@ -95,7 +94,12 @@ void add_generate_command(CLI::App& app) {
   sub->add_option("--top-k", a->sampling.top_k, "Sample among the k most likely tokens (0 = all)")->capture_default_str();
   sub->add_option("--top-p", a->sampling.top_p, "Nucleus sampling: smallest set with this probability mass (1 = off)")
       ->capture_default_str();
-  sub->add_option("--seed", a->seed, "Sampling seed (same seed, same text)")->capture_default_str();
+  // An unsigned option would take "-1" as 2^64 - 1; a negative seed is a typo, not a seed.
+  sub->add_option("--seed", a->seed, "Sampling seed (same seed, same text)")
+      ->check(CLI::Validator(
+          [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : cat("must be >= 0 (got ", v, ")"); },
+          ""))
+      ->capture_default_str();
   sub->add_option("--tokenizer", a->tokenizer, "Override the model dir's tokenizer.json");
   sub->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   sub->callback([a]() { run_generate(*a); });

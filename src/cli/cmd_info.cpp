@@ -7,8 +7,8 @@
 #include "onebit/core/error.h"
 #include "onebit/core/json_util.h"
 #include "onebit/formats/safetensors.h"
+#include "onebit/model/model_size.h"
 #include "onebit/model/param_layout.h"
-#include "onebit/train/model_size.h"
 
 namespace onebit::cli {
 
@@ -64,7 +64,7 @@ void run_info(const InfoArgs& a) {
   } else {
     layout = model::build_param_layout(cfg).info;
   }
-  const train::ModelSize s = train::model_size(layout);
+  const model::ModelSize s = model::model_size(layout);
   if (a.json_out) {
     json by = json::object();
     for (const auto& [prec, t] : s.by_precision) by[model::to_string(prec)] = {{"params", t.params}, {"tensors", t.tensors}};

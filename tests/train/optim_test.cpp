@@ -1,5 +1,5 @@
 // AdamW against a double-precision transcription of torch.optim.AdamW, gradient clipping, the LR
-// and quantization schedules, the metrics log's resume truncation, and the reference sampler.
+// and quantization schedules, and the metrics log's resume truncation.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,10 +7,9 @@
 
 #include "onebit/core/error.h"
 #include "onebit/core/rng.h"
+#include "onebit/kernels/threads.h"
 #include "onebit/train/adamw.h"
 #include "onebit/train/metrics_log.h"
-#include "onebit/train/runtime.h"
-#include "onebit/train/sampling.h"
 #include "onebit/train/schedule.h"
 
 using namespace onebit;
@@ -62,9 +61,9 @@ TEST(GradClip, GlobalNormAndScaling) {
   }
   const double norm = std::sqrt(ss);
   EXPECT_NEAR(global_grad_norm(g), norm, 1e-9 * norm);
-  set_num_threads(1);
+  kernels::set_num_threads(1);
   const double n1 = global_grad_norm(g);
-  set_num_threads(2);
+  kernels::set_num_threads(2);
   EXPECT_EQ(global_grad_norm(g), n1);  // independent of the thread count
   std::vector<float> c = g;
   EXPECT_NEAR(clip_grad_norm(c, 1.0), norm, 1e-9 * norm);
@@ -139,30 +138,4 @@ TEST(MetricsLog, ResumeDropsLinesAfterTheCheckpointAndATornTail) {
   { MetricsLog fresh(p, -1); }
   EXPECT_TRUE(read_jsonl(p).empty());
   fs::remove_all(d);
-}
-
-TEST(Sampling, GreedyTopKTopPAndDeterminism) {
-  std::vector<float> logits = {0.0f, 3.0f, 1.0f, 3.0f, -2.0f};
-  Rng r(1);
-  EXPECT_EQ(sample_token(logits, {0.0f, 0, 1.0f}, r), 1);  // ties break toward the lower id
-  // top_k = 1 is greedy whatever the temperature.
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(sample_token(logits, {2.0f, 1, 1.0f}, r), 1);
-  // top_k = 2 never leaves {1, 3}, and both appear.
-  int seen1 = 0, seen3 = 0;
-  for (int i = 0; i < 400; ++i) {
-    int t = sample_token(logits, {1.0f, 2, 1.0f}, r);
-    ASSERT_TRUE(t == 1 || t == 3);
-    (t == 1 ? seen1 : seen3)++;
-  }
-  EXPECT_GT(seen1, 100);
-  EXPECT_GT(seen3, 100);
-  // top_p small enough keeps only the best token.
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(sample_token(logits, {1.0f, 0, 0.1f}, r), 1);
-  // Frequencies follow softmax(logits / T) without truncation.
-  std::vector<float> two = {0.0f, std::log(3.0f)};
-  int ones = 0;
-  for (int i = 0; i < 20000; ++i) ones += sample_token(two, {1.0f, 0, 1.0f}, r);
-  EXPECT_NEAR(ones / 20000.0, 0.75, 0.015);
-  Rng a(9), b(9);
-  for (int i = 0; i < 50; ++i) EXPECT_EQ(sample_token(logits, {0.8f, 4, 0.9f}, a), sample_token(logits, {0.8f, 4, 0.9f}, b));
 }

@@ -1,7 +1,7 @@
 // Trainer pieces that need the model: gradient accumulation equals one big batch (and, as
 // documented, not when micro-batches score different numbers of targets), checkpoints round-trip
 // exactly (and are readable by Python safetensors) and prune by step number, bad checkpoints and
-// trainer_state.json fields give clear errors, and info's size accounting matches the model.
+// trainer_state.json fields give clear errors.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -13,13 +13,11 @@
 #include "onebit/core/json_util.h"
 #include "onebit/core/rng.h"
 #include "onebit/data/batch_source.h"
+#include "onebit/kernels/threads.h"
 #include "onebit/model/param_layout.h"
 #include "onebit/model/transformer.h"
 #include "onebit/train/adamw.h"
 #include "onebit/train/checkpoint.h"
-#include "onebit/train/model_dir.h"
-#include "onebit/train/model_size.h"
-#include "onebit/train/runtime.h"
 #include "onebit/train/schedule.h"
 #include "onebit/train/train_options.h"
 #include "onebit/train/trainer.h"
@@ -136,7 +134,7 @@ double rel_diff(std::span<const float> a, std::span<const float> b) {
 class GradAccumulation : public ::testing::TestWithParam<model::QuantPhase> {};
 
 TEST_P(GradAccumulation, KMicroBatchesEqualOneKTimesBatch) {
-  set_num_threads(2);
+  kernels::set_num_threads(2);
   const auto cfg = micro_config();
   model::Transformer m(cfg);
   m.init_weights(5);
@@ -167,7 +165,7 @@ TEST_P(GradAccumulation, KMicroBatchesEqualOneKTimesBatch) {
 // of the micro-batch gradients, sum g_a / k, while one big batch weights them, sum n_a g_a / sum n_a.
 // They agree only when every n_a is equal; here the first micro-batch has half its targets ignored.
 TEST(GradAccumulationLimits, UnequalScoredTargetsGiveTheMeanOfMicroBatchMeans) {
-  set_num_threads(2);
+  kernels::set_num_threads(2);
   const auto cfg = micro_config();
   model::Transformer m(cfg);
   m.init_weights(6);
@@ -199,7 +197,7 @@ TEST(GradAccumulationLimits, UnequalScoredTargetsGiveTheMeanOfMicroBatchMeans) {
 // The interruptible form polls `stop` before each micro-batch and abandons the step at once, so a
 // huge --accumulation-steps cannot keep Ctrl-C waiting.
 TEST(GradAccumulationLimits, StopAbandonsTheStepBeforeTheNextMicroBatch) {
-  set_num_threads(2);
+  kernels::set_num_threads(2);
   const auto cfg = micro_config();
   model::Transformer m(cfg);
   m.init_weights(7);
@@ -220,7 +218,7 @@ INSTANTIATE_TEST_SUITE_P(Phases, GradAccumulation,
                          [](const auto& info) { return std::string(to_string(info.param)); });
 
 TEST(Checkpoint, RoundTripsExactlyAndPrunes) {
-  set_num_threads(2);
+  kernels::set_num_threads(2);
   const auto cfg = micro_config();
   model::Transformer m(cfg);
   m.init_weights(1);
@@ -284,7 +282,7 @@ TEST(Checkpoint, RoundTripsExactlyAndPrunes) {
 // values onebit holds, and the oracle catches a reference that is off by one value.
 TEST(Checkpoint, PythonSafetensorsReadsTheSavedWeights) {
   ONEBIT_ORACLE_PYTHON_OR_SKIP(python);
-  set_num_threads(2);
+  kernels::set_num_threads(2);
   const auto cfg = micro_config();
   model::Transformer m(cfg);
   m.init_weights(3);
@@ -316,30 +314,8 @@ TEST(Checkpoint, PythonSafetensorsReadsTheSavedWeights) {
   fs::remove_all(out);
 }
 
-TEST(ModelSize, CountsMatchTheModel) {
-  const auto cfg = micro_config();
-  model::Transformer m(cfg);
-  uint64_t total = 0, quant = 0;
-  for (const auto& p : m.params_info()) {
-    total += p.numel;
-    if (p.precision == model::Precision::Ternary) quant += p.numel;
-  }
-  ModelSize s = model_size(model::build_param_layout(cfg).info);
-  EXPECT_EQ(s.total_params, total);
-  EXPECT_EQ(s.total_params, cfg.num_parameters());
-  EXPECT_EQ(s.quantized_params, quant);
-  EXPECT_EQ(s.quantized_params + s.high_precision_params, total);
-  const uint64_t nq_tensors = s.by_precision[model::Precision::Ternary].tensors;
-  EXPECT_EQ(nq_tensors, 2u * 7u);
-  EXPECT_DOUBLE_EQ(s.packed_bytes, quant * 2.0 / 8 + nq_tensors * 4.0 + (total - quant) * 4.0);
-  EXPECT_DOUBLE_EQ(s.f16_bytes, total * 2.0);
-  EXPECT_DOUBLE_EQ(s.bits_per_quantized_weight(), 2.0);
-}
-
-// --keep-checkpoints keeps the newest by step number: as strings, "step-1000000" sorts before
-// "step-999999" and the newest checkpoints would be the ones deleted.
 TEST(Checkpoint, PrunesByStepNumberPastSixDigits) {
-  set_num_threads(2);
+  kernels::set_num_threads(2);
   const auto cfg = micro_config();
   model::Transformer m(cfg);
   m.init_weights(1);

@@ -10,7 +10,8 @@
 #include "onebit/core/error.h"
 #include "onebit/core/log.h"
 #include "onebit/formats/safetensors.h"
-#include "onebit/train/model_dir.h"
+#include "onebit/modeldir/model_dir.h"
+#include "onebit/modeldir/weights.h"
 
 namespace onebit::train {
 
@@ -124,7 +125,7 @@ fs::path save_checkpoint(const fs::path& output_dir, int64_t step, model::Transf
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   try {
-    save_model_dir(tmp, model, tokenizer_json);
+    modeldir::save_model_dir(tmp, model, tokenizer_json);
     write_optimizer(tmp / "optimizer.safetensors", model, opt);
     write_json_atomic(tmp / "trainer_state.json", trainer_state);
     sync_directory(tmp);
@@ -192,11 +193,11 @@ json load_checkpoint(const fs::path& dir, model::Transformer& model, AdamW& opt)
   if (!fs::is_directory(dir)) fail(dir.string(), ": checkpoint dir not found");
   for (const char* f : {"config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json"})
     if (!fs::exists(dir / f)) fail((dir / f).string(), ": missing from the checkpoint");
-  check_same_config(dir, model.config());
+  modeldir::check_same_config(dir, model.config());
   const fs::path sp = dir / "trainer_state.json";
   json state = read_json_file(sp);
   const TrainerState parsed = parse_trainer_state(state, sp.string());
-  load_weights(dir / "model.safetensors", model);
+  modeldir::load_weights(dir / "model.safetensors", model);
   read_optimizer(dir / "optimizer.safetensors", model, opt);
   opt.set_steps_taken(parsed.optimizer_steps);
   return state;

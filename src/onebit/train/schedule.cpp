@@ -52,4 +52,10 @@ const char* to_string(model::QuantPhase p) {
   return "?";
 }
 
+model::QuantPhase quant_phase_from_string(const std::string& s, const std::string& where) {
+  for (auto p : {model::QuantPhase::FullPrecision, model::QuantPhase::Soft, model::QuantPhase::Hard})
+    if (s == to_string(p)) return p;
+  fail(where, ": unknown quantization phase \"", printable(s), "\" (expected fp, soft or hard)");
+}
+
 }  // namespace onebit::train

@@ -33,5 +33,7 @@ struct QuantSchedule {
 };
 
 const char* to_string(model::QuantPhase p);  // "fp" | "soft" | "hard"
+// The inverse of to_string; anything else is an error naming `where`.
+model::QuantPhase quant_phase_from_string(const std::string& s, const std::string& where);
 
 }  // namespace onebit::train

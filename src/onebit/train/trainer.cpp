@@ -6,19 +6,21 @@
 #include <memory>
 
 #include "onebit/core/error.h"
+#include "onebit/core/interrupt.h"
 #include "onebit/core/json_util.h"
 #include "onebit/core/log.h"
+#include "onebit/core/memory_usage.h"
 #include "onebit/core/progress.h"
 #include "onebit/core/rng.h"
 #include "onebit/data/dataset.h"
 #include "onebit/data/tokenizer.h"
+#include "onebit/kernels/threads.h"
+#include "onebit/modeldir/model_dir.h"
 #include "onebit/train/adamw.h"
 #include "onebit/train/checkpoint.h"
 #include "onebit/train/evaluate.h"
 #include "onebit/train/metrics_log.h"
-#include "onebit/train/model_dir.h"
 #include "onebit/train/run_setup.h"
-#include "onebit/train/runtime.h"
 #include "onebit/train/schedule.h"
 
 namespace onebit::train {
@@ -102,7 +104,7 @@ TrainingRun::TrainingRun(const TrainOptions& flags) : out_(flags.output_dir) {
   if (flags.output_dir.empty()) fail("--output-dir is required");
   check_output_dir(out_);
   check_option_ranges(flags);  // before --threads is used and before any checkpoint is read
-  threads_ = set_num_threads(flags.threads);
+  threads_ = kernels::set_num_threads(flags.threads);
   resume_dir_ = find_resume_dir(flags, out_);
   std::string where;
   if (resume_dir_) {
@@ -312,7 +314,7 @@ int TrainingRun::finish() {
     }
     if (last_saved_ != step_) save();
   }
-  save_model_dir(out_, *model_, tok_json_);
+  modeldir::save_model_dir(out_, *model_, tok_json_);
   std::fprintf(stdout, "model saved to %s (config.json, model.safetensors, tokenizer.json)\n", out_.c_str());
   return 0;
 }

@@ -1,10 +1,8 @@
-#include "onebit/train/model_size.h"
+#include "onebit/model/model_size.h"
 
 #include <cmath>
 
-namespace onebit::train {
-
-using model::Precision;
+namespace onebit::model {
 
 namespace {
 bool quantized(Precision p) { return p == Precision::Ternary || p == Precision::Binary || p == Precision::Int8; }
@@ -13,11 +11,11 @@ bool quantized(Precision p) { return p == Precision::Ternary || p == Precision::
 double ModelSize::bits_per_quantized_weight() const {
   double bits = 0;
   for (const auto& [p, t] : by_precision)
-    if (quantized(p)) bits += static_cast<double>(t.params) * model::packed_bits(p);
+    if (quantized(p)) bits += static_cast<double>(t.params) * packed_bits(p);
   return quantized_params ? bits / static_cast<double>(quantized_params) : 0;
 }
 
-ModelSize model_size(const std::vector<model::ParamInfo>& params) {
+ModelSize model_size(const std::vector<ParamInfo>& params) {
   ModelSize s;
   for (const auto& t : params) {
     const uint64_t n = t.numel;
@@ -28,7 +26,7 @@ ModelSize model_size(const std::vector<model::ParamInfo>& params) {
     const bool q = quantized(t.precision);
     (q ? s.quantized_params : s.high_precision_params) += n;
     const double scale_bytes = q ? 4.0 : 0.0;  // one f32 scale per tensor
-    const double bits = model::packed_bits(t.precision);
+    const double bits = packed_bits(t.precision);
     const double ideal_bits = t.precision == Precision::Ternary ? std::log2(3.0) : bits;
     s.packed_bytes += static_cast<double>(n) * bits / 8 + scale_bytes;
     s.ideal_bytes += static_cast<double>(n) * ideal_bits / 8 + scale_bytes;
@@ -38,4 +36,4 @@ ModelSize model_size(const std::vector<model::ParamInfo>& params) {
   return s;
 }
 
-}  // namespace onebit::train
+}  // namespace onebit::model

@@ -8,7 +8,7 @@
 
 #include "onebit/model/transformer.h"
 
-namespace onebit::train {
+namespace onebit::model {
 
 struct PrecisionTotals {
   uint64_t params = 0;
@@ -19,7 +19,7 @@ struct ModelSize {
   uint64_t total_params = 0;
   uint64_t quantized_params = 0;       // ternary, binary, int8 linears
   uint64_t high_precision_params = 0;  // embeddings, head, norms, f32/bf16 linears
-  std::map<model::Precision, PrecisionTotals> by_precision;
+  std::map<Precision, PrecisionTotals> by_precision;
   double packed_bytes = 0;  // deployment packing (ternary at 2 bits)
   double ideal_bytes = 0;   // ternary at log2(3) bits
   double f16_bytes = 0;
@@ -29,6 +29,6 @@ struct ModelSize {
 };
 
 // `params` as in Transformer::params_info() or model::build_param_layout(cfg).info (no allocation).
-ModelSize model_size(const std::vector<model::ParamInfo>& params);
+ModelSize model_size(const std::vector<ParamInfo>& params);
 
-}  // namespace onebit::train
+}  // namespace onebit::model

@@ -1,4 +1,4 @@
-#include "onebit/train/sampling.h"
+#include "onebit/infer/sampler.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,10 +7,19 @@
 
 #include "onebit/core/error.h"
 
-namespace onebit::train {
+namespace onebit::infer {
+
+void check_sampling_options(const SamplingOptions& opt) {
+  // Written as !(ok) so that NaN, which fails every comparison, is refused too.
+  if (!(std::isfinite(opt.temperature) && opt.temperature >= 0.0f))
+    fail("--temperature must be a finite number >= 0 (got ", opt.temperature, ")");
+  if (opt.top_k < 0) fail("--top-k must be >= 0 (got ", opt.top_k, ")");
+  if (!(opt.top_p > 0.0f && opt.top_p <= 1.0f)) fail("--top-p must be in (0, 1] (got ", opt.top_p, ")");
+}
 
 int32_t sample_token(std::span<const float> logits, const SamplingOptions& opt, Rng& rng) {
   OB_CHECK(!logits.empty(), "sample_token: empty logits");
+  check_sampling_options(opt);
   const int n = static_cast<int>(logits.size());
   // Ties break by id so that sampling is a pure function of (logits, rng state).
   auto better = [&](int a, int b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
@@ -53,4 +62,4 @@ int32_t sample_token(std::span<const float> logits, const SamplingOptions& opt, 
   return idx[cut - 1];
 }
 
-}  // namespace onebit::train
+}  // namespace onebit::infer

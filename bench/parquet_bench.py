@@ -28,6 +28,16 @@ import pyarrow.parquet as pq
 root = pathlib.Path(__file__).resolve().parent.parent
 
 
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=str(root / "build"))
@@ -66,7 +76,7 @@ def main():
     res = {
         "date": datetime.date.today().isoformat(),
         "machine": a.machine,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "loadavg_after": os.getloadavg()[0],
         "pyarrow": pa.__version__,
         "file_mb": round(file_mb, 2),

@@ -174,6 +174,25 @@ TEST(Parquet, SeveralRowGroupsAreReadOneAtATime) {
   expect_error([&] { r.read_row_group(8, rg); }, {"row_groups.parquet", "row group 8"});
 }
 
+TEST(Parquet, MemoryHoldsOneRowGroupNotTheFile) {
+  // 8 row groups: what stays allocated after reading them all is about the largest group's values,
+  // far below the file's total.
+  fs::path p = kFixtures / "parquet" / "row_groups.parquet";
+  FileReader r(p, {"content"});
+  RowGroupData rg;
+  size_t total_bytes = 0, largest_group = 0, peak = 0;
+  for (size_t g = 0; g < r.num_row_groups(); ++g) {
+    r.read_row_group(g, rg);
+    size_t bytes = 0;
+    for (size_t i = 0; i < rg.num_rows; ++i) bytes += rg.columns[0].is_null(i) ? 0 : rg.columns[0].value(i).size();
+    total_bytes += bytes;
+    largest_group = std::max(largest_group, bytes);
+    peak = std::max(peak, rg.columns[0].memory_bytes());
+  }
+  EXPECT_GT(total_bytes, 4 * largest_group);
+  EXPECT_LT(peak, 2 * largest_group + 4096);
+}
+
 TEST(Parquet, UnknownColumnIsAnErrorNamingTheFileAndColumn) {
   fs::path p = kFixtures / "parquet" / "codec_zstd.parquet";
   expect_error([&] { FileReader r(p, {"content", "no\nsuch"}); }, {"codec_zstd.parquet", "no\\nsuch", "content, lang, size"});

@@ -12,11 +12,17 @@ namespace onebit::parquet {
 
 namespace {
 
-void ensure(std::unique_ptr<uint8_t[]>& buf, size_t& cap, size_t n) {
-  if (n <= cap) return;
-  // Uninitialised on purpose: every byte is written by the decompressor before it is read.
-  buf.reset(new uint8_t[n]);
-  cap = n;
+// The page's bytes after decompression: for an uncompressed page the file's own bytes (no copy),
+// else a buffer owned by `out` that lives as long as the values that view it.
+const uint8_t* page_bytes(Codec codec, const uint8_t* src, size_t csize, size_t usize, ColumnData& out,
+                          const std::string& what) {
+  if (codec == Codec::Uncompressed) {
+    if (csize != usize) fail(what, ": uncompressed page is ", csize, " bytes, the header says ", usize);
+    return src;
+  }
+  uint8_t* dst = out.page_buffer(usize);
+  decompress(codec, src, csize, dst, usize, what);
+  return dst;
 }
 
 }  // namespace
@@ -40,10 +46,8 @@ void ColumnChunkReader::read(const uint8_t* file, size_t data_end, const ColumnC
          " bytes lies outside the file's data (", data_end, " bytes before the footer)");
   size_t pos = static_cast<size_t>(start);
   const size_t end = pos + static_cast<size_t>(chunk.total_compressed_size);
-  // Sizes from the footer are hints only (a lying one costs at most this much address space).
+  // The footer's row count is a hint only (a lying one costs at most this much address space).
   out.reserve_rows(static_cast<size_t>(std::min<int64_t>(num_rows, int64_t{1} << 24)));
-  if (info.type == PhysicalType::ByteArray && chunk.total_uncompressed_size > 0)
-    out.reserve_bytes(static_cast<size_t>(std::min<int64_t>(chunk.total_uncompressed_size, int64_t{1} << 30)));
 
   int64_t rows_done = 0;
   while (rows_done < num_rows) {
@@ -64,10 +68,9 @@ void ColumnChunkReader::read(const uint8_t* file, size_t data_end, const ColumnC
       Encoding e = h.dictionary_page->encoding;
       if (e != Encoding::Plain && e != Encoding::PlainDictionary)
         fail(what, ": dictionary page encoding ", encoding_name(e), " (must be PLAIN)");
-      ensure(dict_buf_, dict_cap_, usize);
-      decompress(chunk.codec, src, csize, dict_buf_.get(), usize, what);
-      decode_plain(vt, dict_buf_.get(), usize, static_cast<size_t>(h.dictionary_page->num_values), dictionary_,
-                   dict_scratch_, what);
+      const uint8_t* dict = page_bytes(chunk.codec, src, csize, usize, out, what);
+      decode_plain(vt, dict, usize, static_cast<size_t>(h.dictionary_page->num_values), dictionary_, out.scratch(),
+                   what);
       have_dictionary = true;
       continue;
     }
@@ -85,9 +88,7 @@ void ColumnChunkReader::read(const uint8_t* file, size_t data_end, const ColumnC
       encoding = h.data_page->encoding;
       if (static_cast<int64_t>(num_values) > num_rows - rows_done)
         fail(what, ": data page holds ", num_values, " values, only ", num_rows - rows_done, " rows are left in the row group");
-      ensure(page_buf_, page_cap_, usize);
-      decompress(chunk.codec, src, csize, page_buf_.get(), usize, what);
-      const uint8_t* p = page_buf_.get();
+      const uint8_t* p = page_bytes(chunk.codec, src, csize, usize, out, what);
       size_t left = usize;
       if (info.nullable) {
         if (h.data_page->definition_level_encoding != Encoding::Rle)
@@ -121,9 +122,9 @@ void ColumnChunkReader::read(const uint8_t* file, size_t data_end, const ColumnC
       levels_size = def;
       size_t vsize = usize - rep - def;
       if (d.is_compressed && chunk.codec != Codec::Uncompressed) {
-        ensure(page_buf_, page_cap_, vsize);
-        decompress(chunk.codec, src + rep + def, csize - rep - def, page_buf_.get(), vsize, what);
-        values = page_buf_.get();
+        uint8_t* dst = out.page_buffer(vsize);
+        decompress(chunk.codec, src + rep + def, csize - rep - def, dst, vsize, what);
+        values = dst;
       } else {
         if (csize != usize) fail(what, ": uncompressed data page v2 is ", csize, " bytes, the header says ", usize);
         values = src + rep + def;
@@ -145,9 +146,9 @@ void ColumnChunkReader::read(const uint8_t* file, size_t data_end, const ColumnC
     }
     if (encoding == Encoding::PlainDictionary || encoding == Encoding::RleDictionary) {
       if (!have_dictionary) fail(what, ": dictionary-encoded page before any dictionary page");
-      decode_values(encoding, vt, values, values_size, non_null, &dictionary_, values_, scratch_, what);
+      decode_values(encoding, vt, values, values_size, non_null, &dictionary_, values_, out.scratch(), what);
     } else {
-      decode_values(encoding, vt, values, values_size, non_null, nullptr, values_, scratch_, what);
+      decode_values(encoding, vt, values, values_size, non_null, nullptr, values_, out.scratch(), what);
     }
     if (info.nullable) {
       size_t k = 0;

@@ -4,7 +4,6 @@
 // codecs.h. Every offset and length is checked against the chunk and the file.
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,15 +22,8 @@ class ColumnChunkReader {
             ColumnData& out, const std::string& what);
 
  private:
-  const uint8_t* page_bytes(const uint8_t* src, size_t src_size, size_t out_size, bool compressed, Codec codec,
-                            const std::string& what);
-  // Buffers reused from page to page and row group to row group, so steady-state decoding does not
-  // allocate.
-  std::unique_ptr<uint8_t[]> page_buf_;
-  size_t page_cap_ = 0;
-  std::unique_ptr<uint8_t[]> dict_buf_;
-  size_t dict_cap_ = 0;
-  std::string dict_scratch_, scratch_;
+  // Reused from page to page and row group to row group. The dictionary's views point into pages
+  // owned by the output ColumnData.
   std::vector<std::string_view> dictionary_, values_;
   std::vector<uint32_t> def_levels_;
 };

@@ -10,7 +10,9 @@
 //   }
 //
 // The file is memory-mapped; what is decoded at any time is one row group of the requested
-// columns, so memory stays bounded whatever the file size. Only flat schemas are read (top-level
+// columns, so memory stays bounded whatever the file size. The values are views into buffers the
+// RowGroupData owns or into the mapping: valid while the reader lives and until the next read
+// into the same RowGroupData. Only flat schemas are read (top-level
 // required or optional primitive columns); asking for a nested column is an error.
 #include <cstddef>
 #include <cstdint>

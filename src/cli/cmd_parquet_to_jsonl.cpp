@@ -1,5 +1,6 @@
 // onebit parquet-to-jsonl: a Parquet file → JSON lines (one object per row), with our own reader
 // (formats/parquet). The conversion stack-stream does before tokenizing, usable on its own.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -25,6 +26,8 @@ std::vector<std::string> split_columns(const std::string& s) {
     size_t comma = s.find(',', start);
     std::string name = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (name.empty()) fail("--columns: empty column name in \"", printable(s), "\"");
+    // One key per column in a JSON object.
+    if (std::find(out.begin(), out.end(), name) != out.end()) fail("--columns: \"", printable(name), "\" is given twice");
     out.push_back(name);
     if (comma == std::string::npos) return out;
     start = comma + 1;

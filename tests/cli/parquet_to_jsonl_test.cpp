@@ -71,6 +71,10 @@ TEST(ParquetToJsonl, BadInputIsOneErrorLineAndNoOutput) {
   r = run({"parquet-to-jsonl", (kOwn / "codec_snappy.parquet").string(), out.string(), "--columns", "content,,lang"}, dir);
   expect_one_error_line(r, "--columns");
   EXPECT_FALSE(fs::exists(out));
+
+  r = run({"parquet-to-jsonl", (kOwn / "codec_snappy.parquet").string(), out.string(), "--columns", "lang,lang"}, dir);
+  expect_one_error_line(r, "twice");
+  EXPECT_FALSE(fs::exists(out));
   // Nothing but the input is left in the directory (no temp files).
   EXPECT_EQ(snapshot(dir).size(), 1u);
   fs::remove_all(dir);

@@ -438,3 +438,27 @@ TEST(ParquetCorrupt, LyingByteArrayLengthIsAnError) {
   std::memcpy(bad.data() + at, &lie, 4);
   expect_error([&] { read_all(bad, "lie.parquet"); }, {"lie.parquet", "column \"required\"", "claims"});
 }
+
+TEST(ParquetCorrupt, PageClaimingMoreBytesThanItsChunkIsAnError) {
+  // The first page header of the first column: thrift compact fields 1 (type), 2 (uncompressed
+  // size), 3 (compressed size), each a 0x15 field header and a zigzag varint. The compressed size
+  // is rewritten in place (same varint length) to about a million bytes.
+  std::string bad = fixture_bytes("codec_none.parquet");
+  FileReader good("codec_none.parquet", reinterpret_cast<const uint8_t*>(bad.data()), bad.size());
+  const ColumnChunk& c = good.metadata().row_groups[0].columns[0];
+  size_t pos = static_cast<size_t>(c.dictionary_page_offset.value_or(c.data_page_offset));
+  auto skip_varint = [&](size_t p) {
+    while (static_cast<uint8_t>(bad[p]) & 0x80) ++p;
+    return p + 1;
+  };
+  for (int field = 1; field <= 2; ++field) {
+    ASSERT_EQ(static_cast<uint8_t>(bad[pos]), 0x15) << "field " << field;
+    pos = skip_varint(pos + 1);
+  }
+  ASSERT_EQ(static_cast<uint8_t>(bad[pos]), 0x15);
+  size_t v = pos + 1, end = skip_varint(v);
+  ASSERT_GE(end - v, 2u);  // the fixture's pages are over 63 bytes
+  for (size_t i = v; i + 1 < end; ++i) bad[i] = '\xfe';
+  bad[end - 1] = '\x7f';
+  expect_error([&] { read_all(bad, "page.parquet"); }, {"page.parquet", "column \"content\"", "the chunk has"});
+}

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Run here (Debian, with apt) before sending the tree to a GPU machine that has no package registry:
 # downloads the Debian packages onebit builds against that such an image lacks (PCRE2, utf8proc,
-# simdjson) and unpacks them into .deps/root (git-ignored). scripts/gpu-check.sh picks them up.
+# simdjson, the Parquet codecs snappy / lz4 / brotli) and unpacks them into .deps/root (git-ignored).
+# scripts/gpu-check.sh picks them up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .deps && mkdir -p .deps/debs .deps/root
 (cd .deps/debs && apt-get download -qq libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 \
-  libutf8proc-dev libutf8proc2 libsimdjson-dev libsimdjson14)
+  libutf8proc-dev libutf8proc2 libsimdjson-dev libsimdjson14 libsnappy-dev libsnappy1v5 liblz4-dev liblz4-1 \
+  libbrotli-dev libbrotli1)
 for f in .deps/debs/*.deb; do dpkg -x "$f" .deps/root; done
 rm -rf .deps/debs
 du -sh .deps

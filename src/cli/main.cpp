@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   onebit::cli::add_info_command(app);
   onebit::cli::add_tokenizer_command(app);
   onebit::cli::add_tokenize_command(app);
+  onebit::cli::add_parquet_to_jsonl_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

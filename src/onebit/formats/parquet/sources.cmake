@@ -1,0 +1,12 @@
+# The Parquet reader's sources, relative to src/onebit/formats. Listed here once because tests
+# compile them a second time with sanitizers (tests/formats/CMakeLists.txt, the fuzz test).
+set(ONEBIT_PARQUET_SOURCES
+  parquet/thrift_compact.cpp
+  parquet/metadata.cpp
+  parquet/codecs.cpp
+  parquet/level_decoder.cpp
+  parquet/plain_values.cpp
+  parquet/delta_values.cpp
+  parquet/column_reader.cpp
+  parquet/file_reader.cpp)
+set(ONEBIT_PARQUET_LIBS PkgConfig::SNAPPY PkgConfig::LZ4 PkgConfig::BROTLIDEC PkgConfig::ZSTD ZLIB::ZLIB)

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   onebit::cli::add_info_command(app);
   onebit::cli::add_tokenizer_command(app);
   onebit::cli::add_tokenize_command(app);
+  onebit::cli::add_hub_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -17,6 +17,7 @@ resolve or storage; "tree" alone for any tree page) to a list consumed one per m
   "short"    a clean answer 10 bytes shorter  "long"  a clean answer 10 bytes longer
   "corrupt"  right length, one byte flipped    "ignore-range"  200 with the whole file
   "stall:<s>" headers and 1 byte, then s seconds of silence, then the connection closed
+  "pad:<n>"  (tree) the page followed by n spaces of JSON whitespace
 Prints "PORTS <main> <storage>" on stdout once both listen; exits when its parent dies.
 """
 import argparse
@@ -206,7 +207,8 @@ class MainHandler(Handler):
     def tree(self, rest, params):
         st = self.state
         rev, prefix = self.split_rev(rest)
-        if self.generic_fault(st.take_fault("tree")):
+        fault = st.take_fault("tree")
+        if self.generic_fault(fault):
             return
         if rev not in REVISIONS:
             return self.send_error_json(404, f"Invalid rev id: {rev}", {"X-Error-Code": "RevisionNotFound"})
@@ -220,7 +222,10 @@ class MainHandler(Handler):
             host = self.headers.get("Host")
             nxt = f"http://{host}{self.path.partition('?')[0]}?recursive=true&expand=false&cursor={cursor + st.page_size}"
             headers["Link"] = f'<{nxt}>; rel="next"'
-        self.send_simple(200, json.dumps(page).encode(), headers)
+        body = json.dumps(page).encode()
+        if fault and fault.startswith("pad:"):
+            body += b" " * int(fault[4:])
+        self.send_simple(200, body, headers)
 
     def resolve(self, rest):
         st = self.state

@@ -140,6 +140,17 @@ TEST(HubTree, ListingFollowsEveryPageAndMatchesTheFixtures) {
   for (const auto& r : tree_requests) EXPECT_EQ(r["headers"]["Authorization"], "Bearer " + cfg.token);
 }
 
+TEST(HubTree, ALargePageIsReadWhole) {
+  TempDir tmp;
+  FakeHubConfig cfg;
+  cfg.page_size = 1000;
+  cfg.faults = {{"tree", {"pad:300000"}}};  // a page past any error-body cap
+  FakeHub hub(cfg, tmp.path());
+  HubClient client(options_for(hub, cfg));
+  EXPECT_EQ(list_dataset_files(client, cfg.repo, "main").size(), fixture_files().size());
+  EXPECT_EQ(hub.requests().size(), 1u);
+}
+
 TEST(HubTree, RevisionIsEscapedAndPathNarrowsTheListing) {
   TempDir tmp;
   FakeHubConfig cfg;

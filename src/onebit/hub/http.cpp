@@ -56,6 +56,8 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
       return 0;  // makes curl stop with CURLE_WRITE_ERROR
     }
     t->result->sink_bytes += bytes;
+  } else if (t->result->status >= 200 && t->result->status < 300) {
+    t->result->body.append(data, bytes);  // an API answer (a tree page of 1000 entries is ~250 KB)
   } else if (t->result->body.size() < kMaxErrorBody) {
     t->result->body.append(data, std::min(bytes, kMaxErrorBody - t->result->body.size()));
   }

@@ -37,7 +37,7 @@ enum class TransferError {
 struct HttpResult {
   long status = 0;                             // 0 when no response arrived
   std::map<std::string, std::string> headers;  // lower-case names of the final response
-  std::string body;                            // non-2xx bodies (first 64 KiB), or 2xx without a sink
+  std::string body;                            // a 2xx body without a sink; else the first 64 KiB
   uint64_t sink_bytes = 0;                     // bytes handed to the sink
   TransferError error = TransferError::None;
   std::string error_text;                      // curl's description; never contains headers

@@ -12,12 +12,14 @@ Two HTTP servers on 127.0.0.1:
 Both serve Range requests (206) and record every request (server, path, headers) as a JSON line in
 --log. Faults are injected from --faults, a JSON object mapping "<stage>:<path>" (stage tree,
 resolve or storage; "tree" alone for any tree page) to a list consumed one per matching request:
-  "429:<s>"  429 with Retry-After: <s>       "500", "503"  that status
+  "429:<s>"  429 with Retry-After: <s>       "403", "500", "503"  that status
   "drop:<n>" the full Content-Length, then n body bytes and the connection closed
   "short"    a clean answer 10 bytes shorter  "long"  a clean answer 10 bytes longer
   "corrupt"  right length, one byte flipped    "ignore-range"  200 with the whole file
   "stall:<s>" headers and 1 byte, then s seconds of silence, then the connection closed
   "pad:<n>"  (tree) the page followed by n spaces of JSON whitespace
+  "slow:<s>" (storage) the answer after s seconds; each storage log entry has "inflight", the
+             storage requests being served at that moment (the client's parallelism)
 Prints "PORTS <main> <storage>" on stdout once both listen; exits when its parent dies.
 """
 import argparse
@@ -88,17 +90,18 @@ class State:
         self.lock = threading.Lock()
         self.log = open(args.log, "a", encoding="utf-8") if args.log else None
         self.storage_port = 0
+        self.inflight = 0
 
     def take_fault(self, key: str):
         with self.lock:
             queue = self.faults.get(key)
             return queue.pop(0) if queue else None
 
-    def record(self, server: str, handler):
+    def record(self, server: str, handler, **extra):
         if not self.log:
             return
         entry = {"server": server, "method": handler.command, "path": handler.path,
-                 "headers": {k: v for k, v in handler.headers.items()}}
+                 "headers": {k: v for k, v in handler.headers.items()}, **extra}
         with self.lock:
             self.log.write(json.dumps(entry) + "\n")
             self.log.flush()
@@ -177,7 +180,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault.startswith("429:"):
             self.send_error_json(429, "rate limited", {"Retry-After": fault[4:]})
             return True
-        if fault in ("500", "502", "503"):
+        if fault in ("403", "500", "502", "503"):
             self.send_error_json(int(fault), "internal error")
             return True
         return False
@@ -251,7 +254,18 @@ class MainHandler(Handler):
 class StorageHandler(Handler):
     def do_GET(self):
         st = self.state
-        st.record("storage", self)
+        with st.lock:
+            st.inflight += 1
+            inflight = st.inflight
+        try:
+            st.record("storage", self, inflight=inflight)
+            self.serve()
+        finally:
+            with st.lock:
+                st.inflight -= 1
+
+    def serve(self):
+        st = self.state
         if "Authorization" in self.headers:
             return self.send_error_json(400, "Only one auth mechanism allowed")
         raw_path, _, query = self.path.partition("?")
@@ -265,6 +279,9 @@ class StorageHandler(Handler):
         fault = st.take_fault(f"storage:{path}")
         if self.generic_fault(fault):
             return
+        if fault and fault.startswith("slow:"):
+            time.sleep(float(fault[5:]))
+            fault = None
         self.serve_bytes(st.repo.files[path], fault, {"ETag": f'"{sha}"'})
 
 

@@ -204,6 +204,26 @@ TEST(HubDownload, EveryFileEqualsTheFixtureAndTheTokenNeverReachesStorage) {
   EXPECT_EQ(hub.requests().size(), before);
 }
 
+TEST(HubDownload, ParallelDownloadsStayWithinTheLimit) {
+  TempDir tmp;
+  FakeHubConfig cfg;
+  const auto manifest = nlohmann::json::parse(slurp(hub_fixture_dir() / "fixtures.json"));
+  for (const auto& m : manifest) cfg.faults["storage:" + m["path"].get<std::string>()] = {"slow:0.3"};
+  FakeHub hub(cfg, tmp.path());
+  const HubOptions opts = options_for(hub, cfg);
+  HubClient client(opts);
+  std::vector<RepoFile> shards;
+  for (const auto& f : list_dataset_files(client, cfg.repo, "main"))
+    if (f.is_lfs()) shards.push_back(f);
+  ASSERT_EQ(shards.size(), 6u);
+  download_files(opts, cfg.repo, "main", shards, tmp.path() / "out", DownloadOptions{.max_parallel = 2, .progress = false});
+  int max_inflight = 0;
+  for (const auto& r : hub.requests_to("storage")) max_inflight = std::max(max_inflight, r["inflight"].get<int>());
+  // Each storage answer takes 0.3 s, so two workers overlap; a third never starts.
+  EXPECT_EQ(max_inflight, 2);
+  for (const auto& f : shards) EXPECT_EQ(slurp(tmp.path() / "out" / f.path), slurp(hub_fixture_dir() / f.path));
+}
+
 TEST(HubDownload, ResumesWithRangeAfterADroppedConnection) {
   TempDir tmp;
   FakeHubConfig cfg;
@@ -279,6 +299,21 @@ TEST(HubRetry, Retries429And5xxHonouringRetryAfter) {
   EXPECT_NE(log.find("Retry-After"), std::string::npos) << log;
   EXPECT_EQ(log.find(cfg.token), std::string::npos);
   EXPECT_EQ(log.find("X-Amz-Signature"), std::string::npos) << "signed storage URLs stay out of logs";
+}
+
+TEST(HubRetry, ARefusedStorageUrlIsResolvedAgainNotReportedAsGated) {
+  TempDir tmp;
+  FakeHubConfig cfg;
+  cfg.faults = {{std::string("storage:") + kPythonShard, {"403"}}};
+  FakeHub hub(cfg, tmp.path());
+  HubClient client(options_for(hub, cfg));
+  const auto files = list_dataset_files(client, cfg.repo, "main");
+  download_file(client, cfg.repo, "main", find_file(files, kPythonShard), tmp.path() / "x.parquet");
+  EXPECT_EQ(slurp(tmp.path() / "x.parquet"), slurp(hub_fixture_dir() / kPythonShard));
+  size_t resolves = 0;
+  for (const auto& r : hub.requests_to("main")) resolves += r["path"].get<std::string>().find("/resolve/") != std::string::npos;
+  EXPECT_EQ(resolves, 2u);
+  EXPECT_EQ(hub.requests_to("storage").size(), 2u);
 }
 
 TEST(HubRetry, GivesUpAfterTheBoundedNumberOfAttempts) {

@@ -69,9 +69,12 @@ HubClient::Fetched HubClient::fetch(const std::string& start_url, std::optional<
   }
 }
 
-bool HubClient::retryable(const HttpResult& r) {
+bool HubClient::retryable(const Fetched& f) const {
+  const HttpResult& r = f.result;
   if (r.error == TransferError::Timeout || r.error == TransferError::Connection) return true;
-  return r.error == TransferError::None && is_retryable_status(r.status);
+  if (r.error != TransferError::None) return false;
+  if ((r.status == 401 || r.status == 403) && url_origin(f.final_url) != endpoint_origin_) return true;
+  return is_retryable_status(r.status);
 }
 
 std::optional<double> HubClient::retry_after(const HttpResult& r) {
@@ -102,7 +105,8 @@ void HubClient::backoff(const std::string& what, const Fetched& f, int failed_at
 void HubClient::fail_response(const std::string& what, const Fetched& f, int attempts) const {
   const HttpResult& r = f.result;
   const std::string tries = attempts > 1 ? cat(" after ", attempts, " attempts") : "";
-  if (r.error == TransferError::None && (r.status == 401 || r.status == 403)) {
+  if (r.error == TransferError::None && (r.status == 401 || r.status == 403) &&
+      url_origin(f.final_url) == endpoint_origin_) {
     fail_redacted(cat(what, ": access denied (", describe(f), "): accept the dataset's terms on the Hub or set HF_TOKEN",
                       opts_.token ? cat(" (the token from ", opts_.token->source, " was refused)")
                                   : " (no token found: --token, HF_TOKEN, HF_ACCESS_TOKEN, .env or the huggingface token file)"));
@@ -123,7 +127,7 @@ HttpResult HubClient::get(const std::string& url, const std::string& what) {
   for (int attempt = 1;; ++attempt) {
     Fetched f = fetch(url, std::nullopt, nullptr);
     if (f.result.error == TransferError::None && f.result.status >= 200 && f.result.status < 300) return std::move(f.result);
-    if (!retryable(f.result) || attempt >= opts_.retry.max_attempts) fail_response(what, f, attempt);
+    if (!retryable(f) || attempt >= opts_.retry.max_attempts) fail_response(what, f, attempt);
     backoff(what, f, attempt);
   }
 }

@@ -46,8 +46,9 @@ class HubClient {
   // the 2xx result with its body in memory, or throws a one-line onebit::Error that names `what`.
   HttpResult get(const std::string& url, const std::string& what);
 
-  // True when a failed attempt is worth repeating.
-  static bool retryable(const HttpResult& r);
+  // True when a failed attempt is worth repeating. A 401/403 from another origin than the Hub is a
+  // storage URL whose signature expired or was refused: the next attempt resolves a fresh one.
+  bool retryable(const Fetched& f) const;
   // Retry-After of a 429 or 503, in seconds.
   static std::optional<double> retry_after(const HttpResult& r);
   // Waits before attempt failed_attempts + 1, logging why (no token, no query string).

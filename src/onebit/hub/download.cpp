@@ -172,7 +172,7 @@ void download_file(HubClient& client, const std::string& repo, const std::string
     if (r.error == TransferError::Aborted && !bad_range) client.fail_redacted(cat(what, ": cancelled"));
     if (r.error == TransferError::None && r.status == 416) {
       out.truncate();  // our offset is past the server's end: start over
-    } else if (!bad_range && !HubClient::retryable(r)) {
+    } else if (!bad_range && !client.retryable(f)) {
       client.fail_response(what, f, failures + 1);
     }
     if (bad_range) out.truncate();

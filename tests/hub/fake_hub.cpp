@@ -17,9 +17,10 @@ std::filesystem::path hub_fixture_dir() { return std::filesystem::path(ONEBIT_TE
 FakeHub::FakeHub(const FakeHubConfig& config, const std::filesystem::path& work_dir) {
   log_ = work_dir / "fake_hub_requests.jsonl";
   const std::string script = std::string(ONEBIT_SOURCE_DIR) + "/tests/hub/fake_hub.py";
-  std::vector<std::string> args = {"python3", script, "--root", hub_fixture_dir().string(), "--repo", config.repo,
-                                   "--token", config.token, "--page-size", std::to_string(config.page_size),
-                                   "--faults", config.faults.dump(), "--log", log_.string()};
+  std::vector<std::string> args = {
+      "python3", script,       "--root",      hub_fixture_dir().string(),       "--repo",   config.repo,
+      "--token", config.token, "--page-size", std::to_string(config.page_size), "--faults", config.faults.dump(),
+      "--log",   log_.string()};
   int out[2];
   if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
   pid_ = ::fork();

@@ -2,6 +2,7 @@
 // environment, downloads whole folders, and a gated dataset without a token ends with exactly one
 // "onebit: error:" line that says what to do and shows no token.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,8 +12,6 @@
 #include <memory>
 #include <random>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "fake_hub.h"
 
@@ -38,7 +37,7 @@ struct CliRun {
 
 // Runs the onebit binary in `cwd` with exactly the environment `env` (no inherited HF_* variables).
 CliRun run_onebit(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-               const fs::path& cwd) {
+                  const fs::path& cwd) {
   const fs::path out = cwd / "stdout.txt", err = cwd / "stderr.txt";
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -93,9 +92,9 @@ TEST_F(HubCli, LsListsEveryFileAndDownloadFetchesAFolder) {
   EXPECT_NE(ls.out.find("79028\tsha256:"), std::string::npos) << ls.out;
   EXPECT_NE(ls.out.find("\tdata/c/train-00000-of-00002.parquet\n"), std::string::npos) << ls.out;
 
-  CliRun dl = run_onebit({"hub", "download", "--dataset-id", cfg_.repo, "--path", "data/c", "--output", "out",
-                       "--parallel", "2"},
-                      env_, dir_);
+  CliRun dl = run_onebit(
+      {"hub", "download", "--dataset-id", cfg_.repo, "--path", "data/c", "--output", "out", "--parallel", "2"}, env_,
+      dir_);
   ASSERT_EQ(dl.status, 0) << dl.err;
   size_t files = 0;
   for (const auto& e : fs::recursive_directory_iterator(dir_ / "out")) {

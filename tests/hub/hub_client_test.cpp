@@ -1,6 +1,7 @@
 // The Hub client against a fake Hub on 127.0.0.1 (tests/hub/fake_hub.py): listing with pagination,
 // downloads through a redirect to a storage server that must never see the token, Range resume,
 // retries with Retry-After, content checks, the gated-dataset message and token resolution.
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,8 +11,6 @@
 #include <random>
 #include <set>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "fake_hub.h"
 #include "onebit/core/error.h"
@@ -216,7 +215,8 @@ TEST(HubDownload, ParallelDownloadsStayWithinTheLimit) {
   for (const auto& f : list_dataset_files(client, cfg.repo, "main"))
     if (f.is_lfs()) shards.push_back(f);
   ASSERT_EQ(shards.size(), 6u);
-  download_files(opts, cfg.repo, "main", shards, tmp.path() / "out", DownloadOptions{.max_parallel = 2, .progress = false});
+  download_files(opts, cfg.repo, "main", shards, tmp.path() / "out",
+                 DownloadOptions{.max_parallel = 2, .progress = false});
   int max_inflight = 0;
   for (const auto& r : hub.requests_to("storage")) max_inflight = std::max(max_inflight, r["inflight"].get<int>());
   // Each storage answer takes 0.3 s, so two workers overlap; a third never starts.
@@ -311,7 +311,8 @@ TEST(HubRetry, ARefusedStorageUrlIsResolvedAgainNotReportedAsGated) {
   download_file(client, cfg.repo, "main", find_file(files, kPythonShard), tmp.path() / "x.parquet");
   EXPECT_EQ(slurp(tmp.path() / "x.parquet"), slurp(hub_fixture_dir() / kPythonShard));
   size_t resolves = 0;
-  for (const auto& r : hub.requests_to("main")) resolves += r["path"].get<std::string>().find("/resolve/") != std::string::npos;
+  for (const auto& r : hub.requests_to("main"))
+    resolves += r["path"].get<std::string>().find("/resolve/") != std::string::npos;
   EXPECT_EQ(resolves, 2u);
   EXPECT_EQ(hub.requests_to("storage").size(), 2u);
 }
@@ -426,8 +427,10 @@ TEST(HubToken, ResolutionOrderIsFlagEnvAccessEnvDotenvThenTokenFile) {
   const fs::path hf_home = tmp.path() / "hf_home";
   spit(hf_home / "token", "  tok_file\n");
   spit(tmp.path() / ".env", "# comment\nOTHER=1\nexport HF_TOKEN=\"tok_dotenv\"\n");
-  std::map<std::string, std::string> vars = {{"HF_TOKEN", "tok_env"}, {"HF_ACCESS_TOKEN", "tok_access"},
-                                             {"HF_HOME", hf_home.string()}, {"HOME", (tmp.path() / "home").string()}};
+  std::map<std::string, std::string> vars = {{"HF_TOKEN", "tok_env"},
+                                             {"HF_ACCESS_TOKEN", "tok_access"},
+                                             {"HF_HOME", hf_home.string()},
+                                             {"HOME", (tmp.path() / "home").string()}};
   const EnvLookup env = [&](const std::string& k) -> std::optional<std::string> {
     auto it = vars.find(k);
     return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);

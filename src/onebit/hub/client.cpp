@@ -44,8 +44,7 @@ HubClient::HubClient(HubOptions options, const std::atomic<bool>* cancel)
 
 HubClient::Fetched HubClient::fetch(const std::string& start_url, std::optional<uint64_t> range_start,
                                     const BodySink* sink) {
-  if (opts_.offline)
-    fail("HF_HUB_OFFLINE is set: onebit will not contact the Hub (", printable_url(start_url), ")");
+  if (opts_.offline) fail("HF_HUB_OFFLINE is set: onebit will not contact the Hub (", printable_url(start_url), ")");
   std::string url = start_url;
   for (int hop = 0;; ++hop) {
     HttpRequest req{url, {"User-Agent: onebit/0.1"}, range_start};
@@ -107,15 +106,17 @@ void HubClient::fail_response(const std::string& what, const Fetched& f, int att
   const std::string tries = attempts > 1 ? cat(" after ", attempts, " attempts") : "";
   if (r.error == TransferError::None && (r.status == 401 || r.status == 403) &&
       url_origin(f.final_url) == endpoint_origin_) {
-    fail_redacted(cat(what, ": access denied (", describe(f), "): accept the dataset's terms on the Hub or set HF_TOKEN",
-                      opts_.token ? cat(" (the token from ", opts_.token->source, " was refused)")
-                                  : " (no token found: --token, HF_TOKEN, HF_ACCESS_TOKEN, .env or the huggingface token file)"));
+    fail_redacted(
+        cat(what, ": access denied (", describe(f), "): accept the dataset's terms on the Hub or set HF_TOKEN",
+            opts_.token ? cat(" (the token from ", opts_.token->source, " was refused)")
+                        : " (no token found: --token, HF_TOKEN, HF_ACCESS_TOKEN, .env or the huggingface token file)"));
   }
   if (r.error == TransferError::None && r.status == 404) {
     fail_redacted(cat(what, ": not found (", describe(f), "): check the dataset id, revision and path",
                       opts_.token ? "" : "; a private dataset also needs HF_TOKEN"));
   }
-  if (r.error == TransferError::None && is_redirect(r.status)) fail_redacted(cat(what, ": redirect without a Location (", describe(f), ")"));
+  if (r.error == TransferError::None && is_redirect(r.status))
+    fail_redacted(cat(what, ": redirect without a Location (", describe(f), ")"));
   fail_redacted(cat(what, ": ", describe(f), tries));
 }
 
@@ -126,7 +127,8 @@ void HubClient::fail_redacted(const std::string& msg) const {
 HttpResult HubClient::get(const std::string& url, const std::string& what) {
   for (int attempt = 1;; ++attempt) {
     Fetched f = fetch(url, std::nullopt, nullptr);
-    if (f.result.error == TransferError::None && f.result.status >= 200 && f.result.status < 300) return std::move(f.result);
+    if (f.result.error == TransferError::None && f.result.status >= 200 && f.result.status < 300)
+      return std::move(f.result);
     if (!retryable(f) || attempt >= opts_.retry.max_attempts) fail_response(what, f, attempt);
     backoff(what, f, attempt);
   }

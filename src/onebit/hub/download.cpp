@@ -161,7 +161,8 @@ void download_file(HubClient& client, const std::string& repo, const std::string
     const HttpResult& r = f.result;
     if (disk_error) fail(partial.string(), ": write failed: ", out.error());
     if (overflow)
-      fail_content(cat("the server sends ", announced_total ? cat(*announced_total, " bytes") : std::string("more bytes"),
+      fail_content(cat("the server sends ",
+                       announced_total ? cat(*announced_total, " bytes") : std::string("more bytes"),
                        " but the tree API lists ", file.size));
     const bool ok_status = r.status == 200 || r.status == 206;
     if (r.error == TransferError::None && ok_status) {

@@ -71,10 +71,13 @@ int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 
 TransferError classify(CURLcode c) {
   switch (c) {
-    case CURLE_OK: return TransferError::None;
-    case CURLE_OPERATION_TIMEDOUT: return TransferError::Timeout;
+    case CURLE_OK:
+      return TransferError::None;
+    case CURLE_OPERATION_TIMEDOUT:
+      return TransferError::Timeout;
     case CURLE_WRITE_ERROR:
-    case CURLE_ABORTED_BY_CALLBACK: return TransferError::Aborted;
+    case CURLE_ABORTED_BY_CALLBACK:
+      return TransferError::Aborted;
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
@@ -87,8 +90,10 @@ TransferError classify(CURLcode c) {
     case CURLE_HTTP2_STREAM:
     case CURLE_HTTP3:
     case CURLE_QUIC_CONNECT_ERROR:
-    case CURLE_WEIRD_SERVER_REPLY: return TransferError::Connection;
-    default: return TransferError::Fatal;
+    case CURLE_WEIRD_SERVER_REPLY:
+      return TransferError::Connection;
+    default:
+      return TransferError::Fatal;
   }
 }
 

@@ -21,8 +21,8 @@ struct HttpTimeouts {
 
 struct HttpRequest {
   std::string url;
-  std::vector<std::string> headers;       // "Name: value"
-  std::optional<uint64_t> range_start;    // sends "Range: bytes=N-"
+  std::vector<std::string> headers;     // "Name: value"
+  std::optional<uint64_t> range_start;  // sends "Range: bytes=N-"
 };
 
 // How the transfer itself ended, apart from the HTTP status.
@@ -40,7 +40,7 @@ struct HttpResult {
   std::string body;                            // a 2xx body without a sink; else the first 64 KiB
   uint64_t sink_bytes = 0;                     // bytes handed to the sink
   TransferError error = TransferError::None;
-  std::string error_text;                      // curl's description; never contains headers
+  std::string error_text;  // curl's description; never contains headers
   std::optional<std::string> header(const std::string& lower_name) const;
 };
 

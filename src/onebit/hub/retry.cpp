@@ -25,8 +25,10 @@ double retry_delay(const RetryPolicy& p, int failed_attempts, std::optional<doub
 }
 
 void retry_sleep(const RetryPolicy& p, double s) {
-  if (p.sleep) p.sleep(s);
-  else std::this_thread::sleep_for(std::chrono::duration<double>(s));
+  if (p.sleep)
+    p.sleep(s);
+  else
+    std::this_thread::sleep_for(std::chrono::duration<double>(s));
 }
 
 std::optional<double> parse_retry_after(const std::string& value, std::time_t now) {

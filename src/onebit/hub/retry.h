@@ -10,10 +10,10 @@
 namespace onebit::hub {
 
 struct RetryPolicy {
-  int max_attempts = 8;          // attempts in all, the first included
-  double base_delay_s = 1.0;     // the wait before the 2nd attempt is about this; it doubles after
-  double max_delay_s = 60.0;     // cap on the exponential wait
-  double max_retry_after_s = 600.0;  // a Retry-After beyond this is clamped (a misbehaving server)
+  int max_attempts = 8;                       // attempts in all, the first included
+  double base_delay_s = 1.0;                  // the wait before the 2nd attempt is about this; it doubles after
+  double max_delay_s = 60.0;                  // cap on the exponential wait
+  double max_retry_after_s = 600.0;           // a Retry-After beyond this is clamped (a misbehaving server)
   std::function<void(double seconds)> sleep;  // default: std::this_thread::sleep_for
   std::function<double()> uniform01;          // default: a thread-local Mersenne twister
 };

@@ -1,7 +1,6 @@
 #include "onebit/hub/tree.h"
 
 #include <nlohmann/json.hpp>
-
 #include <set>
 
 #include "onebit/core/error.h"
@@ -25,7 +24,8 @@ std::string lower(std::string s) {
 
 uint64_t get_size(const nlohmann::json& obj, const char* key, const std::string& where) {
   auto it = obj.find(key);
-  if (it == obj.end() || !it->is_number_unsigned()) fail(where, ": \"", key, "\" is missing or not a non-negative integer");
+  if (it == obj.end() || !it->is_number_unsigned())
+    fail(where, ": \"", key, "\" is missing or not a non-negative integer");
   return it->get<uint64_t>();
 }
 
@@ -82,9 +82,9 @@ void check_repo_path(const std::string& path, const std::string& where) {
 
 std::string dataset_tree_url(const std::string& endpoint, const std::string& repo, const std::string& revision,
                              const std::string& path_in_repo) {
-  std::string url = cat(endpoint, "/api/datasets/", url_escape(repo, true), "/tree/", url_escape(revision, false));
-  if (!path_in_repo.empty()) url += "/" + url_escape(path_in_repo, true);
-  return url + "?recursive=true&expand=false";
+  const std::string path = path_in_repo.empty() ? "" : cat("/", url_escape(path_in_repo, true));
+  return cat(endpoint, "/api/datasets/", url_escape(repo, true), "/tree/", url_escape(revision, false), path,
+             "?recursive=true&expand=false");
 }
 
 std::string dataset_resolve_url(const std::string& endpoint, const std::string& repo, const std::string& revision,
@@ -101,7 +101,8 @@ std::optional<std::string> parse_next_link(const std::string& header) {
     if (close == std::string::npos) return std::nullopt;
     const std::string target = header.substr(pos + 1, close - pos - 1);
     const size_t next_link = header.find('<', close);
-    const std::string params = lower(header.substr(close + 1, next_link == std::string::npos ? std::string::npos : next_link - close - 1));
+    const std::string params =
+        lower(header.substr(close + 1, next_link == std::string::npos ? std::string::npos : next_link - close - 1));
     if (params.find("rel=\"next\"") != std::string::npos || params.find("rel=next") != std::string::npos) return target;
     pos = close + 1;
   }
@@ -117,7 +118,8 @@ std::vector<RepoFile> list_dataset_files(HubClient& client, const std::string& r
   std::string url = dataset_tree_url(client.endpoint(), repo, revision, path_in_repo);
   const std::string what = cat("dataset ", repo, " at revision \"", printable(revision), "\": tree listing");
   for (int page = 1;; ++page) {
-    if (!seen_pages.insert(url).second) client.fail_redacted(cat(what, ": page ", page, " links back to an earlier page"));
+    if (!seen_pages.insert(url).second)
+      client.fail_redacted(cat(what, ": page ", page, " links back to an earlier page"));
     const HttpResult r = client.get(url, what);
     const std::string where = cat(what, " page ", page);
     nlohmann::json arr;

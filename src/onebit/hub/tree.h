@@ -31,7 +31,7 @@ void check_repo_path(const std::string& path, const std::string& where);
 std::string dataset_tree_url(const std::string& endpoint, const std::string& repo, const std::string& revision,
                              const std::string& path_in_repo);
 std::string dataset_resolve_url(const std::string& endpoint, const std::string& repo, const std::string& revision,
-                                 const std::string& path);
+                                const std::string& path);
 
 // The rel="next" target of a Link header, if any.
 std::optional<std::string> parse_next_link(const std::string& link_header);

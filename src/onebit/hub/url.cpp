@@ -60,8 +60,7 @@ std::string url_scheme(const std::string& url) { return lower(part(parse(url).ge
 std::string url_origin(const std::string& url) {
   UrlHandle h = parse(url);
   const std::string scheme = lower(part(h.get(), CURLUPART_SCHEME));
-  if (scheme != "http" && scheme != "https")
-    fail("URL \"", printable(printable_url(url)), "\" is not http or https");
+  if (scheme != "http" && scheme != "https") fail("URL \"", printable(printable_url(url)), "\" is not http or https");
   return scheme + "://" + lower(part(h.get(), CURLUPART_HOST)) + ":" +
          part(h.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT);
 }

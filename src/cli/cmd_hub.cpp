@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "onebit/core/error.h"
 #include "onebit/core/json_util.h"
+#include "onebit/core/log.h"
 #include "onebit/hub/client.h"
 #include "onebit/hub/download.h"
 #include "onebit/hub/tree.h"
@@ -33,8 +34,13 @@ hub::HubOptions options(const HubArgs& a) {
   return hub::hub_options_from_env(a.token, hub::process_env(), std::filesystem::current_path());
 }
 
+struct Selection {
+  std::string commit;  // --revision pinned, so that the listing and every download see one version
+  std::vector<hub::RepoFile> files;
+};
+
 // Files of the dataset equal to --path or under it ("" = all).
-std::vector<hub::RepoFile> select_files(const HubArgs& a) {
+Selection select_files(const HubArgs& a) {
   hub::check_dataset_id(a.dataset_id);
   std::string prefix = a.path;
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
@@ -43,17 +49,19 @@ std::vector<hub::RepoFile> select_files(const HubArgs& a) {
   // The tree API lists folders; a file is found by listing its folder.
   const size_t slash = prefix.rfind('/');
   const std::string folder = slash == std::string::npos ? "" : prefix.substr(0, slash);
-  std::vector<hub::RepoFile> out;
-  for (auto& f : hub::list_dataset_files(client, a.dataset_id, a.revision, folder))
-    if (prefix.empty() || f.path == prefix || f.path.rfind(prefix + "/", 0) == 0) out.push_back(std::move(f));
-  if (out.empty() && !prefix.empty())
+  Selection out;
+  out.commit = hub::resolve_dataset_commit(client, a.dataset_id, a.revision);
+  log_info("dataset ", a.dataset_id, " revision \"", printable(a.revision), "\" is commit ", out.commit);
+  for (auto& f : hub::list_dataset_files(client, a.dataset_id, out.commit, folder))
+    if (prefix.empty() || f.path == prefix || f.path.rfind(prefix + "/", 0) == 0) out.files.push_back(std::move(f));
+  if (out.files.empty() && !prefix.empty())
     fail("--path \"", printable(prefix), "\": no such file or folder in dataset ", a.dataset_id, " at revision \"",
          printable(a.revision), "\"");
   return out;
 }
 
 void run_ls(const HubArgs& a) {
-  const auto files = select_files(a);
+  const auto files = select_files(a).files;
   if (a.json_out) {
     json arr = json::array();
     for (const auto& f : files) {
@@ -70,8 +78,8 @@ void run_ls(const HubArgs& a) {
 }
 
 void run_download(const HubArgs& a) {
-  const auto files = select_files(a);
-  hub::download_files(options(a), a.dataset_id, a.revision, files, a.output,
+  const auto [commit, files] = select_files(a);
+  hub::download_files(options(a), a.dataset_id, commit, files, a.output,
                       hub::DownloadOptions{.max_parallel = a.parallel, .progress = true});
   uint64_t bytes = 0;
   for (const auto& f : files) bytes += f.size;

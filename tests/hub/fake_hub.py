@@ -2,7 +2,8 @@
 """A fake Hugging Face Hub for the hub client's tests (Python 3 standard library only).
 
 Two HTTP servers on 127.0.0.1:
-  main     the Hub: GET /api/datasets/<repo>/tree/<rev>[/<path>]?recursive=true (pages of
+  main     the Hub: GET /api/datasets/<repo>/revision/<rev> ({"sha": <commit>}),
+           GET /api/datasets/<repo>/tree/<rev>[/<path>]?recursive=true (pages of
            --page-size entries linked by `Link: <...>; rel="next"`), and
            GET /datasets/<repo>/resolve/<rev>/<path>: a file kept in git (not *.parquet) is served
            directly, an LFS file (*.parquet) is a 302 to the storage server with a signed query.
@@ -34,9 +35,9 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-REVISIONS = ("main", "refs/convert/parquet")
 SIGNING_KEY = b"fake-hub-signing-key"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+REVISIONS = ("main", "refs/convert/parquet", COMMIT)
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -197,6 +198,13 @@ class MainHandler(Handler):
         raw_path, _, query = self.path.partition("?")
         api = f"/api/datasets/{st.repo_id}/tree/"
         resolve = f"/datasets/{st.repo_id}/resolve/"
+        revision = f"/api/datasets/{st.repo_id}/revision/"
+        if raw_path.startswith(revision):
+            rev = urllib.parse.unquote(raw_path[len(revision):])
+            if rev not in REVISIONS:
+                return self.send_error_json(404, f"Invalid rev id: {rev}", {"X-Error-Code": "RevisionNotFound"})
+            return self.send_simple(200, json.dumps({"id": st.repo_id, "sha": COMMIT, "private": False,
+                                                     "gated": "auto"}).encode(), {"Content-Type": "application/json"})
         if raw_path.startswith(api):
             return self.tree(raw_path[len(api):], urllib.parse.parse_qs(query))
         if raw_path.startswith(resolve):

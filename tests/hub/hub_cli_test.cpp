@@ -108,14 +108,28 @@ TEST_F(HubCli, LsListsEveryFileAndDownloadFetchesAFolder) {
   EXPECT_EQ(dl.err.find(cfg_.token), std::string::npos);
   EXPECT_EQ(dl.out.find(cfg_.token), std::string::npos);
   for (const auto& r : hub_->requests_to("storage")) EXPECT_FALSE(r["headers"].contains("Authorization"));
+  // Every file was resolved at the commit "main" pointed at when the command started.
+  size_t resolves = 0;
+  for (const auto& r : hub_->requests_to("main")) {
+    const std::string path = r["path"];
+    if (path.find("/resolve/") == std::string::npos) continue;
+    ++resolves;
+    EXPECT_NE(path.find("/resolve/0123456789abcdef0123456789abcdef01234567/"), std::string::npos) << path;
+  }
+  EXPECT_EQ(resolves, 4u);
+  EXPECT_NE(dl.err.find("is commit 0123456789abcdef0123456789abcdef01234567"), std::string::npos) << dl.err;
 }
 
 TEST_F(HubCli, TokenFromDotenvAndAMissingPathIsAnError) {
   std::ofstream(dir_ / ".env") << "HF_TOKEN=" << cfg_.token << "\n";
   CliRun r = run_onebit({"hub", "ls", "--dataset-id", cfg_.repo, "--path", "data/nope"}, env_, dir_);
   EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.err, "onebit: error: --path \"data/nope\": no such file or folder in dataset " + cfg_.repo +
-                       " at revision \"main\"\n");
+  // The log line naming the commit, then the error as the last and only error line.
+  const std::string want =
+      "onebit: error: --path \"data/nope\": no such file or folder in dataset " + cfg_.repo + " at revision \"main\"\n";
+  ASSERT_GE(r.err.size(), want.size()) << r.err;
+  EXPECT_EQ(r.err.substr(r.err.size() - want.size()), want) << r.err;
+  EXPECT_EQ(r.err.find("onebit: error:"), r.err.size() - want.size()) << r.err;
 }
 
 TEST_F(HubCli, AGatedDatasetWithoutATokenIsOneClearErrorLine) {

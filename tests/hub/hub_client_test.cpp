@@ -169,6 +169,13 @@ TEST(HubTree, RevisionIsEscapedAndPathNarrowsTheListing) {
 
   const std::string err = error_of([&] { list_dataset_files(client, cfg.repo, "no-such-branch"); });
   EXPECT_NE(err.find("not found (HTTP 404"), std::string::npos) << err;
+
+  // A branch pinned to its commit lists the same files.
+  const std::string commit = resolve_dataset_commit(client, cfg.repo, "refs/convert/parquet");
+  EXPECT_EQ(commit, "0123456789abcdef0123456789abcdef01234567");
+  EXPECT_EQ(hub.requests_to("main").back()["path"], "/api/datasets/" + cfg.repo + "/revision/refs%2Fconvert%2Fparquet");
+  EXPECT_EQ(list_dataset_files(client, cfg.repo, commit, "data/c").size(), 4u);
+  EXPECT_NE(error_of([&] { resolve_dataset_commit(client, cfg.repo, "nope"); }).find("HTTP 404"), std::string::npos);
 }
 
 TEST(HubDownload, EveryFileEqualsTheFixtureAndTheTokenNeverReachesStorage) {

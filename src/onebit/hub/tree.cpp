@@ -109,6 +109,25 @@ std::optional<std::string> parse_next_link(const std::string& header) {
   return std::nullopt;
 }
 
+std::string resolve_dataset_commit(HubClient& client, const std::string& repo, const std::string& revision) {
+  check_dataset_id(repo);
+  if (revision.empty()) fail("--revision must not be empty");
+  const std::string what = cat("dataset ", repo, " at revision \"", printable(revision), "\"");
+  const HttpResult r = client.get(
+      cat(client.endpoint(), "/api/datasets/", url_escape(repo, true), "/revision/", url_escape(revision, false)),
+      what);
+  nlohmann::json info;
+  try {
+    info = nlohmann::json::parse(r.body);
+  } catch (const nlohmann::json::exception&) {
+    fail(what, ": the revision answer is not JSON");
+  }
+  if (!info.is_object()) fail(what, ": the revision answer is not a JSON object");
+  const std::string sha = lower(get_string(info, "sha", what));
+  if (!is_hex(sha, 40)) fail(what, ": \"sha\" is not a 40-digit commit id");
+  return sha;
+}
+
 std::vector<RepoFile> list_dataset_files(HubClient& client, const std::string& repo, const std::string& revision,
                                          const std::string& path_in_repo) {
   check_dataset_id(repo);

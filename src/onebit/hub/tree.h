@@ -36,6 +36,11 @@ std::string dataset_resolve_url(const std::string& endpoint, const std::string& 
 // The rel="next" target of a Link header, if any.
 std::optional<std::string> parse_next_link(const std::string& link_header);
 
+// The commit a branch or tag points at now (GET /api/datasets/{repo}/revision/{revision}, field
+// "sha"): listing and downloading at that commit keeps a run of weeks on one version of the data
+// even while the branch moves.
+std::string resolve_dataset_commit(HubClient& client, const std::string& repo, const std::string& revision);
+
 // Every file under `path_in_repo` ("" = the whole repo) at `revision`, in the order the Hub lists them.
 std::vector<RepoFile> list_dataset_files(HubClient& client, const std::string& repo, const std::string& revision,
                                          const std::string& path_in_repo = "");

@@ -18,6 +18,7 @@ resolve or storage; "tree" alone for any tree page) to a list consumed one per m
   "short"    a clean answer 10 bytes shorter  "long"  a clean answer 10 bytes longer
   "corrupt"  right length, one byte flipped    "ignore-range"  200 with the whole file
   "stall:<s>" headers and 1 byte, then s seconds of silence, then the connection closed
+  "reset"    no answer: the connection is reset (TCP RST)
   "pad:<n>"  (tree) the page followed by n spaces of JSON whitespace
   "slow:<s>" (storage) the answer after s seconds; each storage log entry has "inflight", the
              storage requests being served at that moment (the client's parallelism)
@@ -29,6 +30,7 @@ import hmac
 import json
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -180,6 +182,11 @@ class Handler(BaseHTTPRequestHandler):
             return False
         if fault.startswith("429:"):
             self.send_error_json(429, "rate limited", {"Retry-After": fault[4:]})
+            return True
+        if fault == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
             return True
         if fault in ("403", "500", "502", "503"):
             self.send_error_json(int(fault), "internal error")

@@ -286,7 +286,7 @@ TEST(HubDownload, PartialFileFromAnEarlierRunIsResumedAndAnIgnoredRangeRestarts)
 TEST(HubRetry, Retries429And5xxHonouringRetryAfter) {
   TempDir tmp;
   FakeHubConfig cfg;
-  cfg.faults = {{"tree", {"429:3", "500"}}, {std::string("storage:") + kPythonShard, {"503", "429:2"}}};
+  cfg.faults = {{"tree", {"429:3", "500"}}, {std::string("storage:") + kPythonShard, {"reset", "503", "429:2"}}};
   FakeHub hub(cfg, tmp.path());
   RecordedSleeps sleeps;
   HubClient client(options_for(hub, cfg, &sleeps));
@@ -295,13 +295,16 @@ TEST(HubRetry, Retries429And5xxHonouringRetryAfter) {
   download_file(client, cfg.repo, "main", find_file(files, kPythonShard), tmp.path() / "x.parquet");
   const std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(slurp(tmp.path() / "x.parquet"), slurp(hub_fixture_dir() / kPythonShard));
-  // Retry-After 3, then the 2nd exponential step (base 0.01 * 2, half fixed with jitter 0), then the
-  // download's own 1st step for the 503, then Retry-After 2.
-  ASSERT_EQ(sleeps.seconds.size(), 4u);
+  // Retry-After 3, then the 2nd exponential step (base 0.01 * 2, half fixed with jitter 0); for the
+  // download, the 1st step after the reset connection (the first to the storage host, so libcurl
+  // cannot hide it by reconnecting on its own), the 2nd after the 503, then Retry-After 2.
+  ASSERT_EQ(sleeps.seconds.size(), 5u);
   EXPECT_DOUBLE_EQ(sleeps.seconds[0], 3.0);
   EXPECT_DOUBLE_EQ(sleeps.seconds[1], 0.01);
   EXPECT_DOUBLE_EQ(sleeps.seconds[2], 0.005);
-  EXPECT_DOUBLE_EQ(sleeps.seconds[3], 2.0);
+  EXPECT_DOUBLE_EQ(sleeps.seconds[3], 0.01);
+  EXPECT_DOUBLE_EQ(sleeps.seconds[4], 2.0);
+  EXPECT_EQ(hub.requests_to("storage").size(), 4u);
   EXPECT_NE(log.find("HTTP 429"), std::string::npos) << log;
   EXPECT_NE(log.find("Retry-After"), std::string::npos) << log;
   EXPECT_EQ(log.find(cfg.token), std::string::npos);

@@ -9,6 +9,8 @@ rm -rf .deps && mkdir -p .deps/debs .deps/root
 (cd .deps/debs && apt-get download -qq libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 \
   libutf8proc-dev libutf8proc2 libsimdjson-dev libsimdjson14 libsnappy-dev libsnappy1v5 liblz4-dev liblz4-1 \
   libbrotli-dev libbrotli1)
+# The Hub client (src/onebit/hub): libcurl with OpenSSL, and libcrypto for sha256.
+(cd .deps/debs && apt-get download -qq libcurl4-openssl-dev libcurl4 libssl-dev libssl3)
 for f in .deps/debs/*.deb; do dpkg -x "$f" .deps/root; done
 rm -rf .deps/debs
 du -sh .deps

@@ -11,6 +11,7 @@ void add_info_command(CLI::App& app);
 void add_tokenizer_command(CLI::App& app);  // tokenizer encode | decode | train
 void add_tokenize_command(CLI::App& app);
 void add_parquet_to_jsonl_command(CLI::App& app);
+void add_hub_command(CLI::App& app);  // hub ls | download
 // `onebit tokenizer train` lives in cmd_tokenizer_train.cpp; cmd_tokenizer.cpp attaches it.
 void add_tokenizer_train_subcommand(CLI::App& tokenizer_app);
 

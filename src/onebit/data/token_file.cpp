@@ -76,7 +76,7 @@ void TokenFileWriter::commit() {
 }
 
 TokenFile::TokenFile(const fs::path& path) : map_(path) {
-  const std::string name = path.string();
+  const std::string name = printable(path.string(), 4096);
   if (map_.size() < kTokenFileHeaderBytes)
     fail(name, ": not a .tokens file (", map_.size(), " bytes, shorter than the 64-byte header)");
   const uint8_t* d = map_.data();
@@ -108,7 +108,7 @@ int32_t TokenFile::at(uint64_t i) const {
 
 void TokenFile::read(uint64_t start, size_t n, int32_t* out) const {
   if (start > header_.count || n > header_.count - start)
-    fail(path().string(), ": read of tokens [", start, ", ", start + n, ") is past the end (", header_.count, " tokens)");
+    fail(printable(path().string(), 4096), ": read of tokens [", start, ", ", start + n, ") is past the end (", header_.count, " tokens)");
   const uint32_t v = header_.vocab_size;
   uint32_t bad = 0;
   if (header_.token_bytes == 2) {
@@ -126,7 +126,7 @@ void TokenFile::read(uint64_t start, size_t n, int32_t* out) const {
   if (bad) {
     for (size_t i = 0; i < n; ++i)
       if (out[i] < 0 || static_cast<uint32_t>(out[i]) >= v)
-        fail(path().string(), ": token ", start + i, " has id ", out[i], ", out of range for vocab size ", v);
+        fail(printable(path().string(), 4096), ": token ", start + i, " has id ", out[i], ", out of range for vocab size ", v);
   }
 }
 

@@ -45,7 +45,7 @@ void JsonlStreamSource::ensure(size_t need) {
   while (carry_.size() - head_ < need) {
     if (pull_document()) continue;
     if (docs_this_epoch_ == 0)
-      fail(path_.string(), ": no training documents after byte ", train_offset_,
+      fail(printable(path_.string(), 4096), ": no training documents after byte ", train_offset_,
            " (every document is held out for validation or the file is empty)");
     ++epoch_;
     log_info("data: ", path_.string(), ": end of file, starting epoch ", epoch_);
@@ -152,7 +152,7 @@ Dataset open_jsonl_stream(const DataOptions& opts, const Tokenizer& tok) {
       Document d;
       uint64_t count = 0;
       while (d.next_offset < kProbe && r->next(d)) ++count;
-      if (count < 2) fail(path.string(), ": needs at least 2 documents to hold some out for validation, found ", count);
+      if (count < 2) fail(printable(path.string(), 4096), ": needs at least 2 documents to hold some out for validation, found ", count);
       n_val = std::max<int64_t>(1, std::llround(opts.val_fraction * static_cast<double>(count)));
       n_val = std::min<int64_t>(n_val, static_cast<int64_t>(count) - 1);
     }
@@ -167,7 +167,7 @@ Dataset open_jsonl_stream(const DataOptions& opts, const Tokenizer& tok) {
     std::vector<int32_t> ids;
     const auto eos = tok.eos_id();
     for (int64_t i = 0; i < n_val; ++i) {
-      if (!r->next(d)) fail(path.string(), ": --val-documents ", n_val, " but the file has only ", i, " documents");
+      if (!r->next(d)) fail(printable(path.string(), 4096), ": --val-documents ", n_val, " but the file has only ", i, " documents");
       auto t = tok.encode(d.text);
       ids.insert(ids.end(), t.begin(), t.end());
       if (eos) ids.push_back(*eos);

@@ -29,7 +29,7 @@ void encode_header(const TokenFileHeader& h, uint8_t out[kTokenFileHeaderBytes])
 uint32_t token_width_for_vocab(uint32_t vocab_size) { return vocab_size <= 65536 ? 2 : 4; }
 
 TokenFileWriter::TokenFileWriter(const fs::path& path, uint32_t vocab_size, uint64_t tokenizer_hash) : out_(path) {
-  if (vocab_size == 0) fail(path.string(), ": vocab size must be positive");
+  if (vocab_size == 0) fail(printable(path.string(), 4096), ": vocab size must be positive");
   header_.vocab_size = vocab_size;
   header_.token_bytes = token_width_for_vocab(vocab_size);
   header_.tokenizer_hash = tokenizer_hash;
@@ -48,7 +48,7 @@ void TokenFileWriter::append(std::span<const int32_t> ids) {
   for (size_t i = 0; i < ids.size(); ++i) {
     int32_t id = ids[i];
     if (id < 0 || static_cast<uint32_t>(id) >= v)
-      fail(path_.string(), ": token id ", id, " is out of range [0, ", v, ")");
+      fail(printable(path_.string(), 4096), ": token id ", id, " is out of range [0, ", v, ")");
     if (w == 2) {
       uint16_t x = static_cast<uint16_t>(id);
       std::memcpy(p + 2 * i, &x, 2);

@@ -87,6 +87,8 @@ j = base(); w(T, "bad_number_1e999.json", dumps(j).replace('"ab":2', '"ab":1e999
 j = base(); j["model"]["dropout"] = "0.1"; w(T, "bad_dropout_wrong_type.json", dumps(j))
 j = base(); j["added_tokens"][0]["id"] = True; w(T, "bad_added_token_id_bool.json", dumps(j))
 j = base(); j["decoder"] = {"type": "Strip", "content": " ", "start": -1, "stop": 0}; w(T, "bad_decoder_strip_negative_start.json", dumps(j))
+# An empty unk token next to a boundary token ("▁" or " "): BpeModel read its last character at size() - 1.
+j = base(); j["model"]["unk_token"] = ""; j["model"]["vocab"].update({"": 4, " ": 5}); w(T, "edge_unk_token_empty.json", dumps(j))
 w(T, "bad_deep_nesting.json", dumps(base()).replace('"version":"1.0"', '"version":' + "[" * 5000 + "]" * 5000))
 
 # ---- config.json

@@ -265,11 +265,17 @@ void BpeModel::plan_chunking() {
     // A left symbol that is a byte-fallback token ends in '>', an unk token in its last char.
     bool safe = !b.joins_after.count('>');
     if (unk_id_) {
+      // The unk token's text (id_to_token_ keeps one of the keys sharing its id): an empty one
+      // has no last character, so no cut next to it is known to be safe.
       const std::string& unk = id_to_token_[*unk_id_];
-      size_t start = unk.size() - 1;
-      while (start > 0 && (static_cast<unsigned char>(unk[start]) & 0xC0) == 0x80) --start;
-      size_t i = start;
-      safe = safe && !unk.empty() && !b.joins_after.count(next_codepoint(unk, i));
+      if (unk.empty()) {
+        safe = false;
+      } else {
+        size_t start = unk.size() - 1;
+        while (start > 0 && (static_cast<unsigned char>(unk[start]) & 0xC0) == 0x80) --start;
+        size_t i = start;
+        safe = safe && !b.joins_after.count(next_codepoint(unk, i));
+      }
     }
     if (safe) boundaries_.push_back(std::move(b));
   }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,7 +19,7 @@
 // Defaults for every fuzz driver, however it is started (ctest or by hand): a huge allocation
 // driven by the input is a bug, reported rather than attempted; UBSan stops at the first report.
 extern "C" const char* __asan_default_options() {
-  return "allocator_may_return_null=0:max_allocation_size_mb=4096:detect_leaks=1:abort_on_error=1";
+  return "allocator_may_return_null=0:max_allocation_size_mb=4096:detect_leaks=1";
 }
 extern "C" const char* __ubsan_default_options() { return "print_stacktrace=1:halt_on_error=1"; }
 
@@ -198,6 +199,13 @@ void print_replay() {
   }
 }
 
+// A failed _GLIBCXX_ASSERTIONS check (or any abort) is a failure too: say which input, then die.
+void on_abort(int sig) {
+  print_replay();
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
 std::string read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -302,6 +310,7 @@ int fuzz_main(int argc, char** argv, const Target& target) {
   }
 
   __sanitizer_set_death_callback(print_replay);
+  std::signal(SIGABRT, on_abort);
   std::atomic<bool> done{false};
   std::thread watchdog([&] {
     while (!done) {
@@ -345,6 +354,7 @@ int fuzz_main(int argc, char** argv, const Target& target) {
     } catch (const Error& e) {
       ++rejected;
       const std::string msg = e.what();
+      if (opt.only >= 0) std::fprintf(stderr, "%s: rejected: %s\n", prog.c_str(), msg.c_str());  // replaying one input
       std::string problem;
       if (msg.empty() || msg.find('\n') != std::string::npos || msg.find('\r') != std::string::npos)
         problem = "the error is not one line";

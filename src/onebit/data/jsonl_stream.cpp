@@ -45,7 +45,7 @@ void JsonlStreamSource::ensure(size_t need) {
   while (carry_.size() - head_ < need) {
     if (pull_document()) continue;
     if (docs_this_epoch_ == 0)
-      fail(path_.string(), ": no training documents after byte ", train_offset_,
+      fail(printable(path_.string(), 4096), ": no training documents after byte ", train_offset_,
            " (every document is held out for validation or the file is empty)");
     ++epoch_;
     log_info("data: ", path_.string(), ": end of file, starting epoch ", epoch_);
@@ -99,14 +99,18 @@ json JsonlStreamSource::state() const {
 
 void JsonlStreamSource::restore(const json& s) {
   const std::string where = "data state";
-  if (json_get<std::string>(s, "kind", where) != "jsonl_stream")
-    fail(where, ": saved for a \"", s.value("kind", "?"), "\" source, but the data is ", describe());
-  if (json_get<std::string>(s, "tokenizer", where) != hash_hex(tok_.hash()))
-    fail(where, ": saved with tokenizer hash ", s.value("tokenizer", "?"), ", but the tokenizer now has hash ",
+  // The state comes from trainer_state.json: what it names is escaped before it goes into an error.
+  const std::string kind = json_get<std::string>(s, "kind", where);
+  if (kind != "jsonl_stream")
+    fail(where, ": saved for a \"", printable(kind), "\" source, but the data is ", describe());
+  const std::string saved_hash = json_get<std::string>(s, "tokenizer", where);
+  if (saved_hash != hash_hex(tok_.hash()))
+    fail(where, ": saved with tokenizer hash ", printable(saved_hash), ", but the tokenizer now has hash ",
          hash_hex(tok_.hash()));
-  if (json_get<uint64_t>(s, "train_offset", where) != train_offset_)
-    fail(where, ": the validation hold-out changed since the checkpoint (training started at byte ",
-         s.value("train_offset", uint64_t(0)), ", now at ", train_offset_, "); use the same --val-fraction");
+  const uint64_t saved_offset = json_get<uint64_t>(s, "train_offset", where);
+  if (saved_offset != train_offset_)
+    fail(where, ": the validation hold-out changed since the checkpoint (training started at byte ", saved_offset,
+         ", now at ", train_offset_, "); use the same --val-fraction");
   epoch_ = json_get<uint64_t>(s, "epoch", where);
   const uint64_t offset = json_get<uint64_t>(s, "offset", where);
   const uint64_t line = json_get<uint64_t>(s, "line", where);
@@ -118,16 +122,19 @@ void JsonlStreamSource::restore(const json& s) {
   start(offset, line);
   if (skip > 0) {
     if (!pull_document())
-      fail(where, ": ", path_.string(), " has no document at byte ", offset, " (the file changed since the checkpoint)");
+      fail(where, ": ", printable(path_.string(), 4096), " has no document at byte ", offset,
+           " (the file changed since the checkpoint)");
     const uint64_t expect = json_get<uint64_t>(s, "doc_tokens", where);
     if (docs_.front().offset != offset || docs_.front().tokens != expect)
-      fail(where, ": the document at byte ", offset, " of ", path_.string(), " has ", docs_.front().tokens,
+      fail(where, ": the document at byte ", offset, " of ", printable(path_.string(), 4096), " has ", docs_.front().tokens,
            " tokens, the checkpoint saw ", expect, " (the file changed since the checkpoint)");
+    // state() never saves a finished document, so skip < doc_tokens; more would consume past it.
+    if (skip >= expect) fail(where, ": \"skip\" ", skip, " must be less than \"doc_tokens\" ", expect);
     consume(static_cast<size_t>(skip));
   }
 }
 
-std::string JsonlStreamSource::describe() const { return cat(path_.string(), " (streaming JSONL, train)"); }
+std::string JsonlStreamSource::describe() const { return cat(printable(path_.string(), 4096), " (streaming JSONL, train)"); }
 
 Dataset open_jsonl_stream(const DataOptions& opts, const Tokenizer& tok) {
   const fs::path path(opts.path);
@@ -145,7 +152,7 @@ Dataset open_jsonl_stream(const DataOptions& opts, const Tokenizer& tok) {
       Document d;
       uint64_t count = 0;
       while (d.next_offset < kProbe && r->next(d)) ++count;
-      if (count < 2) fail(path.string(), ": needs at least 2 documents to hold some out for validation, found ", count);
+      if (count < 2) fail(printable(path.string(), 4096), ": needs at least 2 documents to hold some out for validation, found ", count);
       n_val = std::max<int64_t>(1, std::llround(opts.val_fraction * static_cast<double>(count)));
       n_val = std::min<int64_t>(n_val, static_cast<int64_t>(count) - 1);
     }
@@ -160,7 +167,7 @@ Dataset open_jsonl_stream(const DataOptions& opts, const Tokenizer& tok) {
     std::vector<int32_t> ids;
     const auto eos = tok.eos_id();
     for (int64_t i = 0; i < n_val; ++i) {
-      if (!r->next(d)) fail(path.string(), ": --val-documents ", n_val, " but the file has only ", i, " documents");
+      if (!r->next(d)) fail(printable(path.string(), 4096), ": --val-documents ", n_val, " but the file has only ", i, " documents");
       auto t = tok.encode(d.text);
       ids.insert(ids.end(), t.begin(), t.end());
       if (eos) ids.push_back(*eos);

@@ -29,7 +29,7 @@ void encode_header(const TokenFileHeader& h, uint8_t out[kTokenFileHeaderBytes])
 uint32_t token_width_for_vocab(uint32_t vocab_size) { return vocab_size <= 65536 ? 2 : 4; }
 
 TokenFileWriter::TokenFileWriter(const fs::path& path, uint32_t vocab_size, uint64_t tokenizer_hash) : out_(path) {
-  if (vocab_size == 0) fail(path.string(), ": vocab size must be positive");
+  if (vocab_size == 0) fail(printable(path.string(), 4096), ": vocab size must be positive");
   header_.vocab_size = vocab_size;
   header_.token_bytes = token_width_for_vocab(vocab_size);
   header_.tokenizer_hash = tokenizer_hash;
@@ -48,7 +48,7 @@ void TokenFileWriter::append(std::span<const int32_t> ids) {
   for (size_t i = 0; i < ids.size(); ++i) {
     int32_t id = ids[i];
     if (id < 0 || static_cast<uint32_t>(id) >= v)
-      fail(path_.string(), ": token id ", id, " is out of range [0, ", v, ")");
+      fail(printable(path_.string(), 4096), ": token id ", id, " is out of range [0, ", v, ")");
     if (w == 2) {
       uint16_t x = static_cast<uint16_t>(id);
       std::memcpy(p + 2 * i, &x, 2);
@@ -76,7 +76,7 @@ void TokenFileWriter::commit() {
 }
 
 TokenFile::TokenFile(const fs::path& path) : map_(path) {
-  const std::string name = path.string();
+  const std::string name = printable(path.string(), 4096);
   if (map_.size() < kTokenFileHeaderBytes)
     fail(name, ": not a .tokens file (", map_.size(), " bytes, shorter than the 64-byte header)");
   const uint8_t* d = map_.data();
@@ -108,7 +108,7 @@ int32_t TokenFile::at(uint64_t i) const {
 
 void TokenFile::read(uint64_t start, size_t n, int32_t* out) const {
   if (start > header_.count || n > header_.count - start)
-    fail(path().string(), ": read of tokens [", start, ", ", start + n, ") is past the end (", header_.count, " tokens)");
+    fail(printable(path().string(), 4096), ": read of tokens [", start, ", ", start + n, ") is past the end (", header_.count, " tokens)");
   const uint32_t v = header_.vocab_size;
   uint32_t bad = 0;
   if (header_.token_bytes == 2) {
@@ -126,7 +126,7 @@ void TokenFile::read(uint64_t start, size_t n, int32_t* out) const {
   if (bad) {
     for (size_t i = 0; i < n; ++i)
       if (out[i] < 0 || static_cast<uint32_t>(out[i]) >= v)
-        fail(path().string(), ": token ", start + i, " has id ", out[i], ", out of range for vocab size ", v);
+        fail(printable(path().string(), 4096), ": token ", start + i, " has id ", out[i], ", out of range for vocab size ", v);
   }
 }
 

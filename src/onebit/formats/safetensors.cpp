@@ -39,7 +39,7 @@ size_t dtype_size(DType d) { return kDTypes[static_cast<int>(d)].size; }
 DType dtype_from_name(const std::string& name, const std::string& where) {
   for (const auto& e : kDTypes)
     if (name == e.name) return e.d;
-  fail(where, ": unsupported safetensors dtype \"", name, "\"");
+  fail(where, ": unsupported safetensors dtype \"", printable(name), "\"");
 }
 
 size_t TensorInfo::numel() const {
@@ -128,7 +128,7 @@ void SafetensorsWriter::write(const fs::path& path) const {
 }
 
 SafetensorsFile::SafetensorsFile(const fs::path& path) : map_(path) {
-  const std::string where = path.string();
+  const std::string where = printable(path.string(), 4096);
   if (map_.size() < 8) fail(where, ": not a safetensors file (", map_.size(), " bytes, shorter than the 8-byte header length)");
   uint64_t n = 0;
   std::memcpy(&n, map_.data(), 8);
@@ -140,6 +140,8 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : map_(path) {
   std::string duplicate;
   std::set<std::string> top_keys;
   auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth > kMaxJsonDepth && (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start))
+      fail(where, ": corrupt safetensors header: nested deeper than ", kMaxJsonDepth, " levels");
     if (depth == 1 && event == json::parse_event_t::key && !top_keys.insert(parsed.get<std::string>()).second &&
         duplicate.empty())
       duplicate = parsed.get<std::string>();
@@ -148,10 +150,10 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : map_(path) {
   try {
     j = json::parse(hp, hp + n, on_event);
   } catch (const json::exception& e) {
-    fail(where, ": corrupt safetensors header: ", e.what());
+    fail(where, ": corrupt safetensors header: ", printable(e.what()));
   }
   if (!j.is_object()) fail(where, ": corrupt safetensors header: not a JSON object");
-  if (!duplicate.empty()) fail(where, ": corrupt safetensors header: \"", duplicate, "\" appears twice");
+  if (!duplicate.empty()) fail(where, ": corrupt safetensors header: \"", printable(duplicate), "\" appears twice");
   const size_t data_begin = 8 + n;
   const size_t data_size = map_.size() - data_begin;
   struct Span {
@@ -163,12 +165,12 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : map_(path) {
     if (name == "__metadata__") {
       if (!it->is_object()) fail(where, ": __metadata__ must be an object of strings");
       for (auto m = it->begin(); m != it->end(); ++m) {
-        if (!m->is_string()) fail(where, ": __metadata__ value \"", m.key(), "\" is not a string");
+        if (!m->is_string()) fail(where, ": __metadata__ value \"", printable(m.key()), "\" is not a string");
         metadata_[m.key()] = m->get<std::string>();
       }
       continue;
     }
-    const std::string tw = cat(where, ": tensor \"", name, "\"");
+    const std::string tw = cat(where, ": tensor \"", printable(name), "\"");
     if (!it->is_object()) fail(tw, ": entry is not an object");
     TensorInfo ti;
     ti.name = name;
@@ -180,7 +182,7 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : map_(path) {
       if (!f->is_array()) fail(tw, ": key \"", key, "\" must be an array of non-negative integers");
       for (const json& v : *f)
         if (!v.is_number_unsigned())
-          fail(tw, ": key \"", key, "\" must be an array of non-negative integers (got ", f->dump(), ")");
+          fail(tw, ": key \"", key, "\" must be an array of non-negative integers (got ", json_excerpt(*f), ")");
       return f->get<std::vector<uint64_t>>();
     };
     for (uint64_t s : naturals("shape")) {
@@ -210,7 +212,7 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : map_(path) {
   size_t expect = 0;
   for (const Span& s : spans) {
     if (s.b != expect)
-      fail(where, ": tensor \"", tensors_[s.idx].name, "\": data_offsets start at ", s.b, ", expected ", expect,
+      fail(where, ": tensor \"", printable(tensors_[s.idx].name), "\": data_offsets start at ", s.b, ", expected ", expect,
            " (gap or overlap)");
     expect = s.e;
   }
@@ -233,7 +235,7 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : map_(path) {
 
 const TensorInfo& SafetensorsFile::info(const std::string& name) const {
   auto it = index_.find(name);
-  if (it == index_.end()) fail(path().string(), ": tensor \"", name, "\" not found");
+  if (it == index_.end()) fail(printable(path().string(), 4096), ": tensor \"", printable(name), "\" not found");
   return tensors_[it->second];
 }
 
@@ -245,7 +247,7 @@ std::span<const uint8_t> SafetensorsFile::bytes(const std::string& name) const {
 void SafetensorsFile::read_f32(const std::string& name, const std::vector<int64_t>& expected_shape,
                                std::span<float> out) const {
   const TensorInfo& ti = info(name);
-  const std::string tw = cat(path().string(), ": tensor \"", name, "\"");
+  const std::string tw = cat(printable(path().string(), 4096), ": tensor \"", printable(name), "\"");
   if (ti.dtype != DType::F32) fail(tw, ": expected dtype F32, found ", dtype_name(ti.dtype));
   if (ti.shape != expected_shape)
     fail(tw, ": shape ", shape_string(ti.shape), " does not match the expected ", shape_string(expected_shape));

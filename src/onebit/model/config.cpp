@@ -30,7 +30,7 @@ int get_int(const json& j, const std::string& key, const std::string& where, boo
     if (required) fail(where, ": missing key \"", key, "\"");
     return def;
   }
-  if (!it->is_number_integer()) fail(where, ": key \"", key, "\" must be an integer (got ", it->dump(), ")");
+  if (!it->is_number_integer()) fail(where, ": key \"", key, "\" must be an integer (got ", json_excerpt(*it), ")");
   const int64_t v = it->get<int64_t>();
   if (v <= 0 || v > (1LL << 31) - 1) fail(where, ": key \"", key, "\" must be a positive integer (got ", v, ")");
   return (int)v;
@@ -39,28 +39,30 @@ int get_int(const json& j, const std::string& key, const std::string& where, boo
 float get_float(const json& j, const std::string& key, const std::string& where, float def) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return def;
-  if (!it->is_number()) fail(where, ": key \"", key, "\" must be a number (got ", it->dump(), ")");
+  // 1e39 would become inf as a float: every float key must be a finite float.
+  if (!json_detail::json_value_fits<float>(*it))
+    fail(where, ": key \"", key, "\" must be a finite number (got ", json_excerpt(*it), ")");
   return it->get<float>();
 }
 
 bool get_bool(const json& j, const std::string& key, const std::string& where, bool def) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return def;
-  if (!it->is_boolean()) fail(where, ": key \"", key, "\" must be true or false (got ", it->dump(), ")");
+  if (!it->is_boolean()) fail(where, ": key \"", key, "\" must be true or false (got ", json_excerpt(*it), ")");
   return it->get<bool>();
 }
 
 std::string get_string(const json& j, const std::string& key, const std::string& where, const std::string& def) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return def;
-  if (!it->is_string()) fail(where, ": key \"", key, "\" must be a string (got ", it->dump(), ")");
+  if (!it->is_string()) fail(where, ": key \"", key, "\" must be a string (got ", json_excerpt(*it), ")");
   return it->get<std::string>();
 }
 
 void reject_unknown(const json& j, const std::set<std::string>& known, const std::string& where,
                     const std::string& prefix) {
   for (auto it = j.begin(); it != j.end(); ++it)
-    if (!known.count(it.key())) fail(where, ": unknown key \"", prefix, it.key(), "\"");
+    if (!known.count(it.key())) fail(where, ": unknown key \"", prefix, printable(it.key()), "\"");
 }
 
 const char* act_name(HiddenAct a) {
@@ -125,7 +127,7 @@ Precision precision_from_string(const std::string& s, const std::string& where) 
   if (s == "int8") return Precision::Int8;
   if (s == "ternary") return Precision::Ternary;
   if (s == "binary") return Precision::Binary;
-  fail(where, ": unknown precision \"", s, "\" (expected ternary, binary, int8, bf16 or f32)");
+  fail(where, ": unknown precision \"", printable(s), "\" (expected ternary, binary, int8, bf16 or f32)");
 }
 
 double packed_bits(Precision p) {
@@ -181,7 +183,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& where) {
   else if (act == "gelu" || act == "gelu_pytorch_tanh")
     c.hidden_act = HiddenAct::GELU;
   else
-    fail(where, ": key \"hidden_act\" must be swiglu, relu2 or gelu (got \"", act, "\")");
+    fail(where, ": key \"hidden_act\" must be swiglu, relu2 or gelu (got \"", printable(act), "\")");
   if (j.contains("head_dim") && !j["head_dim"].is_null()) {
     const int hd = get_int(j, "head_dim", where, true, 0);
     if ((int64_t)hd * c.num_attention_heads != c.hidden_size)
@@ -208,25 +210,25 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& where) {
       prec("lm_head", c.quantization.lm_head);
     }
     if (auto ait = q.find("activation_bits"); ait != q.end() && !ait->is_null() && !ait->is_string())
-      fail(where, ": key \"quantization.activation_bits\" must be a string (got ", ait->dump(), ")");
+      fail(where, ": key \"quantization.activation_bits\" must be a string (got ", json_excerpt(*ait), ")");
     const std::string ab = get_string(q, "activation_bits", where, "int8");
     if (ab == "int8")
       c.quantization.activation_bits = ActBits::Int8;
     else if (ab == "none")
       c.quantization.activation_bits = ActBits::None;
     else
-      fail(where, ": key \"quantization.activation_bits\" must be int8 or none (got \"", ab, "\")");
+      fail(where, ": key \"quantization.activation_bits\" must be int8 or none (got \"", printable(ab), "\")");
     if (auto mit = q.find("precision_map"); mit != q.end() && !mit->is_null()) {
       if (!mit->is_object()) fail(where, ": key \"quantization.precision_map\" must be an object");
       for (auto it = mit->begin(); it != mit->end(); ++it) {
-        const std::string key = cat("quantization.precision_map.", it.key());
+        const std::string key = cat("quantization.precision_map.", printable(it.key()));
         if (!it->is_string()) fail(where, ": key \"", key, "\" must be a string");
         // "m" and "m.weight" name the same module: two entries for it would silently drop one.
         if (!c.quantization.overrides
                  .emplace(strip_weight(it.key()),
                           precision_from_string(it->get<std::string>(), cat(where, ": key \"", key, "\"")))
                  .second)
-          fail(where, ": key \"", key, "\" names module \"", strip_weight(it.key()), "\" a second time");
+          fail(where, ": key \"", key, "\" names module \"", printable(strip_weight(it.key())), "\" a second time");
       }
     }
   }
@@ -263,7 +265,7 @@ void ModelConfig::validate(const std::string& where) const {
   if (!(dropout >= 0 && dropout < 1)) fail(where, ": key \"dropout\" must be in [0, 1) (got ", dropout, ")");
   for (const auto& [name, p] : quantization.overrides)
     if (!is_quantizable_module(name, num_hidden_layers))
-      fail(where, ": key \"quantization.precision_map.", name,
+      fail(where, ": key \"quantization.precision_map.", printable(name),
            "\" names no linear layer of this model (expected e.g. model.layers.0.mlp.down_proj)");
 }
 
@@ -311,7 +313,9 @@ uint64_t ModelConfig::num_parameters() const {
 ModelConfig load_model_config(const std::string& name_or_path) {
   fs::path p(name_or_path);
   if (fs::is_directory(p)) p /= "config.json";
-  if (fs::is_regular_file(p)) return ModelConfig::from_json(read_json_file(p), p.string());
+  // Anything that exists is read (a directory named config.json is an error naming it), never
+  // mistaken for a missing file and looked up among the presets.
+  if (fs::exists(p)) return ModelConfig::from_json(read_json_file(p), printable(p.string(), 4096));
   if (name_or_path.find('/') == std::string::npos && name_or_path.find(".json") == std::string::npos) {
     std::vector<fs::path> dirs;
     if (const char* env = std::getenv("ONEBIT_CONFIG_DIR")) dirs.emplace_back(env);
@@ -321,10 +325,10 @@ ModelConfig load_model_config(const std::string& name_or_path) {
     dirs.push_back(fs::path(ONEBIT_SOURCE_DIR) / "configs");
     for (const auto& d : dirs) {
       const fs::path f = d / (name_or_path + ".json");
-      if (fs::is_regular_file(f)) return ModelConfig::from_json(read_json_file(f), f.string());
+      if (fs::is_regular_file(f)) return ModelConfig::from_json(read_json_file(f), printable(f.string(), 4096));
     }
   }
-  fail("model config \"", name_or_path,
+  fail("model config \"", printable(name_or_path, 4096),
        "\": no such file or directory, and not a preset (tiny, 25m, 125m, 0.3b-stack, 1b, 8b)");
 }
 

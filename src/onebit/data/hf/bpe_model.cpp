@@ -109,7 +109,7 @@ std::pair<std::string, std::string> parse_merge(const json& m, const std::string
     const std::string& s = m.get_ref<const std::string&>();
     size_t sp = s.find(' ');
     if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-      fail(where, ": model.merges[", index, "] \"", s, "\" is not two tokens separated by one space");
+      fail(where, ": model.merges[", index, "] \"", printable(s), "\" is not two tokens separated by one space");
     return {s.substr(0, sp), s.substr(sp + 1)};
   }
   if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string())
@@ -151,15 +151,17 @@ void MergeMap::set(uint64_t key, uint32_t rank, int32_t merged) {
 
 BpeModel::BpeModel(const json& model, const std::string& where) : instance_(next_instance++) {
   std::string w = where + ": model";
-  if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"].get<double>() != 0.0)
+  if (json_get_or<double>(model, "dropout", 0.0, w) != 0.0)
     fail(w, ": BPE dropout is not supported (it makes encoding random)");
   const json& vocab = json_child(model, "vocab", w);
   if (!vocab.is_object()) fail(w, ": \"vocab\" must be an object of token → id");
   vocab_.reserve(vocab.size());
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer()) fail(w, ": vocab entry \"", it.key(), "\" has a non-integer id");
+    if (!it.value().is_number_integer())
+      fail(w, ": vocab entry \"", printable(it.key()), "\" has a non-integer id ", json_excerpt(it.value()));
     int64_t id = it.value().get<int64_t>();
-    if (id < 0 || id > INT32_MAX) fail(w, ": vocab entry \"", it.key(), "\" has id ", id, " out of range");
+    if (id < 0 || id >= kMaxTokenIds)
+      fail(w, ": vocab entry \"", printable(it.key()), "\" has id ", id, " out of range [0, ", kMaxTokenIds, ")");
     vocab_[it.key()] = static_cast<int32_t>(id);
     if (static_cast<size_t>(id) >= id_to_token_.size()) id_to_token_.resize(id + 1);
     id_to_token_[id] = it.key();
@@ -172,7 +174,7 @@ BpeModel::BpeModel(const json& model, const std::string& where) : instance_(next
   if (model.contains("unk_token") && !model["unk_token"].is_null()) {
     std::string unk = json_get<std::string>(model, "unk_token", w);
     auto it = vocab_.find(unk);
-    if (it == vocab_.end()) fail(w, ": unk_token \"", unk, "\" is not in the vocab");
+    if (it == vocab_.end()) fail(w, ": unk_token \"", printable(unk), "\" is not in the vocab");
     unk_id_ = it->second;
   }
   for (int b = 0; b < 256; ++b) {
@@ -188,11 +190,11 @@ BpeModel::BpeModel(const json& model, const std::string& where) : instance_(next
     for (size_t i = 0; i < merges.size(); ++i) {
       auto [a, b] = parse_merge(merges[i], w, i);
       auto ia = vocab_.find(a), ib = vocab_.find(b);
-      if (ia == vocab_.end()) fail(w, ": merges[", i, "] token \"", a, "\" is not in the vocab");
-      if (ib == vocab_.end()) fail(w, ": merges[", i, "] token \"", b, "\" is not in the vocab");
+      if (ia == vocab_.end()) fail(w, ": merges[", i, "] token \"", printable(a), "\" is not in the vocab");
+      if (ib == vocab_.end()) fail(w, ": merges[", i, "] token \"", printable(b), "\" is not in the vocab");
       std::string merged = a + (b.size() >= prefix_.size() ? b.substr(prefix_.size()) : std::string());
       auto im = vocab_.find(merged);
-      if (im == vocab_.end()) fail(w, ": merges[", i, "] result \"", merged, "\" is not in the vocab");
+      if (im == vocab_.end()) fail(w, ": merges[", i, "] result \"", printable(merged), "\" is not in the vocab");
       merges_.set(MergeMap::key(ia->second, ib->second), static_cast<uint32_t>(i), im->second);
     }
   }
@@ -263,11 +265,17 @@ void BpeModel::plan_chunking() {
     // A left symbol that is a byte-fallback token ends in '>', an unk token in its last char.
     bool safe = !b.joins_after.count('>');
     if (unk_id_) {
+      // The unk token's text (id_to_token_ keeps one of the keys sharing its id): an empty one
+      // has no last character, so no cut next to it is known to be safe.
       const std::string& unk = id_to_token_[*unk_id_];
-      size_t start = unk.size() - 1;
-      while (start > 0 && (static_cast<unsigned char>(unk[start]) & 0xC0) == 0x80) --start;
-      size_t i = start;
-      safe = safe && !unk.empty() && !b.joins_after.count(next_codepoint(unk, i));
+      if (unk.empty()) {
+        safe = false;
+      } else {
+        size_t start = unk.size() - 1;
+        while (start > 0 && (static_cast<unsigned char>(unk[start]) & 0xC0) == 0x80) --start;
+        size_t i = start;
+        safe = safe && !b.joins_after.count(next_codepoint(unk, i));
+      }
     }
     if (safe) boundaries_.push_back(std::move(b));
   }

@@ -14,6 +14,10 @@
 
 namespace onebit::data::hf {
 
+// Token ids (model vocab and added tokens) must be below 2^24: the id → token table is dense, so an
+// id near 2^31 would allocate 64 GiB, and the largest real vocabularies hold about 10^6 tokens.
+inline constexpr int32_t kMaxTokenIds = 1 << 24;
+
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }

@@ -2,6 +2,7 @@
 
 #include "onebit/core/error.h"
 #include "onebit/data/byte_level.h"
+#include "onebit/data/hf/json_fields.h"
 #include "onebit/data/hf/regex.h"
 #include "onebit/data/hf/unicode.h"
 
@@ -196,13 +197,18 @@ class SequenceDecoder final : public Decoder {
 
 std::unique_ptr<Decoder> make_decoder(const json& j, const std::string& where) {
   std::string type = json_get<std::string>(j, "type", where + ": decoder");
-  std::string w = where + ": decoder " + type;
+  std::string w = where + ": decoder " + printable(type);
   if (type == "ByteLevel") return std::make_unique<ByteLevelDecoder>();
   if (type == "Metaspace") {
+    // HF's replacement is a Rust char; an empty one would never advance the decode loop.
     std::string rep = json_get_or<std::string>(j, "replacement", "\xE2\x96\x81", w);
+    single_char(rep, w + ": \"replacement\"");
     bool strip_first = true;
     if (j.contains("prepend_scheme") && !j["prepend_scheme"].is_null()) {
-      strip_first = json_get<std::string>(j, "prepend_scheme", w) != "never";
+      const std::string scheme = json_get<std::string>(j, "prepend_scheme", w);
+      if (scheme != "always" && scheme != "first" && scheme != "never")
+        fail(w, ": unknown prepend_scheme \"", printable(scheme), "\"");
+      strip_first = scheme != "never";
     } else {
       strip_first = json_get_or<bool>(j, "add_prefix_space", true, w);
     }
@@ -211,7 +217,10 @@ std::unique_ptr<Decoder> make_decoder(const json& j, const std::string& where) {
   if (type == "ByteFallback") return std::make_unique<ByteFallbackDecoder>();
   if (type == "Fuse") return std::make_unique<FuseDecoder>();
   if (type == "Strip") {
-    return std::make_unique<StripDecoder>(json_get<std::string>(j, "content", w), json_get<size_t>(j, "start", w),
+    // HF's content is a Rust char; an empty one would never advance the strip loop.
+    std::string content = json_get<std::string>(j, "content", w);
+    single_char(content, w + ": \"content\"");
+    return std::make_unique<StripDecoder>(std::move(content), json_get<size_t>(j, "start", w),
                                           json_get<size_t>(j, "stop", w));
   }
   if (type == "Replace") {
@@ -221,10 +230,10 @@ std::unique_ptr<Decoder> make_decoder(const json& j, const std::string& where) {
   if (type == "BPEDecoder") return std::make_unique<BpeSuffixDecoder>(json_get_or<std::string>(j, "suffix", "</w>", w));
   if (type == "Sequence") {
     std::vector<std::unique_ptr<Decoder>> steps;
-    for (const auto& d : json_get<json>(j, "decoders", w)) steps.push_back(make_decoder(d, where));
+    for (const auto& d : json_array(j, "decoders", w)) steps.push_back(make_decoder(d, where));
     return std::make_unique<SequenceDecoder>(std::move(steps));
   }
-  fail(where, ": unsupported decoder type \"", type, "\"");
+  fail(where, ": unsupported decoder type \"", printable(type), "\"");
 }
 
 }  // namespace onebit::data::hf

@@ -33,45 +33,42 @@ class HfTokenizerImpl final : public HfTokenizer {
   // `config` is the model dir's tokenizer_config.json when there is one: its eos_token and
   // bos_token name the document boundary tokens better than any guess.
   HfTokenizerImpl(std::string_view text, const std::string& where, const json* config = nullptr) : json_text_(text) {
-    json j;
-    try {
-      j = json::parse(text);
-    } catch (const json::parse_error& e) {
-      fail(where, ": not valid JSON (", e.what(), ")");
-    }
+    const json j = parse_json_text(text, where);
     if (!j.is_object()) fail(where, ": a tokenizer.json must be a JSON object");
     hash_ = tokenizer_json_hash(j);
     // "truncation" and "padding" shape model batches; onebit packs whole documents itself, so
     // they are deliberately not applied (encode() returns every id of the text).
     const json& model = json_child(j, "model", where);
     std::string type = json_get_or<std::string>(model, "type", model.contains("merges") ? "BPE" : "", where + ": model");
-    if (type != "BPE") fail(where, ": unsupported model type \"", type, "\" (only BPE is supported)");
+    if (type != "BPE") fail(where, ": unsupported model type \"", printable(type), "\" (only BPE is supported)");
     model_ = std::make_unique<BpeModel>(model, where);
     if (!is_null_or_missing(j, "normalizer")) normalizer_ = make_normalizer(j["normalizer"], where);
     if (!is_null_or_missing(j, "pre_tokenizer")) pre_tokenizer_ = make_pre_tokenizer(j["pre_tokenizer"], where);
-    if (!is_null_or_missing(j, "post_processor")) post_processor_ = make_post_processor(j["post_processor"], where);
     if (!is_null_or_missing(j, "decoder")) {
       decoder_ = make_decoder(j["decoder"], where);
       byte_level_decoder_ = json_get_or<std::string>(j["decoder"], "type", "", where) == "ByteLevel";
     }
     vocab_bound_ = model_->id_bound();
-    if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
-      for (const auto& a : j["added_tokens"]) {
+    if (!is_null_or_missing(j, "added_tokens")) {
+      for (const auto& a : json_array(j, "added_tokens", where)) {
         std::string w = where + ": added_tokens";
         AddedToken t;
         t.id = json_get<int32_t>(a, "id", w);
+        if (t.id < 0 || t.id >= kMaxTokenIds) fail(w, ": token id ", t.id, " is out of range [0, ", kMaxTokenIds, ")");
         t.content = json_get<std::string>(a, "content", w);
         t.single_word = json_get_or<bool>(a, "single_word", false, w);
         t.lstrip = json_get_or<bool>(a, "lstrip", false, w);
         t.rstrip = json_get_or<bool>(a, "rstrip", false, w);
         t.normalized = json_get_or<bool>(a, "normalized", !json_get_or<bool>(a, "special", false, w), w);
         t.special = json_get_or<bool>(a, "special", false, w);
-        if (t.id < 0) fail(w, ": token \"", t.content, "\" has negative id ", t.id);
         added_by_id_[t.id] = static_cast<int32_t>(added_.size());
         added_.push_back(std::move(t));
         vocab_bound_ = std::max(vocab_bound_, added_.back().id + 1);
       }
     }
+    // After the added tokens: its special-token ids are checked against the whole vocab.
+    if (!is_null_or_missing(j, "post_processor"))
+      post_processor_ = make_post_processor(j["post_processor"], vocab_bound_, where);
     std::vector<std::pair<std::string, int32_t>> raw, normalized;
     for (size_t i = 0; i < added_.size(); ++i) {
       AddedToken& t = added_[i];
@@ -302,21 +299,23 @@ std::unique_ptr<HfTokenizer> parse_hf_tokenizer(std::string_view json_text, cons
 }
 
 std::unique_ptr<HfTokenizer> load_hf_tokenizer(const fs::path& file) {
+  const std::string name = printable(file.string(), 4096);
+  std::error_code ec;
+  if (fs::is_directory(file, ec)) fail(name, ": is a directory, expected a tokenizer.json file");
   std::string text;
   try {
     text = read_file(file);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    fail(file.string(), ": cannot read (", e.what(), ")");
+    fail(name, ": cannot read (", printable(e.what()), ")");
   }
-  std::error_code ec;
   fs::path config_path = file.parent_path() / "tokenizer_config.json";
   if (fs::is_regular_file(config_path, ec)) {
     json config = read_json_file(config_path);
-    return std::make_unique<HfTokenizerImpl>(text, file.string(), &config);
+    return std::make_unique<HfTokenizerImpl>(text, name, &config);
   }
-  return parse_hf_tokenizer(text, file.string());
+  return parse_hf_tokenizer(text, name);
 }
 
 }  // namespace onebit::data

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "onebit/core/error.h"
+#include "onebit/data/hf/json_fields.h"
 #include "onebit/data/hf/regex.h"
 #include "onebit/data/hf/unicode.h"
 
@@ -109,7 +110,7 @@ class SequenceNormalizer final : public Normalizer {
 
 std::unique_ptr<Normalizer> make_normalizer(const json& j, const std::string& where) {
   std::string type = json_get<std::string>(j, "type", where + ": normalizer");
-  std::string w = where + ": normalizer " + type;
+  std::string w = where + ": normalizer " + printable(type);
   if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") return std::make_unique<FormNormalizer>(type);
   if (type == "Lowercase") return std::make_unique<LowercaseNormalizer>();
   if (type == "Prepend") return std::make_unique<PrependNormalizer>(json_get<std::string>(j, "prepend", w));
@@ -123,10 +124,10 @@ std::unique_ptr<Normalizer> make_normalizer(const json& j, const std::string& wh
   }
   if (type == "Sequence") {
     std::vector<std::unique_ptr<Normalizer>> steps;
-    for (const auto& s : json_get<json>(j, "normalizers", w)) steps.push_back(make_normalizer(s, where));
+    for (const auto& s : json_array(j, "normalizers", w)) steps.push_back(make_normalizer(s, where));
     return std::make_unique<SequenceNormalizer>(std::move(steps));
   }
-  fail(where, ": unsupported normalizer type \"", type, "\"");
+  fail(where, ": unsupported normalizer type \"", printable(type), "\"");
 }
 
 }  // namespace onebit::data::hf

@@ -46,54 +46,57 @@ class SequenceProcessor final : public PostProcessor {
   std::vector<std::unique_ptr<PostProcessor>> steps_;
 };
 
-std::unique_ptr<PostProcessor> make_template(const json& j, const std::string& w) {
-  const json& single = json_child(j, "single", w);
+std::unique_ptr<PostProcessor> make_template(const json& j, int32_t vocab_size, const std::string& w) {
+  const json& single = json_array(j, "single", w);
   const json& specials = json_child(j, "special_tokens", w);
+  if (!specials.is_object()) fail(w, ": \"special_tokens\" must be an object");
   std::vector<int32_t> before, after;
   bool seen_sequence = false;
   for (const auto& item : single) {
-    if (item.contains("Sequence")) {
+    if (item.is_object() && item.contains("Sequence")) {
       std::string id = json_get<std::string>(item["Sequence"], "id", w + " single Sequence");
-      if (id != "A") fail(w, ": the single template refers to sequence \"", id, "\" (only A exists)");
+      if (id != "A") fail(w, ": the single template refers to sequence \"", printable(id), "\" (only A exists)");
       if (seen_sequence) fail(w, ": the single template uses the sequence twice");
       seen_sequence = true;
-    } else if (item.contains("SpecialToken")) {
+    } else if (item.is_object() && item.contains("SpecialToken")) {
       std::string name = json_get<std::string>(item["SpecialToken"], "id", w + " single SpecialToken");
       auto it = specials.find(name);
-      if (it == specials.end()) fail(w, ": special token \"", name, "\" is used in the template but not defined");
-      auto ids = json_get<std::vector<int32_t>>(*it, "ids", w + " special_tokens." + name);
+      if (it == specials.end())
+        fail(w, ": special token \"", printable(name), "\" is used in the template but not defined");
+      const std::string where_ids = w + " special_tokens." + printable(name) + ".ids";
+      const json& ids = json_array(*it, "ids", w + " special_tokens." + printable(name));
       auto& dst = seen_sequence ? after : before;
-      dst.insert(dst.end(), ids.begin(), ids.end());
+      for (const json& id : ids) dst.push_back(json_token_id(id, vocab_size, where_ids));
     } else {
-      fail(w, ": template item ", item.dump(), " is neither Sequence nor SpecialToken");
+      fail(w, ": template item ", json_excerpt(item), " is neither Sequence nor SpecialToken");
     }
   }
   return std::make_unique<TemplateProcessor>(std::move(before), std::move(after));
 }
 
-int32_t pair_id(const json& j, const char* key, const std::string& w) {
+int32_t pair_id(const json& j, const char* key, int32_t vocab_size, const std::string& w) {
   const json& p = json_child(j, key, w);
-  if (!p.is_array() || p.size() != 2 || !p[1].is_number_integer()) fail(w, ": \"", key, "\" must be [token, id]");
-  return p[1].get<int32_t>();
+  if (!p.is_array() || p.size() != 2) fail(w, ": \"", key, "\" must be [token, id]");
+  return json_token_id(p[1], vocab_size, cat(w, ": \"", key, "\""));
 }
 
 }  // namespace
 
-std::unique_ptr<PostProcessor> make_post_processor(const json& j, const std::string& where) {
+std::unique_ptr<PostProcessor> make_post_processor(const json& j, int32_t vocab_size, const std::string& where) {
   std::string type = json_get<std::string>(j, "type", where + ": post_processor");
-  std::string w = where + ": post_processor " + type;
-  if (type == "TemplateProcessing") return make_template(j, w);
+  std::string w = where + ": post_processor " + printable(type);
+  if (type == "TemplateProcessing") return make_template(j, vocab_size, w);
   if (type == "ByteLevel") return std::make_unique<NoopProcessor>();
   if (type == "BertProcessing" || type == "RobertaProcessing") {
-    return std::make_unique<TemplateProcessor>(std::vector<int32_t>{pair_id(j, "cls", w)},
-                                               std::vector<int32_t>{pair_id(j, "sep", w)});
+    return std::make_unique<TemplateProcessor>(std::vector<int32_t>{pair_id(j, "cls", vocab_size, w)},
+                                               std::vector<int32_t>{pair_id(j, "sep", vocab_size, w)});
   }
   if (type == "Sequence") {
     std::vector<std::unique_ptr<PostProcessor>> steps;
-    for (const auto& p : json_get<json>(j, "processors", w)) steps.push_back(make_post_processor(p, where));
+    for (const auto& p : json_array(j, "processors", w)) steps.push_back(make_post_processor(p, vocab_size, where));
     return std::make_unique<SequenceProcessor>(std::move(steps));
   }
-  fail(where, ": unsupported post_processor type \"", type, "\"");
+  fail(where, ": unsupported post_processor type \"", printable(type), "\"");
 }
 
 }  // namespace onebit::data::hf

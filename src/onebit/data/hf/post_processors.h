@@ -19,6 +19,8 @@ class PostProcessor {
   virtual std::vector<int32_t> prefix_ids() const = 0;
 };
 
-std::unique_ptr<PostProcessor> make_post_processor(const json& j, const std::string& where);
+// Every special-token id must be in [0, vocab_size) (the model vocab plus the added tokens): an id
+// outside it would reach the model as a row it does not have.
+std::unique_ptr<PostProcessor> make_post_processor(const json& j, int32_t vocab_size, const std::string& where);
 
 }  // namespace onebit::data::hf

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "onebit/core/error.h"
+#include "onebit/data/hf/json_fields.h"
 #include "onebit/data/byte_level.h"
 #include "onebit/data/hf/regex.h"
 #include "onebit/data/hf/unicode.h"
@@ -246,29 +247,22 @@ class SequencePre final : public PreTokenizer {
   std::vector<std::unique_ptr<PreTokenizer>> steps_;
 };
 
-char32_t single_char(const std::string& s, const std::string& what) {
-  if (s.empty()) fail(what, " must be one character, got an empty string");
-  size_t i = 0;
-  char32_t c = next_codepoint(s, i);
-  if (i != s.size()) fail(what, " must be one character, got \"", s, "\"");
-  return c;
-}
-
 }  // namespace
 
 SplitBehavior parse_split_behavior(const json& j, const std::string& where) {
-  std::string b = j.get<std::string>();
+  if (!j.is_string()) fail(where, ": \"behavior\" must be a string (got ", json_excerpt(j), ")");
+  const std::string& b = j.get_ref<const std::string&>();
   if (b == "Removed") return SplitBehavior::Removed;
   if (b == "Isolated") return SplitBehavior::Isolated;
   if (b == "MergedWithPrevious") return SplitBehavior::MergedWithPrevious;
   if (b == "MergedWithNext") return SplitBehavior::MergedWithNext;
   if (b == "Contiguous") return SplitBehavior::Contiguous;
-  fail(where, ": unknown split behavior \"", b, "\"");
+  fail(where, ": unknown split behavior \"", printable(b), "\"");
 }
 
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::string& where) {
   std::string type = json_get<std::string>(j, "type", where + ": pre_tokenizer");
-  std::string w = where + ": pre_tokenizer " + type;
+  std::string w = where + ": pre_tokenizer " + printable(type);
   if (type == "ByteLevel") {
     return std::make_unique<ByteLevelPre>(json_get_or<bool>(j, "add_prefix_space", true, w),
                                           json_get_or<bool>(j, "use_regex", true, w), where);
@@ -291,7 +285,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::strin
       if (s == "always") scheme = Prepend::Always;
       else if (s == "first") scheme = Prepend::First;
       else if (s == "never") scheme = Prepend::Never;
-      else fail(w, ": unknown prepend_scheme \"", s, "\"");
+      else fail(w, ": unknown prepend_scheme \"", printable(s), "\"");
     } else if (!json_get_or<bool>(j, "add_prefix_space", true, w)) {
       scheme = Prepend::Never;
     }
@@ -329,10 +323,10 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::strin
   }
   if (type == "Sequence") {
     std::vector<std::unique_ptr<PreTokenizer>> steps;
-    for (const auto& s : json_get<json>(j, "pretokenizers", w)) steps.push_back(make_pre_tokenizer(s, where));
+    for (const auto& s : json_array(j, "pretokenizers", w)) steps.push_back(make_pre_tokenizer(s, where));
     return std::make_unique<SequencePre>(std::move(steps));
   }
-  fail(where, ": unsupported pre_tokenizer type \"", type, "\"");
+  fail(where, ": unsupported pre_tokenizer type \"", printable(type), "\"");
 }
 
 }  // namespace onebit::data::hf

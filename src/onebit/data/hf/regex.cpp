@@ -38,7 +38,7 @@ Regex::Regex(const std::string& pattern, const std::string& where) : pattern_(pa
   if (!code_) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
-    fail(where, ": regex /", pattern, "/ does not compile at offset ", err_off, ": ",
+    fail(where, ": regex /", printable(pattern), "/ does not compile at offset ", err_off, ": ",
          reinterpret_cast<const char*>(msg));
   }
   jit_ = pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE) == 0;
@@ -64,7 +64,7 @@ void Regex::find_all(std::string_view text, std::vector<Match>& out) const {
     if (rc < 0) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(rc, msg, sizeof msg);
-      fail("regex /", pattern_, "/: matching failed: ", reinterpret_cast<const char*>(msg));
+      fail("regex /", printable(pattern_), "/: matching failed: ", reinterpret_cast<const char*>(msg));
     }
     PCRE2_SIZE* ov = pcre2_get_ovector_pointer(st.data);
     size_t s = ov[0], e = ov[1];

@@ -22,6 +22,15 @@ char32_t next_codepoint(std::string_view s, size_t& i) {
   return cp;
 }
 
+char32_t single_char(const std::string& s, const std::string& what) {
+  if (s.empty()) fail(what, " must be one character, got an empty string");
+  if (!is_valid_utf8(s)) fail(what, " must be one character, got invalid UTF-8 \"", printable(s), "\"");
+  size_t i = 0;
+  char32_t c = next_codepoint(s, i);
+  if (i != s.size()) fail(what, " must be one character, got \"", printable(s), "\"");
+  return c;
+}
+
 std::string_view sanitize_utf8(std::string_view text, std::string& scratch) {
   if (is_valid_utf8(text)) return text;
   replace_invalid_utf8(text, scratch);

@@ -23,6 +23,10 @@ std::string_view sanitize_utf8(std::string_view text, std::string& scratch);
 using onebit::data::append_utf8;
 using onebit::data::is_valid_utf8;
 
+// The one code point of a tokenizer.json field HF declares as a Rust `char` (a Metaspace replacement,
+// a Strip content, a delimiter): anything else is an error naming `what`.
+char32_t single_char(const std::string& s, const std::string& what);
+
 // Rust char::is_whitespace (the White_Space property).
 bool is_whitespace(char32_t cp);
 // Rust char::is_alphanumeric, plus '_' (HF's word-character test for single_word tokens).

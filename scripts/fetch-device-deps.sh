@@ -10,7 +10,8 @@ rm -rf .deps && mkdir -p .deps/debs .deps/root
   libutf8proc-dev libutf8proc2 libsimdjson-dev libsimdjson14 libsnappy-dev libsnappy1v5 liblz4-dev liblz4-1 \
   libbrotli-dev libbrotli1)
 # The Hub client (src/onebit/hub): libcurl with OpenSSL, and libcrypto for sha256.
-(cd .deps/debs && apt-get download -qq libcurl4-openssl-dev libcurl4 libssl-dev libssl3)
+# libssh2 and OpenLDAP 2.5 are libcurl4's direct dependencies that Ubuntu images lack (seen on the GPU machine).
+(cd .deps/debs && apt-get download -qq libcurl4-openssl-dev libcurl4 libssl-dev libssl3 libssh2-1 libldap-2.5-0)
 for f in .deps/debs/*.deb; do dpkg -x "$f" .deps/root; done
 rm -rf .deps/debs
 du -sh .deps

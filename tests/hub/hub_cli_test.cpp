@@ -3,6 +3,8 @@
 // "onebit: error:" line that says what to do and shows no token.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,6 +72,9 @@ class HubCli : public ::testing::Test {
     fs::create_directories(dir_);
     hub_ = std::make_unique<FakeHub>(cfg_, dir_);
     env_ = {{"HOME", dir_.string()}, {"HF_ENDPOINT", hub_->endpoint()}, {"PATH", "/usr/bin:/bin"}};
+    // Where libraries come from a private prefix (scripts/gpu-check.sh's carried packages), the
+    // binary still needs the loader path; it carries no HF_* setting, so the test stays hermetic.
+    if (const char* ld = std::getenv("LD_LIBRARY_PATH")) env_["LD_LIBRARY_PATH"] = ld;
   }
   void TearDown() override {
     hub_.reset();

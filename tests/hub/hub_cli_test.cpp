@@ -3,12 +3,11 @@
 // "onebit: error:" line that says what to do and shows no token.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-
-#include <cstdlib>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>

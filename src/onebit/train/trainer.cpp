@@ -341,14 +341,19 @@ std::optional<float> accumulate_gradients(model::Transformer& model, data::Batch
                                           int accum, uint64_t dropout_seed, const std::function<bool()>& stop) {
   std::vector<int32_t> in(static_cast<size_t>(B) * T), tg(in.size());
   model.zero_grad();
-  double loss = 0;
   for (int a = 0; a < accum; ++a) {
-    if (stop && stop()) return std::nullopt;
+    if (stop && stop()) {
+      model.take_losses();  // drop the abandoned step's pending losses
+      return std::nullopt;
+    }
     source.next_batch(B, T, in.data(), tg.data());
     model.set_dropout_seed(mix_seed(dropout_seed, static_cast<uint64_t>(a)));
-    loss += model.forward(in.data(), tg.data(), B, T);
+    model.forward_async(in.data(), tg.data(), B, T);
     model.backward(1.0f / static_cast<float>(accum));
   }
+  // The micro-batches' losses stay on the backend until here: one download per step.
+  double loss = 0;
+  for (float l : model.take_losses()) loss += l;
   return static_cast<float>(loss / accum);
 }
 

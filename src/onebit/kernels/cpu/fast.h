@@ -48,6 +48,7 @@ void gated_act_backward(float* dgate, float* dup, const float* dout, const float
 void residual_forward(float* out, const float* x, const float* y, float scale, float p, uint64_t seed, size_t n);
 void residual_backward(float* dy, const float* dout, float scale, float p, uint64_t seed, size_t n);
 
+// Returns the sum of the losses (f64, row order).
 double cross_entropy(float* logits, float* losses, const int32_t* targets, int N, int V, float dscale, bool want_grad);
 
 }  // namespace onebit::kernels::cpu

@@ -86,6 +86,14 @@ class ForwardingOps : public Ops<T> {
                      bool want_grad) override {
     b_.cross_entropy(logits, losses, loss_sum, tgt, N, V, dscale, want_grad);
   }
+  void grad_norm_sq(double* norm_sq, const T* g, size_t n) override { b_.grad_norm_sq(norm_sq, g, n); }
+  void clip_factor(T* factor, const double* norm_sq, double max_norm) override {
+    b_.clip_factor(factor, norm_sq, max_norm);
+  }
+  void adamw_step(T* p, const T* g, T* m, T* v, const AdamWRange* ranges, size_t num_ranges, const AdamWHyper& h,
+                  const T* clip) override {
+    b_.adamw_step(p, g, m, v, ranges, num_ranges, h, clip);
+  }
   // The integer Hard-phase forward is forwarded too, so the f32 side runs what the trainer runs.
   bool pack_ternary(std::unique_ptr<PackedTernary>& packed, const T* w_eff, int out, int in,
                     const QuantScale* scale) override {

@@ -121,6 +121,14 @@ class SteSurrogateOps final : public kernels::Ops<T> {
                      bool want_grad) override {
     in_.cross_entropy(logits, losses, loss_sum, targets, N, V, dscale, want_grad);
   }
+  void grad_norm_sq(double* norm_sq, const T* g, size_t n) override { in_.grad_norm_sq(norm_sq, g, n); }
+  void clip_factor(T* factor, const double* norm_sq, double max_norm) override {
+    in_.clip_factor(factor, norm_sq, max_norm);
+  }
+  void adamw_step(T* p, const T* g, T* m, T* v, const kernels::AdamWRange* ranges, size_t num_ranges,
+                  const kernels::AdamWHyper& h, const T* clip) override {
+    in_.adamw_step(p, g, m, v, ranges, num_ranges, h, clip);
+  }
 
  private:
   struct Offset {

@@ -50,6 +50,19 @@ class PackedTernary {
   virtual ~PackedTernary() = default;
 };
 
+// One contiguous range of a flat parameter arena for adamw_step, and whether weight decay applies.
+struct AdamWRange {
+  size_t offset = 0;
+  size_t numel = 0;
+  bool decay = true;
+};
+// The scalars of one AdamW step (torch.optim.AdamW's formula; Ops::adamw_step). bias1 = 1 - beta1^t and
+// bias2 = 1 - beta2^t for the step number t after this step, computed by the caller (host-known).
+struct AdamWHyper {
+  float lr = 0, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.1f;
+  float bias1 = 1, bias2 = 1;
+};
+
 // Untyped backend memory for the values that are not T (int32 token ids, int64 counts, f64 sums,
 // QuantScale): the same memory as Ops<T>::alloc. DeviceBuffer<U> below is the typed, owning view.
 class BackendMemory {
@@ -185,6 +198,18 @@ class Ops : public BackendMemory {
   virtual void cross_entropy(T* logits, T* losses, double* loss_sum, const int32_t* targets, int N, int V, T dscale,
                              bool want_grad) = 0;
 
+  // ---- optimizer (all in this Ops' memory) ----
+  // *norm_sq = sum g^2 in f64 (the global gradient norm is its root), independent of the thread count.
+  virtual void grad_norm_sq(double* norm_sq, const T* g, size_t n) = 0;
+  // *factor = max_norm / (norm + 1e-6) where norm = sqrt(*norm_sq) is finite and above max_norm > 0,
+  // else exactly 1 (no clipping): torch's clip_grad_norm_ factor, rounded to T.
+  virtual void clip_factor(T* factor, const double* norm_sq, double max_norm) = 0;
+  // Multi-tensor AdamW over the ranges of one flat arena, gradients read as grads[i] * *clip (clip
+  // nullable: no clipping; the gradients are not modified):
+  //   p = p * (1 - lr*wd if decay) - (lr/bias1) * m / (sqrt(v)/sqrt(bias2) + eps)
+  // with m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2. Element-wise: the result does not depend on threads.
+  virtual void adamw_step(T* params, const T* grads, T* m, T* v, const AdamWRange* ranges, size_t num_ranges,
+                          const AdamWHyper& h, const T* clip) = 0;
 };
 
 // The CPU backends. Each call returns a process-wide instance.

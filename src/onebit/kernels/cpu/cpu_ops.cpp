@@ -90,6 +90,14 @@ class CpuOps final : public cpu::HostMemoryOps<float> {
     const double sum = cpu::cross_entropy(logits, losses, targets, N, V, dscale, want_grad);
     if (loss_sum) *loss_sum += sum;
   }
+  void grad_norm_sq(double* norm_sq, const float* g, size_t n) override { *norm_sq = cpu::grad_norm_sq(g, n); }
+  void clip_factor(float* factor, const double* norm_sq, double max_norm) override {
+    *factor = cpu::clip_factor(*norm_sq, max_norm);
+  }
+  void adamw_step(float* params, const float* grads, float* m, float* v, const AdamWRange* ranges, size_t num_ranges,
+                  const AdamWHyper& h, const float* clip) override {
+    cpu::adamw_step(params, grads, m, v, ranges, num_ranges, h, clip);
+  }
 };
 
 }  // namespace

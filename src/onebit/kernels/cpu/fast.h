@@ -51,4 +51,11 @@ void residual_backward(float* dy, const float* dout, float scale, float p, uint6
 // Returns the sum of the losses (f64, row order).
 double cross_entropy(float* logits, float* losses, const int32_t* targets, int N, int V, float dscale, bool want_grad);
 
+// fast_optim.cpp: sum g^2 in f64 over fixed blocks (thread-count independent), torch's clip factor
+// (1 when not clipping), AdamW over arena ranges reading grads * *clip.
+double grad_norm_sq(const float* g, size_t n);
+float clip_factor(double norm_sq, double max_norm);
+void adamw_step(float* p, const float* g, float* m, float* v, const AdamWRange* ranges, size_t num_ranges,
+                const AdamWHyper& h, const float* clip);
+
 }  // namespace onebit::kernels::cpu

@@ -74,6 +74,14 @@ class ReferenceOps final : public cpu::HostMemoryOps<T> {
     const double sum = ref::cross_entropy(logits, losses, targets, N, V, dscale, want_grad);
     if (loss_sum) *loss_sum += sum;
   }
+  void grad_norm_sq(double* norm_sq, const T* g, size_t n) override { *norm_sq = ref::grad_norm_sq(g, n); }
+  void clip_factor(T* factor, const double* norm_sq, double max_norm) override {
+    *factor = ref::clip_factor<T>(*norm_sq, max_norm);
+  }
+  void adamw_step(T* params, const T* grads, T* m, T* v, const AdamWRange* ranges, size_t num_ranges,
+                  const AdamWHyper& h, const T* clip) override {
+    ref::adamw_step(params, grads, m, v, ranges, num_ranges, h, clip);
+  }
 };
 
 }  // namespace

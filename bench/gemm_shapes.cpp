@@ -73,9 +73,10 @@ int main(int argc, char** argv) {
     std::unique_ptr<kernels::PackedTernary> packed;
     if (s.ternary) {  // x int8-quantized, W hard ternary: the model's Hard-phase operands
       ops.act_quant_int8(A.data(), A.data(), s.M, s.K);
-      const kernels::QuantScale q = ops.weight_quant_scale(B.data(), B.size(), kernels::WeightQuant::Ternary);
-      ops.weight_quantize(B.data(), B.data(), B.size(), kernels::WeightQuant::Ternary, q, 0.0f);
-      ops.pack_ternary(packed, B.data(), s.N, s.K, q.scale);
+      kernels::QuantScale q;  // the CPU backend's memory is host memory
+      ops.weight_quant_scale(&q, B.data(), B.size(), kernels::WeightQuant::Ternary);
+      ops.weight_quantize(B.data(), B.data(), B.size(), kernels::WeightQuant::Ternary, &q, 0.0f);
+      ops.pack_ternary(packed, B.data(), s.N, s.K, &q);
     }
     auto once = [&] {
       if (s.ternary)

@@ -1,5 +1,5 @@
-// Multi-tensor AdamW with global-norm clipping against the CPU optimizer (train/adamw.cpp) on the
-// same tensors laid out as one arena, three steps, one of them clipped. Both evaluate the same f32
+// Multi-tensor AdamW with global-norm clipping against the CPU optimizer (train::AdamW, CPU backend) on
+// the same tensors laid out as one arena, three steps, one of them clipped. Both evaluate the same f32
 // expression; the compilers may fuse different multiply-adds, so values agree to a few f32 ulp
 // (relative 1e-6; absolute 1e-9 for values near zero), and the norm to f64 summation order (1e-12).
 #include <gtest/gtest.h>

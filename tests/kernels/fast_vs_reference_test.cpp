@@ -139,20 +139,22 @@ TEST(FastVsReference, WeightQuantizers) {
     SCOPED_TRACE(s);
     Vec w = randn<float>(n, s, 0.05, 0.003);
     for (WeightQuant q : {WeightQuant::Ternary, WeightQuant::Binary, WeightQuant::Int8, WeightQuant::BF16}) {
-      const QuantScale a = fast().weight_quant_scale(w.data(), n, q), b = ref().weight_quant_scale(w.data(), n, q);
+      QuantScale a, b;
+      fast().weight_quant_scale(&a, w.data(), n, q);
+      ref().weight_quant_scale(&b, w.data(), n, q);
       EXPECT_NEAR(a.scale, b.scale, 1e-6 * std::abs(b.scale));
       EXPECT_NEAR(a.center, b.center, 1e-6 * std::abs(b.scale));
       Vec o1(n), o2(n);
-      fast().weight_quantize(o1.data(), w.data(), n, q, b, 0.0f);
-      ref().weight_quantize(o2.data(), w.data(), n, q, b, 0.0f);
+      fast().weight_quantize(o1.data(), w.data(), n, q, &b, 0.0f);
+      ref().weight_quantize(o2.data(), w.data(), n, q, &b, 0.0f);
       expect_close(o1, o2, 0, 0, "hard weight quant");
       if (q == WeightQuant::Ternary || q == WeightQuant::Binary) {
-        fast().weight_quantize(o1.data(), w.data(), n, q, b, 5.0f);
-        ref().weight_quantize(o2.data(), w.data(), n, q, b, 5.0f);
+        fast().weight_quantize(o1.data(), w.data(), n, q, &b, 5.0f);
+        ref().weight_quantize(o2.data(), w.data(), n, q, &b, 5.0f);
         expect_close(o1, o2, 0, 2e-6 * b.scale, "soft weight quant");
         int64_t c1[3] = {0, 0, 0}, c2[3] = {0, 0, 0};
-        fast().weight_code_counts(w.data(), n, q, b, c1);
-        ref().weight_code_counts(w.data(), n, q, b, c2);
+        fast().weight_code_counts(c1, w.data(), n, q, &b);
+        ref().weight_code_counts(c2, w.data(), n, q, &b);
         for (int i = 0; i < 3; ++i) EXPECT_EQ(c1[i], c2[i]);
       }
     }
@@ -273,8 +275,9 @@ TEST_P(Sizes, CrossEntropy) {
   auto tgt = randint(N, V, s + 1);
   tgt[0] = -1;
   Vec l1 = logits, l2 = logits, r1(N), r2(N);
-  const double s1 = fast().cross_entropy(l1.data(), r1.data(), tgt.data(), N, V, 0.25f, true);
-  const double s2 = ref().cross_entropy(l2.data(), r2.data(), tgt.data(), N, V, 0.25f, true);
+  double s1 = 0, s2 = 0;
+  fast().cross_entropy(l1.data(), r1.data(), &s1, tgt.data(), N, V, 0.25f, true);
+  ref().cross_entropy(l2.data(), r2.data(), &s2, tgt.data(), N, V, 0.25f, true);
   EXPECT_NEAR(s1, s2, 1e-5 * std::abs(s2));
   expect_close(r1, r2, 1e-5, 1e-5, "row losses");
   expect_close(l1, l2, 1e-5, 1e-8, "dlogits");

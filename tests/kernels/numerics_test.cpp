@@ -55,37 +55,45 @@ void check_weight_quant(Ops<T>& ops) {
   const std::vector<T> w = {0.5, -0.5, 1.5, -1.5, 0.49, 0.51, -0.51, 3, -7, 0};
   const std::vector<T> expect = {0, -0, 1, -1, 0, 1, -1, 1, -1, 0};
   std::vector<T> out(w.size());
-  ops.weight_quantize(out.data(), w.data(), w.size(), WeightQuant::Ternary, QuantScale{0.0f, 1.0f}, 0.0f);
+  // The CPU backends' memory is host memory, so scales and counts may live on the stack here.
+  const QuantScale unit{0.0f, 1.0f};
+  ops.weight_quantize(out.data(), w.data(), w.size(), WeightQuant::Ternary, &unit, 0.0f);
   EXPECT_EQ(out, expect);
   int64_t counts[3] = {0, 0, 0};
-  ops.weight_code_counts(w.data(), w.size(), WeightQuant::Ternary, QuantScale{0.0f, 1.0f}, counts);
+  ops.weight_code_counts(counts, w.data(), w.size(), WeightQuant::Ternary, &unit);
   EXPECT_EQ(counts[0], 3);  // -1.5, -0.51, -7
   EXPECT_EQ(counts[1], 4);  // 0.5, -0.5, 0.49, 0
   EXPECT_EQ(counts[2], 3);  // 1.5, 0.51, 3
   // Ternary scale: g = mean|W| + 1e-5 (added, not a clamp), so an all-zero tensor has g = 1e-5.
   const std::vector<T> t = {1, -2, 3, -4};
-  EXPECT_EQ(ops.weight_quant_scale(t.data(), t.size(), WeightQuant::Ternary).scale, (float)(2.5 + 1e-5));
+  QuantScale ts;
+  ops.weight_quant_scale(&ts, t.data(), t.size(), WeightQuant::Ternary);
+  EXPECT_EQ(ts.scale, (float)(2.5 + 1e-5));
   const std::vector<T> z(8, T(0));
-  EXPECT_EQ(ops.weight_quant_scale(z.data(), z.size(), WeightQuant::Ternary).scale, 1e-5f);
+  ops.weight_quant_scale(&ts, z.data(), z.size(), WeightQuant::Ternary);
+  EXPECT_EQ(ts.scale, 1e-5f);
   // Binary: a = mean(W), b = mean|W - a|, effective sign(W - a) * b, with W == a taken as +1.
   const std::vector<T> bw = {1, 2, 3, 6};
-  const QuantScale bs = ops.weight_quant_scale(bw.data(), bw.size(), WeightQuant::Binary);
+  QuantScale bs;
+  ops.weight_quant_scale(&bs, bw.data(), bw.size(), WeightQuant::Binary);
   EXPECT_EQ(bs.center, 3.0f);
   EXPECT_EQ(bs.scale, 1.5f);
   std::vector<T> bo(bw.size());
-  ops.weight_quantize(bo.data(), bw.data(), bw.size(), WeightQuant::Binary, bs, 0.0f);
+  ops.weight_quantize(bo.data(), bw.data(), bw.size(), WeightQuant::Binary, &bs, 0.0f);
   EXPECT_EQ(bo, (std::vector<T>{-1.5, -1.5, 1.5, 1.5}));
   // Int8 weights: scale = max|W|, codes round(W * 127 / max) clamped to [-127, 127].
   const std::vector<T> iw = {127, 0.5, -1.5, -127};
-  const QuantScale is = ops.weight_quant_scale(iw.data(), iw.size(), WeightQuant::Int8);
+  QuantScale is;
+  ops.weight_quant_scale(&is, iw.data(), iw.size(), WeightQuant::Int8);
   EXPECT_EQ(is.scale, 127.0f);
   std::vector<T> io(iw.size());
-  ops.weight_quantize(io.data(), iw.data(), iw.size(), WeightQuant::Int8, is, 0.0f);
+  ops.weight_quantize(io.data(), iw.data(), iw.size(), WeightQuant::Int8, &is, 0.0f);
   EXPECT_EQ(io, (std::vector<T>{127, 0, -2, -127}));
   // BF16: round to nearest even on the dropped 16 bits.
   const std::vector<T> hw = {T(1.0 + 1.0 / 256), T(1.0 + 3.0 / 256), T(1.0 + 1.0 / 128)};
   std::vector<T> ho(hw.size());
-  ops.weight_quantize(ho.data(), hw.data(), hw.size(), WeightQuant::BF16, QuantScale{}, 0.0f);
+  const QuantScale none{};
+  ops.weight_quantize(ho.data(), hw.data(), hw.size(), WeightQuant::BF16, &none, 0.0f);
   EXPECT_EQ(ho, (std::vector<T>{1.0, T(1.0 + 1.0 / 64), T(1.0 + 1.0 / 128)}));
 }
 

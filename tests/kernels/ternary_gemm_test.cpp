@@ -36,12 +36,13 @@ void check(const Case& c, uint64_t s, Ops<float>& ops) {
   Vec x = randn<float>((size_t)c.N * c.in, s, 1.5);
   if (c.N > 2) std::fill(x.begin() + c.in, x.begin() + 2 * c.in, 0.0f);  // an all-zero row
   Vec w = randn<float>((size_t)c.out * c.in, s + 1, 0.02);
-  const QuantScale qs = ops.weight_quant_scale(w.data(), w.size(), WeightQuant::Ternary);
+  QuantScale qs;
+  ops.weight_quant_scale(&qs, w.data(), w.size(), WeightQuant::Ternary);
   Vec weff(w.size()), xq(x.size()), y((size_t)c.N * c.out, NAN);
-  ops.weight_quantize(weff.data(), w.data(), w.size(), WeightQuant::Ternary, qs, 0.0f);
+  ops.weight_quantize(weff.data(), w.data(), w.size(), WeightQuant::Ternary, &qs, 0.0f);
   ops.act_quant_int8(xq.data(), x.data(), c.N, c.in);
   std::unique_ptr<PackedTernary> packed;
-  ASSERT_TRUE(ops.pack_ternary(packed, weff.data(), c.out, c.in, qs.scale));
+  ASSERT_TRUE(ops.pack_ternary(packed, weff.data(), c.out, c.in, &qs));
   ops.ternary_linear_forward(y.data(), xq.data(), c.N, *packed);
   for (int n = 0; n < c.N; ++n) {
     const float* xr = x.data() + (size_t)n * c.in;
@@ -90,10 +91,11 @@ TEST(TernaryGemm, RepackReusesTheHandle) {
   for (const Case& c : {Case{5, 40, 24}, Case{5, 7, 9}}) {
     Vec weff(c.out * c.in), xq(c.N * c.in), y1(c.N * c.out), y2(c.N * c.out);
     Vec w = randn<float>(weff.size(), s + c.out), x = randn<float>(xq.size(), s + c.in);
-    const QuantScale qs = ops.weight_quant_scale(w.data(), w.size(), WeightQuant::Ternary);
-    ops.weight_quantize(weff.data(), w.data(), w.size(), WeightQuant::Ternary, qs, 0.0f);
+    QuantScale qs;
+    ops.weight_quant_scale(&qs, w.data(), w.size(), WeightQuant::Ternary);
+    ops.weight_quantize(weff.data(), w.data(), w.size(), WeightQuant::Ternary, &qs, 0.0f);
     ops.act_quant_int8(xq.data(), x.data(), c.N, c.in);
-    ASSERT_TRUE(ops.pack_ternary(packed, weff.data(), c.out, c.in, qs.scale));
+    ASSERT_TRUE(ops.pack_ternary(packed, weff.data(), c.out, c.in, &qs));
     ops.ternary_linear_forward(y1.data(), xq.data(), c.N, *packed);
     reference_ops<float>().gemm(false, true, c.N, c.out, c.in, 1.0f, xq.data(), c.in, weff.data(), c.in, 0.0f,
                                 y2.data(), c.out);
@@ -105,7 +107,8 @@ TEST(TernaryGemm, RepackReusesTheHandle) {
 TEST(TernaryGemm, ReferenceHasNoIntegerPath) {
   std::unique_ptr<PackedTernary> packed;
   const float w[4] = {0.1f, -0.1f, 0.0f, 0.1f};
-  EXPECT_FALSE(reference_ops<float>().pack_ternary(packed, w, 2, 2, 0.1f));
+  const QuantScale g{0.0f, 0.1f};
+  EXPECT_FALSE(reference_ops<float>().pack_ternary(packed, w, 2, 2, &g));
   EXPECT_EQ(packed, nullptr);
 }
 
@@ -114,7 +117,8 @@ TEST(TernaryGemm, TooWideInputKeepsTheF32Gemm) {
   std::unique_ptr<PackedTernary> packed;
   const int in = cpu::kTernaryMaxIn + 1;
   Vec w(in, 0.1f);
-  EXPECT_FALSE(cpu_ops().pack_ternary(packed, w.data(), 1, in, 0.1f));
+  const QuantScale g{0.0f, 0.1f};
+  EXPECT_FALSE(cpu_ops().pack_ternary(packed, w.data(), 1, in, &g));
   EXPECT_EQ(packed, nullptr);
 }
 

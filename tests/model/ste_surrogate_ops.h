@@ -46,7 +46,7 @@ class SteSurrogateOps final : public kernels::Ops<T> {
     in_.act_quant_int8(out, x, N, C);
     if (recording_) keep(acts_, out, out, x, n);
   }
-  void weight_quantize(T* out, const T* w, size_t n, kernels::WeightQuant q, kernels::QuantScale s,
+  void weight_quantize(T* out, const T* w, size_t n, kernels::WeightQuant q, const kernels::QuantScale* s,
                        float soft_k) override {
     if (surrogate_) return apply(weights_, out, out, w, n, "a weight");
     in_.weight_quantize(out, w, n, q, s, soft_k);
@@ -67,6 +67,11 @@ class SteSurrogateOps final : public kernels::Ops<T> {
   void copy(T* dst, const T* src, size_t n) override { in_.copy(dst, src, n); }
   void upload(T* dst, const T* host, size_t n) override { in_.upload(dst, host, n); }
   void download(T* host, const T* src, size_t n) override { in_.download(host, src, n); }
+  void* alloc_bytes(size_t bytes) override { return in_.alloc_bytes(bytes); }
+  void free_bytes(void* p) override { in_.free_bytes(p); }
+  void zero_bytes(void* p, size_t bytes) override { in_.zero_bytes(p, bytes); }
+  void upload_bytes(void* d, const void* h, size_t bytes) override { in_.upload_bytes(d, h, bytes); }
+  void download_bytes(void* h, const void* s, size_t bytes) override { in_.download_bytes(h, s, bytes); }
   void axpy(T* y, T a, const T* x, size_t n) override { in_.axpy(y, a, x, n); }
   void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta, T* C,
             int ldc) override {
@@ -81,12 +86,12 @@ class SteSurrogateOps final : public kernels::Ops<T> {
   void rmsnorm_backward(T* dx, T* dw, const T* dout, const T* x, const T* w, const T* rstd, int N, int C) override {
     in_.rmsnorm_backward(dx, dw, dout, x, w, rstd, N, C);
   }
-  kernels::QuantScale weight_quant_scale(const T* w, size_t n, kernels::WeightQuant q) override {
-    return in_.weight_quant_scale(w, n, q);
+  void weight_quant_scale(kernels::QuantScale* s, const T* w, size_t n, kernels::WeightQuant q) override {
+    in_.weight_quant_scale(s, w, n, q);
   }
-  void weight_code_counts(const T* w, size_t n, kernels::WeightQuant q, kernels::QuantScale s,
-                          int64_t counts[3]) override {
-    in_.weight_code_counts(w, n, q, s, counts);
+  void weight_code_counts(int64_t* counts, const T* w, size_t n, kernels::WeightQuant q,
+                          const kernels::QuantScale* s) override {
+    in_.weight_code_counts(counts, w, n, q, s);
   }
   void rope(T* x, const T* cos, const T* sin, int B, int Tn, int H, int hd, bool inverse) override {
     in_.rope(x, cos, sin, B, Tn, H, hd, inverse);
@@ -112,8 +117,17 @@ class SteSurrogateOps final : public kernels::Ops<T> {
   void residual_backward(T* dy, const T* dout, T scale, float p, uint64_t seed, size_t n) override {
     in_.residual_backward(dy, dout, scale, p, seed, n);
   }
-  double cross_entropy(T* logits, T* losses, const int32_t* targets, int N, int V, T dscale, bool want_grad) override {
-    return in_.cross_entropy(logits, losses, targets, N, V, dscale, want_grad);
+  void cross_entropy(T* logits, T* losses, double* loss_sum, const int32_t* targets, int N, int V, T dscale,
+                     bool want_grad) override {
+    in_.cross_entropy(logits, losses, loss_sum, targets, N, V, dscale, want_grad);
+  }
+  void grad_norm_sq(double* norm_sq, const T* g, size_t n) override { in_.grad_norm_sq(norm_sq, g, n); }
+  void clip_factor(T* factor, const double* norm_sq, double max_norm) override {
+    in_.clip_factor(factor, norm_sq, max_norm);
+  }
+  void adamw_step(T* p, const T* g, T* m, T* v, const kernels::AdamWRange* ranges, size_t num_ranges,
+                  const kernels::AdamWHyper& h, const T* clip) override {
+    in_.adamw_step(p, g, m, v, ranges, num_ranges, h, clip);
   }
 
  private:

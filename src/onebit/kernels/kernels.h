@@ -2,8 +2,17 @@
 // The device-agnostic kernel interface the model calls (llm.c style: raw pointers and sizes, no
 // tensor objects). A backend implements Ops<T>; the CPU reference implements it for float and double
 // (so whole-model gradient checks can run in f64), the fast CPU backend and (later) CUDA for float.
-// Pointers passed to an Ops are memory obtained from that same Ops (alloc), except token/target
-// arrays, which are host memory. Kernels never know about the model's types.
+// Device-resident: every pointer passed to an Ops is memory obtained from that same Ops (alloc, or
+// alloc_bytes for the few non-T values: token ids, quantization scales, loss sums, norms, code counts),
+// and no kernel returns a value to the host. A caller crosses to the host only through upload/download,
+// at the edges (a micro-batch's tokens in; the logged loss, grad norm and code counts out, once per
+// step; weights and optimizer state for checkpoints). On a GPU each download is a synchronisation.
+//
+// T is the parameter type: master weights, their gradients and the AdamW state (f32 on the fast CPU
+// backend and on CUDA; f32 or f64 on the reference). The CPU backends also keep activations in T
+// (bitwise as before); a CUDA backend stores activations and their gradients in bf16 with f32
+// accumulation (cuda/cuda_kernels.h), which docs/roadmap-interfaces.md plans as a second, activation
+// storage type beside T. Kernels never know about the model's types.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -41,8 +50,65 @@ class PackedTernary {
   virtual ~PackedTernary() = default;
 };
 
+// One contiguous range of a flat parameter arena for adamw_step, and whether weight decay applies.
+struct AdamWRange {
+  size_t offset = 0;
+  size_t numel = 0;
+  bool decay = true;
+};
+// The scalars of one AdamW step (torch.optim.AdamW's formula; Ops::adamw_step). bias1 = 1 - beta1^t and
+// bias2 = 1 - beta2^t for the step number t after this step, computed by the caller (host-known).
+struct AdamWHyper {
+  float lr = 0, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.1f;
+  float bias1 = 1, bias2 = 1;
+};
+
+// Untyped backend memory for the values that are not T (int32 token ids, int64 counts, f64 sums,
+// QuantScale): the same memory as Ops<T>::alloc. DeviceBuffer<U> below is the typed, owning view.
+class BackendMemory {
+ public:
+  virtual ~BackendMemory() = default;
+  virtual void* alloc_bytes(size_t bytes) = 0;  // zero-initialised, aligned
+  virtual void free_bytes(void* p) = 0;
+  virtual void zero_bytes(void* p, size_t bytes) = 0;
+  virtual void upload_bytes(void* dst, const void* host, size_t bytes) = 0;    // host -> backend
+  virtual void download_bytes(void* host, const void* src, size_t bytes) = 0;  // backend -> host
+};
+
+// n values of U in a backend's memory, freed with it.
+template <typename U>
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(BackendMemory& mem, size_t n) : mem_(&mem), n_(n), p_(static_cast<U*>(mem.alloc_bytes(n * sizeof(U)))) {}
+  ~DeviceBuffer() { reset(); }
+  DeviceBuffer(DeviceBuffer&& o) noexcept : mem_(o.mem_), n_(o.n_), p_(o.p_) { o.p_ = nullptr, o.n_ = 0; }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      mem_ = o.mem_, n_ = o.n_, p_ = o.p_;
+      o.p_ = nullptr, o.n_ = 0;
+    }
+    return *this;
+  }
+  void reset() {
+    if (p_) mem_->free_bytes(p_);
+    p_ = nullptr, n_ = 0;
+  }
+  U* get() const { return p_; }
+  size_t size() const { return n_; }
+  void zero() { mem_->zero_bytes(p_, n_ * sizeof(U)); }
+  void upload(const U* host, size_t n) { mem_->upload_bytes(p_, host, n * sizeof(U)); }
+  void download(U* host, size_t n) const { mem_->download_bytes(host, p_, n * sizeof(U)); }
+
+ private:
+  BackendMemory* mem_ = nullptr;
+  size_t n_ = 0;
+  U* p_ = nullptr;
+};
+
 template <typename T>
-class Ops {
+class Ops : public BackendMemory {
  public:
   virtual ~Ops() = default;
   virtual const char* name() const = 0;
@@ -74,20 +140,25 @@ class Ops {
   // ---- quantizers (forward only: their backward is the identity, the STE) ----
   // Per-row absmax int8: s = 127/max(|x|,1e-5), out = clamp(round(x*s),-128,127)/s.
   virtual void act_quant_int8(T* out, const T* x, int N, int C) = 0;
-  virtual QuantScale weight_quant_scale(const T* w, size_t n, WeightQuant q) = 0;
-  // Effective (dequantized) weight. soft_k > 0 selects the soft phase for ternary/binary:
-  // ternary g*q_soft(W/g) with q_soft(x) = 0.5*(tanh(k(x-0.5)) + tanh(k(x+0.5))); binary b*tanh(k(W-a)/b).
-  virtual void weight_quantize(T* out, const T* w, size_t n, WeightQuant q, QuantScale s, float soft_k) = 0;
-  // counts[0..2] += number of weights whose hard code is -1, 0, +1.
-  virtual void weight_code_counts(const T* w, size_t n, WeightQuant q, QuantScale s, int64_t counts[3]) = 0;
+  // *scale (one QuantScale in this Ops' memory) = the per-tensor scale of w; never read back by the model.
+  virtual void weight_quant_scale(QuantScale* scale, const T* w, size_t n, WeightQuant q) = 0;
+  // Effective (dequantized) weight, at the scale weight_quant_scale wrote. soft_k > 0 selects the soft
+  // phase for ternary/binary: ternary g*q_soft(W/g) with q_soft(x) = 0.5*(tanh(k(x-0.5)) + tanh(k(x+0.5)));
+  // binary b*tanh(k(W-a)/b).
+  virtual void weight_quantize(T* out, const T* w, size_t n, WeightQuant q, const QuantScale* scale,
+                               float soft_k) = 0;
+  // counts[0..2] (int64 in this Ops' memory) += number of weights whose hard code is -1, 0, +1.
+  virtual void weight_code_counts(int64_t* counts, const T* w, size_t n, WeightQuant q, const QuantScale* scale) = 0;
 
   // ---- Hard-phase ternary linear as an exact integer product (optional) ----
-  // Packs w_eff = g * t, t in {-1,0,+1} (weight_quantize's Hard ternary output, [out,in]) for
-  // ternary_linear_forward, reusing `packed`'s storage when it is already this backend's. Returns false,
+  // Packs w_eff = g * t, t in {-1,0,+1} (weight_quantize's Hard ternary output, [out,in]; g = scale->scale,
+  // read on the backend) for ternary_linear_forward, reusing `packed`'s storage when it is already this
+  // backend's. Returns false,
   // leaving `packed` alone, where the backend has no integer path (the reference; CPUs without VNNI):
   // the caller then uses gemm, the same product in floating point.
-  virtual bool pack_ternary(std::unique_ptr<PackedTernary>& packed, const T* w_eff, int out, int in, float g) {
-    (void)packed, (void)w_eff, (void)out, (void)in, (void)g;
+  virtual bool pack_ternary(std::unique_ptr<PackedTernary>& packed, const T* w_eff, int out, int in,
+                            const QuantScale* scale) {
+    (void)packed, (void)w_eff, (void)out, (void)in, (void)scale;
     return false;
   }
   // y[N,out] = xq[N,in] · W_effᵀ, xq from act_quant_int8 (or rmsnorm_forward's out_q), `packed` from a
@@ -122,9 +193,23 @@ class Ops {
 
   // ---- fused softmax cross-entropy over rows of logits[N,V]: losses[n] = lse - logit[target]
   // (0 where target < 0). If want_grad, logits are overwritten by dscale * (softmax - onehot)
-  // (zero rows where target < 0). Returns the sum of losses.
-  virtual double cross_entropy(T* logits, T* losses, const int32_t* targets, int N, int V, T dscale,
-                               bool want_grad) = 0;
+  // (zero rows where target < 0). targets: int32 in this Ops' memory. loss_sum (nullable, one f64 in
+  // this Ops' memory): *loss_sum += the sum of this call's losses (summed in f64 in row order).
+  virtual void cross_entropy(T* logits, T* losses, double* loss_sum, const int32_t* targets, int N, int V, T dscale,
+                             bool want_grad) = 0;
+
+  // ---- optimizer (all in this Ops' memory) ----
+  // *norm_sq = sum g^2 in f64 (the global gradient norm is its root), independent of the thread count.
+  virtual void grad_norm_sq(double* norm_sq, const T* g, size_t n) = 0;
+  // *factor = max_norm / (norm + 1e-6) where norm = sqrt(*norm_sq) is finite and above max_norm > 0,
+  // else exactly 1 (no clipping): torch's clip_grad_norm_ factor, rounded to T.
+  virtual void clip_factor(T* factor, const double* norm_sq, double max_norm) = 0;
+  // Multi-tensor AdamW over the ranges of one flat arena, gradients read as grads[i] * *clip (clip
+  // nullable: no clipping; the gradients are not modified):
+  //   p = p * (1 - lr*wd if decay) - (lr/bias1) * m / (sqrt(v)/sqrt(bias2) + eps)
+  // with m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2. Element-wise: the result does not depend on threads.
+  virtual void adamw_step(T* params, const T* grads, T* m, T* v, const AdamWRange* ranges, size_t num_ranges,
+                          const AdamWHyper& h, const T* clip) = 0;
 };
 
 // The CPU backends. Each call returns a process-wide instance.

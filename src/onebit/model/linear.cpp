@@ -22,26 +22,24 @@ void linear_backward(kernels::Ops<T>& ops, const T* dy, int out, const T* w_eff,
 }
 
 template <typename T>
-double lm_head_loss(kernels::Ops<T>& ops, const T* x, const T* w_eff, const int32_t* targets, int N, int d, int V,
-                    int chunk_rows, T dscale, bool want_grad, T* logit_chunk, T* row_loss, T* dx, T* dw,
-                    const kernels::PackedTernary* packed) {
-  double sum = 0;
+void lm_head_loss(kernels::Ops<T>& ops, const T* x, const T* w_eff, const int32_t* targets, int N, int d, int V,
+                  int chunk_rows, T dscale, bool want_grad, T* logit_chunk, T* row_loss, double* loss_sum, T* dx,
+                  T* dw, const kernels::PackedTernary* packed) {
   for (int r0 = 0; r0 < N; r0 += chunk_rows) {
     const int R = std::min(chunk_rows, N - r0);
     linear_forward(ops, x + (size_t)r0 * d, w_eff, R, d, V, logit_chunk, packed);
-    sum += ops.cross_entropy(logit_chunk, row_loss + r0, targets + r0, R, V, dscale, want_grad);
+    ops.cross_entropy(logit_chunk, row_loss + r0, loss_sum, targets + r0, R, V, dscale, want_grad);
     if (want_grad)  // logit_chunk now holds dL/dlogits for these rows
       linear_backward(ops, logit_chunk, V, w_eff, x + (size_t)r0 * d, d, R, dx + (size_t)r0 * d, T(0), dw);
   }
-  return sum;
 }
 
 #define ONEBIT_INSTANTIATE_LINEAR(T)                                                                               \
   template void linear_forward<T>(kernels::Ops<T>&, const T*, const T*, int, int, int, T*,                           \
                                   const kernels::PackedTernary*);                      \
   template void linear_backward<T>(kernels::Ops<T>&, const T*, int, const T*, const T*, int, int, T*, T, T*);      \
-  template double lm_head_loss<T>(kernels::Ops<T>&, const T*, const T*, const int32_t*, int, int, int, int, T, bool, \
-                                  T*, T*, T*, T*, const kernels::PackedTernary*);
+  template void lm_head_loss<T>(kernels::Ops<T>&, const T*, const T*, const int32_t*, int, int, int, int, T, bool,   \
+                                T*, T*, double*, T*, T*, const kernels::PackedTernary*);
 ONEBIT_INSTANTIATE_LINEAR(float)
 ONEBIT_INSTANTIATE_LINEAR(double)
 #undef ONEBIT_INSTANTIATE_LINEAR

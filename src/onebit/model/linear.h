@@ -23,12 +23,14 @@ void linear_backward(kernels::Ops<T>& ops, const T* dy, int out, const T* w_eff,
                      T dx_beta, T* dw);
 
 // The LM head fused with cross-entropy, in chunks of `chunk_rows` rows so that only [chunk_rows, V]
-// logits exist at a time: logits = x · W_effᵀ, loss rows into row_loss[N]; returns the summed loss.
+// logits exist at a time: logits = x · W_effᵀ, loss rows into row_loss[N], *loss_sum (one f64 in the
+// backend's memory) += the summed loss, chunk by chunk; nothing is read back to the host.
 // With want_grad, also dx[N,d] = dscale·dlogits · W_eff (overwritten) and dw[V,d] += dscale·dlogitsᵀ · x.
-// logit_chunk holds chunk_rows·V scratch values. `packed` as for linear_forward (logits only).
+// logit_chunk holds chunk_rows·V scratch values; targets are int32 in the backend's memory. `packed` as
+// for linear_forward (logits only).
 template <typename T>
-double lm_head_loss(kernels::Ops<T>& ops, const T* x, const T* w_eff, const int32_t* targets, int N, int d, int V,
-                    int chunk_rows, T dscale, bool want_grad, T* logit_chunk, T* row_loss, T* dx, T* dw,
-                    const kernels::PackedTernary* packed = nullptr);
+void lm_head_loss(kernels::Ops<T>& ops, const T* x, const T* w_eff, const int32_t* targets, int N, int d, int V,
+                  int chunk_rows, T dscale, bool want_grad, T* logit_chunk, T* row_loss, double* loss_sum, T* dx,
+                  T* dw, const kernels::PackedTernary* packed = nullptr);
 
 }  // namespace onebit::model

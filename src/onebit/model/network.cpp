@@ -40,6 +40,12 @@ Network<T>::Network(const ModelConfig& cfg, kernels::Ops<T>& ops) : cfg_(cfg), o
   embed_lin_ = make(layout_.embed, "model.embed_tokens");
   embed_lin_.quantized_input = false;  // a lookup has no activation input
   head_lin_ = make(layout_.lm_head, "lm_head");
+  size_t num_linears = 0;
+  for_each_linear([&](int, Linear&) { ++num_linears; });
+  scales_ = kernels::DeviceBuffer<kernels::QuantScale>(ops_, num_linears);
+  size_t i = 0;
+  for_each_linear([&](int, Linear& lin) { lin.scale = scales_.get() + i++; });
+  code_counts_ = kernels::DeviceBuffer<int64_t>(ops_, 3);
 }
 
 template <typename T>
@@ -115,14 +121,14 @@ void Network<T>::prepare_weights() {
                       (lin.wq == kernels::WeightQuant::Ternary || lin.wq == kernels::WeightQuant::Binary);
     // k -> 0 makes q_soft vanish (that is the formula); a tiny floor only keeps "soft" distinct from "hard".
     const float k = soft ? std::max(quant_.k, 1e-6f) : 0.0f;
-    const kernels::QuantScale s = ops_.weight_quant_scale(W, n, lin.wq);
-    ops_.weight_quantize(lin.qbuf, W, n, lin.wq, s, k);
+    ops_.weight_quant_scale(lin.scale, W, n, lin.wq);
+    ops_.weight_quantize(lin.qbuf, W, n, lin.wq, lin.scale, k);
     lin.eff = lin.qbuf;
     // Weights change only at the optimizer step, so one pack per forward serves every use in it
     // (and the recomputed forwards of checkpointed segments). The embedding is a lookup, never packed.
     if (quant_.phase == QuantPhase::Hard && lin.wq == kernels::WeightQuant::Ternary && lin.quantized_input) {
       const auto& shape = layout_.info[lin.param].shape;
-      lin.int_path = ops_.pack_ternary(lin.packed, lin.eff, (int)shape[0], (int)shape[1], s.scale);
+      lin.int_path = ops_.pack_ternary(lin.packed, lin.eff, (int)shape[0], (int)shape[1], lin.scale);
     }
   });
 }
@@ -139,13 +145,18 @@ void Network<T>::linear_forward(const Linear& lin, const T* x, int in, int N, T*
 
 template <typename T>
 WeightStats Network<T>::weight_stats() {
-  int64_t counts[3] = {0, 0, 0};
+  // Counted on the backend into one int64[3], read once. The scales are recomputed (the weights may
+  // have changed since the last forward) into the Linears' slots, which the next forward rewrites.
+  code_counts_.zero();
   for_each_linear([&](int, Linear& lin) {
     if (lin.wq != kernels::WeightQuant::Ternary && lin.wq != kernels::WeightQuant::Binary) return;
     const T* W = w(lin.param);
     const size_t n = layout_.info[lin.param].numel;
-    ops_.weight_code_counts(W, n, lin.wq, ops_.weight_quant_scale(W, n, lin.wq), counts);
+    ops_.weight_quant_scale(lin.scale, W, n, lin.wq);
+    ops_.weight_code_counts(code_counts_.get(), W, n, lin.wq, lin.scale);
   });
+  int64_t counts[3] = {0, 0, 0};
+  code_counts_.download(counts, 3);
   WeightStats s;
   const double total = (double)(counts[0] + counts[1] + counts[2]);
   if (total > 0) {
@@ -175,40 +186,64 @@ void Network<T>::run_layers_forward() {
 }
 
 template <typename T>
-void Network<T>::head_forward(const int32_t* targets, bool want_grad, double* loss_sum) {
+void Network<T>::head_forward(bool want_grad, double* loss_sum) {
   const int N = B_ * T_, d = cfg_.hidden_size, V = cfg_.vocab_size;
   const int nseg = segments_ == 0 ? 1 : segments_;
   const bool q = act_quant_on(head_lin_);
   ops_.rmsnorm_forward(xf_, q ? xf_q_ : nullptr, xf_rstd_, boundary_[nseg], w(layout_.final_norm), N, d,
                        cfg_.rms_norm_eps);
   const T* in = q ? xf_q_ : xf_;
-  int64_t count = 0;
-  for (int n = 0; n < N; ++n) count += targets[n] >= 0;
-  const T dscale = count > 0 ? T(1) / T(count) : T(0);
+  const T dscale = scored_ > 0 ? T(1) / T(scored_) : T(0);
   if (want_grad) ops_.zero(head_dw_, (size_t)V * d);
-  *loss_sum = lm_head_loss(ops_, in, head_lin_.eff, targets, N, d, V, chunk_rows_, dscale, want_grad, logit_chunk_,
-                           row_loss_, dxf_, head_dw_, packed_for(head_lin_));
+  lm_head_loss(ops_, in, head_lin_.eff, targets_.get(), N, d, V, chunk_rows_, dscale, want_grad, logit_chunk_,
+               row_loss_, loss_sum, dxf_, head_dw_, packed_for(head_lin_));
   head_grads_ready_ = want_grad;
 }
 
 template <typename T>
-double Network<T>::forward(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
+void Network<T>::forward_async(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
   ensure_arena(B, Tn);
   prepare_weights();
   const size_t N = (size_t)B * Tn;
-  tokens_.assign(tokens, tokens + N);
-  targets_.assign(targets, targets + N);
-  for (size_t n = 0; n < N; ++n)
+  int64_t count = 0;
+  for (size_t n = 0; n < N; ++n) {
     OB_CHECK(targets[n] < cfg_.vocab_size, "forward: target id ", targets[n], " at position ", n,
              " is outside the vocabulary [0, ", cfg_.vocab_size, ")");
-  ops_.embedding_forward(boundary_[0], tokens, embed_lin_.eff, (int)N, cfg_.hidden_size, cfg_.vocab_size);
+    count += targets[n] >= 0;
+  }
+  tokens_.upload(tokens, N);
+  targets_.upload(targets, N);
+  scored_ = count;
+  const size_t slot = pending_scored_.size();
+  if (slot == loss_slots_.size()) {  // grow (rare: the first step, or a longer eval): keep what is pending
+    std::vector<double> kept(slot);
+    if (slot) loss_slots_.download(kept.data(), slot);
+    loss_slots_ = kernels::DeviceBuffer<double>(ops_, std::max<size_t>(8, 2 * slot));
+    if (slot) loss_slots_.upload(kept.data(), slot);
+  }
+  double* loss_sum = loss_slots_.get() + slot;
+  ops_.zero_bytes(loss_sum, sizeof(double));
+  pending_scored_.push_back(count);
+  ops_.embedding_forward(boundary_[0], tokens_.get(), embed_lin_.eff, (int)N, cfg_.hidden_size, cfg_.vocab_size);
   run_layers_forward();
-  double sum = 0;
-  head_forward(targets_.data(), training_, &sum);
+  head_forward(training_, loss_sum);
   have_forward_ = true;
-  int64_t count = 0;
-  for (size_t n = 0; n < N; ++n) count += targets[n] >= 0;
-  return count > 0 ? sum / (double)count : 0.0;
+}
+
+template <typename T>
+std::vector<double> Network<T>::take_losses() {
+  const size_t n = pending_scored_.size();
+  std::vector<double> sums(n);
+  if (n) loss_slots_.download(sums.data(), n);
+  for (size_t i = 0; i < n; ++i) sums[i] = pending_scored_[i] > 0 ? sums[i] / (double)pending_scored_[i] : 0.0;
+  pending_scored_.clear();
+  return sums;
+}
+
+template <typename T>
+double Network<T>::forward(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
+  forward_async(tokens, targets, B, Tn);
+  return take_losses().back();
 }
 
 template <typename T>
@@ -216,10 +251,7 @@ void Network<T>::backward(T loss_scale) {
   OB_CHECK(have_forward_, "backward() needs a forward() on the same batch first");
   const int N = B_ * T_, d = cfg_.hidden_size, V = cfg_.vocab_size, L = cfg_.num_hidden_layers;
   const int nseg = segments_ == 0 ? 1 : segments_;
-  if (!head_grads_ready_) {
-    double unused = 0;
-    head_forward(targets_.data(), true, &unused);
-  }
+  if (!head_grads_ready_) head_forward(true, nullptr);
   ops_.axpy(g(layout_.lm_head), loss_scale, head_dw_, (size_t)V * d);
   ops_.zero(dA_, (size_t)N * d);
   ops_.axpy(dA_, loss_scale, dxf_, (size_t)N * d);
@@ -237,7 +269,7 @@ void Network<T>::backward(T loss_scale) {
     }
     for (int l = hi - 1; l >= lo; --l) layer_backward(l, slots_[l - lo], dres_);
   }
-  ops_.embedding_backward(g(layout_.embed), dres_, tokens_.data(), N, d);
+  ops_.embedding_backward(g(layout_.embed), dres_, tokens_.get(), N, d);
   have_forward_ = false;  // recomputed segments overwrote the slots; a second backward would be wrong
 }
 
@@ -249,7 +281,8 @@ void Network<T>::logits(const int32_t* tokens, int B, int Tn, T* out, bool last_
   const int nseg = segments_ == 0 ? 1 : segments_;
   const bool saved_training = training_;
   training_ = false;
-  ops_.embedding_forward(boundary_[0], tokens, embed_lin_.eff, N, d, V);
+  tokens_.upload(tokens, (size_t)N);
+  ops_.embedding_forward(boundary_[0], tokens_.get(), embed_lin_.eff, N, d, V);
   run_layers_forward();
   training_ = saved_training;
   const bool q = act_quant_on(head_lin_);

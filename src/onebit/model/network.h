@@ -2,7 +2,9 @@
 // The decoder network, templated on the scalar type: Transformer runs Network<float> on the fast CPU
 // backend; tests run Network<double> on the reference backend for finite-difference checks.
 // Every layer's forward and backward is written out by hand; all activations live in one arena sized
-// from (config, B, T, checkpoint segments).
+// from (config, B, T, checkpoint segments). Everything lives in the backend's memory (params, grads,
+// activations, token ids, quantization scales, loss sums, code counts): host arrays cross only at
+// forward/logits (the batch in), take_losses/weight_stats (the logged numbers out) and init_weights.
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -26,8 +28,9 @@ class Network {
 
   const ModelConfig& config() const { return cfg_; }
   const ParamLayout& layout() const { return layout_; }
-  T* params() { return params_; }
-  T* grads() { return grads_; }
+  kernels::Ops<T>& ops() const { return ops_; }
+  T* params() { return params_; }  // backend memory
+  T* grads() { return grads_; }    // backend memory
   size_t num_params() const { return layout_.total; }
 
   void init_weights(uint64_t seed);
@@ -38,6 +41,13 @@ class Network {
   void set_training(bool t) { training_ = t; }
   void set_dropout_seed(uint64_t s) { dropout_seed_ = s; }
 
+  // Uploads the batch (host arrays; targets checked here) and runs the forward; the summed loss stays
+  // in a backend slot until take_losses(). Keeps what backward() needs.
+  void forward_async(const int32_t* tokens, const int32_t* targets, int B, int Tn);
+  // The mean loss (over scored targets; 0 if none) of every forward_async since the last call, in
+  // order: one download.
+  std::vector<double> take_losses();
+  // forward_async, then take_losses: returns this forward's mean loss (earlier pending ones are read too).
   double forward(const int32_t* tokens, const int32_t* targets, int B, int Tn);
   void backward(T loss_scale);
   void zero_grad();
@@ -60,6 +70,7 @@ class Network {
     bool quantized_input = false;  // int8 activation quant applies (Hard phase only)
     T* eff = nullptr;              // effective weight for this forward (params or quantized copy)
     T* qbuf = nullptr;             // owned quantized copy (non-F32 precisions)
+    kernels::QuantScale* scale = nullptr;  // this weight's scale, in the backend's memory (scales_)
     // Hard ternary with int8 input on a backend with an integer path: this forward runs
     // ops.ternary_linear_forward on `packed` (packed from eff by prepare_weights) instead of gemm.
     std::unique_ptr<kernels::PackedTernary> packed;
@@ -79,7 +90,8 @@ class Network {
   void layer_backward(int l, LayerActs& a, T* dres);
   // Runs every layer from boundary_[0] (the embeddings); segment boundaries land in boundary_.
   void run_layers_forward();
-  void head_forward(const int32_t* targets, bool want_grad, double* loss_sum);
+  // The final norm and the fused LM head + loss over the uploaded targets; *loss_sum (backend) += loss.
+  void head_forward(bool want_grad, double* loss_sum);
   uint64_t dropout_seed(int layer, int site) const;
   const T* o_input(int l, const LayerActs& a) const;
   // model::linear_backward (linear.h) on this network's ops.
@@ -117,7 +129,15 @@ class Network {
   T *dq_ = nullptr, *dk_ = nullptr, *dv_ = nullptr, *dqr_ = nullptr, *dkr_ = nullptr;
   T *dF1_ = nullptr, *dF2_ = nullptr, *dF3_ = nullptr;
   int chunk_rows_ = 0;
-  std::vector<int32_t> tokens_, targets_;
+  // The current batch in backend memory (capacity capB_*capT_), uploaded once per forward; scored_ is
+  // its number of targets >= 0, counted on the host before the upload.
+  kernels::DeviceBuffer<int32_t> tokens_, targets_;
+  int64_t scored_ = 0;
+  kernels::DeviceBuffer<kernels::QuantScale> scales_;  // one per Linear
+  kernels::DeviceBuffer<int64_t> code_counts_;         // weight_stats' int64[3]
+  // Loss sums of the forwards not yet read (loss_slots_[0..pending_)), with their scored counts.
+  kernels::DeviceBuffer<double> loss_slots_;
+  std::vector<int64_t> pending_scored_;
   bool have_forward_ = false, head_grads_ready_ = false;
 };
 

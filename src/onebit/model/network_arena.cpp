@@ -122,6 +122,8 @@ void Network<T>::ensure_arena(int B, int Tn) {
   }
   capB_ = B;
   capT_ = Tn;
+  tokens_ = kernels::DeviceBuffer<int32_t>(ops_, N);
+  targets_ = kernels::DeviceBuffer<int32_t>(ops_, N);
   // RoPE tables in double, then cast: positions 0..Tn-1, frequencies theta^(-2i/hd).
   std::vector<T> c((size_t)Tn * hd / 2), s((size_t)Tn * hd / 2);
   for (size_t t = 0; t < (size_t)Tn; ++t)

@@ -1,4 +1,4 @@
-// Transformer: the public f32 model, a Network<float> on the fast CPU backend.
+// Transformer: the public f32 model, a Network<float> on a backend (the fast CPU one by default).
 #include "onebit/model/transformer.h"
 
 #include "onebit/core/error.h"
@@ -8,11 +8,11 @@
 namespace onebit::model {
 
 struct Transformer::Impl {
-  explicit Impl(const ModelConfig& cfg) : net(cfg, kernels::cpu_ops()) {}
+  Impl(const ModelConfig& cfg, kernels::Ops<float>& ops) : net(cfg, ops) {}
   Network<float> net;
 };
 
-Transformer::Transformer(const ModelConfig& cfg) : impl_(std::make_unique<Impl>(cfg)) {}
+Transformer::Transformer(const ModelConfig& cfg, kernels::Ops<float>& ops) : impl_(std::make_unique<Impl>(cfg, ops)) {}
 Transformer::~Transformer() = default;
 
 const ModelConfig& Transformer::config() const { return impl_->net.config(); }
@@ -27,6 +27,19 @@ const ParamInfo& Transformer::param(const std::string& name) const {
 std::span<float> Transformer::params() { return {impl_->net.params(), impl_->net.num_params()}; }
 std::span<float> Transformer::grads() { return {impl_->net.grads(), impl_->net.num_params()}; }
 size_t Transformer::num_params() const { return impl_->net.num_params(); }
+kernels::Ops<float>& Transformer::ops() const { return impl_->net.ops(); }
+
+std::vector<float> Transformer::download_params() const {
+  std::vector<float> host(impl_->net.num_params());
+  impl_->net.ops().download(host.data(), impl_->net.params(), host.size());
+  return host;
+}
+
+void Transformer::upload_params(std::span<const float> host) {
+  OB_CHECK(host.size() == impl_->net.num_params(), "upload_params: ", host.size(), " values for ",
+           impl_->net.num_params(), " parameters");
+  impl_->net.ops().upload(impl_->net.params(), host.data(), host.size());
+}
 
 void Transformer::init_weights(uint64_t seed) { impl_->net.init_weights(seed); }
 void Transformer::set_quant_state(QuantState s) { impl_->net.set_quant_state(s); }
@@ -37,6 +50,13 @@ void Transformer::set_dropout_seed(uint64_t seed) { impl_->net.set_dropout_seed(
 
 float Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, int T) {
   return (float)impl_->net.forward(tokens, targets, B, T);
+}
+void Transformer::forward_async(const int32_t* tokens, const int32_t* targets, int B, int T) {
+  impl_->net.forward_async(tokens, targets, B, T);
+}
+std::vector<float> Transformer::take_losses() {
+  const std::vector<double> means = impl_->net.take_losses();
+  return std::vector<float>(means.begin(), means.end());  // each rounded to f32, as forward() returns it
 }
 void Transformer::backward(float loss_scale) { impl_->net.backward(loss_scale); }
 void Transformer::zero_grad() { impl_->net.zero_grad(); }

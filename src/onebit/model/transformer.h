@@ -1,13 +1,15 @@
 #pragma once
 // The decoder-only transformer with hand-written backward (llm.c style). All parameters live in one
 // contiguous f32 arena (and gradients in a second one of the same layout), so the optimizer,
-// checkpointing and (later) gradient all-reduce work on flat arrays.
+// checkpointing and (later) gradient all-reduce work on flat arrays. Both arenas are memory of the
+// backend (kernels::Ops) the model was built on: file I/O goes through download_params/upload_params.
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "onebit/kernels/kernels.h"
 #include "onebit/model/config.h"
 
 namespace onebit::model {
@@ -34,7 +36,8 @@ struct WeightStats {  // fraction of quantized weights whose ternary code is -1,
 
 class Transformer {
  public:
-  explicit Transformer(const ModelConfig& cfg);
+  // Runs on `ops` (the fast CPU backend unless given), which must outlive the model.
+  explicit Transformer(const ModelConfig& cfg, kernels::Ops<float>& ops = kernels::cpu_ops());
   ~Transformer();
   Transformer(const Transformer&) = delete;
   Transformer& operator=(const Transformer&) = delete;
@@ -42,9 +45,15 @@ class Transformer {
   const ModelConfig& config() const;
   const std::vector<ParamInfo>& params_info() const;
   const ParamInfo& param(const std::string& name) const;  // error naming `name` if absent
+  kernels::Ops<float>& ops() const;
+  // The arenas in the backend's memory: pass them to the backend's kernels (on the CPU backends they
+  // are also host-addressable, which tests use; production code reads and writes them only through
+  // the two copies below).
   std::span<float> params();
   std::span<float> grads();
   size_t num_params() const;
+  std::vector<float> download_params() const;           // the whole arena, to the host
+  void upload_params(std::span<const float> host);     // num_params() values, from the host
 
   void init_weights(uint64_t seed);  // deterministic for a seed
   void set_quant_state(QuantState s);
@@ -55,9 +64,14 @@ class Transformer {
   void set_training(bool training);        // dropout on/off
   void set_dropout_seed(uint64_t seed);    // per step, for exact resume
 
-  // Forward over a batch of B sequences of T tokens; targets < 0 are ignored. Returns the mean
-  // cross-entropy (nats/token) over non-ignored targets. Keeps what backward() needs.
+  // Forward over a batch of B sequences of T tokens (host arrays, uploaded once); targets < 0 are
+  // ignored. Returns the mean cross-entropy (nats/token) over non-ignored targets, read back from the
+  // backend (one download). Keeps what backward() needs.
   float forward(const int32_t* tokens, const int32_t* targets, int B, int T);
+  // The same forward without reading the loss back: it waits in backend memory until take_losses(),
+  // which returns the mean loss of every forward_async since the last call, in order (one download).
+  void forward_async(const int32_t* tokens, const int32_t* targets, int B, int T);
+  std::vector<float> take_losses();
   // Accumulates d(loss_scale * loss)/d(params) into grads(); call after forward() on the same batch.
   void backward(float loss_scale = 1.0f);
   void zero_grad();
@@ -67,7 +81,7 @@ class Transformer {
 
   // Bytes of activation memory used by the last forward/backward (for the checkpointing benchmark).
   size_t peak_activation_bytes() const;
-  WeightStats weight_stats() const;
+  WeightStats weight_stats() const;  // counted on the backend; one download
 
  private:
   struct Impl;

@@ -10,7 +10,7 @@ void save_model_dir(const fs::path& dir, model::Transformer& model, const std::s
   fs::create_directories(dir);
   write_json_atomic(dir / "config.json", model.config().to_json());
   formats::SafetensorsWriter w;
-  auto params = model.params();
+  const std::vector<float> params = model.download_params();
   for (const auto& p : model.params_info()) w.add_f32(p.name, p.shape, params.data() + p.offset);
   w.set_metadata("format", "pt");
   w.write(dir / "model.safetensors");

@@ -29,8 +29,11 @@ void check_weights_match(const formats::SafetensorsFile& f, const std::vector<mo
 void load_weights(const fs::path& path, model::Transformer& model) {
   formats::SafetensorsFile f(path);
   check_weights_match(f, model.params_info());
-  auto params = model.params();
-  for (const auto& p : model.params_info()) f.read_f32(p.name, p.shape, params.subspan(p.offset, p.numel));
+  // Read on the host, then one upload: check_weights_match guarantees every range is filled.
+  std::vector<float> params(model.num_params(), 0.0f);
+  for (const auto& p : model.params_info())
+    f.read_f32(p.name, p.shape, std::span<float>(params).subspan(p.offset, p.numel));
+  model.upload_params(params);
 }
 
 }  // namespace onebit::modeldir

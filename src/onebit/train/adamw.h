@@ -3,10 +3,15 @@
 //   p -= lr * wd * p            (decoupled decay; skipped for ranges with decay = false)
 //   m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g^2
 //   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
-// Element-wise, so the result does not depend on the number of threads.
+// with global-norm gradient clipping before it. The arithmetic is the backend's (Ops::grad_norm_sq,
+// clip_factor, adamw_step); this class holds the moments and the step's scalars in the backend's
+// memory and keeps the step count, so a whole optimizer step runs there and the host reads only the
+// norm it logs. Element-wise, so the result does not depend on the number of threads.
 #include <cstdint>
 #include <span>
 #include <vector>
+
+#include "onebit/kernels/kernels.h"
 
 namespace onebit::train {
 
@@ -18,32 +23,46 @@ struct AdamWConfig {
 };
 
 // A contiguous range of the arena and whether weight decay applies to it (not to norms or biases).
-struct DecayRange {
-  size_t offset = 0;
-  size_t numel = 0;
-  bool decay = true;
-};
+using DecayRange = kernels::AdamWRange;
 
 class AdamW {
  public:
-  AdamW(size_t num_params, AdamWConfig cfg, std::vector<DecayRange> ranges);
+  // The moments live in `ops`' memory (the fast CPU backend unless given), which must outlive this.
+  AdamW(size_t num_params, AdamWConfig cfg, std::vector<DecayRange> ranges,
+        kernels::Ops<float>& ops = kernels::cpu_ops());
 
-  void step(std::span<float> params, std::span<const float> grads, float lr);
+  // One step on backend memory (params and grads of num_params values), gradients read as
+  // grads * *clip where clip (one float in the backend's memory, nullable) is a clip factor.
+  void step(float* params, const float* grads, float lr, const float* clip = nullptr);
+  void step(std::span<float> params, std::span<const float> grads, float lr);  // sizes checked
+  // Global-norm clipping to max_norm (<= 0: none) and the step, all on the backend: norm -> clip
+  // factor -> AdamW; the gradients are not modified. read_grad_norm() then returns the norm before
+  // clipping (one download).
+  void clip_and_step(float* params, const float* grads, float lr, double max_norm);
+  double read_grad_norm() const;
 
   const AdamWConfig& config() const { return cfg_; }
   int64_t steps_taken() const { return t_; }
   void set_steps_taken(int64_t t) { t_ = t; }
-  std::span<float> exp_avg() { return m_; }
-  std::span<float> exp_avg_sq() { return v_; }
+  // The moments in the backend's memory (host-addressable on the CPU backends only).
+  std::span<float> exp_avg() { return {m_.get(), m_.size()}; }
+  std::span<float> exp_avg_sq() { return {v_.get(), v_.size()}; }
+  // The moments to and from the host, for the optimizer state files.
+  void download_state(std::vector<float>& m, std::vector<float>& v) const;
+  void upload_state(std::span<const float> m, std::span<const float> v);
   const std::vector<DecayRange>& ranges() const { return ranges_; }
 
  private:
+  kernels::Ops<float>& ops_;
   AdamWConfig cfg_;
   std::vector<DecayRange> ranges_;
-  std::vector<float> m_, v_;
+  kernels::DeviceBuffer<float> m_, v_;
+  kernels::DeviceBuffer<double> norm_sq_;
+  kernels::DeviceBuffer<float> clip_;
   int64_t t_ = 0;
 };
 
+// Host arrays on the fast CPU backend's kernels (whose memory is host memory), for tests and tools:
 // sqrt(sum g^2) in double over fixed-size blocks summed in order: the same value for any thread count.
 double global_grad_norm(std::span<const float> grads);
 // Scales grads so that their global norm is at most max_norm (max_norm <= 0: no clipping).

@@ -19,8 +19,8 @@ namespace {
 
 void write_optimizer(const fs::path& path, model::Transformer& model, AdamW& opt) {
   formats::SafetensorsWriter w;
-  auto m = opt.exp_avg();
-  auto v = opt.exp_avg_sq();
+  std::vector<float> m, v;
+  opt.download_state(m, v);
   for (const auto& p : model.params_info()) {
     w.add_f32(p.name + ".exp_avg", p.shape, m.data() + p.offset);
     w.add_f32(p.name + ".exp_avg_sq", p.shape, v.data() + p.offset);
@@ -32,8 +32,7 @@ void write_optimizer(const fs::path& path, model::Transformer& model, AdamW& opt
 
 void read_optimizer(const fs::path& path, model::Transformer& model, AdamW& opt) {
   formats::SafetensorsFile f(path);
-  auto m = opt.exp_avg();
-  auto v = opt.exp_avg_sq();
+  std::vector<float> m(model.num_params(), 0.0f), v(model.num_params(), 0.0f);
   for (const auto& p : model.params_info()) {
     const std::pair<const char*, std::span<float>> slots[] = {{".exp_avg", m}, {".exp_avg_sq", v}};
     for (const auto& [suffix, arena] : slots) {
@@ -42,6 +41,7 @@ void read_optimizer(const fs::path& path, model::Transformer& model, AdamW& opt)
       f.read_f32(name, p.shape, arena.subspan(p.offset, p.numel));
     }
   }
+  opt.upload_state(m, v);  // only once every tensor was read: a bad file leaves the optimizer as it was
 }
 
 bool is_step_dir(const std::string& name) {

@@ -21,18 +21,24 @@ EvalResult evaluate(model::Transformer& model, data::ValSource& val, int B, int 
   if (show_progress) bar.emplace("eval", todo, "batch/s");
   model.set_training(false);
   val.reset_eval();
+  model.take_losses();  // nothing of an earlier forward may mix in
+  std::vector<uint64_t> scored;  // target tokens of each forward, to weight its mean loss
   for (int64_t b = 0; max_batches <= 0 || b < max_batches; ++b) {
     data::EvalBatch eb = val.next_eval(B, T, in.data(), tg.data());
     if (eb.rows == 0) break;
     ++r.batches;
     if (bar) bar->update(static_cast<uint64_t>(r.batches));
     if (eb.target_tokens == 0) continue;
-    const float loss = model.forward(in.data(), tg.data(), eb.rows, T);
-    nats += static_cast<double>(loss) * static_cast<double>(eb.target_tokens);
+    model.forward_async(in.data(), tg.data(), eb.rows, T);
+    scored.push_back(eb.target_tokens);
     r.tokens += eb.target_tokens;
     r.bytes += eb.target_bytes;
   }
   if (bar) bar->finish();
+  // The losses waited on the backend: one download for the whole evaluation.
+  const std::vector<float> losses = model.take_losses();
+  for (size_t i = 0; i < losses.size(); ++i)
+    nats += static_cast<double>(losses[i]) * static_cast<double>(scored[i]);
   r.whole_pass = static_cast<uint64_t>(r.batches) >= pass_batches;
   model.set_training(true);
   if (r.tokens == 0) fail("evaluation: the held-out data has no windows of ", T, " tokens to score");

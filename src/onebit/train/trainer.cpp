@@ -158,7 +158,7 @@ void TrainingRun::build_model() {
       model_->num_params(),
       AdamWConfig{static_cast<float>(opt_.beta1), static_cast<float>(opt_.beta2), static_cast<float>(opt_.eps),
                   static_cast<float>(opt_.weight_decay)},
-      decay_ranges(*model_));
+      decay_ranges(*model_), model_->ops());
   dropout_rng_ = Rng(mix_seed(opt_.seed, 0xD50D));
 }
 
@@ -267,10 +267,12 @@ TrainingRun::LoopEnd TrainingRun::step_loop() {
       return LoopEnd::Interrupted;  // the half-done step is dropped; its start state is what is saved
     }
     if (!std::isfinite(*loss)) fail("loss is ", *loss, " at step ", step_ + 1, "; lower --lr or check the data");
-    const double gnorm = clip_grad_norm(model_->grads(), opt_.grad_clip);
     last_q_ = q;
     last_lr_ = lr_sched_.at(step_);
-    adam_->step(model_->params(), model_->grads(), static_cast<float>(last_lr_));
+    // Norm, clip factor and AdamW run on the backend; the host reads back only the norm it logs.
+    adam_->clip_and_step(model_->params().data(), model_->grads().data(), static_cast<float>(last_lr_),
+                         opt_.grad_clip);
+    const double gnorm = adam_->read_grad_norm();
     ++step_;
     tokens_seen_ += static_cast<uint64_t>(B) * T * A;
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -341,14 +343,19 @@ std::optional<float> accumulate_gradients(model::Transformer& model, data::Batch
                                           int accum, uint64_t dropout_seed, const std::function<bool()>& stop) {
   std::vector<int32_t> in(static_cast<size_t>(B) * T), tg(in.size());
   model.zero_grad();
-  double loss = 0;
   for (int a = 0; a < accum; ++a) {
-    if (stop && stop()) return std::nullopt;
+    if (stop && stop()) {
+      model.take_losses();  // drop the abandoned step's pending losses
+      return std::nullopt;
+    }
     source.next_batch(B, T, in.data(), tg.data());
     model.set_dropout_seed(mix_seed(dropout_seed, static_cast<uint64_t>(a)));
-    loss += model.forward(in.data(), tg.data(), B, T);
+    model.forward_async(in.data(), tg.data(), B, T);
     model.backward(1.0f / static_cast<float>(accum));
   }
+  // The micro-batches' losses stay on the backend until here: one download per step.
+  double loss = 0;
+  for (float l : model.take_losses()) loss += l;
   return static_cast<float>(loss / accum);
 }
 

@@ -36,16 +36,17 @@ class CpuOps final : public cpu::HostMemoryOps<float> {
     cpu::rmsnorm_backward(dx, dw, dout, x, w, rstd, N, C);
   }
   void act_quant_int8(float* out, const float* x, int N, int C) override { cpu::act_quant_int8(out, x, N, C); }
-  QuantScale weight_quant_scale(const float* w, size_t n, WeightQuant q) override {
-    return cpu::weight_quant_scale(w, n, q);
+  void weight_quant_scale(QuantScale* scale, const float* w, size_t n, WeightQuant q) override {
+    *scale = cpu::weight_quant_scale(w, n, q);
   }
-  void weight_quantize(float* out, const float* w, size_t n, WeightQuant q, QuantScale s, float k) override {
-    cpu::weight_quantize(out, w, n, q, s, k);
+  void weight_quantize(float* out, const float* w, size_t n, WeightQuant q, const QuantScale* s, float k) override {
+    cpu::weight_quantize(out, w, n, q, *s, k);
   }
-  void weight_code_counts(const float* w, size_t n, WeightQuant q, QuantScale s, int64_t counts[3]) override {
-    cpu::weight_code_counts(w, n, q, s, counts);
+  void weight_code_counts(int64_t* counts, const float* w, size_t n, WeightQuant q, const QuantScale* s) override {
+    cpu::weight_code_counts(w, n, q, *s, counts);
   }
-  bool pack_ternary(std::unique_ptr<PackedTernary>& packed, const float* w_eff, int out, int in, float g) override {
+  bool pack_ternary(std::unique_ptr<PackedTernary>& packed, const float* w_eff, int out, int in,
+                    const QuantScale* scale) override {
     if (!cpu::ternary_gemm_available() || in <= 0 || in > cpu::kTernaryMaxIn) return false;
     auto* p = dynamic_cast<CpuTernaryPack*>(packed.get());
     if (!p) {
@@ -53,7 +54,7 @@ class CpuOps final : public cpu::HostMemoryOps<float> {
       p = fresh.get();
       packed = std::move(fresh);
     }
-    cpu::ternary_pack(p->pack, w_eff, out, in, g);
+    cpu::ternary_pack(p->pack, w_eff, out, in, scale->scale);
     return true;
   }
   void ternary_linear_forward(float* y, const float* xq, int N, const PackedTernary& packed) override {
@@ -84,9 +85,18 @@ class CpuOps final : public cpu::HostMemoryOps<float> {
   void residual_backward(float* dy, const float* dout, float scale, float p, uint64_t seed, size_t n) override {
     cpu::residual_backward(dy, dout, scale, p, seed, n);
   }
-  double cross_entropy(float* logits, float* losses, const int32_t* targets, int N, int V, float dscale,
-                       bool want_grad) override {
-    return cpu::cross_entropy(logits, losses, targets, N, V, dscale, want_grad);
+  void cross_entropy(float* logits, float* losses, double* loss_sum, const int32_t* targets, int N, int V,
+                     float dscale, bool want_grad) override {
+    const double sum = cpu::cross_entropy(logits, losses, targets, N, V, dscale, want_grad);
+    if (loss_sum) *loss_sum += sum;
+  }
+  void grad_norm_sq(double* norm_sq, const float* g, size_t n) override { *norm_sq = cpu::grad_norm_sq(g, n); }
+  void clip_factor(float* factor, const double* norm_sq, double max_norm) override {
+    *factor = cpu::clip_factor(*norm_sq, max_norm);
+  }
+  void adamw_step(float* params, const float* grads, float* m, float* v, const AdamWRange* ranges, size_t num_ranges,
+                  const AdamWHyper& h, const float* clip) override {
+    cpu::adamw_step(params, grads, m, v, ranges, num_ranges, h, clip);
   }
 };
 

@@ -48,6 +48,14 @@ void gated_act_backward(float* dgate, float* dup, const float* dout, const float
 void residual_forward(float* out, const float* x, const float* y, float scale, float p, uint64_t seed, size_t n);
 void residual_backward(float* dy, const float* dout, float scale, float p, uint64_t seed, size_t n);
 
+// Returns the sum of the losses (f64, row order).
 double cross_entropy(float* logits, float* losses, const int32_t* targets, int N, int V, float dscale, bool want_grad);
+
+// fast_optim.cpp: sum g^2 in f64 over fixed blocks (thread-count independent), torch's clip factor
+// (1 when not clipping), AdamW over arena ranges reading grads * *clip.
+double grad_norm_sq(const float* g, size_t n);
+float clip_factor(double norm_sq, double max_norm);
+void adamw_step(float* p, const float* g, float* m, float* v, const AdamWRange* ranges, size_t num_ranges,
+                const AdamWHyper& h, const float* clip);
 
 }  // namespace onebit::kernels::cpu

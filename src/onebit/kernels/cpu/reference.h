@@ -329,4 +329,34 @@ double cross_entropy(T* logits, T* losses, const int32_t* targets, int N, int V,
   return total;
 }
 
+template <typename T>
+double grad_norm_sq(const T* g, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; ++i) s += (double)g[i] * (double)g[i];
+  return s;
+}
+
+template <typename T>
+T clip_factor(double norm_sq, double max_norm) {
+  const double norm = std::sqrt(norm_sq);
+  return max_norm > 0 && norm > max_norm && std::isfinite(norm) ? (T)(max_norm / (norm + 1e-6)) : T(1);
+}
+
+// torch.optim.AdamW as written, in T.
+template <typename T>
+void adamw_step(T* p, const T* g, T* m, T* v, const AdamWRange* ranges, size_t num_ranges, const AdamWHyper& h,
+                const T* clip) {
+  const T c = clip ? *clip : T(1);
+  for (size_t ri = 0; ri < num_ranges; ++ri) {
+    const AdamWRange& r = ranges[ri];
+    for (size_t i = r.offset; i < r.offset + r.numel; ++i) {
+      const T gi = g[i] * c;
+      if (r.decay) p[i] *= T(1) - T(h.lr) * T(h.weight_decay);
+      m[i] = T(h.beta1) * m[i] + (T(1) - T(h.beta1)) * gi;
+      v[i] = T(h.beta2) * v[i] + (T(1) - T(h.beta2)) * gi * gi;
+      p[i] -= T(h.lr) * (m[i] / T(h.bias1)) / (std::sqrt(v[i] / T(h.bias2)) + T(h.eps));
+    }
+  }
+}
+
 }  // namespace onebit::kernels::ref

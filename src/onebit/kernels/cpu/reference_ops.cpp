@@ -36,14 +36,14 @@ class ReferenceOps final : public cpu::HostMemoryOps<T> {
     ref::rmsnorm_backward(dx, dw, dout, x, w, rstd, N, C);
   }
   void act_quant_int8(T* out, const T* x, int N, int C) override { ref::act_quant_int8(out, x, N, C); }
-  QuantScale weight_quant_scale(const T* w, size_t n, WeightQuant q) override {
-    return ref::weight_quant_scale(w, n, q);
+  void weight_quant_scale(QuantScale* scale, const T* w, size_t n, WeightQuant q) override {
+    *scale = ref::weight_quant_scale(w, n, q);
   }
-  void weight_quantize(T* out, const T* w, size_t n, WeightQuant q, QuantScale s, float k) override {
-    ref::weight_quantize(out, w, n, q, s, k);
+  void weight_quantize(T* out, const T* w, size_t n, WeightQuant q, const QuantScale* s, float k) override {
+    ref::weight_quantize(out, w, n, q, *s, k);
   }
-  void weight_code_counts(const T* w, size_t n, WeightQuant q, QuantScale s, int64_t counts[3]) override {
-    ref::weight_code_counts(w, n, q, s, counts);
+  void weight_code_counts(int64_t* counts, const T* w, size_t n, WeightQuant q, const QuantScale* s) override {
+    ref::weight_code_counts(w, n, q, *s, counts);
   }
   void rope(T* x, const T* cos, const T* sin, int B, int Tn, int H, int hd, bool inverse) override {
     ref::rope(x, cos, sin, B, Tn, H, hd, inverse);
@@ -69,8 +69,18 @@ class ReferenceOps final : public cpu::HostMemoryOps<T> {
   void residual_backward(T* dy, const T* dout, T scale, float p, uint64_t seed, size_t n) override {
     ref::residual_backward(dy, dout, scale, p, seed, n);
   }
-  double cross_entropy(T* logits, T* losses, const int32_t* targets, int N, int V, T dscale, bool want_grad) override {
-    return ref::cross_entropy(logits, losses, targets, N, V, dscale, want_grad);
+  void cross_entropy(T* logits, T* losses, double* loss_sum, const int32_t* targets, int N, int V, T dscale,
+                     bool want_grad) override {
+    const double sum = ref::cross_entropy(logits, losses, targets, N, V, dscale, want_grad);
+    if (loss_sum) *loss_sum += sum;
+  }
+  void grad_norm_sq(double* norm_sq, const T* g, size_t n) override { *norm_sq = ref::grad_norm_sq(g, n); }
+  void clip_factor(T* factor, const double* norm_sq, double max_norm) override {
+    *factor = ref::clip_factor<T>(*norm_sq, max_norm);
+  }
+  void adamw_step(T* params, const T* grads, T* m, T* v, const AdamWRange* ranges, size_t num_ranges,
+                  const AdamWHyper& h, const T* clip) override {
+    ref::adamw_step(params, grads, m, v, ranges, num_ranges, h, clip);
   }
 };
 

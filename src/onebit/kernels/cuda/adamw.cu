@@ -1,7 +1,8 @@
 // Multi-tensor AdamW with global-norm clipping, all on the device. The tensor list is cut into fixed
 // chunks once (host), so the squared-norm partials and their fold are in a fixed order: the norm, the
-// clip factor and every update are deterministic. Per element, the formula of train/adamw.cpp: the
-// gradient scaled by the clip factor as clip_grad_norm does, then the decoupled-decay AdamW update.
+// clip factor and every update are deterministic. Per element, the formula of the CPU backend's
+// adamw_step (kernels/cpu/fast_optim.cpp): the gradient times the clip factor, then the
+// decoupled-decay AdamW update.
 #include <algorithm>
 #include <cmath>
 

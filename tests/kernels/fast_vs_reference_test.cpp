@@ -2,6 +2,8 @@
 // serial and the OpenMP paths and that are not multiples of the vector width.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +14,7 @@
 #include "test_seed.h"
 #include "onebit/core/error.h"
 #include "onebit/kernels/cpu/sgemm_avx512.h"
+#include "onebit/kernels/cpu/vec_math.h"
 #include "onebit/kernels/kernels.h"
 
 namespace onebit::kernels {
@@ -201,6 +204,28 @@ TEST_P(AttentionShapes, ForwardAndBackward) {
   expect_close(dq1, dq2, 1e-4, 1e-5, "dq");
   expect_close(dk1, dk2, 1e-4, 1e-5, "dk");
   expect_close(dv1, dv2, 1e-4, 1e-5, "dv");
+}
+
+// vexp (vec_math.h), under the softmax, attention and activation kernels: ~2 ulp against exp, the
+// clamp and NaN behaviour, and the same bits whether gcc vectorizes the loop or not.
+__attribute__((noinline, optimize("no-tree-vectorize"))) float vexp_scalar(float x) { return cpu::vexp(x); }
+
+TEST(FastVsReference, VexpAgainstExp) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  Vec x = randn<float>(100000, s, 30.0);
+  for (float e : {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, -87.0f, 88.0f, -87.3f, 88.3f, -100.0f, 100.0f}) x.push_back(e);
+  Vec y(x.size());
+#pragma omp simd
+  for (size_t i = 0; i < x.size(); ++i) y[i] = cpu::vexp(x[i]);
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(std::bit_cast<uint32_t>(y[i]), std::bit_cast<uint32_t>(vexp_scalar(x[i]))) << "x=" << x[i];
+    const double want = std::exp((double)std::clamp(x[i], -87.3f, 88.3f));
+    ASSERT_NEAR(y[i], want, 3.6e-7 * want) << "x=" << x[i];
+  }
+  EXPECT_TRUE(std::isnan(cpu::vexp(NAN)));
+  EXPECT_EQ(cpu::vexp(-INFINITY), cpu::vexp(-87.3f));
+  EXPECT_EQ(cpu::vexp(INFINITY), cpu::vexp(88.3f));
 }
 
 TEST(FastVsReference, GatedActivations) {

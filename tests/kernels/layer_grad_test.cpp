@@ -70,8 +70,8 @@ TEST(LayerGrad, CausalAttentionGQA) {
   };
   loss();
   Vec dq(q.size()), dk(k.size()), dv(v.size());
-  ops().attention_backward(dq.data(), dk.data(), dv.data(), R.data(), q.data(), k.data(), v.data(), y.data(), lse.data(), B,
-                           T, H, KV, hd);
+  ops().attention_backward(dq.data(), dk.data(), dv.data(), R.data(), q.data(), k.data(), v.data(), y.data(),
+                           lse.data(), B, T, H, KV, hd);
   expect_fd(q, dq, loss, "dq");
   expect_fd(k, dk, loss, "dk");
   expect_fd(v, dv, loss, "dv");

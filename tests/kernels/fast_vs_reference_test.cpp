@@ -2,6 +2,8 @@
 // serial and the OpenMP paths and that are not multiples of the vector width.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +14,8 @@
 #include "test_seed.h"
 #include "onebit/core/error.h"
 #include "onebit/kernels/cpu/sgemm_avx512.h"
+#include "onebit/kernels/cpu/thread_pool.h"
+#include "onebit/kernels/cpu/vec_math.h"
 #include "onebit/kernels/kernels.h"
 
 namespace onebit::kernels {
@@ -179,10 +183,13 @@ TEST(FastVsReference, RoPEForwardAndInverse) {
   }
 }
 
+// (B, T, H, KV, hd): odd T that are not multiples of the 64-row tile, GQA groups of 1, 2 and 4, head
+// sizes 8 to 128.
 class AttentionShapes : public ::testing::TestWithParam<std::tuple<int, int, int, int, int>> {};
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionShapes,
                          ::testing::Values(std::make_tuple(2, 7, 4, 2, 8), std::make_tuple(2, 130, 4, 1, 16),
-                                           std::make_tuple(1, 200, 3, 3, 24)));
+                                           std::make_tuple(1, 200, 3, 3, 24), std::make_tuple(2, 67, 4, 2, 64),
+                                           std::make_tuple(1, 129, 2, 1, 128)));
 
 TEST_P(AttentionShapes, ForwardAndBackward) {
   const uint64_t s = seed();
@@ -190,19 +197,67 @@ TEST_P(AttentionShapes, ForwardAndBackward) {
   auto [B, T, H, KV, hd] = GetParam();
   Vec q = randn<float>((size_t)B * T * H * hd, s), k = randn<float>((size_t)B * T * KV * hd, s + 1),
       v = randn<float>((size_t)B * T * KV * hd, s + 2), dy = randn<float>(q.size(), s + 3);
-  Vec y1(q.size()), y2(q.size()), P1((size_t)B * H * T * T), P2(P1.size());
-  fast().attention_forward(y1.data(), P1.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd);
-  ref().attention_forward(y2.data(), P2.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd);
+  Vec y1(q.size()), y2(q.size()), lse1((size_t)B * H * T), lse2(lse1.size());
+  fast().attention_forward(y1.data(), lse1.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd);
+  ref().attention_forward(y2.data(), lse2.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd);
   expect_close(y1, y2, 1e-5, 1e-5, "y");
-  expect_close(P1, P2, 1e-5, 1e-6, "probs");
+  expect_close(lse1, lse2, 1e-6, 1e-5, "lse");
+  // Both backwards get the reference's y and lse, so only the backward kernels are compared.
   Vec dq1(q.size()), dq2(q.size()), dk1(k.size()), dk2(k.size()), dv1(v.size()), dv2(v.size());
-  fast().attention_backward(dq1.data(), dk1.data(), dv1.data(), dy.data(), q.data(), k.data(), v.data(), P2.data(), B,
-                            T, H, KV, hd);
-  ref().attention_backward(dq2.data(), dk2.data(), dv2.data(), dy.data(), q.data(), k.data(), v.data(), P2.data(), B, T,
-                           H, KV, hd);
+  fast().attention_backward(dq1.data(), dk1.data(), dv1.data(), dy.data(), q.data(), k.data(), v.data(), y2.data(),
+                            lse2.data(), B, T, H, KV, hd);
+  ref().attention_backward(dq2.data(), dk2.data(), dv2.data(), dy.data(), q.data(), k.data(), v.data(), y2.data(),
+                           lse2.data(), B, T, H, KV, hd);
   expect_close(dq1, dq2, 1e-4, 1e-5, "dq");
   expect_close(dk1, dk2, 1e-4, 1e-5, "dk");
   expect_close(dv1, dv2, 1e-4, 1e-5, "dv");
+}
+
+// Exact resume needs bitwise-reproducible gradients; the fast attention gives the same bits at any
+// thread count (each output has one writer that works in a fixed order).
+TEST(FastVsReference, AttentionIsBitwiseTheSameAtAnyThreadCount) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  const int B = 2, T = 150, H = 4, KV = 2, hd = 32;
+  Vec q = randn<float>((size_t)B * T * H * hd, s), k = randn<float>((size_t)B * T * KV * hd, s + 1),
+      v = randn<float>((size_t)B * T * KV * hd, s + 2), dy = randn<float>(q.size(), s + 3);
+  auto run = [&](int threads) {
+    fast().set_num_threads(threads);
+    Vec y(q.size()), lse((size_t)B * H * T), dq(q.size()), dk(k.size()), dv(v.size());
+    fast().attention_forward(y.data(), lse.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd);
+    fast().attention_backward(dq.data(), dk.data(), dv.data(), dy.data(), q.data(), k.data(), v.data(), y.data(),
+                              lse.data(), B, T, H, KV, hd);
+    return std::vector<Vec>{y, lse, dq, dk, dv};
+  };
+  const int before = cpu::pool_threads();
+  const auto one = run(1);
+  for (int threads : {2, 3, 5}) {
+    const auto many = run(threads);
+    for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(many[i], one[i]) << "output " << i << ", threads " << threads;
+  }
+  fast().set_num_threads(before);
+}
+
+// vexp (vec_math.h), under the softmax, attention and activation kernels: ~2 ulp against exp, the
+// clamp and NaN behaviour, and the same bits whether gcc vectorizes the loop or not.
+__attribute__((noinline, optimize("no-tree-vectorize"))) float vexp_scalar(float x) { return cpu::vexp(x); }
+
+TEST(FastVsReference, VexpAgainstExp) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  Vec x = randn<float>(100000, s, 30.0);
+  for (float e : {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, -87.0f, 88.0f, -87.3f, 88.3f, -100.0f, 100.0f}) x.push_back(e);
+  Vec y(x.size());
+#pragma omp simd
+  for (size_t i = 0; i < x.size(); ++i) y[i] = cpu::vexp(x[i]);
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(std::bit_cast<uint32_t>(y[i]), std::bit_cast<uint32_t>(vexp_scalar(x[i]))) << "x=" << x[i];
+    const double want = std::exp((double)std::clamp(x[i], -87.3f, 88.3f));
+    ASSERT_NEAR(y[i], want, 3.6e-7 * want) << "x=" << x[i];
+  }
+  EXPECT_TRUE(std::isnan(cpu::vexp(NAN)));
+  EXPECT_EQ(cpu::vexp(-INFINITY), cpu::vexp(-87.3f));
+  EXPECT_EQ(cpu::vexp(INFINITY), cpu::vexp(88.3f));
 }
 
 TEST(FastVsReference, GatedActivations) {

@@ -63,15 +63,15 @@ TEST(LayerGrad, CausalAttentionGQA) {
   const int B = 2, T = 6, H = 4, KV = 2, hd = 3;
   Vec q = randn<double>(B * T * H * hd, 6), k = randn<double>(B * T * KV * hd, 7),
       v = randn<double>(B * T * KV * hd, 8);
-  Vec R = randn<double>(B * T * H * hd, 9), y(R.size()), P((size_t)B * H * T * T);
+  Vec R = randn<double>(B * T * H * hd, 9), y(R.size()), lse((size_t)B * H * T);
   auto loss = [&] {
-    ops().attention_forward(y.data(), P.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd);
+    ops().attention_forward(y.data(), lse.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd);
     return dot(y, R);
   };
   loss();
   Vec dq(q.size()), dk(k.size()), dv(v.size());
-  ops().attention_backward(dq.data(), dk.data(), dv.data(), R.data(), q.data(), k.data(), v.data(), P.data(), B, T, H,
-                           KV, hd);
+  ops().attention_backward(dq.data(), dk.data(), dv.data(), R.data(), q.data(), k.data(), v.data(), y.data(),
+                           lse.data(), B, T, H, KV, hd);
   expect_fd(q, dq, loss, "dq");
   expect_fd(k, dk, loss, "dk");
   expect_fd(v, dv, loss, "dv");

@@ -96,13 +96,13 @@ class SteSurrogateOps final : public kernels::Ops<T> {
   void rope(T* x, const T* cos, const T* sin, int B, int Tn, int H, int hd, bool inverse) override {
     in_.rope(x, cos, sin, B, Tn, H, hd, inverse);
   }
-  void attention_forward(T* y, T* probs, const T* q, const T* k, const T* v, int B, int Tn, int H, int KV,
+  void attention_forward(T* y, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int H, int KV,
                          int hd) override {
-    in_.attention_forward(y, probs, q, k, v, B, Tn, H, KV, hd);
+    in_.attention_forward(y, lse, q, k, v, B, Tn, H, KV, hd);
   }
-  void attention_backward(T* dq, T* dk, T* dv, const T* dy, const T* q, const T* k, const T* v, const T* probs, int B,
-                          int Tn, int H, int KV, int hd) override {
-    in_.attention_backward(dq, dk, dv, dy, q, k, v, probs, B, Tn, H, KV, hd);
+  void attention_backward(T* dq, T* dk, T* dv, const T* dy, const T* q, const T* k, const T* v, const T* y,
+                          const T* lse, int B, int Tn, int H, int KV, int hd) override {
+    in_.attention_backward(dq, dk, dv, dy, q, k, v, y, lse, B, Tn, H, KV, hd);
   }
   void gated_act_forward(T* out, const T* gate, const T* up, size_t n, kernels::GatedAct act) override {
     in_.gated_act_forward(out, gate, up, n, act);

@@ -59,7 +59,7 @@ class Network {
   struct LayerActs {
     T *x_in = nullptr, *rstd1 = nullptr, *h1 = nullptr, *h1q = nullptr;
     T *q = nullptr, *k = nullptr, *v = nullptr, *qr = nullptr, *kr = nullptr, *q_rstd = nullptr, *k_rstd = nullptr;
-    T *probs = nullptr, *att = nullptr, *att_n = nullptr, *att_rstd = nullptr, *att_q = nullptr;
+    T *lse = nullptr, *att = nullptr, *att_n = nullptr, *att_rstd = nullptr, *att_q = nullptr;
     T *x_mid = nullptr, *rstd2 = nullptr, *h2 = nullptr, *h2q = nullptr;
     T *gate = nullptr, *up = nullptr, *act = nullptr, *act_n = nullptr, *act_rstd = nullptr, *act_q = nullptr;
     T* x_out = nullptr;

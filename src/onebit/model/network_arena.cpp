@@ -73,7 +73,7 @@ void Network<T>::ensure_arena(int B, int Tn) {
       a.kr = take(N * kvd);
       a.q_rstd = take(N * H, cfg_.qk_norm);
       a.k_rstd = take(N * KV, cfg_.qk_norm);
-      a.probs = take((size_t)B * H * Tn * Tn);
+      a.lse = take((size_t)B * H * Tn);
       a.att = take(N * d);
       a.att_n = take(N * d, cfg_.sub_ln);
       a.att_rstd = take(N, cfg_.sub_ln);

@@ -44,7 +44,7 @@ void Network<T>::layer_forward(int l, LayerActs& a, const T* x_in, T* x_out) {
   }
   ops_.rope(a.qr, cos_, sin_, B_, T_, H, hd, false);
   ops_.rope(a.kr, cos_, sin_, B_, T_, KV, hd, false);
-  ops_.attention_forward(a.att, a.probs, a.qr, a.kr, a.v, B_, T_, H, KV, hd);
+  ops_.attention_forward(a.att, a.lse, a.qr, a.kr, a.v, B_, T_, H, KV, hd);
   if (cfg_.sub_ln)
     ops_.rmsnorm_forward(a.att_n, act_quant_on(Ls[kO]) ? a.att_q : nullptr, a.att_rstd, a.att, w(P.attn_sub_norm), N,
                          d, cfg_.rms_norm_eps);
@@ -102,7 +102,7 @@ void Network<T>::layer_backward(int l, LayerActs& a, T* dres) {
     ops_.rmsnorm_backward(dC_, g(P.attn_sub_norm), dB_, a.att, w(P.attn_sub_norm), a.att_rstd, N, d);
     datt = dC_;
   }
-  ops_.attention_backward(dqr_, dkr_, dv_, datt, a.qr, a.kr, a.v, a.probs, B_, T_, H, KV, hd);
+  ops_.attention_backward(dqr_, dkr_, dv_, datt, a.qr, a.kr, a.v, a.att, a.lse, B_, T_, H, KV, hd);
   ops_.rope(dqr_, cos_, sin_, B_, T_, H, hd, true);
   ops_.rope(dkr_, cos_, sin_, B_, T_, KV, hd, true);
   T* dq = dqr_;

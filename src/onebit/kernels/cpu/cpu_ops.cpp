@@ -63,13 +63,14 @@ class CpuOps final : public cpu::HostMemoryOps<float> {
   void rope(float* x, const float* cos, const float* sin, int B, int T, int H, int hd, bool inverse) override {
     cpu::rope(x, cos, sin, B, T, H, hd, inverse);
   }
-  void attention_forward(float* y, float* probs, const float* q, const float* k, const float* v, int B, int T, int H,
+  void attention_forward(float* y, float* lse, const float* q, const float* k, const float* v, int B, int T, int H,
                          int KV, int hd) override {
-    cpu::attention_forward(y, probs, q, k, v, B, T, H, KV, hd);
+    cpu::attention_forward(y, lse, q, k, v, B, T, H, KV, hd);
   }
   void attention_backward(float* dq, float* dk, float* dv, const float* dy, const float* q, const float* k,
-                          const float* v, const float* probs, int B, int T, int H, int KV, int hd) override {
-    cpu::attention_backward(dq, dk, dv, dy, q, k, v, probs, B, T, H, KV, hd);
+                          const float* v, const float* y, const float* lse, int B, int T, int H, int KV,
+                          int hd) override {
+    cpu::attention_backward(dq, dk, dv, dy, q, k, v, y, lse, B, T, H, KV, hd);
   }
   void gated_act_forward(float* out, const float* gate, const float* up, size_t n, GatedAct act) override {
     cpu::gated_act_forward(out, gate, up, n, act);

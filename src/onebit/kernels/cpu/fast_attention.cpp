@@ -1,6 +1,13 @@
-// Causal attention with GQA. One pool item per (batch, head) in forward and per (batch, kv head) in
-// backward (so dk/dv of a kv head have one writer). Rows go in blocks of kRows; each block only
-// multiplies against the keys it can see, skipping the masked upper triangle.
+// Causal attention with GQA, flash style: the forward keeps y and the per-row log-sum-exp only; the
+// backward recomputes the probabilities from q, k and lse. The unit of work is a tile of kRows query
+// rows against the keys it can see (the masked upper triangle is skipped), so a thread's scratch is
+// one or two [kRows, T] score tiles, never a head's [T, T] matrix.
+//
+// Determinism (exact resume): every output element is written by exactly one pool item, and each item
+// runs serially in a fixed order, so the results are bitwise reproducible and do not depend on the
+// thread count. The forward has one item per (batch, head, query tile); the backward one item per
+// (batch, kv head), which walks the heads of its GQA group and their query tiles in order,
+// accumulating dk/dv in place (a kv head's dk/dv has one writer, no reduction across threads).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -12,58 +19,70 @@
 namespace onebit::kernels::cpu {
 namespace {
 constexpr int kRows = 64;
-}
 
-void attention_forward(float* y, float* probs, const float* q, const float* k, const float* v, int B, int T, int H,
+// The calling thread's scratch of at least n floats (reused across calls; a [kRows, T] tile).
+float* scratch(std::vector<float>& s, size_t n) {
+  if (s.size() < n) s.resize(n);
+  return s.data();
+}
+}  // namespace
+
+void attention_forward(float* y, float* lse, const float* q, const float* k, const float* v, int B, int T, int H,
                        int KV, int hd) {
   const float scale = 1.0f / std::sqrt((float)hd);
   const int group = H / KV;
   const int ldq = H * hd, ldk = KV * hd;
-  parallel_for((int64_t)B * H, [&](int64_t item) {
-    const int b = (int)(item / H), h = (int)(item % H);
+  const int tiles = (T + kRows - 1) / kRows;
+  const int64_t heads = (int64_t)B * H;
+  parallel_for(heads * tiles, [&](int64_t item) {
+    // The last query tiles see the most keys: hand them out first so the pool ends evenly.
+    const int tile = tiles - 1 - (int)(item / heads);
+    const int b = (int)(item % heads / H), h = (int)(item % H);
     const int kh = h / group;
     const float* qb = q + (size_t)b * T * ldq + (size_t)h * hd;
     const float* kb = k + (size_t)b * T * ldk + (size_t)kh * hd;
     const float* vb = v + (size_t)b * T * ldk + (size_t)kh * hd;
     float* yb = y + (size_t)b * T * ldq + (size_t)h * hd;
-    float* P = probs + ((size_t)b * H + h) * T * T;
-    for (int r0 = 0; r0 < T; r0 += kRows) {
-      const int rows = std::min(kRows, T - r0);
-      const int cols = r0 + rows;  // keys 0..cols-1 are visible to some row of this block
-      gemm_serial(false, true, rows, cols, hd, scale, qb + (size_t)r0 * ldq, ldq, kb, ldk, 0.0f, P + (size_t)r0 * T, T);
-      for (int t = r0; t < r0 + rows; ++t) {
-        float* p = P + (size_t)t * T;
-        const int n = t + 1;
-        float mx = -INFINITY;
+    float* lb = lse + ((size_t)b * H + h) * T;
+    const int r0 = tile * kRows, rows = std::min(kRows, T - r0);
+    const int cols = r0 + rows;  // keys 0..cols-1 are visible to some row of this tile
+    static thread_local std::vector<float> buf;
+    float* P = scratch(buf, (size_t)rows * cols);
+    gemm_serial(false, true, rows, cols, hd, scale, qb + (size_t)r0 * ldq, ldq, kb, ldk, 0.0f, P, cols);
+    for (int i = 0; i < rows; ++i) {
+      float* p = P + (size_t)i * cols;
+      const int n = r0 + i + 1;
+      float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
-        for (int j = 0; j < n; ++j) mx = std::max(mx, p[j]);
-        float sum = 0.0f;
+      for (int j = 0; j < n; ++j) mx = std::max(mx, p[j]);
+      float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-        for (int j = 0; j < n; ++j) {
-          const float e = vexp(p[j] - mx);
-          p[j] = e;
-          sum += e;
-        }
-        const float inv = 1.0f / sum;
-#pragma omp simd
-        for (int j = 0; j < n; ++j) p[j] *= inv;
-        for (int j = n; j < T; ++j) p[j] = 0.0f;
+      for (int j = 0; j < n; ++j) {
+        const float e = vexp(p[j] - mx);
+        p[j] = e;
+        sum += e;
       }
-      gemm_serial(false, false, rows, hd, cols, 1.0f, P + (size_t)r0 * T, T, vb, ldk, 0.0f, yb + (size_t)r0 * ldq, ldq);
+      const float inv = 1.0f / sum;
+#pragma omp simd
+      for (int j = 0; j < n; ++j) p[j] *= inv;
+      for (int j = n; j < cols; ++j) p[j] = 0.0f;
+      lb[r0 + i] = mx + std::log(sum);
     }
+    gemm_serial(false, false, rows, hd, cols, 1.0f, P, cols, vb, ldk, 0.0f, yb + (size_t)r0 * ldq, ldq);
   });
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dy, const float* q, const float* k,
-                        const float* v, const float* probs, int B, int T, int H, int KV, int hd) {
+                        const float* v, const float* y, const float* lse, int B, int T, int H, int KV, int hd) {
   const float scale = 1.0f / std::sqrt((float)hd);
   const int group = H / KV;
   const int ldq = H * hd, ldk = KV * hd;
   parallel_for((int64_t)B * KV, [&](int64_t item) {
     const int b = (int)(item / KV), kh = (int)(item % KV);
-    static thread_local std::vector<float> scratch;
-    scratch.resize((size_t)kRows * T);
-    float* dS = scratch.data();
+    static thread_local std::vector<float> buf;
+    const int max_rows = std::min(kRows, T);
+    float* P = scratch(buf, 2 * (size_t)max_rows * T);
+    float* dS = P + (size_t)max_rows * T;
     const float* kb = k + (size_t)b * T * ldk + (size_t)kh * hd;
     const float* vb = v + (size_t)b * T * ldk + (size_t)kh * hd;
     float* dkb = dk + (size_t)b * T * ldk + (size_t)kh * hd;
@@ -75,27 +94,38 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dy, const 
     for (int h = kh * group; h < (kh + 1) * group; ++h) {
       const float* qb = q + (size_t)b * T * ldq + (size_t)h * hd;
       const float* dyb = dy + (size_t)b * T * ldq + (size_t)h * hd;
+      const float* yb = y + (size_t)b * T * ldq + (size_t)h * hd;
+      const float* lb = lse + ((size_t)b * H + h) * T;
       float* dqb = dq + (size_t)b * T * ldq + (size_t)h * hd;
-      const float* P = probs + ((size_t)b * H + h) * T * T;
       for (int r0 = 0; r0 < T; r0 += kRows) {
         const int rows = std::min(kRows, T - r0);
         const int cols = r0 + rows;
-        const float* Pb = P + (size_t)r0 * T;
-        // dP = dY V^T
-        gemm_serial(false, true, rows, cols, hd, 1.0f, dyb + (size_t)r0 * ldq, ldq, vb, ldk, 0.0f, dS, cols);
-        // dV += P^T dY
-        gemm_serial(true, false, cols, hd, rows, 1.0f, Pb, T, dyb + (size_t)r0 * ldq, ldq, 1.0f, dvb, ldk);
-        // dS = P * (dP - sum_j P dP) * scale
+        // P = exp(scale Q K^T - lse), recomputed; zero above the diagonal.
+        gemm_serial(false, true, rows, cols, hd, scale, qb + (size_t)r0 * ldq, ldq, kb, ldk, 0.0f, P, cols);
+        // Over the whole tile width, masking by a multiply rather than stopping at the diagonal: the
+        // width is a multiple of the vector length (but at the end), so there is no scalar remainder
+        // (scores above the diagonal are finite, so exp(.) * 0 is exactly 0).
         for (int i = 0; i < rows; ++i) {
-          const float* p = Pb + (size_t)i * T;
-          float* ds = dS + (size_t)i * cols;
+          float* p = P + (size_t)i * cols;
           const int n = r0 + i + 1;
+          const float l = lb[r0 + i];
+#pragma omp simd
+          for (int j = 0; j < cols; ++j) p[j] = vexp(p[j] - l) * (j < n ? 1.0f : 0.0f);
+        }
+        // dP = dY V^T ; dV += P^T dY
+        gemm_serial(false, true, rows, cols, hd, 1.0f, dyb + (size_t)r0 * ldq, ldq, vb, ldk, 0.0f, dS, cols);
+        gemm_serial(true, false, cols, hd, rows, 1.0f, P, cols, dyb + (size_t)r0 * ldq, ldq, 1.0f, dvb, ldk);
+        // dS = P * (dP - D) * scale with D = rowsum(dY * Y) (= rowsum(P * dP)).
+        for (int i = 0; i < rows; ++i) {
+          const float* dyi = dyb + (size_t)(r0 + i) * ldq;
+          const float* yi = yb + (size_t)(r0 + i) * ldq;
           float D = 0.0f;
 #pragma omp simd reduction(+ : D)
-          for (int j = 0; j < n; ++j) D += p[j] * ds[j];
+          for (int c = 0; c < hd; ++c) D += dyi[c] * yi[c];
+          const float* p = P + (size_t)i * cols;
+          float* ds = dS + (size_t)i * cols;
 #pragma omp simd
-          for (int j = 0; j < n; ++j) ds[j] = p[j] * (ds[j] - D) * scale;
-          for (int j = n; j < cols; ++j) ds[j] = 0.0f;
+          for (int j = 0; j < cols; ++j) ds[j] = p[j] * (ds[j] - D) * scale;  // 0 above the diagonal, as p
         }
         // dQ = dS K ; dK += dS^T Q
         gemm_serial(false, false, rows, hd, cols, 1.0f, dS, cols, kb, ldk, 0.0f, dqb + (size_t)r0 * ldq, ldq);

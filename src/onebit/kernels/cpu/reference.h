@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "onebit/kernels/kernels.h"
 
@@ -173,32 +174,35 @@ void rope(T* x, const T* cos, const T* sin, int B, int Tn, int H, int hd, bool i
       }
 }
 
+// Causal attention with GQA, flash semantics: the forward returns y and the per-row log-sum-exp of the
+// scaled scores; the backward recomputes each probability as exp(s - lse) and uses D = dy . y (equal to
+// sum_j P_j dP_j). One row of scores at a time, in double.
 template <typename T>
-void attention_forward(T* y, T* probs, const T* q, const T* k, const T* v, int B, int Tn, int H, int KV, int hd) {
+void attention_forward(T* y, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int H, int KV, int hd) {
   const double scale = 1.0 / std::sqrt((double)hd);
   const int group = H / KV;
+  std::vector<double> s(Tn);
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < H; ++h) {
       const int kh = h / group;
       for (int t = 0; t < Tn; ++t) {
         const T* qt = q + (((size_t)b * Tn + t) * H + h) * hd;
-        T* p = probs + (((size_t)b * H + h) * Tn + t) * Tn;
         double mx = -INFINITY;
         for (int j = 0; j <= t; ++j) {
           const T* kj = k + (((size_t)b * Tn + j) * KV + kh) * hd;
-          double s = 0;
-          for (int i = 0; i < hd; ++i) s += (double)qt[i] * kj[i];
-          p[j] = (T)(s * scale);
-          mx = std::max(mx, (double)p[j]);
+          double d = 0;
+          for (int i = 0; i < hd; ++i) d += (double)qt[i] * kj[i];
+          s[j] = d * scale;
+          mx = std::max(mx, s[j]);
         }
         double sum = 0;
-        for (int j = 0; j <= t; ++j) sum += std::exp((double)p[j] - mx);
-        for (int j = 0; j <= t; ++j) p[j] = (T)(std::exp((double)p[j] - mx) / sum);
-        for (int j = t + 1; j < Tn; ++j) p[j] = 0;
+        for (int j = 0; j <= t; ++j) sum += std::exp(s[j] - mx);
+        for (int j = 0; j <= t; ++j) s[j] = std::exp(s[j] - mx) / sum;
+        lse[((size_t)b * H + h) * Tn + t] = (T)(mx + std::log(sum));
         T* yt = y + (((size_t)b * Tn + t) * H + h) * hd;
         for (int i = 0; i < hd; ++i) {
           double acc = 0;
-          for (int j = 0; j <= t; ++j) acc += (double)p[j] * v[(((size_t)b * Tn + j) * KV + kh) * hd + i];
+          for (int j = 0; j <= t; ++j) acc += s[j] * v[(((size_t)b * Tn + j) * KV + kh) * hd + i];
           yt[i] = (T)acc;
         }
       }
@@ -206,8 +210,8 @@ void attention_forward(T* y, T* probs, const T* q, const T* k, const T* v, int B
 }
 
 template <typename T>
-void attention_backward(T* dq, T* dk, T* dv, const T* dy, const T* q, const T* k, const T* v, const T* probs, int B,
-                        int Tn, int H, int KV, int hd) {
+void attention_backward(T* dq, T* dk, T* dv, const T* dy, const T* q, const T* k, const T* v, const T* y,
+                        const T* lse, int B, int Tn, int H, int KV, int hd) {
   const double scale = 1.0 / std::sqrt((double)hd);
   const int group = H / KV;
   std::fill(dq, dq + (size_t)B * Tn * H * hd, T(0));
@@ -217,24 +221,23 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dy, const T* q, const T* k
     for (int h = 0; h < H; ++h) {
       const int kh = h / group;
       for (int t = 0; t < Tn; ++t) {
-        const T* p = probs + (((size_t)b * H + h) * Tn + t) * Tn;
-        const T* dyt = dy + (((size_t)b * Tn + t) * H + h) * hd;
-        const T* qt = q + (((size_t)b * Tn + t) * H + h) * hd;
-        T* dqt = dq + (((size_t)b * Tn + t) * H + h) * hd;
+        const size_t qt_off = (((size_t)b * Tn + t) * H + h) * hd;
+        const T *qt = q + qt_off, *dyt = dy + qt_off, *yt = y + qt_off;
+        T* dqt = dq + qt_off;
+        const double l = lse[((size_t)b * H + h) * Tn + t];
         double D = 0;
-        for (int j = 0; j <= t; ++j) {
-          const T* vj = v + (((size_t)b * Tn + j) * KV + kh) * hd;
-          double dp = 0;
-          for (int i = 0; i < hd; ++i) dp += (double)dyt[i] * vj[i];
-          D += p[j] * dp;
-        }
+        for (int i = 0; i < hd; ++i) D += (double)dyt[i] * yt[i];
         for (int j = 0; j <= t; ++j) {
           const size_t kj_off = (((size_t)b * Tn + j) * KV + kh) * hd;
-          double dp = 0;
-          for (int i = 0; i < hd; ++i) dp += (double)dyt[i] * v[kj_off + i];
-          const double ds = p[j] * (dp - D) * scale;
+          double s = 0, dp = 0;
           for (int i = 0; i < hd; ++i) {
-            dv[kj_off + i] += (T)(p[j] * dyt[i]);
+            s += (double)qt[i] * k[kj_off + i];
+            dp += (double)dyt[i] * v[kj_off + i];
+          }
+          const double p = std::exp(s * scale - l);
+          const double ds = p * (dp - D) * scale;
+          for (int i = 0; i < hd; ++i) {
+            dv[kj_off + i] += (T)(p * dyt[i]);
             dqt[i] += (T)(ds * k[kj_off + i]);
             dk[kj_off + i] += (T)(ds * qt[i]);
           }

@@ -11,6 +11,17 @@
 namespace onebit::parquet {
 
 namespace {
+// Writers cut pages at about 1 MB (pyarrow: 1 MiB, at most 20000 rows by default); a page that claims
+// more values than this is refused, so a lying header (RLE can encode huge runs in a few bytes) cannot
+// make one page's values take more than about 1 GiB of views.
+constexpr size_t kMaxPageValues = size_t{1} << 26;
+
+void check_page_values(size_t n, const std::string& what) {
+  if (n > kMaxPageValues) fail(what, ": a data page claims ", n, " values (at most ", kMaxPageValues, " are accepted)");
+}
+}  // namespace
+
+namespace {
 
 // The page's bytes after decompression: for an uncompressed page the file's own bytes (no copy),
 // else a buffer owned by `out` that lives as long as the values that view it.
@@ -88,6 +99,7 @@ void ColumnChunkReader::read(const uint8_t* file, size_t data_end, const ColumnC
       encoding = h.data_page->encoding;
       if (static_cast<int64_t>(num_values) > num_rows - rows_done)
         fail(what, ": data page holds ", num_values, " values, only ", num_rows - rows_done, " rows are left in the row group");
+      check_page_values(num_values, what);
       const uint8_t* p = page_bytes(chunk.codec, src, csize, usize, out, what);
       size_t left = usize;
       if (info.nullable) {
@@ -112,6 +124,7 @@ void ColumnChunkReader::read(const uint8_t* file, size_t data_end, const ColumnC
       encoding = d.encoding;
       if (static_cast<int64_t>(num_values) > num_rows - rows_done)
         fail(what, ": data page holds ", num_values, " values, only ", num_rows - rows_done, " rows are left in the row group");
+      check_page_values(num_values, what);
       // v2: repetition and definition levels come first and are never compressed.
       size_t rep = static_cast<size_t>(d.repetition_levels_byte_length), def = static_cast<size_t>(d.definition_levels_byte_length);
       if (rep + def > csize || rep + def > usize)

@@ -24,6 +24,18 @@ size_t fixed_width(const ValueType& t) {
 void decode_plain(const ValueType& t, const uint8_t* data, size_t size, size_t n, std::vector<std::string_view>& out,
                   std::string& scratch, const std::string& what) {
   out.clear();
+  // A page header's value count is untrusted: check it against the bytes before reserving, so a
+  // lying count is an error, not a multi-GiB allocation (found by parquet_fuzz).
+  const size_t w = fixed_width(t);
+  if (t.type == PhysicalType::Boolean) {
+    if (n / 8 > size) fail(what, ": PLAIN booleans: ", n, " values need more than the page's ", size, " bytes");
+  } else if (t.type == PhysicalType::ByteArray) {
+    if (n > size / 4) fail(what, ": PLAIN byte arrays: ", n, " values need more than the page's ", size, " bytes");
+  } else if (w == 0) {
+    fail(what, ": PLAIN ", type_name(t.type), " of length 0 is not a value type");
+  } else if (n > size / w) {
+    fail(what, ": PLAIN ", type_name(t.type), ": ", n, " values need more than the page's ", size, " bytes");
+  }
   out.reserve(n);
   const char* base = reinterpret_cast<const char*>(data);
   if (t.type == PhysicalType::Boolean) {
@@ -48,8 +60,6 @@ void decode_plain(const ValueType& t, const uint8_t* data, size_t size, size_t n
     }
     return;
   }
-  size_t w = fixed_width(t);
-  if (w == 0 ? false : n > size / w) fail(what, ": PLAIN ", type_name(t.type), ": ", n, " values need more than the page's ", size, " bytes");
   for (size_t i = 0; i < n; ++i) out.emplace_back(base + i * w, w);
 }
 

@@ -1,0 +1,56 @@
+#pragma once
+// Disk-budget accounting for the local root of a streamed dataset. A shard's files are
+// <root>/<path> and <root>/<path>.<suffix> (the download's .incomplete, converted outputs); a shard
+// is reserved before its download starts, marked finished once the trainer has consumed it, and
+// evicted (its files deleted) least-recently-finished first when a new reservation needs the room.
+//
+// Usage is measured from the directory, not only counted, so files a crashed run left behind (a
+// half download, a shard nobody tracks any more) count against the budget too:
+//   usage = bytes of every file under root + for each reserved shard, the part of its reservation
+//           not yet on disk (max(0, reserved - its files' bytes)).
+// Thread-safe: downloads run in the background while the trainer consumes.
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "onebit/core/fs.h"
+
+namespace onebit::stream {
+
+class ShardCache {
+ public:
+  // `budget_bytes` is the whole allowance for root (--disk-budget-gb); root is created if missing.
+  ShardCache(fs::path root, uint64_t budget_bytes);
+
+  // Reserves `bytes` for shard `path` (repo-relative), evicting finished shards if needed. Returns
+  // false when it does not fit yet (the caller waits for a shard to finish); an error when `bytes`
+  // alone exceeds the budget, since waiting could never help. Reserving a shard that is already
+  // reserved is an error (a bookkeeping bug in the caller).
+  bool try_reserve(const std::string& path, uint64_t bytes);
+  // The shard has been consumed: its files may go whenever the room is needed.
+  void finish(const std::string& path);
+  // Deletes the shard's files now and forgets it (reserved or finished).
+  void release(const std::string& path);
+
+  uint64_t budget() const { return budget_; }
+  // Every regular file under root, recursively.
+  uint64_t bytes_on_disk() const;
+  // bytes_on_disk() plus reservations not yet on disk: what try_reserve compares with the budget.
+  uint64_t usage() const;
+  const fs::path& root() const { return root_; }
+
+ private:
+  uint64_t usage_locked() const;
+  uint64_t shard_bytes(const std::string& path) const;
+  void delete_shard_files(const std::string& path) const;
+
+  fs::path root_;
+  uint64_t budget_;
+  mutable std::mutex mu_;
+  std::map<std::string, uint64_t> reserved_;  // path -> bytes, shards being downloaded or consumed
+  std::deque<std::string> finished_;          // consumed shards still on disk, oldest finish first
+};
+
+}  // namespace onebit::stream

@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "onebit/core/error.h"
 #include "onebit/stream/shard_cache.h"
@@ -83,6 +84,26 @@ TEST(ShardCache, EvictsLeastRecentlyFinishedFirstWithItsSiblings) {
   EXPECT_FALSE(fs::exists(root / (c + ".tokens")));
   EXPECT_THROW(cache.finish(c), Error);
   EXPECT_THROW(cache.try_reserve(d, 1), Error);  // reserved twice
+  fs::remove_all(root);
+}
+
+TEST(ShardCache, ReserveWaitBlocksUntilAShardIsFinished) {
+  const fs::path root = temp_root("wait");
+  ShardCache cache(root, 1000);
+  const std::string a = "data/c/train-00000-of-00002.parquet", b = "data/c/train-00001-of-00002.parquet";
+  ASSERT_TRUE(cache.try_reserve(a, 800));
+  write_bytes(root / a, 800);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(cache.reserve_wait(b, 800, std::chrono::milliseconds(50)));  // nobody finishes a: timeout
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(50));
+  std::thread consumer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    cache.finish(a);
+  });
+  EXPECT_TRUE(cache.reserve_wait(b, 800, std::chrono::seconds(30)));  // woken by finish, evicts a
+  consumer.join();
+  EXPECT_FALSE(fs::exists(root / a));
+  EXPECT_THROW(cache.reserve_wait("big", 1001, std::chrono::seconds(30)), Error);  // never waits for the impossible
   fs::remove_all(root);
 }
 

@@ -1,6 +1,7 @@
 #include "onebit/stream/shard_cache.h"
 
 #include <algorithm>
+#include <chrono>
 #include <system_error>
 #include <vector>
 
@@ -86,10 +87,22 @@ uint64_t ShardCache::usage() const {
 }
 
 bool ShardCache::try_reserve(const std::string& path, uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  return try_reserve_locked(path, bytes);
+}
+
+bool ShardCache::reserve_wait(const std::string& path, uint64_t bytes, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock lock(mu_);
+  while (!try_reserve_locked(path, bytes))
+    if (room_.wait_until(lock, deadline) == std::cv_status::timeout) return try_reserve_locked(path, bytes);
+  return true;
+}
+
+bool ShardCache::try_reserve_locked(const std::string& path, uint64_t bytes) {
   if (bytes > budget_)
     fail("shard \"", printable(path), "\" needs ", bytes, " bytes, more than the whole disk budget (", budget_,
          " bytes); raise --disk-budget-gb");
-  std::lock_guard lock(mu_);
   OB_CHECK(!reserved_.count(path), "shard cache: \"", printable(path), "\" is reserved twice");
   // A shard finished earlier and now wanted again (a new epoch) reuses nothing: it is reserved afresh.
   if (auto it = std::find(finished_.begin(), finished_.end(), path); it != finished_.end()) {
@@ -121,6 +134,7 @@ void ShardCache::finish(const std::string& path) {
   std::lock_guard lock(mu_);
   OB_CHECK(reserved_.erase(path) == 1, "shard cache: \"", printable(path), "\" finished without a reservation");
   finished_.push_back(path);
+  room_.notify_all();
 }
 
 void ShardCache::release(const std::string& path) {
@@ -128,6 +142,7 @@ void ShardCache::release(const std::string& path) {
   reserved_.erase(path);
   std::erase(finished_, path);
   delete_shard_files(path);
+  room_.notify_all();
 }
 
 }  // namespace onebit::stream

@@ -9,6 +9,8 @@
 //   usage = bytes of every file under root + for each reserved shard, the part of its reservation
 //           not yet on disk (max(0, reserved - its files' bytes)).
 // Thread-safe: downloads run in the background while the trainer consumes.
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -29,6 +31,9 @@ class ShardCache {
   // alone exceeds the budget, since waiting could never help. Reserving a shard that is already
   // reserved is an error (a bookkeeping bug in the caller).
   bool try_reserve(const std::string& path, uint64_t bytes);
+  // try_reserve, retried whenever a shard is finished or released, for at most `timeout`: the
+  // download-ahead thread blocks here until the trainer has consumed enough. False on timeout.
+  bool reserve_wait(const std::string& path, uint64_t bytes, std::chrono::milliseconds timeout);
   // The shard has been consumed: its files may go whenever the room is needed.
   void finish(const std::string& path);
   // Deletes the shard's files now and forgets it (reserved or finished).
@@ -42,6 +47,7 @@ class ShardCache {
   const fs::path& root() const { return root_; }
 
  private:
+  bool try_reserve_locked(const std::string& path, uint64_t bytes);
   uint64_t usage_locked() const;
   uint64_t shard_bytes(const std::string& path) const;
   void delete_shard_files(const std::string& path) const;
@@ -49,6 +55,7 @@ class ShardCache {
   fs::path root_;
   uint64_t budget_;
   mutable std::mutex mu_;
+  std::condition_variable room_;  // notified when a shard is finished or released
   std::map<std::string, uint64_t> reserved_;  // path -> bytes, shards being downloaded or consumed
   std::deque<std::string> finished_;          // consumed shards still on disk, oldest finish first
 };

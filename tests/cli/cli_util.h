@@ -2,12 +2,14 @@
 // Running the onebit binary from tests: argv without a shell, captured output, a private token
 // cache (XDG_CACHE_HOME), and snapshots of a directory to prove that a failed command wrote nothing.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -99,6 +101,57 @@ inline fs::path write_small_text(const fs::path& dir, size_t bytes) {
   fs::path p = dir / "shakespeare-small.txt";
   write_file_atomic(p, all.substr(0, bytes));
   return p;
+}
+
+// The micro model config the CLI tests train (tests/fixtures/train/micro.json).
+inline std::string micro_config_path() { return (fs::path(ONEBIT_TEST_FIXTURES) / "train" / "micro.json").string(); }
+
+// A fresh copy of a run dir at `to` (whatever was there is removed), for tests that damage a copy.
+inline fs::path copy_dir_fresh(const fs::path& from, const fs::path& to) {
+  fs::remove_all(to);
+  fs::copy(from, to, fs::copy_options::recursive);
+  return to;
+}
+
+// Which lines may stand on stderr beside the one error line of a failed command.
+enum class ErrorLines {
+  Only,       // stderr is exactly the one "onebit: error: ..." line
+  AfterLogs,  // [onebit info]/[onebit warn] lines may come before it; the error line is the last
+};
+
+// A failed command: non-zero exit, exactly one "onebit: error: ..." line on stderr, holding `needle`.
+inline void expect_one_error_line(const RunResult& r, const std::string& needle,
+                                  ErrorLines allowed = ErrorLines::Only) {
+  EXPECT_NE(r.status, 0) << needle;
+  std::istringstream lines(r.err);
+  std::vector<std::string> errors;
+  std::string line, last;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    ++count;
+    if (line.rfind("onebit: error: ", 0) == 0) {
+      errors.push_back(line);
+    } else if (allowed == ErrorLines::AfterLogs) {
+      EXPECT_TRUE(line.rfind("[onebit info] ", 0) == 0 || line.rfind("[onebit warn] ", 0) == 0) << line;
+    }
+    last = line;
+  }
+  if (allowed == ErrorLines::Only) {
+    EXPECT_EQ(count, 1) << "more than one line: " << r.err;
+  }
+  ASSERT_EQ(errors.size(), 1u) << r.err;
+  EXPECT_EQ(errors[0], last) << r.err;
+  EXPECT_NE(last.find(needle), std::string::npos) << "expected \"" << needle << "\" in: " << last;
+}
+
+// Runs a command that must fail as expect_one_error_line(..., AfterLogs) says and leave every file
+// under `protect` as it was.
+inline void expect_error_leaving(const std::vector<std::string>& args, const fs::path& scratch,
+                                 const std::string& needle, const fs::path& protect) {
+  auto before = snapshot(protect);
+  ASSERT_FALSE(before.empty());
+  expect_one_error_line(run(args, scratch), needle, ErrorLines::AfterLogs);
+  EXPECT_TRUE(snapshot(protect) == before) << "files under " << protect << " changed";
 }
 
 }  // namespace onebit::test

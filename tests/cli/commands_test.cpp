@@ -18,7 +18,7 @@ using namespace onebit::test;
 
 namespace {
 
-const std::string kMicro = (fs::path(ONEBIT_TEST_FIXTURES) / "train" / "micro.json").string();
+const std::string kMicro = micro_config_path();
 
 class Commands : public ::testing::Test {
  protected:
@@ -40,26 +40,12 @@ class Commands : public ::testing::Test {
             "--max-steps", "6", "--save-every", "3", "--batch-size", "4", "--seq-len", "32", "--threads", "2",
             "--eval-batches", "2"};
   }
-  // Runs a command that must fail: non-zero status, a last stderr line "onebit: error: ..." holding
-  // `needle`, and no file under `protect` changed.
+  // The command fails with one error line holding `needle`, after progress logs at most, and leaves
+  // every file under `protect` as it was.
   static void expect_error(std::vector<std::string> args, const std::string& needle, const fs::path& protect) {
-    auto before = snapshot(protect);
-    ASSERT_FALSE(before.empty());
-    RunResult r = run(args, *dir);
-    EXPECT_NE(r.status, 0);
-    std::string err = r.err;
-    while (!err.empty() && err.back() == '\n') err.pop_back();
-    const std::string last = err.substr(err.rfind('\n') == std::string::npos ? 0 : err.rfind('\n') + 1);
-    EXPECT_EQ(last.rfind("onebit: error: ", 0), 0u) << r.err;
-    EXPECT_NE(last.find(needle), std::string::npos) << "expected \"" << needle << "\" in: " << last;
-    EXPECT_TRUE(snapshot(protect) == before) << "files under " << protect << " changed";
+    expect_error_leaving(args, *dir, needle, protect);
   }
-  static fs::path copy_run(const std::string& name) {
-    fs::path d = *dir / name;
-    fs::remove_all(d);
-    fs::copy(*run_dir, d, fs::copy_options::recursive);
-    return d;
-  }
+  static fs::path copy_run(const std::string& name) { return copy_dir_fresh(*run_dir, *dir / name); }
   static fs::path* dir;
   static fs::path* data;
   static fs::path* run_dir;

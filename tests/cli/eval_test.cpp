@@ -17,7 +17,7 @@ using namespace onebit::test;
 
 namespace {
 
-const std::string kMicro = (fs::path(ONEBIT_TEST_FIXTURES) / "train" / "micro.json").string();
+const std::string kMicro = micro_config_path();
 
 // Steps 1-3 full precision, 4-7 soft (k rising from 2), 8-9 hard; a checkpoint and a 2-batch eval
 // after every step. trainer_state.json records the phase of the step just trained, which is the
@@ -69,13 +69,7 @@ class Eval : public ::testing::Test {
     return r.status == 0 ? json::parse(r.out) : json::object();
   }
   static void expect_error(const std::vector<std::string>& args, const std::string& needle) {
-    RunResult r = run(args, *dir);
-    EXPECT_NE(r.status, 0) << needle;
-    std::string err = r.err;
-    while (!err.empty() && err.back() == '\n') err.pop_back();
-    EXPECT_EQ(err.find('\n'), std::string::npos) << "more than one line: " << r.err;
-    EXPECT_EQ(err.rfind("onebit: error: ", 0), 0u) << r.err;
-    EXPECT_NE(err.find(needle), std::string::npos) << "expected \"" << needle << "\" in: " << err;
+    expect_one_error_line(run(args, *dir), needle);
   }
   static fs::path* dir;
   static fs::path* data;

@@ -4,8 +4,6 @@
 // and no output file.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-
 #include "cli_util.h"
 
 using namespace onebit;
@@ -15,13 +13,6 @@ namespace {
 
 const fs::path kHub = fs::path(ONEBIT_TEST_FIXTURES) / "hub-fixture" / "data";
 const fs::path kOwn = fs::path(ONEBIT_TEST_FIXTURES) / "parquet";
-
-void expect_one_error_line(const RunResult& r, const std::string& needle) {
-  EXPECT_NE(r.status, 0);
-  EXPECT_EQ(r.err.rfind("onebit: error: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-}
 
 }  // namespace
 

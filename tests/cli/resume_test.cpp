@@ -28,7 +28,7 @@ std::vector<std::string> train_args(const fs::path& data, const fs::path& out, i
                                     const std::string& schedule = "cosine") {
   return {"train",
           "--data", data.string(),
-          "--model-config", (fs::path(ONEBIT_TEST_FIXTURES) / "train" / "micro.json").string(),
+          "--model-config", micro_config_path(),
           "--output-dir", out.string(),
           "--max-steps", std::to_string(max_steps),
           "--save-every", std::to_string(kN),
@@ -179,7 +179,7 @@ bool wait_for_text(const fs::path& file, const std::string& needle, pid_t pid, d
 
 std::vector<std::string> long_step_args(const fs::path& data, const fs::path& out, int accumulation) {
   return {"train", "--data", data.string(), "--model-config",
-          (fs::path(ONEBIT_TEST_FIXTURES) / "train" / "micro.json").string(), "--output-dir", out.string(),
+          micro_config_path(), "--output-dir", out.string(),
           "--max-steps", "3", "--batch-size", "2", "--seq-len", "16", "--accumulation-steps",
           std::to_string(accumulation), "--eval-batches", "1", "--threads", "2", "--seed", "11"};
 }

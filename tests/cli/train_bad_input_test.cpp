@@ -16,7 +16,7 @@ using namespace onebit::test;
 
 namespace {
 
-const std::string kMicro = (fs::path(ONEBIT_TEST_FIXTURES) / "train" / "micro.json").string();
+const std::string kMicro = micro_config_path();
 
 class TrainBadInput : public ::testing::Test {
  protected:
@@ -48,29 +48,9 @@ class TrainBadInput : public ::testing::Test {
   // `needle` (any lines before it are [onebit info]/[onebit warn] progress logs), and leaves every
   // file under `protect` as it was.
   static void expect_one_error(const std::vector<std::string>& a, const std::string& needle, const fs::path& protect) {
-    auto before = snapshot(protect);
-    ASSERT_FALSE(before.empty());
-    RunResult r = run(a, *dir);
-    EXPECT_NE(r.status, 0);
-    std::istringstream lines(r.err);
-    std::vector<std::string> errors;
-    std::string line, last;
-    while (std::getline(lines, line)) {
-      if (line.rfind("onebit: error: ", 0) == 0) errors.push_back(line);
-      else EXPECT_TRUE(line.rfind("[onebit info] ", 0) == 0 || line.rfind("[onebit warn] ", 0) == 0) << line;
-      last = line;
-    }
-    ASSERT_EQ(errors.size(), 1u) << r.err;
-    EXPECT_EQ(errors[0], last) << r.err;
-    EXPECT_NE(last.find(needle), std::string::npos) << "expected \"" << needle << "\" in: " << last;
-    EXPECT_TRUE(snapshot(protect) == before) << "files under " << protect << " changed";
+    expect_error_leaving(a, *dir, needle, protect);
   }
-  static fs::path copy_run(const std::string& name) {
-    fs::path d = *dir / name;
-    fs::remove_all(d);
-    fs::copy(*run_dir, d, fs::copy_options::recursive);
-    return d;
-  }
+  static fs::path copy_run(const std::string& name) { return copy_dir_fresh(*run_dir, *dir / name); }
   static fs::path* dir;
   static fs::path* data;
   static fs::path* run_dir;

@@ -14,6 +14,7 @@
 #include "onebit/model/transformer.h"
 #include "onebit/train/adamw.h"
 #include "onebit/train/trainer.h"
+#include "train_test_util.h"
 #include "test_seed.h"
 
 using namespace onebit;
@@ -50,18 +51,7 @@ class TransferCounter final : public kernels::testing::ForwardingOps<float> {
   }
 };
 
-model::ModelConfig micro_config() {
-  model::ModelConfig c;
-  c.vocab_size = 61;
-  c.hidden_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 2;
-  c.num_key_value_heads = 2;
-  c.intermediate_size = 48;
-  c.max_position_embeddings = 32;
-  c.validate("micro");
-  return c;
-}
+using onebit::train::testing::micro_config;
 
 class RandomSource final : public data::BatchSource {
  public:

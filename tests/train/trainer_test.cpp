@@ -21,6 +21,7 @@
 #include "onebit/train/schedule.h"
 #include "onebit/train/train_options.h"
 #include "onebit/train/trainer.h"
+#include "train_test_util.h"
 #include "oracle_python.h"
 
 using namespace onebit;
@@ -28,18 +29,7 @@ using namespace onebit::train;
 
 namespace {
 
-model::ModelConfig micro_config(int hidden = 32) {
-  model::ModelConfig c;
-  c.vocab_size = 61;
-  c.hidden_size = hidden;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 2;
-  c.num_key_value_heads = 2;
-  c.intermediate_size = 48;
-  c.max_position_embeddings = 32;
-  c.validate("micro");
-  return c;
-}
+using onebit::train::testing::micro_config;
 
 // Rows are consecutive windows of a fixed random token stream; state = the next row.
 class FixedSource final : public data::BatchSource {

@@ -1,5 +1,5 @@
 // Fuzz test for the Parquet reader: a seeded mutation loop over the fixture files, built with
-// AddressSanitizer and UBSan (tests/formats/CMakeLists.txt). Every mutated file must either decode
+// AddressSanitizer and UBSan on the fuzz harness's instrumented sources (tests/fuzz/CMakeLists.txt). Every mutated file must either decode
 // or end in an onebit::Error; any out-of-bounds read, UB, leak or other exception fails the run.
 // ONEBIT_FUZZ_SECONDS bounds the time (default 20), ONEBIT_FUZZ_SEED replays a run; the seed is
 // printed first. Self-contained on purpose (no GoogleTest: it is not built with the sanitizers).

@@ -1,5 +1,5 @@
-# The Parquet reader's sources, relative to src/onebit/formats. Listed here once because tests
-# compile them a second time with sanitizers (tests/formats/CMakeLists.txt, the fuzz test).
+# The Parquet reader's sources (relative to src/onebit/formats) and the codec libraries it links; the
+# fuzz harness (tests/fuzz) compiles onebit_formats' sources again with sanitizers and links these.
 set(ONEBIT_PARQUET_SOURCES
   parquet/thrift_compact.cpp
   parquet/metadata.cpp

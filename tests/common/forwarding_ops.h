@@ -27,6 +27,7 @@ class ForwardingOps : public Ops<T> {
   void zero_bytes(void* p, size_t bytes) override { b_.zero_bytes(p, bytes); }
   void upload_bytes(void* d, const void* h, size_t bytes) override { b_.upload_bytes(d, h, bytes); }
   void download_bytes(void* h, const void* s, size_t bytes) override { b_.download_bytes(h, s, bytes); }
+  void copy_bytes(void* d, const void* s, size_t bytes) override { b_.copy_bytes(d, s, bytes); }
   void axpy(T* y, T a, const T* x, size_t n) override { b_.axpy(y, a, x, n); }
   void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta, T* C,
             int ldc) override {

@@ -1,6 +1,6 @@
 // Flash attention forward and backward against the f64 reference (which materialises the
-// probabilities) on bf16-exact q/k/v: causal, GQA, head_dim 64 and 128, sequence lengths that are
-// not multiples of the 64-row tile. Tolerances: scores are bf16 products summed in f32 (exact up to
+// probabilities) on bf16-exact q/k/v: causal, GQA, head_dim 64 and 128 (tensor cores) and other head
+// dims (the generic kernel), sequence lengths that are not multiples of the 64-row tile. Tolerances: scores are bf16 products summed in f32 (exact up to
 // ~1e-6), but the probabilities enter the P·V, dS·K, Pᵀ·dO products rounded to bf16 (2^-9 each),
 // and outputs are rounded to bf16: O within 2^-8 relative + 8e-3 absolute (2^-9 of a dominant p times |v| <= 4); the
 // gradients within 3% of the tensor's largest element (+1e-4) and 1% relative Frobenius error. A mask,
@@ -32,6 +32,10 @@ INSTANTIATE_TEST_SUITE_P(Odd, AttentionShapes,
                          ::testing::Values(Shape{1, 1, 1, 1, 64}, Shape{2, 17, 4, 2, 64}, Shape{1, 64, 2, 2, 64},
                                            Shape{2, 100, 6, 3, 64}, Shape{1, 131, 4, 1, 128},
                                            Shape{2, 200, 2, 2, 128}));
+// Head dims without a tensor-core kernel take the generic warp-per-row path (tiny preset: 48).
+INSTANTIATE_TEST_SUITE_P(GenericHeadDim, AttentionShapes,
+                         ::testing::Values(Shape{2, 33, 4, 2, 48}, Shape{1, 70, 2, 1, 16}, Shape{1, 20, 3, 3, 80},
+                                           Shape{1, 9, 2, 2, 256}));
 
 void check_grad(const std::vector<float>& got, const std::vector<double>& want, const char* what) {
   double mx = 0, num = 0, den = 0;
@@ -85,12 +89,12 @@ TEST_P(AttentionShapes, ForwardAndBackwardMatchReference) {
   check_grad(dv.take_f32(), gv, "dv");
 }
 
-TEST(CudaAttention, RejectsUnsupportedHeadDim) {
+TEST(CudaAttention, RejectsHeadDimsAboveTheGenericLimit) {
   ONEBIT_REQUIRE_GPU();
   Context ctx;
-  DevBf16 x(96);
+  DevBf16 x(512);
   Dev<float> lse(1);
-  EXPECT_THROW(attention_forward(ctx, x.get(), lse.get(), x.get(), x.get(), x.get(), 1, 1, 1, 1, 96), ::onebit::Error);
+  EXPECT_THROW(attention_forward(ctx, x.get(), lse.get(), x.get(), x.get(), x.get(), 1, 1, 1, 1, 512), ::onebit::Error);
 }
 
 }  // namespace

@@ -28,7 +28,10 @@ std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << "N" <<
 class RmsNormShapes : public ::testing::TestWithParam<Shape> {};
 INSTANTIATE_TEST_SUITE_P(Odd, RmsNormShapes,
                          ::testing::Values(Shape{1, 64}, Shape{37, 77}, Shape{301, 768}, Shape{13, 1031},
-                                           Shape{1000, 128}, Shape{29, 2816}));
+                                           Shape{1000, 128}, Shape{29, 2816},
+                                           // the register-blocked backward: every vectors-per-lane count,
+                                           // several rows per warp, many blocks to fold
+                                           Shape{4099, 48}, Shape{999, 1024}, Shape{2047, 256}, Shape{20000, 64}));
 
 TEST_P(RmsNormShapes, ForwardWithInt8MatchesReference) {
   ONEBIT_REQUIRE_GPU();

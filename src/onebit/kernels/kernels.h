@@ -8,16 +8,20 @@
 // at the edges (a micro-batch's tokens in; the logged loss, grad norm and code counts out, once per
 // step; weights and optimizer state for checkpoints). On a GPU each download is a synchronisation.
 //
-// T is the parameter type: master weights, their gradients and the AdamW state (f32 on the fast CPU
-// backend and on CUDA; f32 or f64 on the reference). The CPU backends also keep activations in T
-// (bitwise as before); a CUDA backend stores activations and their gradients in bf16 with f32
-// accumulation (cuda/cuda_kernels.h), which docs/roadmap-interfaces.md plans as a second, activation
-// storage type beside T. Kernels never know about the model's types.
+// Two storage types. T is the parameter type: master weights, their gradients, the AdamW state, norm
+// weights, and the per-row statistics (rstd, log-sum-exp, per-row losses, RoPE tables); f32 on the fast
+// CPU backend and on CUDA, f32 or f64 on the reference. A is the activation type: activations, their
+// gradients and the effective (quantized) weights the matmuls read. The CPU backends use A = T (bitwise
+// as before the split); CUDA uses A = bf16 with f32 accumulation (cuda/cuda_kernels.h). ParamOps<T> is
+// the part that touches parameters only (memory, optimizer), which is all the trainer's optimizer and
+// checkpoints need. Kernels never know about the model's types.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace onebit::kernels {
 
@@ -25,6 +29,30 @@ namespace onebit::kernels {
 enum class WeightQuant { None, Ternary, Binary, Int8, BF16 };
 // Gated MLP nonlinearity: out = act(gate) * up.
 enum class GatedAct { SwiGLU, ReLU2, GELU };
+
+// bf16 storage (the upper half of an f32), the CUDA backend's activation type. Host conversions:
+// to_bf16 rounds to nearest even (NaN stays NaN), to_float is exact.
+struct bf16 {
+  uint16_t bits = 0;
+};
+inline bf16 to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  bf16 r;
+  if ((u & 0x7fffffffu) > 0x7f800000u) {
+    r.bits = static_cast<uint16_t>((u >> 16) | 0x40u);
+    return r;
+  }
+  u = u + 0x7fffu + ((u >> 16) & 1u);
+  r.bits = static_cast<uint16_t>(u >> 16);
+  return r;
+}
+inline float to_float(bf16 x) {
+  const uint32_t u = static_cast<uint32_t>(x.bits) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 
 // Per-tensor quantization parameters. Ternary: scale = mean|W| + 1e-5. Binary: center = mean(W),
 // scale = mean|W - center|. Int8: scale = max|W| (codes are round(W * 127 / scale)). BF16/None: unused.
@@ -73,6 +101,7 @@ class BackendMemory {
   virtual void zero_bytes(void* p, size_t bytes) = 0;
   virtual void upload_bytes(void* dst, const void* host, size_t bytes) = 0;    // host -> backend
   virtual void download_bytes(void* host, const void* src, size_t bytes) = 0;  // backend -> host
+  virtual void copy_bytes(void* dst, const void* src, size_t bytes) = 0;       // both in this backend
 };
 
 // n values of U in a backend's memory, freed with it.
@@ -107,10 +136,11 @@ class DeviceBuffer {
   U* p_ = nullptr;
 };
 
+// The parameter side of a backend: memory of T values and the optimizer over a flat arena.
 template <typename T>
-class Ops : public BackendMemory {
+class ParamOps : public BackendMemory {
  public:
-  virtual ~Ops() = default;
+  virtual ~ParamOps() = default;
   virtual const char* name() const = 0;
   virtual void set_num_threads(int n) = 0;
 
@@ -122,84 +152,6 @@ class Ops : public BackendMemory {
   virtual void upload(T* dst, const T* host, size_t n) = 0;    // host -> this Ops' memory
   virtual void download(T* host, const T* src, size_t n) = 0;  // this Ops' memory -> host
   virtual void axpy(T* y, T a, const T* x, size_t n) = 0;      // y += a * x
-
-  // ---- matrix multiply, row-major: C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C ----
-  virtual void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
-                    T beta, T* C, int ldc) = 0;
-
-  // ---- embedding: out[n,:] = table[tokens[n],:]; backward accumulates into dtable ----
-  virtual void embedding_forward(T* out, const int32_t* tokens, const T* table, int N, int C, int vocab) = 0;
-  virtual void embedding_backward(T* dtable, const T* dout, const int32_t* tokens, int N, int C) = 0;
-
-  // ---- RMSNorm over rows of C (computed in at least f32): out = x * rstd * w, rstd = 1/sqrt(mean(x^2)+eps).
-  // If out_q is non-null it also receives the per-row int8 activation quantization of out.
-  virtual void rmsnorm_forward(T* out, T* out_q, T* rstd, const T* x, const T* w, int N, int C, float eps) = 0;
-  // dx += d/dx, dw += d/dw (accumulating, so residual streams and shared weights just add up).
-  virtual void rmsnorm_backward(T* dx, T* dw, const T* dout, const T* x, const T* w, const T* rstd, int N, int C) = 0;
-
-  // ---- quantizers (forward only: their backward is the identity, the STE) ----
-  // Per-row absmax int8: s = 127/max(|x|,1e-5), out = clamp(round(x*s),-128,127)/s.
-  virtual void act_quant_int8(T* out, const T* x, int N, int C) = 0;
-  // *scale (one QuantScale in this Ops' memory) = the per-tensor scale of w; never read back by the model.
-  virtual void weight_quant_scale(QuantScale* scale, const T* w, size_t n, WeightQuant q) = 0;
-  // Effective (dequantized) weight, at the scale weight_quant_scale wrote. soft_k > 0 selects the soft
-  // phase for ternary/binary: ternary g*q_soft(W/g) with q_soft(x) = 0.5*(tanh(k(x-0.5)) + tanh(k(x+0.5)));
-  // binary b*tanh(k(W-a)/b).
-  virtual void weight_quantize(T* out, const T* w, size_t n, WeightQuant q, const QuantScale* scale,
-                               float soft_k) = 0;
-  // counts[0..2] (int64 in this Ops' memory) += number of weights whose hard code is -1, 0, +1.
-  virtual void weight_code_counts(int64_t* counts, const T* w, size_t n, WeightQuant q, const QuantScale* scale) = 0;
-
-  // ---- Hard-phase ternary linear as an exact integer product (optional) ----
-  // Packs w_eff = g * t, t in {-1,0,+1} (weight_quantize's Hard ternary output, [out,in]; g = scale->scale,
-  // read on the backend) for ternary_linear_forward, reusing `packed`'s storage when it is already this
-  // backend's. Returns false,
-  // leaving `packed` alone, where the backend has no integer path (the reference; CPUs without VNNI):
-  // the caller then uses gemm, the same product in floating point.
-  virtual bool pack_ternary(std::unique_ptr<PackedTernary>& packed, const T* w_eff, int out, int in,
-                            const QuantScale* scale) {
-    (void)packed, (void)w_eff, (void)out, (void)in, (void)scale;
-    return false;
-  }
-  // y[N,out] = xq[N,in] · W_effᵀ, xq from act_quant_int8 (or rmsnorm_forward's out_q), `packed` from a
-  // successful pack_ternary of this backend: exact int32 dot products of the codes, each scaled once
-  // (so it differs from gemm at rounding level).
-  virtual void ternary_linear_forward(T* y, const T* xq, int N, const PackedTernary& packed) {
-    (void)y, (void)xq, (void)N, (void)packed;
-    throw std::logic_error(std::string(name()) + ": ternary_linear_forward without a successful pack_ternary");
-  }
-
-  // ---- RoPE ("rotate_half": pairs i and i+hd/2), in place on x[B,T,H,hd]; cos/sin are [T, hd/2].
-  // inverse=true rotates by the negative angle (the backward).
-  virtual void rope(T* x, const T* cos, const T* sin, int B, int Tn, int H, int hd, bool inverse) = 0;
-
-  // ---- causal attention with GQA, flash style: q[B,T,H,hd], k/v[B,T,KV,hd], y[B,T,H,hd], scale 1/sqrt(hd).
-  // The forward keeps only y and lse[B,H,T], the natural-log log-sum-exp of each row's scaled causal
-  // scores, so the backward can recompute the probabilities P = exp(s - lse) tile by tile instead of
-  // storing [B,H,T,T] (1 GiB per layer at B 16, T 1024, 16 heads in f32).
-  virtual void attention_forward(T* y, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int H, int KV,
-                                 int hd) = 0;
-  // Overwrites dq, dk, dv. y and lse are the forward's outputs (y gives D = rowsum(dy * y), which
-  // equals rowsum(P * dP) as FlashAttention-2 uses it).
-  virtual void attention_backward(T* dq, T* dk, T* dv, const T* dy, const T* q, const T* k, const T* v, const T* y,
-                                  const T* lse, int B, int Tn, int H, int KV, int hd) = 0;
-
-  // ---- gated MLP activation: out = act(gate) * up; backward overwrites dgate, dup ----
-  virtual void gated_act_forward(T* out, const T* gate, const T* up, size_t n, GatedAct act) = 0;
-  virtual void gated_act_backward(T* dgate, T* dup, const T* dout, const T* gate, const T* up, size_t n,
-                                  GatedAct act) = 0;
-
-  // ---- residual branch: out = x + scale * dropout(y) (p = 0: no dropout) ----
-  virtual void residual_forward(T* out, const T* x, const T* y, T scale, float p, uint64_t seed, size_t n) = 0;
-  // dy = scale * dropout_mask * dout (overwrites dy)
-  virtual void residual_backward(T* dy, const T* dout, T scale, float p, uint64_t seed, size_t n) = 0;
-
-  // ---- fused softmax cross-entropy over rows of logits[N,V]: losses[n] = lse - logit[target]
-  // (0 where target < 0). If want_grad, logits are overwritten by dscale * (softmax - onehot)
-  // (zero rows where target < 0). targets: int32 in this Ops' memory. loss_sum (nullable, one f64 in
-  // this Ops' memory): *loss_sum += the sum of this call's losses (summed in f64 in row order).
-  virtual void cross_entropy(T* logits, T* losses, double* loss_sum, const int32_t* targets, int N, int V, T dscale,
-                             bool want_grad) = 0;
 
   // ---- optimizer (all in this Ops' memory) ----
   // *norm_sq = sum g^2 in f64 (the global gradient norm is its root), independent of the thread count.
@@ -215,8 +167,133 @@ class Ops : public BackendMemory {
                           const AdamWHyper& h, const T* clip) = 0;
 };
 
+// The whole kernel interface: parameters in T, activations in A (see the top of this file).
+template <typename T, typename A = T>
+class Ops : public ParamOps<T> {
+ public:
+  // ---- activation memory (bytes of A; the same memory as alloc) ----
+  A* alloc_act(size_t n) { return static_cast<A*>(this->alloc_bytes(n * sizeof(A))); }
+  void free_act(A* p) { this->free_bytes(p); }
+  void zero_act(A* p, size_t n) {
+    if constexpr (std::is_same_v<A, T>)
+      this->zero(p, n);
+    else
+      this->zero_bytes(p, n * sizeof(A));
+  }
+  void copy_act(A* dst, const A* src, size_t n) {
+    if constexpr (std::is_same_v<A, T>)
+      this->copy(dst, src, n);
+    else
+      this->copy_bytes(dst, src, n * sizeof(A));
+  }
+  // y = a * x over activations. A = T: zero then axpy, the CPU backends' arithmetic as it always was.
+  virtual void scale_act(A* y, T a, const A* x, size_t n) {
+    if constexpr (std::is_same_v<A, T>) {
+      this->zero(y, n);
+      this->axpy(y, a, x, n);
+    } else {
+      (void)y, (void)a, (void)x, (void)n;
+      throw std::logic_error(std::string(this->name()) + ": scale_act not implemented");
+    }
+  }
+  // Rows of logits a backend prefers to hold at once is chosen from this budget (elements of A).
+  virtual size_t logits_chunk_elems() const { return size_t{8} << 20; }
+
+  // ---- matrix multiply, row-major: C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C ----
+  // Activations out (C in A):
+  virtual void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const A* a, int lda, const A* b, int ldb,
+                    T beta, A* c, int ldc) = 0;
+  // A parameter gradient out (C in T, e.g. dW += dyᵀ x). A = T: the same product as gemm.
+  virtual void gemm_acc(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const A* a, int lda, const A* b,
+                        int ldb, T beta, T* c, int ldc) {
+    if constexpr (std::is_same_v<A, T>) {
+      gemm(trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    } else {
+      (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb;
+      (void)beta, (void)c, (void)ldc;
+      throw std::logic_error(std::string(this->name()) + ": gemm_acc not implemented");
+    }
+  }
+
+  // ---- embedding: out[n,:] = table[tokens[n],:]; backward accumulates into dtable ----
+  // table is the effective (A) weight: on CUDA a bf16 copy of the master table.
+  virtual void embedding_forward(A* out, const int32_t* tokens, const A* table, int N, int C, int vocab) = 0;
+  virtual void embedding_backward(T* dtable, const A* dout, const int32_t* tokens, int N, int C) = 0;
+
+  // ---- RMSNorm over rows of C (computed in at least f32): out = x * rstd * w, rstd = 1/sqrt(mean(x^2)+eps).
+  // If out_q is non-null it also receives the per-row int8 activation quantization of out.
+  virtual void rmsnorm_forward(A* out, A* out_q, T* rstd, const A* x, const T* w, int N, int C, float eps) = 0;
+  // dx += d/dx, dw += d/dw (accumulating, so residual streams and shared weights just add up).
+  virtual void rmsnorm_backward(A* dx, T* dw, const A* dout, const A* x, const T* w, const T* rstd, int N, int C) = 0;
+
+  // ---- quantizers (forward only: their backward is the identity, the STE) ----
+  // Per-row absmax int8: s = 127/max(|x|,1e-5), out = clamp(round(x*s),-128,127)/s.
+  virtual void act_quant_int8(A* out, const A* x, int N, int C) = 0;
+  // *scale (one QuantScale in this Ops' memory) = the per-tensor scale of w; never read back by the model.
+  virtual void weight_quant_scale(QuantScale* scale, const T* w, size_t n, WeightQuant q) = 0;
+  // Effective (dequantized) weight, at the scale weight_quant_scale wrote. soft_k > 0 selects the soft
+  // phase for ternary/binary: ternary g*q_soft(W/g) with q_soft(x) = 0.5*(tanh(k(x-0.5)) + tanh(k(x+0.5)));
+  // binary b*tanh(k(W-a)/b).
+  virtual void weight_quantize(A* out, const T* w, size_t n, WeightQuant q, const QuantScale* scale,
+                               float soft_k) = 0;
+  // counts[0..2] (int64 in this Ops' memory) += number of weights whose hard code is -1, 0, +1.
+  virtual void weight_code_counts(int64_t* counts, const T* w, size_t n, WeightQuant q, const QuantScale* scale) = 0;
+
+  // ---- Hard-phase ternary linear as an exact integer product (optional) ----
+  // Packs w_eff = g * t, t in {-1,0,+1} (weight_quantize's Hard ternary output, [out,in]; g = scale->scale,
+  // read on the backend) for ternary_linear_forward, reusing `packed`'s storage when it is already this
+  // backend's. Returns false,
+  // leaving `packed` alone, where the backend has no integer path (the reference; CPUs without VNNI):
+  // the caller then uses gemm, the same product in floating point.
+  virtual bool pack_ternary(std::unique_ptr<PackedTernary>& packed, const A* w_eff, int out, int in,
+                            const QuantScale* scale) {
+    (void)packed, (void)w_eff, (void)out, (void)in, (void)scale;
+    return false;
+  }
+  // y[N,out] = xq[N,in] · W_effᵀ, xq from act_quant_int8 (or rmsnorm_forward's out_q), `packed` from a
+  // successful pack_ternary of this backend: exact int32 dot products of the codes, each scaled once
+  // (so it differs from gemm at rounding level).
+  virtual void ternary_linear_forward(A* y, const A* xq, int N, const PackedTernary& packed) {
+    (void)y, (void)xq, (void)N, (void)packed;
+    throw std::logic_error(std::string(this->name()) + ": ternary_linear_forward without a successful pack_ternary");
+  }
+
+  // ---- RoPE ("rotate_half": pairs i and i+hd/2), in place on x[B,T,H,hd]; cos/sin are [T, hd/2].
+  // inverse=true rotates by the negative angle (the backward).
+  virtual void rope(A* x, const T* cos, const T* sin, int B, int Tn, int H, int hd, bool inverse) = 0;
+
+  // ---- causal attention with GQA, flash style: q[B,T,H,hd], k/v[B,T,KV,hd], y[B,T,H,hd], scale 1/sqrt(hd).
+  // The forward keeps only y and lse[B,H,T], the natural-log log-sum-exp of each row's scaled causal
+  // scores, so the backward can recompute the probabilities P = exp(s - lse) tile by tile instead of
+  // storing [B,H,T,T] (1 GiB per layer at B 16, T 1024, 16 heads in f32).
+  virtual void attention_forward(A* y, T* lse, const A* q, const A* k, const A* v, int B, int Tn, int H, int KV,
+                                 int hd) = 0;
+  // Overwrites dq, dk, dv. y and lse are the forward's outputs (y gives D = rowsum(dy * y), which
+  // equals rowsum(P * dP) as FlashAttention-2 uses it).
+  virtual void attention_backward(A* dq, A* dk, A* dv, const A* dy, const A* q, const A* k, const A* v, const A* y,
+                                  const T* lse, int B, int Tn, int H, int KV, int hd) = 0;
+
+  // ---- gated MLP activation: out = act(gate) * up; backward overwrites dgate, dup ----
+  virtual void gated_act_forward(A* out, const A* gate, const A* up, size_t n, GatedAct act) = 0;
+  virtual void gated_act_backward(A* dgate, A* dup, const A* dout, const A* gate, const A* up, size_t n,
+                                  GatedAct act) = 0;
+
+  // ---- residual branch: out = x + scale * dropout(y) (p = 0: no dropout) ----
+  virtual void residual_forward(A* out, const A* x, const A* y, T scale, float p, uint64_t seed, size_t n) = 0;
+  // dy = scale * dropout_mask * dout (overwrites dy)
+  virtual void residual_backward(A* dy, const A* dout, T scale, float p, uint64_t seed, size_t n) = 0;
+
+  // ---- fused softmax cross-entropy over rows of logits[N,V]: losses[n] = lse - logit[target]
+  // (0 where target < 0). If want_grad, logits are overwritten by dscale * (softmax - onehot)
+  // (zero rows where target < 0). targets: int32 in this Ops' memory. loss_sum (nullable, one f64 in
+  // this Ops' memory): *loss_sum += the sum of this call's losses (summed in f64 in row order).
+  virtual void cross_entropy(A* logits, T* losses, double* loss_sum, const int32_t* targets, int N, int V, T dscale,
+                             bool want_grad) = 0;
+
+};
+
 // The CPU backends. Each call returns a process-wide instance.
-Ops<float>& cpu_ops();  // OpenBLAS + OpenMP + vectorized loops
+Ops<float>& cpu_ops();  // OpenBLAS + OpenMP + vectorized loops (the CUDA backend: kernels/backend.h)
 template <typename T>
 Ops<T>& reference_ops();  // plain loops; float and double
 extern template Ops<float>& reference_ops<float>();

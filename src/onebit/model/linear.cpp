@@ -4,8 +4,8 @@
 
 namespace onebit::model {
 
-template <typename T>
-void linear_forward(kernels::Ops<T>& ops, const T* x, const T* w_eff, int N, int in, int out, T* y,
+template <typename T, typename A>
+void linear_forward(kernels::Ops<T, A>& ops, const A* x, const A* w_eff, int N, int in, int out, A* y,
                     const kernels::PackedTernary* packed) {
   if (packed) {
     ops.ternary_linear_forward(y, x, N, *packed);
@@ -14,16 +14,16 @@ void linear_forward(kernels::Ops<T>& ops, const T* x, const T* w_eff, int N, int
   ops.gemm(false, true, N, out, in, T(1), x, in, w_eff, in, T(0), y, out);
 }
 
-template <typename T>
-void linear_backward(kernels::Ops<T>& ops, const T* dy, int out, const T* w_eff, const T* x, int in, int N, T* dx,
+template <typename T, typename A>
+void linear_backward(kernels::Ops<T, A>& ops, const A* dy, int out, const A* w_eff, const A* x, int in, int N, A* dx,
                      T dx_beta, T* dw) {
   ops.gemm(false, false, N, in, out, T(1), dy, out, w_eff, in, dx_beta, dx, in);
-  ops.gemm(true, false, out, in, N, T(1), dy, out, x, in, T(1), dw, in);
+  ops.gemm_acc(true, false, out, in, N, T(1), dy, out, x, in, T(1), dw, in);
 }
 
-template <typename T>
-void lm_head_loss(kernels::Ops<T>& ops, const T* x, const T* w_eff, const int32_t* targets, int N, int d, int V,
-                  int chunk_rows, T dscale, bool want_grad, T* logit_chunk, T* row_loss, double* loss_sum, T* dx,
+template <typename T, typename A>
+void lm_head_loss(kernels::Ops<T, A>& ops, const A* x, const A* w_eff, const int32_t* targets, int N, int d, int V,
+                  int chunk_rows, T dscale, bool want_grad, A* logit_chunk, T* row_loss, double* loss_sum, A* dx,
                   T* dw, const kernels::PackedTernary* packed) {
   for (int r0 = 0; r0 < N; r0 += chunk_rows) {
     const int R = std::min(chunk_rows, N - r0);
@@ -34,14 +34,15 @@ void lm_head_loss(kernels::Ops<T>& ops, const T* x, const T* w_eff, const int32_
   }
 }
 
-#define ONEBIT_INSTANTIATE_LINEAR(T)                                                                               \
-  template void linear_forward<T>(kernels::Ops<T>&, const T*, const T*, int, int, int, T*,                           \
-                                  const kernels::PackedTernary*);                      \
-  template void linear_backward<T>(kernels::Ops<T>&, const T*, int, const T*, const T*, int, int, T*, T, T*);      \
-  template void lm_head_loss<T>(kernels::Ops<T>&, const T*, const T*, const int32_t*, int, int, int, int, T, bool,   \
-                                T*, T*, double*, T*, T*, const kernels::PackedTernary*);
-ONEBIT_INSTANTIATE_LINEAR(float)
-ONEBIT_INSTANTIATE_LINEAR(double)
+#define ONEBIT_INSTANTIATE_LINEAR(T, A)                                                                         \
+  template void linear_forward<T, A>(kernels::Ops<T, A>&, const A*, const A*, int, int, int, A*,                  \
+                                     const kernels::PackedTernary*);                                              \
+  template void linear_backward<T, A>(kernels::Ops<T, A>&, const A*, int, const A*, const A*, int, int, A*, T, T*); \
+  template void lm_head_loss<T, A>(kernels::Ops<T, A>&, const A*, const A*, const int32_t*, int, int, int, int, T,  \
+                                   bool, A*, T*, double*, A*, T*, const kernels::PackedTernary*);
+ONEBIT_INSTANTIATE_LINEAR(float, float)
+ONEBIT_INSTANTIATE_LINEAR(double, double)
+ONEBIT_INSTANTIATE_LINEAR(float, kernels::bf16)
 #undef ONEBIT_INSTANTIATE_LINEAR
 
 }  // namespace onebit::model

@@ -12,14 +12,15 @@ namespace onebit::model {
 // y[N,out] = x[N,in] · W_effᵀ (W_eff is [out,in], row-major like the checkpoint's weights). With
 // `packed` (ops.pack_ternary of W_eff, Hard phase, x the int8-quantized activation) the backend's
 // exact integer product runs instead of gemm.
-template <typename T>
-void linear_forward(kernels::Ops<T>& ops, const T* x, const T* w_eff, int N, int in, int out, T* y,
+// T is the backend's parameter type, A its activation type (kernels.h); x, W_eff and y are A.
+template <typename T, typename A>
+void linear_forward(kernels::Ops<T, A>& ops, const A* x, const A* w_eff, int N, int in, int out, A* y,
                     const kernels::PackedTernary* packed = nullptr);
 
 // Backward of linear_forward: dx = dx_beta·dx + dy · W_eff (beta 0 overwrites, 1 adds a second
 // consumer of x), dW += dyᵀ · x. Under the STE, W_eff's gradient is W's.
-template <typename T>
-void linear_backward(kernels::Ops<T>& ops, const T* dy, int out, const T* w_eff, const T* x, int in, int N, T* dx,
+template <typename T, typename A>
+void linear_backward(kernels::Ops<T, A>& ops, const A* dy, int out, const A* w_eff, const A* x, int in, int N, A* dx,
                      T dx_beta, T* dw);
 
 // The LM head fused with cross-entropy, in chunks of `chunk_rows` rows so that only [chunk_rows, V]
@@ -28,9 +29,9 @@ void linear_backward(kernels::Ops<T>& ops, const T* dy, int out, const T* w_eff,
 // With want_grad, also dx[N,d] = dscale·dlogits · W_eff (overwritten) and dw[V,d] += dscale·dlogitsᵀ · x.
 // logit_chunk holds chunk_rows·V scratch values; targets are int32 in the backend's memory. `packed` as
 // for linear_forward (logits only).
-template <typename T>
-void lm_head_loss(kernels::Ops<T>& ops, const T* x, const T* w_eff, const int32_t* targets, int N, int d, int V,
-                  int chunk_rows, T dscale, bool want_grad, T* logit_chunk, T* row_loss, double* loss_sum, T* dx,
+template <typename T, typename A>
+void lm_head_loss(kernels::Ops<T, A>& ops, const A* x, const A* w_eff, const int32_t* targets, int N, int d, int V,
+                  int chunk_rows, T dscale, bool want_grad, A* logit_chunk, T* row_loss, double* loss_sum, A* dx,
                   T* dw, const kernels::PackedTernary* packed = nullptr);
 
 }  // namespace onebit::model

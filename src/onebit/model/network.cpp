@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "onebit/core/error.h"
@@ -15,8 +16,8 @@ namespace onebit::model {
 
 using namespace detail;
 
-template <typename T>
-Network<T>::Network(const ModelConfig& cfg, kernels::Ops<T>& ops) : cfg_(cfg), ops_(ops) {
+template <typename T, typename A>
+Network<T, A>::Network(const ModelConfig& cfg, kernels::Ops<T, A>& ops) : cfg_(cfg), ops_(ops) {
   cfg_.validate("model config");
   layout_ = build_param_layout(cfg_);
   params_ = ops_.alloc(layout_.total);
@@ -26,7 +27,8 @@ Network<T>::Network(const ModelConfig& cfg, kernels::Ops<T>& ops) : cfg_(cfg), o
     lin.param = param;
     lin.wq = to_weight_quant(cfg_.precision_of(module));
     lin.quantized_input = takes_int8_input(lin.wq) && cfg_.quantization.activation_bits == ActBits::Int8;
-    if (lin.wq != kernels::WeightQuant::None) lin.qbuf = ops_.alloc(layout_.info[param].numel);
+    // With A != T even an unquantized weight needs its A copy (on CUDA: the bf16 operand of the matmuls).
+    if (lin.wq != kernels::WeightQuant::None || !std::is_same_v<A, T>) lin.qbuf = ops_.alloc_act(layout_.info[param].numel);
     return lin;
   };
   for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
@@ -48,26 +50,26 @@ Network<T>::Network(const ModelConfig& cfg, kernels::Ops<T>& ops) : cfg_(cfg), o
   code_counts_ = kernels::DeviceBuffer<int64_t>(ops_, 3);
 }
 
-template <typename T>
-Network<T>::~Network() {
+template <typename T, typename A>
+Network<T, A>::~Network() {
   free_arena();
   for_each_linear([&](int, Linear& lin) {
-    if (lin.qbuf) ops_.free(lin.qbuf);
+    if (lin.qbuf) ops_.free_act(lin.qbuf);
   });
   ops_.free(params_);
   ops_.free(grads_);
 }
 
-template <typename T>
-void Network<T>::for_each_linear(const std::function<void(int, Linear&)>& f) {
+template <typename T, typename A>
+void Network<T, A>::for_each_linear(const std::function<void(int, Linear&)>& f) {
   for (int l = 0; l < (int)lin_.size(); ++l)
     for (int j = 0; j < 7; ++j) f(l * 7 + j, lin_[l][j]);
   f(kEmbedId, embed_lin_);
   f(kHeadId, head_lin_);
 }
 
-template <typename T>
-void Network<T>::init_weights(uint64_t seed) {
+template <typename T, typename A>
+void Network<T, A>::init_weights(uint64_t seed) {
   std::vector<float> host(layout_.total, 0.0f);
   init_params(layout_, cfg_, seed, host.data());
   std::vector<T> conv(host.begin(), host.end());
@@ -75,8 +77,8 @@ void Network<T>::init_weights(uint64_t seed) {
   have_forward_ = false;
 }
 
-template <typename T>
-void Network<T>::set_checkpoint_segments(int n) {
+template <typename T, typename A>
+void Network<T, A>::set_checkpoint_segments(int n) {
   OB_CHECK(n >= 0, "gradient checkpointing segments must be >= 0 (got ", n, ")");
   n = std::min(n, cfg_.num_hidden_layers);
   if (n != segments_) {
@@ -85,36 +87,41 @@ void Network<T>::set_checkpoint_segments(int n) {
   }
 }
 
-template <typename T>
-void Network<T>::zero_grad() {
+template <typename T, typename A>
+void Network<T, A>::zero_grad() {
   ops_.zero(grads_, layout_.total);
 }
 
-template <typename T>
-uint64_t Network<T>::dropout_seed(int layer, int site) const {
+template <typename T, typename A>
+uint64_t Network<T, A>::dropout_seed(int layer, int site) const {
   return mix_seed(dropout_seed_, (uint64_t)layer * 2 + site + 1);
 }
 
 // ---------------------------------------------------------------- quantization
 
-template <typename T>
-bool Network<T>::act_quant_on(const Linear& lin) const {
+template <typename T, typename A>
+bool Network<T, A>::act_quant_on(const Linear& lin) const {
   return lin.quantized_input && quant_.phase == QuantPhase::Hard;
 }
 
-template <typename T>
-const T* Network<T>::input_for(const Linear& lin, const T* plain, const T* quant) const {
+template <typename T, typename A>
+const A* Network<T, A>::input_for(const Linear& lin, const A* plain, const A* quant) const {
   return act_quant_on(lin) ? quant : plain;
 }
 
-template <typename T>
-void Network<T>::prepare_weights() {
+template <typename T, typename A>
+void Network<T, A>::prepare_weights() {
   for_each_linear([&](int, Linear& lin) {
     T* W = w(lin.param);
     const size_t n = layout_.info[lin.param].numel;
     lin.int_path = false;
     if (quant_.phase == QuantPhase::FullPrecision || lin.wq == kernels::WeightQuant::None) {
-      lin.eff = W;
+      if constexpr (std::is_same_v<A, T>) {
+        lin.eff = W;
+      } else {  // the master weight cast to A, no quantization
+        ops_.weight_quantize(lin.qbuf, W, n, kernels::WeightQuant::None, lin.scale, 0.0f);
+        lin.eff = lin.qbuf;
+      }
       return;
     }
     const bool soft = quant_.phase == QuantPhase::Soft &&
@@ -133,18 +140,18 @@ void Network<T>::prepare_weights() {
   });
 }
 
-template <typename T>
-const kernels::PackedTernary* Network<T>::packed_for(const Linear& lin) const {
+template <typename T, typename A>
+const kernels::PackedTernary* Network<T, A>::packed_for(const Linear& lin) const {
   return lin.int_path && act_quant_on(lin) ? lin.packed.get() : nullptr;
 }
 
-template <typename T>
-void Network<T>::linear_forward(const Linear& lin, const T* x, int in, int N, T* y, int out) {
+template <typename T, typename A>
+void Network<T, A>::linear_forward(const Linear& lin, const A* x, int in, int N, A* y, int out) {
   model::linear_forward(ops_, x, lin.eff, N, in, out, y, packed_for(lin));
 }
 
-template <typename T>
-WeightStats Network<T>::weight_stats() {
+template <typename T, typename A>
+WeightStats Network<T, A>::weight_stats() {
   // Counted on the backend into one int64[3], read once. The scales are recomputed (the weights may
   // have changed since the last forward) into the Linears' slots, which the next forward rewrites.
   code_counts_.zero();
@@ -169,30 +176,30 @@ WeightStats Network<T>::weight_stats() {
 
 // ---------------------------------------------------------------- whole model
 
-template <typename T>
-void Network<T>::run_layers_forward() {
+template <typename T, typename A>
+void Network<T, A>::run_layers_forward() {
   const int L = cfg_.num_hidden_layers, nseg = segments_ == 0 ? 1 : segments_;
   const size_t nd = (size_t)B_ * T_ * cfg_.hidden_size;
   for (int s = 0; s < nseg; ++s) {
     const int lo = s * L / nseg, hi = (s + 1) * L / nseg;
-    const T* x = boundary_[s];
+    const A* x = boundary_[s];
     for (int l = lo; l < hi; ++l) {
       LayerActs& a = slots_[l - lo];
       layer_forward(l, a, x, a.x_out);
       x = a.x_out;
     }
-    ops_.copy(boundary_[s + 1], x, nd);
+    ops_.copy_act(boundary_[s + 1], x, nd);
   }
 }
 
-template <typename T>
-void Network<T>::head_forward(bool want_grad, double* loss_sum) {
+template <typename T, typename A>
+void Network<T, A>::head_forward(bool want_grad, double* loss_sum) {
   const int N = B_ * T_, d = cfg_.hidden_size, V = cfg_.vocab_size;
   const int nseg = segments_ == 0 ? 1 : segments_;
   const bool q = act_quant_on(head_lin_);
   ops_.rmsnorm_forward(xf_, q ? xf_q_ : nullptr, xf_rstd_, boundary_[nseg], w(layout_.final_norm), N, d,
                        cfg_.rms_norm_eps);
-  const T* in = q ? xf_q_ : xf_;
+  const A* in = q ? xf_q_ : xf_;
   const T dscale = scored_ > 0 ? T(1) / T(scored_) : T(0);
   if (want_grad) ops_.zero(head_dw_, (size_t)V * d);
   lm_head_loss(ops_, in, head_lin_.eff, targets_.get(), N, d, V, chunk_rows_, dscale, want_grad, logit_chunk_,
@@ -200,8 +207,8 @@ void Network<T>::head_forward(bool want_grad, double* loss_sum) {
   head_grads_ready_ = want_grad;
 }
 
-template <typename T>
-void Network<T>::forward_async(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
+template <typename T, typename A>
+void Network<T, A>::forward_async(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
   ensure_arena(B, Tn);
   prepare_weights();
   const size_t N = (size_t)B * Tn;
@@ -211,6 +218,7 @@ void Network<T>::forward_async(const int32_t* tokens, const int32_t* targets, in
              " is outside the vocabulary [0, ", cfg_.vocab_size, ")");
     count += targets[n] >= 0;
   }
+  check_tokens(tokens, N);
   tokens_.upload(tokens, N);
   targets_.upload(targets, N);
   scored_ = count;
@@ -230,8 +238,16 @@ void Network<T>::forward_async(const int32_t* tokens, const int32_t* targets, in
   have_forward_ = true;
 }
 
-template <typename T>
-std::vector<double> Network<T>::take_losses() {
+template <typename T, typename A>
+void Network<T, A>::check_tokens(const int32_t* tokens, size_t n) const {
+  // On the host, before the upload: a device backend cannot report a bad id from inside a kernel.
+  for (size_t i = 0; i < n; ++i)
+    OB_CHECK(tokens[i] >= 0 && tokens[i] < cfg_.vocab_size, "embedding: token id ", tokens[i], " at position ", i,
+             " is outside the vocabulary [0, ", cfg_.vocab_size, ")");
+}
+
+template <typename T, typename A>
+std::vector<double> Network<T, A>::take_losses() {
   const size_t n = pending_scored_.size();
   std::vector<double> sums(n);
   if (n) loss_slots_.download(sums.data(), n);
@@ -240,27 +256,26 @@ std::vector<double> Network<T>::take_losses() {
   return sums;
 }
 
-template <typename T>
-double Network<T>::forward(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
+template <typename T, typename A>
+double Network<T, A>::forward(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
   forward_async(tokens, targets, B, Tn);
   return take_losses().back();
 }
 
-template <typename T>
-void Network<T>::backward(T loss_scale) {
+template <typename T, typename A>
+void Network<T, A>::backward(T loss_scale) {
   OB_CHECK(have_forward_, "backward() needs a forward() on the same batch first");
   const int N = B_ * T_, d = cfg_.hidden_size, V = cfg_.vocab_size, L = cfg_.num_hidden_layers;
   const int nseg = segments_ == 0 ? 1 : segments_;
   if (!head_grads_ready_) head_forward(true, nullptr);
   ops_.axpy(g(layout_.lm_head), loss_scale, head_dw_, (size_t)V * d);
-  ops_.zero(dA_, (size_t)N * d);
-  ops_.axpy(dA_, loss_scale, dxf_, (size_t)N * d);
-  ops_.zero(dres_, (size_t)N * d);
+  ops_.scale_act(dA_, loss_scale, dxf_, (size_t)N * d);
+  ops_.zero_act(dres_, (size_t)N * d);
   ops_.rmsnorm_backward(dres_, g(layout_.final_norm), dA_, boundary_[nseg], w(layout_.final_norm), xf_rstd_, N, d);
   for (int s = nseg - 1; s >= 0; --s) {
     const int lo = s * L / nseg, hi = (s + 1) * L / nseg;
     if (s != nseg - 1) {  // the last segment's activations are still in the slots from forward()
-      const T* x = boundary_[s];
+      const A* x = boundary_[s];
       for (int l = lo; l < hi; ++l) {
         LayerActs& a = slots_[l - lo];
         layer_forward(l, a, x, a.x_out);
@@ -273,14 +288,15 @@ void Network<T>::backward(T loss_scale) {
   have_forward_ = false;  // recomputed segments overwrote the slots; a second backward would be wrong
 }
 
-template <typename T>
-void Network<T>::logits(const int32_t* tokens, int B, int Tn, T* out, bool last_only) {
+template <typename T, typename A>
+void Network<T, A>::logits(const int32_t* tokens, int B, int Tn, T* out, bool last_only) {
   ensure_arena(B, Tn);
   prepare_weights();
   const int N = B * Tn, d = cfg_.hidden_size, V = cfg_.vocab_size;
   const int nseg = segments_ == 0 ? 1 : segments_;
   const bool saved_training = training_;
   training_ = false;
+  check_tokens(tokens, (size_t)N);
   tokens_.upload(tokens, (size_t)N);
   ops_.embedding_forward(boundary_[0], tokens_.get(), embed_lin_.eff, N, d, V);
   run_layers_forward();
@@ -288,17 +304,28 @@ void Network<T>::logits(const int32_t* tokens, int B, int Tn, T* out, bool last_
   const bool q = act_quant_on(head_lin_);
   ops_.rmsnorm_forward(xf_, q ? xf_q_ : nullptr, xf_rstd_, boundary_[nseg], w(layout_.final_norm), N, d,
                        cfg_.rms_norm_eps);
-  const T* in = q ? xf_q_ : xf_;
+  const A* in = q ? xf_q_ : xf_;
+  // logit_chunk_ (A, backend) -> out (T, host).
+  std::vector<A> staging;
+  auto fetch = [&](T* dst, size_t n) {
+    if constexpr (std::is_same_v<A, T>) {
+      ops_.download(dst, logit_chunk_, n);
+    } else {
+      staging.resize(n);
+      ops_.download_bytes(staging.data(), logit_chunk_, n * sizeof(A));
+      for (size_t i = 0; i < n; ++i) dst[i] = (T)kernels::to_float(staging[i]);
+    }
+  };
   if (last_only) {
     for (int b = 0; b < B; ++b) {
       linear_forward(head_lin_, in + ((size_t)b * Tn + Tn - 1) * d, d, 1, logit_chunk_, V);
-      ops_.download(out + (size_t)b * V, logit_chunk_, V);
+      fetch(out + (size_t)b * V, V);
     }
   } else {
     for (int r0 = 0; r0 < N; r0 += chunk_rows_) {
       const int R = std::min(chunk_rows_, N - r0);
       linear_forward(head_lin_, in + (size_t)r0 * d, d, R, logit_chunk_, V);
-      ops_.download(out + (size_t)r0 * V, logit_chunk_, (size_t)R * V);
+      fetch(out + (size_t)r0 * V, (size_t)R * V);
     }
   }
   have_forward_ = false;
@@ -306,5 +333,6 @@ void Network<T>::logits(const int32_t* tokens, int B, int Tn, T* out, bool last_
 
 template class Network<float>;
 template class Network<double>;
+template class Network<float, kernels::bf16>;
 
 }  // namespace onebit::model

@@ -1,6 +1,7 @@
 #pragma once
-// The decoder network, templated on the scalar type: Transformer runs Network<float> on the fast CPU
-// backend; tests run Network<double> on the reference backend for finite-difference checks.
+// The decoder network, templated on the backend's parameter type T and activation type A (kernels.h):
+// Transformer runs Network<float> on the CPU backends and Network<float, bf16> on CUDA; tests run
+// Network<double> on the reference backend for finite-difference checks.
 // Every layer's forward and backward is written out by hand; all activations live in one arena sized
 // from (config, B, T, checkpoint segments). Everything lives in the backend's memory (params, grads,
 // activations, token ids, quantization scales, loss sums, code counts): host arrays cross only at
@@ -18,17 +19,17 @@
 
 namespace onebit::model {
 
-template <typename T>
+template <typename T, typename A = T>
 class Network {
  public:
-  Network(const ModelConfig& cfg, kernels::Ops<T>& ops);
+  Network(const ModelConfig& cfg, kernels::Ops<T, A>& ops);
   ~Network();
   Network(const Network&) = delete;
   Network& operator=(const Network&) = delete;
 
   const ModelConfig& config() const { return cfg_; }
   const ParamLayout& layout() const { return layout_; }
-  kernels::Ops<T>& ops() const { return ops_; }
+  kernels::Ops<T, A>& ops() const { return ops_; }
   T* params() { return params_; }  // backend memory
   T* grads() { return grads_; }    // backend memory
   size_t num_params() const { return layout_.total; }
@@ -51,25 +52,28 @@ class Network {
   double forward(const int32_t* tokens, const int32_t* targets, int B, int Tn);
   void backward(T loss_scale);
   void zero_grad();
+  // Logits as T on the host (converted from A where they differ).
   void logits(const int32_t* tokens, int B, int Tn, T* out, bool last_only);
-  size_t peak_activation_bytes() const { return arena_floats_ * sizeof(T); }
+  size_t peak_activation_bytes() const { return act_count_ * sizeof(A) + stat_count_ * sizeof(T); }
   WeightStats weight_stats();
 
  private:
-  struct LayerActs {
-    T *x_in = nullptr, *rstd1 = nullptr, *h1 = nullptr, *h1q = nullptr;
-    T *q = nullptr, *k = nullptr, *v = nullptr, *qr = nullptr, *kr = nullptr, *q_rstd = nullptr, *k_rstd = nullptr;
-    T *lse = nullptr, *att = nullptr, *att_n = nullptr, *att_rstd = nullptr, *att_q = nullptr;
-    T *x_mid = nullptr, *rstd2 = nullptr, *h2 = nullptr, *h2q = nullptr;
-    T *gate = nullptr, *up = nullptr, *act = nullptr, *act_n = nullptr, *act_rstd = nullptr, *act_q = nullptr;
-    T* x_out = nullptr;
+  struct LayerActs {  // activations in A; per-row statistics (rstd, lse) in T
+    A *x_in = nullptr, *h1 = nullptr, *h1q = nullptr;
+    A *q = nullptr, *k = nullptr, *v = nullptr, *qr = nullptr, *kr = nullptr;
+    A *att = nullptr, *att_n = nullptr, *att_q = nullptr;
+    A *x_mid = nullptr, *h2 = nullptr, *h2q = nullptr;
+    A *gate = nullptr, *up = nullptr, *act = nullptr, *act_n = nullptr, *act_q = nullptr;
+    A* x_out = nullptr;
+    T *rstd1 = nullptr, *q_rstd = nullptr, *k_rstd = nullptr, *lse = nullptr, *att_rstd = nullptr, *rstd2 = nullptr,
+      *act_rstd = nullptr;
   };
   struct Linear {  // one use of a weight matrix
     int param = -1;
     kernels::WeightQuant wq = kernels::WeightQuant::None;
     bool quantized_input = false;  // int8 activation quant applies (Hard phase only)
-    T* eff = nullptr;              // effective weight for this forward (params or quantized copy)
-    T* qbuf = nullptr;             // owned quantized copy (non-F32 precisions)
+    A* eff = nullptr;              // effective weight for this forward (params, or the quantized copy)
+    A* qbuf = nullptr;             // owned quantized copy (non-F32 precisions, and every weight when A != T)
     kernels::QuantScale* scale = nullptr;  // this weight's scale, in the backend's memory (scales_)
     // Hard ternary with int8 input on a backend with an integer path: this forward runs
     // ops.ternary_linear_forward on `packed` (packed from eff by prepare_weights) instead of gemm.
@@ -78,31 +82,32 @@ class Network {
   };
 
   void ensure_arena(int B, int Tn);
+  void check_tokens(const int32_t* tokens, size_t n) const;  // ids in [0, vocab), else an error naming one
   void free_arena();
   void prepare_weights();
   bool act_quant_on(const Linear& lin) const;
-  const T* input_for(const Linear& lin, const T* plain, const T* quant) const;
+  const A* input_for(const Linear& lin, const A* plain, const A* quant) const;
   // y[N,out] = x[N,in] · W_effᵀ: the integer path where prepare_weights packed the weight, else gemm.
-  void linear_forward(const Linear& lin, const T* x, int in, int N, T* y, int out);
+  void linear_forward(const Linear& lin, const A* x, int in, int N, A* y, int out);
   // The packed weight when the integer path applies to `lin` (packed and fed int8 activations), else null.
   const kernels::PackedTernary* packed_for(const Linear& lin) const;
-  void layer_forward(int l, LayerActs& a, const T* x_in, T* x_out);
-  void layer_backward(int l, LayerActs& a, T* dres);
+  void layer_forward(int l, LayerActs& a, const A* x_in, A* x_out);
+  void layer_backward(int l, LayerActs& a, A* dres);
   // Runs every layer from boundary_[0] (the embeddings); segment boundaries land in boundary_.
   void run_layers_forward();
   // The final norm and the fused LM head + loss over the uploaded targets; *loss_sum (backend) += loss.
   void head_forward(bool want_grad, double* loss_sum);
   uint64_t dropout_seed(int layer, int site) const;
-  const T* o_input(int l, const LayerActs& a) const;
+  const A* o_input(int l, const LayerActs& a) const;
   // model::linear_backward (linear.h) on this network's ops.
-  void linear_backward(const T* dy, int out, const T* w_eff, const T* x, int in, int N, T* dx, T dx_beta, T* dw);
-  const T* down_input(int l, const LayerActs& a) const;
+  void linear_backward(const A* dy, int out, const A* w_eff, const A* x, int in, int N, A* dx, T dx_beta, T* dw);
+  const A* down_input(int l, const LayerActs& a) const;
   void for_each_linear(const std::function<void(int id, Linear&)>& f);
   T* w(int param) { return params_ + layout_.info[param].offset; }
   T* g(int param) { return grads_ + layout_.info[param].offset; }
 
   ModelConfig cfg_;
-  kernels::Ops<T>& ops_;
+  kernels::Ops<T, A>& ops_;
   ParamLayout layout_;
   T* params_ = nullptr;
   T* grads_ = nullptr;
@@ -115,19 +120,20 @@ class Network {
   std::vector<std::array<Linear, 7>> lin_;
   Linear embed_lin_, head_lin_;
 
-  // Activation arena.
-  T* arena_ = nullptr;
-  size_t arena_floats_ = 0;
+  // Activation arena (A) and statistics arena (T: rstd, lse, RoPE tables, row losses, the head's dW).
+  A* act_arena_ = nullptr;
+  T* stat_arena_ = nullptr;
+  size_t act_count_ = 0, stat_count_ = 0;
   int capB_ = 0, capT_ = 0, B_ = 0, T_ = 0;
   std::vector<LayerActs> slots_;
-  std::vector<T*> boundary_;  // residual stream at segment starts (+ final)
+  std::vector<A*> boundary_;  // residual stream at segment starts (+ final)
   T *cos_ = nullptr, *sin_ = nullptr;
-  T *xf_ = nullptr, *xf_q_ = nullptr, *xf_rstd_ = nullptr, *dxf_ = nullptr, *logit_chunk_ = nullptr,
-    *row_loss_ = nullptr;
+  A *xf_ = nullptr, *xf_q_ = nullptr, *dxf_ = nullptr, *logit_chunk_ = nullptr;
+  T *xf_rstd_ = nullptr, *row_loss_ = nullptr;
   T* head_dw_ = nullptr;  // dL/dW_head from the fused forward, scaled into grads by backward()
-  T *tmp_d_ = nullptr, *dres_ = nullptr, *dA_ = nullptr, *dB_ = nullptr, *dC_ = nullptr;
-  T *dq_ = nullptr, *dk_ = nullptr, *dv_ = nullptr, *dqr_ = nullptr, *dkr_ = nullptr;
-  T *dF1_ = nullptr, *dF2_ = nullptr, *dF3_ = nullptr;
+  A *tmp_d_ = nullptr, *dres_ = nullptr, *dA_ = nullptr, *dB_ = nullptr, *dC_ = nullptr;
+  A *dq_ = nullptr, *dk_ = nullptr, *dv_ = nullptr, *dqr_ = nullptr, *dkr_ = nullptr;
+  A *dF1_ = nullptr, *dF2_ = nullptr, *dF3_ = nullptr;
   int chunk_rows_ = 0;
   // The current batch in backend memory (capacity capB_*capT_), uploaded once per forward; scored_ is
   // its number of targets >= 0, counted on the host before the upload.
@@ -143,5 +149,6 @@ class Network {
 
 extern template class Network<float>;
 extern template class Network<double>;
+extern template class Network<float, kernels::bf16>;
 
 }  // namespace onebit::model

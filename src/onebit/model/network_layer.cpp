@@ -7,27 +7,27 @@ namespace onebit::model {
 
 using namespace detail;
 
-template <typename T>
-const T* Network<T>::o_input(int l, const LayerActs& a) const {
+template <typename T, typename A>
+const A* Network<T, A>::o_input(int l, const LayerActs& a) const {
   const Linear& lin = lin_[l][kO];
   return act_quant_on(lin) ? a.att_q : (cfg_.sub_ln ? a.att_n : a.att);
 }
 
-template <typename T>
-const T* Network<T>::down_input(int l, const LayerActs& a) const {
+template <typename T, typename A>
+const A* Network<T, A>::down_input(int l, const LayerActs& a) const {
   const Linear& lin = lin_[l][kDown];
   return act_quant_on(lin) ? a.act_q : (cfg_.sub_ln ? a.act_n : a.act);
 }
 
-template <typename T>
-void Network<T>::layer_forward(int l, LayerActs& a, const T* x_in, T* x_out) {
+template <typename T, typename A>
+void Network<T, A>::layer_forward(int l, LayerActs& a, const A* x_in, A* x_out) {
   const auto& P = layout_.layers[l];
   auto& Ls = lin_[l];
   const int N = B_ * T_, d = cfg_.hidden_size, ff = cfg_.intermediate_size, H = cfg_.num_attention_heads,
             KV = cfg_.num_key_value_heads, hd = cfg_.head_dim(), kvd = KV * hd;
   const float p = training_ ? cfg_.dropout : 0.0f;
   const T rs = (T)cfg_.residual_scale;
-  a.x_in = const_cast<T*>(x_in);
+  a.x_in = const_cast<A*>(x_in);
 
   // Attention.
   const bool qkv_q = act_quant_on(Ls[kQ]) || act_quant_on(Ls[kK]) || act_quant_on(Ls[kV]);
@@ -39,8 +39,8 @@ void Network<T>::layer_forward(int l, LayerActs& a, const T* x_in, T* x_out) {
     ops_.rmsnorm_forward(a.qr, nullptr, a.q_rstd, a.q, w(P.q_norm), N * H, hd, cfg_.rms_norm_eps);
     ops_.rmsnorm_forward(a.kr, nullptr, a.k_rstd, a.k, w(P.k_norm), N * KV, hd, cfg_.rms_norm_eps);
   } else {
-    ops_.copy(a.qr, a.q, (size_t)N * d);
-    ops_.copy(a.kr, a.k, (size_t)N * kvd);
+    ops_.copy_act(a.qr, a.q, (size_t)N * d);
+    ops_.copy_act(a.kr, a.k, (size_t)N * kvd);
   }
   ops_.rope(a.qr, cos_, sin_, B_, T_, H, hd, false);
   ops_.rope(a.kr, cos_, sin_, B_, T_, KV, hd, false);
@@ -68,8 +68,8 @@ void Network<T>::layer_forward(int l, LayerActs& a, const T* x_in, T* x_out) {
   ops_.residual_forward(x_out, a.x_mid, tmp_d_, rs, p, dropout_seed(l, 1), (size_t)N * d);
 }
 
-template <typename T>
-void Network<T>::layer_backward(int l, LayerActs& a, T* dres) {
+template <typename T, typename A>
+void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
   const auto& P = layout_.layers[l];
   auto& Ls = lin_[l];
   const int N = B_ * T_, d = cfg_.hidden_size, ff = cfg_.intermediate_size, H = cfg_.num_attention_heads,
@@ -80,14 +80,14 @@ void Network<T>::layer_backward(int l, LayerActs& a, T* dres) {
   // MLP branch: x_out = x_mid + rs * drop(down(act)).
   ops_.residual_backward(dA_, dres, rs, p, dropout_seed(l, 1), (size_t)N * d);
   linear_backward(dA_, d, Ls[kDown].eff, down_input(l, a), ff, N, dF1_, T(0), g(P.down));
-  T* dact = dF1_;
+  A* dact = dF1_;
   if (cfg_.sub_ln) {
-    ops_.zero(dF2_, (size_t)N * ff);
+    ops_.zero_act(dF2_, (size_t)N * ff);
     ops_.rmsnorm_backward(dF2_, g(P.ffn_sub_norm), dF1_, a.act, w(P.ffn_sub_norm), a.act_rstd, N, ff);
     dact = dF2_;
   }
-  T* dgate = cfg_.sub_ln ? dF1_ : dF2_;
-  T* dup = dF3_;
+  A* dgate = cfg_.sub_ln ? dF1_ : dF2_;
+  A* dup = dF3_;
   ops_.gated_act_backward(dgate, dup, dact, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
   linear_backward(dgate, ff, Ls[kGate].eff, input_for(Ls[kGate], a.h2, a.h2q), d, N, dB_, T(0), g(P.gate));
   linear_backward(dup, ff, Ls[kUp].eff, input_for(Ls[kUp], a.h2, a.h2q), d, N, dB_, T(1), g(P.up));
@@ -96,20 +96,20 @@ void Network<T>::layer_backward(int l, LayerActs& a, T* dres) {
   // Attention branch: x_mid = x_in + rs * drop(o(attn)).
   ops_.residual_backward(dA_, dres, rs, p, dropout_seed(l, 0), (size_t)N * d);
   linear_backward(dA_, d, Ls[kO].eff, o_input(l, a), d, N, dB_, T(0), g(P.o));
-  T* datt = dB_;
+  A* datt = dB_;
   if (cfg_.sub_ln) {
-    ops_.zero(dC_, (size_t)N * d);
+    ops_.zero_act(dC_, (size_t)N * d);
     ops_.rmsnorm_backward(dC_, g(P.attn_sub_norm), dB_, a.att, w(P.attn_sub_norm), a.att_rstd, N, d);
     datt = dC_;
   }
   ops_.attention_backward(dqr_, dkr_, dv_, datt, a.qr, a.kr, a.v, a.att, a.lse, B_, T_, H, KV, hd);
   ops_.rope(dqr_, cos_, sin_, B_, T_, H, hd, true);
   ops_.rope(dkr_, cos_, sin_, B_, T_, KV, hd, true);
-  T* dq = dqr_;
-  T* dk = dkr_;
+  A* dq = dqr_;
+  A* dk = dkr_;
   if (cfg_.qk_norm) {
-    ops_.zero(dq_, (size_t)N * d);
-    ops_.zero(dk_, (size_t)N * kvd);
+    ops_.zero_act(dq_, (size_t)N * d);
+    ops_.zero_act(dk_, (size_t)N * kvd);
     ops_.rmsnorm_backward(dq_, g(P.q_norm), dqr_, a.q, w(P.q_norm), a.q_rstd, N * H, hd);
     ops_.rmsnorm_backward(dk_, g(P.k_norm), dkr_, a.k, w(P.k_norm), a.k_rstd, N * KV, hd);
     dq = dq_;
@@ -121,23 +121,21 @@ void Network<T>::layer_backward(int l, LayerActs& a, T* dres) {
   ops_.rmsnorm_backward(dres, g(P.input_norm), dB_, a.x_in, w(P.input_norm), a.rstd1, N, d);
 }
 
-template <typename T>
-void Network<T>::linear_backward(const T* dy, int out, const T* w_eff, const T* x, int in, int N, T* dx, T dx_beta,
-                                 T* dw) {
+template <typename T, typename A>
+void Network<T, A>::linear_backward(const A* dy, int out, const A* w_eff, const A* x, int in, int N, A* dx,
+                                    T dx_beta, T* dw) {
   model::linear_backward(ops_, dy, out, w_eff, x, in, N, dx, dx_beta, dw);
 }
 
-template void Network<float>::layer_forward(int, LayerActs&, const float*, float*);
-template void Network<float>::layer_backward(int, LayerActs&, float*);
-template void Network<double>::layer_forward(int, LayerActs&, const double*, double*);
-template void Network<double>::layer_backward(int, LayerActs&, double*);
-template const float* Network<float>::o_input(int, const LayerActs&) const;
-template const float* Network<float>::down_input(int, const LayerActs&) const;
-template const double* Network<double>::o_input(int, const LayerActs&) const;
-template const double* Network<double>::down_input(int, const LayerActs&) const;
-template void Network<float>::linear_backward(const float*, int, const float*, const float*, int, int, float*, float,
-                                              float*);
-template void Network<double>::linear_backward(const double*, int, const double*, const double*, int, int, double*,
-                                               double, double*);
+#define ONEBIT_INSTANTIATE_LAYER(T, A)                                                                     \
+  template void Network<T, A>::layer_forward(int, LayerActs&, const A*, A*);                              \
+  template void Network<T, A>::layer_backward(int, LayerActs&, A*);                                       \
+  template const A* Network<T, A>::o_input(int, const LayerActs&) const;                                  \
+  template const A* Network<T, A>::down_input(int, const LayerActs&) const;                               \
+  template void Network<T, A>::linear_backward(const A*, int, const A*, const A*, int, int, A*, T, T*);
+ONEBIT_INSTANTIATE_LAYER(float, float)
+ONEBIT_INSTANTIATE_LAYER(double, double)
+ONEBIT_INSTANTIATE_LAYER(float, kernels::bf16)
+#undef ONEBIT_INSTANTIATE_LAYER
 
 }  // namespace onebit::model

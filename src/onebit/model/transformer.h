@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "onebit/kernels/backend.h"
 #include "onebit/kernels/kernels.h"
 #include "onebit/model/config.h"
 
@@ -36,8 +37,10 @@ struct WeightStats {  // fraction of quantized weights whose ternary code is -1,
 
 class Transformer {
  public:
-  // Runs on `ops` (the fast CPU backend unless given), which must outlive the model.
+  // Runs on `ops` (the fast CPU backend unless given), which must outlive the model. The second form
+  // keeps activations in bf16 (the CUDA backend, kernels/backend.h); parameters are f32 on both.
   explicit Transformer(const ModelConfig& cfg, kernels::Ops<float>& ops = kernels::cpu_ops());
+  Transformer(const ModelConfig& cfg, kernels::Ops<float, kernels::bf16>& ops);
   ~Transformer();
   Transformer(const Transformer&) = delete;
   Transformer& operator=(const Transformer&) = delete;
@@ -45,7 +48,7 @@ class Transformer {
   const ModelConfig& config() const;
   const std::vector<ParamInfo>& params_info() const;
   const ParamInfo& param(const std::string& name) const;  // error naming `name` if absent
-  kernels::Ops<float>& ops() const;
+  kernels::ParamOps<float>& ops() const;  // the parameter side of the backend (optimizer, I/O)
   // The arenas in the backend's memory: pass them to the backend's kernels (on the CPU backends they
   // are also host-addressable, which tests use; production code reads and writes them only through
   // the two copies below).
@@ -87,5 +90,8 @@ class Transformer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The model on a device's backend (kernels/backend.h): cpu_ops() or the CUDA backend.
+std::unique_ptr<Transformer> make_transformer(const ModelConfig& cfg, kernels::Device device);
 
 }  // namespace onebit::model

@@ -6,7 +6,7 @@
 
 namespace onebit::train {
 
-AdamW::AdamW(size_t num_params, AdamWConfig cfg, std::vector<DecayRange> ranges, kernels::Ops<float>& ops)
+AdamW::AdamW(size_t num_params, AdamWConfig cfg, std::vector<DecayRange> ranges, kernels::ParamOps<float>& ops)
     : ops_(ops),
       cfg_(cfg),
       ranges_(std::move(ranges)),

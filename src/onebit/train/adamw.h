@@ -29,7 +29,7 @@ class AdamW {
  public:
   // The moments live in `ops`' memory (the fast CPU backend unless given), which must outlive this.
   AdamW(size_t num_params, AdamWConfig cfg, std::vector<DecayRange> ranges,
-        kernels::Ops<float>& ops = kernels::cpu_ops());
+        kernels::ParamOps<float>& ops = kernels::cpu_ops());
 
   // One step on backend memory (params and grads of num_params values), gradients read as
   // grads * *clip where clip (one float in the backend's memory, nullable) is a clip factor.
@@ -53,7 +53,7 @@ class AdamW {
   const std::vector<DecayRange>& ranges() const { return ranges_; }
 
  private:
-  kernels::Ops<float>& ops_;
+  kernels::ParamOps<float>& ops_;
   AdamWConfig cfg_;
   std::vector<DecayRange> ranges_;
   kernels::DeviceBuffer<float> m_, v_;

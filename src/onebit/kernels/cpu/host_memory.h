@@ -37,6 +37,7 @@ class HostMemoryOps : public Ops<T> {
   void zero_bytes(void* p, size_t bytes) override { std::memset(p, 0, bytes); }
   void upload_bytes(void* dst, const void* host, size_t bytes) override { std::memcpy(dst, host, bytes); }
   void download_bytes(void* host, const void* src, size_t bytes) override { std::memcpy(host, src, bytes); }
+  void copy_bytes(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
 };
 
 }  // namespace onebit::kernels::cpu

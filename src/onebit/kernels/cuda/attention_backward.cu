@@ -4,6 +4,7 @@
 // (one block per query tile and head) loops over key tiles and accumulates dQ. Both recompute
 // P = exp(S - lse) and dS = P (dP - D) / sqrt(hd) with D = rowsum(dO · O), on bf16 tensor cores
 // (mma.sync) with every score tile in registers; each warp owns 16 rows of the block's tile.
+#include "onebit/kernels/cuda/attention_generic.cuh"
 #include "onebit/kernels/cuda/attention_tiles.cuh"
 
 namespace onebit::kernels::cuda {
@@ -171,13 +172,15 @@ void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* 
                         const bf16* v, const bf16* o, const float* lse, int B, int T, int H, int KV, int hd) {
   OB_CHECK(B > 0 && T > 0 && H > 0 && KV > 0 && H % KV == 0, "attention_backward: bad shape B=", B, " T=", T,
            " H=", H, " KV=", KV);
-  OB_CHECK(hd == 64 || hd == 128, "attention_backward: head_dim ", hd, " is not supported (64 or 128)");
-  OB_CHECK(((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)dout) % 16 == 0,
+  const bool flash = hd == 64 || hd == 128;
+  OB_CHECK(!flash || ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)dout) % 16 == 0,
            "attention_backward: inputs not 16-byte aligned");
   const size_t rows = (size_t)B * T * H;
   auto* D = static_cast<float*>(ctx.scratch(sizeof(float) * rows));
   attention_delta_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream_of(ctx)>>>(D, dev(dout), dev(o), T, H, hd, rows);
-  if (hd == 64)
+  if (!flash)
+    attention_backward_generic(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd);
+  else if (hd == 64)
     launch_backward<64>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV);
   else
     launch_backward<128>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV);

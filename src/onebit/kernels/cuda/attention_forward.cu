@@ -4,6 +4,7 @@
 // registers, using the documented fragment layouts of the bf16 mma.sync.m16n8k16 tensor-core
 // instruction (sm_80 and newer): the score accumulator of S = Q Kᵀ is re-packed in place as the A
 // operand of O += P V. Saves only O and the per-row natural log-sum-exp.
+#include "onebit/kernels/cuda/attention_generic.cuh"
 #include "onebit/kernels/cuda/attention_tiles.cuh"
 
 namespace onebit::kernels::cuda {
@@ -110,13 +111,12 @@ void attention_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const b
   OB_CHECK(B > 0 && T > 0 && H > 0 && KV > 0 && H % KV == 0, "attention_forward: bad shape B=", B, " T=", T, " H=", H,
            " KV=", KV);
   OB_CHECK(T <= 65535 * kTile && H <= 65535 && B <= 65535, "attention_forward: shape too large");
+  if (hd != 64 && hd != 128) return attention_forward_generic(ctx, o, lse, q, k, v, B, T, H, KV, hd);
   OB_CHECK(((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0, "attention_forward: q/k/v not 16-byte aligned");
   if (hd == 64)
     launch_forward<64>(ctx, o, lse, q, k, v, B, T, H, KV);
-  else if (hd == 128)
-    launch_forward<128>(ctx, o, lse, q, k, v, B, T, H, KV);
   else
-    fail("attention_forward: head_dim ", hd, " is not supported (64 or 128)");
+    launch_forward<128>(ctx, o, lse, q, k, v, B, T, H, KV);
 }
 
 }  // namespace onebit::kernels::cuda

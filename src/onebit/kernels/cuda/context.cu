@@ -1,29 +1,7 @@
 // Device queries, memory helpers and the Context (cuBLASLt handle, workspace, scratch).
-#include <cstring>
-
 #include "onebit/kernels/cuda/common.cuh"
 
 namespace onebit::kernels::cuda {
-
-bf16 to_bf16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  bf16 r;
-  if ((u & 0x7fffffffu) > 0x7f800000u) {
-    r.bits = (uint16_t)((u >> 16) | 0x40u);  // NaN stays NaN
-    return r;
-  }
-  u = u + 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
-  r.bits = (uint16_t)(u >> 16);
-  return r;
-}
-
-float to_float(bf16 x) {
-  const uint32_t u = (uint32_t)x.bits << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
 
 bool device_available() {
   int n = 0;

@@ -22,12 +22,10 @@ namespace onebit::kernels::cuda {
 
 using Stream = CUstream_st*;  // nullptr: the legacy default stream
 
-// bf16 storage (the upper half of an f32); conversion on the host rounds to nearest even.
-struct bf16 {
-  uint16_t bits = 0;
-};
-bf16 to_bf16(float x);
-float to_float(bf16 x);
+// bf16 storage and its host conversions are kernels.h's (the activation type A of Ops<float, bf16>).
+using kernels::bf16;
+using kernels::to_bf16;
+using kernels::to_float;
 
 // ---- device and memory ----
 bool device_available();  // a CUDA device is visible and usable
@@ -73,7 +71,16 @@ void linear_backward_weight(Context& ctx, float* dW, const bf16* dy, const bf16*
 
 // ---- 2. weight quantization ----
 // Per-tensor parameters on the device: {center, scale} as QuantScale (kernels.h).
-// Computes the scale of w (absmean for ternary, mean and mean |w - mean| for binary, max |w| for int8)
+// The scale alone (absmean + 1e-5 for ternary, mean and mean |w - mean| for binary, max |w| for int8;
+// the default QuantScale for None/BF16), a deterministic two-stage reduction:
+void weight_quant_scale(Context& ctx, QuantScale* scale, const float* w, size_t n, WeightQuant q);
+// out = quantize(w) as bf16 at the scale already in *scale (nullable for None/BF16: a plain cast).
+void weight_quantize_scaled(Context& ctx, bf16* out, const QuantScale* scale, const float* w, size_t n,
+                            WeightQuant q, float soft_k);
+// counts[0..2] += number of hard codes -1, 0, +1 at *scale (ternary and binary; others add nothing).
+void weight_code_counts(Context& ctx, int64_t* counts, const float* w, size_t n, WeightQuant q,
+                        const QuantScale* scale);
+// Both in one call: computes the scale of w (absmean for ternary, mean and mean |w - mean| for binary, max |w| for int8)
 // into *scale, then writes the effective weight out = quantize(w) as bf16 in one more pass. soft_k > 0:
 // soft ternary / binary. counts (nullable): counts[0..2] += number of hard codes -1, 0, +1.
 void weight_quantize(Context& ctx, bf16* out, QuantScale* scale, int64_t* counts, const float* w, size_t n,
@@ -91,7 +98,8 @@ void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const
 // Per-row absmax int8 activation quantization on its own (out = q/s, bf16); may run in place.
 void act_quant_int8(Context& ctx, bf16* out, const bf16* x, int N, int C);
 
-// ---- 4. flash attention: causal, GQA (H % KV == 0), head_dim 64 or 128, scale 1/sqrt(hd) ----
+// ---- 4. flash attention: causal, GQA (H % KV == 0), scale 1/sqrt(hd); tensor-core kernels for head_dim
+// 64 and 128, a warp-per-row kernel for any other head_dim up to 256 (attention_generic.cuh) ----
 // q/o[B,T,H,hd], k/v[B,T,KV,hd] bf16; lse[B,H,T] f32 (natural-log log-sum-exp of the scaled scores).
 void attention_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int T,
                        int H, int KV, int hd);
@@ -154,5 +162,21 @@ void residual_forward(Context& ctx, bf16* out, const bf16* x, const bf16* y, flo
                       size_t n);
 // dy = scale * mask * dout (overwrites dy).
 void residual_backward(Context& ctx, bf16* dy, const bf16* dout, float scale, float p, uint64_t seed, size_t n);
+
+// ---- 8. what CudaOps needs besides (ops_support.cu) ----
+// out[n,:] = table[tokens[n],:] (a token outside [0, V) poisons its row with NaN; the host checks ids).
+void embedding_forward(Context& ctx, bf16* out, const int32_t* tokens, const bf16* table, int N, int C, int V);
+// dtable[tokens[n],:] += dout[n,:], deterministic: the rows of each token summed in position order.
+void embedding_backward(Context& ctx, float* dtable, const bf16* dout, const int32_t* tokens, int N, int C);
+void axpy(Context& ctx, float* y, float a, const float* x, size_t n);      // y += a x
+void scale(Context& ctx, bf16* y, float a, const bf16* x, size_t n);      // y = a x
+// *norm_sq = sum g^2 in f64, in a fixed order (the same bits on every run).
+void grad_norm_sq(Context& ctx, double* norm_sq, const float* g, size_t n);
+// *factor = max_norm / (norm + 1e-6) when the norm is finite and above max_norm > 0, else exactly 1.
+void clip_factor(Context& ctx, float* factor, const double* norm_sq, double max_norm);
+// Ops::adamw_step over the ranges of one flat arena (kernels.h), gradients read as g * *clip.
+void adamw_step(Context& ctx, float* params, const float* grads, float* m, float* v, const AdamWRange* ranges,
+                size_t num_ranges, const AdamWHyper& h, const float* clip);
+void add_to_f64(Context& ctx, double* dst, const float* src);  // *dst += *src
 
 }  // namespace onebit::kernels::cuda

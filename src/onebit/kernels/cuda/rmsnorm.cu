@@ -104,6 +104,90 @@ __global__ void rmsnorm_dw_final_kernel(float* dw, const float* partial, int chu
   }
 }
 
+
+// The fused backward for rows of C = 8 * vectors (C <= 1024, rows 16-byte aligned): each row is held
+// in registers by a group of G lanes (16-byte loads of 8 bf16), which computes dx and adds the row's
+// dout * xhat to per-lane dw accumulators; a block's accumulators are summed in a fixed order into
+// partial[block, C] (then folded by rmsnorm_dw_final_kernel), so the result is deterministic. VPL
+// is the number of 8-wide vectors per lane.
+template <int VPL>
+__global__ void __launch_bounds__(kWarps * 32) rmsnorm_backward_vec_kernel(
+    __nv_bfloat16* dx, float* partial, const __nv_bfloat16* dout, const __nv_bfloat16* x, const float* w,
+    const float* rstd, int N, int C, int G, int rows_per_block) {
+  extern __shared__ float sdw[];  // [kWarps * (32 / G)][C]
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, R = 32 / G, grp = lane / G, gl = lane % G;
+  const int nvec = C / 8;
+  const int r0 = blockIdx.x * rows_per_block, r1 = min(N, r0 + rows_per_block);
+  float wr[VPL][8], acc[VPL][8];
+#pragma unroll
+  for (int j = 0; j < VPL; ++j) {
+    const int v = gl + G * j;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      wr[j][e] = v < nvec ? w[v * 8 + e] : 0.0f;
+      acc[j][e] = 0.0f;
+    }
+  }
+  for (int base = r0 + warp * R; base < r1; base += kWarps * R) {  // warp-uniform: every lane shuffles
+    const int row = base + grp;
+    const bool live = row < r1;
+    const size_t off = (size_t)(live ? row : r0) * C;
+    float dy[VPL][8], xh[VPL][8];
+    const float r = live ? rstd[row] : 0.0f;
+    float dot = 0.0f;
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      const int v = gl + G * j;
+      if (live && v < nvec) {
+        const uint4 a = *reinterpret_cast<const uint4*>(dout + off + v * 8);
+        const uint4 b = *reinterpret_cast<const uint4*>(x + off + v * 8);
+        const __nv_bfloat16* pa = reinterpret_cast<const __nv_bfloat16*>(&a);
+        const __nv_bfloat16* pb = reinterpret_cast<const __nv_bfloat16*>(&b);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          dy[j][e] = __bfloat162float(pa[e]);
+          xh[j][e] = __bfloat162float(pb[e]) * r;
+          dot += dy[j][e] * wr[j][e] * xh[j][e];
+        }
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) dy[j][e] = xh[j][e] = 0.0f;
+      }
+    }
+    for (int o = G / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+    dot /= (float)C;
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      const int v = gl + G * j;
+      if (!live || v >= nvec) continue;
+      uint4 old = *reinterpret_cast<const uint4*>(dx + off + v * 8);
+      __nv_bfloat16* po = reinterpret_cast<__nv_bfloat16*>(&old);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        const float d = r * (dy[j][e] * wr[j][e] - xh[j][e] * dot);
+        po[e] = __float2bfloat16_rn(__bfloat162float(po[e]) + d);
+        acc[j][e] += dy[j][e] * xh[j][e];
+      }
+      *reinterpret_cast<uint4*>(dx + off + v * 8) = old;
+    }
+  }
+  // This block's dw: the kWarps * R lane groups' sums, added in group order.
+  float* mine = sdw + (size_t)(warp * R + grp) * C;
+#pragma unroll
+  for (int j = 0; j < VPL; ++j) {
+    const int v = gl + G * j;
+    if (v < nvec)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) mine[v * 8 + e] = acc[j][e];
+  }
+  __syncthreads();
+  for (int c = threadIdx.x; c < C; c += blockDim.x) {
+    float t = 0.0f;
+    for (int i = 0; i < kWarps * R; ++i) t += sdw[(size_t)i * C + c];
+    partial[(size_t)blockIdx.x * C + c] = t;
+  }
+}
+
 unsigned row_blocks(int N) { return (unsigned)((N + kWarps - 1) / kWarps); }
 
 }  // namespace
@@ -122,9 +206,46 @@ void act_quant_int8(Context& ctx, bf16* out, const bf16* x, int N, int C) {
   check_last_launch("act_quant_int8");
 }
 
+namespace {
+
+template <int VPL>
+void launch_backward_vec(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
+                         const float* rstd, int N, int C) {
+  const int nvec = C / 8;
+  int G = 1;
+  while (G < nvec && G < 32) G <<= 1;
+  const int R = 32 / G;
+  // About four blocks per SM, each a contiguous run of rows.
+  const int rows_per_unit = kWarps * R;
+  const int blocks = std::max(1, std::min((N + rows_per_unit - 1) / rows_per_unit, 132 * 4));
+  const int rows_per_block = (N + blocks - 1) / blocks;
+  const int used = (N + rows_per_block - 1) / rows_per_block;
+  const size_t smem = sizeof(float) * (size_t)kWarps * R * C;
+  auto* partial = static_cast<float*>(ctx.scratch(sizeof(float) * (size_t)used * C));
+  cudaStream_t st = stream_of(ctx);
+  if (smem > 48 * 1024)
+    OB_CUDA(cudaFuncSetAttribute(rmsnorm_backward_vec_kernel<VPL>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int)smem));
+  rmsnorm_backward_vec_kernel<VPL><<<used, kWarps * 32, smem, st>>>(dev(dx), partial, dev(dout), dev(x), w, rstd, N, C,
+                                                                    G, rows_per_block);
+  rmsnorm_dw_final_kernel<<<(C + 31) / 32, dim3(32, 8), 0, st>>>(dw, partial, used, C);
+  check_last_launch("rmsnorm_backward");
+}
+
+}  // namespace
+
 void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
                       const float* rstd, int N, int C) {
   OB_CHECK(N > 0 && C > 0, "rmsnorm_backward: empty shape");
+  const bool aligned = ((uintptr_t)dx | (uintptr_t)dout | (uintptr_t)x) % 16 == 0;
+  if (aligned && C % 8 == 0 && C <= 1024) {
+    const int vpl = (C / 8 + 31) / 32;  // vectors per lane once a row spans all 32 lanes
+    if (vpl <= 1) return launch_backward_vec<1>(ctx, dx, dw, dout, x, w, rstd, N, C);
+    if (vpl == 2) return launch_backward_vec<2>(ctx, dx, dw, dout, x, w, rstd, N, C);
+    if (vpl == 3) return launch_backward_vec<3>(ctx, dx, dw, dout, x, w, rstd, N, C);
+    return launch_backward_vec<4>(ctx, dx, dw, dout, x, w, rstd, N, C);
+  }
+  // Any other width: a warp per row for dx, then the column reduction in fixed row chunks.
   cudaStream_t st = stream_of(ctx);
   rmsnorm_dx_kernel<<<row_blocks(N), kWarps * 32, 0, st>>>(dev(dx), dev(dout), dev(x), w, rstd, N, C);
   // About 1024 blocks of (32 columns x a row chunk) fill the GPU at any C; rows_per_chunk >= 8.

@@ -61,76 +61,128 @@ __device__ float quantize_one(float w, WeightQuant q, QuantScale s, float k) {
   return w;
 }
 
-// Folds the partials into the scale (every block identically), block 0 publishes it, then
-// quantizes a grid-stride share and adds its code counts.
-__global__ void quantize_kernel(__nv_bfloat16* out, QuantScale* scale_out, unsigned long long* counts,
-                                const float* w, size_t n, WeightQuant q, float k, const double* p0, const double* p1,
-                                int np) {
+// Folds the partials into the scale (one block, a fixed order): the per-tensor QuantScale of w.
+__global__ void fold_scale_kernel(QuantScale* scale_out, size_t n, WeightQuant q, const double* p0, const double* p1,
+                                  int np) {
   __shared__ double sh[32];
-  __shared__ unsigned long long cnt[3];
   QuantScale s;
-  if (q == WeightQuant::Ternary || q == WeightQuant::Binary || q == WeightQuant::Int8) {
-    double a = 0, b = 0;
-    for (int i = threadIdx.x; i < np; i += blockDim.x) {
-      a = q == WeightQuant::Int8 ? fmax(a, p0[i]) : a + p0[i];
-      if (q == WeightQuant::Binary) b += p1[i];
-    }
-    a = q == WeightQuant::Int8 ? block_max(a, sh) : block_sum(a, sh);
-    if (q == WeightQuant::Binary) b = block_sum(b, sh);
-    if (q == WeightQuant::Ternary) s.scale = (float)(a / (double)n + 1e-5);
-    if (q == WeightQuant::Binary) s = QuantScale{(float)(a / (double)n), (float)(b / (double)n)};
-    if (q == WeightQuant::Int8) s.scale = (float)a;
+  double a = 0, b = 0;
+  for (int i = threadIdx.x; i < np; i += blockDim.x) {
+    a = q == WeightQuant::Int8 ? fmax(a, p0[i]) : a + p0[i];
+    if (q == WeightQuant::Binary) b += p1[i];
   }
-  if (blockIdx.x == 0 && threadIdx.x == 0 && scale_out) *scale_out = s;
+  a = q == WeightQuant::Int8 ? block_max(a, sh) : block_sum(a, sh);
+  if (q == WeightQuant::Binary) b = block_sum(b, sh);
+  if (q == WeightQuant::Ternary) s.scale = (float)(a / (double)n + 1e-5);
+  if (q == WeightQuant::Binary) s = QuantScale{(float)(a / (double)n), (float)(b / (double)n)};
+  if (q == WeightQuant::Int8) s.scale = (float)a;
+  if (threadIdx.x == 0) *scale_out = s;
+}
+
+__device__ int hard_code(float x, WeightQuant q, QuantScale s) {
+  if (q == WeightQuant::Ternary) return (int)fminf(fmaxf(rintf(x / s.scale), -1.0f), 1.0f);
+  if (q == WeightQuant::Binary) return x - s.center >= 0.0f ? 1 : -1;
+  return 0;
+}
+
+// counts[0..2] += this block's share of the hard codes -1, 0, +1 (integer atomics: order-free, exact).
+__device__ void add_counts(unsigned long long* counts, unsigned c0, unsigned c1, unsigned c2) {
+  __shared__ unsigned long long cnt[3];
   if (threadIdx.x < 3) cnt[threadIdx.x] = 0;
   __syncthreads();
+  c0 = warp_sum(c0);
+  c1 = warp_sum(c1);
+  c2 = warp_sum(c2);
+  if ((threadIdx.x & 31) == 0) {
+    atomicAdd(&cnt[0], (unsigned long long)c0);
+    atomicAdd(&cnt[1], (unsigned long long)c1);
+    atomicAdd(&cnt[2], (unsigned long long)c2);
+  }
+  __syncthreads();
+  if (threadIdx.x < 3 && cnt[threadIdx.x]) atomicAdd(&counts[threadIdx.x], cnt[threadIdx.x]);
+}
+
+// out = quantize(w) at the scale in device memory (nullable for None/BF16); counts (nullable) as above.
+__global__ void quantize_kernel(__nv_bfloat16* out, const QuantScale* scale, unsigned long long* counts,
+                                const float* w, size_t n, WeightQuant q, float k) {
+  const QuantScale s = scale ? *scale : QuantScale{};
   unsigned c0 = 0, c1 = 0, c2 = 0;
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
     const float x = w[i];
-    out[i] = __float2bfloat16_rn(quantize_one(x, q, s, k));
+    if (out) out[i] = __float2bfloat16_rn(quantize_one(x, q, s, k));
     if (counts) {
-      int code = 0;
-      if (q == WeightQuant::Ternary) code = (int)fminf(fmaxf(rintf(x / s.scale), -1.0f), 1.0f);
-      if (q == WeightQuant::Binary) code = x - s.center >= 0.0f ? 1 : -1;
+      const int code = hard_code(x, q, s);
       c0 += code == -1;
       c1 += code == 0;
       c2 += code == 1;
     }
   }
-  if (counts) {
-    c0 = warp_sum(c0);
-    c1 = warp_sum(c1);
-    c2 = warp_sum(c2);
-    if ((threadIdx.x & 31) == 0) {
-      atomicAdd(&cnt[0], (unsigned long long)c0);
-      atomicAdd(&cnt[1], (unsigned long long)c1);
-      atomicAdd(&cnt[2], (unsigned long long)c2);
-    }
-    __syncthreads();
-    if (threadIdx.x < 3 && cnt[threadIdx.x]) atomicAdd(&counts[threadIdx.x], cnt[threadIdx.x]);
-  }
+  if (counts) add_counts(counts, c0, c1, c2);
 }
+
+__global__ void default_scale_kernel(QuantScale* s) { *s = QuantScale{}; }
+
+bool has_scale(WeightQuant q) {
+  return q == WeightQuant::Ternary || q == WeightQuant::Binary || q == WeightQuant::Int8;
+}
+
+unsigned quantize_grid(size_t n) { return std::min<unsigned>(blocks_for(n, kThreads), 132 * 16); }
 
 }  // namespace
 
-void weight_quantize(Context& ctx, bf16* out, QuantScale* scale, int64_t* counts, const float* w, size_t n,
-                     WeightQuant q, float soft_k) {
-  OB_CHECK(n > 0, "weight_quantize: empty tensor");
-  const bool counted = q == WeightQuant::Ternary || q == WeightQuant::Binary;
+void weight_quant_scale(Context& ctx, QuantScale* scale, const float* w, size_t n, WeightQuant q) {
+  OB_CHECK(n > 0, "weight_quant_scale: empty tensor");
+  cudaStream_t st = stream_of(ctx);
+  if (!has_scale(q)) {  // None/BF16 have no scale; write the default so readers see defined values
+    default_scale_kernel<<<1, 1, 0, st>>>(scale);
+    check_last_launch("weight_quant_scale");
+    return;
+  }
   const int np = (int)std::min<size_t>(kMaxPartials, (n + kThreads * 4 - 1) / (kThreads * 4));
   auto* partials = static_cast<double*>(ctx.scratch(sizeof(double) * 2 * kMaxPartials));
   double* p0 = partials;
   double* p1 = partials + kMaxPartials;
-  cudaStream_t st = stream_of(ctx);
   if (q == WeightQuant::Ternary) partials_kernel<Reduce::AbsSum><<<np, kThreads, 0, st>>>(p0, w, n, nullptr, 0);
   if (q == WeightQuant::Int8) partials_kernel<Reduce::AbsMax><<<np, kThreads, 0, st>>>(p0, w, n, nullptr, 0);
   if (q == WeightQuant::Binary) {
     partials_kernel<Reduce::Sum><<<np, kThreads, 0, st>>>(p0, w, n, nullptr, 0);
     partials_kernel<Reduce::AbsDev><<<np, kThreads, 0, st>>>(p1, w, n, p0, np);
   }
-  const unsigned grid = std::min<unsigned>(blocks_for(n, kThreads), 132 * 16);
-  quantize_kernel<<<grid, kThreads, 0, st>>>(dev(out), scale, counted ? reinterpret_cast<unsigned long long*>(counts) : nullptr,
-                                             w, n, q, soft_k, p0, p1, np);
+  fold_scale_kernel<<<1, kThreads, 0, st>>>(scale, n, q, p0, p1, np);
+  check_last_launch("weight_quant_scale");
+}
+
+void weight_quantize_scaled(Context& ctx, bf16* out, const QuantScale* scale, const float* w, size_t n,
+                            WeightQuant q, float soft_k) {
+  OB_CHECK(n > 0, "weight_quantize: empty tensor");
+  OB_CHECK(scale || !has_scale(q), "weight_quantize: a quantized precision needs its scale");
+  quantize_kernel<<<quantize_grid(n), kThreads, 0, stream_of(ctx)>>>(dev(out), has_scale(q) ? scale : nullptr,
+                                                                       nullptr, w, n, q, soft_k);
+  check_last_launch("weight_quantize");
+}
+
+void weight_code_counts(Context& ctx, int64_t* counts, const float* w, size_t n, WeightQuant q,
+                        const QuantScale* scale) {
+  if (q != WeightQuant::Ternary && q != WeightQuant::Binary) return;
+  OB_CHECK(n > 0, "weight_code_counts: empty tensor");
+  quantize_kernel<<<quantize_grid(n), kThreads, 0, stream_of(ctx)>>>(
+      nullptr, scale, reinterpret_cast<unsigned long long*>(counts), w, n, q, 0.0f);
+  check_last_launch("weight_code_counts");
+}
+
+void weight_quantize(Context& ctx, bf16* out, QuantScale* scale, int64_t* counts, const float* w, size_t n,
+                     WeightQuant q, float soft_k) {
+  OB_CHECK(n > 0, "weight_quantize: empty tensor");
+  QuantScale* s = scale;
+  if (!s && has_scale(q)) {  // the caller does not keep the scale: a slot after the partials
+    auto* base = static_cast<char*>(ctx.scratch(sizeof(double) * 2 * kMaxPartials + sizeof(QuantScale)));
+    s = reinterpret_cast<QuantScale*>(base + sizeof(double) * 2 * kMaxPartials);
+  }
+  if (has_scale(q) || scale) weight_quant_scale(ctx, s, w, n, q);  // None/BF16: the default scale, if kept
+  const bool counted = counts && (q == WeightQuant::Ternary || q == WeightQuant::Binary);
+  quantize_kernel<<<quantize_grid(n), kThreads, 0, stream_of(ctx)>>>(
+      dev(out), has_scale(q) ? s : nullptr, counted ? reinterpret_cast<unsigned long long*>(counts) : nullptr, w, n,
+      q, soft_k);
   check_last_launch("weight_quantize");
 }
 

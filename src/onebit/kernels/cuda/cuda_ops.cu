@@ -1,0 +1,254 @@
+// CudaOps: each virtual of the kernel interface as launches of the CUDA kernels on one stream.
+#include "onebit/kernels/cuda/cuda_ops.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+#include "onebit/kernels/cuda/common.cuh"
+
+namespace onebit::kernels::cuda {
+namespace {
+
+// ONEBIT_CUDA_PROFILE=1: every CudaOps call is bracketed by CUDA events and synchronised, and the
+// time per call kind is printed to stderr at exit. A diagnostic for finding where a step's time goes
+// (it serialises the stream, so the step itself runs slower); off by default and then free.
+class Profile {
+ public:
+  static Profile& get() {
+    static Profile p;
+    return p;
+  }
+  bool on() const { return on_; }
+  void add(const char* what, float ms) {
+    auto& e = totals_[what];
+    e.first += ms;
+    e.second += 1;
+  }
+  ~Profile() {
+    if (!on_ || totals_.empty()) return;
+    double all = 0;
+    for (auto& [k, v] : totals_) all += v.first;
+    std::fprintf(stderr, "ONEBIT_CUDA_PROFILE: %.1f ms in CudaOps calls\n", all);
+    std::multimap<double, std::string, std::greater<>> order;
+    for (auto& [k, v] : totals_) order.emplace(v.first, k);
+    for (auto& [ms, k] : order)
+      std::fprintf(stderr, "  %-22s %10.2f ms %6.1f%% %8ld calls\n", k.c_str(), ms, 100 * ms / all, totals_[k].second);
+  }
+
+ private:
+  Profile() {
+    const char* e = std::getenv("ONEBIT_CUDA_PROFILE");
+    on_ = e && *e && *e != '0';
+  }
+  bool on_ = false;
+  std::map<std::string, std::pair<double, long>> totals_;
+};
+
+// Times one call when profiling (see Profile); otherwise does nothing.
+class Timed {
+ public:
+  Timed(const char* what, cudaStream_t s) : what_(what), s_(s) {
+    if (!Profile::get().on()) return;
+    cudaEventCreate(&a_);
+    cudaEventCreate(&b_);
+    cudaEventRecord(a_, s_);
+  }
+  ~Timed() {
+    if (!a_) return;
+    cudaEventRecord(b_, s_);
+    cudaEventSynchronize(b_);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a_, b_);
+    Profile::get().add(what_, ms);
+    cudaEventDestroy(a_);
+    cudaEventDestroy(b_);
+  }
+
+ private:
+  const char* what_;
+  cudaStream_t s_;
+  cudaEvent_t a_ = nullptr, b_ = nullptr;
+};
+
+}  // namespace
+
+#define OB_TIMED(name) Timed ob_timed_(name, impl_->stream)
+
+struct CudaOps::Impl {
+  cudaStream_t stream = nullptr;
+  std::unordered_map<void*, size_t> sizes;  // live allocations, for the byte counts
+};
+
+CudaOps::CudaOps() : impl_(std::make_unique<Impl>()) {
+  OB_CHECK(device_available(), "--device cuda: no usable CUDA device is visible (check nvidia-smi and "
+                               "CUDA_VISIBLE_DEVICES)");
+  OB_CUDA(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking));
+  constexpr size_t kWorkspace = size_t{32} << 20;
+  ctx_ = std::make_unique<Context>(impl_->stream, kWorkspace);
+  allocated_ = peak_ = kWorkspace;
+  loss_tmp_ = static_cast<float*>(alloc_bytes(sizeof(float)));
+}
+
+CudaOps::~CudaOps() {
+  cudaStreamSynchronize(impl_->stream);
+  for (auto& [p, n] : impl_->sizes) cudaFree(p);
+  ctx_.reset();
+  cudaStreamDestroy(impl_->stream);
+}
+
+void* CudaOps::alloc_bytes(size_t bytes) {
+  if (bytes == 0) bytes = 16;
+  void* p = nullptr;
+  const cudaError_t e = cudaMalloc(&p, bytes);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    fail("CUDA: out of device memory allocating ", bytes >> 20, " MiB (", free_b >> 20, " MiB free of ",
+         total_b >> 20, "); use a smaller --batch-size or more --gradient-checkpointing-segments");
+  }
+  OB_CUDA(cudaMemsetAsync(p, 0, bytes, impl_->stream));
+  impl_->sizes[p] = bytes;
+  allocated_ += bytes;
+  peak_ = std::max(peak_, allocated_);
+  return p;
+}
+
+void CudaOps::free_bytes(void* p) {
+  if (!p) return;
+  auto it = impl_->sizes.find(p);
+  OB_CHECK(it != impl_->sizes.end(), "CudaOps::free: not memory of this backend");
+  allocated_ -= it->second;
+  impl_->sizes.erase(it);
+  OB_CUDA(cudaStreamSynchronize(impl_->stream));  // queued launches may still use it
+  OB_CUDA(cudaFree(p));
+}
+
+void CudaOps::synchronize() { OB_CUDA(cudaStreamSynchronize(impl_->stream)); }
+
+void CudaOps::zero_bytes(void* p, size_t bytes) {
+  OB_TIMED("zero");
+  OB_CUDA(cudaMemsetAsync(p, 0, bytes, impl_->stream));
+}
+void CudaOps::upload_bytes(void* dst, const void* host, size_t bytes) { cuda::upload(dst, host, bytes, impl_->stream); }
+void CudaOps::download_bytes(void* host, const void* src, size_t bytes) {
+  cuda::download(host, src, bytes, impl_->stream);
+}
+void CudaOps::copy_bytes(void* dst, const void* src, size_t bytes) {
+  OB_TIMED("copy");
+  OB_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, impl_->stream));
+}
+
+void CudaOps::axpy(float* y, float a, const float* x, size_t n) {
+  OB_TIMED("axpy");
+  cuda::axpy(*ctx_, y, a, x, n);
+}
+void CudaOps::scale_act(bf16* y, float a, const bf16* x, size_t n) {
+  OB_TIMED("scale_act");
+  cuda::scale(*ctx_, y, a, x, n);
+}
+
+void CudaOps::grad_norm_sq(double* norm_sq, const float* g, size_t n) {
+  OB_TIMED("grad_norm_sq");
+  cuda::grad_norm_sq(*ctx_, norm_sq, g, n);
+}
+void CudaOps::clip_factor(float* factor, const double* norm_sq, double max_norm) {
+  OB_TIMED("clip_factor");
+  cuda::clip_factor(*ctx_, factor, norm_sq, max_norm);
+}
+void CudaOps::adamw_step(float* params, const float* grads, float* m, float* v, const AdamWRange* ranges,
+                         size_t num_ranges, const AdamWHyper& h, const float* clip) {
+  OB_TIMED("adamw_step");
+  cuda::adamw_step(*ctx_, params, grads, m, v, ranges, num_ranges, h, clip);
+}
+
+void CudaOps::gemm(bool ta, bool tb, int M, int N, int K, float alpha, const bf16* a, int lda, const bf16* b, int ldb,
+                   float beta, bf16* c, int ldc) {
+  OB_TIMED("gemm");
+  matmul(*ctx_, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, OutType::BF16);
+}
+void CudaOps::gemm_acc(bool ta, bool tb, int M, int N, int K, float alpha, const bf16* a, int lda, const bf16* b,
+                       int ldb, float beta, float* c, int ldc) {
+  OB_TIMED("gemm_acc (dW)");
+  matmul(*ctx_, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, OutType::F32);
+}
+
+void CudaOps::embedding_forward(bf16* out, const int32_t* tokens, const bf16* table, int N, int C, int vocab) {
+  OB_TIMED("embedding_forward");
+  cuda::embedding_forward(*ctx_, out, tokens, table, N, C, vocab);
+}
+void CudaOps::embedding_backward(float* dtable, const bf16* dout, const int32_t* tokens, int N, int C) {
+  OB_TIMED("embedding_backward");
+  cuda::embedding_backward(*ctx_, dtable, dout, tokens, N, C);
+}
+void CudaOps::rmsnorm_forward(bf16* out, bf16* out_q, float* rstd, const bf16* x, const float* w, int N, int C,
+                              float eps) {
+  OB_TIMED(C <= 256 ? "rmsnorm_forward (qk)" : "rmsnorm_forward");
+  cuda::rmsnorm_forward(*ctx_, out, out_q, rstd, x, w, N, C, eps);
+}
+void CudaOps::rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
+                               const float* rstd, int N, int C) {
+  OB_TIMED(C <= 256 ? "rmsnorm_backward (qk)" : "rmsnorm_backward");
+  cuda::rmsnorm_backward(*ctx_, dx, dw, dout, x, w, rstd, N, C);
+}
+void CudaOps::act_quant_int8(bf16* out, const bf16* x, int N, int C) {
+  OB_TIMED("act_quant_int8");
+  cuda::act_quant_int8(*ctx_, out, x, N, C);
+}
+void CudaOps::weight_quant_scale(QuantScale* scale, const float* w, size_t n, WeightQuant q) {
+  OB_TIMED("weight_quant_scale");
+  cuda::weight_quant_scale(*ctx_, scale, w, n, q);
+}
+void CudaOps::weight_quantize(bf16* out, const float* w, size_t n, WeightQuant q, const QuantScale* scale,
+                              float soft_k) {
+  OB_TIMED("weight_quantize");
+  weight_quantize_scaled(*ctx_, out, scale, w, n, q, soft_k);
+}
+void CudaOps::weight_code_counts(int64_t* counts, const float* w, size_t n, WeightQuant q, const QuantScale* scale) {
+  OB_TIMED("weight_code_counts");
+  cuda::weight_code_counts(*ctx_, counts, w, n, q, scale);
+}
+void CudaOps::rope(bf16* x, const float* cos, const float* sin, int B, int Tn, int H, int hd, bool inverse) {
+  OB_TIMED("rope");
+  cuda::rope(*ctx_, x, cos, sin, B, Tn, H, hd, inverse);
+}
+void CudaOps::attention_forward(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int Tn,
+                                int H, int KV, int hd) {
+  OB_TIMED("attention_forward");
+  cuda::attention_forward(*ctx_, y, lse, q, k, v, B, Tn, H, KV, hd);
+}
+void CudaOps::attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dy, const bf16* q, const bf16* k,
+                                 const bf16* v, const bf16* y, const float* lse, int B, int Tn, int H, int KV,
+                                 int hd) {
+  OB_TIMED("attention_backward");
+  cuda::attention_backward(*ctx_, dq, dk, dv, dy, q, k, v, y, lse, B, Tn, H, KV, hd);
+}
+void CudaOps::gated_act_forward(bf16* out, const bf16* gate, const bf16* up, size_t n, GatedAct act) {
+  OB_TIMED("gated_act_forward");
+  cuda::gated_act_forward(*ctx_, out, gate, up, n, act);
+}
+void CudaOps::gated_act_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up, size_t n,
+                                 GatedAct act) {
+  OB_TIMED("gated_act_backward");
+  cuda::gated_act_backward(*ctx_, dgate, dup, dout, gate, up, n, act);
+}
+void CudaOps::residual_forward(bf16* out, const bf16* x, const bf16* y, float scale, float p, uint64_t seed,
+                               size_t n) {
+  OB_TIMED("residual_forward");
+  cuda::residual_forward(*ctx_, out, x, y, scale, p, seed, n);
+}
+void CudaOps::residual_backward(bf16* dy, const bf16* dout, float scale, float p, uint64_t seed, size_t n) {
+  OB_TIMED("residual_backward");
+  cuda::residual_backward(*ctx_, dy, dout, scale, p, seed, n);
+}
+void CudaOps::cross_entropy(bf16* logits, float* losses, double* loss_sum, const int32_t* targets, int N, int V,
+                            float dscale, bool want_grad) {
+  OB_TIMED("cross_entropy");
+  cuda::cross_entropy(*ctx_, logits, losses, loss_sum ? loss_tmp_ : nullptr, targets, N, V, dscale, want_grad);
+  if (loss_sum) add_to_f64(*ctx_, loss_sum, loss_tmp_);
+}
+
+}  // namespace onebit::kernels::cuda

@@ -1,0 +1,92 @@
+#pragma once
+// CudaOps: the kernel interface (kernels.h) on one CUDA device, with f32 parameters and bf16
+// activations (Ops<float, bf16>). Every call is a launch on the backend's own stream; upload and
+// download (and the *_bytes forms) are the only synchronisations. Allocations are counted, so the
+// trainer can report the peak device memory of a run (as torch.cuda.max_memory_allocated does).
+// Needs no CUDA headers.
+#include <cstddef>
+#include <memory>
+
+#include "onebit/kernels/cuda/cuda_kernels.h"
+#include "onebit/kernels/kernels.h"
+
+namespace onebit::kernels::cuda {
+
+class CudaOps final : public Ops<float, bf16> {
+ public:
+  CudaOps();  // the current device; fails with a clear message when none is usable
+  ~CudaOps() override;
+  CudaOps(const CudaOps&) = delete;
+  CudaOps& operator=(const CudaOps&) = delete;
+
+  Context& context() { return *ctx_; }
+  size_t allocated_bytes() const { return allocated_; }
+  size_t peak_allocated_bytes() const { return peak_; }  // including the context's workspace and scratch
+  void reset_peak() { peak_ = allocated_; }
+  // Waits for every launch queued so far (this backend's stream does not synchronise with the legacy
+  // default stream, so code reading its memory through other streams must wait first).
+  void synchronize();
+
+  const char* name() const override { return "cuda"; }
+  void set_num_threads(int) override {}
+  size_t logits_chunk_elems() const override { return size_t{128} << 20; }
+
+  void* alloc_bytes(size_t bytes) override;
+  void free_bytes(void* p) override;
+  void zero_bytes(void* p, size_t bytes) override;
+  void upload_bytes(void* dst, const void* host, size_t bytes) override;
+  void download_bytes(void* host, const void* src, size_t bytes) override;
+  void copy_bytes(void* dst, const void* src, size_t bytes) override;
+
+  float* alloc(size_t n) override { return static_cast<float*>(alloc_bytes(n * sizeof(float))); }
+  void free(float* p) override { free_bytes(p); }
+  void zero(float* p, size_t n) override { zero_bytes(p, n * sizeof(float)); }
+  void copy(float* dst, const float* src, size_t n) override { copy_bytes(dst, src, n * sizeof(float)); }
+  void upload(float* dst, const float* host, size_t n) override { upload_bytes(dst, host, n * sizeof(float)); }
+  void download(float* host, const float* src, size_t n) override { download_bytes(host, src, n * sizeof(float)); }
+  void axpy(float* y, float a, const float* x, size_t n) override;
+  void scale_act(bf16* y, float a, const bf16* x, size_t n) override;
+
+  void grad_norm_sq(double* norm_sq, const float* g, size_t n) override;
+  void clip_factor(float* factor, const double* norm_sq, double max_norm) override;
+  void adamw_step(float* params, const float* grads, float* m, float* v, const AdamWRange* ranges, size_t num_ranges,
+                  const AdamWHyper& h, const float* clip) override;
+
+  void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const bf16* a, int lda, const bf16* b,
+            int ldb, float beta, bf16* c, int ldc) override;
+  void gemm_acc(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const bf16* a, int lda, const bf16* b,
+                int ldb, float beta, float* c, int ldc) override;
+  void embedding_forward(bf16* out, const int32_t* tokens, const bf16* table, int N, int C, int vocab) override;
+  void embedding_backward(float* dtable, const bf16* dout, const int32_t* tokens, int N, int C) override;
+  void rmsnorm_forward(bf16* out, bf16* out_q, float* rstd, const bf16* x, const float* w, int N, int C,
+                       float eps) override;
+  void rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w, const float* rstd, int N,
+                        int C) override;
+  void act_quant_int8(bf16* out, const bf16* x, int N, int C) override;
+  void weight_quant_scale(QuantScale* scale, const float* w, size_t n, WeightQuant q) override;
+  void weight_quantize(bf16* out, const float* w, size_t n, WeightQuant q, const QuantScale* scale,
+                       float soft_k) override;
+  void weight_code_counts(int64_t* counts, const float* w, size_t n, WeightQuant q, const QuantScale* scale) override;
+  void rope(bf16* x, const float* cos, const float* sin, int B, int Tn, int H, int hd, bool inverse) override;
+  void attention_forward(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int Tn, int H,
+                         int KV, int hd) override;
+  void attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dy, const bf16* q, const bf16* k, const bf16* v,
+                          const bf16* y, const float* lse, int B, int Tn, int H, int KV, int hd) override;
+  void gated_act_forward(bf16* out, const bf16* gate, const bf16* up, size_t n, GatedAct act) override;
+  void gated_act_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up, size_t n,
+                          GatedAct act) override;
+  void residual_forward(bf16* out, const bf16* x, const bf16* y, float scale, float p, uint64_t seed,
+                        size_t n) override;
+  void residual_backward(bf16* dy, const bf16* dout, float scale, float p, uint64_t seed, size_t n) override;
+  void cross_entropy(bf16* logits, float* losses, double* loss_sum, const int32_t* targets, int N, int V, float dscale,
+                     bool want_grad) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Context> ctx_;
+  size_t allocated_ = 0, peak_ = 0;
+  float* loss_tmp_ = nullptr;  // one f32 for cross_entropy's chunk sum on its way into the f64 total
+};
+
+}  // namespace onebit::kernels::cuda

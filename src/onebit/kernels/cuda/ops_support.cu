@@ -1,0 +1,191 @@
+// The kernels CudaOps needs beyond the training kernels proper: the embedding lookup and its
+// deterministic backward, parameter-side vector ops (axpy, the global gradient norm, the clip factor,
+// AdamW over the ranges of a flat arena), bf16 scaling and the f64 loss accumulator.
+// Numerics follow the CPU backends (kernels/cpu/fast_optim.cpp for AdamW, reference.h elsewhere).
+#include <cub/device/device_radix_sort.cuh>
+
+#include <algorithm>
+#include <cmath>
+
+#include "onebit/kernels/cuda/common.cuh"
+
+namespace onebit::kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr size_t kNormChunk = size_t{1} << 16;  // elements per norm partial: a fixed order for any n
+
+__global__ void embedding_forward_kernel(__nv_bfloat16* out, const int32_t* tokens, const __nv_bfloat16* table,
+                                         int C, int V) {
+  const int n = blockIdx.x;
+  const int tok = tokens[n];
+  __nv_bfloat16* o = out + (size_t)n * C;
+  if (tok < 0 || tok >= V) {  // the host checks ids before upload; poison rather than read out of bounds
+    for (int c = threadIdx.x; c < C; c += blockDim.x) o[c] = __float2bfloat16_rn(NAN);
+    return;
+  }
+  const __nv_bfloat16* row = table + (size_t)tok * C;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) o[c] = row[c];
+}
+
+// One block per run of equal tokens in the sorted order: the rows of dout summed in position order
+// (the stable sort keeps positions ascending), then added to the table row. No float atomics, so the
+// result is the same on every run.
+__global__ void embedding_backward_kernel(float* dtable, const __nv_bfloat16* dout, const int32_t* keys,
+                                          const int32_t* pos, int N, int C) {
+  const int i = blockIdx.x;
+  const int key = keys[i];
+  if (i > 0 && keys[i - 1] == key) return;  // not the start of a run
+  int end = i + 1;
+  while (end < N && keys[end] == key) ++end;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) {
+    float acc = 0.0f;
+    for (int j = i; j < end; ++j) acc += __bfloat162float(dout[(size_t)pos[j] * C + c]);
+    dtable[(size_t)key * C + c] += acc;
+  }
+}
+
+__global__ void iota_kernel(int32_t* p, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) p[i] = i;
+}
+
+__global__ void axpy_kernel(float* y, float a, const float* x, size_t n) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+    y[i] += a * x[i];
+}
+
+__global__ void scale_bf16_kernel(__nv_bfloat16* y, float a, const __nv_bfloat16* x, size_t n) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+    y[i] = __float2bfloat16_rn(a * __bfloat162float(x[i]));
+}
+
+__global__ void sq_partial_kernel(double* partial, const float* g, size_t n) {
+  __shared__ double sh[32];
+  const size_t lo = blockIdx.x * kNormChunk, hi = min(n, lo + kNormChunk);
+  double acc = 0;
+  for (size_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+    const double v = g[i];
+    acc += v * v;
+  }
+  acc = block_sum(acc, sh);
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+__global__ void fold_sum_kernel(double* out, const double* partial, int n) {
+  __shared__ double sh[32];
+  double acc = 0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) acc += partial[i];
+  acc = block_sum(acc, sh);
+  if (threadIdx.x == 0) *out = acc;
+}
+
+// torch's clip_grad_norm_ factor, exactly 1 when nothing is clipped (kernels.h clip_factor).
+__global__ void clip_factor_kernel(float* factor, const double* norm_sq, double max_norm) {
+  const double norm = sqrt(*norm_sq);
+  float f = 1.0f;
+  if (max_norm > 0.0 && isfinite(norm) && norm > max_norm) f = (float)(max_norm / (norm + 1e-6));
+  *factor = f;
+}
+
+struct AdamWConsts {
+  float b1, b2, eps, step_size, inv_sqrt_bc2, decay;
+};
+
+// The CPU backend's per-element formula (fast_optim.cpp adamw_step), term for term.
+__global__ void adamw_range_kernel(float* p, const float* g, float* m, float* v, size_t n, const float* clip,
+                                   AdamWConsts k) {
+  const float c = clip ? *clip : 1.0f;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    const float gi = __fmul_rn(g[i], c);
+    const float mi = __fadd_rn(__fmul_rn(k.b1, m[i]), __fmul_rn(1.0f - k.b1, gi));
+    const float vi = __fadd_rn(__fmul_rn(k.b2, v[i]), __fmul_rn(__fmul_rn(1.0f - k.b2, gi), gi));
+    m[i] = mi;
+    v[i] = vi;
+    const float denom = __fadd_rn(__fmul_rn(__fsqrt_rn(vi), k.inv_sqrt_bc2), k.eps);
+    p[i] = __fsub_rn(__fmul_rn(p[i], k.decay), __fdiv_rn(__fmul_rn(k.step_size, mi), denom));
+  }
+}
+
+__global__ void add_f32_to_f64_kernel(double* dst, const float* src) { *dst += (double)*src; }
+
+unsigned grid_for(size_t n) { return blocks_for(n, kThreads, 132u * 32u); }
+
+}  // namespace
+
+void embedding_forward(Context& ctx, bf16* out, const int32_t* tokens, const bf16* table, int N, int C, int V) {
+  OB_CHECK(N > 0 && C > 0, "embedding_forward: empty shape");
+  embedding_forward_kernel<<<N, 128, 0, stream_of(ctx)>>>(dev(out), tokens, dev(table), C, V);
+  check_last_launch("embedding_forward");
+}
+
+void embedding_backward(Context& ctx, float* dtable, const bf16* dout, const int32_t* tokens, int N, int C) {
+  OB_CHECK(N > 0 && C > 0, "embedding_backward: empty shape");
+  cudaStream_t st = stream_of(ctx);
+  size_t sort_bytes = 0;
+  OB_CUDA(cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, (const int32_t*)nullptr, (int32_t*)nullptr,
+                                          (const int32_t*)nullptr, (int32_t*)nullptr, N, 0, 32, st));
+  const size_t ids = ((size_t)N * sizeof(int32_t) + 255) / 256 * 256;
+  char* base = static_cast<char*>(ctx.scratch(3 * ids + sort_bytes));
+  auto* keys = reinterpret_cast<int32_t*>(base);
+  auto* pos_in = reinterpret_cast<int32_t*>(base + ids);
+  auto* pos = reinterpret_cast<int32_t*>(base + 2 * ids);
+  iota_kernel<<<(N + 255) / 256, 256, 0, st>>>(pos_in, N);
+  OB_CUDA(cub::DeviceRadixSort::SortPairs(base + 3 * ids, sort_bytes, tokens, keys, pos_in, pos, N, 0, 32, st));
+  embedding_backward_kernel<<<N, 128, 0, st>>>(dtable, dev(dout), keys, pos, N, C);
+  check_last_launch("embedding_backward");
+}
+
+void axpy(Context& ctx, float* y, float a, const float* x, size_t n) {
+  if (n == 0) return;
+  axpy_kernel<<<grid_for(n), kThreads, 0, stream_of(ctx)>>>(y, a, x, n);
+  check_last_launch("axpy");
+}
+
+void scale(Context& ctx, bf16* y, float a, const bf16* x, size_t n) {
+  if (n == 0) return;
+  scale_bf16_kernel<<<grid_for(n), kThreads, 0, stream_of(ctx)>>>(dev(y), a, dev(x), n);
+  check_last_launch("scale");
+}
+
+void grad_norm_sq(Context& ctx, double* norm_sq, const float* g, size_t n) {
+  OB_CHECK(n > 0, "grad_norm_sq: empty tensor");
+  const size_t chunks = (n + kNormChunk - 1) / kNormChunk;
+  OB_CHECK(chunks <= 0x7fffffffu, "grad_norm_sq: ", n, " values is too many");
+  auto* partial = static_cast<double*>(ctx.scratch(chunks * sizeof(double)));
+  cudaStream_t st = stream_of(ctx);
+  sq_partial_kernel<<<(unsigned)chunks, kThreads, 0, st>>>(partial, g, n);
+  fold_sum_kernel<<<1, 1024, 0, st>>>(norm_sq, partial, (int)chunks);
+  check_last_launch("grad_norm_sq");
+}
+
+void clip_factor(Context& ctx, float* factor, const double* norm_sq, double max_norm) {
+  clip_factor_kernel<<<1, 1, 0, stream_of(ctx)>>>(factor, norm_sq, max_norm);
+  check_last_launch("clip_factor");
+}
+
+void adamw_step(Context& ctx, float* params, const float* grads, float* m, float* v, const AdamWRange* ranges,
+                size_t num_ranges, const AdamWHyper& h, const float* clip) {
+  AdamWConsts k;
+  k.b1 = h.beta1;
+  k.b2 = h.beta2;
+  k.eps = h.eps;
+  k.step_size = h.lr / h.bias1;
+  k.inv_sqrt_bc2 = 1.0f / std::sqrt(h.bias2);
+  cudaStream_t st = stream_of(ctx);
+  for (size_t r = 0; r < num_ranges; ++r) {
+    const AdamWRange& rg = ranges[r];
+    if (rg.numel == 0) continue;
+    k.decay = rg.decay ? 1.0f - h.lr * h.weight_decay : 1.0f;
+    adamw_range_kernel<<<grid_for(rg.numel), kThreads, 0, st>>>(params + rg.offset, grads + rg.offset, m + rg.offset,
+                                                                v + rg.offset, rg.numel, clip, k);
+  }
+  check_last_launch("adamw_step");
+}
+
+void add_to_f64(Context& ctx, double* dst, const float* src) {
+  add_f32_to_f64_kernel<<<1, 1, 0, stream_of(ctx)>>>(dst, src);
+  check_last_launch("add_to_f64");
+}
+
+}  // namespace onebit::kernels::cuda

@@ -1,0 +1,178 @@
+// CudaOps (kernels/cuda/cuda_ops.h) and the kernels it adds (ops_support.cu, the split weight
+// quantizer) against the CPU reference and the fast CPU backend, on fresh random inputs of odd sizes.
+// Tolerances: the embedding copies bf16 values exactly and sums at most a few f32 terms per element
+// (1e-6 relative); the gradient norm is an f64 sum in another order (1e-12 relative); AdamW uses the
+// CPU's formula with correctly rounded f32 operations (1e-6 relative: the CPU may contract to FMA);
+// the quantizer's scale is an f64 reduction (1e-6 relative) and its codes are compared exactly.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "cuda_test_util.h"
+#include "onebit/kernels/cpu/reference.h"
+#include "onebit/kernels/cuda/cuda_ops.h"
+
+namespace onebit::kernels::cuda {
+namespace {
+
+using namespace testing;
+
+CudaOps& ops() {
+  static CudaOps* o = new CudaOps();  // lives for the process, like kernels::cuda_ops()
+  return *o;
+}
+// The Dev buffers of cuda_test_util.h copy on the legacy default stream, which does not wait for
+// CudaOps' own stream: every launch through ops() is followed by done() before its results are read.
+void done() { ops().synchronize(); }
+
+std::vector<int32_t> random_tokens(size_t n, int V, uint64_t seed) {
+  std::mt19937_64 g(seed);
+  // Few distinct ids, so most tokens repeat (the deterministic backward sums runs of them).
+  std::uniform_int_distribution<int> d(0, std::min(V - 1, 9));
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = d(g) * (V / 10 > 0 ? V / 10 : 1) % V;
+  return t;
+}
+
+TEST(CudaOps, EmbeddingForwardAndDeterministicBackward) {
+  ONEBIT_REQUIRE_GPU();
+  const uint64_t s = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << s);
+  const int N = 1001, C = 77, V = 53;
+  const auto table = bf16_exact(randn((size_t)V * C, s));
+  const auto dout = bf16_exact(randn((size_t)N * C, s + 1));
+  const auto tok = random_tokens(N, V, s + 2);
+  DevBf16 dtab(table), dy(dout), out((size_t)N * C);
+  Dev<int32_t> dtok(N);
+  dtok.put(tok);
+  ops().embedding_forward(out.get(), dtok.get(), dtab.get(), N, C, V);
+  done();
+  std::vector<float> want((size_t)N * C);
+  ref::embedding_forward(want.data(), tok.data(), table.data(), N, C);
+  expect_close(out.take_f32(), want, 0, 0, "embedding_forward");
+
+  const auto g0 = randn((size_t)V * C, s + 3);
+  Dev<float> dg((size_t)V * C);
+  dg.put(g0);
+  ops().embedding_backward(dg.get(), dy.get(), dtok.get(), N, C);
+  done();
+  std::vector<double> gw(g0.begin(), g0.end());
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C; ++c) gw[(size_t)tok[n] * C + c] += dout[(size_t)n * C + c];
+  const auto got = dg.take();
+  expect_close(got, gw, 1e-5, 1e-5, "embedding_backward");
+  // The same inputs give the same bits (no float atomics).
+  dg.put(g0);
+  ops().embedding_backward(dg.get(), dy.get(), dtok.get(), N, C);
+  done();
+  EXPECT_TRUE(got == dg.take()) << "embedding_backward is not deterministic";
+}
+
+TEST(CudaOps, GradNormClipFactorAndAdamWMatchTheCpuBackend) {
+  ONEBIT_REQUIRE_GPU();
+  const uint64_t s = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << s);
+  const size_t n = 200003;
+  auto p = randn(n, s, 0.02), g = randn(n, s + 1, 0.5), m = randn(n, s + 2, 0.01), v = randn(n, s + 3, 0.01);
+  for (auto& x : v) x = x * x;
+  const std::vector<AdamWRange> ranges = {{0, 70001, true}, {70001, 3, false}, {70004, n - 70004, true}};
+  Dev<float> dp(n), dgr(n), dm(n), dv(n), clip(1);
+  Dev<double> nsq(1);
+  dp.put(p), dgr.put(g), dm.put(m), dv.put(v);
+  ops().grad_norm_sq(nsq.get(), dgr.get(), n);
+  done();
+  double want = 0;
+  for (float x : g) want += (double)x * x;
+  const double got = nsq.take()[0];
+  EXPECT_NEAR(got, want, 1e-12 * want);
+  ops().clip_factor(clip.get(), nsq.get(), 1e9);  // far above the norm: exactly 1
+  EXPECT_EQ(clip.take()[0], 1.0f);
+  const double max_norm = std::sqrt(want) / 3;
+  ops().clip_factor(clip.get(), nsq.get(), max_norm);
+  done();
+  const float c = clip.take()[0];
+  EXPECT_NEAR(c, max_norm / (std::sqrt(got) + 1e-6), 1e-7);
+
+  AdamWHyper h;
+  h.lr = 3e-3f, h.bias1 = 1 - 0.9f * 0.9f, h.bias2 = 1 - 0.95f * 0.95f;
+  ops().adamw_step(dp.get(), dgr.get(), dm.get(), dv.get(), ranges.data(), ranges.size(), h, clip.get());
+  done();
+  std::vector<float> cp = p, cm = m, cv = v;
+  cpu_ops().adamw_step(cp.data(), g.data(), cm.data(), cv.data(), ranges.data(), ranges.size(), h, &c);
+  // Absolute floors: a few ulps of the update (lr 3e-3) and of m, where p*decay - update cancels.
+  expect_close(dp.take(), cp, 1e-5, 1e-7, "adamw params");
+  expect_close(dm.take(), cm, 1e-5, 2e-8, "adamw m");
+  expect_close(dv.take(), cv, 1e-5, 1e-12, "adamw v");
+}
+
+TEST(CudaOps, SplitWeightQuantizerMatchesReference) {
+  ONEBIT_REQUIRE_GPU();
+  const uint64_t s = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << s);
+  const size_t n = 12345;
+  const auto w = randn(n, s, 0.05, 0.003);
+  Dev<float> dw(n);
+  dw.put(w);
+  Dev<QuantScale> scale(1);
+  Dev<int64_t> counts(3);
+  DevBf16 out(n);
+  for (WeightQuant q : {WeightQuant::Ternary, WeightQuant::Binary, WeightQuant::Int8}) {
+    SCOPED_TRACE(::testing::Message() << "quant " << (int)q);
+    ops().weight_quant_scale(scale.get(), dw.get(), n, q);
+    done();
+    const QuantScale got = scale.take()[0], want = ref::weight_quant_scale(w.data(), n, q);
+    EXPECT_NEAR(got.scale, want.scale, 1e-6 * std::abs(want.scale));
+    EXPECT_NEAR(got.center, want.center, 1e-6 * std::abs(want.center) + 1e-12);
+    ops().weight_quantize(out.get(), dw.get(), n, q, scale.get(), 0.0f);
+    done();
+    std::vector<float> eff(n);
+    ref::weight_quantize(eff.data(), w.data(), n, q, got, 0.0f);
+    for (auto& x : eff) x = ref::bf16_round(x);
+    expect_close(out.take_f32(), eff, 0, 0, "hard quantized weight");
+    counts.put({0, 0, 0});
+    ops().weight_code_counts(counts.get(), dw.get(), n, q, scale.get());
+    done();
+    int64_t wc[3] = {0, 0, 0};
+    if (q != WeightQuant::Int8) ref::weight_code_counts(w.data(), n, q, got, wc);
+    const auto c = counts.take();
+    EXPECT_EQ(c[0], wc[0]);
+    EXPECT_EQ(c[1], wc[1]);
+    EXPECT_EQ(c[2], wc[2]);
+  }
+}
+
+TEST(CudaOps, CrossEntropyAddsItsLossSumToTheF64Total) {
+  ONEBIT_REQUIRE_GPU();
+  const uint64_t s = test_seed();
+  const int N = 37, V = 1001;
+  const auto logits = bf16_exact(randn((size_t)N * V, s, 2.0));
+  std::vector<int32_t> tgt(N);
+  for (int i = 0; i < N; ++i) tgt[i] = (i * 97) % V;
+  tgt[5] = -1;  // ignored
+  DevBf16 dl(logits);
+  Dev<float> losses(N);
+  Dev<int32_t> dt(N);
+  dt.put(tgt);
+  Dev<double> total(1);
+  total.put({10.0});
+  ops().cross_entropy(dl.get(), losses.get(), total.get(), dt.get(), N, V, 1.0f, false);
+  done();
+  std::vector<float> lg = logits, rl(N);
+  const double want = ref::cross_entropy(lg.data(), rl.data(), tgt.data(), N, V, 1.0f, false);
+  EXPECT_NEAR(total.take()[0], 10.0 + want, 1e-4 * std::abs(want) + 1e-4);
+}
+
+TEST(CudaOps, CountsWhatItHolds) {
+  ONEBIT_REQUIRE_GPU();
+  const size_t before = ops().allocated_bytes();
+  void* p = ops().alloc_bytes(size_t{3} << 20);
+  EXPECT_EQ(ops().allocated_bytes(), before + (size_t{3} << 20));
+  EXPECT_GE(ops().peak_allocated_bytes(), ops().allocated_bytes());
+  ops().free_bytes(p);
+  EXPECT_EQ(ops().allocated_bytes(), before);
+}
+
+}  // namespace
+}  // namespace onebit::kernels::cuda

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Run on a CUDA machine (the lent H200): builds onebit with CUDA enabled for sm_90, runs every test
 # (tests/cuda compares each CUDA kernel with the CPU reference) and the benchmarks (model step,
-# checkpoint memory, CUDA kernels), and copies at most 8 files (logs and this run's
+# checkpoint memory, CUDA kernels), and copies the logs and this run's bench/results JSON (logs and this run's
 # bench/results JSON) to $OUT (or ./out) for the caller.
-# ONEBIT_GPU_CHECK=cuda builds and runs only the CUDA kernel tests and benchmark (a shorter call).
+# ONEBIT_GPU_CHECK=cuda builds and runs only the GPU tests (kernels, CudaOps, model, `train --device
+# cuda`) and the GPU benchmarks (a shorter call). GPU_BENCH=0 skips the training benchmarks,
+# GPU_QUALITY=0 the shakespeare-char quality run, GPU_THROUGHPUT=0 the throughput runs;
+# ONEBIT_GPU_CHECK=bench builds onebit and runs only the GPU benchmarks.
 # On an image without a package registry, run scripts/fetch-device-deps.sh first and carry .deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-out}
-mkdir -p "$out"
+final_out=${OUT:-out}
+# Logs and results gather in one folder, packed into $OUT/gpu-check.tgz at exit (the device returns at
+# most 8 files); the JSON results are also copied next to it.
+out=$(mktemp -d)
+pack() { tar czf "$final_out/gpu-check.tgz" -C "$out" . && cp "$out"/*.json "$final_out/" 2>/dev/null; true; }
+mkdir -p "$final_out"
+trap pack EXIT
 build=${ONEBIT_BUILD_DIR:-build-gpu}
 # Packages carried by scripts/fetch-device-deps.sh for an image without a registry.
 if [ -d .deps/root/usr ]; then
@@ -23,13 +31,42 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 2>&1 | tee "$out/configure.log"
 status=0
+# The peer trainer for the side-by-side GPU benchmark: ../shared/bench, or .peer/ where the checkout
+# travelled without ../shared (the device copies only the working tree).
+peer=../shared/bench/peer_torch_bitnet.py
+[ -f "$peer" ] || peer=.peer/peer_torch_bitnet.py
+gpu_tests="cuda_kernels_test cuda_ops_test cuda_model_test cuda_train_test"
+run_gpu_benches() {  # training throughput vs the peer (and the 1b preset with checkpointing), then
+                     # (GPU_QUALITY=1) the shakespeare-char quality run
+  if [ "${GPU_THROUGHPUT:-1}" = 1 ]; then
+    PEER=$peer ONEBIT_BINARY=$build/src/cli/onebit SEGMENTS="0 4" bash bench/gpu_train_throughput.sh 2>&1 |
+      tee "$out/gpu_train.log" | grep -vE "^\[onebit info\]|it/s|step/s|tokenize|model saved" | tail -n 40 || status=1
+    ONEBIT_BINARY=$build/src/cli/onebit CONFIGS=1b SEGMENTS="8" RESULT=gpu_train_throughput_1b \
+      bash bench/gpu_train_throughput.sh 2>&1 | tee "$out/gpu_train_1b.log" | tail -n 3 || status=1
+    cp bench/results/gpu_train_throughput*.json "$out/" 2>/dev/null || true
+  fi
+  if [ "${GPU_QUALITY:-1}" = 1 ]; then
+    ONEBIT_BINARY=$build/src/cli/onebit bash bench/shakespeare_char.sh 2>&1 | tee "$out/shakespeare.log" |
+      grep -E "val_loss|error" | tail -n 8 || status=1
+    cp bench/results/shakespeare_char.json "$out/" 2>/dev/null || true
+  fi
+}
+if [ "${ONEBIT_GPU_CHECK:-all}" = bench ]; then  # the GPU benchmarks alone (after a passing check)
+  cmake --build "$build" -j "$(nproc)" --target onebit 2>&1 | tee "$out/build.log" | grep -E "error|FAILED" | head || true
+  run_gpu_benches
+  exit "$status"
+fi
 if [ "${ONEBIT_GPU_CHECK:-all}" = cuda ]; then
-  cmake --build "$build" -j "$(nproc)" --target cuda_kernels_test bench_cuda_kernels 2>&1 | tee "$out/build.log" |
-    tail -n 5
-  "$build/tests/cuda/cuda_kernels_test" > "$out/ctest.log" 2>&1 || status=$?
-  grep -E "^\[  (FAILED|PASSED|SKIPPED) |ONEBIT_TEST_SEED|Failure|error" "$out/ctest.log" | head -n 60 || true
-  "$build/bench/bench_cuda_kernels" 2>&1 | tee "$out/bench.log" || status=$?
+  cmake --build "$build" -j "$(nproc)" --target onebit $gpu_tests bench_cuda_kernels 2>&1 | tee "$out/build.log" |
+    grep -E "error|FAILED" | head -n 30 || true
+  for t in $gpu_tests; do
+    "$build/tests/cuda/$t" > "$out/$t.log" 2>&1 || status=$?
+    echo "== $t"; grep -E "^\[  (FAILED|PASSED|SKIPPED) |ONEBIT_TEST_SEED|Failure|error|steps .*diff|largest" "$out/$t.log" |
+      head -n 40 || true
+  done
+  "$build/bench/bench_cuda_kernels" > "$out/bench.log" 2>&1 || status=$?
   cp bench/results/cuda_kernels.json "$out/" 2>/dev/null || true
+  [ "${GPU_BENCH:-1}" = 1 ] && run_gpu_benches
   exit "$status"
 fi
 cmake --build "$build" -j "$(nproc)" 2>&1 | tee "$out/build.log" | tail -n 5
@@ -44,4 +81,5 @@ threads=$(nproc)
   echo "== bench_cuda_kernels"; "$build/bench/bench_cuda_kernels"
 } 2>&1 | tee "$out/bench.log" || status=$?
 for f in model_step checkpoint_memory cuda_kernels; do cp "bench/results/$f.json" "$out/" 2>/dev/null || true; done
+[ "${GPU_BENCH:-1}" = 1 ] && run_gpu_benches
 exit "$status"

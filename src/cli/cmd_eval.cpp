@@ -13,6 +13,7 @@
 #include "onebit/data/token_file.h"
 #include "onebit/data/window_sources.h"
 #include "onebit/infer/load_model.h"
+#include "onebit/kernels/backend.h"
 #include "onebit/kernels/threads.h"
 #include "onebit/train/checkpoint_quant.h"
 #include "onebit/train/evaluate.h"
@@ -27,6 +28,7 @@ struct EvalArgs {
   double quant_k = 0;
   bool quant_k_given = false;
   int batch_size = 8, seq_len = 0, threads = 0;
+  std::string device;  // empty: kernels::choose_device's default
   int64_t max_batches = 0;
   bool json_out = false;
 };
@@ -79,7 +81,7 @@ void run_eval(const EvalArgs& a) {
   check_flags(a);
   kernels::set_num_threads(a.threads);
   const model::QuantState quant = eval_quant_state(a);
-  infer::LoadedModel lm = infer::load_model_dir(a.model, a.tokenizer);
+  infer::LoadedModel lm = infer::load_model_dir(a.model, a.tokenizer, kernels::choose_device(a.device));
   const auto& cfg = lm.model->config();
   const auto& tok = *lm.tokenizer;
   const int T = a.seq_len > 0 ? a.seq_len : std::min(256, cfg.max_position_embeddings);
@@ -167,6 +169,7 @@ void add_eval_command(CLI::App& app) {
   sub->add_option("--max-batches", a->max_batches, "Evaluate at most this many batches (0 = the whole input)")
       ->capture_default_str();
   sub->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  sub->add_option("--device", a->device, kernels::kDeviceHelp)->check(CLI::IsMember({"auto", "cuda", "cpu"}));
   sub->add_flag("--json", a->json_out, "Print one JSON object instead of a line of text");
   sub->callback([a, sub]() {
     a->quant_k_given = sub->count("--quant-k") > 0;

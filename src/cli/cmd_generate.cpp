@@ -8,6 +8,7 @@
 #include "onebit/core/rng.h"
 #include "onebit/infer/load_model.h"
 #include "onebit/infer/sampler.h"
+#include "onebit/kernels/backend.h"
 #include "onebit/kernels/threads.h"
 
 namespace onebit::cli {
@@ -16,6 +17,7 @@ namespace {
 struct GenerateArgs {
   std::string model, prompt, tokenizer;
   int max_tokens = 200, threads = 0;
+  std::string device;  // empty: kernels::choose_device's default
   uint64_t seed = 0;
   infer::SamplingOptions sampling;
 };
@@ -37,7 +39,7 @@ void run_generate(const GenerateArgs& a) {
   if (a.threads < 0) fail("--threads must be >= 0 (got ", a.threads, "; 0 = all cores)");
   infer::check_sampling_options(a.sampling);  // --temperature, --top-k, --top-p (NaN included)
   kernels::set_num_threads(a.threads);
-  infer::LoadedModel lm = infer::load_model_dir(a.model, a.tokenizer);
+  infer::LoadedModel lm = infer::load_model_dir(a.model, a.tokenizer, kernels::choose_device(a.device));
   auto& model = *lm.model;
   const auto& tok = *lm.tokenizer;
   model.set_training(false);
@@ -102,6 +104,7 @@ void add_generate_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--tokenizer", a->tokenizer, "Override the model dir's tokenizer.json");
   sub->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  sub->add_option("--device", a->device, kernels::kDeviceHelp)->check(CLI::IsMember({"auto", "cuda", "cpu"}));
   sub->callback([a]() { run_generate(*a); });
 }
 

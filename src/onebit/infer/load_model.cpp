@@ -8,7 +8,7 @@
 
 namespace onebit::infer {
 
-LoadedModel load_model_dir(const fs::path& dir, const std::string& tokenizer_spec) {
+LoadedModel load_model_dir(const fs::path& dir, const std::string& tokenizer_spec, kernels::Device device) {
   if (!fs::is_directory(dir)) fail(dir.string(), ": model dir not found");
   const fs::path cfg_path = dir / "config.json";
   if (!fs::exists(cfg_path)) fail(cfg_path.string(), ": not found (is ", dir.string(), " a model dir?)");
@@ -31,7 +31,7 @@ LoadedModel load_model_dir(const fs::path& dir, const std::string& tokenizer_spe
            weights_path.string(), " holds only ", weights.tensors().size(), " tensors (does it belong to this config?)");
     modeldir::check_weights_match(weights, model::build_param_layout(cfg).info);
   }
-  out.model = std::make_unique<model::Transformer>(cfg);
+  out.model = model::make_transformer(cfg, device);
   modeldir::load_weights(weights_path, *out.model);
   return out;
 }

@@ -106,6 +106,10 @@ void fit_vocab_to_tokenizer(model::ModelConfig& cfg, const data::Tokenizer& tok,
 // activations (attention probabilities, ~8 hidden-size and 3 intermediate-size vectors per token)
 // exceed this machine's memory, before anything is allocated. That is a lower bound whatever the
 // --gradient-checkpointing-segments (all layers' activations are kept without it).
+kernels::Device resolve_run_device(const TrainOptions& opt) {
+  return kernels::choose_device(opt.explicit_flags.count("device") ? opt.device : std::string());
+}
+
 void check_fits_in_memory(const model::ModelConfig& cfg, int B, int T) {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   if (pages <= 0 || page <= 0) return;

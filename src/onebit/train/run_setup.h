@@ -7,6 +7,7 @@
 
 #include "onebit/core/fs.h"
 #include "onebit/data/tokenizer.h"
+#include "onebit/kernels/backend.h"
 #include "onebit/model/config.h"
 #include "onebit/train/train_options.h"
 
@@ -34,6 +35,9 @@ void check_vocab_fits(const model::ModelConfig& cfg, const data::Tokenizer& tok,
 // is taken literally and must already fit.
 void fit_vocab_to_tokenizer(model::ModelConfig& cfg, const data::Tokenizer& tok, const std::string& tokenizer_spec,
                             const std::string& config_spec);
+
+// --device where typed, else $ONEBIT_DEVICE, else auto (kernels::choose_device).
+kernels::Device resolve_run_device(const TrainOptions& opt);
 
 // Refuses a batch-size x seq-len whose activations cannot fit in this machine's memory, before
 // anything is allocated.

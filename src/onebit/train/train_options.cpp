@@ -244,6 +244,14 @@ std::vector<TrainOption> make_table() {
        .field = &O::threads,
        .min = 0,
        .max = kMaxThreads},
+      {.key = "device",
+       .names = "--device",
+       .help = "Compute device: cuda (the GPU: bf16 activations, f32 master weights), cpu, or auto (the GPU "
+               "when one is visible). Without the flag: $ONEBIT_DEVICE if set, else auto. Checkpoints are the "
+               "same files on both: a run may resume on the other device",
+       .field = &O::device,
+       .show_default = false,
+       .choices = {"auto", "cuda", "cpu"}},
   };
 }
 

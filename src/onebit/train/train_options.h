@@ -46,6 +46,7 @@ struct TrainOptions {
   std::string resume;                // checkpoint dir; empty: <output>/checkpoints/latest if present
   bool no_resume = false;            // ignore an existing latest and start fresh
   int threads = 0;
+  std::string device = "auto";       // cpu | cuda | auto (resolve_device in run_setup.h)
   // Flags the user typed (by key, e.g. "lr"): on resume, these must agree with the checkpoint;
   // flags not typed take the checkpoint's values.
   std::set<std::string> explicit_flags;

@@ -76,6 +76,7 @@ class TrainingRun {
   TrainOptions opt_;
   fs::path out_;
   int threads_ = 0;
+  kernels::Device device_ = kernels::Device::Cpu;
   std::optional<fs::path> resume_dir_;
   std::optional<TrainerState> saved_;
   model::ModelConfig cfg_;
@@ -105,6 +106,7 @@ TrainingRun::TrainingRun(const TrainOptions& flags) : out_(flags.output_dir) {
   check_output_dir(out_);
   check_option_ranges(flags);  // before --threads is used and before any checkpoint is read
   threads_ = kernels::set_num_threads(flags.threads);
+  device_ = resolve_run_device(flags);
   resume_dir_ = find_resume_dir(flags, out_);
   std::string where;
   if (resume_dir_) {
@@ -144,13 +146,14 @@ void TrainingRun::load_config_and_tokenizer() {
   }
   if (opt_.seq_len > cfg_.max_position_embeddings)
     fail("--seq-len ", opt_.seq_len, " exceeds the model's max_position_embeddings ", cfg_.max_position_embeddings);
-  check_fits_in_memory(cfg_, opt_.batch_size, opt_.seq_len);
+  // Host memory; on the GPU an allocation that does not fit fails with its own message.
+  if (device_ == kernels::Device::Cpu) check_fits_in_memory(cfg_, opt_.batch_size, opt_.seq_len);
   tok_json_ = tok_->to_json();
   config_hash_ = data::fnv1a64(cfg_.to_json().dump());
 }
 
 void TrainingRun::build_model() {
-  model_ = std::make_unique<model::Transformer>(cfg_);
+  model_ = model::make_transformer(cfg_, device_);
   model_->init_weights(opt_.seed);
   model_->set_checkpoint_segments(opt_.checkpoint_segments);
   model_->set_training(true);
@@ -234,20 +237,23 @@ EvalResult TrainingRun::evaluate_and_log(int64_t max_batches, bool progress) {
 void TrainingRun::log_step(float loss, double gnorm, double seconds) {
   const model::WeightStats ws = model_->weight_stats();
   const uint64_t tokens_per_step = static_cast<uint64_t>(opt_.batch_size) * opt_.seq_len * opt_.accumulation_steps;
-  metrics_->append(json{{"step", step_},
-                        {"loss", loss},
-                        {"lr", last_lr_},
-                        {"grad_norm", gnorm},
-                        {"tokens_per_s", static_cast<double>(tokens_per_step) / seconds},
-                        {"step_ms", seconds * 1e3},
-                        {"phase", to_string(last_q_.phase)},
-                        {"k", last_q_.k},
-                        {"w_neg", ws.neg},
-                        {"w_zero", ws.zero},
-                        {"w_pos", ws.pos},
-                        {"tokens", tokens_seen_},
-                        {"peak_rss_mb", static_cast<double>(peak_rss_bytes()) / (1 << 20)},
-                        {"activation_mb", static_cast<double>(model_->peak_activation_bytes()) / (1 << 20)}});
+  json record{{"step", step_},
+               {"loss", loss},
+               {"lr", last_lr_},
+               {"grad_norm", gnorm},
+               {"tokens_per_s", static_cast<double>(tokens_per_step) / seconds},
+               {"step_ms", seconds * 1e3},
+               {"phase", to_string(last_q_.phase)},
+               {"k", last_q_.k},
+               {"w_neg", ws.neg},
+               {"w_zero", ws.zero},
+               {"w_pos", ws.pos},
+               {"tokens", tokens_seen_},
+               {"peak_rss_mb", static_cast<double>(peak_rss_bytes()) / (1 << 20)},
+               {"activation_mb", static_cast<double>(model_->peak_activation_bytes()) / (1 << 20)}};
+  if (device_ == kernels::Device::Cuda)  // the most the backend has held: weights, state, activations
+    record["gpu_peak_mb"] = static_cast<double>(kernels::cuda_peak_bytes()) / (1 << 20);
+  metrics_->append(record);
 }
 
 TrainingRun::LoopEnd TrainingRun::step_loop() {
@@ -327,7 +333,8 @@ int TrainingRun::run() {
   install_interrupt_handler();
   log_info("train: ", cfg_.num_hidden_layers, " layers, d ", cfg_.hidden_size, ", ", model_->num_params(),
            " params; data ", ds_.train->describe(), "; batch ", opt_.batch_size, "x", opt_.seq_len, "x",
-           opt_.accumulation_steps, "; ", threads_, " threads",
+           opt_.accumulation_steps, "; ", kernels::describe(device_),
+           device_ == kernels::Device::Cpu ? cat(", ", threads_, " threads") : std::string(),
            resume_dir_ ? cat("; resumed from ", resume_dir_->string(), " at step ", step_) : std::string());
   if (step_loop() == LoopEnd::Interrupted) {
     if (last_saved_ != step_) save(step_start_data_, step_start_rng_);

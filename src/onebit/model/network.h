@@ -80,6 +80,8 @@ class Network {
   void ensure_arena(int B, int Tn);
   void free_arena();
   void prepare_weights();
+  // lin's per-tensor scale of W into lin.scale, by the config's architecture (BitNet: clamped eps).
+  void quant_scale(Linear& lin, const T* W, size_t n);
   bool act_quant_on(const Linear& lin) const;
   const T* input_for(const Linear& lin, const T* plain, const T* quant) const;
   // y[N,out] = x[N,in] · W_effᵀ: the integer path where prepare_weights packed the weight, else gemm.

@@ -6,6 +6,9 @@
   make_hf_bitnet_fixtures.py check-export HF_DIR OUT  loads an onebit export with from_pretrained
                                                     and writes its logits on the fixed ids to OUT
 
+check-export made onebit_trained/transformers_{packed,master}.safetensors from `onebit export
+--format hf [--hf-weights master]` of onebit_trained/ (see tests/fixtures/hf_bitnet/README.md).
+
 `write` makes, under OUT_DIR (tests/fixtures/hf_bitnet):
   bitnet_master/   BitNetForCausalLM, f32 master weights, quantization_config autobitlinear + online
                    (transformers quantizes weights and activations on the fly), relu2, untied, GQA 4/2
@@ -33,7 +36,7 @@ os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
 
 import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
-from transformers import AutoModelForCausalLM, BitNetConfig, BitNetForCausalLM, LlamaConfig, LlamaForCausalLM  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitNetConfig, BitNetForCausalLM, LlamaConfig, LlamaForCausalLM  # noqa: E402
 from transformers.integrations import bitnet as hf_bitnet  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -220,10 +223,15 @@ def check_export(hf_dir, out):
     model = load(hf_dir)
     print(f"loaded {hf_dir} as {type(model).__name__}; quantization_config:",
           getattr(model.config, "quantization_config", None))
+    tok = AutoTokenizer.from_pretrained(hf_dir)
+    print(f"tokenizer {type(tok).__name__}: 'ROMEO:' -> {tok('ROMEO:').input_ids}")
     ids = input_ids()
+    ties = TieMargin(model)
     logits = logits_of(model, ids)
+    ties.close()
     save_file({"input_ids": ids.to(torch.int32), "logits": logits}, out)
-    print(f"logits {tuple(logits.shape)} max|logit| {logits.abs().max().item():.4f} -> {out}")
+    print(f"logits {tuple(logits.shape)} max|logit| {logits.abs().max().item():.4f}, closest int8 activation code "
+          f"to a rounding tie {ties.margin:.2e} of a step -> {out}")
 
 
 if __name__ == "__main__":

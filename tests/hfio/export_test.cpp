@@ -54,6 +54,27 @@ TEST(ExportHf, PackedRoundTripKeepsTheLogits) {
   fs::remove_all(d);
 }
 
+// transformers loaded onebit's exports of an onebit-trained model (make_hf_bitnet_fixtures.py
+// check-export); onebit's Hard-phase logits of the same model equal its logits, and so do those of
+// today's export of it imported back (export -> import against transformers' numbers).
+TEST(ExportHf, TransformersRunsTheExportLikeOnebit) {
+  const fs::path model = hf_fixture("onebit_trained");
+  for (auto [weights, file] : {std::pair{hfio::HfWeights::Packed, "transformers_packed.safetensors"},
+                               std::pair{hfio::HfWeights::Master, "transformers_master.safetensors"}}) {
+    const fs::path d = hf_temp_dir("oracle");
+    hfio::export_hf(model, d / "hf", weights);
+    const Expected e = read_expected(model / file);
+    // onebit on its own model, and on the re-import of what transformers loaded.
+    const double own = max_abs_diff(onebit_logits(model, e, QuantPhase::Hard), e.logits);
+    hfio::import_hf(d / "hf", d / "again");
+    const double again = max_abs_diff(onebit_logits(d / "again", e, QuantPhase::Hard), e.logits);
+    std::printf("%s: max |onebit - transformers| logit %.3g (re-imported: %.3g)\n", file, own, again);
+    EXPECT_LT(own, 5e-5) << file;
+    EXPECT_LT(again, 5e-5) << file;
+    fs::remove_all(d);
+  }
+}
+
 TEST(ExportHf, RefusesWhatTransformersCannotRun) {
   const fs::path d = hf_temp_dir("refuse");
   hfio::import_hf(hf_fixture("llama"), d / "llama");

@@ -2,6 +2,7 @@
 
 #include "onebit/core/error.h"
 #include "onebit/core/json_util.h"
+#include "onebit/data/tokenizer.h"
 #include "onebit/formats/safetensors.h"
 #include "onebit/hfio/hf_config.h"
 #include "onebit/hfio/ternary_pack.h"
@@ -51,6 +52,9 @@ void export_hf(const fs::path& model_dir, const fs::path& out_dir, HfWeights wei
   const formats::SafetensorsFile f(st_path);
   const model::ParamLayout layout = model::build_param_layout(c);
   modeldir::check_weights_match(f, layout.info);
+  const std::unique_ptr<data::Tokenizer> tok = data::load_tokenizer(tok_path.string());
+  if (tok->vocab_size() > c.vocab_size)
+    fail(printable(tok_path.string(), 4096), ": ", tok->vocab_size(), " ids, more than vocab_size ", c.vocab_size);
 
   if (weights == HfWeights::Packed)
     for (const model::ParamInfo& p : layout.info)
@@ -84,9 +88,12 @@ void export_hf(const fs::path& model_dir, const fs::path& out_dir, HfWeights wei
   w.set_metadata("format", "pt");
   w.write(out_dir / "model.safetensors");
   const bool packed = weights == HfWeights::Packed;
-  write_json_atomic(out_dir / "config.json",
-                    bitnet_hf_config(c, packed ? LinearClass::BitLinear : LinearClass::AutoBitLinear,
-                                     packed ? QuantMode::Offline : QuantMode::Online));
+  json hf = bitnet_hf_config(c, packed ? LinearClass::BitLinear : LinearClass::AutoBitLinear,
+                             packed ? QuantMode::Offline : QuantMode::Online);
+  // The special ids are the tokenizer's (BitNetConfig's defaults are Llama 3's 128000/128001).
+  hf["bos_token_id"] = tok->bos_id() ? json(*tok->bos_id()) : json();
+  hf["eos_token_id"] = tok->eos_id() ? json(*tok->eos_id()) : json();
+  write_json_atomic(out_dir / "config.json", hf);
   write_file_atomic(out_dir / "tokenizer.json", read_file(tok_path));
   write_json_atomic(out_dir / "tokenizer_config.json", json{{"tokenizer_class", "PreTrainedTokenizerFast"}});
 }

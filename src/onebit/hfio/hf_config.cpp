@@ -1,6 +1,8 @@
 #include "onebit/hfio/hf_config.h"
 
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
 
 #include "onebit/core/error.h"
 
@@ -92,6 +94,13 @@ void parse_quantization_config(const json& q, const std::string& where, HfModel&
   m.quantized = true;
 }
 
+// The shortest decimal that reads back as x, so that 1e-5f is written as 1e-05, not 9.99999974e-06.
+double json_float(float x) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, x);
+  return std::strtod(std::string(buf, r.ptr).c_str(), nullptr);
+}
+
 }  // namespace
 
 const char* to_string(HfFamily f) { return f == HfFamily::BitNet ? "bitnet" : "llama"; }
@@ -172,10 +181,10 @@ json bitnet_hf_config(const model::ModelConfig& c, LinearClass linear_class, Qua
   j["num_key_value_heads"] = c.num_key_value_heads;
   j["hidden_act"] = c.hidden_act == model::HiddenAct::ReLU2 ? "relu2" : "silu";
   j["max_position_embeddings"] = c.max_position_embeddings;
-  j["rms_norm_eps"] = c.rms_norm_eps;
+  j["rms_norm_eps"] = json_float(c.rms_norm_eps);
   // Both spellings: transformers 5 reads rope_parameters, transformers 4 rope_theta.
-  j["rope_theta"] = c.rope_theta;
-  j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", c.rope_theta}};
+  j["rope_theta"] = json_float(c.rope_theta);
+  j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", json_float(c.rope_theta)}};
   j["tie_word_embeddings"] = c.tie_word_embeddings;
   j["attention_bias"] = false;
   j["attention_dropout"] = 0.0;

@@ -12,16 +12,20 @@ check-export made onebit_trained/transformers_{packed,master}.safetensors from `
 `write` makes, under OUT_DIR (tests/fixtures/hf_bitnet):
   bitnet_master/   BitNetForCausalLM, f32 master weights, quantization_config autobitlinear + online
                    (transformers quantizes weights and activations on the fly), relu2, untied, GQA 4/2
-  bitnet_packed/   the microsoft/bitnet-b1.58-2B-4T layout in miniature: linear_class bitlinear,
-                   offline; each linear stored as uint8[out/4, in] by transformers' pack_weights plus
-                   a weight_scale of shape (1,); relu2, tied embeddings, GQA 4/2
+  bitnet_2b4t/     microsoft/bitnet-b1.58-2B-4T's layout in miniature: linear_class autobitlinear,
+                   offline (its config); each linear stored as uint8[out/4, in] by transformers'
+                   pack_weights plus a weight_scale (1,) that AutoBitLinear multiplies by (= g);
+                   relu2, tied embeddings, GQA 4/2
+  bitnet_packed/   the same layout under transformers' default linear_class bitlinear, whose
+                   BitLinear divides by weight_scale (= 1/g)
   bitnet_silu/     autobitlinear online, silu, untied, MHA (4 heads, 4 kv heads)
   llama/           LlamaForCausalLM, full precision (f32), untied, GQA 4/2
 each with config.json, model.safetensors, tokenizer.json (onebit's byte-level test tokenizer) and
 expected.safetensors: "input_ids" (I32 [B, T]) and "logits" (F32 [B, T, V]) from transformers'
 forward; the BitNet dirs also hold "logits_fp", the same weights run by BitNetForCausalLM without
 quantization_config (plain nn.Linear), which onebit matches in its full-precision phase.
-facts.json records what the script settled numerically (the meaning of weight_scale) and the
+facts.json records what the script settled numerically (the meaning of weight_scale per
+linear_class) and the
 smallest distance of any int8 activation code to a rounding tie, so that a tolerance can be argued.
 
 The run is deterministic for its seeds; torch.compile is disabled (TORCHDYNAMO_DISABLE) so the
@@ -36,7 +40,8 @@ os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
 
 import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer, BitNetConfig, BitNetForCausalLM, LlamaConfig, LlamaForCausalLM  # noqa: E402
+from transformers import (AutoModelForCausalLM, AutoTokenizer, BitNetConfig, BitNetForCausalLM,  # noqa: E402
+                          LlamaConfig, LlamaForCausalLM)
 from transformers.integrations import bitnet as hf_bitnet  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -139,9 +144,21 @@ def packed_tensors(model, weight_scale_rule):
     return sd
 
 
-def make_bitnet(out, name, seed, hidden_act, tied, kv_heads, packed, ids, facts):
-    quant = ({"quant_method": "bitnet", "linear_class": "bitlinear", "quantization_mode": "offline"} if packed else
-             {"quant_method": "bitnet", "linear_class": "autobitlinear", "quantization_mode": "online"})
+# quantization_config per kind, and what weight_scale holds for the packed kinds (`inv_g` is
+# WeightQuant's scale 1 / clamp(mean|W|, 1e-5)).
+KINDS = {
+    "online": ({"quant_method": "bitnet", "linear_class": "autobitlinear", "quantization_mode": "online"}, None),
+    # microsoft/bitnet-b1.58-2B-4T's own config: AutoBitLinear multiplies its output by weight_scale.
+    "autobitlinear_offline": ({"quant_method": "bitnet", "linear_class": "autobitlinear",
+                               "quantization_mode": "offline"}, lambda inv_g: 1.0 / inv_g),
+    # transformers' default BitLinear divides its output by weight_scale.
+    "bitlinear": ({"quant_method": "bitnet", "linear_class": "bitlinear", "quantization_mode": "offline"},
+                  lambda inv_g: inv_g),
+}
+
+
+def make_bitnet(out, name, seed, hidden_act, tied, kv_heads, kind, ids, facts):
+    quant, scale_rule = KINDS[kind]
     for attempt in range(300):
         plain = BitNetForCausalLM(bitnet_config(hidden_act, tied, kv_heads, None)).float().eval()
         randomize(plain, seed + attempt)
@@ -149,10 +166,7 @@ def make_bitnet(out, name, seed, hidden_act, tied, kv_heads, packed, ids, facts)
         path = os.path.join(out, name)
         shutil.rmtree(path, ignore_errors=True)
         cfg = bitnet_config(hidden_act, tied, kv_heads, quant)
-        if packed:
-            write_dir(path, cfg, packed_tensors(plain, lambda s: s))
-        else:
-            write_dir(path, cfg, master_tensors(plain))
+        write_dir(path, cfg, packed_tensors(plain, scale_rule) if scale_rule else master_tensors(plain))
         model = load(path)
         ties = TieMargin(model)
         logits = logits_of(model, ids)
@@ -164,29 +178,25 @@ def make_bitnet(out, name, seed, hidden_act, tied, kv_heads, packed, ids, facts)
         sys.exit(f"{name}: no seed without near ties")
     save_file({"input_ids": ids.to(torch.int32), "logits": logits, "logits_fp": logits_fp},
               os.path.join(path, "expected.safetensors"))
-    facts[name] = {"seed": seed + attempt, "activation_tie_margin": ties.margin,
+    facts[name] = {"seed": seed + attempt, "quantization_config": quant, "activation_tie_margin": ties.margin,
                    "max_abs_logit": logits.abs().max().item(),
                    "max_abs_logit_fp": logits_fp.abs().max().item()}
-    if packed:
-        # Settle what weight_scale means for linear_class bitlinear by running transformers' own code:
-        # the online-quantized master model (autobitlinear) against the packed model stored with
-        # weight_scale = 1/g (divides) and with weight_scale = g (multiplies).
+    if scale_rule:
+        # Settle what weight_scale means for this linear_class by running transformers' own code: the
+        # online-quantized master model against the packed model stored with weight_scale = g and with
+        # weight_scale = 1/g (g = clamp(mean|W|, 1e-5)).
         online = os.path.join(out, "_online_tmp")
-        write_dir(online, bitnet_config(hidden_act, tied, kv_heads,
-                                        {"quant_method": "bitnet", "linear_class": "autobitlinear",
-                                         "quantization_mode": "online"}), master_tensors(plain))
+        write_dir(online, bitnet_config(hidden_act, tied, kv_heads, KINDS["online"][0]), master_tensors(plain))
         ref = logits_of(load(online), ids)
-        inverted = os.path.join(out, "_inverted_tmp")
-        write_dir(inverted, cfg, packed_tensors(plain, lambda s: 1.0 / s))
-        wrong = logits_of(load(inverted), ids)
+        diffs = {}
+        for label, rule in (("g", lambda inv_g: 1.0 / inv_g), ("1_over_g", lambda inv_g: inv_g)):
+            trial = os.path.join(out, "_trial_tmp")
+            write_dir(trial, cfg, packed_tensors(plain, rule))
+            diff = (logits_of(load(trial), ids) - ref).abs().max().item()
+            diffs[f"max_abs_diff_vs_online_when_weight_scale_is_{label}"] = diff
+            shutil.rmtree(trial)
         shutil.rmtree(online)
-        shutil.rmtree(inverted)
-        facts["weight_scale"] = {
-            "rule": "bitlinear: y = (x_q . codes) / (s_x * weight_scale), so weight_scale = 1 / clamp(mean|W|, 1e-5) "
-                    "and W_eff = codes / weight_scale; autobitlinear offline multiplies by weight_scale instead",
-            "max_abs_diff_packed_vs_online_when_weight_scale_is_1_over_g": (logits - ref).abs().max().item(),
-            "max_abs_diff_packed_vs_online_when_weight_scale_is_g": (wrong - ref).abs().max().item(),
-        }
+        facts[name]["weight_scale"] = diffs
 
 
 def make_llama(out, seed, ids, facts):
@@ -208,9 +218,10 @@ def write(out):
     torch.manual_seed(0)
     ids = input_ids()
     facts = {"transformers": __import__("transformers").__version__, "torch": torch.__version__}
-    make_bitnet(out, "bitnet_master", 100, "relu2", False, 2, False, ids, facts)
-    make_bitnet(out, "bitnet_packed", 200, "relu2", True, 2, True, ids, facts)
-    make_bitnet(out, "bitnet_silu", 300, "silu", False, 4, False, ids, facts)
+    make_bitnet(out, "bitnet_master", 100, "relu2", False, 2, "online", ids, facts)
+    make_bitnet(out, "bitnet_packed", 200, "relu2", True, 2, "bitlinear", ids, facts)
+    make_bitnet(out, "bitnet_2b4t", 500, "relu2", True, 2, "autobitlinear_offline", ids, facts)
+    make_bitnet(out, "bitnet_silu", 300, "silu", False, 4, "online", ids, facts)
     make_llama(out, 400, ids, facts)
     with open(os.path.join(out, "facts.json"), "w") as f:
         json.dump(facts, f, indent=2)

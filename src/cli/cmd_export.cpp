@@ -24,7 +24,7 @@ void run_export(const ExportArgs& a) {
     hfio::export_hf(a.model, a.output, w);
     std::printf("exported %s to %s as BitNetForCausalLM (%s: %s; model.safetensors, config.json, tokenizer.json)\n",
                 a.model.c_str(), a.output.c_str(), a.hf_weights.c_str(),
-                w == hfio::HfWeights::Packed ? "uint8 2B4T layout + weight_scale, bitlinear offline"
+                w == hfio::HfWeights::Packed ? "uint8 2B4T layout + weight_scale, autobitlinear offline"
                                              : "f32 master weights, autobitlinear online");
     return;
   }
@@ -40,7 +40,7 @@ void add_export_command(CLI::App& app) {
       "Write an onebit model dir in another tool's format.\n"
       "--format hf: a dir transformers loads with from_pretrained as BitNetForCausalLM (model_type bitnet\n"
       "models only), with quantization_config: --hf-weights packed (microsoft/bitnet-b1.58-2B-4T's layout:\n"
-      "uint8[out/4, in] + weight_scale, linear_class bitlinear, offline) or master (f32 weights,\n"
+      "uint8[out/4, in] + weight_scale, linear_class autobitlinear, offline) or master (f32 weights,\n"
       "autobitlinear, online: transformers quantizes them, and can fine-tune them).");
   cmd->add_option("--format", args->format, "Output format: hf")->required();
   cmd->add_option("model", args->model, "onebit model dir (config.json, model.safetensors, tokenizer.json)")

@@ -12,7 +12,7 @@
 namespace onebit::test {
 namespace {
 
-fs::path packed_fixture() { return fs::path(ONEBIT_TEST_FIXTURES) / "hf_bitnet" / "bitnet_packed"; }
+fs::path packed_fixture() { return fs::path(ONEBIT_TEST_FIXTURES) / "hf_bitnet" / "bitnet_2b4t"; }
 
 std::vector<json> metrics(const fs::path& run) {
   std::vector<json> out;
@@ -56,7 +56,7 @@ TEST(HfFinetune, ImportTrainHardExportImport) {
   ASSERT_EQ(r.status, 0) << r.err;
   const json c = read_json_file(d / "hf" / "config.json");
   EXPECT_EQ(c["architectures"][0], "BitNetForCausalLM");
-  EXPECT_EQ(c["quantization_config"]["linear_class"], "bitlinear");
+  EXPECT_EQ(c["quantization_config"]["linear_class"], "autobitlinear");
   EXPECT_TRUE(fs::exists(d / "hf" / "tokenizer.json"));
   r = run({"import", "hf", (d / "hf").string(), (d / "again").string()}, d);
   ASSERT_EQ(r.status, 0) << r.err;

@@ -38,7 +38,7 @@ TEST(ExportHf, PackedRoundTripKeepsTheLogits) {
   hfio::import_hf(hf_fixture("bitnet_master"), d / "onebit");
   hfio::export_hf(d / "onebit", d / "hf", hfio::HfWeights::Packed);
   const json c = read_json_file(d / "hf" / "config.json");
-  EXPECT_EQ(c["quantization_config"]["linear_class"], "bitlinear");
+  EXPECT_EQ(c["quantization_config"]["linear_class"], "autobitlinear");  // as microsoft/bitnet-b1.58-2B-4T
   EXPECT_EQ(c["quantization_config"]["quantization_mode"], "offline");
   formats::SafetensorsFile f(d / "hf" / "model.safetensors");
   EXPECT_EQ(f.info("model.layers.0.mlp.gate_proj.weight").dtype, formats::DType::U8);

@@ -64,6 +64,7 @@ TEST_P(ImportFixture, LogitsMatchTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(HfBitNet, ImportFixture,
                          ::testing::Values(Case{"bitnet_master", true}, Case{"bitnet_packed", true},
+                                           Case{"bitnet_2b4t", true},
                                            Case{"bitnet_silu", true}, Case{"llama", false}),
                          [](const auto& info) { return std::string(info.param.name); });
 

@@ -76,8 +76,9 @@ void export_hf(const fs::path& model_dir, const fs::path& out_dir, HfWeights wei
       const float g = ternary_codes(v.data(), v.size(), codes);
       bytes.push_back(pack_ternary_rows(codes.data(), p.shape[0], p.shape[1]));
       w.add(p.name, formats::DType::U8, {p.shape[0] / 4, p.shape[1]}, bytes.back().data());
-      // BitLinear divides its output by weight_scale: 1/g gives W_eff = t * g (docs/design-notes.md).
-      floats.push_back({1.0f / g});
+      // AutoBitLinear (offline) multiplies its output by weight_scale: g gives W_eff = t * g, as in
+      // microsoft/bitnet-b1.58-2B-4T (docs/design-notes.md).
+      floats.push_back({g});
       w.add_f32(p.name.substr(0, p.name.size() - 6) + "weight_scale", {1}, floats.back().data());
       continue;
     }
@@ -88,8 +89,7 @@ void export_hf(const fs::path& model_dir, const fs::path& out_dir, HfWeights wei
   w.set_metadata("format", "pt");
   w.write(out_dir / "model.safetensors");
   const bool packed = weights == HfWeights::Packed;
-  json hf = bitnet_hf_config(c, packed ? LinearClass::BitLinear : LinearClass::AutoBitLinear,
-                             packed ? QuantMode::Offline : QuantMode::Online);
+  json hf = bitnet_hf_config(c, LinearClass::AutoBitLinear, packed ? QuantMode::Offline : QuantMode::Online);
   // The special ids are the tokenizer's (BitNetConfig's defaults are Llama 3's 128000/128001).
   hf["bos_token_id"] = tok->bos_id() ? json(*tok->bos_id()) : json();
   hf["eos_token_id"] = tok->eos_id() ? json(*tok->eos_id()) : json();

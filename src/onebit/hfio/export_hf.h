@@ -9,7 +9,7 @@
 namespace onebit::hfio {
 
 enum class HfWeights {
-  Packed,  // the 2B4T layout: linear_class bitlinear, offline; uint8[out/4, in] + weight_scale = 1/g
+  Packed,  // microsoft/bitnet-b1.58-2B-4T: autobitlinear, offline; uint8[out/4, in] + weight_scale = g
   Master,  // f32 master weights: linear_class autobitlinear, online (transformers quantizes them)
 };
 

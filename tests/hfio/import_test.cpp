@@ -3,6 +3,7 @@
 // imports, and onebit's logits on the same token ids match transformers' within the stated tolerance.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <functional>
 #include <map>
 
@@ -136,6 +137,62 @@ void edit_tensors(const fs::path& dir, const std::function<void(std::map<std::st
 
 void expect_has(const std::string& e, const std::string& needle) {
   EXPECT_NE(e.find(needle), std::string::npos) << "error \"" << e << "\" should mention " << needle;
+}
+
+std::vector<float> imported_params(const fs::path& hf_dir, const fs::path& out) {
+  hfio::import_hf(hf_dir, out);
+  return infer::load_model_dir(out).model->download_params();
+}
+
+// The -bf16 release of 2B4T stores bf16 master weights, large checkpoints come in shards with
+// model.safetensors.index.json: both import to the same f32 master weights.
+TEST(ImportHf, Bf16WeightsAndShardedCheckpoints) {
+  const fs::path d = hf_temp_dir("bf16-sharded");
+  const std::vector<float> f32 = imported_params(hf_fixture("bitnet_master"), d / "f32");
+
+  const fs::path bf = copy_fixture("bitnet_master", "bf16");
+  edit_tensors(bf, [](auto& m) {
+    for (auto& [name, t] : m) {
+      std::vector<uint8_t> b(t.bytes.size() / 2);
+      for (size_t i = 0; i < b.size() / 2; ++i) {  // the high half of each f32: bf16 by truncation
+        b[2 * i] = t.bytes[4 * i + 2];
+        b[2 * i + 1] = t.bytes[4 * i + 3];
+      }
+      t.dtype = formats::DType::BF16;
+      t.bytes = std::move(b);
+    }
+  });
+  const std::vector<float> b16 = imported_params(bf, d / "bf16");
+  ASSERT_EQ(b16.size(), f32.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < f32.size(); ++i) {
+    uint32_t u;
+    std::memcpy(&u, &f32[i], 4);
+    u &= 0xFFFF0000u;
+    float want;
+    std::memcpy(&want, &u, 4);
+    EXPECT_EQ(b16[i], want) << i;
+    differ += b16[i] != f32[i];
+  }
+  EXPECT_GT(differ, f32.size() / 2);  // the conversion did run
+
+  const fs::path sh = copy_fixture("bitnet_master", "sharded");
+  {
+    formats::SafetensorsFile whole(sh / "model.safetensors");
+    formats::SafetensorsWriter a, b;
+    json map = json::object();
+    for (const auto& t : whole.tensors()) {
+      const bool first = t.name.find("layers.1.") == std::string::npos;
+      (first ? a : b).add(t.name, t.dtype, t.shape, whole.bytes(t.name).data());
+      map[t.name] = first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+    }
+    a.write(sh / "model-00001-of-00002.safetensors");
+    b.write(sh / "model-00002-of-00002.safetensors");
+    write_json_atomic(sh / "model.safetensors.index.json", json{{"metadata", json::object()}, {"weight_map", map}});
+  }
+  fs::remove(sh / "model.safetensors");
+  EXPECT_EQ(imported_params(sh, d / "sharded"), f32);
+  fs::remove_all(d);
 }
 
 TEST(ImportHf, BadInputNamesTheKeyOrTensor) {

@@ -107,7 +107,7 @@ void add_info_command(CLI::App& app) {
       "info", "Parameter counts, bits per weight and packed size of a model dir or a model config");
   auto a = std::make_shared<InfoArgs>();
   sub->add_option("model,--model,--model-dir,-m", a->target,
-                  "Model dir, config.json, or preset name (tiny, 25m, 125m, 0.3b-stack, 1b, 8b)")
+                  "Model dir, config.json, or preset name (tiny, 25m, 125m, 0.3b-stack, 1b, 8b, bitnet-2b4t)")
       ->required();
   sub->add_flag("--json", a->json_out, "Print JSON instead of text");
   sub->callback([a]() { run_info(*a); });

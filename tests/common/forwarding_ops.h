@@ -53,6 +53,7 @@ class ForwardingOps : public Ops<T> {
   void weight_quant_scale(QuantScale* s, const T* w, size_t n, WeightQuant q) override {
     b_.weight_quant_scale(s, w, n, q);
   }
+  void ternary_scale_clamped(QuantScale* s, const T* w, size_t n) override { b_.ternary_scale_clamped(s, w, n); }
   void weight_quantize(T* out, const T* w, size_t n, WeightQuant q, const QuantScale* s, float k) override {
     b_.weight_quantize(out, w, n, q, s, k);
   }

@@ -143,6 +143,22 @@ TEST(CudaOps, SplitWeightQuantizerMatchesReference) {
   }
 }
 
+TEST(CudaOps, ClampedTernaryScaleIsTransformersBitNetRule) {
+  ONEBIT_REQUIRE_GPU();
+  const uint64_t s = test_seed();
+  for (double mag : {0.02, 1e-7}) {  // the second is all below the 1e-5 clamp
+    const size_t n = 4099;
+    const auto w = randn(n, s, mag);
+    Dev<float> dw(n);
+    dw.put(w);
+    Dev<QuantScale> scale(1);
+    ops().ternary_scale_clamped(scale.get(), dw.get(), n);
+    done();
+    const QuantScale want = ref::ternary_scale_clamped(w.data(), n);
+    EXPECT_NEAR(scale.take()[0].scale, want.scale, 1e-6 * want.scale) << "magnitude " << mag;
+  }
+}
+
 TEST(CudaOps, CrossEntropyAddsItsLossSumToTheF64Total) {
   ONEBIT_REQUIRE_GPU();
   const uint64_t s = test_seed();

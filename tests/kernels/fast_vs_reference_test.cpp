@@ -162,6 +162,13 @@ TEST(FastVsReference, WeightQuantizers) {
         for (int i = 0; i < 3; ++i) EXPECT_EQ(c1[i], c2[i]);
       }
     }
+    // The BitNet (clamped) ternary scale: the same sum as the ternary one, without the added 1e-5.
+    QuantScale a, b, plus;
+    fast().ternary_scale_clamped(&a, w.data(), n);
+    ref().ternary_scale_clamped(&b, w.data(), n);
+    ref().weight_quant_scale(&plus, w.data(), n, WeightQuant::Ternary);
+    EXPECT_NEAR(a.scale, b.scale, 1e-6 * std::abs(b.scale));
+    EXPECT_NEAR(b.scale, plus.scale - 1e-5f, 1e-6 * std::abs(b.scale));
   }
 }
 

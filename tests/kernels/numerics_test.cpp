@@ -72,6 +72,14 @@ void check_weight_quant(Ops<T>& ops) {
   const std::vector<T> z(8, T(0));
   ops.weight_quant_scale(&ts, z.data(), z.size(), WeightQuant::Ternary);
   EXPECT_EQ(ts.scale, 1e-5f);
+  // transformers' BitNet ternary scale (model_type bitnet): max(mean|W|, 1e-5), a clamp, not a sum.
+  ops.ternary_scale_clamped(&ts, t.data(), t.size());
+  EXPECT_EQ(ts.scale, 2.5f);
+  ops.ternary_scale_clamped(&ts, z.data(), z.size());
+  EXPECT_EQ(ts.scale, 1e-5f);
+  const std::vector<T> tiny = {T(4e-6), T(-4e-6)};  // mean 4e-6 < 1e-5: the floor
+  ops.ternary_scale_clamped(&ts, tiny.data(), tiny.size());
+  EXPECT_EQ(ts.scale, 1e-5f);
   // Binary: a = mean(W), b = mean|W - a|, effective sign(W - a) * b, with W == a taken as +1.
   const std::vector<T> bw = {1, 2, 3, 6};
   QuantScale bs;

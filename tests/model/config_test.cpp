@@ -77,6 +77,53 @@ TEST(ModelConfig, RoundTripsThroughJson) {
   EXPECT_EQ(d.precision_of("model.embed_tokens"), Precision::F32);
 }
 
+TEST(ModelConfig, BitNetPresetIsThe2B4TShape) {
+  // microsoft/bitnet-b1.58-2B-4T's config.json: relu2, tied embeddings, GQA 20/5, rope_theta 5e5.
+  const ModelConfig c = load_model_config("bitnet-2b4t");
+  EXPECT_EQ(c.architecture, Architecture::BitNet);
+  EXPECT_EQ(c.vocab_size, 128256);
+  EXPECT_EQ(c.hidden_size, 2560);
+  EXPECT_EQ(c.num_hidden_layers, 30);
+  EXPECT_EQ(c.num_attention_heads, 20);
+  EXPECT_EQ(c.num_key_value_heads, 5);
+  EXPECT_EQ(c.intermediate_size, 6912);
+  EXPECT_EQ(c.max_position_embeddings, 4096);
+  EXPECT_EQ(c.hidden_act, HiddenAct::ReLU2);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_FALSE(c.qk_norm);
+  EXPECT_TRUE(c.sub_ln);
+  EXPECT_FLOAT_EQ(c.rope_theta, 500000.0f);
+  EXPECT_FLOAT_EQ(c.rms_norm_eps, 1e-5f);
+  EXPECT_EQ(c.to_json()["model_type"], "bitnet");
+  EXPECT_EQ(ModelConfig::from_json(c.to_json(), "again.json").to_json(), c.to_json());
+}
+
+TEST(ModelConfig, BitNetDefaultsAndRefusals) {
+  json j = minimal();
+  j["model_type"] = "bitnet";
+  const ModelConfig c = ModelConfig::from_json(j, "cfg.json");
+  EXPECT_EQ(c.architecture, Architecture::BitNet);
+  EXPECT_FALSE(c.qk_norm);  // transformers' BitNet has none
+  EXPECT_TRUE(c.sub_ln);
+  EXPECT_EQ(ModelConfig::from_json(minimal(), "cfg.json").architecture, Architecture::Onebit);
+  auto refused = [&](const char* key, const json& v, const std::string& needle) {
+    json k = j;
+    k[key] = v;
+    const std::string e = error_of(k);
+    EXPECT_NE(e.find(needle), std::string::npos) << e;
+    EXPECT_NE(e.find("bitnet"), std::string::npos) << e;
+  };
+  refused("qk_norm", true, "\"qk_norm\"");
+  refused("sub_ln", false, "\"sub_ln\"");
+  refused("residual_scale", 0.5, "\"residual_scale\"");
+  refused("hidden_act", "gelu", "\"hidden_act\"");
+  json other = minimal();
+  other["model_type"] = "llama";
+  const std::string e = error_of(other);
+  EXPECT_NE(e.find("\"model_type\""), std::string::npos) << e;
+  EXPECT_NE(e.find("onebit import hf"), std::string::npos) << e;
+}
+
 TEST(ModelConfig, DefaultsForOptionalKeys) {
   const ModelConfig c = ModelConfig::from_json(minimal(), "cfg.json");
   EXPECT_EQ(c.num_key_value_heads, 4);

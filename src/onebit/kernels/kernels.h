@@ -236,6 +236,13 @@ class Ops : public ParamOps<T> {
   // binary b*tanh(k(W-a)/b).
   virtual void weight_quantize(A* out, const T* w, size_t n, WeightQuant q, const QuantScale* scale,
                                float soft_k) = 0;
+  // weight_quant_scale's ternary scale as transformers' BitNet computes it (model_type "bitnet"):
+  // scale = max(mean|W|, 1e-5) instead of mean|W| + 1e-5; weight_quantize and weight_code_counts then
+  // use it as any ternary scale. Optional: a backend without it refuses BitNet models by name.
+  virtual void ternary_scale_clamped(QuantScale* scale, const T* w, size_t n) {
+    (void)scale, (void)w, (void)n;
+    throw std::logic_error(std::string(this->name()) + ": no clamped (BitNet) ternary scale");
+  }
   // counts[0..2] (int64 in this Ops' memory) += number of weights whose hard code is -1, 0, +1.
   virtual void weight_code_counts(int64_t* counts, const T* w, size_t n, WeightQuant q, const QuantScale* scale) = 0;
 

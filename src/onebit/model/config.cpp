@@ -161,6 +161,16 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& where) {
   if (!j.is_object()) fail(where, ": a model config must be a JSON object");
   reject_unknown(j, known_top_keys(), where, "");
   ModelConfig c;
+  const std::string type = get_string(j, "model_type", where, "onebit");
+  if (type == "bitnet") {
+    // transformers' BitNet has no QK-norm and always has the sub-norms: those are its defaults here.
+    c.architecture = Architecture::BitNet;
+    c.qk_norm = false;
+    c.sub_ln = true;
+  } else if (type != "onebit") {
+    fail(where, ": key \"model_type\" must be onebit or bitnet (got \"", printable(type),
+         "\"; a Hugging Face checkpoint dir is converted with `onebit import hf`)");
+  }
   c.vocab_size = get_int(j, "vocab_size", where, true, 0);
   c.hidden_size = get_int(j, "hidden_size", where, true, 0);
   c.num_hidden_layers = get_int(j, "num_hidden_layers", where, true, 0);
@@ -263,6 +273,15 @@ void ModelConfig::validate(const std::string& where) const {
   if (!(residual_scale > 0) || !std::isfinite(residual_scale))
     fail(where, ": key \"residual_scale\" must be positive (got ", residual_scale, ")");
   if (!(dropout >= 0 && dropout < 1)) fail(where, ": key \"dropout\" must be in [0, 1) (got ", dropout, ")");
+  if (architecture == Architecture::BitNet) {
+    const char* why = "transformers' BitNet";
+    if (qk_norm) fail(where, ": key \"qk_norm\" must be false for model_type bitnet (", why, " has no QK-norm)");
+    if (!sub_ln) fail(where, ": key \"sub_ln\" must be true for model_type bitnet (", why, " has sub-norms)");
+    if (residual_scale != 1.0f)
+      fail(where, ": key \"residual_scale\" must be 1 for model_type bitnet (got ", residual_scale, ")");
+    if (hidden_act == HiddenAct::GELU)
+      fail(where, ": key \"hidden_act\" must be relu2 or swiglu (silu) for model_type bitnet");
+  }
   for (const auto& [name, p] : quantization.overrides)
     if (!is_quantizable_module(name, num_hidden_layers))
       fail(where, ": key \"quantization.precision_map.", printable(name),
@@ -272,7 +291,7 @@ void ModelConfig::validate(const std::string& where) const {
 json ModelConfig::to_json() const {
   json j;
   j["architectures"] = json::array({"OnebitForCausalLM"});
-  j["model_type"] = "onebit";
+  j["model_type"] = architecture == Architecture::BitNet ? "bitnet" : "onebit";
   j["vocab_size"] = vocab_size;
   j["hidden_size"] = hidden_size;
   j["num_hidden_layers"] = num_hidden_layers;
@@ -329,7 +348,7 @@ ModelConfig load_model_config(const std::string& name_or_path) {
     }
   }
   fail("model config \"", printable(name_or_path, 4096),
-       "\": no such file or directory, and not a preset (tiny, 25m, 125m, 0.3b-stack, 1b, 8b)");
+       "\": no such file or directory, and not a preset (tiny, 25m, 125m, 0.3b-stack, 1b, 8b, bitnet-2b4t)");
 }
 
 }  // namespace onebit::model

@@ -15,6 +15,11 @@ enum class Precision { F32, BF16, Int8, Ternary, Binary };
 enum class ActBits { None, Int8 };
 // JSON: "swiglu", "relu2", "gelu".
 enum class HiddenAct { SwiGLU, ReLU2, GELU };
+// JSON "model_type". Onebit ("onebit", the default): DESIGN.md's architecture and numerics, every
+// switch below free. BitNet ("bitnet"): exactly transformers' BitNetForCausalLM (docs/design-notes.md
+// "Hugging Face BitNet"): no QK-norm, sub-norms, residual scale 1, relu2 or swiglu (HF "silu"), and
+// transformers' ternary weight scale max(mean|W|, 1e-5) in place of mean|W| + 1e-5.
+enum class Architecture { Onebit, BitNet };
 
 const char* to_string(Precision p);
 Precision precision_from_string(const std::string& s, const std::string& where);
@@ -49,6 +54,7 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   float dropout = 0.0f;
   HiddenAct hidden_act = HiddenAct::SwiGLU;
+  Architecture architecture = Architecture::Onebit;
   QuantizationConfig quantization;
 
   int head_dim() const { return hidden_size / num_attention_heads; }
@@ -61,7 +67,7 @@ struct ModelConfig {
   uint64_t num_parameters() const;
 };
 
-// A preset name ("tiny", "25m", "125m", "0.3b-stack", "1b", "8b") or a path to a config.json or to
+// A preset name ("tiny", "25m", "125m", "0.3b-stack", "1b", "8b", "bitnet-2b4t") or a path to a config.json or to
 // a directory holding one. Presets live in configs/<name>.json (found via ONEBIT_CONFIG_DIR, next to
 // the executable's ../share/onebit/configs, or the source tree).
 ModelConfig load_model_config(const std::string& name_or_path);

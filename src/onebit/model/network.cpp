@@ -110,6 +110,14 @@ const A* Network<T, A>::input_for(const Linear& lin, const A* plain, const A* qu
 }
 
 template <typename T, typename A>
+void Network<T, A>::quant_scale(Linear& lin, const T* W, size_t n) {
+  if (cfg_.architecture == Architecture::BitNet && lin.wq == kernels::WeightQuant::Ternary)
+    ops_.ternary_scale_clamped(lin.scale, W, n);  // transformers' max(mean|W|, 1e-5)
+  else
+    ops_.weight_quant_scale(lin.scale, W, n, lin.wq);
+}
+
+template <typename T, typename A>
 void Network<T, A>::prepare_weights() {
   for_each_linear([&](int, Linear& lin) {
     T* W = w(lin.param);
@@ -128,7 +136,7 @@ void Network<T, A>::prepare_weights() {
                       (lin.wq == kernels::WeightQuant::Ternary || lin.wq == kernels::WeightQuant::Binary);
     // k -> 0 makes q_soft vanish (that is the formula); a tiny floor only keeps "soft" distinct from "hard".
     const float k = soft ? std::max(quant_.k, 1e-6f) : 0.0f;
-    ops_.weight_quant_scale(lin.scale, W, n, lin.wq);
+    quant_scale(lin, W, n);
     ops_.weight_quantize(lin.qbuf, W, n, lin.wq, lin.scale, k);
     lin.eff = lin.qbuf;
     // Weights change only at the optimizer step, so one pack per forward serves every use in it
@@ -159,7 +167,7 @@ WeightStats Network<T, A>::weight_stats() {
     if (lin.wq != kernels::WeightQuant::Ternary && lin.wq != kernels::WeightQuant::Binary) return;
     const T* W = w(lin.param);
     const size_t n = layout_.info[lin.param].numel;
-    ops_.weight_quant_scale(lin.scale, W, n, lin.wq);
+    quant_scale(lin, W, n);
     ops_.weight_code_counts(code_counts_.get(), W, n, lin.wq, lin.scale);
   });
   int64_t counts[3] = {0, 0, 0};

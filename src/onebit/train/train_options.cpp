@@ -237,6 +237,20 @@ std::vector<TrainOption> make_table() {
        .help = "Start from scratch even if <output-dir> has checkpoints (they and metrics.jsonl are replaced)",
        .field = &O::no_resume,
        .show_default = false},
+      {.key = "init_from",
+       .names = "--init-from",
+       .help = "Start from this model dir (e.g. `onebit import hf` output): its config.json, tokenizer.json and "
+               "weights, with a fresh optimizer at step 0. Not with --model-config. A run that has checkpoints "
+               "resumes from them instead.",
+       .field = &O::init_from,
+       .show_default = false},
+      {.key = "start_phase",
+       .names = "--start-phase",
+       .help = "Where the quantization schedule starts: fp (full-precision warmup, then soft, then hard), soft "
+               "(--quant-warmup-steps 0) or hard (both 0: hard ternary QAT from the first step, e.g. fine-tuning "
+               "an imported BitNet model)",
+       .field = &O::start_phase,
+       .choices = {"fp", "soft", "hard"}},
       {.key = "threads",
        .names = "--threads",
        .help = "CPU threads of the kernels' thread pool (0 = all cores; resume with the same count for "
@@ -406,6 +420,9 @@ void restore_run_options(TrainOptions& o, const TrainOptions& saved, const std::
 void resolve_defaults(TrainOptions& o) {
   if (o.min_lr == -1) o.min_lr = o.lr * 0.1;
   if (o.warmup_steps == -1) o.warmup_steps = std::min<int64_t>(100, o.max_steps / 20);
+  // --start-phase skips schedule phases by zeroing their lengths where the user left them to default.
+  if (o.start_phase != "fp" && o.quant_warmup_steps == -1) o.quant_warmup_steps = 0;
+  if (o.start_phase == "hard" && o.quant_anneal_steps == -1) o.quant_anneal_steps = 0;
   if (o.quant_warmup_steps == -1) o.quant_warmup_steps = o.max_steps / 10;
   if (o.quant_anneal_steps == -1) o.quant_anneal_steps = (o.max_steps * 3) / 10;
 }
@@ -414,6 +431,12 @@ void check_option_combination(const TrainOptions& o) {
   if (o.output_dir.empty()) fail("--output-dir is required");
   if (o.data.empty()) fail("--data is required (a text file, a .tokens file or a dataset dir)");
   check_combination(o, "", [](const char* key) { return option(key).flag(); });
+  if (o.start_phase != "fp" && o.quant_warmup_steps != 0)
+    fail("--start-phase ", o.start_phase, " contradicts --quant-warmup-steps ", o.quant_warmup_steps, " (it needs 0)");
+  if (o.start_phase == "hard" && o.quant_anneal_steps != 0)
+    fail("--start-phase hard contradicts --quant-anneal-steps ", o.quant_anneal_steps, " (it needs 0)");
+  if (!o.init_from.empty() && o.explicit_flags.count("model_config"))
+    fail("--init-from takes the model dir's config.json; leave out --model-config");
 }
 
 }  // namespace onebit::train

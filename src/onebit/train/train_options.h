@@ -45,6 +45,8 @@ struct TrainOptions {
   uint64_t seed = 1234;
   std::string resume;                // checkpoint dir; empty: <output>/checkpoints/latest if present
   bool no_resume = false;            // ignore an existing latest and start fresh
+  std::string init_from;             // model dir whose config, tokenizer and weights a fresh run starts from
+  std::string start_phase = "fp";    // fp | soft | hard: where the quantization schedule starts
   int threads = 0;
   std::string device = "auto";       // cpu | cuda | auto (resolve_device in run_setup.h)
   // Flags the user typed (by key, e.g. "lr"): on resume, these must agree with the checkpoint;

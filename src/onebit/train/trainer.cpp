@@ -16,6 +16,7 @@
 #include "onebit/data/tokenizer.h"
 #include "onebit/kernels/threads.h"
 #include "onebit/modeldir/model_dir.h"
+#include "onebit/modeldir/weights.h"
 #include "onebit/train/adamw.h"
 #include "onebit/train/checkpoint.h"
 #include "onebit/train/evaluate.h"
@@ -61,6 +62,9 @@ class TrainingRun {
  private:
   enum class LoopEnd { Done, Interrupted };
   void load_config_and_tokenizer();
+  void load_config_and_tokenizer_of_run();  // --model-config / --tokenizer, or the checkpoint's
+  // --init-from applies to a fresh run only: a run with checkpoints resumes from them.
+  bool init_from() const { return !opt_.init_from.empty() && !resume_dir_; }
   void build_model();
   void restore_checkpoint();
   void open_output_dir();
@@ -131,6 +135,28 @@ TrainingRun::TrainingRun(const TrainOptions& flags) : out_(flags.output_dir) {
 }
 
 void TrainingRun::load_config_and_tokenizer() {
+  if (init_from()) {
+    // A fresh run from a model dir: its config (as is: the weights fix the vocab) and, unless
+    // --tokenizer says otherwise, its tokenizer.
+    const fs::path dir = opt_.init_from;
+    if (!fs::is_directory(dir)) fail("--init-from ", printable(opt_.init_from), ": model dir not found");
+    cfg_ = model::load_model_config(dir.string());
+    const bool own_tok = !opt_.explicit_flags.count("tokenizer");
+    tok_ = data::load_tokenizer(own_tok ? dir.string() : opt_.tokenizer);
+    check_vocab_fits(cfg_, *tok_, own_tok ? (dir / "tokenizer.json").string() : opt_.tokenizer,
+                     (dir / "config.json").string());
+  } else {
+    load_config_and_tokenizer_of_run();
+  }
+  if (opt_.seq_len > cfg_.max_position_embeddings)
+    fail("--seq-len ", opt_.seq_len, " exceeds the model's max_position_embeddings ", cfg_.max_position_embeddings);
+  // Host memory; on the GPU an allocation that does not fit fails with its own message.
+  if (device_ == kernels::Device::Cpu) check_fits_in_memory(cfg_, opt_.batch_size, opt_.seq_len);
+  tok_json_ = tok_->to_json();
+  config_hash_ = data::fnv1a64(cfg_.to_json().dump());
+}
+
+void TrainingRun::load_config_and_tokenizer_of_run() {
   const bool config_from_checkpoint = resume_dir_ && !opt_.explicit_flags.count("model_config");
   cfg_ = model::load_model_config(config_from_checkpoint ? resume_dir_->string() : opt_.model_config);
   tok_ = data::load_tokenizer(resume_dir_ && !opt_.explicit_flags.count("tokenizer") ? resume_dir_->string()
@@ -144,17 +170,15 @@ void TrainingRun::load_config_and_tokenizer() {
   } else {
     fit_vocab_to_tokenizer(cfg_, *tok_, opt_.tokenizer, opt_.model_config);
   }
-  if (opt_.seq_len > cfg_.max_position_embeddings)
-    fail("--seq-len ", opt_.seq_len, " exceeds the model's max_position_embeddings ", cfg_.max_position_embeddings);
-  // Host memory; on the GPU an allocation that does not fit fails with its own message.
-  if (device_ == kernels::Device::Cpu) check_fits_in_memory(cfg_, opt_.batch_size, opt_.seq_len);
-  tok_json_ = tok_->to_json();
-  config_hash_ = data::fnv1a64(cfg_.to_json().dump());
 }
 
 void TrainingRun::build_model() {
   model_ = model::make_transformer(cfg_, device_);
   model_->init_weights(opt_.seed);
+  if (init_from()) {
+    modeldir::load_weights(fs::path(opt_.init_from) / "model.safetensors", *model_);
+    log_info("starting from ", opt_.init_from, " (its weights, a fresh optimizer, step 0)");
+  }
   model_->set_checkpoint_segments(opt_.checkpoint_segments);
   model_->set_training(true);
   adam_ = std::make_unique<AdamW>(

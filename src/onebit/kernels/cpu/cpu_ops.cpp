@@ -39,6 +39,9 @@ class CpuOps final : public cpu::HostMemoryOps<float> {
   void weight_quant_scale(QuantScale* scale, const float* w, size_t n, WeightQuant q) override {
     *scale = cpu::weight_quant_scale(w, n, q);
   }
+  void ternary_scale_clamped(QuantScale* scale, const float* w, size_t n) override {
+    *scale = cpu::ternary_scale_clamped(w, n);
+  }
   void weight_quantize(float* out, const float* w, size_t n, WeightQuant q, const QuantScale* s, float k) override {
     cpu::weight_quantize(out, w, n, q, *s, k);
   }

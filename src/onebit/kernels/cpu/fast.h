@@ -31,6 +31,7 @@ void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, c
 void act_quant_int8(float* out, const float* x, int N, int C);
 
 QuantScale weight_quant_scale(const float* w, size_t n, WeightQuant q);
+QuantScale ternary_scale_clamped(const float* w, size_t n);  // max(mean|W|, 1e-5): transformers' BitNet
 void weight_quantize(float* out, const float* w, size_t n, WeightQuant q, QuantScale s, float k);
 void weight_code_counts(const float* w, size_t n, WeightQuant q, QuantScale s, int64_t counts[3]);
 

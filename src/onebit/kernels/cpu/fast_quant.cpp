@@ -62,6 +62,13 @@ QuantScale weight_quant_scale(const float* w, size_t n, WeightQuant q) {
   return s;
 }
 
+QuantScale ternary_scale_clamped(const float* w, size_t n) {
+  QuantScale s;
+  if (n == 0) return s;
+  s.scale = (float)std::max(reduce(w, n, Red::SumAbs, 0) / n, 1e-5);
+  return s;
+}
+
 void weight_quantize(float* out, const float* w, size_t n, WeightQuant q, QuantScale s, float k) {
   parallel_ranges((int64_t)n, kMinChunk, [&](int64_t lo, int64_t hi) {
     switch (q) {

@@ -106,6 +106,16 @@ QuantScale weight_quant_scale(const T* w, size_t n, WeightQuant q) {
   return s;
 }
 
+// transformers' BitNet ternary scale: max(mean|W|, 1e-5).
+template <typename T>
+QuantScale ternary_scale_clamped(const T* w, size_t n) {
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += std::abs((double)w[i]);
+  QuantScale s;
+  s.scale = (float)std::max(sum / n, 1e-5);
+  return s;
+}
+
 inline float bf16_round(float x) {
   uint32_t u;
   std::memcpy(&u, &x, 4);

@@ -39,6 +39,9 @@ class ReferenceOps final : public cpu::HostMemoryOps<T> {
   void weight_quant_scale(QuantScale* scale, const T* w, size_t n, WeightQuant q) override {
     *scale = ref::weight_quant_scale(w, n, q);
   }
+  void ternary_scale_clamped(QuantScale* scale, const T* w, size_t n) override {
+    *scale = ref::ternary_scale_clamped(w, n);
+  }
   void weight_quantize(T* out, const T* w, size_t n, WeightQuant q, const QuantScale* s, float k) override {
     ref::weight_quantize(out, w, n, q, *s, k);
   }

@@ -74,6 +74,8 @@ void linear_backward_weight(Context& ctx, float* dW, const bf16* dy, const bf16*
 // The scale alone (absmean + 1e-5 for ternary, mean and mean |w - mean| for binary, max |w| for int8;
 // the default QuantScale for None/BF16), a deterministic two-stage reduction:
 void weight_quant_scale(Context& ctx, QuantScale* scale, const float* w, size_t n, WeightQuant q);
+// The ternary scale as transformers' BitNet computes it: max(mean|W|, 1e-5) (model_type "bitnet").
+void ternary_scale_clamped(Context& ctx, QuantScale* scale, const float* w, size_t n);
 // out = quantize(w) as bf16 at the scale already in *scale (nullable for None/BF16: a plain cast).
 void weight_quantize_scaled(Context& ctx, bf16* out, const QuantScale* scale, const float* w, size_t n,
                             WeightQuant q, float soft_k);

@@ -202,6 +202,10 @@ void CudaOps::weight_quant_scale(QuantScale* scale, const float* w, size_t n, We
   OB_TIMED("weight_quant_scale");
   cuda::weight_quant_scale(*ctx_, scale, w, n, q);
 }
+void CudaOps::ternary_scale_clamped(QuantScale* scale, const float* w, size_t n) {
+  OB_TIMED("weight_quant_scale");
+  cuda::ternary_scale_clamped(*ctx_, scale, w, n);
+}
 void CudaOps::weight_quantize(bf16* out, const float* w, size_t n, WeightQuant q, const QuantScale* scale,
                               float soft_k) {
   OB_TIMED("weight_quantize");

@@ -64,6 +64,7 @@ class CudaOps final : public Ops<float, bf16> {
                         int C) override;
   void act_quant_int8(bf16* out, const bf16* x, int N, int C) override;
   void weight_quant_scale(QuantScale* scale, const float* w, size_t n, WeightQuant q) override;
+  void ternary_scale_clamped(QuantScale* scale, const float* w, size_t n) override;
   void weight_quantize(bf16* out, const float* w, size_t n, WeightQuant q, const QuantScale* scale,
                        float soft_k) override;
   void weight_code_counts(int64_t* counts, const float* w, size_t n, WeightQuant q, const QuantScale* scale) override;

@@ -62,8 +62,9 @@ __device__ float quantize_one(float w, WeightQuant q, QuantScale s, float k) {
 }
 
 // Folds the partials into the scale (one block, a fixed order): the per-tensor QuantScale of w.
+// clamped: the ternary scale as transformers' BitNet computes it, max(mean|W|, 1e-5).
 __global__ void fold_scale_kernel(QuantScale* scale_out, size_t n, WeightQuant q, const double* p0, const double* p1,
-                                  int np) {
+                                  int np, bool clamped) {
   __shared__ double sh[32];
   QuantScale s;
   double a = 0, b = 0;
@@ -73,7 +74,7 @@ __global__ void fold_scale_kernel(QuantScale* scale_out, size_t n, WeightQuant q
   }
   a = q == WeightQuant::Int8 ? block_max(a, sh) : block_sum(a, sh);
   if (q == WeightQuant::Binary) b = block_sum(b, sh);
-  if (q == WeightQuant::Ternary) s.scale = (float)(a / (double)n + 1e-5);
+  if (q == WeightQuant::Ternary) s.scale = clamped ? (float)fmax(a / (double)n, 1e-5) : (float)(a / (double)n + 1e-5);
   if (q == WeightQuant::Binary) s = QuantScale{(float)(a / (double)n), (float)(b / (double)n)};
   if (q == WeightQuant::Int8) s.scale = (float)a;
   if (threadIdx.x == 0) *scale_out = s;
@@ -130,7 +131,20 @@ unsigned quantize_grid(size_t n) { return std::min<unsigned>(blocks_for(n, kThre
 
 }  // namespace
 
+namespace {
+void quant_scale(Context& ctx, QuantScale* scale, const float* w, size_t n, WeightQuant q, bool clamped);
+}
+
 void weight_quant_scale(Context& ctx, QuantScale* scale, const float* w, size_t n, WeightQuant q) {
+  quant_scale(ctx, scale, w, n, q, false);
+}
+
+void ternary_scale_clamped(Context& ctx, QuantScale* scale, const float* w, size_t n) {
+  quant_scale(ctx, scale, w, n, WeightQuant::Ternary, true);
+}
+
+namespace {
+void quant_scale(Context& ctx, QuantScale* scale, const float* w, size_t n, WeightQuant q, bool clamped) {
   OB_CHECK(n > 0, "weight_quant_scale: empty tensor");
   cudaStream_t st = stream_of(ctx);
   if (!has_scale(q)) {  // None/BF16 have no scale; write the default so readers see defined values
@@ -148,9 +162,10 @@ void weight_quant_scale(Context& ctx, QuantScale* scale, const float* w, size_t 
     partials_kernel<Reduce::Sum><<<np, kThreads, 0, st>>>(p0, w, n, nullptr, 0);
     partials_kernel<Reduce::AbsDev><<<np, kThreads, 0, st>>>(p1, w, n, p0, np);
   }
-  fold_scale_kernel<<<1, kThreads, 0, st>>>(scale, n, q, p0, p1, np);
+  fold_scale_kernel<<<1, kThreads, 0, st>>>(scale, n, q, p0, p1, np, clamped);
   check_last_launch("weight_quant_scale");
 }
+}  // namespace
 
 void weight_quantize_scaled(Context& ctx, bf16* out, const QuantScale* scale, const float* w, size_t n,
                             WeightQuant q, float soft_k) {

@@ -114,12 +114,9 @@ TEST(SgemmThreads, SegmentsAndChunksMatchReferenceWithTheSameBitsAtAnyThreadCoun
   // M chunks: the same, A the larger (the LM head's weight gradient).
   const Shape mchunks{16400 + (int)(g() % 97), 5 + (int)(g() % 9), 511};
   EXPECT_GT(plan_sgemm(mchunks.M, mchunks.N, mchunks.K, 16).mchunks(), 1);
-  // K chunks: over the budget even with the smallest M and N chunks, which are taken as well (the LM head's dx).
-  const Shape kchunks{770 + (int)(g() % 9), 513, 10000 + (int)(g() % 100)};
-  const SgemmPlan kp = plan_sgemm(kchunks.M, kchunks.N, kchunks.K, 16);
-  EXPECT_GT(kp.kchunks(), 1);
-  EXPECT_GT(kp.mchunks(), 1);
-  EXPECT_GT(kp.nchunks(), 1);
+  // K chunks: even one M panel and the N panels do not fit all of K (the LM head's dx, at a cheaper size).
+  const Shape kchunks{3 + (int)(g() % 9), 33 + (int)(g() % 20), 160100 + (int)(g() % 1000)};
+  EXPECT_GT(plan_sgemm(kchunks.M, kchunks.N, kchunks.K, 16).kchunks(), 1);
   for (const Shape& s : {segments, nchunks, mchunks, kchunks}) check_shape(s, g() & 1, g() & 2, g());
 }
 
@@ -131,7 +128,8 @@ TEST(SgemmPlan, TasksCoverEveryTileAndKBlockOnce) {
   for (int i = 0; i < 40; ++i) shapes.push_back(random_shape(g));
   shapes.push_back({13, 16400, 511});
   shapes.push_back({16400, 13, 511});
-  shapes.push_back({771, 513, 10050});
+  shapes.push_back({771, 513, 10050});  // K, M and N chunks at once
+  shapes.push_back({7, 40, 160500});
   for (const Shape& s : shapes)
     for (int threads : {1, 2, 3, 7, 16, 64}) {
       const SgemmPlan p = plan_sgemm(s.M, s.N, s.K, threads);

@@ -9,10 +9,12 @@ namespace {
 
 constexpr int MR = kSgemmMR, NR = kSgemmNR, MC_PANELS = kSgemmMC / kSgemmMR;
 
-// Segments are added until C's micro-tiles times segments reach this (enough tasks for 64 threads at ~16 calls
-// each), each segment keeping at least kMinSegmentBlocks K blocks: a segment costs one more pass over its tile of C
-// (write the partial, add it), small next to that many blocks of work.
-constexpr int64_t kSegmentTileTarget = 1024;
+// Segments: C narrower than kSegmentPanels N panels (2048 columns) with a long K gets up to kSegmentPanels /
+// npanels segments, so that even a few hundred rows of C give several hundred (segment, tile) pieces of work;
+// each segment keeps at least kMinSegmentBlocks K blocks, so its extra pass over C (write the partial, add it)
+// stays small next to its work. The rule reads N and K, never M: a row's result must not depend on how many rows
+// the batch has (batch invariance: gradient accumulation and batched generation rely on it).
+constexpr int kSegmentPanels = 64;
 constexpr int kMinSegmentBlocks = 4;
 
 // The grid's cost model, in micro-kernel calls (one 12x32 tile over one K block: ~1.1 us at ~180 GFLOP/s).
@@ -20,8 +22,8 @@ constexpr int kMinSegmentBlocks = 4;
 // call; a task costs a claim and its loop set-up; and a thread that starts or runs late delays the job by about
 // half a task (the pool's caller waits for every task), which favours a few tasks per thread over exactly one.
 constexpr double kLoadAPanel = 0.15, kLoadBPanel = 0.3, kPerTask = 1.0, kStraggler = 0.5;
-// Smallest M and N chunks (768 rows, 512 columns) before K is cut into chunks instead.
-constexpr int kMinChunkMPanels = 64, kMinChunkNPanels = 16;
+// Rows every chunk has room for (768), and the narrowest N chunk (512 columns) before K is cut instead.
+constexpr int kChunkRowPanels = 64, kMinChunkNPanels = 16;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -79,10 +81,8 @@ Grid cached_grid(int mp, int np, int segments, int kbs, int threads) {
 
 }  // namespace
 
-int sgemm_segments(int mpanels, int npanels, int kblocks) {
-  const int64_t tiles = (int64_t)mpanels * npanels;
-  const int64_t want = ceil_div(kSegmentTileTarget, tiles);
-  return (int)std::clamp<int64_t>(want, 1, std::max(1, kblocks / kMinSegmentBlocks));
+int sgemm_segments(int npanels, int kblocks) {
+  return std::clamp(kSegmentPanels / std::max(1, npanels), 1, std::max(1, kblocks / kMinSegmentBlocks));
 }
 
 SgemmTask SgemmChunk::task(int t) const {
@@ -111,30 +111,23 @@ SgemmPlan plan_sgemm(int M, int N, int K, int threads) {
   p.kblocks = std::max(1, (K + kSgemmKC / 2) / kSgemmKC);
   p.kc = (int)ceil_div(K, p.kblocks);
   p.kblocks = (int)ceil_div(K, p.kc);  // rounding kc up can leave fewer blocks (K = 256001: 997 of 257, not 1000)
-  // Chunks within the budget of packed floats, kc x (rows + columns) per K block. M and N chunks change no sum,
-  // so they come first: the longer of the two is cut into equal chunks until the pair fits. A K chunk costs one
-  // more pass over C, so K is cut only when even the smallest M and N chunks do not fit all of it.
+  // Chunks within the budget of packed floats, kc x (rows + columns) per K block. The K chunks (they decide sums)
+  // are planned from N and K with room for kChunkRowPanels rows, whatever M is (batch invariance, as for the
+  // segments). N chunks change no sum, so N is cut first, into equal chunks; K only when even the narrowest N chunk
+  // does not fit all of K. M chunks then take the rows that fit.
   const int64_t k_total = (int64_t)p.kblocks * p.kc;
   const int64_t width = kSgemmPackBudget / k_total;  // rows + columns that fit with all of K
-  int64_t mchunk = p.mpanels, nchunk = p.npanels;
-  auto fits = [&](int64_t mc, int64_t nc) { return mc * MR + nc * NR <= width; };
-  if (!fits(mchunk, nchunk)) {
-    const int64_t min_m = std::min<int64_t>(p.mpanels, kMinChunkMPanels);
-    const int64_t min_n = std::min<int64_t>(p.npanels, kMinChunkNPanels);
-    if (p.npanels * NR >= p.mpanels * MR && fits(mchunk, min_n)) {
-      const int64_t parts = ceil_div(p.npanels * NR, width - mchunk * MR);
-      nchunk = ceil_div(p.npanels, parts);
-    } else if (p.mpanels * MR > p.npanels * NR && fits(min_m, nchunk)) {
-      const int64_t parts = ceil_div(p.mpanels * MR, width - nchunk * NR);
-      mchunk = ceil_div(p.mpanels, parts);
-    } else {
-      mchunk = min_m;
-      nchunk = min_n;
-    }
+  const int64_t rows = (int64_t)kChunkRowPanels * MR;
+  int64_t nchunk = p.npanels;
+  if (rows + nchunk * NR > width) {
+    nchunk = std::min<int64_t>(p.npanels, kMinChunkNPanels);
+    if (rows + nchunk * NR <= width) nchunk = ceil_div(p.npanels, ceil_div(p.npanels, (width - rows) / NR));
   }
-  p.mchunk = (int)mchunk;
   p.nchunk = (int)nchunk;
-  p.kchunk = (int)std::clamp<int64_t>(kSgemmPackBudget / ((int64_t)p.kc * (mchunk * MR + nchunk * NR)), 1, p.kblocks);
+  p.kchunk = (int)std::clamp<int64_t>(kSgemmPackBudget / ((int64_t)p.kc * (rows + nchunk * NR)), 1, p.kblocks);
+  const int64_t fit_rows = kSgemmPackBudget / ((int64_t)p.kchunk * p.kc) - nchunk * NR;
+  const int64_t mchunk = std::max<int64_t>(kChunkRowPanels, fit_rows / MR);
+  p.mchunk = (int)ceil_div(p.mpanels, ceil_div(p.mpanels, mchunk));
   return p;
 }
 
@@ -146,8 +139,8 @@ SgemmChunk SgemmPlan::chunk(int kci, int mci, int nci) const {
   c.mpanels = std::min(mchunk, mpanels - c.ip0);
   c.jp0 = nci * nchunk;
   c.npanels = std::min(nchunk, npanels - c.jp0);
-  // Segments from the whole C's tiles and this chunk's K blocks: shape only.
-  c.segments = sgemm_segments(mpanels, npanels, c.kblocks);
+  // Segments from the whole C's width and this chunk's K blocks.
+  c.segments = sgemm_segments(npanels, c.kblocks);
   const Grid g = cached_grid(c.mpanels, c.npanels, c.segments, (int)ceil_div(c.kblocks, c.segments), threads);
   c.mparts = g.mparts;
   c.nparts = g.nparts;

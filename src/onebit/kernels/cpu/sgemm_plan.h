@@ -1,7 +1,8 @@
 #pragma once
 // How the AVX-512 SGEMM (sgemm_avx512.cpp) cuts C = alpha op(A) op(B) + beta C into work. Two kinds of choice:
-// - The summation over K (K blocks, K chunks, segments) depends on the shape only, so the result has the same
-//   bits at any thread count (exact resume and the determinism tests need that).
+// - The summation over K (K blocks, K chunks, segments) depends on N and K only, so the result has the same bits
+//   at any thread count (exact resume and the determinism tests need that), and a row's result does not depend on
+//   how many rows (M) there are (batch invariance: tests/model/transformer_test.cpp LogitsAreBatchInvariant).
 // - The task grid over C (macro-tiles) also depends on the thread count: it decides only which thread does
 //   which tile, never the order of any sum.
 // One GEMM is a sequence of chunks (K chunk x M chunk x N chunk, bounding the memory of the packed operands); each
@@ -53,9 +54,10 @@ struct SgemmPlan {
 // The plan for `threads` threads (1: one task per chunk, for a serial call).
 SgemmPlan plan_sgemm(int M, int N, int K, int threads);
 
-// Segments of a K chunk of `kblocks` blocks over an mpanels x npanels C: more than one only where C has too few
-// micro-tiles to occupy many threads and K is long (a weight gradient's dW = dyᵀx, the LM head's dx). Shape only.
-int sgemm_segments(int mpanels, int npanels, int kblocks);
+// Segments of a K chunk of `kblocks` blocks over a C of `npanels` N panels: more than one only where C is narrow
+// and K long (a weight gradient dW = dyᵀx with K = B*T, the LM head's dx), so that C's few micro-tiles times the
+// segments occupy many threads. Never depends on M.
+int sgemm_segments(int npanels, int kblocks);
 
 // Work balance of a plan: every task's work in micro-kernel calls (one MR x NR tile over one K block), spread by
 // a simulated schedule (each task, in order, to the least-loaded thread: the pool's threads claiming tasks at

@@ -107,7 +107,11 @@ int print_plans(int threads) {
     const kernels::cpu::SgemmChunk c = p.chunk(0, 0, 0);
     std::printf("%-30s M=%5d N=%5d K=%5d  %d K blocks of %d, KxMxN chunks %dx%dx%d, %d segments, grid %dx%d\n", s.what,
                 s.M, s.N, s.K, p.kblocks, p.kc, p.kchunks(), p.mchunks(), p.nchunks(), c.segments, c.mparts, c.nparts);
-    print_balance("new", kernels::cpu::sgemm_balance(p));
+    const kernels::cpu::SgemmBalance b = kernels::cpu::sgemm_balance(p);
+    print_balance("new", b);
+    std::printf("        per thread:");
+    for (int64_t w : b.per_thread) std::printf(" %lld", (long long)w);
+    std::printf("\n");
     print_balance("old", old_balance(s.M, s.N, s.K, threads));
   }
   return 0;

@@ -2,8 +2,8 @@
 // into KC x NR column panels, once, for every K block of the chunk; then each task (a macro-tile of C over a run of
 // K blocks) runs a 12x32 register tile of 24 zmm accumulators, MC rows at a time against each B panel (the B panel
 // stays in L1, the A rows in L2). Two pool jobs per chunk, none per K block. Edges are zero-padded in the packs
-// and written back with masked stores. The order of every sum depends on the shape only,
-// so results are the same bits at any thread count.
+// and written back with masked stores. The order of every sum depends on N and K only, so results are the same
+// bits at any thread count and a row's result does not depend on the number of rows.
 #include "onebit/kernels/cpu/sgemm_avx512.h"
 
 #include <algorithm>

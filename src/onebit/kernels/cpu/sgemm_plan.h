@@ -7,9 +7,9 @@
 //   which tile, never the order of any sum.
 // One GEMM is a sequence of chunks (K chunk x M chunk x N chunk, bounding the memory of the packed operands); each
 // chunk is two pool jobs (all threads pack its op(A) and op(B) panels once, then run the tasks), so there is no
-// barrier per K block. Packing op(A) once and sharing it, rather than per task, matters: it costs about an eighth
-// of the micro-kernel's time (measured at 1 thread), so a task grid that packed each row block once per column
-// part would spend that several times over.
+// barrier per K block. Packing op(A) once and sharing it, rather than per task, matters: packed element by
+// element it cost about an eighth of the micro-kernel's time (perf at 1 thread), and a task grid that packed each
+// row block once per column part would pay that several times over.
 #include <cstdint>
 #include <vector>
 

@@ -86,8 +86,9 @@ void check_shape(const Shape& s, bool ta, bool tb, uint64_t seed) {
       continue;
     }
     for (size_t i = 0; i < C.size(); ++i)
-      if (!(std::isnan(C[i]) && std::isnan(first[i])))
+      if (!(std::isnan(C[i]) && std::isnan(first[i]))) {
         ASSERT_EQ(C[i], first[i]) << "element " << i << " differs between 1 thread and " << threads;
+      }
   }
 }
 
@@ -170,7 +171,9 @@ TEST(SgemmPlan, TasksCoverEveryTileAndKBlockOnce) {
         for (int nci = 0; nci < p.nchunks(); ++nci) {
           const SgemmChunk c = p.chunk(kci, mci, nci);
           ASSERT_LE((int64_t)c.kblocks * p.kc * (c.mpanels * kSgemmMR + c.npanels * kSgemmNR), kSgemmPackBudget);
-          if (threads == 1) EXPECT_EQ(c.tasks(), c.segments);
+          if (threads == 1) {
+            EXPECT_EQ(c.tasks(), c.segments);
+          }
           for (int t = 0; t < c.tasks(); ++t) {
             const SgemmTask k = c.task(t);
             for (int ip = k.ip0; ip < k.ip1; ++ip)

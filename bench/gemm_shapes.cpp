@@ -3,9 +3,16 @@
 // shape, and the Hard-phase forward both as f32 GEMM and as the exact int8 x ternary product.
 // Usage: bench_gemm_shapes [threads=1] [min_seconds=0.3]. Prints wall and process-CPU GFLOP/s
 // (on a shared machine the CPU figure is the kernel's own speed). Writes bench/results/gemm_shapes.json.
+//        bench_gemm_shapes plan [threads=16]: runs nothing; prints how the AVX-512 SGEMM's plan spreads each f32
+// shape over that many threads (pool jobs = barriers, tasks, micro-kernel calls per thread from a simulated
+// schedule), next to the schedule it replaced (3 jobs per K block and 2048-column block).
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <functional>
+#include <queue>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -15,6 +22,7 @@
 
 #include "onebit/core/json_util.h"
 #include "onebit/kernels/cpu/sgemm_avx512.h"
+#include "onebit/kernels/cpu/sgemm_plan.h"
 #include "onebit/kernels/cpu/ternary_gemm.h"
 #include "onebit/kernels/kernels.h"
 
@@ -35,14 +43,7 @@ struct Shape {
   float beta;
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
-  const double min_s = argc > 2 ? std::atof(argv[2]) : 0.3;
-  kernels::Ops<float>& ops = kernels::cpu_ops();
-  ops.set_num_threads(threads);
-  const Shape shapes[] = {
+const Shape shapes[] = {
       {"fwd q/k/v/o  x·Wᵀ f32", false, true, false, 2048, 512, 512, 0},
       {"fwd q/k/v/o  int8·ternary", false, true, true, 2048, 512, 512, 0},
       {"fwd gate/up  x·Wᵀ f32", false, true, false, 2048, 1408, 512, 0},
@@ -58,7 +59,72 @@ int main(int argc, char** argv) {
       {"head fwd   x·Wᵀ (262 rows)", false, true, false, 262, 32000, 512, 0},
       {"head dx    dl·W (262 rows)", false, false, false, 262, 512, 32000, 0},
       {"head dW    dlᵀ·x (262 rows)", true, false, false, 32000, 512, 262, 1},
-  };
+};
+
+// The schedule before the plan (main until 2026-12-02), for comparison: per 2048-column block and K block, pack B,
+// pack A, then mblocks x jgroups tasks of 192 rows x a group of 32-column panels: three jobs each.
+kernels::cpu::SgemmBalance old_balance(int M, int N, int K, int threads) {
+  constexpr int MR = 12, NR = 32, KC = 256, MC = 192, NC = 2048;
+  kernels::cpu::SgemmBalance b;
+  b.per_thread.assign(threads, 0);
+  const int kblocks = std::max(1, (K + KC / 2) / KC), kc = (K + kblocks - 1) / kblocks, mblocks = (M + MC - 1) / MC;
+  for (int j0 = 0; j0 < N; j0 += NC) {
+    const int npanels = (std::min(NC, N - j0) + NR - 1) / NR;
+    const int jgroups = std::clamp((8 * threads + mblocks - 1) / mblocks, 1, npanels);
+    for (int p0 = 0; p0 < K; p0 += kc) {
+      b.jobs += 3;
+      using Load = std::pair<int64_t, int>;
+      std::priority_queue<Load, std::vector<Load>, std::greater<Load>> q;
+      for (int t = 0; t < threads; ++t) q.push({0, t});
+      std::vector<int64_t> load(threads, 0);
+      for (int t = 0; t < mblocks * jgroups; ++t, ++b.tasks) {
+        const int ib0 = (t / jgroups) * MC, g = t % jgroups, rows = std::min(M, ib0 + MC) - ib0;
+        const int64_t work = (int64_t)((rows + MR - 1) / MR) * (npanels * (g + 1) / jgroups - npanels * g / jgroups);
+        auto [l, th] = q.top();
+        q.pop();
+        load[th] = l + work;
+        q.push({l + work, th});
+      }
+      b.critical += *std::max_element(load.begin(), load.end());
+      for (int t = 0; t < threads; ++t) b.per_thread[t] += load[t];
+    }
+  }
+  return b;
+}
+
+void print_balance(const char* who, const kernels::cpu::SgemmBalance& b) {
+  const auto [lo, hi] = std::minmax_element(b.per_thread.begin(), b.per_thread.end());
+  std::printf("   %-4s %4lld jobs %5lld tasks  calls/thread %6lld..%6lld  critical path %6lld  balance %5.1f%%\n", who,
+              (long long)b.jobs, (long long)b.tasks, (long long)*lo, (long long)*hi, (long long)b.critical,
+              100.0 * b.efficiency());
+}
+
+int print_plans(int threads) {
+  std::printf("f32 GEMM plans at %d threads (work in 12x32 micro-kernel calls over one K block)\n", threads);
+  for (const Shape& s : shapes) {
+    if (s.ternary) continue;
+    const kernels::cpu::SgemmPlan p = kernels::cpu::plan_sgemm(s.M, s.N, s.K, threads);
+    const kernels::cpu::SgemmChunk c = p.chunk(0, 0, 0);
+    std::printf("%-30s M=%5d N=%5d K=%5d  %d K blocks of %d, KxMxN chunks %dx%dx%d, %d segments, grid %dx%d\n", s.what,
+                s.M, s.N, s.K, p.kblocks, p.kc, p.kchunks(), p.mchunks(), p.nchunks(), c.segments, c.mparts, c.nparts);
+    const kernels::cpu::SgemmBalance b = kernels::cpu::sgemm_balance(p);
+    print_balance("new", b);
+    std::printf("        per thread:");
+    for (int64_t w : b.per_thread) std::printf(" %lld", (long long)w);
+    std::printf("\n");
+    print_balance("old", old_balance(s.M, s.N, s.K, threads));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "plan") == 0) return print_plans(argc > 2 ? std::atoi(argv[2]) : 16);
+  const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
+  const double min_s = argc > 2 ? std::atof(argv[2]) : 0.3;
+  kernels::Ops<float>& ops = kernels::cpu_ops();
+  ops.set_num_threads(threads);
   std::mt19937 g(1);
   std::normal_distribution<float> nd;
   json rows = json::array();

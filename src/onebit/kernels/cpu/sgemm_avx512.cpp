@@ -1,18 +1,22 @@
-// Goto-style SGEMM: per K block, op(B) is packed into KC x NR column panels and op(A) into KC x MR row
-// panels (both shared by the threads), then tasks of MC rows x a group of B panels run a 12x32 register
-// tile of 24 zmm accumulators (the B panel stays in L1 across an MC block, the A block in L2). Edges are zero-padded in
-// the packs and written back with masked stores. Summation order depends only on the shapes, so results are
-// deterministic.
+// Goto-style SGEMM cut up by sgemm_plan.h. Per chunk, all threads pack op(A) into KC x MR row panels and op(B)
+// into KC x NR column panels, once, for every K block of the chunk; then each task (a macro-tile of C over a run of
+// K blocks) runs a 12x32 register tile of 24 zmm accumulators, MC rows at a time against each B panel (the B panel
+// stays in L1, the A rows in L2). Two pool jobs per chunk, none per K block. Edges are zero-padded in the packs
+// and written back with masked stores. The order of every sum depends on N and K only, so results are the same
+// bits at any thread count and a row's result does not depend on the number of rows.
 #include "onebit/kernels/cpu/sgemm_avx512.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "onebit/core/error.h"
+#include "onebit/kernels/cpu/sgemm_plan.h"
 #include "onebit/kernels/cpu/thread_pool.h"
 
 #if defined(__x86_64__)
@@ -24,7 +28,7 @@ namespace onebit::kernels::cpu {
 #if defined(__x86_64__)
 namespace {
 
-constexpr int MR = 12, NR = 32, KC = 256, MC = 192, NC = 2048;
+constexpr int MR = kSgemmMR, NR = kSgemmNR, MC = kSgemmMC;
 
 // beta_eff == 0: overwrite C (C may hold garbage, never read); otherwise C = beta_eff*C + alpha*acc.
 __attribute__((target("avx512f"))) void kernel_12x32(int kc, const float* Ap, const float* Bp, float* C, int ldc,
@@ -57,46 +61,93 @@ __attribute__((target("avx512f"))) void kernel_12x32(int kc, const float* Ap, co
   }
 }
 
+// dst[k][r] = src[r][k] for r < valid (row r of src at src + r * lds), 0 for valid <= r < width; k < kc. The
+// transposing packs (op(A) not transposed, op(B) transposed): 4 rows x 16 k at a time through 4x4 transposes
+// in each 128-bit lane, stored as 4-float pieces, about four times fewer instructions than element by element
+// (packing op(A) cost about an eighth of the micro-kernel's time that way). gcc 12's AVX-512 headers fill the
+// unused pass-through operand of these intrinsics with an intentionally undefined vector, which
+// -Wmaybe-uninitialized reports at every use: silenced for this function only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) void pack_transposed(const float* src, size_t lds, int width, int valid, int kc,
+                                                        float* dst) {
+  int r = 0;
+  for (; r + 4 <= valid; r += 4) {
+    const float *s0 = src + r * lds, *s1 = s0 + lds, *s2 = s1 + lds, *s3 = s2 + lds;
+    int k = 0;
+    for (; k + 16 <= kc; k += 16) {
+      const __m512 a = _mm512_loadu_ps(s0 + k), b = _mm512_loadu_ps(s1 + k), c = _mm512_loadu_ps(s2 + k),
+                   d = _mm512_loadu_ps(s3 + k);
+      const __m512 ab_lo = _mm512_unpacklo_ps(a, b), ab_hi = _mm512_unpackhi_ps(a, b);  // a0 b0 a1 b1 / a2 b2 a3 b3
+      const __m512 cd_lo = _mm512_unpacklo_ps(c, d), cd_hi = _mm512_unpackhi_ps(c, d);
+      auto lo = [](__m512 x, __m512 y) {
+        return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(x), _mm512_castps_pd(y)));
+      };
+      auto hi = [](__m512 x, __m512 y) {
+        return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(x), _mm512_castps_pd(y)));
+      };
+      // t[j], lane l: rows a..d at k + 4l + j.
+      const __m512 t[4] = {lo(ab_lo, cd_lo), hi(ab_lo, cd_lo), lo(ab_hi, cd_hi), hi(ab_hi, cd_hi)};
+      float* o = dst + (size_t)k * width + r;
+      for (int j = 0; j < 4; ++j) {
+        _mm_storeu_ps(o + (size_t)j * width, _mm512_castps512_ps128(t[j]));
+        _mm_storeu_ps(o + (size_t)(4 + j) * width, _mm512_extractf32x4_ps(t[j], 1));
+        _mm_storeu_ps(o + (size_t)(8 + j) * width, _mm512_extractf32x4_ps(t[j], 2));
+        _mm_storeu_ps(o + (size_t)(12 + j) * width, _mm512_extractf32x4_ps(t[j], 3));
+      }
+    }
+    for (; k < kc; ++k)
+      for (int q = 0; q < 4; ++q) dst[(size_t)k * width + r + q] = src[(r + q) * lds + k];
+  }
+  for (; r < width; ++r)
+    if (r < valid)
+      for (int k = 0; k < kc; ++k) dst[(size_t)k * width + r] = src[r * lds + k];
+    else
+      for (int k = 0; k < kc; ++k) dst[(size_t)k * width + r] = 0.0f;
+}
+#pragma GCC diagnostic pop
+
+// dst[k][c] = src[k][c] for c < valid (row k of src at src + k * lds), 0 for valid <= c < width (12 or 32); k < kc.
+// The packs that copy rows (op(A) transposed, op(B) not): one masked load and store per 16 floats.
+__attribute__((target("avx512f"))) void pack_rows(const float* src, size_t lds, int width, int valid, int kc,
+                                                  float* dst) {
+  const auto mask = [](int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1); };
+  const __mmask16 load0 = mask(valid), load1 = mask(valid - 16);
+  const __mmask16 store0 = mask(width), store1 = mask(width - 16);
+  for (int k = 0; k < kc; ++k, src += lds, dst += width) {
+    _mm512_mask_storeu_ps(dst, store0, _mm512_maskz_loadu_ps(load0, src));
+    if (width > 16) _mm512_mask_storeu_ps(dst + 16, store1, _mm512_maskz_loadu_ps(load1, src + 16));
+  }
+}
+
 // One MR-row micro-panel of op(A)[i0:i0+mr, p0:p0+kc], stored k-major ([k][MR]), zero-padded.
 void pack_a_panel(bool ta, const float* A, int lda, int i0, int mr, int p0, int kc, float* Ap) {
-  if (ta) {
-    for (int k = 0; k < kc; ++k) {
-      const float* src = A + (size_t)(p0 + k) * lda + i0;
-      for (int r = 0; r < MR; ++r) Ap[(size_t)k * MR + r] = r < mr ? src[r] : 0.0f;
-    }
-  } else {
-    for (int r = 0; r < MR; ++r) {
-      const float* src = A + (size_t)(i0 + r) * lda + p0;
-      if (r < mr)
-        for (int k = 0; k < kc; ++k) Ap[(size_t)k * MR + r] = src[k];
-      else
-        for (int k = 0; k < kc; ++k) Ap[(size_t)k * MR + r] = 0.0f;
-    }
-  }
+  if (ta)
+    pack_rows(A + (size_t)p0 * lda + i0, lda, MR, mr, kc, Ap);
+  else
+    pack_transposed(A + (size_t)i0 * lda + p0, lda, MR, mr, kc, Ap);
 }
 
 // One NR-column micro-panel of op(B)[p0:p0+kc, j0:j0+nr] ([k][NR]), zero-padded.
 void pack_b_panel(bool tb, const float* B, int ldb, int p0, int kc, int j0, int nr, float* Bp) {
-  if (tb) {
-    // Column j of op(B) is row j of B: read each along k (one stream), scatter into the panel.
-    for (int c = 0; c < NR; ++c) {
-      const float* src = B + (size_t)(j0 + c) * ldb + p0;
-      if (c < nr)
-        for (int k = 0; k < kc; ++k) Bp[(size_t)k * NR + c] = src[k];
-      else
-        for (int k = 0; k < kc; ++k) Bp[(size_t)k * NR + c] = 0.0f;
-    }
-  } else {
-    for (int k = 0; k < kc; ++k) {
-      std::memcpy(Bp + (size_t)k * NR, B + (size_t)(p0 + k) * ldb + j0, nr * sizeof(float));
-      std::fill(Bp + (size_t)k * NR + nr, Bp + (size_t)(k + 1) * NR, 0.0f);
-    }
-  }
+  if (tb)
+    pack_transposed(B + (size_t)j0 * ldb + p0, ldb, NR, nr, kc, Bp);  // column j of op(B) is row j of B
+  else
+    pack_rows(B + (size_t)p0 * ldb + j0, ldb, NR, nr, kc, Bp);
 }
 
 float* aligned(std::vector<float>& v, size_t n) {
   v.resize(n + 16);
   return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t(63));
+}
+
+// Calls f(i) for i in [0, n): over the pool when `parallel`, else inline.
+template <typename F>
+void run(bool parallel, int64_t n, F&& f) {
+  if (parallel)
+    parallel_for(n, f);
+  else
+    for (int64_t i = 0; i < n; ++i) f(i);
 }
 
 }  // namespace
@@ -110,46 +161,81 @@ bool cpu_has_avx512f() {
 
 void sgemm_avx512(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
                   float beta, float* C, int ldc, bool parallel) {
-  // Both packs are shared by all threads: op(A)[:, p0:p0+kc] whole (M x KC) and op(B) one NC block.
-  static thread_local std::vector<float> abuf, bbuf;
-  // K in equal blocks of about KC (at most 1.5 KC): a short last block would cost one more pass over
-  // all of C for little work (the LM head's weight gradient has K = 262 rows per logits chunk).
-  const int kblocks = std::max(1, (K + KC / 2) / KC), kcmax = (K + kblocks - 1) / kblocks;
-  const int mpanels = (M + MR - 1) / MR;
-  float* Ap = aligned(abuf, (size_t)mpanels * MR * kcmax);
-  float* Bp = aligned(bbuf, (size_t)(NC + NR) * kcmax);
-  auto run = [&](int64_t n, auto&& f) {
-    if (parallel)
-      parallel_for(n, f);
-    else
-      for (int64_t i = 0; i < n; ++i) f(i);
-  };
-  const int mblocks = (M + MC - 1) / MC;
-  for (int j0 = 0; j0 < N; j0 += NC) {
-    const int nc = std::min(NC, N - j0), npanels = (nc + NR - 1) / NR;
-    // Tasks are (MC-row block) x (group of B panels): a few per thread, each C tile in exactly one task,
-    // so the result does not depend on which thread ran what.
-    const int jgroups = parallel ? std::clamp((8 * pool_threads() + mblocks - 1) / mblocks, 1, npanels) : 1;
-    for (int p0 = 0; p0 < K; p0 += kcmax) {
-      const int kc = std::min(kcmax, K - p0);
-      const float beta_eff = p0 == 0 ? beta : 1.0f;
-      run(npanels, [&](int64_t jp) {
-        pack_b_panel(tb, B, ldb, p0, kc, j0 + (int)jp * NR, std::min(NR, nc - (int)jp * NR), Bp + jp * kc * NR);
-      });
-      run(mpanels, [&](int64_t ip) {
-        pack_a_panel(ta, A, lda, (int)ip * MR, std::min(MR, M - (int)ip * MR), p0, kc, Ap + ip * kc * MR);
-      });
-      run((int64_t)mblocks * jgroups, [&](int64_t t) {
-        const int ib0 = (int)(t / jgroups) * MC, g = (int)(t % jgroups);
-        const int ib1 = std::min(M, ib0 + MC);
-        for (int jp = npanels * g / jgroups; jp < npanels * (g + 1) / jgroups; ++jp)
-          for (int i = ib0; i < ib1; i += MR)
-            kernel_12x32(kc, Ap + (size_t)(i / MR) * kc * MR, Bp + (size_t)jp * kc * NR,
-                        C + (size_t)i * ldc + j0 + jp * NR, ldc, alpha, beta_eff, std::min(MR, M - i),
-                        std::min(NR, nc - jp * NR));
-      });
-    }
-  }
+  // Nested inside a pool item the pool runs everything inline: plan for one thread then.
+  parallel = parallel && pool_threads() > 1 && !in_parallel_region();
+  const SgemmPlan plan = plan_sgemm(M, N, K, parallel ? pool_threads() : 1);
+  const int kc_max = plan.kc;
+  const size_t a_panel = (size_t)kc_max * MR, b_panel = (size_t)kc_max * NR;
+  // The caller's buffers: one chunk's packed op(A) and op(B) ([K block][panel], kc x MR and kc x NR floats each)
+  // and the segments' partial sums.
+  static thread_local std::vector<float> abuf, bbuf, pbuf;
+  for (int kci = 0; kci < plan.kchunks(); ++kci)
+    for (int mci = 0; mci < plan.mchunks(); ++mci)
+      for (int nci = 0; nci < plan.nchunks(); ++nci) {
+        const SgemmChunk ch = plan.chunk(kci, mci, nci);
+        const int i0 = ch.ip0 * MR, nrows = std::min(M - i0, ch.mpanels * MR);
+        const int j0 = ch.jp0 * NR, ncols = std::min(N - j0, ch.npanels * NR);
+        float* Ap = aligned(abuf, (size_t)ch.kblocks * ch.mpanels * a_panel);
+        float* Bp = aligned(bbuf, (size_t)ch.kblocks * ch.npanels * b_panel);
+        // Both operands of the chunk, packed once by all threads together: no barrier per K block afterwards.
+        const int64_t apanels = (int64_t)ch.kblocks * ch.mpanels, panels = apanels + (int64_t)ch.kblocks * ch.npanels;
+        auto pack = [&](int64_t lo, int64_t hi) {
+          for (int64_t i = lo; i < hi; ++i) {
+            const bool is_a = i < apanels;
+            const int64_t local = is_a ? i : i - apanels, count = is_a ? ch.mpanels : ch.npanels;
+            const int kb = (int)(local / count), q = (int)(local % count);
+            const int p0 = (ch.kb0 + kb) * kc_max, kc = std::min(kc_max, K - p0);
+            if (is_a)
+              pack_a_panel(ta, A, lda, i0 + q * MR, std::min(MR, nrows - q * MR), p0, kc, Ap + (size_t)local * a_panel);
+            else
+              pack_b_panel(tb, B, ldb, p0, kc, j0 + q * NR, std::min(NR, ncols - q * NR), Bp + (size_t)local * b_panel);
+          }
+        };
+        if (parallel)
+          parallel_ranges(panels, 4, pack);
+        else
+          pack(0, panels);
+        // Segment s > 0 sums into partial s (nrows x ncols); the last task to finish a tile adds the partials to C
+        // in segment order, so every element's sum has the same order whichever threads ran the segments.
+        float* P = ch.segments > 1 ? aligned(pbuf, (size_t)(ch.segments - 1) * nrows * ncols) : nullptr;
+        const auto finished = std::make_unique<std::atomic<int>[]>((size_t)ch.mparts * ch.nparts);
+        const float beta_chunk = kci == 0 ? beta : 1.0f;
+        float* Cc = C + (size_t)i0 * ldc + j0;
+        run(parallel, ch.tasks(), [&](int64_t t) {
+          const SgemmTask k = ch.task((int)t);
+          float* D = k.seg == 0 ? Cc : P + (size_t)(k.seg - 1) * nrows * ncols;
+          const int ldd = k.seg == 0 ? ldc : ncols;
+          for (int kb = k.kb0; kb < k.kb1; ++kb) {
+            const int kc = std::min(kc_max, K - (ch.kb0 + kb) * kc_max);
+            const float beta_eff = kb > k.kb0 ? 1.0f : k.seg == 0 ? beta_chunk : 0.0f;
+            const float* Akb = Ap + (size_t)kb * ch.mpanels * a_panel;
+            const float* Bkb = Bp + (size_t)kb * ch.npanels * b_panel;
+            // MC rows at a time against each B panel: the B panel stays in L1, the A rows in L2.
+            for (int ia = k.ip0; ia < k.ip1; ia += MC / MR) {
+              const int ib = std::min(k.ip1, ia + MC / MR);
+              for (int jq = k.jq0; jq < k.jq1; ++jq)
+                for (int ip = ia; ip < ib; ++ip)
+                  kernel_12x32(kc, Akb + (size_t)ip * a_panel, Bkb + (size_t)jq * b_panel,
+                               D + (size_t)ip * MR * ldd + jq * NR, ldd, alpha, beta_eff,
+                               std::min(MR, nrows - ip * MR), std::min(NR, ncols - jq * NR));
+            }
+          }
+          if (ch.segments == 1) return;
+          // acq_rel: the last finisher sees every other segment's partial of this tile.
+          const int tile = (int)(t % ((int64_t)ch.mparts * ch.nparts));
+          if (finished[tile].fetch_add(1, std::memory_order_acq_rel) != ch.segments - 1) return;
+          const int r0 = k.ip0 * MR, r1 = std::min(nrows, k.ip1 * MR), c0 = k.jq0 * NR, c1 = std::min(ncols, k.jq1 * NR);
+          for (int s = 1; s < ch.segments; ++s) {
+            const float* Ps = P + (size_t)(s - 1) * nrows * ncols;
+            for (int i = r0; i < r1; ++i) {
+              float* c = Cc + (size_t)i * ldc;
+              const float* q = Ps + (size_t)i * ncols;
+#pragma omp simd
+              for (int j = c0; j < c1; ++j) c[j] += q[j];
+            }
+          }
+        });
+      }
 }
 
 #else

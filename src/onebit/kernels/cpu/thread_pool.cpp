@@ -142,6 +142,7 @@ std::unique_ptr<Pool>& pool_owner() {
   return p;
 }
 std::atomic<Pool*> g_pool{nullptr};
+std::atomic<uint64_t> g_jobs{0};
 
 Pool& pool() {
   if (Pool* p = g_pool.load(std::memory_order_acquire)) return *p;
@@ -173,6 +174,11 @@ void set_pool_threads(int n) {
 int pool_threads() { return pool().threads(); }
 bool in_parallel_region() { return t_in_parallel; }
 
-void parallel_for_impl(int64_t n, void (*fn)(void*, int64_t), void* ctx) { pool().run(n, fn, ctx); }
+uint64_t pool_jobs() { return g_jobs.load(std::memory_order_relaxed); }
+
+void parallel_for_impl(int64_t n, void (*fn)(void*, int64_t), void* ctx) {
+  g_jobs.fetch_add(1, std::memory_order_relaxed);
+  pool().run(n, fn, ctx);
+}
 
 }  // namespace onebit::kernels::cpu

@@ -14,6 +14,10 @@ namespace onebit::kernels::cpu {
 void set_pool_threads(int n);
 int pool_threads();
 bool in_parallel_region();
+// Jobs handed to the pool's threads so far in this process (each ends when its last item is done: one
+// barrier). Jobs run inline (one item, one thread, nested) are not counted. For tests and benchmarks that
+// count a kernel's synchronisation.
+uint64_t pool_jobs();
 void parallel_for_impl(int64_t n, void (*fn)(void*, int64_t), void* ctx);
 
 // Calls f(i) for every i in [0, n), items spread over the pool.

@@ -152,7 +152,7 @@ bool StreamSource::pull_document() {
     const uint64_t n = d.ids.size() + (eot_ ? 1 : 0);
     carry_.insert(carry_.end(), d.ids.begin(), d.ids.end());
     if (eot_) carry_.push_back(*eot_);
-    docs_.push_back(DocRec{pos_, d.offset, n, 0, shard_tokens_});
+    docs_.push_back(DocRec{epoch_, pos_, order_[pos_], d.offset, n, 0, shard_tokens_});
     row_ = d.offset + 1;
     shard_tokens_ += n;
     epoch_had_rows_ = true;
@@ -176,7 +176,7 @@ size_t StreamSource::ensure(size_t need) {
 
 void StreamSource::log_row(const DocRec& d) {
   if (row_log_fd_ >= 0) {
-    const std::string line = cat(rows_trained_, " ", epoch_, " ", shard_at(d.pos).path, " ", d.row, "\n");
+    const std::string line = cat(rows_trained_, " ", d.epoch, " ", cfg_.manifest.shards[d.shard].path, " ", d.row, "\n");
     // One write per line with O_APPEND: a kill leaves whole lines (at most the last one cut).
     if (::write(row_log_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
       fail(printable(cfg_.row_log.string(), 4096), ": cannot write the row log");
@@ -251,6 +251,8 @@ json StreamSource::state() const {
          {"skipped", skipped_}};
   if (!docs_.empty()) {
     const DocRec& d = docs_.front();
+    s["epoch"] = d.epoch;
+    s["path"] = cfg_.manifest.shards[d.shard].path;
     s["shard"] = d.pos;
     s["row"] = d.row;
     s["skip"] = d.consumed;
@@ -262,8 +264,8 @@ json StreamSource::state() const {
     s["skip"] = 0;
     s["doc_tokens"] = nullptr;
     s["shard_tokens"] = shard_tokens_;
+    if (pos_ < order_.size()) s["path"] = shard_at(pos_).path;
   }
-  if (s["shard"].get<size_t>() < order_.size()) s["path"] = shard_at(s["shard"].get<size_t>()).path;
   return s;
 }
 

@@ -73,7 +73,9 @@ class StreamSource final : public data::BatchSource {
 
  private:
   struct DocRec {
-    size_t pos;            // position of its shard in order_
+    uint64_t epoch;        // the rows of one epoch may still be in carry_ when the next begins
+    size_t pos;            // position of its shard in that epoch's order
+    size_t shard;          // its index in the manifest
     uint64_t row;          // row in the shard
     uint64_t tokens;       // EOT included
     uint64_t consumed;     // tokens already trained

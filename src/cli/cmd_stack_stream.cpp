@@ -2,7 +2,8 @@
 // through a bounded local disk; and `onebit stack-stream manifest`, the shard list on its own.
 // The training flags are those of `onebit train` (train/train_options.h), registered from the same
 // table with the same meaning; --data is replaced by the stream's flags and --max-steps by
-// --max-global-steps (0 = one pass over the data).
+// --max-global-steps (0 = one pass over the data). There is no held-out split (so no evaluation
+// flags): every row of the stream is trained on.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -90,6 +91,7 @@ void run_manifest(const StreamArgs& a) {
 struct RunData {
   stream::Manifest manifest;
   std::string commit;
+  bool fresh = true;  // to be written once the trainer has checked the rest of the command
 };
 
 RunData run_manifest_for(const StreamArgs& a, const fs::path& out, bool resuming) {
@@ -101,8 +103,9 @@ RunData run_manifest_for(const StreamArgs& a, const fs::path& out, bool resuming
     if (saved_id != a.dataset_id)
       fail("--dataset-id ", a.dataset_id, " differs from \"", printable(saved_id), "\" that ", where,
            " was started with; use another --output-dir or --no-resume");
-    log_info("stack-stream: resuming with ", mpath.string(), " (commit ", printable(json_get<std::string>(s, "commit", where)), ")");
-    return {stream::read_manifest(mpath), json_get<std::string>(s, "commit", where)};
+    const std::string commit = json_get<std::string>(s, "commit", where);
+    log_info("stack-stream: resuming with ", mpath.string(), " (commit ", printable(commit), ")");
+    return {stream::read_manifest(mpath), commit, false};
   }
   RunData d;
   if (!a.manifest.empty()) {
@@ -112,10 +115,13 @@ RunData run_manifest_for(const StreamArgs& a, const fs::path& out, bool resuming
   } else {
     std::tie(d.manifest, d.commit) = list_manifest(a);
   }
-  fs::create_directories(out);
-  stream::write_manifest(mpath, d.manifest);
-  write_json_atomic(spath, json{{"dataset_id", a.dataset_id}, {"revision", a.revision}, {"commit", d.commit}});
   return d;
+}
+
+void write_run_data(const StreamArgs& a, const fs::path& out, const RunData& d) {
+  fs::create_directories(out);
+  stream::write_manifest(out / "manifest.jsonl", d.manifest);
+  write_json_atomic(out / "stream.json", json{{"dataset_id", a.dataset_id}, {"revision", a.revision}, {"commit", d.commit}});
 }
 
 void run_stack_stream(StreamArgs a, train::TrainOptions o, bool max_steps_typed) {
@@ -167,15 +173,19 @@ void run_stack_stream(StreamArgs a, train::TrainOptions o, bool max_steps_typed)
   sc.manifest = run.manifest;
   sc.weights = weights;
   sc.local_root = a.local_root;
-  sc.budget_bytes = static_cast<uint64_t>(a.disk_budget_gb * 1e9);
+  sc.budget_bytes = static_cast<uint64_t>(std::llround(a.disk_budget_gb * 1e9));
   sc.download = stream::DownloaderOptions{hub_options(a), a.dataset_id, run.commit, a.download_parallel};
   sc.column = a.column;
   sc.loop_epochs = !one_pass;
   if (const char* log = std::getenv("ONEBIT_STREAM_ROW_LOG"); log && *log) sc.row_log = log;
   const int64_t steps_per_shard = a.steps_per_shard;
 
-  const train::DatasetFactory open_stream = [sc, steps_per_shard](const train::TrainOptions& opt,
-                                                                  const data::Tokenizer& tok, int threads, bool) {
+  const train::DatasetFactory open_stream = [sc, steps_per_shard, a, out, run](const train::TrainOptions& opt,
+                                                                               const data::Tokenizer& tok, int threads,
+                                                                               bool) {
+    // The model config and tokenizer have been checked by now: a command that fails on them has
+    // written nothing.
+    if (run.fresh) write_run_data(a, out, run);
     stream::StreamConfig c = sc;
     c.seed = opt.seed;
     c.threads = threads;
@@ -204,7 +214,8 @@ void add_stack_stream_command(CLI::App& app) {
       "by bytes). Every checkpoint records the stream's position (trainer_state.json \"data\"); rerunning the\n"
       "same command resumes at the same token, without downloading finished shards again.\n"
       "<output-dir>/manifest.jsonl and stream.json pin the shard list and commit of the run; metrics.jsonl\n"
-      "adds data_wait_ms and disk_bytes per step. Ctrl-C saves a checkpoint and exits.\n"
+      "adds data_wait_ms and disk_bytes per step. Ctrl-C saves a checkpoint and exits. Every row is trained on\n"
+      "(no held-out split: evaluate a checkpoint with `onebit eval`).\n"
       "Token: --token, HF_TOKEN, HF_ACCESS_TOKEN, ./.env, or the huggingface_hub token file; HF_ENDPOINT\n"
       "overrides the Hub's address.");
   auto a = std::make_shared<StreamArgs>();
@@ -233,10 +244,13 @@ void add_stack_stream_command(CLI::App& app) {
   sub->add_option("--column", a->column, "parquet column holding the text")->capture_default_str();
   sub->add_option("--download-parallel", a->download_parallel, "shards downloading at once")->capture_default_str();
 
-  // Every `onebit train` flag but --data (the stream is the data) and --max-steps (--max-global-steps).
+  // Every `onebit train` flag but --data (the stream is the data), --max-steps (--max-global-steps)
+  // and those of the held-out split, which a stream does not have.
+  static const std::set<std::string> not_here = {"data",       "max_steps",    "val_fraction",
+                                                 "eval_every", "eval_batches", "final_eval_batches"};
   auto named = std::make_shared<std::vector<std::pair<CLI::Option*, std::string>>>();
   for (const train::TrainOption& spec : train::train_options()) {
-    if (std::string(spec.key) == "data" || std::string(spec.key) == "max_steps") continue;
+    if (not_here.count(spec.key)) continue;
     CLI::Option* opt = std::visit(
         [&](auto member) -> CLI::Option* {
           auto& value = (*o).*member;

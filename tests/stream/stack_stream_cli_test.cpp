@@ -3,7 +3,7 @@
 // shards. The run is killed with SIGKILL twice at random steps and resumed with the same command;
 // ONEBIT_STREAM_ROW_LOG proves that every row of every shard (the empty markdown shards included)
 // was trained exactly once in the first epoch, and that the replays after each resume were the
-// same rows in the same order. A thread samples the local root all along: its peak never exceeds
+// same rows in the same order; a Ctrl-C in between saves and exits cleanly. A thread samples the local root all along: its peak never exceeds
 // the budget. The token appears in no output, no file and no request to the storage host.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -210,6 +210,21 @@ TEST_F(StackStreamCli, KilledTwiceEveryRowTrainedOnceWithinTheBudget) {
       EXPECT_EQ(wait_status(pid), 128 + SIGKILL);
       all_output += slurp(dir_ / ("run" + std::to_string(run) + ".err"));
     }
+    // Ctrl-C (SIGINT) saves a checkpoint at the step reached and exits 0, like `onebit train`.
+    {
+      const size_t at = std::uniform_int_distribution<size_t>(2 * steps / 3 + 10, 5 * steps / 6)(rng);
+      const pid_t pid = spawn(cmd, "interrupted");
+      while (metrics_lines() < at) {
+        int st = 0;
+        ASSERT_EQ(::waitpid(pid, &st, WNOHANG), 0) << slurp(dir_ / "interrupted.err");
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      ::kill(pid, SIGINT);
+      EXPECT_EQ(wait_status(pid), 0) << slurp(dir_ / "interrupted.err");
+      const std::string err = slurp(dir_ / "interrupted.err");
+      EXPECT_NE(err.find("checkpoint saved; run the same command again to resume"), std::string::npos) << err;
+      all_output += err;
+    }
     const int status = wait_status(spawn(cmd, "final"));
     all_output += slurp(dir_ / "final.err") + slurp(dir_ / "final.out");
     ASSERT_EQ(status, 0) << slurp(dir_ / "final.err");
@@ -296,6 +311,18 @@ TEST_F(StackStreamCli, ManifestListsShardsAndSizesPerLanguage) {
   EXPECT_NE(out.find("python"), std::string::npos) << out;
   EXPECT_NE(out.find(std::to_string(python_bytes)), std::string::npos) << out;
   EXPECT_NE(out.find("markdown"), std::string::npos) << out;
+
+  // A bad model config is found after the listing, before anything is written.
+  const int bad_config = wait_status(spawn({"stack-stream", "--dataset-id", cfg_.repo, "--local-root", "root",
+                                            "--output-dir", "out", "--disk-budget-gb", "1", "--model-config",
+                                            "no-such-config"},
+                                           "bad_config"));
+  EXPECT_EQ(bad_config, 1);
+  const auto err_lines = lines_of(slurp(dir_ / "bad_config.err"));
+  ASSERT_FALSE(err_lines.empty());
+  EXPECT_EQ(err_lines.back().rfind("onebit: error: ", 0), 0u) << err_lines.back();
+  EXPECT_NE(err_lines.back().find("no-such-config"), std::string::npos) << err_lines.back();
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
 
   // Bad flags: one error line naming the flag, nothing trained.
   const int bad = wait_status(spawn({"stack-stream", "--dataset-id", cfg_.repo, "--local-root", "root", "--output-dir",

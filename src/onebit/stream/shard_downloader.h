@@ -46,6 +46,7 @@ class ShardDownloader {
   // Throws when the stream cannot go on at all (see above).
   bool wait(size_t pos, std::string& why);
 
+  // Bytes that landed on disk so far (a shard found already complete counts whole).
   uint64_t bytes_downloaded() const { return bytes_.load(); }
   uint64_t shards_downloaded() const { return shards_.load(); }
 

@@ -346,8 +346,9 @@ json StreamSource::step_metrics() {
 }
 
 std::string StreamSource::progress() const {
-  return cat("shards ", shards_done_, "/", order_.size(), " disk ", gb(disk_bytes_), "/", gb(cfg_.budget_bytes),
-             " GB rows ", rows_trained_);
+  return cat("shards ", shards_done_, "/", order_.size(), " (epoch ", epoch_, ") downloaded ",
+             gb(downloader_->bytes_downloaded()), " GB disk ", gb(disk_bytes_), "/", gb(cfg_.budget_bytes), " GB rows ",
+             rows_trained_);
 }
 
 }  // namespace onebit::stream

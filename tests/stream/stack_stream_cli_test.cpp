@@ -288,7 +288,10 @@ TEST_F(StackStreamCli, KilledTwiceEveryRowTrainedOnceWithinTheBudget) {
   for (const auto& e : fs::recursive_directory_iterator(dir_ / "out"))
     if (e.is_regular_file() && e.path().extension() != ".safetensors")
       EXPECT_EQ(slurp(e.path()).find(cfg_.token), std::string::npos) << e.path();
-  for (const auto& r : hub_->requests_to("storage")) EXPECT_FALSE(r["headers"].contains("Authorization")) << r.dump();
+  for (const auto& r : hub_->requests_to("storage")) {
+    EXPECT_FALSE(r["headers"].contains("Authorization")) << r.dump();
+    EXPECT_EQ(r.dump().find(cfg_.token), std::string::npos) << r.dump();
+  }
 }
 
 TEST_F(StackStreamCli, ManifestListsShardsAndSizesPerLanguage) {

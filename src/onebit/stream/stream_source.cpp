@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
 #include "onebit/core/error.h"
@@ -67,6 +68,7 @@ void StreamSource::start() {
       cache_.release(cfg_.manifest.shards[i].path);
   downloader_->plan(order_, pos_);
   started_ = true;
+  started_at_ = Clock::now();
 }
 
 void StreamSource::new_epoch(uint64_t epoch) {
@@ -171,6 +173,7 @@ size_t StreamSource::ensure(size_t need) {
     new_epoch(epoch_ + 1);
   }
   wait_ += Clock::now() - t0;
+  wait_total_ += Clock::now() - t0;
   return std::min(need, carry_.size() - head_);
 }
 
@@ -186,6 +189,7 @@ void StreamSource::log_row(const DocRec& d) {
 
 void StreamSource::consume(size_t n) {
   head_ += n;
+  tokens_trained_ += n;
   while (n > 0) {
     DocRec& d = docs_.front();
     const uint64_t k = std::min<uint64_t>(n, d.tokens - d.consumed);
@@ -346,9 +350,13 @@ json StreamSource::step_metrics() {
 }
 
 std::string StreamSource::progress() const {
-  return cat("shards ", shards_done_, "/", order_.size(), " (epoch ", epoch_, ") downloaded ",
-             gb(downloader_->bytes_downloaded()), " GB disk ", gb(disk_bytes_), "/", gb(cfg_.budget_bytes), " GB rows ",
-             rows_trained_);
+  const double elapsed = std::chrono::duration<double>(Clock::now() - started_at_).count();
+  const double wait = std::chrono::duration<double>(wait_total_).count();
+  char pct[32];
+  std::snprintf(pct, sizeof pct, "%.1f%%", elapsed > 0 ? 100.0 * wait / elapsed : 0.0);
+  return cat("| shards ", shards_done_, "/", order_.size(), " (epoch ", epoch_, "), ",
+             gb(downloader_->bytes_downloaded()), " GB downloaded, disk ", gb(disk_bytes_), "/", gb(cfg_.budget_bytes),
+             " GB, ", tokens_trained_, " tokens, data wait ", pct);
 }
 
 }  // namespace onebit::stream

@@ -120,6 +120,9 @@ class StreamSource final : public data::BatchSource {
   uint64_t shards_done_ = 0;   // shards of this epoch fully read
 
   std::chrono::steady_clock::duration wait_{};  // blocked on data since the last step_metrics()
+  std::chrono::steady_clock::duration wait_total_{};
+  std::chrono::steady_clock::time_point started_at_{};
+  uint64_t tokens_trained_ = 0;  // this process: tokens consumed (for the progress line)
   std::chrono::steady_clock::time_point disk_checked_{};
   uint64_t disk_bytes_ = 0, disk_peak_ = 0;
   int row_log_fd_ = -1;

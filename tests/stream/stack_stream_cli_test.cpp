@@ -294,7 +294,7 @@ TEST_F(StackStreamCli, KilledTwiceEveryRowTrainedOnceWithinTheBudget) {
   }
 }
 
-TEST_F(StackStreamCli, ManifestListsShardsAndSizesPerLanguage) {
+TEST_F(StackStreamCli, ManifestListsShardsAndARunTrainsFromIt) {
   hub_ = std::make_unique<FakeHub>(cfg_, dir_);
   env_ = {{"HOME", dir_.string()}, {"PATH", "/usr/bin:/bin"}, {"HF_ENDPOINT", hub_->endpoint()}, {"HF_TOKEN", cfg_.token}};
   if (const char* ld = std::getenv("LD_LIBRARY_PATH")) env_["LD_LIBRARY_PATH"] = ld;
@@ -314,6 +314,35 @@ TEST_F(StackStreamCli, ManifestListsShardsAndSizesPerLanguage) {
   EXPECT_NE(out.find("python"), std::string::npos) << out;
   EXPECT_NE(out.find(std::to_string(python_bytes)), std::string::npos) << out;
   EXPECT_NE(out.find("markdown"), std::string::npos) << out;
+
+  // Training from that manifest, python only, at most one step's tokens per shard: the row log shows
+  // a prefix of each python shard and nothing else; the run pins the manifest it used.
+  env_["ONEBIT_STREAM_ROW_LOG"] = (dir_ / "rows.log").string();
+  const int trained = wait_status(spawn({"stack-stream", "--dataset-id", cfg_.repo, "--manifest", "m.jsonl",
+                                         "--local-root", "root", "--output-dir", "run", "--disk-budget-gb", "0.001",
+                                         "--model-config", std::string(ONEBIT_TEST_FIXTURES) + "/train/micro.json",
+                                         "--tokenizer", "byte", "--batch-size", "4", "--seq-len", "64",
+                                         "--languages", "python:1", "--steps-per-shard", "1",
+                                         "--max-global-steps", "0", "--threads", "1"},
+                                        "python"));
+  ASSERT_EQ(trained, 0) << slurp(dir_ / "python.err");
+  EXPECT_EQ(slurp(dir_ / "run" / "manifest.jsonl"), slurp(dir_ / "m.jsonl"));
+  std::map<std::string, std::vector<uint64_t>> python_rows;
+  for (const auto& l : lines_of(slurp(dir_ / "rows.log"))) {
+    std::istringstream ls(l);
+    uint64_t seq, epoch, row;
+    std::string path;
+    ls >> seq >> epoch >> path >> row;
+    python_rows[path].push_back(row);
+  }
+  ASSERT_EQ(python_rows.size(), 2u);
+  for (const auto& [path, got] : python_rows) {
+    EXPECT_EQ(path.rfind("data/python/", 0), 0u) << path;
+    ASSERT_FALSE(got.empty());
+    EXPECT_LT(got.size(), 45u) << path;
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i) << path;
+  }
+  env_.erase("ONEBIT_STREAM_ROW_LOG");
 
   // A bad model config is found after the listing, before anything is written.
   const int bad_config = wait_status(spawn({"stack-stream", "--dataset-id", cfg_.repo, "--local-root", "root",

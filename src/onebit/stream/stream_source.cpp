@@ -23,9 +23,16 @@ json weights_json(const std::vector<LanguageWeight>& weights) {
   return out;
 }
 
-std::string gb(uint64_t bytes) {
+// "615.0 KB", "1.20 GB": the fixture's shards and The Stack's both read well.
+std::string human_bytes(uint64_t bytes) {
+  const double b = static_cast<double>(bytes);
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", static_cast<double>(bytes) / 1e9);
+  if (b < 1e6)
+    std::snprintf(buf, sizeof buf, "%.1f KB", b / 1e3);
+  else if (b < 1e9)
+    std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f GB", b / 1e9);
   return buf;
 }
 
@@ -325,7 +332,7 @@ void StreamSource::restore(const json& s) {
 std::string StreamSource::describe() const {
   return cat(cfg_.download.repo, "@", cfg_.download.revision.substr(0, 12), ": ", cfg_.manifest.shards.size(),
              " shards, ", order_.size(), " streamed per epoch (parquet column \"", printable(cfg_.column),
-             "\", disk budget ", gb(cfg_.budget_bytes), " GB)");
+             "\", disk budget ", human_bytes(cfg_.budget_bytes), ")");
 }
 
 json StreamSource::step_metrics() {
@@ -355,8 +362,8 @@ std::string StreamSource::progress() const {
   char pct[32];
   std::snprintf(pct, sizeof pct, "%.1f%%", elapsed > 0 ? 100.0 * wait / elapsed : 0.0);
   return cat("| shards ", shards_done_, "/", order_.size(), " (epoch ", epoch_, "), ",
-             gb(downloader_->bytes_downloaded()), " GB downloaded, disk ", gb(disk_bytes_), "/", gb(cfg_.budget_bytes),
-             " GB, ", tokens_trained_, " tokens, data wait ", pct);
+             human_bytes(downloader_->bytes_downloaded()), " downloaded, disk ", human_bytes(disk_bytes_), " of ",
+             human_bytes(cfg_.budget_bytes), ", ", tokens_trained_, " tokens, data wait ", pct);
 }
 
 }  // namespace onebit::stream

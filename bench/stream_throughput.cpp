@@ -40,8 +40,10 @@ int main(int argc, char** argv) {
     uint64_t shard_bytes = 0, largest = 0, second = 0;
     for (const auto& s : c.manifest.shards) {
       shard_bytes += s.size;
-      if (s.size > largest) std::swap(largest, second), largest = s.size;
-      else if (s.size > second) second = s.size;
+      if (s.size > largest)
+        std::swap(largest, second), largest = s.size;
+      else if (s.size > second)
+        second = s.size;
     }
     c.weights = stream::weights_by_bytes(c.manifest);
     c.local_root = fs::temp_directory_path() / cat("onebit-bench-stream-", ::getpid());

@@ -56,9 +56,11 @@ std::pair<stream::Manifest, std::string> list_manifest(const StreamArgs& a) {
   const std::string commit = hub::resolve_dataset_commit(client, a.dataset_id, a.revision);
   log_info("dataset ", a.dataset_id, " revision \"", printable(a.revision), "\" is commit ", commit);
   stream::Manifest m = stream::manifest_from_listing(hub::list_dataset_files(client, a.dataset_id, commit));
-  if (m.skipped > 0) log_warn("manifest: ", m.skipped, " .parquet files are not data/<lang>/train-N-of-M.parquet; left out");
-  if (m.shards.empty()) fail("--dataset-id ", a.dataset_id, ": no data/<language>/train-N-of-M.parquet shards at revision \"",
-                             printable(a.revision), "\"");
+  if (m.skipped > 0)
+    log_warn("manifest: ", m.skipped, " .parquet files are not data/<lang>/train-N-of-M.parquet; left out");
+  if (m.shards.empty())
+    fail("--dataset-id ", a.dataset_id, ": no data/<language>/train-N-of-M.parquet shards at revision \"",
+         printable(a.revision), "\"");
   return {std::move(m), commit};
 }
 
@@ -121,7 +123,8 @@ RunData run_manifest_for(const StreamArgs& a, const fs::path& out, bool resuming
 void write_run_data(const StreamArgs& a, const fs::path& out, const RunData& d) {
   fs::create_directories(out);
   stream::write_manifest(out / "manifest.jsonl", d.manifest);
-  write_json_atomic(out / "stream.json", json{{"dataset_id", a.dataset_id}, {"revision", a.revision}, {"commit", d.commit}});
+  write_json_atomic(out / "stream.json",
+                    json{{"dataset_id", a.dataset_id}, {"revision", a.revision}, {"commit", d.commit}});
 }
 
 void run_stack_stream(StreamArgs a, train::TrainOptions o, bool max_steps_typed) {
@@ -161,8 +164,10 @@ void run_stack_stream(StreamArgs a, train::TrainOptions o, bool max_steps_typed)
     o.max_steps = std::clamp<int64_t>(std::llround(static_cast<double>(bytes) * kTokensPerParquetByte / per_step), 1,
                                       train::kMaxSteps);
     if (!resuming)
-      log_info("--max-global-steps 0: one pass over ", bytes, " bytes of shards; the LR and quantization schedules "
-               "assume about ", o.max_steps, " steps (1 token per parquet byte); training ends with the data or there");
+      log_info("--max-global-steps 0: one pass over ", bytes,
+               " bytes of shards; the LR and quantization schedules "
+               "assume about ",
+               o.max_steps, " steps (1 token per parquet byte); training ends with the data or there");
   } else {
     o.max_steps = a.max_global_steps;
     if (max_steps_typed) o.explicit_flags.insert("max_steps");
@@ -264,7 +269,8 @@ void add_stack_stream_command(CLI::App& app) {
     named->emplace_back(opt, spec.key);
   }
 
-  auto* man = sub->add_subcommand("manifest", "list the dataset's shards, write them as JSONL and print sizes per language");
+  auto* man =
+      sub->add_subcommand("manifest", "list the dataset's shards, write them as JSONL and print sizes per language");
   man->add_option("--dataset-id", a->dataset_id, "dataset repo, namespace/name")->required();
   man->add_option("--revision", a->revision, "branch, tag or commit")->capture_default_str();
   man->add_option("--token", a->token, "access token (never printed or logged)");

@@ -3,8 +3,9 @@
 // shards. The run is killed with SIGKILL twice at random steps and resumed with the same command;
 // ONEBIT_STREAM_ROW_LOG proves that every row of every shard (the empty markdown shards included)
 // was trained exactly once in the first epoch, and that the replays after each resume were the
-// same rows in the same order; a Ctrl-C in between saves and exits cleanly. A thread samples the local root all along: its peak never exceeds
-// the budget. The token appears in no output, no file and no request to the storage host.
+// same rows in the same order; a Ctrl-C in between saves and exits cleanly. A thread samples the
+// local root all along: its peak never exceeds the budget. The token appears in no output, no file
+// and no request to the storage host.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -277,7 +278,9 @@ TEST_F(StackStreamCli, KilledTwiceEveryRowTrainedOnceWithinTheBudget) {
   EXPECT_EQ(state["data"]["rows_trained"].get<uint64_t>(), by_seq.size());
   EXPECT_EQ(state["step"].get<uint64_t>(), steps);
   const auto metrics = lines_of(slurp(dir_ / "out" / "metrics.jsonl"));
-  const json last = json::parse(metrics.back().find("\"loss\"") != std::string::npos ? metrics.back() : metrics[metrics.size() - 2]);
+  const std::string& last_line =
+      metrics.back().find("\"loss\"") != std::string::npos ? metrics.back() : metrics[metrics.size() - 2];
+  const json last = json::parse(last_line);
   EXPECT_TRUE(last.contains("data_wait_ms")) << last.dump();
   EXPECT_LE(last["disk_bytes"].get<uint64_t>(), budget);
 
@@ -296,9 +299,13 @@ TEST_F(StackStreamCli, KilledTwiceEveryRowTrainedOnceWithinTheBudget) {
 
 TEST_F(StackStreamCli, ManifestListsShardsAndARunTrainsFromIt) {
   hub_ = std::make_unique<FakeHub>(cfg_, dir_);
-  env_ = {{"HOME", dir_.string()}, {"PATH", "/usr/bin:/bin"}, {"HF_ENDPOINT", hub_->endpoint()}, {"HF_TOKEN", cfg_.token}};
+  env_ = {{"HOME", dir_.string()},
+          {"PATH", "/usr/bin:/bin"},
+          {"HF_ENDPOINT", hub_->endpoint()},
+          {"HF_TOKEN", cfg_.token}};
   if (const char* ld = std::getenv("LD_LIBRARY_PATH")) env_["LD_LIBRARY_PATH"] = ld;
-  const int status = wait_status(spawn({"stack-stream", "manifest", "--dataset-id", cfg_.repo, "--output", "m.jsonl"}, "m"));
+  const int status =
+      wait_status(spawn({"stack-stream", "manifest", "--dataset-id", cfg_.repo, "--output", "m.jsonl"}, "m"));
   const std::string out = slurp(dir_ / "m.out");
   ASSERT_EQ(status, 0) << slurp(dir_ / "m.err");
   const auto lines = lines_of(slurp(dir_ / "m.jsonl"));

@@ -212,7 +212,8 @@ TEST(StreamSource, OnePassIsEveryRowOnceWithinTheBudget) {
   EXPECT_EQ(want.size(), 150u);
   EXPECT_EQ(read_lines(c.row_log), want);
   // The fake Hub's storage never saw the token.
-  for (const auto& r : env.hub->requests_to("storage")) EXPECT_FALSE(r["headers"].contains("Authorization")) << r.dump();
+  for (const auto& r : env.hub->requests_to("storage"))
+    EXPECT_FALSE(r["headers"].contains("Authorization")) << r.dump();
 }
 
 // Batches from a state taken before batch `at` equal those of the uninterrupted source.
@@ -290,7 +291,8 @@ TEST(StreamSource, RestoreAcrossAnEpochBoundary) {
   while (first_new < states.size() && states[first_new]["epoch"] == 0) ++first_new;
   ASSERT_LT(first_new, states.size());
   ASSERT_GT(first_new, 0u);
-  for (size_t at : {first_new - 1, first_new, first_new + 1}) expect_same_after_restore(env, c, B, T, whole, states, at);
+  for (size_t at : {first_new - 1, first_new, first_new + 1})
+    expect_same_after_restore(env, c, B, T, whole, states, at);
 }
 
 TEST(StreamSource, RestoreRefusesAnotherLanguageMix) {
@@ -418,8 +420,10 @@ TEST(StreamSource, LoopsIntoTheNextEpochInANewOrder) {
 
 TEST(ShardOrder, EveryShardOnceLanguagesInterleavedByWeight) {
   Manifest m;
-  for (int i = 0; i < 30; ++i) m.shards.push_back(Shard{"python", cat("data/python/train-", 100 + i, "-of-999.parquet"), 10, "", {}});
-  for (int i = 0; i < 10; ++i) m.shards.push_back(Shard{"c", cat("data/c/train-", 100 + i, "-of-999.parquet"), 10, "", {}});
+  for (int i = 0; i < 30; ++i)
+    m.shards.push_back(Shard{"python", cat("data/python/train-", 100 + i, "-of-999.parquet"), 10, "", {}});
+  for (int i = 0; i < 10; ++i)
+    m.shards.push_back(Shard{"c", cat("data/c/train-", 100 + i, "-of-999.parquet"), 10, "", {}});
   const auto w = parse_language_weights("python:3,c:1", {"c", "python"}, "--languages");
   const auto order = epoch_order(m, w, 1, 0);
   ASSERT_EQ(order.size(), 40u);

@@ -6,7 +6,8 @@
 namespace onebit::stream {
 
 ParquetDocuments::ParquetDocuments(const fs::path& path, const std::string& column, uint64_t start_row)
-    : reader_(path, {column}), name_(printable(path.string(), 4096)),
+    : reader_(path, {column}),
+      name_(printable(path.string(), 4096)),
       source_(std::make_shared<const std::string>(name_)) {
   // A shard with no rows (The Stack has such files) may type the column as anything (pyarrow
   // writes an all-null column): there is nothing to read, so its type does not matter.

@@ -58,10 +58,10 @@ void ShardDownloader::schedule_loop(size_t from) {
         // nothing later is reserved: if it still does not fit, files that are not this stream's
         // hold the room, and waiting would never end.
         if (reader_blocked && !cache_.try_reserve(s.path, s.size))
-          fail("--disk-budget-gb: shard \"", printable(s.path), "\" (", s.size, " bytes) does not fit: ",
-               cache_.bytes_on_disk(), " bytes under ", printable(cache_.root().string(), 4096),
-               " are held by files this stream is not using, of a budget of ", cache_.budget(),
-               " bytes; free them or raise --disk-budget-gb");
+          fail("--disk-budget-gb: shard \"", printable(s.path), "\" (", s.size,
+               " bytes) does not fit: ", cache_.bytes_on_disk(), " bytes under ",
+               printable(cache_.root().string(), 4096), " are held by files this stream is not using, of a budget of ",
+               cache_.budget(), " bytes; free them or raise --disk-budget-gb");
         if (reader_blocked) break;
       }
       {

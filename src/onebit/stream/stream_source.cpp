@@ -39,7 +39,9 @@ std::string human_bytes(uint64_t bytes) {
 }  // namespace
 
 StreamSource::StreamSource(StreamConfig config, const data::Tokenizer& tok)
-    : cfg_(std::move(config)), tok_(tok), eot_(tok.eos_id()),
+    : cfg_(std::move(config)),
+      tok_(tok),
+      eot_(tok.eos_id()),
       manifest_hash_(data::hash_hex(data::fnv1a64(manifest_to_jsonl(cfg_.manifest)))),
       cache_(cfg_.local_root, cfg_.budget_bytes) {
   downloader_ = std::make_unique<ShardDownloader>(cfg_.download, cfg_.manifest, cache_);
@@ -151,7 +153,8 @@ bool StreamSource::pull_document() {
       } catch (const Error& e) {
         log_warn("stream: skipping the rest of shard ", printable(shard_at(pos_).path), " from row ", row_, ": ",
                  e.what());
-        skipped_.push_back(json{{"epoch", epoch_}, {"path", shard_at(pos_).path}, {"from_row", row_}, {"error", e.what()}});
+        skipped_.push_back(
+            json{{"epoch", epoch_}, {"path", shard_at(pos_).path}, {"from_row", row_}, {"error", e.what()}});
         batch_.clear();
       }
       if (!more) close_shard("read");
@@ -186,7 +189,8 @@ size_t StreamSource::ensure(size_t need) {
 
 void StreamSource::log_row(const DocRec& d) {
   if (row_log_fd_ >= 0) {
-    const std::string line = cat(rows_trained_, " ", d.epoch, " ", cfg_.manifest.shards[d.shard].path, " ", d.row, "\n");
+    const std::string line =
+        cat(rows_trained_, " ", d.epoch, " ", cfg_.manifest.shards[d.shard].path, " ", d.row, "\n");
     // One write per line with O_APPEND: a kill leaves whole lines (at most the last one cut).
     if (::write(row_log_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
       fail(printable(cfg_.row_log.string(), 4096), ": cannot write the row log");
@@ -288,7 +292,8 @@ void StreamSource::restore(const json& s) {
            " at the checkpoint, now ", printable(now.dump()), " (", flag, " changed since the checkpoint)");
   };
   const std::string kind = json_get<std::string>(s, "kind", where);
-  if (kind != "stack_stream") fail(where, ": saved for a \"", printable(kind), "\" source, but the data is ", describe());
+  if (kind != "stack_stream")
+    fail(where, ": saved for a \"", printable(kind), "\" source, but the data is ", describe());
   same("dataset", cfg_.download.repo, "--dataset-id");
   same("revision", cfg_.download.revision, "the manifest's revision");
   same("manifest", manifest_hash_, "<output-dir>/manifest.jsonl");

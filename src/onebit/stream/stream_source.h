@@ -51,7 +51,7 @@ struct StreamConfig {
   uint64_t seed = 0;
   uint64_t shard_token_cap = 0;  // 0: whole shards
   bool loop_epochs = false;
-  int threads = 0;               // tokenizer threads
+  int threads = 0;  // tokenizer threads
   // ONEBIT_STREAM_ROW_LOG: every row, once all its tokens were trained, appends
   // "<seq> <epoch> <path> <row>" (seq counts trained rows, saved in the state: a replay after a
   // resume writes the same line again).
@@ -73,19 +73,19 @@ class StreamSource final : public data::BatchSource {
 
  private:
   struct DocRec {
-    uint64_t epoch;        // the rows of one epoch may still be in carry_ when the next begins
-    size_t pos;            // position of its shard in that epoch's order
-    size_t shard;          // its index in the manifest
-    uint64_t row;          // row in the shard
-    uint64_t tokens;       // EOT included
-    uint64_t consumed;     // tokens already trained
-    uint64_t shard_tokens; // tokens taken from the shard before this row (the --steps-per-shard cap)
+    uint64_t epoch;         // the rows of one epoch may still be in carry_ when the next begins
+    size_t pos;             // position of its shard in that epoch's order
+    size_t shard;           // its index in the manifest
+    uint64_t row;           // row in the shard
+    uint64_t tokens;        // EOT included
+    uint64_t consumed;      // tokens already trained
+    uint64_t shard_tokens;  // tokens taken from the shard before this row (the --steps-per-shard cap)
   };
   void start();
   void new_epoch(uint64_t epoch);
-  bool open_shard();     // opens order_[pos_] for reading; false when it was skipped
+  bool open_shard();  // opens order_[pos_] for reading; false when it was skipped
   void close_shard(const char* why);
-  bool pull_document();  // one row into carry_; false at the end of the epoch
+  bool pull_document();        // one row into carry_; false at the end of the epoch
   size_t ensure(size_t need);  // tokens available (< need only at the end of a one-pass stream)
   void consume(size_t n);
   void log_row(const DocRec& d);
@@ -114,10 +114,10 @@ class StreamSource final : public data::BatchSource {
   size_t head_ = 0;
   std::deque<DocRec> docs_;  // rows with tokens in carry_[head_..], oldest first
 
-  uint64_t rows_trained_ = 0;  // over the whole run (the row log's seq)
-  uint64_t rows_capped_ = 0;   // rows left untrained by --steps-per-shard
+  uint64_t rows_trained_ = 0;     // over the whole run (the row log's seq)
+  uint64_t rows_capped_ = 0;      // rows left untrained by --steps-per-shard
   json skipped_ = json::array();  // shards skipped this run: {"epoch","path","error"}
-  uint64_t shards_done_ = 0;   // shards of this epoch fully read
+  uint64_t shards_done_ = 0;      // shards of this epoch fully read
 
   std::chrono::steady_clock::duration wait_{};  // blocked on data since the last step_metrics()
   std::chrono::steady_clock::duration wait_total_{};

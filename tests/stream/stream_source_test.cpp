@@ -357,6 +357,25 @@ TEST(StreamSource, ShardLargerThanTheBudgetIsAnError) {
   }
 }
 
+// Files that are not the stream's (another program's, a different dataset's) fill the local root so
+// that the next shard can never fit: an error naming the budget, not a wait that never ends.
+TEST(StreamSource, StrayFilesThatLeaveNoRoomAreAnError) {
+  Env env;
+  const StreamConfig c = env.config(two_shard_budget(env.manifest));
+  fs::create_directories(c.local_root / "elsewhere");
+  std::ofstream(c.local_root / "elsewhere" / "big.bin", std::ios::binary) << std::string(c.budget_bytes - 1000, 'x');
+  StreamSource src(c, *env.tok);
+  try {
+    while (!src.at_end()) next(src, 4, 64);
+    FAIL() << "the stream waited for room that stray files hold";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("--disk-budget-gb"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("not using"), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(fs::exists(c.local_root / "elsewhere" / "big.bin"));  // not ours to delete
+}
+
 TEST(StreamSource, StepsPerShardTakesAPrefixOfEachShard) {
   Env env;
   StreamConfig c = env.config(two_shard_budget(env.manifest));

@@ -56,7 +56,7 @@ TrainOptions resolve_options(TrainOptions opt, const std::optional<TrainerState>
 // run() then opens the output dir, trains step by step, evaluates, checkpoints and writes the model.
 class TrainingRun {
  public:
-  explicit TrainingRun(const TrainOptions& flags);
+  TrainingRun(const TrainOptions& flags, const DatasetFactory& open_data);
   int run();
 
  private:
@@ -105,7 +105,7 @@ class TrainingRun {
   std::string step_start_rng_;
 };
 
-TrainingRun::TrainingRun(const TrainOptions& flags) : out_(flags.output_dir) {
+TrainingRun::TrainingRun(const TrainOptions& flags, const DatasetFactory& open_data) : out_(flags.output_dir) {
   if (flags.output_dir.empty()) fail("--output-dir is required");
   check_output_dir(out_);
   check_option_ranges(flags);  // before --threads is used and before any checkpoint is read
@@ -126,7 +126,7 @@ TrainingRun::TrainingRun(const TrainOptions& flags) : out_(flags.output_dir) {
   dopt.val_fraction = opt_.val_fraction;
   dopt.seed = opt_.seed;
   dopt.threads = threads_;
-  ds_ = data::open_dataset(dopt, *tok_);
+  ds_ = open_data ? open_data(opt_, *tok_, threads_, resume_dir_.has_value()) : data::open_dataset(dopt, *tok_);
   build_model();
   if (resume_dir_) restore_checkpoint();
   lr_sched_ = LrSchedule{lr_kind_from_string(opt_.schedule), opt_.lr, opt_.min_lr, opt_.warmup_steps, opt_.max_steps};
@@ -275,6 +275,7 @@ void TrainingRun::log_step(float loss, double gnorm, double seconds) {
                {"tokens", tokens_seen_},
                {"peak_rss_mb", static_cast<double>(peak_rss_bytes()) / (1 << 20)},
                {"activation_mb", static_cast<double>(model_->peak_activation_bytes()) / (1 << 20)}};
+  record.update(ds_.train->step_metrics());  // a stream's data wait and disk use
   if (device_ == kernels::Device::Cuda)  // the most the backend has held: weights, state, activations
     record["gpu_peak_mb"] = static_cast<double>(kernels::cuda_peak_bytes()) / (1 << 20);
   metrics_->append(record);
@@ -285,6 +286,11 @@ TrainingRun::LoopEnd TrainingRun::step_loop() {
   ProgressBar bar("train", static_cast<uint64_t>(std::max<int64_t>(0, opt_.max_steps - step_)), "step/s");
   bar.plain_interval_s = 5.0;
   while (step_ < opt_.max_steps) {
+    if (ds_.train->at_end()) {
+      bar.finish();
+      log_info("the training data ended at step ", step_, " (before --max-steps ", opt_.max_steps, ")");
+      return LoopEnd::Done;
+    }
     const auto t0 = Clock::now();
     step_start_data_ = ds_.train->state();
     step_start_rng_ = dropout_rng_.state_string();
@@ -310,7 +316,8 @@ TrainingRun::LoopEnd TrainingRun::step_loop() {
     bar.update(static_cast<uint64_t>(step_ - first_step_),
                cat("step ", step_, "/", opt_.max_steps, " loss ", fmt("%.4f", *loss), " ",
                    fmt("%.0f", static_cast<double>(B) * T * A / dt), " tok/s ", to_string(q.phase),
-                   q.phase == model::QuantPhase::Soft ? fmt(" k=%.3g", q.k) : ""));
+                   q.phase == model::QuantPhase::Soft ? fmt(" k=%.3g", q.k) : "",
+                   ds_.train->progress().empty() ? "" : " " + ds_.train->progress()));
     if (opt_.eval_every > 0 && step_ % opt_.eval_every == 0 && step_ < opt_.max_steps) {
       EvalResult r = evaluate_and_log(opt_.eval_batches, /*progress=*/false);
       if (ds_.val)
@@ -395,6 +402,6 @@ float accumulate_gradients(model::Transformer& model, data::BatchSource& source,
   return *accumulate_gradients(model, source, B, T, accum, dropout_seed, {});
 }
 
-int run_training(TrainOptions opt) { return TrainingRun(opt).run(); }
+int run_training(TrainOptions opt, const DatasetFactory& open_data) { return TrainingRun(opt, open_data).run(); }
 
 }  // namespace onebit::train

@@ -6,13 +6,21 @@
 #include <optional>
 
 #include "onebit/data/batch_source.h"
+#include "onebit/data/dataset.h"
 #include "onebit/model/transformer.h"
 #include "onebit/train/train_options.h"
 
 namespace onebit::train {
 
-// Runs training to completion (or until Ctrl-C); returns the process exit status.
-int run_training(TrainOptions opt);
+// The training data of a run that does not come from --data (stack-stream's Hub stream): called
+// once the options, tokenizer and checkpoint to resume are known; `resuming` says whether the
+// source's state will be restored from that checkpoint.
+using DatasetFactory =
+    std::function<data::Dataset(const TrainOptions& opt, const data::Tokenizer& tok, int threads, bool resuming)>;
+
+// Runs training to completion (or until Ctrl-C, or until a finite source ends); returns the process
+// exit status. Without open_data the data comes from opt.data (data::open_dataset).
+int run_training(TrainOptions opt, const DatasetFactory& open_data = {});
 
 // One optimizer step's gradients: zero, then `accum` micro-batches of B x T, each backward scaled
 // by 1/accum. Returns the mean of the micro-batches' losses.

@@ -1,0 +1,377 @@
+// `onebit stack-stream` end to end against the fake Hub serving tests/fixtures/hub-fixture, with
+// injected 429/500/reset/dropped-body faults and a disk budget that holds only the two largest
+// shards. The run is killed with SIGKILL twice at random steps and resumed with the same command;
+// ONEBIT_STREAM_ROW_LOG proves that every row of every shard (the empty markdown shards included)
+// was trained exactly once in the first epoch, and that the replays after each resume were the
+// same rows in the same order; a Ctrl-C in between saves and exits cleanly. A thread samples the
+// local root all along: its peak never exceeds the budget. The token appears in no output, no file
+// and no request to the storage host.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "../hub/fake_hub.h"
+
+namespace onebit::stream {
+namespace {
+
+namespace fs = std::filesystem;
+using hub::testing::FakeHub;
+using hub::testing::FakeHubConfig;
+using hub::testing::hub_fixture_dir;
+using json = nlohmann::json;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string l;
+  while (std::getline(in, l)) out.push_back(l);
+  return out;
+}
+
+// Rows of every fixture shard: path -> the bytes of each row's content (null → empty).
+std::map<std::string, std::vector<std::string>> fixture_rows() {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& e : fs::recursive_directory_iterator(hub_fixture_dir())) {
+    const std::string name = e.path().filename().string();
+    const std::string suffix = ".expected.jsonl";
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    std::string rel = fs::relative(e.path(), hub_fixture_dir()).generic_string();
+    rel = rel.substr(0, rel.size() - suffix.size()) + ".parquet";
+    auto& rows = out[rel];
+    for (const auto& l : lines_of(slurp(e.path()))) {
+      const json j = json::parse(l);
+      rows.push_back(j["content"].is_null() ? std::string() : j["content"].get<std::string>());
+    }
+  }
+  return out;
+}
+
+// Samples the bytes under a directory every few milliseconds while alive.
+class DiskWatcher {
+ public:
+  explicit DiskWatcher(fs::path root) : root_(std::move(root)), thread_([this] { loop(); }) {}
+  ~DiskWatcher() {
+    stop_ = true;
+    thread_.join();
+  }
+  uint64_t peak() const { return peak_; }
+  uint64_t samples() const { return samples_; }
+
+ private:
+  void loop() {
+    while (!stop_) {
+      uint64_t total = 0;
+      std::error_code ec;
+      for (auto it = fs::recursive_directory_iterator(root_, ec); !ec && it != fs::recursive_directory_iterator();
+           it.increment(ec)) {
+        std::error_code fec;
+        if (it->is_regular_file(fec)) {
+          const uint64_t n = it->file_size(fec);
+          if (!fec) total += n;
+        }
+      }
+      peak_ = std::max<uint64_t>(peak_, total);
+      ++samples_;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  fs::path root_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> peak_{0}, samples_{0};
+  std::thread thread_;
+};
+
+class StackStreamCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("onebit-stack-stream-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    hub_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // Starts the binary in dir_ with exactly env_ (no inherited HF_* variables).
+  pid_t spawn(const std::vector<std::string>& args, const std::string& tag) {
+    const fs::path out = dir_ / (tag + ".out"), err = dir_ / (tag + ".err");
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      if (::chdir(dir_.c_str()) != 0) ::_exit(126);
+      ::clearenv();
+      for (const auto& [k, v] : env_) ::setenv(k.c_str(), v.c_str(), 1);
+      ::dup2(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 1);
+      ::dup2(::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
+      std::vector<std::string> all = {ONEBIT_BINARY};
+      all.insert(all.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (auto& a : all) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(ONEBIT_BINARY, argv.data());
+      ::_exit(127);
+    }
+    return pid;
+  }
+  static int wait_status(pid_t pid) {
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+  size_t metrics_lines() const {
+    std::ifstream in(dir_ / "out" / "metrics.jsonl");
+    size_t n = 0;
+    std::string l;
+    while (std::getline(in, l)) n += l.find("\"loss\"") != std::string::npos;
+    return n;
+  }
+
+  fs::path dir_;
+  FakeHubConfig cfg_;
+  std::unique_ptr<FakeHub> hub_;
+  std::map<std::string, std::string> env_;
+};
+
+TEST_F(StackStreamCli, KilledTwiceEveryRowTrainedOnceWithinTheBudget) {
+  // Transient faults on every stage; each is retried (the client's backoff) and survived.
+  cfg_.faults = json{{"resolve:data/python/train-00000-of-00002.parquet", json::array({"429:1"})},
+                     {"storage:data/python/train-00000-of-00002.parquet", json::array({"drop:20000"})},
+                     {"storage:data/c/train-00001-of-00002.parquet", json::array({"500", "reset"})},
+                     {"resolve:data/markdown/train-00001-of-00002.parquet", json::array({"503"})}};
+  hub_ = std::make_unique<FakeHub>(cfg_, dir_);
+  const fs::path row_log = dir_ / "rows.log";
+  env_ = {{"HOME", dir_.string()},
+          {"PATH", "/usr/bin:/bin"},
+          {"HF_ENDPOINT", hub_->endpoint()},
+          {"HF_TOKEN", cfg_.token},
+          {"ONEBIT_STREAM_ROW_LOG", row_log.string()}};
+  if (const char* ld = std::getenv("LD_LIBRARY_PATH")) env_["LD_LIBRARY_PATH"] = ld;
+
+  const auto rows = fixture_rows();
+  ASSERT_EQ(rows.size(), 6u);
+  uint64_t tokens = 0, n_rows = 0, biggest = 0, second = 0;
+  for (const auto& [path, contents] : rows) {
+    for (const auto& c : contents) tokens += c.size() + 1;  // byte tokenizer: a token per byte, + EOT
+    n_rows += contents.size();
+    const uint64_t size = fs::file_size(hub_fixture_dir() / path);
+    if (size > biggest) std::swap(biggest, second), biggest = size;
+    else if (size > second) second = size;
+  }
+  ASSERT_EQ(n_rows, 150u);
+  ASSERT_EQ(rows.at("data/markdown/train-00000-of-00002.parquet").size(), 0u);
+  const uint64_t budget = biggest + second;  // two shards at a time, never three
+  const int B = 32, T = 64;
+  const uint64_t steps = tokens / (B * T) + 25;  // one epoch and a little of the next
+
+  char budget_gb[32];
+  std::snprintf(budget_gb, sizeof budget_gb, "%.9f", static_cast<double>(budget) / 1e9);
+  const std::vector<std::string> cmd = {
+      "stack-stream", "--dataset-id", cfg_.repo, "--local-root", "root", "--output-dir", "out",
+      "--disk-budget-gb", budget_gb, "--model-config",
+      std::string(ONEBIT_TEST_FIXTURES) + "/train/micro.json", "--tokenizer", "byte", "--batch-size",
+      std::to_string(B), "--seq-len", std::to_string(T), "--threads", "1", "--save-every", "40",
+      "--max-global-steps", std::to_string(steps), "--download-parallel", "2"};
+
+  std::mt19937 rng(std::random_device{}());
+  std::string all_output;
+  uint64_t peak = 0;
+  {
+    DiskWatcher watch(dir_ / "root");
+    // Two runs killed at a random step (after some checkpoint, or before the first), then one to the end.
+    const size_t kill_at[2] = {std::uniform_int_distribution<size_t>(10, steps / 3)(rng),
+                               std::uniform_int_distribution<size_t>(steps / 3 + 10, 2 * steps / 3)(rng)};
+    for (int run = 0; run < 2; ++run) {
+      const pid_t pid = spawn(cmd, "run" + std::to_string(run));
+      while (metrics_lines() < kill_at[run]) {
+        int st = 0;
+        ASSERT_EQ(::waitpid(pid, &st, WNOHANG), 0) << "run " << run << " ended before the kill at step " << kill_at[run]
+                                                   << ":\n" << slurp(dir_ / ("run" + std::to_string(run) + ".err"));
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      ::kill(pid, SIGKILL);
+      EXPECT_EQ(wait_status(pid), 128 + SIGKILL);
+      all_output += slurp(dir_ / ("run" + std::to_string(run) + ".err"));
+    }
+    // Ctrl-C (SIGINT) saves a checkpoint at the step reached and exits 0, like `onebit train`.
+    {
+      const size_t at = std::uniform_int_distribution<size_t>(2 * steps / 3 + 10, 5 * steps / 6)(rng);
+      const pid_t pid = spawn(cmd, "interrupted");
+      while (metrics_lines() < at) {
+        int st = 0;
+        ASSERT_EQ(::waitpid(pid, &st, WNOHANG), 0) << slurp(dir_ / "interrupted.err");
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      ::kill(pid, SIGINT);
+      EXPECT_EQ(wait_status(pid), 0) << slurp(dir_ / "interrupted.err");
+      const std::string err = slurp(dir_ / "interrupted.err");
+      EXPECT_NE(err.find("checkpoint saved; run the same command again to resume"), std::string::npos) << err;
+      all_output += err;
+    }
+    const int status = wait_status(spawn(cmd, "final"));
+    all_output += slurp(dir_ / "final.err") + slurp(dir_ / "final.out");
+    ASSERT_EQ(status, 0) << slurp(dir_ / "final.err");
+    peak = watch.peak();
+    EXPECT_GT(watch.samples(), 100u);
+  }
+  EXPECT_LE(peak, budget) << "bytes under --local-root went over the budget";
+  EXPECT_GT(peak, biggest) << "the download-ahead never held two shards";
+
+  // The row log: "<seq> <epoch> <path> <row>". A resumed run replays from its checkpoint, so a seq
+  // may appear several times, but always as the same row.
+  std::map<uint64_t, std::string> by_seq;
+  for (const auto& l : lines_of(slurp(row_log))) {
+    std::istringstream ls(l);
+    uint64_t seq;
+    std::string rest;
+    ls >> seq;
+    std::getline(ls, rest);
+    ASSERT_FALSE(rest.empty()) << l;  // one write(2) per line: a kill cannot cut one
+    const auto [it, inserted] = by_seq.emplace(seq, rest);
+    EXPECT_EQ(it->second, rest) << "seq " << seq << " was another row after a resume";
+  }
+  ASSERT_FALSE(by_seq.empty());
+  EXPECT_EQ(by_seq.rbegin()->first + 1, by_seq.size()) << "row log has gaps";
+  std::map<std::pair<std::string, uint64_t>, int> epoch0;
+  size_t epoch1 = 0;
+  for (const auto& [seq, rest] : by_seq) {
+    std::istringstream ls(rest);
+    uint64_t epoch, row;
+    std::string path;
+    ls >> epoch >> path >> row;
+    if (epoch == 0) {
+      ASSERT_TRUE(rows.count(path)) << path;
+      ASSERT_LT(row, rows.at(path).size()) << path;
+      ++epoch0[{path, row}];
+    } else {
+      ++epoch1;
+    }
+  }
+  EXPECT_EQ(epoch0.size(), n_rows) << "not every row of the first epoch was trained";
+  for (const auto& [key, count] : epoch0) EXPECT_EQ(count, 1) << key.first << " row " << key.second;
+  EXPECT_GT(epoch1, 0u) << "the stream did not go on into the second epoch";
+
+  // The final state says the same, and metrics.jsonl reports the data wait and the disk use.
+  const std::string latest = lines_of(slurp(dir_ / "out" / "checkpoints" / "latest")).at(0);
+  const json state = json::parse(slurp(dir_ / "out" / "checkpoints" / latest / "trainer_state.json"));
+  EXPECT_EQ(state["data"]["kind"], "stack_stream");
+  EXPECT_EQ(state["data"]["epoch"], 1);
+  EXPECT_EQ(state["data"]["skipped"].size(), 0u);
+  EXPECT_EQ(state["data"]["rows_trained"].get<uint64_t>(), by_seq.size());
+  EXPECT_EQ(state["step"].get<uint64_t>(), steps);
+  const auto metrics = lines_of(slurp(dir_ / "out" / "metrics.jsonl"));
+  const std::string& last_line =
+      metrics.back().find("\"loss\"") != std::string::npos ? metrics.back() : metrics[metrics.size() - 2];
+  const json last = json::parse(last_line);
+  EXPECT_TRUE(last.contains("data_wait_ms")) << last.dump();
+  EXPECT_LE(last["disk_bytes"].get<uint64_t>(), budget);
+
+  // The faults were met and survived; the token went nowhere but the Hub's own API.
+  EXPECT_NE(all_output.find("429"), std::string::npos);
+  EXPECT_NE(all_output.find("HTTP 500"), std::string::npos);
+  EXPECT_EQ(all_output.find(cfg_.token), std::string::npos);
+  for (const auto& e : fs::recursive_directory_iterator(dir_ / "out"))
+    if (e.is_regular_file() && e.path().extension() != ".safetensors")
+      EXPECT_EQ(slurp(e.path()).find(cfg_.token), std::string::npos) << e.path();
+  for (const auto& r : hub_->requests_to("storage")) {
+    EXPECT_FALSE(r["headers"].contains("Authorization")) << r.dump();
+    EXPECT_EQ(r.dump().find(cfg_.token), std::string::npos) << r.dump();
+  }
+}
+
+TEST_F(StackStreamCli, ManifestListsShardsAndARunTrainsFromIt) {
+  hub_ = std::make_unique<FakeHub>(cfg_, dir_);
+  env_ = {{"HOME", dir_.string()},
+          {"PATH", "/usr/bin:/bin"},
+          {"HF_ENDPOINT", hub_->endpoint()},
+          {"HF_TOKEN", cfg_.token}};
+  if (const char* ld = std::getenv("LD_LIBRARY_PATH")) env_["LD_LIBRARY_PATH"] = ld;
+  const int status =
+      wait_status(spawn({"stack-stream", "manifest", "--dataset-id", cfg_.repo, "--output", "m.jsonl"}, "m"));
+  const std::string out = slurp(dir_ / "m.out");
+  ASSERT_EQ(status, 0) << slurp(dir_ / "m.err");
+  const auto lines = lines_of(slurp(dir_ / "m.jsonl"));
+  ASSERT_EQ(lines.size(), 6u);
+  uint64_t python_bytes = 0;
+  for (const auto& l : lines) {
+    const json j = json::parse(l);
+    const std::string path = j["path"];
+    EXPECT_EQ(j["size"].get<uint64_t>(), fs::file_size(hub_fixture_dir() / path)) << path;
+    EXPECT_EQ(j["sha256"].get<std::string>().size(), 64u);
+    if (j["language"] == "python") python_bytes += j["size"].get<uint64_t>();
+  }
+  EXPECT_NE(out.find("python"), std::string::npos) << out;
+  EXPECT_NE(out.find(std::to_string(python_bytes)), std::string::npos) << out;
+  EXPECT_NE(out.find("markdown"), std::string::npos) << out;
+
+  // Training from that manifest, python only, at most one step's tokens per shard: the row log shows
+  // a prefix of each python shard and nothing else; the run pins the manifest it used.
+  env_["ONEBIT_STREAM_ROW_LOG"] = (dir_ / "rows.log").string();
+  const int trained = wait_status(spawn({"stack-stream", "--dataset-id", cfg_.repo, "--manifest", "m.jsonl",
+                                         "--local-root", "root", "--output-dir", "run", "--disk-budget-gb", "0.001",
+                                         "--model-config", std::string(ONEBIT_TEST_FIXTURES) + "/train/micro.json",
+                                         "--tokenizer", "byte", "--batch-size", "4", "--seq-len", "64",
+                                         "--languages", "python:1", "--steps-per-shard", "1",
+                                         "--max-global-steps", "0", "--threads", "1"},
+                                        "python"));
+  ASSERT_EQ(trained, 0) << slurp(dir_ / "python.err");
+  EXPECT_EQ(slurp(dir_ / "run" / "manifest.jsonl"), slurp(dir_ / "m.jsonl"));
+  std::map<std::string, std::vector<uint64_t>> python_rows;
+  for (const auto& l : lines_of(slurp(dir_ / "rows.log"))) {
+    std::istringstream ls(l);
+    uint64_t seq, epoch, row;
+    std::string path;
+    ls >> seq >> epoch >> path >> row;
+    python_rows[path].push_back(row);
+  }
+  ASSERT_EQ(python_rows.size(), 2u);
+  for (const auto& [path, got] : python_rows) {
+    EXPECT_EQ(path.rfind("data/python/", 0), 0u) << path;
+    ASSERT_FALSE(got.empty());
+    EXPECT_LT(got.size(), 45u) << path;
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i) << path;
+  }
+  env_.erase("ONEBIT_STREAM_ROW_LOG");
+
+  // A bad model config is found after the listing, before anything is written.
+  const int bad_config = wait_status(spawn({"stack-stream", "--dataset-id", cfg_.repo, "--local-root", "root",
+                                            "--output-dir", "out", "--disk-budget-gb", "1", "--model-config",
+                                            "no-such-config"},
+                                           "bad_config"));
+  EXPECT_EQ(bad_config, 1);
+  const auto err_lines = lines_of(slurp(dir_ / "bad_config.err"));
+  ASSERT_FALSE(err_lines.empty());
+  EXPECT_EQ(err_lines.back().rfind("onebit: error: ", 0), 0u) << err_lines.back();
+  EXPECT_NE(err_lines.back().find("no-such-config"), std::string::npos) << err_lines.back();
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+
+  // Bad flags: one error line naming the flag, nothing trained.
+  const int bad = wait_status(spawn({"stack-stream", "--dataset-id", cfg_.repo, "--local-root", "root", "--output-dir",
+                                     "out", "--disk-budget-gb", "0", "--model-config", "tiny"},
+                                    "bad"));
+  const std::string err = slurp(dir_ / "bad.err");
+  EXPECT_EQ(bad, 1);
+  EXPECT_EQ(err, "onebit: error: --disk-budget-gb must be a positive number of GB (got 0)\n");
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+}
+
+}  // namespace
+}  // namespace onebit::stream

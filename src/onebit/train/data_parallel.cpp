@@ -1,0 +1,77 @@
+#include "onebit/train/data_parallel.h"
+
+#include "onebit/core/error.h"
+#include "onebit/core/log.h"
+
+namespace onebit::train {
+
+DataParallel::DataParallel(kernels::BackendMemory& mem, dist::Device device)
+    : env_(dist::detect_launch()), comm_(dist::open_communicator(device, env_, mem)) {}
+
+DataParallel::~DataParallel() = default;
+
+void DataParallel::adapt_saved_batch(TrainerState& saved, const std::string& where) const {
+  const int W = world_size();
+  if (saved.world_size == W) return;
+  const int64_t global = static_cast<int64_t>(saved.run.batch_size) * saved.world_size;
+  if (global % W != 0)
+    fail(where, ": the checkpoint's global batch of ", global, " sequences (", saved.world_size, " ranks x --batch-size ",
+         saved.run.batch_size, ") does not split over ", W, " ranks; resume on a number of ranks that divides it");
+  const int per_rank = static_cast<int>(global / W);
+  if (is_root())
+    log_info("resuming a checkpoint of ", saved.world_size, " ranks on ", W, ": --batch-size ", per_rank,
+             " per rank keeps the global batch of ", global, " sequences");
+  saved.run.batch_size = per_rank;
+}
+
+std::unique_ptr<data::BatchSource> DataParallel::rank_rows(std::unique_ptr<data::BatchSource> src) const {
+  if (world_size() == 1) return src;
+  return std::make_unique<data::RankRowsSource>(std::move(src), rank(), world_size());
+}
+
+std::unique_ptr<AdamW> DataParallel::make_optimizer(size_t num_params, AdamWConfig cfg, std::vector<DecayRange> ranges,
+                                                    kernels::Ops<float>& ops) {
+  counts_ = dist::split_counts(num_params, world_size());
+  return std::make_unique<AdamW>(num_params, cfg, std::move(ranges), ops, dist::part_offset(counts_, rank()),
+                                 counts_[static_cast<size_t>(rank())]);
+}
+
+void DataParallel::reduce_gradients(float* grads, size_t n) {
+  if (world_size() == 1) return;
+  if (!reducer_) reducer_ = std::make_unique<dist::GradientReducer>(*comm_, grads, n, kGradBucketValues, dist::Wire::F32);
+  // The CPU step: backward is done, the whole arena is ready at once (GradientReducer says how a GPU
+  // backward hands it over layer by layer instead).
+  reducer_->ready(0, n);
+  reducer_->finish();
+}
+
+void DataParallel::gather_params(float* params, size_t n) {
+  if (world_size() == 1) return;
+  OB_CHECK(!counts_.empty(), "gather_params before make_optimizer");
+  comm_->all_gather(params, counts_);
+}
+
+DataParallel::StepEnd DataParallel::end_step(float loss, bool stop_requested) {
+  if (world_size() == 1) return {loss, stop_requested};
+  double v[2] = {loss, stop_requested ? 1.0 : 0.0};
+  comm_->all_reduce_sum_host(v, 2);
+  return {static_cast<float>(v[0] / world_size()), v[1] > 0};
+}
+
+OptimizerMoments DataParallel::gather_moments(AdamW& opt) {
+  OptimizerMoments out;
+  out.t = opt.steps_taken();
+  if (world_size() == 1) {
+    opt.download_state(out.m, out.v);
+    return out;
+  }
+  if (is_root()) {
+    out.m.resize(opt.num_params());
+    out.v.resize(opt.num_params());
+  }
+  comm_->gather_to_host(opt.exp_avg().data(), counts_, out.m.data(), 0);
+  comm_->gather_to_host(opt.exp_avg_sq().data(), counts_, out.v.data(), 0);
+  return out;
+}
+
+}  // namespace onebit::train

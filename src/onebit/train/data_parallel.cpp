@@ -6,7 +6,7 @@
 namespace onebit::train {
 
 DataParallel::DataParallel(kernels::BackendMemory& mem, dist::Device device)
-    : env_(dist::detect_launch()), comm_(dist::open_communicator(device, env_, mem)) {}
+    : device_(device), env_(dist::detect_launch()), comm_(dist::open_communicator(device, env_, mem)) {}
 
 DataParallel::~DataParallel() = default;
 
@@ -36,13 +36,25 @@ std::unique_ptr<AdamW> DataParallel::make_optimizer(size_t num_params, AdamWConf
                                  counts_[static_cast<size_t>(rank())]);
 }
 
+dist::GradientReducer& DataParallel::reducer(float* grads, size_t n) {
+  if (!reducer_)
+    reducer_ = std::make_unique<dist::GradientReducer>(*comm_, grads, n, kGradBucketValues,
+                                                       device_ == dist::Device::Cuda ? dist::Wire::BF16 : dist::Wire::F32);
+  return *reducer_;
+}
+
+void DataParallel::grads_ready(float* grads, size_t n, size_t offset, size_t count) {
+  if (world_size() == 1) return;
+  reducer(grads, n).ready(offset, count);
+  hooked_ = true;
+}
+
 void DataParallel::reduce_gradients(float* grads, size_t n) {
   if (world_size() == 1) return;
-  if (!reducer_) reducer_ = std::make_unique<dist::GradientReducer>(*comm_, grads, n, kGradBucketValues, dist::Wire::F32);
-  // The CPU step: backward is done, the whole arena is ready at once (GradientReducer says how a GPU
-  // backward hands it over layer by layer instead).
-  reducer_->ready(0, n);
-  reducer_->finish();
+  dist::GradientReducer& r = reducer(grads, n);
+  if (!hooked_) r.ready(0, n);
+  r.finish();
+  hooked_ = false;
 }
 
 void DataParallel::gather_params(float* params, size_t n) {

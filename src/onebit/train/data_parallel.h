@@ -50,7 +50,13 @@ class DataParallel {
   // The AdamW of this rank: the whole arena on one rank, its ZeRO-1 shard on several.
   std::unique_ptr<AdamW> make_optimizer(size_t num_params, AdamWConfig cfg, std::vector<DecayRange> ranges,
                                         kernels::Ops<float>& ops);
-  // After the last micro-batch of a step: every rank's gradients summed into every rank's arena.
+  // The grad-ready hook for the GPU path: gradients [offset, offset + count) of the arena are final
+  // for this step (the backward pass of the last micro-batch calls it per layer); each bucket it
+  // completes starts its all-reduce at once, overlapping the rest of the backward.
+  void grads_ready(float* grads, size_t n, size_t offset, size_t count);
+  // After the last micro-batch of a step: every rank's gradients summed into every rank's arena. What
+  // no hook reported is reduced now (on the CPU path, the whole arena: MPI collectives block, so
+  // there is nothing to overlap with). Buckets travel as bf16 on CUDA (NCCL), f32 on the CPU.
   void reduce_gradients(float* grads, size_t n);
   // After each rank's AdamW updated its shard: every rank gets every shard's parameters.
   void gather_params(float* params, size_t n);
@@ -67,8 +73,12 @@ class DataParallel {
   void barrier() { comm_->barrier(); }
 
  private:
+  dist::GradientReducer& reducer(float* grads, size_t n);
+
+  dist::Device device_;
   dist::LaunchEnv env_;
   std::unique_ptr<dist::Communicator> comm_;
+  bool hooked_ = false;  // grads_ready was called this step
   std::vector<size_t> counts_;  // the arena's shards, set by make_optimizer
   std::unique_ptr<dist::GradientReducer> reducer_;
 };

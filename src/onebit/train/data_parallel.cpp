@@ -6,7 +6,10 @@
 namespace onebit::train {
 
 DataParallel::DataParallel(kernels::BackendMemory& mem, dist::Device device)
-    : device_(device), env_(dist::detect_launch()), comm_(dist::open_communicator(device, env_, mem)) {}
+    : device_(device), env_(dist::detect_launch()), comm_(dist::open_communicator(device, env_, mem)) {
+  // Rank 0 speaks for the job; the others would repeat each line. Warnings and errors still show.
+  if (!is_root() && log_level() > LogLevel::Warn) set_log_level(LogLevel::Warn);
+}
 
 DataParallel::~DataParallel() = default;
 

@@ -65,7 +65,9 @@ MemoryPlan memory_plan(const model::ModelConfig& cfg, int batch_size, int seq_le
 std::string describe(const MemoryPlan& p) {
   auto gib = [](uint64_t b) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(b) / (1024.0 * 1024.0 * 1024.0));
+    const double mib = static_cast<double>(b) / (1024.0 * 1024.0);
+    if (mib < 1024.0) std::snprintf(buf, sizeof buf, "%.2f MiB", mib);
+    else std::snprintf(buf, sizeof buf, "%.2f GiB", mib / 1024.0);
     return std::string(buf);
   };
   return cat("memory per rank (", p.world_size, p.world_size == 1 ? " rank" : " ranks", ", ", p.num_params,

@@ -27,7 +27,8 @@ MemoryPlan memory_plan(const model::ModelConfig& cfg, int batch_size, int seq_le
 // Bytes of Network<float>'s activation arena for a micro-batch of B x T in the Hard phase.
 uint64_t activation_arena_bytes(const model::ModelConfig& cfg, int B, int T, int checkpoint_segments);
 
-// One line: "memory per rank (1 of 8 ranks): params 30.2 GiB, grads 30.2 GiB, AdamW shard 7.6 GiB, ..."
+// One line: "memory per rank (8 ranks, N params): params 29.92 GiB, grads 29.92 GiB, AdamW shard 7.48 GiB
+// (ZeRO-1, 1/8 of m and v), activations ...; total ..." (MiB below 1 GiB).
 std::string describe(const MemoryPlan& plan);
 
 }  // namespace onebit::train

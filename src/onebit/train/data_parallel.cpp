@@ -13,16 +13,20 @@ DataParallel::DataParallel(kernels::BackendMemory& mem, dist::Device device)
 
 DataParallel::~DataParallel() = default;
 
+namespace {
+std::string ranks(int n) { return cat(n, n == 1 ? " rank" : " ranks"); }
+}  // namespace
+
 void DataParallel::adapt_saved_batch(TrainerState& saved, const std::string& where) const {
   const int W = world_size();
   if (saved.world_size == W) return;
   const int64_t global = static_cast<int64_t>(saved.run.batch_size) * saved.world_size;
   if (global % W != 0)
-    fail(where, ": the checkpoint's global batch of ", global, " sequences (", saved.world_size, " ranks x --batch-size ",
-         saved.run.batch_size, ") does not split over ", W, " ranks; resume on a number of ranks that divides it");
+    fail(where, ": the checkpoint's global batch of ", global, " sequences (", ranks(saved.world_size), " x --batch-size ",
+         saved.run.batch_size, ") does not split over ", ranks(W), "; resume on a number of ranks that divides it");
   const int per_rank = static_cast<int>(global / W);
   if (is_root())
-    log_info("resuming a checkpoint of ", saved.world_size, " ranks on ", W, ": --batch-size ", per_rank,
+    log_info("resuming a checkpoint of ", ranks(saved.world_size), " on ", ranks(W), ": --batch-size ", per_rank,
              " per rank keeps the global batch of ", global, " sequences");
   saved.run.batch_size = per_rank;
 }

@@ -4,6 +4,7 @@
 //     rounding (the ranks' gradients are summed in another order than one batch's);
 //   - a checkpoint of two ranks resumes on one and the other way round, at the same data position,
 //     and continues the same trajectory;
+//   - the same for a streamed JSONL source;
 //   - kill -9 of one rank ends the job with a non-zero status and mpirun naming the rank, and the
 //     last checkpoint resumes.
 // Skipped with a message where mpirun is not installed or onebit was built without MPI.
@@ -287,6 +288,30 @@ TEST_F(DistTrain, ResumeOnRanksThatDoNotSplitTheBatchFails) {
   EXPECT_NE(r.err.find("global batch of 4 sequences (1 rank x --batch-size 4) does not split over 3 ranks"),
             std::string::npos)
       << r.err;
+}
+
+TEST_F(DistTrain, StreamedJsonlTwoRanksEqualOneProcess) {
+  // A streamed source (no random access): each rank reads the stream and keeps its own rows.
+  const fs::path jsonl = dir_ / "docs.jsonl";
+  {
+    const std::string text = read_file(data_);
+    std::string lines;
+    for (size_t at = 0; at < text.size(); at += 1000) lines += json{{"text", text.substr(at, 1000)}}.dump() + "\n";
+    write_file_atomic(jsonl, lines);
+  }
+  auto args = [&](const fs::path& out, const std::string& b) {
+    return std::vector<std::string>{"train", "--data", jsonl.string(), "--model-config", micro_config_path(),
+                                    "--output-dir", out.string(), "--max-steps", "6", "--save-every", "3",
+                                    "--seq-len", "64", "--batch-size", b, "--threads", "1", "--final-eval-batches", "2"};
+  };
+  const fs::path a = dir_ / "jsonl-one", b = dir_ / "jsonl-two";
+  RunResult r1 = run(args(a, "4"), dir_);
+  ASSERT_EQ(r1.status, 0) << r1.err;
+  RunResult r2 = run_argv(mpirun(2, args(b, "2")));
+  ASSERT_EQ(r2.status, 0) << r2.err;
+  expect_close_metrics(a, b);
+  EXPECT_EQ(read_json_file(a / ckpt(3) / "trainer_state.json")["data"],
+            read_json_file(b / ckpt(3) / "trainer_state.json")["data"]);
 }
 
 // The pid of the rank `rank` among mpirun's children (mpirun starts the local ranks itself).

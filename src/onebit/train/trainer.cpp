@@ -161,8 +161,7 @@ void TrainingRun::load_config_and_tokenizer() {
 }
 
 void TrainingRun::build_model() {
-  if (dp_->is_root())
-    log_info(describe(memory_plan(cfg_, opt_.batch_size, opt_.seq_len, opt_.checkpoint_segments, dp_->world_size())));
+  log_info(describe(memory_plan(cfg_, opt_.batch_size, opt_.seq_len, opt_.checkpoint_segments, dp_->world_size())));
   model_ = std::make_unique<model::Transformer>(cfg_);
   model_->init_weights(opt_.seed);
   model_->set_checkpoint_segments(opt_.checkpoint_segments);
@@ -341,7 +340,7 @@ TrainingRun::LoopEnd TrainingRun::step_loop() {
 
 int TrainingRun::finish() {
   if (step_ == first_step_ && resume_dir_) {
-    if (dp_->is_root()) log_info("training was already complete at step ", step_, "; writing the final model again");
+    log_info("training was already complete at step ", step_, "; writing the final model again");
   } else {
     if (ds_.val && dp_->is_root()) {
       const EvalResult r = evaluate_and_log(opt_.final_eval_batches, /*progress=*/true);
@@ -364,15 +363,16 @@ int TrainingRun::run() {
   // From here on the output dir is written.
   open_output_dir();
   install_interrupt_handler();
-  if (dp_->is_root())
-    log_info("train: ", cfg_.num_hidden_layers, " layers, d ", cfg_.hidden_size, ", ", model_->num_params(),
-             " params; data ", ds_.train->describe(), "; batch ", opt_.batch_size, "x", opt_.seq_len, "x",
-             opt_.accumulation_steps, dp_->world_size() > 1 ? cat(" on each of ", dp_->world_size(), " ranks (", dp_->comm().name(), ")") : std::string(),
-             "; ", threads_, " threads",
-             resume_dir_ ? cat("; resumed from ", resume_dir_->string(), " at step ", step_) : std::string());
+  // (Ranks other than 0 log warnings only: DataParallel.)
+  const std::string ranks =
+      dp_->world_size() > 1 ? cat(" on each of ", dp_->world_size(), " ranks (", dp_->comm().name(), ")") : "";
+  log_info("train: ", cfg_.num_hidden_layers, " layers, d ", cfg_.hidden_size, ", ", model_->num_params(),
+           " params; data ", ds_.train->describe(), "; batch ", opt_.batch_size, "x", opt_.seq_len, "x",
+           opt_.accumulation_steps, ranks, "; ", threads_, " threads",
+           resume_dir_ ? cat("; resumed from ", resume_dir_->string(), " at step ", step_) : std::string());
   if (step_loop() == LoopEnd::Interrupted) {
     if (last_saved_ != step_) save(step_start_data_, step_start_rng_);
-    if (dp_->is_root()) log_info("interrupted at step ", step_, ": checkpoint saved; run the same command again to resume");
+    log_info("interrupted at step ", step_, ": checkpoint saved; run the same command again to resume");
     return 0;
   }
   return finish();

@@ -1,5 +1,8 @@
 #include "onebit/train/data_parallel.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "onebit/core/error.h"
 #include "onebit/core/log.h"
 
@@ -12,6 +15,12 @@ DataParallel::DataParallel(kernels::BackendMemory& mem, dist::Device device)
 }
 
 DataParallel::~DataParallel() = default;
+
+int DataParallel::threads_for_rank(int requested) const {
+  if (requested > 0 || env_.local_world_size <= 1) return requested;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, cores / env_.local_world_size);
+}
 
 namespace {
 std::string ranks(int n) { return cat(n, n == 1 ? " rank" : " ranks"); }

@@ -41,6 +41,11 @@ class DataParallel {
   dist::Communicator& comm() { return *comm_; }
   const dist::LaunchEnv& launch() const { return env_; }
 
+  // --threads for this rank: `requested` when given (> 0), else the host's cores shared among the
+  // ranks on this host (all of them for a single process), so that N ranks on one host do not each
+  // start a thread per core.
+  int threads_for_rank(int requested) const;
+
   // A checkpoint saved on saved.world_size ranks: its per-rank batch_size is rewritten to this
   // world's share of the same global batch (error naming `where` when it does not divide).
   void adapt_saved_batch(TrainerState& saved, const std::string& where) const;

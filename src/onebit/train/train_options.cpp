@@ -239,8 +239,8 @@ std::vector<TrainOption> make_table() {
        .show_default = false},
       {.key = "threads",
        .names = "--threads",
-       .help = "CPU threads of the kernels' thread pool (0 = all cores; resume with the same count for "
-               "bitwise-identical results)",
+       .help = "CPU threads of the kernels' thread pool (0 = all cores, shared among the ranks of a "
+               "data-parallel job on one host; resume with the same count for bitwise-identical results)",
        .field = &O::threads,
        .min = 0,
        .max = kMaxThreads},

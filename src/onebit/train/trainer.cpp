@@ -112,8 +112,8 @@ TrainingRun::TrainingRun(const TrainOptions& flags) : out_(flags.output_dir) {
   if (flags.output_dir.empty()) fail("--output-dir is required");
   check_output_dir(out_);
   check_option_ranges(flags);  // before --threads is used and before any checkpoint is read
-  threads_ = kernels::set_num_threads(flags.threads);
   dp_ = std::make_unique<DataParallel>(kernels::cpu_ops(), dist::Device::Cpu);
+  threads_ = kernels::set_num_threads(dp_->threads_for_rank(flags.threads));
   resume_dir_ = find_resume_dir(flags, out_);
   std::string where;
   if (resume_dir_) {

@@ -32,7 +32,8 @@ void cuda_check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) fail(what, ": ", cudaGetErrorString(e));
 }
 
-// A bf16 bucket's scratch: the largest bucket the reducer sends (values), grown on demand.
+// The one device scratch buffer (bf16 copies of gradient pieces, gathered optimizer pieces): larger
+// buffers go through it piece by piece, so its size bounds the extra GPU memory of the communicator.
 constexpr size_t kStagingBytes = size_t{64} << 20;
 
 class NcclCommunicator final : public Communicator {

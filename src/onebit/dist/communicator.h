@@ -22,8 +22,9 @@
 
 namespace onebit::dist {
 
-// What a gradient bucket travels as. BF16 halves the bytes on the wire (NCCL sums bf16 natively);
-// the sum is rounded to bf16 once per bucket, and the f32 master gradients get it back.
+// What a gradient bucket travels as. BF16 halves the bytes on the wire: NCCL sums the bf16 values
+// natively (partial sums rounded to bf16 at each hop, as PyTorch DDP's bf16 compression hook does)
+// and the f32 gradient arena gets the result back. The MPI path always sends f32.
 enum class Wire { F32, BF16 };
 
 class Communicator {

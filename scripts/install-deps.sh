@@ -6,6 +6,7 @@ pkgs=(cmake ninja-build g++ pkg-config libopenblas-dev libcli11-dev nlohmann-jso
       libutf8proc-dev libzstd-dev zlib1g-dev libsimdjson-dev libgtest-dev libgmock-dev libbenchmark-dev
       libsnappy-dev liblz4-dev libbrotli-dev)
 pkgs+=(libcurl4-openssl-dev libssl-dev)  # the Hub client: HTTP and sha256 (src/onebit/hub)
+pkgs+=(libopenmpi-dev openmpi-bin)  # data-parallel training on CPUs: mpirun and the MPI communicator (src/onebit/dist)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

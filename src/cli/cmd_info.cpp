@@ -9,6 +9,7 @@
 #include "onebit/formats/safetensors.h"
 #include "onebit/model/model_size.h"
 #include "onebit/model/param_layout.h"
+#include "onebit/train/memory_plan.h"
 
 namespace onebit::cli {
 
@@ -38,6 +39,11 @@ std::string human_count(uint64_t n) {
 struct InfoArgs {
   std::string target;
   bool json_out = false;
+  // The training memory plan per data-parallel rank (train/memory_plan.h).
+  int ranks = 1;
+  int batch_size = 1;
+  int seq_len = 0;  // 0: the model's context
+  int checkpoint_segments = 0;
 };
 
 void run_info(const InfoArgs& a) {
@@ -65,6 +71,12 @@ void run_info(const InfoArgs& a) {
     layout = model::build_param_layout(cfg).info;
   }
   const model::ModelSize s = model::model_size(layout);
+  const int T = a.seq_len > 0 ? a.seq_len : cfg.max_position_embeddings;
+  if (T > cfg.max_position_embeddings)
+    fail("--seq-len ", T, " exceeds the model's max_position_embeddings ", cfg.max_position_embeddings);
+  if (a.checkpoint_segments > cfg.num_hidden_layers)
+    fail("--gradient-checkpointing-segments ", a.checkpoint_segments, " exceeds the model's ", cfg.num_hidden_layers, " layers");
+  const train::MemoryPlan plan = train::memory_plan(cfg, a.batch_size, T, a.checkpoint_segments, a.ranks);
   if (a.json_out) {
     json by = json::object();
     for (const auto& [prec, t] : s.by_precision) by[model::to_string(prec)] = {{"params", t.params}, {"tensors", t.tensors}};
@@ -80,6 +92,11 @@ void run_info(const InfoArgs& a) {
            {"f16_bytes", s.f16_bytes},
            {"f32_bytes", s.f32_bytes}};
     if (model_dir) j["model_safetensors_bytes"] = file_bytes;
+    j["training_memory_per_rank"] = {{"ranks", plan.world_size},      {"batch_size", a.batch_size},
+                                     {"seq_len", T},                   {"checkpoint_segments", a.checkpoint_segments},
+                                     {"params_bytes", plan.params_bytes}, {"grads_bytes", plan.grads_bytes},
+                                     {"optimizer_bytes", plan.optimizer_bytes},
+                                     {"activation_bytes", plan.activation_bytes}, {"total_bytes", plan.total_bytes()}};
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
@@ -98,6 +115,8 @@ void run_info(const InfoArgs& a) {
               human_bytes(s.packed_bytes).c_str(), human_bytes(s.ideal_bytes).c_str(), human_bytes(s.f16_bytes).c_str(),
               s.f16_bytes > 0 ? s.packed_bytes / s.f16_bytes : 0.0, human_bytes(s.f32_bytes).c_str());
   if (model_dir) std::printf("model.safetensors on disk: %s\n", human_bytes(file_bytes).c_str());
+  std::printf("training, micro-batch %d x %d, %d checkpoint segments: %s\n", a.batch_size, T, a.checkpoint_segments,
+              train::describe(plan).c_str());
 }
 
 }  // namespace
@@ -110,6 +129,18 @@ void add_info_command(CLI::App& app) {
                   "Model dir, config.json, or preset name (tiny, 25m, 125m, 0.3b-stack, 1b, 8b, bitnet-2b4t)")
       ->required();
   sub->add_flag("--json", a->json_out, "Print JSON instead of text");
+  sub->add_option("--ranks", a->ranks, "Data-parallel ranks (GPUs) for the training memory plan (ZeRO-1 shards AdamW)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  sub->add_option("--batch-size,-b", a->batch_size, "Micro-batch per rank for the training memory plan")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  sub->add_option("--seq-len", a->seq_len, "Sequence length for the training memory plan (default: the model's context)")
+      ->check(CLI::Range(1, 1 << 20));
+  sub->add_option("--gradient-checkpointing-segments", a->checkpoint_segments,
+                  "Segments for the training memory plan (0: every layer's activations kept)")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
   sub->callback([a]() { run_info(*a); });
 }
 

@@ -18,7 +18,9 @@ void add_train_command(CLI::App& app) {
       "trainer_state.json; <output-dir>/checkpoints/latest names the newest). Rerunning the same command\n"
       "resumes from latest automatically. At the end the final model dir (config.json, model.safetensors,\n"
       "tokenizer.json) is written directly into <output-dir>; per-step metrics are in <output-dir>/metrics.jsonl.\n"
-      "Ctrl-C saves a checkpoint and exits; a second Ctrl-C exits at once.");
+      "Ctrl-C saves a checkpoint and exits; a second Ctrl-C exits at once.\n"
+      "Data-parallel: `mpirun -np N onebit train ...` runs N ranks, each on --batch-size rows of every\n"
+      "global batch of N x --batch-size; rank 0 writes the files (README \"Data-parallel training\").");
   auto o = std::make_shared<train::TrainOptions>();
   // Every flag comes from the one table of training options (train/train_options.h); the ranges
   // are checked there too, for flags and for values restored from a checkpoint alike.

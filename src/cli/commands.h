@@ -14,7 +14,8 @@ void add_parquet_to_jsonl_command(CLI::App& app);
 void add_hub_command(CLI::App& app);  // hub ls | download
 void add_import_command(CLI::App& app);  // import hf
 void add_export_command(CLI::App& app);  // export --format hf
-void add_stack_stream_command(CLI::App& app);  // stack-stream [manifest]// `onebit tokenizer train` lives in cmd_tokenizer_train.cpp; cmd_tokenizer.cpp attaches it.
+void add_stack_stream_command(CLI::App& app);  // stack-stream [manifest]
+// `onebit tokenizer train` lives in cmd_tokenizer_train.cpp; cmd_tokenizer.cpp attaches it.
 void add_tokenizer_train_subcommand(CLI::App& tokenizer_app);
 
 }  // namespace onebit::cli

@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   onebit::cli::add_hub_command(app);
   onebit::cli::add_import_command(app);
   onebit::cli::add_export_command(app);
-  onebit::cli::add_stack_stream_command(app);  try {
+  onebit::cli::add_stack_stream_command(app);
+  try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);  // --help: the help text on stdout, status 0

@@ -114,6 +114,18 @@ TEST_F(Commands, InfoGenerateEval) {
   EXPECT_LT(j["packed_bytes"].get<double>(), j["f16_bytes"].get<double>());
   RunResult it = run({"info", kMicro}, *dir);
   EXPECT_NE(it.out.find("bits per weight"), std::string::npos) << it.out;
+  // The training memory plan per data-parallel rank: ZeRO-1 splits only AdamW's m and v.
+  RunResult m1 = run({"info", "--json", "8b", "--seq-len", "4096"}, *dir);
+  RunResult m8 = run({"info", "--json", "8b", "--seq-len", "4096", "--ranks", "8"}, *dir);
+  ASSERT_EQ(m8.status, 0) << m8.err;
+  const json p1 = json::parse(m1.out)["training_memory_per_rank"], p8 = json::parse(m8.out)["training_memory_per_rank"];
+  EXPECT_EQ(p8["ranks"], 8);
+  EXPECT_EQ(p1["params_bytes"], p8["params_bytes"]);
+  EXPECT_EQ(p1["activation_bytes"], p8["activation_bytes"]);
+  EXPECT_NEAR(p8["optimizer_bytes"].get<double>(), p1["optimizer_bytes"].get<double>() / 8, 8 * 64 * 8);
+  RunResult bad = run({"info", "8b", "--seq-len", "99999"}, *dir);
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("--seq-len 99999 exceeds the model's max_position_embeddings"), std::string::npos) << bad.err;
 
   auto gen = [&](const std::string& seed) {
     return run({"generate", "--model", run_dir->string(), "--prompt", "ROMEO:", "--max-tokens", "40", "--seed", seed,

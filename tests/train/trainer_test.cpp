@@ -349,6 +349,8 @@ TEST(TrainerStateFile, EveryFieldIsCheckedAndNamed) {
       {"/quant/k", "x", "key \"quant.k\" has the wrong type"},
       {"/lr", -1.0, "key \"lr\" must be a finite number >= 0"},
       {"/threads", 0, "key \"threads\" must be in [1, "},
+      {"/world_size", 0, "key \"world_size\" must be in [1, "},
+      {"/world_size", "2", "key \"world_size\" has the wrong type"},
       {"/data", 5, "key \"data\" has the wrong type"},
       {"/config_hash", 1.5, "key \"config_hash\" has the wrong type"},
       {"/run", json::array(), "key \"run\" has the wrong type"},
@@ -386,6 +388,11 @@ TEST(TrainerStateFile, EveryFieldIsCheckedAndNamed) {
   json no_threads = good;
   no_threads.erase("threads");  // older checkpoints
   EXPECT_FALSE(parse_trainer_state(no_threads, "f").threads.has_value());
+  // Data-parallel runs record their number of ranks; checkpoints without it came from one process.
+  EXPECT_EQ(parse_trainer_state(good, "f").world_size, 1);
+  json four_ranks = good;
+  four_ranks["world_size"] = 4;
+  EXPECT_EQ(parse_trainer_state(four_ranks, "f").world_size, 4);
   json no_run_key = good;
   no_run_key["run"].erase("grad_clip");
   EXPECT_THROW(parse_trainer_state(no_run_key, "f"), Error);

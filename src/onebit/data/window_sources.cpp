@@ -18,15 +18,21 @@ RandomWindowSource::RandomWindowSource(std::shared_ptr<const TokenSequence> toke
     : tokens_(std::move(tokens)), rng_(mix_seed(seed, 0x7261696eULL)), description_(std::move(description)) {}
 
 void RandomWindowSource::next_batch(int B, int T, int32_t* inputs, int32_t* targets) {
+  next_batch_rows(B, 0, B, T, inputs, targets);
+}
+
+void RandomWindowSource::next_batch_rows(int B, int row0, int rows, int T, int32_t* inputs, int32_t* targets) {
   const uint64_t n = tokens_->size();
   if (n < static_cast<uint64_t>(T) + 1)
     fail(description_, ": the training split has ", n, " tokens, fewer than seq_len + 1 = ", T + 1);
   std::vector<int32_t> w(static_cast<size_t>(T) + 1);
   for (int b = 0; b < B; ++b) {
     uint64_t start = rng_.uniform_int(n - static_cast<uint64_t>(T));
+    if (b < row0 || b >= row0 + rows) continue;  // another rank's row: drawn, not read
+    const size_t at = static_cast<size_t>(b - row0) * T;
     tokens_->read(start, w.size(), w.data());
-    std::copy(w.begin(), w.end() - 1, inputs + static_cast<size_t>(b) * T);
-    std::copy(w.begin() + 1, w.end(), targets + static_cast<size_t>(b) * T);
+    std::copy(w.begin(), w.end() - 1, inputs + at);
+    std::copy(w.begin() + 1, w.end(), targets + at);
   }
   ++batches_;
 }

@@ -20,6 +20,8 @@ class RandomWindowSource final : public BatchSource {
  public:
   RandomWindowSource(std::shared_ptr<const TokenSequence> tokens, uint64_t seed, std::string description);
   void next_batch(int B, int T, int32_t* inputs, int32_t* targets) override;
+  // Draws all B starts (the same stream as next_batch) and reads only the kept rows' windows.
+  void next_batch_rows(int B, int row0, int rows, int T, int32_t* inputs, int32_t* targets) override;
   json state() const override;
   void restore(const json& state) override;
   std::string describe() const override { return description_; }

@@ -17,16 +17,16 @@ namespace onebit::train {
 
 namespace {
 
-void write_optimizer(const fs::path& path, model::Transformer& model, AdamW& opt) {
+void write_optimizer(const fs::path& path, model::Transformer& model, const OptimizerMoments& s) {
+  OB_CHECK(s.m.size() == model.num_params() && s.v.size() == model.num_params(), "optimizer state of ", s.m.size(),
+           " values for ", model.num_params(), " parameters");
   formats::SafetensorsWriter w;
-  std::vector<float> m, v;
-  opt.download_state(m, v);
   for (const auto& p : model.params_info()) {
-    w.add_f32(p.name + ".exp_avg", p.shape, m.data() + p.offset);
-    w.add_f32(p.name + ".exp_avg_sq", p.shape, v.data() + p.offset);
+    w.add_f32(p.name + ".exp_avg", p.shape, s.m.data() + p.offset);
+    w.add_f32(p.name + ".exp_avg_sq", p.shape, s.v.data() + p.offset);
   }
   w.set_metadata("optimizer", "adamw");
-  w.set_metadata("step", std::to_string(opt.steps_taken()));
+  w.set_metadata("step", std::to_string(s.t));
   w.write(path);
 }
 
@@ -117,6 +117,17 @@ std::string checkpoint_name(int64_t step) {
 
 fs::path save_checkpoint(const fs::path& output_dir, int64_t step, model::Transformer& model, AdamW& opt,
                          const json& trainer_state, const std::string& tokenizer_json, int keep) {
+  OB_CHECK(opt.shard_count() == opt.num_params(), "save_checkpoint: the AdamW holds a shard of ", opt.shard_count(),
+           " of ", opt.num_params(), " values; gather the moments first (DataParallel::gather_moments)");
+  OptimizerMoments moments;
+  opt.download_state(moments.m, moments.v);
+  moments.t = opt.steps_taken();
+  return save_checkpoint(output_dir, step, model, moments, trainer_state, tokenizer_json, keep);
+}
+
+fs::path save_checkpoint(const fs::path& output_dir, int64_t step, model::Transformer& model,
+                         const OptimizerMoments& moments, const json& trainer_state, const std::string& tokenizer_json,
+                         int keep) {
   const fs::path root = output_dir / "checkpoints";
   fs::create_directories(root);
   const std::string name = checkpoint_name(step);
@@ -126,7 +137,7 @@ fs::path save_checkpoint(const fs::path& output_dir, int64_t step, model::Transf
   fs::create_directories(tmp);
   try {
     modeldir::save_model_dir(tmp, model, tokenizer_json);
-    write_optimizer(tmp / "optimizer.safetensors", model, opt);
+    write_optimizer(tmp / "optimizer.safetensors", model, moments);
     write_json_atomic(tmp / "trainer_state.json", trainer_state);
     sync_directory(tmp);
   } catch (...) {
@@ -185,6 +196,8 @@ TrainerState parse_trainer_state(const json& state, const std::string& where) {
   // AdamW takes exactly one step per optimizer step; another t would skew its bias correction.
   if (s.optimizer_steps != s.step)
     fail(where, ": key \"optimizer.t\" is ", s.optimizer_steps, " but \"step\" is ", s.step, "; they must be equal");
+  if (state.contains("world_size"))
+    s.world_size = static_cast<int>(int_in(state["world_size"], "world_size", 1, 1 << 20, where));
   s.run = run_options_from_json(field(state, "run", where), where);
   return s;
 }

@@ -5,6 +5,7 @@
 // text file holding the dir name) is replaced atomically. Only the newest `keep` are kept.
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "onebit/core/fs.h"
 #include "onebit/core/json_util.h"
@@ -19,6 +20,17 @@ std::string checkpoint_name(int64_t step);  // "step-000500"
 fs::path save_checkpoint(const fs::path& output_dir, int64_t step, model::Transformer& model, AdamW& opt,
                          const json& trainer_state, const std::string& tokenizer_json, int keep);
 
+// AdamW's moments for the whole arena on the host, t its step count: what optimizer.safetensors
+// holds. Data-parallel ranks each own a shard; rank 0 gathers them into this to write a checkpoint.
+struct OptimizerMoments {
+  std::vector<float> m, v;
+  int64_t t = 0;
+};
+// The same checkpoint from moments already on the host (num_params() values each).
+fs::path save_checkpoint(const fs::path& output_dir, int64_t step, model::Transformer& model,
+                         const OptimizerMoments& moments, const json& trainer_state, const std::string& tokenizer_json,
+                         int keep);
+
 // The checkpoint `latest` names, or nullopt when there is none. A `latest` naming a missing dir is
 // an error.
 std::optional<fs::path> find_latest_checkpoint(const fs::path& output_dir);
@@ -32,6 +44,7 @@ struct TrainerState {
   uint64_t config_hash = 0, tokenizer_hash = 0;
   std::optional<int> threads;  // absent in older checkpoints
   int64_t optimizer_steps = 0;  // AdamW's t; equals step
+  int world_size = 1;           // data-parallel ranks that trained it (absent in older checkpoints: 1)
   TrainOptions run;             // the trajectory options ("run"), validated like the flags
 };
 

@@ -253,8 +253,8 @@ std::vector<TrainOption> make_table() {
        .choices = {"fp", "soft", "hard"}},
       {.key = "threads",
        .names = "--threads",
-       .help = "CPU threads of the kernels' thread pool (0 = all cores; resume with the same count for "
-               "bitwise-identical results)",
+       .help = "CPU threads of the kernels' thread pool (0 = all cores, shared among the ranks of a "
+               "data-parallel job on one host; resume with the same count for bitwise-identical results)",
        .field = &O::threads,
        .min = 0,
        .max = kMaxThreads},

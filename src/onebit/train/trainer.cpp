@@ -19,7 +19,9 @@
 #include "onebit/modeldir/weights.h"
 #include "onebit/train/adamw.h"
 #include "onebit/train/checkpoint.h"
+#include "onebit/train/data_parallel.h"
 #include "onebit/train/evaluate.h"
+#include "onebit/train/memory_plan.h"
 #include "onebit/train/metrics_log.h"
 #include "onebit/train/run_setup.h"
 #include "onebit/train/schedule.h"
@@ -75,9 +77,15 @@ class TrainingRun {
   void save(const json& data_state, const std::string& rng_state);
   void save() { save(ds_.train->state(), dropout_rng_.state_string()); }
   void log_below_bar(const std::string& msg) const;
+  // Tokens of one optimizer step over all ranks.
+  uint64_t tokens_per_step_() const {
+    return static_cast<uint64_t>(opt_.batch_size) * opt_.seq_len * opt_.accumulation_steps * dp_->world_size();
+  }
   int finish();
 
   TrainOptions opt_;
+  // The ranks of a data-parallel launch (a world of one for a plain run): rank 0 alone writes files.
+  std::unique_ptr<DataParallel> dp_;
   fs::path out_;
   int threads_ = 0;
   kernels::Device device_ = kernels::Device::Cpu;
@@ -109,8 +117,16 @@ TrainingRun::TrainingRun(const TrainOptions& flags, const DatasetFactory& open_d
   if (flags.output_dir.empty()) fail("--output-dir is required");
   check_output_dir(out_);
   check_option_ranges(flags);  // before --threads is used and before any checkpoint is read
-  threads_ = kernels::set_num_threads(flags.threads);
   device_ = resolve_run_device(flags);
+  // The data-parallel layer on the backend the model lives on (a world of one for a plain run).
+  if (device_ == kernels::Device::Cuda)
+    dp_ = std::make_unique<DataParallel>(kernels::cuda_ops(), dist::Device::Cuda);
+  else
+    dp_ = std::make_unique<DataParallel>(kernels::cpu_ops(), dist::Device::Cpu);
+  if (device_ == kernels::Device::Cuda && dp_->world_size() > 1)
+    fail("--device cuda with ", dp_->world_size(), " ranks: data-parallel training on GPUs (NCCL) is built but not "
+         "enabled, as it has not yet run on a machine with several GPUs; run ranks with --device cpu or one process per GPU job");
+  threads_ = kernels::set_num_threads(dp_->threads_for_rank(flags.threads));
   resume_dir_ = find_resume_dir(flags, out_);
   std::string where;
   if (resume_dir_) {
@@ -118,6 +134,7 @@ TrainingRun::TrainingRun(const TrainOptions& flags, const DatasetFactory& open_d
     if (!fs::exists(sp)) fail(sp.string(), ": missing from the checkpoint");
     where = sp.string();
     saved_ = parse_trainer_state(read_json_file(sp), where);
+    dp_->adapt_saved_batch(*saved_, where);
   }
   opt_ = resolve_options(flags, saved_, where);
   load_config_and_tokenizer();
@@ -127,6 +144,7 @@ TrainingRun::TrainingRun(const TrainOptions& flags, const DatasetFactory& open_d
   dopt.seed = opt_.seed;
   dopt.threads = threads_;
   ds_ = open_data ? open_data(opt_, *tok_, threads_, resume_dir_.has_value()) : data::open_dataset(dopt, *tok_);
+  ds_.train = dp_->rank_rows(std::move(ds_.train));
   build_model();
   if (resume_dir_) restore_checkpoint();
   lr_sched_ = LrSchedule{lr_kind_from_string(opt_.schedule), opt_.lr, opt_.min_lr, opt_.warmup_steps, opt_.max_steps};
@@ -173,6 +191,7 @@ void TrainingRun::load_config_and_tokenizer_of_run() {
 }
 
 void TrainingRun::build_model() {
+  log_info(describe(memory_plan(cfg_, opt_.batch_size, opt_.seq_len, opt_.checkpoint_segments, dp_->world_size())));
   model_ = model::make_transformer(cfg_, device_);
   model_->init_weights(opt_.seed);
   if (init_from()) {
@@ -181,7 +200,7 @@ void TrainingRun::build_model() {
   }
   model_->set_checkpoint_segments(opt_.checkpoint_segments);
   model_->set_training(true);
-  adam_ = std::make_unique<AdamW>(
+  adam_ = dp_->make_optimizer(
       model_->num_params(),
       AdamWConfig{static_cast<float>(opt_.beta1), static_cast<float>(opt_.beta2), static_cast<float>(opt_.eps),
                   static_cast<float>(opt_.weight_decay)},
@@ -211,9 +230,12 @@ void TrainingRun::restore_checkpoint() {
 }
 
 void TrainingRun::open_output_dir() {
-  create_output_dir(out_);
-  remove_leftovers(out_, /*fresh_start=*/!resume_dir_);
-  metrics_.emplace(out_ / "metrics.jsonl", resume_dir_ ? step_ : -1);
+  if (dp_->is_root()) {
+    create_output_dir(out_);
+    remove_leftovers(out_, /*fresh_start=*/!resume_dir_);
+    metrics_.emplace(out_ / "metrics.jsonl", resume_dir_ ? step_ : -1);
+  }
+  dp_->barrier();  // every rank has read its checkpoint before rank 0 may prune it
   last_saved_ = resume_dir_ ? step_ : -1;
   first_step_ = step_;
   tty_ = ProgressBar::stderr_is_tty();
@@ -229,6 +251,7 @@ json TrainingRun::trainer_state(const json& data_state, const std::string& rng_s
               {"config_hash", config_hash_},
               {"tokenizer_hash", tok_->hash()},
               {"threads", threads_},
+              {"world_size", dp_->world_size()},
               {"optimizer", {{"name", "adamw"}, {"t", adam_->steps_taken()}}},
               {"run", run_options_json(opt_)}};
 }
@@ -240,15 +263,21 @@ void TrainingRun::log_below_bar(const std::string& msg) const {
 }
 
 void TrainingRun::save(const json& data_state, const std::string& rng_state) {
-  const fs::path d =
-      save_checkpoint(out_, step_, *model_, *adam_, trainer_state(data_state, rng_state), tok_json_, opt_.keep_checkpoints);
+  // Every rank sends its optimizer shard; rank 0 writes the same files one process would.
+  const OptimizerMoments moments = dp_->gather_moments(*adam_);
   last_saved_ = step_;
+  if (!dp_->is_root()) return;
+  const fs::path d = save_checkpoint(out_, step_, *model_, moments, trainer_state(data_state, rng_state), tok_json_,
+                                     opt_.keep_checkpoints);
   log_below_bar(cat("saved checkpoint ", d.string()));
 }
 
 EvalResult TrainingRun::evaluate_and_log(int64_t max_batches, bool progress) {
-  if (!ds_.val) return {};
-  EvalResult r = evaluate(*model_, *ds_.val, opt_.batch_size, opt_.seq_len, max_batches, progress);
+  // Rank 0 evaluates for everyone (the weights are the same on every rank).
+  if (!ds_.val || !dp_->is_root()) return {};
+  // The batches of the global batch size, so the scored windows are those of a single-process run.
+  const int64_t batches = max_batches * dp_->world_size();
+  EvalResult r = evaluate(*model_, *ds_.val, opt_.batch_size, opt_.seq_len, batches, progress);
   metrics_->append(json{{"step", step_},
                         {"val_loss", r.loss},
                         {"val_ppl", r.perplexity},
@@ -259,8 +288,9 @@ EvalResult TrainingRun::evaluate_and_log(int64_t max_batches, bool progress) {
 }
 
 void TrainingRun::log_step(float loss, double gnorm, double seconds) {
+  if (!metrics_) return;  // not rank 0
   const model::WeightStats ws = model_->weight_stats();
-  const uint64_t tokens_per_step = static_cast<uint64_t>(opt_.batch_size) * opt_.seq_len * opt_.accumulation_steps;
+  const uint64_t tokens_per_step = tokens_per_step_();
   json record{{"step", step_},
                {"loss", loss},
                {"lr", last_lr_},
@@ -282,12 +312,19 @@ void TrainingRun::log_step(float loss, double gnorm, double seconds) {
 }
 
 TrainingRun::LoopEnd TrainingRun::step_loop() {
-  const int B = opt_.batch_size, T = opt_.seq_len, A = opt_.accumulation_steps;
-  ProgressBar bar("train", static_cast<uint64_t>(std::max<int64_t>(0, opt_.max_steps - step_)), "step/s");
-  bar.plain_interval_s = 5.0;
+  const int B = opt_.batch_size, T = opt_.seq_len, A = opt_.accumulation_steps, W = dp_->world_size();
+  // Rank 0 alone draws the bar (and logs): the ranks' lines would interleave.
+  std::optional<ProgressBar> bar;
+  if (dp_->is_root()) {
+    bar.emplace("train", static_cast<uint64_t>(std::max<int64_t>(0, opt_.max_steps - step_)), "step/s");
+    bar->plain_interval_s = 5.0;
+  }
+  auto finish_bar = [&bar] {
+    if (bar) bar->finish();
+  };
   while (step_ < opt_.max_steps) {
     if (ds_.train->at_end()) {
-      bar.finish();
+      finish_bar();
       log_info("the training data ended at step ", step_, " (before --max-steps ", opt_.max_steps, ")");
       return LoopEnd::Done;
     }
@@ -296,45 +333,52 @@ TrainingRun::LoopEnd TrainingRun::step_loop() {
     step_start_rng_ = dropout_rng_.state_string();
     const model::QuantState q = q_sched_.at(step_);
     model_->set_quant_state(q);
-    const std::optional<float> loss =
-        accumulate_gradients(*model_, *ds_.train, B, T, A, dropout_rng_.next_u64(), interrupt_requested);
+    // Several ranks finish every step they start (a rank that left mid-step would leave the others
+    // waiting in the all-reduce) and agree on stopping after it.
+    std::optional<float> loss = accumulate_gradients(*model_, *ds_.train, B, T, A, dropout_rng_.next_u64(),
+                                                     W > 1 ? std::function<bool()>{} : interrupt_requested, W);
     if (!loss) {
-      bar.finish();
+      finish_bar();
       return LoopEnd::Interrupted;  // the half-done step is dropped; its start state is what is saved
     }
+    dp_->reduce_gradients(model_->grads().data(), model_->num_params());
+    const DataParallel::StepEnd agreed = dp_->end_step(*loss, interrupt_requested());
+    loss = agreed.loss;
     if (!std::isfinite(*loss)) fail("loss is ", *loss, " at step ", step_ + 1, "; lower --lr or check the data");
     last_q_ = q;
     last_lr_ = lr_sched_.at(step_);
     // Norm, clip factor and AdamW run on the backend; the host reads back only the norm it logs.
     adam_->clip_and_step(model_->params().data(), model_->grads().data(), static_cast<float>(last_lr_),
                          opt_.grad_clip);
+    dp_->gather_params(model_->params().data(), model_->num_params());  // ZeRO-1: each rank updated its shard
     const double gnorm = adam_->read_grad_norm();
     ++step_;
-    tokens_seen_ += static_cast<uint64_t>(B) * T * A;
+    tokens_seen_ += tokens_per_step_();
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
     log_step(*loss, gnorm, dt);
-    bar.update(static_cast<uint64_t>(step_ - first_step_),
-               cat("step ", step_, "/", opt_.max_steps, " loss ", fmt("%.4f", *loss), " ",
-                   fmt("%.0f", static_cast<double>(B) * T * A / dt), " tok/s ", to_string(q.phase),
-                   q.phase == model::QuantPhase::Soft ? fmt(" k=%.3g", q.k) : "",
-                   ds_.train->progress().empty() ? "" : " " + ds_.train->progress()));
+    if (bar)
+      bar->update(static_cast<uint64_t>(step_ - first_step_),
+                  cat("step ", step_, "/", opt_.max_steps, " loss ", fmt("%.4f", *loss), " ",
+                      fmt("%.0f", static_cast<double>(tokens_per_step_()) / dt), " tok/s ", to_string(q.phase),
+                      q.phase == model::QuantPhase::Soft ? fmt(" k=%.3g", q.k) : "",
+                      ds_.train->progress().empty() ? "" : " " + ds_.train->progress()));
     if (opt_.eval_every > 0 && step_ % opt_.eval_every == 0 && step_ < opt_.max_steps) {
       EvalResult r = evaluate_and_log(opt_.eval_batches, /*progress=*/false);
-      if (ds_.val)
+      if (ds_.val && dp_->is_root())
         log_below_bar(cat("step ", step_, ": val loss ", fmt("%.4f", r.loss), " nats/token, ",
                           fmt("%.4f", r.bits_per_byte), " bits/byte"));
     }
     // The checkpoint at max_steps is saved after the final eval, so that a checkpoint at the end
     // implies its eval line is already in metrics.jsonl.
     if (opt_.save_every > 0 && step_ % opt_.save_every == 0 && step_ < opt_.max_steps) save();
-    if (interrupt_requested() && step_ < opt_.max_steps) {
-      bar.finish();
+    if ((W > 1 ? agreed.stop : interrupt_requested()) && step_ < opt_.max_steps) {
+      finish_bar();
       step_start_data_ = ds_.train->state();
       step_start_rng_ = dropout_rng_.state_string();
       return LoopEnd::Interrupted;
     }
   }
-  bar.finish();
+  finish_bar();
   return LoopEnd::Done;
 }
 
@@ -342,7 +386,7 @@ int TrainingRun::finish() {
   if (step_ == first_step_ && resume_dir_) {
     log_info("training was already complete at step ", step_, "; writing the final model again");
   } else {
-    if (ds_.val) {
+    if (ds_.val && dp_->is_root()) {
       const EvalResult r = evaluate_and_log(opt_.final_eval_batches, /*progress=*/true);
       const std::string scope =
           r.whole_pass ? cat(r.tokens, " held-out tokens")
@@ -353,6 +397,7 @@ int TrainingRun::finish() {
     }
     if (last_saved_ != step_) save();
   }
+  if (!dp_->is_root()) return 0;
   modeldir::save_model_dir(out_, *model_, tok_json_);
   std::fprintf(stdout, "model saved to %s (config.json, model.safetensors, tokenizer.json)\n", out_.c_str());
   return 0;
@@ -362,9 +407,12 @@ int TrainingRun::run() {
   // From here on the output dir is written.
   open_output_dir();
   install_interrupt_handler();
+  // (Ranks other than 0 log warnings only: DataParallel.)
+  const std::string ranks =
+      dp_->world_size() > 1 ? cat(" on each of ", dp_->world_size(), " ranks (", dp_->comm().name(), ")") : "";
   log_info("train: ", cfg_.num_hidden_layers, " layers, d ", cfg_.hidden_size, ", ", model_->num_params(),
            " params; data ", ds_.train->describe(), "; batch ", opt_.batch_size, "x", opt_.seq_len, "x",
-           opt_.accumulation_steps, "; ", kernels::describe(device_),
+           opt_.accumulation_steps, ranks, "; ", kernels::describe(device_),
            device_ == kernels::Device::Cpu ? cat(", ", threads_, " threads") : std::string(),
            resume_dir_ ? cat("; resumed from ", resume_dir_->string(), " at step ", step_) : std::string());
   if (step_loop() == LoopEnd::Interrupted) {
@@ -378,7 +426,8 @@ int TrainingRun::run() {
 }  // namespace
 
 std::optional<float> accumulate_gradients(model::Transformer& model, data::BatchSource& source, int B, int T,
-                                          int accum, uint64_t dropout_seed, const std::function<bool()>& stop) {
+                                          int accum, uint64_t dropout_seed, const std::function<bool()>& stop,
+                                          int world_size) {
   std::vector<int32_t> in(static_cast<size_t>(B) * T), tg(in.size());
   model.zero_grad();
   for (int a = 0; a < accum; ++a) {
@@ -389,7 +438,7 @@ std::optional<float> accumulate_gradients(model::Transformer& model, data::Batch
     source.next_batch(B, T, in.data(), tg.data());
     model.set_dropout_seed(mix_seed(dropout_seed, static_cast<uint64_t>(a)));
     model.forward_async(in.data(), tg.data(), B, T);
-    model.backward(1.0f / static_cast<float>(accum));
+    model.backward(1.0f / static_cast<float>(accum * world_size));
   }
   // The micro-batches' losses stay on the backend until here: one download per step.
   double loss = 0;

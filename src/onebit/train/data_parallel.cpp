@@ -1,0 +1,105 @@
+#include "onebit/train/data_parallel.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "onebit/core/error.h"
+#include "onebit/core/log.h"
+
+namespace onebit::train {
+
+DataParallel::DataParallel(kernels::BackendMemory& mem, dist::Device device)
+    : device_(device), env_(dist::detect_launch()), comm_(dist::open_communicator(device, env_, mem)) {
+  // Rank 0 speaks for the job; the others would repeat each line. Warnings and errors still show.
+  if (!is_root() && log_level() > LogLevel::Warn) set_log_level(LogLevel::Warn);
+}
+
+DataParallel::~DataParallel() = default;
+
+int DataParallel::threads_for_rank(int requested) const {
+  if (requested > 0 || env_.local_world_size <= 1) return requested;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, cores / env_.local_world_size);
+}
+
+namespace {
+std::string ranks(int n) { return cat(n, n == 1 ? " rank" : " ranks"); }
+}  // namespace
+
+void DataParallel::adapt_saved_batch(TrainerState& saved, const std::string& where) const {
+  const int W = world_size();
+  if (saved.world_size == W) return;
+  const int64_t global = static_cast<int64_t>(saved.run.batch_size) * saved.world_size;
+  if (global % W != 0)
+    fail(where, ": the checkpoint's global batch of ", global, " sequences (", ranks(saved.world_size), " x --batch-size ",
+         saved.run.batch_size, ") does not split over ", ranks(W), "; resume on a number of ranks that divides it");
+  const int per_rank = static_cast<int>(global / W);
+  if (is_root())
+    log_info("resuming a checkpoint of ", ranks(saved.world_size), " on ", ranks(W), ": --batch-size ", per_rank,
+             " per rank keeps the global batch of ", global, " sequences");
+  saved.run.batch_size = per_rank;
+}
+
+std::unique_ptr<data::BatchSource> DataParallel::rank_rows(std::unique_ptr<data::BatchSource> src) const {
+  if (world_size() == 1) return src;
+  return std::make_unique<data::RankRowsSource>(std::move(src), rank(), world_size());
+}
+
+std::unique_ptr<AdamW> DataParallel::make_optimizer(size_t num_params, AdamWConfig cfg, std::vector<DecayRange> ranges,
+                                                    kernels::ParamOps<float>& ops) {
+  counts_ = dist::split_counts(num_params, world_size());
+  return std::make_unique<AdamW>(num_params, cfg, std::move(ranges), ops, dist::part_offset(counts_, rank()),
+                                 counts_[static_cast<size_t>(rank())]);
+}
+
+dist::GradientReducer& DataParallel::reducer(float* grads, size_t n) {
+  if (!reducer_)
+    reducer_ = std::make_unique<dist::GradientReducer>(*comm_, grads, n, kGradBucketValues,
+                                                       device_ == dist::Device::Cuda ? dist::Wire::BF16 : dist::Wire::F32);
+  return *reducer_;
+}
+
+void DataParallel::grads_ready(float* grads, size_t n, size_t offset, size_t count) {
+  if (world_size() == 1) return;
+  reducer(grads, n).ready(offset, count);
+  hooked_ = true;
+}
+
+void DataParallel::reduce_gradients(float* grads, size_t n) {
+  if (world_size() == 1) return;
+  dist::GradientReducer& r = reducer(grads, n);
+  if (!hooked_) r.ready(0, n);
+  r.finish();
+  hooked_ = false;
+}
+
+void DataParallel::gather_params(float* params, size_t n) {
+  if (world_size() == 1) return;
+  OB_CHECK(!counts_.empty(), "gather_params before make_optimizer");
+  comm_->all_gather(params, counts_);
+}
+
+DataParallel::StepEnd DataParallel::end_step(float loss, bool stop_requested) {
+  if (world_size() == 1) return {loss, stop_requested};
+  double v[2] = {loss, stop_requested ? 1.0 : 0.0};
+  comm_->all_reduce_sum_host(v, 2);
+  return {static_cast<float>(v[0] / world_size()), v[1] > 0};
+}
+
+OptimizerMoments DataParallel::gather_moments(AdamW& opt) {
+  OptimizerMoments out;
+  out.t = opt.steps_taken();
+  if (world_size() == 1) {
+    opt.download_state(out.m, out.v);
+    return out;
+  }
+  if (is_root()) {
+    out.m.resize(opt.num_params());
+    out.v.resize(opt.num_params());
+  }
+  comm_->gather_to_host(opt.exp_avg().data(), counts_, out.m.data(), 0);
+  comm_->gather_to_host(opt.exp_avg_sq().data(), counts_, out.v.data(), 0);
+  return out;
+}
+
+}  // namespace onebit::train

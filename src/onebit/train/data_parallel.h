@@ -1,0 +1,91 @@
+#pragma once
+// Data-parallel training (issue 18): what the trainer does differently on world_size ranks, in one
+// place, so the step loop keeps a few calls (trainer.cpp):
+//   data        each rank reads its own rows of every global batch of world_size x --batch-size rows
+//               (data::RankRowsSource), so the union is the batch one process with the whole batch
+//               reads, and the data state in a checkpoint is the same whatever the ranks
+//   gradients   each rank scales its backward by 1 / world_size; after the last micro-batch the
+//               gradient arena is summed in buckets (dist::GradientReducer), i.e. averaged
+//   optimizer   ZeRO-1: AdamW's m and v only for this rank's contiguous shard of the arena; every
+//               rank updates its shard's parameters and the shards are all-gathered
+//   checkpoints the shards are gathered to rank 0, which alone writes checkpoints, metrics, logs and
+//               the model, as one process would (the files do not depend on the number of ranks)
+//   resume      a checkpoint from N ranks resumes on M: --batch-size becomes the global batch / M, the
+//               data position is the saved one
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "onebit/data/batch_source.h"
+#include "onebit/dist/communicator.h"
+#include "onebit/dist/grad_reducer.h"
+#include "onebit/train/adamw.h"
+#include "onebit/train/checkpoint.h"
+
+namespace onebit::train {
+
+// Values per gradient bucket: 16 MiB of f32 (large enough that per-collective latency is small
+// next to bandwidth, small enough that the first buckets can leave early in the backward pass).
+inline constexpr size_t kGradBucketValues = size_t{4} << 20;
+
+class DataParallel {
+ public:
+  // Detects how the process was launched (dist::detect_launch) and opens the communicator for the
+  // backend memory the model lives in; a plain `onebit train` is a world of one.
+  DataParallel(kernels::BackendMemory& mem, dist::Device device);
+  ~DataParallel();
+
+  int rank() const { return comm_->rank(); }
+  int world_size() const { return comm_->world_size(); }
+  bool is_root() const { return comm_->rank() == 0; }
+  dist::Communicator& comm() { return *comm_; }
+  const dist::LaunchEnv& launch() const { return env_; }
+
+  // --threads for this rank: `requested` when given (> 0), else the host's cores shared among the
+  // ranks on this host (all of them for a single process), so that N ranks on one host do not each
+  // start a thread per core.
+  int threads_for_rank(int requested) const;
+
+  // A checkpoint saved on saved.world_size ranks: its per-rank batch_size is rewritten to this
+  // world's share of the same global batch (error naming `where` when it does not divide).
+  void adapt_saved_batch(TrainerState& saved, const std::string& where) const;
+  // This rank's rows of every batch `src` gives (the source itself on a world of one).
+  std::unique_ptr<data::BatchSource> rank_rows(std::unique_ptr<data::BatchSource> src) const;
+
+  // The AdamW of this rank: the whole arena on one rank, its ZeRO-1 shard on several.
+  std::unique_ptr<AdamW> make_optimizer(size_t num_params, AdamWConfig cfg, std::vector<DecayRange> ranges,
+                                        kernels::ParamOps<float>& ops);
+  // The grad-ready hook for the GPU path: gradients [offset, offset + count) of the arena are final
+  // for this step (the backward pass of the last micro-batch calls it per layer); each bucket it
+  // completes starts its all-reduce at once, overlapping the rest of the backward.
+  void grads_ready(float* grads, size_t n, size_t offset, size_t count);
+  // After the last micro-batch of a step: every rank's gradients summed into every rank's arena. What
+  // no hook reported is reduced now (on the CPU path, the whole arena: MPI collectives block, so
+  // there is nothing to overlap with). Buckets travel as bf16 on CUDA (NCCL), f32 on the CPU.
+  void reduce_gradients(float* grads, size_t n);
+  // After each rank's AdamW updated its shard: every rank gets every shard's parameters.
+  void gather_params(float* params, size_t n);
+  // The step's loss averaged over the ranks, and whether any rank was asked to stop (Ctrl-C), so all
+  // ranks stop after the same step.
+  struct StepEnd {
+    float loss = 0;
+    bool stop = false;
+  };
+  StepEnd end_step(float loss, bool stop_requested);
+  // The whole arena's moments, on rank 0 (empty elsewhere): every rank must call it.
+  OptimizerMoments gather_moments(AdamW& opt);
+  // Waits for every rank (before the output dir is used, at the end).
+  void barrier() { comm_->barrier(); }
+
+ private:
+  dist::GradientReducer& reducer(float* grads, size_t n);
+
+  dist::Device device_;
+  dist::LaunchEnv env_;
+  std::unique_ptr<dist::Communicator> comm_;
+  bool hooked_ = false;  // grads_ready was called this step
+  std::vector<size_t> counts_;  // the arena's shards, set by make_optimizer
+  std::unique_ptr<dist::GradientReducer> reducer_;
+};
+
+}  // namespace onebit::train

@@ -194,26 +194,77 @@ inline __m256 load_f16x8(const uint16_t* p) {
 }
 inline float f16_scalar(uint16_t h) { return _cvtsh_ss(h); }
 
+// exp of 8 floats: Cody-Waite range reduction and the degree-6 polynomial of kernels/cpu/vec_math.h
+// (~2 ulp), clamped to [-87.3, 88.3].
+inline __m256 exp8(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// Scores of 4 keys at once (one horizontal reduction for all four), softmax with exp8, then the
+// weighted sum of values.
 template <typename KV, __m256 (*Load8)(const KV*), float (*Load1)(KV)>
 void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale, float* scores, float* out) {
   const int hd8 = hd / 8 * 8;
-  float mx = -INFINITY;
-  for (int j = 0; j < n; ++j) {
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const KV* k0 = k + (size_t)j * hd;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int i = 0; i < hd8; i += 8) {
+      const __m256 qv = _mm256_loadu_ps(q + i);
+      a0 = _mm256_fmadd_ps(qv, Load8(k0 + i), a0);
+      a1 = _mm256_fmadd_ps(qv, Load8(k0 + hd + i), a1);
+      a2 = _mm256_fmadd_ps(qv, Load8(k0 + 2 * hd + i), a2);
+      a3 = _mm256_fmadd_ps(qv, Load8(k0 + 3 * hd + i), a3);
+    }
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));  // the 4 dots
+    if (hd8 < hd) {
+      alignas(16) float t[4];
+      _mm_store_ps(t, s);
+      for (int u = 0; u < 4; ++u)
+        for (int i = hd8; i < hd; ++i) t[u] += q[i] * Load1(k0[(size_t)u * hd + i]);
+      s = _mm_load_ps(t);
+    }
+    _mm_storeu_ps(scores + j, _mm_mul_ps(s, _mm_set1_ps(scale)));
+  }
+  for (; j < n; ++j) {
     const KV* kj = k + (size_t)j * hd;
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < hd8; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), Load8(kj + i), acc);
     float d = hsum_ps(acc);
     for (int i = hd8; i < hd; ++i) d += q[i] * Load1(kj[i]);
     scores[j] = d * scale;
-    mx = fmax1(mx, scores[j]);
   }
-  float sum = 0;
-  for (int j = 0; j < n; ++j) sum += scores[j] = expf(scores[j] - mx);
+  float mx = -INFINITY;
+  for (int t = 0; t < n; ++t) mx = fmax1(mx, scores[t]);
+  const __m256 mxv = _mm256_set1_ps(mx);
+  __m256 sumv = _mm256_setzero_ps();
+  int t = 0;
+  for (; t + 8 <= n; t += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + t), mxv));
+    _mm256_storeu_ps(scores + t, e);
+    sumv = _mm256_add_ps(sumv, e);
+  }
+  float sum = hsum_ps(sumv);
+  for (; t < n; ++t) sum += scores[t] = expf(scores[t] - mx);
   const float inv = 1.0f / sum;
   for (int i = 0; i < hd; ++i) out[i] = 0;
-  for (int j = 0; j < n; ++j) {
-    const KV* vj = v + (size_t)j * hd;
-    const float p = scores[j] * inv;
+  for (int jj = 0; jj < n; ++jj) {
+    const KV* vj = v + (size_t)jj * hd;
+    const float p = scores[jj] * inv;
     const __m256 pv = _mm256_set1_ps(p);
     for (int i = 0; i < hd8; i += 8)
       _mm256_storeu_ps(out + i, _mm256_fmadd_ps(pv, Load8(vj + i), _mm256_loadu_ps(out + i)));

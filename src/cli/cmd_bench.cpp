@@ -2,8 +2,11 @@
 // thread count, ppN (N prompt tokens in one forward from an empty cache) and tgN (N tokens decoded
 // one at a time from an empty cache), repeated, as a table and JSON. Beside each decode row: the
 // fraction of the memory-bandwidth limit it reaches, weight bytes per token * tok/s over the read
-// bandwidth measured with the same threads (decode must stream every weight once per token).
+// bandwidth measured with the same threads (decode must stream every weight once per token). On a
+// shared machine wall time measures the neighbours too, so each row also gives the rate per second of
+// the process's CPU time times the threads (what the threads would do if they had the cores alone).
 #include <sys/utsname.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -104,8 +107,14 @@ infer::ModelWeights load_weights(const std::string& spec, uint64_t seed) {
 struct Row {
   std::string test;
   int threads = 0, tokens = 0;
-  double mean = 0, sd = 0, bw_fraction = -1;
+  double mean = 0, sd = 0, bw_fraction = -1, cpu_rate = 0;
 };
+
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 void run_bench(const BenchArgs& a) {
   const std::vector<int> pp = int_list(a.prompt_lengths, "-p/--n-prompt", 0);
@@ -130,27 +139,35 @@ void run_bench(const BenchArgs& a) {
   std::vector<float> logits((size_t)cfg.vocab_size);
   std::vector<Row> rows;
   const std::string model_name = a.model;
-  std::printf("| %-28s | %9s | %7s | %-10s | %7s | %6s | %16s | %9s |\n", "model", "size", "params", "kernels",
-              "threads", "test", "t/s", "BW limit");
-  std::printf("|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(30, '-').c_str(), std::string(11, '-').c_str(),
+  std::printf("| %-28s | %9s | %7s | %-10s | %7s | %6s | %16s | %9s | %11s |\n", "model", "size", "params",
+              "kernels", "threads", "test", "t/s", "BW limit", "t/s per CPU");
+  std::printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(30, '-').c_str(), std::string(11, '-').c_str(),
               std::string(9, '-').c_str(), std::string(12, '-').c_str(), std::string(9, '-').c_str(),
-              std::string(8, '-').c_str(), std::string(18, '-').c_str(), std::string(11, '-').c_str());
+              std::string(8, '-').c_str(), std::string(18, '-').c_str(), std::string(11, '-').c_str(),
+              std::string(13, '-').c_str());
   for (size_t ti = 0; ti < th.size(); ++ti) {
     kernels::set_num_threads(th[ti]);
     auto measure = [&](const std::string& test, int n, bool decode) {
       if (n == 0) return;
       std::vector<double> rates;
-      // One untimed warm-up run, then the repetitions.
+      double cpu_s = 0;
+      // One short untimed warm-up run (every weight paged in and in the caches' path), then the
+      // timed repetitions.
       for (int rep = -1; rep < a.repetitions; ++rep) {
         rt.reset();
+        const int len = rep < 0 ? std::min(n, decode ? 4 : 64) : n;
+        const double c0 = process_cpu_seconds();
         const auto t0 = std::chrono::steady_clock::now();
         if (decode) {
-          for (int i = 0; i < n; ++i) rt.forward(std::span<const int32_t>(prompt.data() + i, 1), logits.data());
+          for (int i = 0; i < len; ++i) rt.forward(std::span<const int32_t>(prompt.data() + i, 1), logits.data());
         } else {
-          rt.forward(std::span<const int32_t>(prompt.data(), n), logits.data());
+          rt.forward(std::span<const int32_t>(prompt.data(), len), logits.data());
         }
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (rep >= 0) rates.push_back(n / s);
+        if (rep >= 0) {
+          rates.push_back(n / s);
+          cpu_s += process_cpu_seconds() - c0;
+        }
       }
       Row r;
       r.test = test;
@@ -159,13 +176,14 @@ void run_bench(const BenchArgs& a) {
       for (double v : rates) r.mean += v / rates.size();
       for (double v : rates) r.sd += (v - r.mean) * (v - r.mean);
       r.sd = rates.size() > 1 ? std::sqrt(r.sd / (rates.size() - 1)) : 0.0;
+      r.cpu_rate = (double)n * rates.size() * th[ti] / cpu_s;
       if (decode) r.bw_fraction = bytes_tok * r.mean / bandwidth[ti];
       const std::string bw = decode ? cat((int)std::lround(100 * r.bw_fraction), "%") : std::string("-");
       char rate[64];
       std::snprintf(rate, sizeof rate, "%.2f ± %.2f", r.mean, r.sd);
-      std::printf("| %-28s | %6.0f MiB | %6.2fB | %-10s | %7d | %6s | %16s | %9s |\n",
+      std::printf("| %-28s | %6.0f MiB | %6.2fB | %-10s | %7d | %6s | %16s | %9s | %11.2f |\n",
                   printable(model_name, 28).c_str(), rt.weight_bytes() / 1048576.0, cfg.num_parameters() / 1e9,
-                  infer::to_string(rt.kernel_path()), th[ti], test.c_str(), rate, bw.c_str());
+                  infer::to_string(rt.kernel_path()), th[ti], test.c_str(), rate, bw.c_str(), r.cpu_rate);
       std::fflush(stdout);
       rows.push_back(r);
     };
@@ -198,7 +216,7 @@ void run_bench(const BenchArgs& a) {
     json rs = json::array();
     for (const Row& r : rows) {
       json o{{"test", r.test}, {"threads", r.threads}, {"tokens", r.tokens}, {"tokens_per_s", r.mean},
-             {"stddev", r.sd}};
+             {"stddev", r.sd}, {"tokens_per_cpu_s_times_threads", r.cpu_rate}};
       if (r.bw_fraction >= 0) o["bandwidth_fraction"] = r.bw_fraction;
       rs.push_back(o);
     }

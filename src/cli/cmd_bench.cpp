@@ -138,7 +138,13 @@ void run_bench(const BenchArgs& a) {
   for (auto& t : prompt) t = (int32_t)(gen() % (uint32_t)cfg.vocab_size);
   std::vector<float> logits((size_t)cfg.vocab_size);
   std::vector<Row> rows;
-  const std::string model_name = a.model;
+  // The table names the model by its last path component (random:bench/configs/x.json → random:x).
+  std::string model_name = a.model;
+  const bool random = model_name.rfind("random:", 0) == 0;
+  const std::string path = random ? model_name.substr(7) : model_name;
+  model_name = random ? "random:" + fs::path(path).filename().replace_extension().string()
+                      : fs::path(path).filename().string();
+  if (model_name.empty() || model_name == "random:") model_name = a.model;
   std::printf("| %-28s | %9s | %7s | %-10s | %7s | %6s | %16s | %9s | %11s |\n", "model", "size", "params",
               "kernels", "threads", "test", "t/s", "BW limit", "t/s per CPU");
   std::printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(30, '-').c_str(), std::string(11, '-').c_str(),

@@ -27,6 +27,8 @@ void QuantizedActs::quantize(const float* x, int rows, int cols, size_t ldx) {
     int8_t* q = q_.data() + (size_t)r * stride_;
     float m = 0.0f;
     for (int c = 0; c < cols; ++c) m = std::max(m, std::abs(xr[c]));
+    // Finite weights can still overflow f32 on the way here; round() of NaN has no integer code.
+    if (!std::isfinite(m)) fail("an activation overflowed f32 (row ", r, " of ", rows, "): the weights are out of range");
     const float s = 127.0f / std::max(m, 1e-5f);
     int32_t sum = 0;
     for (int c = 0; c < cols; ++c) {

@@ -1,5 +1,6 @@
 #include "onebit/infer/model_weights.h"
 
+#include <cmath>
 #include <random>
 
 #include "onebit/core/error.h"
@@ -67,6 +68,10 @@ ModelWeights load_model_dir_weights(const fs::path& dir) {
     t.shape = p.shape;
     t.values.resize(p.numel);
     file.read_f32(p.name, p.shape, t.values);
+    // NaN or infinity would turn into undefined integer codes in the quantizers.
+    for (size_t i = 0; i < t.values.size(); ++i)
+      if (!std::isfinite(t.values[i]))
+        fail(weights_path.string(), ": tensor \"", printable(p.name), "\" holds a non-finite value at index ", i);
     w.tensors.emplace(p.name, std::move(t));
   }
   return w;

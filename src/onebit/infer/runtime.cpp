@@ -242,7 +242,7 @@ Runtime::~Runtime() = default;
 
 void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool all_logits) {
   const int d = cfg.hidden_size, ff = cfg.intermediate_size, H = cfg.num_attention_heads,
-            KV = cfg.num_key_value_heads, hd = cfg.head_dim(), kvd = KV * hd, V = cfg.vocab_size;
+            KV = cfg.num_key_value_heads, hd = cfg.head_dim(), kvd = KV * hd;
   const float eps = cfg.rms_norm_eps, rs = cfg.residual_scale, scale = 1.0f / std::sqrt((float)hd);
   const int group = H / KV;
   for (int t = 0; t < C; ++t)

@@ -223,3 +223,59 @@ TEST(InferRuntime, AFullContextIsAClearErrorAndChangesNothing) {
   opt.context = 1000;  // more than max_position_embeddings
   EXPECT_THROW(Runtime(load_model_dir_weights(kOracle / "gqa_qknorm_subln_swiglu"), opt), Error);
 }
+
+// What a GGUF reader hands over: ternary layers as codes + per-tensor scale instead of f32 master
+// weights. Quantized by DESIGN.md's rule, they give bit-identical logits.
+TEST(InferRuntime, TernaryCodesWithAScaleLoadLikeTheMasterWeights) {
+  const fs::path dir = kOracle / "gqa_qknorm_subln_swiglu";
+  const Oracle o = read_oracle(dir);
+  RuntimeOptions opt;
+  opt.kv = KvType::F32;
+  Runtime from_values(load_model_dir_weights(dir), opt);
+  ModelWeights w = load_model_dir_weights(dir);
+  int converted = 0;
+  for (auto& [name, t] : w.tensors) {
+    if (t.shape.size() != 2 || name.find("layers.") == std::string::npos) continue;
+    ASSERT_EQ(w.config.precision_of(name.substr(0, name.size() - 7)), model::Precision::Ternary) << name;
+    t.ternary_codes.resize(t.values.size());
+    t.ternary_scale = ternary_codes(t.values, t.ternary_codes);
+    t.values.clear();
+    ++converted;
+  }
+  EXPECT_EQ(converted, 7 * w.config.num_hidden_layers);
+  Runtime from_codes(std::move(w), opt);
+  EXPECT_EQ(runtime_logits(from_codes, o.tokens, o.B, o.T), runtime_logits(from_values, o.tokens, o.B, o.T));
+  // Codes where the config does not make the layer ternary are refused, naming the tensor.
+  ModelWeights bad = load_model_dir_weights(kOracle / "mixed_precision_map");
+  auto& v = bad.tensors.at("model.layers.0.self_attn.v_proj.weight");  // binary in this config
+  v.ternary_codes.assign(v.values.size(), 1);
+  v.ternary_scale = 0.1f;
+  v.values.clear();
+  try {
+    Runtime r(std::move(bad), opt);
+    ADD_FAILURE() << "accepted ternary codes for a binary layer";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("v_proj"), std::string::npos) << e.what();
+  }
+}
+
+// The smaller LM heads trade exactness for bytes: bf16 rounds the weights (~2^-9 relative), int8
+// rounds weights per row and the input per token to 8 bits. Measured on this fixture: 1.6e-3 (bf16)
+// and 8.3e-3 (int8) relative L2 on the logits.
+TEST(InferRuntime, SmallerLmHeadsStayCloseToTheModelHead) {
+  const fs::path dir = kOracle / "gqa_qknorm_subln_swiglu";
+  const Oracle o = read_oracle(dir);
+  RuntimeOptions opt;
+  opt.kv = KvType::F32;
+  Runtime exact(load_model_dir_weights(dir), opt);
+  const std::vector<float> want = runtime_logits(exact, o.tokens, o.B, o.T);
+  for (HeadType h : {HeadType::BF16, HeadType::Int8}) {
+    opt.head = h;
+    Runtime rt(load_model_dir_weights(dir), opt);
+    EXPECT_LT(rt.weight_bytes(), exact.weight_bytes()) << to_string(h);
+    const double err = rel_err(runtime_logits(rt, o.tokens, o.B, o.T), widen(want));
+    std::printf("lm head %s: rel err %.2e\n", to_string(h), err);
+    EXPECT_GT(err, 0.0) << to_string(h);
+    EXPECT_LT(err, h == HeadType::BF16 ? 1e-2 : 3e-2) << to_string(h);
+  }
+}

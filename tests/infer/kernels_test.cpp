@@ -211,7 +211,10 @@ TEST(InferKernels, PathSelectionByNameAndItsErrors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("ONEBIT_INFER_KERNEL"), std::string::npos);
   }
-  for (KernelPath p : {KernelPath::Avx2, KernelPath::Avx512Vnni})
-    if (!path_supported(p)) EXPECT_THROW(path_from_string(to_string(p), "test"), Error);
+  for (KernelPath p : {KernelPath::Avx2, KernelPath::Avx512Vnni}) {
+    if (!path_supported(p)) {
+      EXPECT_THROW(path_from_string(to_string(p), "test"), Error);
+    }
+  }
   EXPECT_EQ(supported_paths().front(), KernelPath::Scalar);
 }

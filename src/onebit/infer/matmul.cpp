@@ -57,8 +57,8 @@ DotFn int_kernel(const DotKernels& k, PackedFormat f) {
   }
 }
 
-// Weight rows per tile: a tile's packed rows stay in L2 while every group of 4 activation rows
-// passes over them.
+// Weight rows per tile: a tile's packed rows stay in L2 while every group of activation rows passes
+// over them.
 constexpr int kTileRows = 64;
 
 }  // namespace
@@ -73,12 +73,14 @@ void matmul(const PackedMatrix& W, const float* x, size_t ldx, const QuantizedAc
   const int nblocks = quantized ? W.padded_cols / block_codes(W.format) : 0;
   // At least 16 rows per chunk in decode; GEMMs split into more, smaller chunks of rows.
   kernels::cpu::parallel_ranges(W.rows, N == 1 ? 16 : 8, [&](int64_t r0, int64_t r1) {
-    int32_t acc[4];
+    int32_t acc[8];
     float accf[4];
     for (int64_t t0 = r0; t0 < r1; t0 += kTileRows) {
       const int64_t t1 = std::min(r1, t0 + kTileRows);
-      for (int n0 = 0; n0 < N; n0 += 4) {
-        const int nx = std::min(4, N - n0);
+      // Integer dots take up to max_rows tokens per weight decode, the f32/bf16 dots 4.
+      const int group = quantized ? k.max_rows : 4;
+      for (int n0 = 0; n0 < N; n0 += group) {
+        const int nx = std::min(group, N - n0);
         for (int64_t r = t0; r < t1; ++r) {
           if (quantized) {
             dot(W.row((int)r), nblocks, xq->row(n0), xq->stride(), xq->sums() + n0, nx, acc);

@@ -24,11 +24,11 @@ KernelPath path_from_string(const std::string& name, const std::string& where);
 KernelPath default_path();
 
 // out[j] = sum_k code(w, k) * x[j * x_stride + k] over nblocks blocks of the format, for j < nx
-// (1 <= nx <= 4 activation rows share one decode of the weights). xsum[j] is the sum of row j of x
+// (1 <= nx <= DotKernels::max_rows activation rows share one decode of the weights). xsum[j] is the sum of row j of x
 // over the same span (the kernels store codes with an offset and take it back out with it).
 using DotFn = void (*)(const uint8_t* w, int nblocks, const int8_t* x, size_t x_stride, const int32_t* xsum, int nx,
                        int32_t* out);
-// out[j] = sum_k w[k] * x[j * x_stride + k], k < n (f32 or bf16 weights, f32 activations).
+// out[j] = sum_k w[k] * x[j * x_stride + k], k < n (f32 or bf16 weights, f32 activations), nx <= 4.
 using DotF32Fn = void (*)(const float* w, int n, const float* x, size_t x_stride, int nx, float* out);
 using DotBf16Fn = void (*)(const uint16_t* w, int n, const float* x, size_t x_stride, int nx, float* out);
 // One head of attention over n cached positions (k, v: n rows of hd values, f16 bits or f32):
@@ -40,6 +40,7 @@ using AttendF32Fn = void (*)(const float* q, const float* k, const float* v, int
 
 struct DotKernels {
   KernelPath path;
+  int max_rows;  // activation rows one integer dot call takes (registers: 4 on AVX2, 8 on AVX-512)
   DotFn ternary2, ternary1_6, binary1, int8;
   DotF32Fn f32;
   DotBf16Fn bf16;

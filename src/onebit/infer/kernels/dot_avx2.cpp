@@ -276,6 +276,7 @@ void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale
 
 const DotKernels& avx2_kernels() {
   static const DotKernels k{KernelPath::Avx2,
+                            4,
                             dot_ternary2,
                             dot_ternary1_6,
                             dot_binary1,

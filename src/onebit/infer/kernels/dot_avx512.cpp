@@ -109,8 +109,16 @@ void dot_raw(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int nx, 
       return dot_digits<F, 2>(w, nblocks, x, xs, raw);
     case 3:
       return dot_digits<F, 3>(w, nblocks, x, xs, raw);
-    default:
+    case 4:
       return dot_digits<F, 4>(w, nblocks, x, xs, raw);
+    case 5:
+      return dot_digits<F, 5>(w, nblocks, x, xs, raw);
+    case 6:
+      return dot_digits<F, 6>(w, nblocks, x, xs, raw);
+    case 7:
+      return dot_digits<F, 7>(w, nblocks, x, xs, raw);
+    default:
+      return dot_digits<F, 8>(w, nblocks, x, xs, raw);
   }
 }
 
@@ -156,8 +164,16 @@ void dot_int8(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, const i
       return int8_rows<2>(w, nblocks, x, xs, out);
     case 3:
       return int8_rows<3>(w, nblocks, x, xs, out);
-    default:
+    case 4:
       return int8_rows<4>(w, nblocks, x, xs, out);
+    case 5:
+      return int8_rows<5>(w, nblocks, x, xs, out);
+    case 6:
+      return int8_rows<6>(w, nblocks, x, xs, out);
+    case 7:
+      return int8_rows<7>(w, nblocks, x, xs, out);
+    default:
+      return int8_rows<8>(w, nblocks, x, xs, out);
   }
 }
 
@@ -167,6 +183,7 @@ const DotKernels& avx512vnni_kernels() {
   static const DotKernels k = [] {
     DotKernels t = avx2_kernels();
     t.path = KernelPath::Avx512Vnni;
+    t.max_rows = 8;  // 8 zmm accumulators of 32 (AVX2 has 16 ymm registers: 4)
     t.ternary2 = dot_ternary2;
     t.ternary1_6 = dot_ternary1_6;
     t.binary1 = dot_binary1;

@@ -81,7 +81,15 @@ void matmul(const PackedMatrix& W, const float* x, size_t ldx, const QuantizedAc
       const int group = quantized ? k.max_rows : 4;
       for (int n0 = 0; n0 < N; n0 += group) {
         const int nx = std::min(group, N - n0);
-        for (int64_t r = t0; r < t1; ++r) {
+        int64_t r = t0;
+        if (N == 1 && W.format == PackedFormat::Ternary2 && k.ternary2_4rows) {
+          const float xs = xq->inv_scale(0);
+          for (; r + 4 <= t1; r += 4) {
+            k.ternary2_4rows(W.row((int)r), W.row_bytes, nblocks, xq->row(0), xq->sums()[0], acc);
+            for (int j = 0; j < 4; ++j) y[r + j] = (float)acc[j] * (W.scale_of((int)r + j) * xs);
+          }
+        }
+        for (; r < t1; ++r) {
           if (quantized) {
             dot(W.row((int)r), nblocks, xq->row(n0), xq->stride(), xq->sums() + n0, nx, acc);
             const float ws = W.scale_of((int)r);

@@ -28,6 +28,10 @@ KernelPath default_path();
 // over the same span (the kernels store codes with an offset and take it back out with it).
 using DotFn = void (*)(const uint8_t* w, int nblocks, const int8_t* x, size_t x_stride, const int32_t* xsum, int nx,
                        int32_t* out);
+// Decode (one token): out[r] = sum_k code(w + r * row_bytes, k) * x[k] for r < 4, four weight rows
+// sharing each activation load. nullptr where a path has none (matmul then calls DotFn per row).
+using Dot4RowsFn = void (*)(const uint8_t* w, size_t row_bytes, int nblocks, const int8_t* x, int32_t xsum,
+                            int32_t* out);
 // out[j] = sum_k w[k] * x[j * x_stride + k], k < n (f32 or bf16 weights, f32 activations), nx <= 4.
 using DotF32Fn = void (*)(const float* w, int n, const float* x, size_t x_stride, int nx, float* out);
 using DotBf16Fn = void (*)(const uint16_t* w, int n, const float* x, size_t x_stride, int nx, float* out);
@@ -42,6 +46,7 @@ struct DotKernels {
   KernelPath path;
   int max_rows;  // activation rows one integer dot call takes (registers: 4 on AVX2, 8 on AVX-512)
   DotFn ternary2, ternary1_6, binary1, int8;
+  Dot4RowsFn ternary2_4rows;
   DotF32Fn f32;
   DotBf16Fn bf16;
   AttendF16Fn attend_f16;

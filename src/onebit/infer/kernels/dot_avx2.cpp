@@ -118,6 +118,31 @@ void dot_binary1(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, cons
   for (int j = 0; j < nx; ++j) out[j] = 2 * out[j] - xsum[j];
 }
 
+// Four weight rows against one token (decode): each activation load serves four rows' digits.
+void ternary2_4rows(const uint8_t* w, size_t row_bytes, int nblocks, const int8_t* x, int32_t xsum, int32_t* out) {
+  __m256i acc[4];
+  for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_si256();
+  const __m256i ones = _mm256_set1_epi16(1), m3 = _mm256_set1_epi8(3);
+  for (int b = 0; b < nblocks;) {
+    const int end = imin(nblocks, b + 8);  // int16 sums: 8 blocks * 4 digits * 2 * 2 * 128 fits
+    __m256i s16[4];
+    for (int r = 0; r < 4; ++r) s16[r] = _mm256_setzero_si256();
+    for (; b < end; ++b) {
+      __m256i wv[4];
+      for (int r = 0; r < 4; ++r) wv[r] = load(w + r * row_bytes + (size_t)b * 32);
+      const int8_t* xb = x + (size_t)b * 128;
+      for (int i = 0; i < 4; ++i) {
+        const __m256i xv = load(xb + 32 * i);
+        for (int r = 0; r < 4; ++r)
+          s16[r] = _mm256_add_epi16(
+              s16[r], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(wv[r], 2 * i), m3), xv));
+      }
+    }
+    for (int r = 0; r < 4; ++r) acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(s16[r], ones));
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum_epi32(acc[r]) - xsum;
+}
+
 template <int NX>
 void int8_rows(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* out) {
   __m256i acc[NX];
@@ -281,6 +306,7 @@ const DotKernels& avx2_kernels() {
                             dot_ternary1_6,
                             dot_binary1,
                             dot_int8,
+                            ternary2_4rows,
                             dot_float<float, load_f32x8, f32_scalar>,
                             dot_float<uint16_t, load_bf16x8, bf16_scalar>,
                             attend<uint16_t, load_f16x8, f16_scalar>,

@@ -140,6 +140,35 @@ void dot_binary1(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, cons
   for (int j = 0; j < nx; ++j) out[j] = 2 * out[j] - xsum[j];
 }
 
+// Four weight rows against one token: each pair of activation half-loads serves four rows' digits.
+void ternary2_4rows(const uint8_t* w, size_t row_bytes, int nblocks, const int8_t* x, int32_t xsum, int32_t* out) {
+  __m512i acc[4];
+  for (int r = 0; r < 4; ++r) acc[r] = _mm512_setzero_si512();
+  const __m512i m3 = _mm512_set1_epi8(3);
+  int b = 0;
+  for (; b + 2 <= nblocks; b += 2) {
+    __m512i wv[4];
+    for (int r = 0; r < 4; ++r) wv[r] = load512(w + r * row_bytes + (size_t)b * 32);
+    const int8_t* x0 = x + (size_t)b * 128;
+    for (int i = 0; i < 4; ++i) {
+      const __m512i xv = pair(x0 + 32 * i, x0 + 128 + 32 * i);
+      for (int r = 0; r < 4; ++r)
+        acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_and_si512(_mm512_srli_epi16(wv[r], 2 * i), m3), xv);
+    }
+  }
+  __m256i tail[4];
+  for (int r = 0; r < 4; ++r) tail[r] = _mm256_setzero_si256();
+  if (b < nblocks) {
+    const int8_t* x0 = x + (size_t)b * 128;
+    for (int r = 0; r < 4; ++r) {
+      const __m256i wv = load256(w + r * row_bytes + (size_t)b * 32);
+      for (int i = 0; i < 4; ++i)
+        tail[r] = _mm256_dpbusd_epi32(tail[r], T2::digit(wv, i), load256(x0 + 32 * i));
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum512(acc[r]) + hsum256(tail[r]) - xsum;
+}
+
 template <int NX>
 void int8_rows(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* out) {
   __m512i acc[NX];
@@ -188,6 +217,7 @@ const DotKernels& avx512vnni_kernels() {
     t.ternary1_6 = dot_ternary1_6;
     t.binary1 = dot_binary1;
     t.int8 = dot_int8;
+    t.ternary2_4rows = ternary2_4rows;
     return t;
   }();
   return k;

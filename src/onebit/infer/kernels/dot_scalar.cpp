@@ -103,7 +103,7 @@ inline float load_f32(float x) { return x; }
 }  // namespace
 
 const DotKernels& scalar_kernels() {
-  static const DotKernels k{KernelPath::Scalar, 8, dot_ternary2, dot_ternary1_6, dot_binary1, dot_int8, dot_f32,
+  static const DotKernels k{KernelPath::Scalar, 8, dot_ternary2, dot_ternary1_6, dot_binary1, dot_int8, nullptr, dot_f32,
                             dot_bf16, attend<uint16_t, f16_to_f32>, attend<float, load_f32>};
   return k;
 }

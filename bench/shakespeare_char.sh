@@ -7,7 +7,7 @@
 # parameter count of nanoGPT's 4x GELU MLP. Reports the final validation loss over the whole held-out
 # 10% and the wall time.
 #   bench/shakespeare_char.sh   (env: ONEBIT_BINARY, DEVICE=cuda, STEPS=5000, PYTHON)
-# Writes bench/results/shakespeare_char.json.
+# Writes bench/results/shakespeare_char.json and each run's metrics (shakespeare_char_<variant>_metrics.jsonl).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -37,6 +37,7 @@ for variant in ternary fp; do
     > "$work/$variant.out" 2> "$work/$variant.err" || { tail -n 5 "$work/$variant.err" >&2; exit 1; }
   end=$(date +%s%N)
   cat "$work/$variant.out" >&2
+  cp "$work/$variant/metrics.jsonl" "$repo/bench/results/shakespeare_char_${variant}_metrics.jsonl"
   results+=("$variant" "$(grep -o 'val_loss [0-9.]*' "$work/$variant.out" | awk '{print $2}')" "$(( (end - start) / 1000000 ))")
 done
 "$PYTHON" - "$repo/bench/results/shakespeare_char.json" "$DEVICE" "$STEPS" "${results[@]}" <<'PY'
@@ -44,7 +45,13 @@ import json, os, sys, datetime, subprocess
 out, device, steps, rest = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip() if device == "cuda" else ""
 rows = [dict(variant=rest[i], val_loss=float(rest[i + 1]), wall_s=round(float(rest[i + 2]) / 1e3, 1)) for i in range(0, len(rest), 3)]
-for r in rows: print(f"{r['variant']:8s} val_loss {r['val_loss']:.4f}  wall {r['wall_s']:.0f} s  (nanoGPT fp baseline 1.4697; ternary target <= 1.55)")
+for r in rows:
+    # The best periodic evaluation (over --eval-batches) beside the final whole-split score: over-fitting shows as a gap.
+    evals = [json.loads(l) for l in open(os.path.join(os.path.dirname(out), f"shakespeare_char_{r['variant']}_metrics.jsonl")) if '"val_loss"' in l]
+    best = min(evals, key=lambda j: j["val_loss"]) if evals else None
+    if best: r.update(best_eval_val_loss=best["val_loss"], best_eval_step=best["step"])
+    print(f"{r['variant']:8s} val_loss {r['val_loss']:.4f}  best periodic eval {r.get('best_eval_val_loss', float('nan')):.4f} "
+          f"at step {r.get('best_eval_step', -1)}  wall {r['wall_s']:.0f} s  (nanoGPT fp baseline 1.4697; ternary target <= 1.55)")
 json.dump(dict(date=datetime.date.today().isoformat(), device=device, gpu=gpu, steps=steps, rows=rows), open(out + ".tmp", "w"), indent=1)
 os.replace(out + ".tmp", out)
 PY

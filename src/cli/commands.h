@@ -7,6 +7,8 @@ namespace onebit::cli {
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_tokenizer_command(CLI::App& app);  // tokenizer encode | decode | train
 void add_tokenize_command(CLI::App& app);

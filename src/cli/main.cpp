@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   onebit::cli::add_train_command(app);
   onebit::cli::add_eval_command(app);
   onebit::cli::add_generate_command(app);
+  onebit::cli::add_chat_command(app);
+  onebit::cli::add_bench_command(app);
   onebit::cli::add_info_command(app);
   onebit::cli::add_tokenizer_command(app);
   onebit::cli::add_tokenize_command(app);

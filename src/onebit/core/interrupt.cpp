@@ -31,4 +31,6 @@ void install_interrupt_handler() {
 
 bool interrupt_requested() { return g_interrupts != 0; }
 
+void clear_interrupt() { g_interrupts = 0; }
+
 }  // namespace onebit

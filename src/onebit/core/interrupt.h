@@ -5,5 +5,8 @@ namespace onebit {
 
 void install_interrupt_handler();
 bool interrupt_requested();
+// Forgets a handled interrupt, so that the next Ctrl-C again only sets the flag (chat: Ctrl-C stops
+// one reply, not the program).
+void clear_interrupt();
 
 }  // namespace onebit

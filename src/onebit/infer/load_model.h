@@ -1,6 +1,6 @@
 #pragma once
-// A whole model dir, ready to run: config.json, model.safetensors and the tokenizer (what eval,
-// generate and, later, the packed inference runtime start from).
+// A whole model dir as the training network: config.json, model.safetensors and the tokenizer (what
+// eval runs; the packed runtime loads the same files through model_weights.h instead).
 #include <memory>
 #include <string>
 

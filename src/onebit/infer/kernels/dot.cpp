@@ -1,0 +1,73 @@
+#include "onebit/infer/kernels/dot.h"
+
+#include <cstdlib>
+
+#include "onebit/core/error.h"
+
+namespace onebit::infer {
+
+const char* to_string(KernelPath p) {
+  switch (p) {
+    case KernelPath::Scalar:
+      return "scalar";
+    case KernelPath::Avx2:
+      return "avx2";
+    case KernelPath::Avx512Vnni:
+      return "avx512vnni";
+  }
+  return "?";
+}
+
+bool path_supported(KernelPath p) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  switch (p) {
+    case KernelPath::Scalar:
+      return true;
+    case KernelPath::Avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case KernelPath::Avx512Vnni:
+      return path_supported(KernelPath::Avx2) && __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512vnni");
+  }
+  return false;
+#else
+  return p == KernelPath::Scalar;
+#endif
+}
+
+std::vector<KernelPath> supported_paths() {
+  std::vector<KernelPath> out;
+  for (KernelPath p : {KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512Vnni})
+    if (path_supported(p)) out.push_back(p);
+  return out;
+}
+
+KernelPath best_path() { return supported_paths().back(); }
+
+KernelPath path_from_string(const std::string& name, const std::string& where) {
+  for (KernelPath p : {KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512Vnni}) {
+    if (name != to_string(p)) continue;
+    if (!path_supported(p)) fail(where, ": kernel path \"", name, "\" needs instructions this CPU does not have");
+    return p;
+  }
+  fail(where, ": unknown kernel path \"", printable(name), "\" (scalar, avx2 or avx512vnni)");
+}
+
+KernelPath default_path() {
+  const char* env = std::getenv("ONEBIT_INFER_KERNEL");
+  if (env && *env) return path_from_string(env, "ONEBIT_INFER_KERNEL");
+  return best_path();
+}
+
+const DotKernels& dot_kernels(KernelPath p) {
+  OB_CHECK(path_supported(p), "kernel path ", to_string(p), " is not supported on this CPU");
+#if defined(__x86_64__)
+  if (p == KernelPath::Avx512Vnni) return avx512vnni_kernels();
+  if (p == KernelPath::Avx2) return avx2_kernels();
+#endif
+  return scalar_kernels();
+}
+
+}  // namespace onebit::infer

@@ -1,0 +1,226 @@
+// AVX-512 VNNI kernels (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni for this file
+// only). vpdpbusd multiplies unsigned stored codes with signed int8 activations and sums four
+// products straight into int32 lanes (no int16 stage to overflow). A 512-bit register holds two
+// 32-byte blocks; the activations of the two blocks are loaded as two halves. An odd last block runs
+// at 256 bits. The f32/bf16 dots and attention are the AVX2 ones (the head's f32 GEMV is bound by
+// memory bandwidth either way).
+// GCC 12's avx512fintrin.h builds the results of _mm512_extracti64x4_epi64 / _mm512_inserti64x4 from an
+// "undefined" register and then warns about it being uninitialized in the inlined header code.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include "onebit/infer/kernels/dot.h"
+
+namespace onebit::infer {
+
+namespace {
+
+inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m512i pair(const int8_t* lo, const int8_t* hi) {
+  return _mm512_inserti64x4(_mm512_zextsi256_si512(load256(lo)), load256(hi), 1);
+}
+inline int32_t hsum256(__m256i v);
+// Not _mm512_reduce_add_epi32: GCC 12's version warns about an uninitialized temporary.
+inline int32_t hsum512(__m512i v) {
+  return hsum256(_mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)));
+}
+inline int32_t hsum256(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// Digit i of two blocks (512 bits) or one block (256 bits), per format.
+struct T2 {
+  static constexpr int kCodes = 128, kDigits = 4;
+  static __m512i digit(__m512i w, int i) { return _mm512_and_si512(_mm512_srli_epi16(w, 2 * i), _mm512_set1_epi8(3)); }
+  static __m256i digit(__m256i w, int i) { return _mm256_and_si256(_mm256_srli_epi16(w, 2 * i), _mm256_set1_epi8(3)); }
+  static void step(__m512i&, int) {}
+  static void step(__m256i&, int) {}
+};
+struct T16 {
+  static constexpr int kCodes = 160, kDigits = 5;
+  // `t` is advanced to q * 3^i (mod 256) by step(); the digit is 1 for t >= 86, 2 for t >= 171.
+  static void step(__m512i& t, int i) {
+    if (i) t = _mm512_add_epi8(t, _mm512_add_epi8(t, t));
+  }
+  static void step(__m256i& t, int i) {
+    if (i) t = _mm256_add_epi8(t, _mm256_add_epi8(t, t));
+  }
+  static __m512i digit(__m512i t, int) {
+    const __m512i one = _mm512_set1_epi8(1);
+    const __mmask64 ge1 = _mm512_cmpge_epu8_mask(t, _mm512_set1_epi8((char)86));
+    const __mmask64 ge2 = _mm512_cmpge_epu8_mask(t, _mm512_set1_epi8((char)171));
+    return _mm512_add_epi8(_mm512_maskz_mov_epi8(ge1, one), _mm512_maskz_mov_epi8(ge2, one));
+  }
+  static __m256i digit(__m256i t, int) {
+    const __m256i one = _mm256_set1_epi8(1);
+    const __mmask32 ge1 = _mm256_cmpge_epu8_mask(t, _mm256_set1_epi8((char)86));
+    const __mmask32 ge2 = _mm256_cmpge_epu8_mask(t, _mm256_set1_epi8((char)171));
+    return _mm256_add_epi8(_mm256_maskz_mov_epi8(ge1, one), _mm256_maskz_mov_epi8(ge2, one));
+  }
+};
+struct B1 {
+  static constexpr int kCodes = 256, kDigits = 8;
+  static __m512i digit(__m512i w, int i) { return _mm512_and_si512(_mm512_srli_epi16(w, i), _mm512_set1_epi8(1)); }
+  static __m256i digit(__m256i w, int i) { return _mm256_and_si256(_mm256_srli_epi16(w, i), _mm256_set1_epi8(1)); }
+  static void step(__m512i&, int) {}
+  static void step(__m256i&, int) {}
+};
+
+template <typename F, int NX>
+void dot_digits(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* raw) {
+  __m512i acc[NX];
+  for (int j = 0; j < NX; ++j) acc[j] = _mm512_setzero_si512();
+  int b = 0;
+  for (; b + 2 <= nblocks; b += 2) {
+    __m512i wv = load512(w + (size_t)b * 32);
+    const int8_t* x0 = x + (size_t)b * F::kCodes;
+    for (int i = 0; i < F::kDigits; ++i) {
+      F::step(wv, i);
+      const __m512i d = F::digit(wv, i);
+      for (int j = 0; j < NX; ++j)
+        acc[j] = _mm512_dpbusd_epi32(acc[j], d, pair(x0 + j * xs + 32 * i, x0 + j * xs + F::kCodes + 32 * i));
+    }
+  }
+  __m256i tail[NX];
+  for (int j = 0; j < NX; ++j) tail[j] = _mm256_setzero_si256();
+  if (b < nblocks) {
+    __m256i wv = load256(w + (size_t)b * 32);
+    const int8_t* x0 = x + (size_t)b * F::kCodes;
+    for (int i = 0; i < F::kDigits; ++i) {
+      F::step(wv, i);
+      const __m256i d = F::digit(wv, i);
+      for (int j = 0; j < NX; ++j) tail[j] = _mm256_dpbusd_epi32(tail[j], d, load256(x0 + j * xs + 32 * i));
+    }
+  }
+  for (int j = 0; j < NX; ++j) raw[j] = hsum512(acc[j]) + hsum256(tail[j]);
+}
+
+template <typename F>
+void dot_raw(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int nx, int32_t* raw) {
+  switch (nx) {
+    case 1:
+      return dot_digits<F, 1>(w, nblocks, x, xs, raw);
+    case 2:
+      return dot_digits<F, 2>(w, nblocks, x, xs, raw);
+    case 3:
+      return dot_digits<F, 3>(w, nblocks, x, xs, raw);
+    case 4:
+      return dot_digits<F, 4>(w, nblocks, x, xs, raw);
+    case 5:
+      return dot_digits<F, 5>(w, nblocks, x, xs, raw);
+    case 6:
+      return dot_digits<F, 6>(w, nblocks, x, xs, raw);
+    case 7:
+      return dot_digits<F, 7>(w, nblocks, x, xs, raw);
+    default:
+      return dot_digits<F, 8>(w, nblocks, x, xs, raw);
+  }
+}
+
+void dot_ternary2(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, const int32_t* xsum, int nx,
+                  int32_t* out) {
+  dot_raw<T2>(w, nblocks, x, xs, nx, out);
+  for (int j = 0; j < nx; ++j) out[j] -= xsum[j];
+}
+
+void dot_ternary1_6(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, const int32_t* xsum, int nx,
+                    int32_t* out) {
+  dot_raw<T16>(w, nblocks, x, xs, nx, out);
+  for (int j = 0; j < nx; ++j) out[j] -= xsum[j];
+}
+
+void dot_binary1(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, const int32_t* xsum, int nx,
+                 int32_t* out) {
+  dot_raw<B1>(w, nblocks, x, xs, nx, out);
+  for (int j = 0; j < nx; ++j) out[j] = 2 * out[j] - xsum[j];
+}
+
+// Four weight rows against one token: each pair of activation half-loads serves four rows' digits.
+void ternary2_4rows(const uint8_t* w, size_t row_bytes, int nblocks, const int8_t* x, int32_t xsum, int32_t* out) {
+  __m512i acc[4];
+  for (int r = 0; r < 4; ++r) acc[r] = _mm512_setzero_si512();
+  const __m512i m3 = _mm512_set1_epi8(3);
+  int b = 0;
+  for (; b + 2 <= nblocks; b += 2) {
+    __m512i wv[4];
+    for (int r = 0; r < 4; ++r) wv[r] = load512(w + r * row_bytes + (size_t)b * 32);
+    const int8_t* x0 = x + (size_t)b * 128;
+    for (int i = 0; i < 4; ++i) {
+      const __m512i xv = pair(x0 + 32 * i, x0 + 128 + 32 * i);
+      for (int r = 0; r < 4; ++r)
+        acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_and_si512(_mm512_srli_epi16(wv[r], 2 * i), m3), xv);
+    }
+  }
+  __m256i tail[4];
+  for (int r = 0; r < 4; ++r) tail[r] = _mm256_setzero_si256();
+  if (b < nblocks) {
+    const int8_t* x0 = x + (size_t)b * 128;
+    for (int r = 0; r < 4; ++r) {
+      const __m256i wv = load256(w + r * row_bytes + (size_t)b * 32);
+      for (int i = 0; i < 4; ++i)
+        tail[r] = _mm256_dpbusd_epi32(tail[r], T2::digit(wv, i), load256(x0 + 32 * i));
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum512(acc[r]) + hsum256(tail[r]) - xsum;
+}
+
+template <int NX>
+void int8_rows(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* out) {
+  __m512i acc[NX];
+  for (int j = 0; j < NX; ++j) acc[j] = _mm512_setzero_si512();
+  const __m512i zero = _mm512_setzero_si512();
+  for (int k = 0; k < nblocks * 64; k += 64) {
+    const __m512i wv = load512(w + k), wa = _mm512_abs_epi8(wv);
+    const __mmask64 neg = _mm512_movepi8_mask(wv);
+    for (int j = 0; j < NX; ++j) {
+      const __m512i xv = load512(x + j * xs + k);
+      acc[j] = _mm512_dpbusd_epi32(acc[j], wa, _mm512_mask_sub_epi8(xv, neg, zero, xv));  // x * sign(w)
+    }
+  }
+  for (int j = 0; j < NX; ++j) out[j] = hsum512(acc[j]);
+}
+
+void dot_int8(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, const int32_t*, int nx, int32_t* out) {
+  switch (nx) {
+    case 1:
+      return int8_rows<1>(w, nblocks, x, xs, out);
+    case 2:
+      return int8_rows<2>(w, nblocks, x, xs, out);
+    case 3:
+      return int8_rows<3>(w, nblocks, x, xs, out);
+    case 4:
+      return int8_rows<4>(w, nblocks, x, xs, out);
+    case 5:
+      return int8_rows<5>(w, nblocks, x, xs, out);
+    case 6:
+      return int8_rows<6>(w, nblocks, x, xs, out);
+    case 7:
+      return int8_rows<7>(w, nblocks, x, xs, out);
+    default:
+      return int8_rows<8>(w, nblocks, x, xs, out);
+  }
+}
+
+}  // namespace
+
+const DotKernels& avx512vnni_kernels() {
+  static const DotKernels k = [] {
+    DotKernels t = avx2_kernels();
+    t.path = KernelPath::Avx512Vnni;
+    t.max_rows = 8;  // 8 zmm accumulators of 32 (AVX2 has 16 ymm registers: 4)
+    t.ternary2 = dot_ternary2;
+    t.ternary1_6 = dot_ternary1_6;
+    t.binary1 = dot_binary1;
+    t.int8 = dot_int8;
+    t.ternary2_4rows = ternary2_4rows;
+    return t;
+  }();
+  return k;
+}
+
+}  // namespace onebit::infer

@@ -1,0 +1,110 @@
+#include "onebit/infer/matmul.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "onebit/core/error.h"
+#include "onebit/kernels/cpu/thread_pool.h"
+
+namespace onebit::infer {
+
+void QuantizedActs::reserve(int rows, int cols) {
+  const size_t stride = (size_t)(cols + kActPad - 1) / kActPad * kActPad;
+  if (rows <= cap_rows_ && stride <= stride_) return;
+  stride_ = std::max(stride_, stride);
+  cap_rows_ = std::max(cap_rows_, rows);
+  q_.assign((size_t)cap_rows_ * stride_ + 64, 0);  // + 64: 512-bit loads of a last partial block stay inside
+  sum_.assign(cap_rows_, 0);
+  inv_s_.assign(cap_rows_, 0.0f);
+}
+
+void QuantizedActs::quantize(const float* x, int rows, int cols, size_t ldx) {
+  OB_CHECK(rows <= cap_rows_ && (size_t)cols <= stride_, "QuantizedActs: ", rows, "x", cols,
+           " exceeds the reserved ", cap_rows_, "x", stride_);
+  rows_ = rows;
+  for (int r = 0; r < rows; ++r) {
+    const float* xr = x + (size_t)r * ldx;
+    int8_t* q = q_.data() + (size_t)r * stride_;
+    float m = 0.0f;
+    for (int c = 0; c < cols; ++c) m = std::max(m, std::abs(xr[c]));
+    // Finite weights can still overflow f32 on the way here; round() of NaN has no integer code.
+    if (!std::isfinite(m)) fail("an activation overflowed f32 (row ", r, " of ", rows, "): the weights are out of range");
+    const float s = 127.0f / std::max(m, 1e-5f);
+    int32_t sum = 0;
+    for (int c = 0; c < cols; ++c) {
+      const int v = (int)std::clamp(std::nearbyint(xr[c] * s), -128.0f, 127.0f);
+      q[c] = (int8_t)v;
+      sum += v;
+    }
+    std::fill(q + cols, q + stride_, (int8_t)0);
+    sum_[r] = sum;
+    inv_s_[r] = 1.0f / s;
+  }
+}
+
+namespace {
+
+DotFn int_kernel(const DotKernels& k, PackedFormat f) {
+  switch (f) {
+    case PackedFormat::Ternary2:
+      return k.ternary2;
+    case PackedFormat::Ternary1_6:
+      return k.ternary1_6;
+    case PackedFormat::Binary1:
+      return k.binary1;
+    default:
+      return k.int8;
+  }
+}
+
+// Weight rows per tile: a tile's packed rows stay in L2 while every group of activation rows passes
+// over them.
+constexpr int kTileRows = 64;
+
+}  // namespace
+
+void matmul(const PackedMatrix& W, const float* x, size_t ldx, const QuantizedActs* xq, int N, float* y, size_t ldy,
+            const DotKernels& k) {
+  if (N <= 0) return;
+  const bool quantized = takes_int8_input(W.format);
+  OB_CHECK(!quantized || (xq && xq->rows() >= N && xq->stride() >= (size_t)W.padded_cols),
+           "matmul: ", to_string(W.format), " weights need quantized activations covering ", N, "x", W.padded_cols);
+  const DotFn dot = quantized ? int_kernel(k, W.format) : nullptr;
+  const int nblocks = quantized ? W.padded_cols / block_codes(W.format) : 0;
+  // At least 16 rows per chunk in decode; GEMMs split into more, smaller chunks of rows.
+  kernels::cpu::parallel_ranges(W.rows, N == 1 ? 16 : 8, [&](int64_t r0, int64_t r1) {
+    int32_t acc[8];
+    float accf[4];
+    for (int64_t t0 = r0; t0 < r1; t0 += kTileRows) {
+      const int64_t t1 = std::min(r1, t0 + kTileRows);
+      // Integer dots take up to max_rows tokens per weight decode, the f32/bf16 dots 4.
+      const int group = quantized ? k.max_rows : 4;
+      for (int n0 = 0; n0 < N; n0 += group) {
+        const int nx = std::min(group, N - n0);
+        int64_t r = t0;
+        if (N == 1 && W.format == PackedFormat::Ternary2 && k.ternary2_4rows) {
+          const float xs = xq->inv_scale(0);
+          for (; r + 4 <= t1; r += 4) {
+            k.ternary2_4rows(W.row((int)r), W.row_bytes, nblocks, xq->row(0), xq->sums()[0], acc);
+            for (int j = 0; j < 4; ++j) y[r + j] = (float)acc[j] * (W.scale_of((int)r + j) * xs);
+          }
+        }
+        for (; r < t1; ++r) {
+          if (quantized) {
+            dot(W.row((int)r), nblocks, xq->row(n0), xq->stride(), xq->sums() + n0, nx, acc);
+            const float ws = W.scale_of((int)r);
+            for (int j = 0; j < nx; ++j) y[(size_t)(n0 + j) * ldy + r] = (float)acc[j] * (ws * xq->inv_scale(n0 + j));
+          } else {
+            if (W.format == PackedFormat::F32)
+              k.f32(reinterpret_cast<const float*>(W.row((int)r)), W.cols, x + (size_t)n0 * ldx, ldx, nx, accf);
+            else
+              k.bf16(reinterpret_cast<const uint16_t*>(W.row((int)r)), W.cols, x + (size_t)n0 * ldx, ldx, nx, accf);
+            for (int j = 0; j < nx; ++j) y[(size_t)(n0 + j) * ldy + r] = accf[j];
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace onebit::infer

@@ -1,0 +1,355 @@
+#include "onebit/infer/runtime.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "onebit/core/error.h"
+#include "onebit/kernels/cpu/reference.h"
+#include "onebit/kernels/cpu/thread_pool.h"
+#include "onebit/model/param_layout.h"
+
+namespace onebit::infer {
+
+const char* to_string(HeadType h) {
+  switch (h) {
+    case HeadType::Model:
+      return "model";
+    case HeadType::BF16:
+      return "bf16";
+    case HeadType::Int8:
+      return "int8";
+  }
+  return "?";
+}
+
+namespace {
+
+using model::Precision;
+
+kernels::WeightQuant weight_quant_of(Precision p) {
+  switch (p) {
+    case Precision::BF16:
+      return kernels::WeightQuant::BF16;
+    case Precision::Int8:
+      return kernels::WeightQuant::Int8;
+    case Precision::Ternary:
+      return kernels::WeightQuant::Ternary;
+    case Precision::Binary:
+      return kernels::WeightQuant::Binary;
+    default:
+      return kernels::WeightQuant::None;
+  }
+}
+
+bool quantized_precision(Precision p) {
+  return p == Precision::Ternary || p == Precision::Binary || p == Precision::Int8;
+}
+
+// The effective (quantized, then dequantized) f32 values the training network uses for a tensor
+// whose input is not quantized (the embedding, act-none models): DESIGN.md's quantizers, verbatim.
+std::vector<float> effective_values(WeightTensor& t, Precision p) {
+  if (t.is_ternary_codes()) {
+    std::vector<float> out(t.ternary_codes.size());
+    for (size_t i = 0; i < out.size(); ++i) out[i] = (float)t.ternary_codes[i] * t.ternary_scale;
+    return out;
+  }
+  const kernels::WeightQuant q = weight_quant_of(p);
+  if (q == kernels::WeightQuant::None) return std::move(t.values);
+  const kernels::QuantScale s = kernels::ref::weight_quant_scale(t.values.data(), t.values.size(), q);
+  std::vector<float> out(t.values.size());
+  kernels::ref::weight_quantize(out.data(), t.values.data(), out.size(), q, s, 0.0f);
+  return out;
+}
+
+PackedMatrix pack_linear(WeightTensor t, const std::string& name, Precision p, bool int8_input, PackedFormat ternary,
+                         const std::string& source) {
+  const int rows = (int)t.shape[0], cols = (int)t.shape[1];
+  if (t.is_ternary_codes() && p != Precision::Ternary)
+    fail(source, ": tensor \"", printable(name), "\" holds ternary codes but the config makes it ", model::to_string(p));
+  if (!int8_input) {
+    if (p == Precision::BF16) return pack_bf16(t.values, rows, cols);
+    return pack_f32(effective_values(t, p), rows, cols);
+  }
+  if (t.is_ternary_codes()) return pack_ternary(t.ternary_codes, rows, cols, t.ternary_scale, ternary);
+  std::vector<int8_t> codes(t.values.size());
+  switch (p) {
+    case Precision::Ternary: {
+      const float g = ternary_codes(t.values, codes);
+      return pack_ternary(codes, rows, cols, g, ternary);
+    }
+    case Precision::Binary: {
+      const float b = binary_signs(t.values, codes);
+      return pack_binary(codes, rows, cols, b);
+    }
+    default: {
+      const float s = int8_codes(t.values, codes);
+      return pack_int8(codes, rows, cols, s);
+    }
+  }
+}
+
+enum { kQ, kK, kV, kO, kGate, kUp, kDown };
+
+struct Layer {
+  PackedMatrix lin[7];
+  std::vector<float> input_norm, post_norm, q_norm, k_norm, attn_sub_norm, ffn_sub_norm;
+};
+
+void rmsnorm(float* out, const float* x, const float* w, int rows, int C, float eps) {
+  for (int n = 0; n < rows; ++n) {
+    const float* xr = x + (size_t)n * C;
+    double ss = 0;
+    for (int c = 0; c < C; ++c) ss += (double)xr[c] * xr[c];
+    const float r = (float)(1.0 / std::sqrt(ss / C + eps));
+    float* o = out + (size_t)n * C;
+    for (int c = 0; c < C; ++c) o[c] = xr[c] * r * w[c];
+  }
+}
+
+}  // namespace
+
+struct Runtime::Impl {
+  model::ModelConfig cfg;
+  RuntimeOptions opt;
+  const DotKernels* k = nullptr;
+  int ctx = 0, pos = 0;
+  std::shared_ptr<PackedMatrix> embed, head;
+  std::vector<float> final_norm;
+  std::vector<Layer> layers;
+  KvCache cache;
+  std::vector<float> rope_cos, rope_sin;  // [ctx, head_dim / 2]
+  // Scratch, sized once for prefill_chunk tokens.
+  std::vector<float> x, h, q, kbuf, vbuf, att, tmp, gate, up, act, scores;
+  QuantizedActs xq;
+
+  void build(ModelWeights& w);
+  void run_chunk(const int32_t* tokens, int C, float* logits, bool all_logits);
+  const float* xq_src = nullptr;  // the rows xq holds the quantization of (reset when they change)
+  void linear(const PackedMatrix& W, const float* in, int C, float* out) {
+    if (takes_int8_input(W.format) && xq_src != in) {
+      xq.quantize(in, C, W.cols, W.cols);
+      xq_src = in;
+    }
+    matmul(W, in, W.cols, &xq, C, out, W.rows, *k);
+  }
+  void rope(float* v, int C, int heads) {
+    const int hd = cfg.head_dim(), half = hd / 2;
+    for (int t = 0; t < C; ++t) {
+      const float* cs = rope_cos.data() + (size_t)(pos + t) * half;
+      const float* sn = rope_sin.data() + (size_t)(pos + t) * half;
+      for (int hh = 0; hh < heads; ++hh) {
+        float* r = v + ((size_t)t * heads + hh) * hd;
+        for (int i = 0; i < half; ++i) {
+          const float a = r[i], b = r[i + half];
+          r[i] = a * cs[i] - b * sn[i];
+          r[i + half] = b * cs[i] + a * sn[i];
+        }
+      }
+    }
+  }
+};
+
+void Runtime::Impl::build(ModelWeights& w) {
+  const std::string& src = w.source;
+  const auto layout = model::build_param_layout(cfg);
+  const bool act_int8 = cfg.quantization.activation_bits == model::ActBits::Int8;
+  auto norm = [&](int idx) {
+    if (idx < 0) return std::vector<float>();
+    const auto& p = layout.info[idx];
+    WeightTensor t = w.take(p.name, p.shape);
+    if (t.is_ternary_codes()) fail(src, ": norm weight \"", printable(p.name), "\" must be f32, not ternary codes");
+    return std::move(t.values);
+  };
+  for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+    const auto& P = layout.layers[l];
+    Layer L;
+    const int idx[7] = {P.q, P.k, P.v, P.o, P.gate, P.up, P.down};
+    for (int j = 0; j < 7; ++j) {
+      const auto& p = layout.info[idx[j]];
+      const bool int8_in = quantized_precision(p.precision) && act_int8;
+      L.lin[j] = pack_linear(w.take(p.name, p.shape), p.name, p.precision, int8_in, opt.ternary, src);
+    }
+    L.input_norm = norm(P.input_norm);
+    L.post_norm = norm(P.post_norm);
+    L.q_norm = norm(P.q_norm);
+    L.k_norm = norm(P.k_norm);
+    L.attn_sub_norm = norm(P.attn_sub_norm);
+    L.ffn_sub_norm = norm(P.ffn_sub_norm);
+    layers.push_back(std::move(L));
+  }
+  final_norm = norm(layout.final_norm);
+  const auto& E = layout.info[layout.embed];
+  const auto& Hd = layout.info[layout.lm_head];
+  const int V = cfg.vocab_size, d = cfg.hidden_size;
+  const Precision ep = cfg.precision_of("model.embed_tokens"), hp = cfg.precision_of("lm_head");
+  const bool tied = layout.lm_head == layout.embed;
+  WeightTensor et = w.take(E.name, E.shape);
+  const bool head_int8_in = quantized_precision(hp) && act_int8;
+  // A tied f32 head is the embedding's matrix itself; otherwise it is packed from its own copy.
+  const bool shared = tied && opt.head == HeadType::Model && hp == ep && !head_int8_in;
+  if (!shared) {
+    WeightTensor ht = tied ? et : w.take(Hd.name, Hd.shape);
+    if (opt.head == HeadType::Model) {
+      head = std::make_shared<PackedMatrix>(pack_linear(std::move(ht), Hd.name, hp, head_int8_in, opt.ternary, src));
+    } else {
+      std::vector<float> v = effective_values(ht, hp);
+      head = std::make_shared<PackedMatrix>(opt.head == HeadType::BF16 ? pack_bf16(v, V, d) : pack_int8_rows(v, V, d));
+    }
+  }
+  embed = std::make_shared<PackedMatrix>(ep == Precision::BF16 && !et.is_ternary_codes()
+                                             ? pack_bf16(et.values, V, d)
+                                             : pack_f32(effective_values(et, ep), V, d));
+  if (!head) head = embed;
+}
+
+Runtime::Runtime(ModelWeights weights, const RuntimeOptions& opt) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.cfg = weights.config;
+  m.cfg.validate(weights.source + " (config)");
+  m.opt = opt;
+  OB_CHECK(opt.ternary == PackedFormat::Ternary2 || opt.ternary == PackedFormat::Ternary1_6,
+           "runtime: the ternary layout must be ternary-2bit or ternary-1.6bit, not ", to_string(opt.ternary));
+  OB_CHECK(opt.prefill_chunk >= 1, "runtime: prefill_chunk must be >= 1");
+  const model::ModelConfig& c = m.cfg;
+  if (opt.context < 0) fail("--ctx-size must be >= 0 (got ", opt.context, "; 0 = the model's)");
+  if (opt.context > c.max_position_embeddings)
+    fail("--ctx-size ", opt.context, " exceeds the model's max_position_embeddings (", c.max_position_embeddings, ")");
+  m.ctx = opt.context > 0 ? opt.context : c.max_position_embeddings;
+  m.k = &dot_kernels(opt.kernel ? *opt.kernel : default_path());
+  m.build(weights);
+  const int hd = c.head_dim(), half = hd / 2, d = c.hidden_size, kvd = c.num_key_value_heads * hd;
+  m.cache = KvCache(c.num_hidden_layers, c.num_key_value_heads, hd, m.ctx, opt.kv);
+  // RoPE tables as the training network builds them: in double, then cast.
+  m.rope_cos.resize((size_t)m.ctx * half);
+  m.rope_sin.resize((size_t)m.ctx * half);
+  for (size_t t = 0; t < (size_t)m.ctx; ++t)
+    for (int i = 0; i < half; ++i) {
+      const double inv = std::pow((double)c.rope_theta, -2.0 * (double)i / (double)hd);
+      m.rope_cos[t * half + i] = (float)std::cos(t * inv);
+      m.rope_sin[t * half + i] = (float)std::sin(t * inv);
+    }
+  const size_t C = (size_t)std::min(opt.prefill_chunk, m.ctx), ff = c.intermediate_size;
+  for (auto* v : {&m.x, &m.h, &m.q, &m.att, &m.tmp}) v->assign(C * d, 0.0f);
+  m.kbuf.assign(C * kvd, 0.0f);
+  m.vbuf.assign(C * kvd, 0.0f);
+  for (auto* v : {&m.gate, &m.up, &m.act}) v->assign(C * ff, 0.0f);
+  m.scores.assign((size_t)c.num_attention_heads * m.ctx, 0.0f);
+  m.xq.reserve((int)C, std::max(d, (int)ff));
+}
+
+Runtime::~Runtime() = default;
+
+void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool all_logits) {
+  const int d = cfg.hidden_size, ff = cfg.intermediate_size, H = cfg.num_attention_heads,
+            KV = cfg.num_key_value_heads, hd = cfg.head_dim(), kvd = KV * hd;
+  const float eps = cfg.rms_norm_eps, rs = cfg.residual_scale, scale = 1.0f / std::sqrt((float)hd);
+  const int group = H / KV;
+  for (int t = 0; t < C; ++t)
+    for (int c = 0; c < d; ++c) x[(size_t)t * d + c] = value_at(*embed, tokens[t], c);
+  kernels::GatedAct act_kind = kernels::GatedAct::SwiGLU;
+  if (cfg.hidden_act == model::HiddenAct::ReLU2) act_kind = kernels::GatedAct::ReLU2;
+  if (cfg.hidden_act == model::HiddenAct::GELU) act_kind = kernels::GatedAct::GELU;
+  for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+    Layer& L = layers[l];
+    // Attention.
+    rmsnorm(h.data(), x.data(), L.input_norm.data(), C, d, eps);
+    xq_src = nullptr;
+    linear(L.lin[kQ], h.data(), C, q.data());
+    linear(L.lin[kK], h.data(), C, kbuf.data());
+    linear(L.lin[kV], h.data(), C, vbuf.data());
+    if (cfg.qk_norm) {
+      rmsnorm(q.data(), q.data(), L.q_norm.data(), C * H, hd, eps);
+      rmsnorm(kbuf.data(), kbuf.data(), L.k_norm.data(), C * KV, hd, eps);
+    }
+    rope(q.data(), C, H);
+    rope(kbuf.data(), C, KV);
+    for (int t = 0; t < C; ++t) cache.store(l, pos + t, kbuf.data() + (size_t)t * kvd, vbuf.data() + (size_t)t * kvd);
+    kernels::cpu::parallel_for(H, [&](int64_t hh) {
+      float* sc = scores.data() + (size_t)hh * ctx;
+      const int kh = (int)hh / group;
+      for (int t = 0; t < C; ++t) {
+        const float* qt = q.data() + (size_t)t * d + hh * hd;
+        float* out = att.data() + (size_t)t * d + hh * hd;
+        if (cache.type() == KvType::F16)
+          k->attend_f16(qt, cache.keys_f16(l, kh), cache.values_f16(l, kh), pos + t + 1, hd, scale, sc, out);
+        else
+          k->attend_f32(qt, cache.keys_f32(l, kh), cache.values_f32(l, kh), pos + t + 1, hd, scale, sc, out);
+      }
+    });
+    const float* o_in = att.data();
+    xq_src = nullptr;
+    if (cfg.sub_ln) {
+      rmsnorm(h.data(), att.data(), L.attn_sub_norm.data(), C, d, eps);
+      o_in = h.data();
+    }
+    linear(L.lin[kO], o_in, C, tmp.data());
+    for (size_t i = 0; i < (size_t)C * d; ++i) x[i] += rs * tmp[i];
+    // MLP.
+    rmsnorm(h.data(), x.data(), L.post_norm.data(), C, d, eps);
+    xq_src = nullptr;
+    linear(L.lin[kGate], h.data(), C, gate.data());
+    linear(L.lin[kUp], h.data(), C, up.data());
+    kernels::ref::gated_act_forward(act.data(), gate.data(), up.data(), (size_t)C * ff, act_kind);
+    const float* down_in = act.data();
+    xq_src = nullptr;
+    if (cfg.sub_ln) {
+      rmsnorm(gate.data(), act.data(), L.ffn_sub_norm.data(), C, ff, eps);
+      down_in = gate.data();
+    }
+    linear(L.lin[kDown], down_in, C, tmp.data());
+    for (size_t i = 0; i < (size_t)C * d; ++i) x[i] += rs * tmp[i];
+  }
+  if (!logits) return;
+  const int first = all_logits ? 0 : C - 1, rows = C - first;
+  rmsnorm(h.data(), x.data() + (size_t)first * d, final_norm.data(), rows, d, eps);
+  xq_src = nullptr;
+  linear(*head, h.data(), rows, logits);
+}
+
+const model::ModelConfig& Runtime::config() const { return impl_->cfg; }
+int Runtime::context() const { return impl_->ctx; }
+int Runtime::position() const { return impl_->pos; }
+void Runtime::reset() { impl_->pos = 0; }
+void Runtime::truncate(int n) {
+  OB_CHECK(n >= 0 && n <= impl_->pos, "truncate(", n, "): the cache holds ", impl_->pos, " positions");
+  impl_->pos = n;
+}
+KernelPath Runtime::kernel_path() const { return impl_->k->path; }
+size_t Runtime::kv_bytes() const { return impl_->cache.bytes(); }
+
+size_t Runtime::weight_bytes_per_token() const {
+  size_t n = impl_->head->bytes();
+  for (const Layer& L : impl_->layers)
+    for (const PackedMatrix& m : L.lin) n += m.bytes();
+  return n;
+}
+
+size_t Runtime::weight_bytes() const {
+  size_t n = weight_bytes_per_token();
+  if (impl_->embed != impl_->head) n += impl_->embed->bytes();
+  return n;
+}
+
+void Runtime::forward(std::span<const int32_t> tokens, float* logits, bool all_logits) {
+  Impl& m = *impl_;
+  const int n = (int)tokens.size();
+  if (n == 0) return;
+  if ((size_t)m.pos + tokens.size() > (size_t)m.ctx)
+    fail("context is full: ", m.pos, " tokens in the cache + ", tokens.size(), " new ones exceed the context of ",
+         m.ctx, " (--ctx-size)");
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i] < 0 || tokens[i] >= m.cfg.vocab_size)
+      fail("token id ", tokens[i], " at position ", i, " is outside the model's vocabulary [0, ", m.cfg.vocab_size,
+           ")");
+  const int chunk = (int)m.q.size() / m.cfg.hidden_size;
+  for (int i = 0; i < n; i += chunk) {
+    const int C = std::min(chunk, n - i);
+    const bool last = i + C == n;
+    float* out = all_logits ? logits + (size_t)i * m.cfg.vocab_size : (last ? logits : nullptr);
+    m.run_chunk(tokens.data() + i, C, out, all_logits);
+    m.pos += C;
+  }
+}
+
+}  // namespace onebit::infer

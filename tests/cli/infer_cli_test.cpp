@@ -1,0 +1,175 @@
+// generate / chat / bench through the real binary on a small trained model: the flags are
+// documented, generate streams and reports speed, chat keeps a conversation and resets it, bench
+// writes its table and JSON, and bad input (prompt longer than the context, a tokenizer that does
+// not match the vocab, truncated weights, bad flags) is one error line, never a crash.
+#include <gtest/gtest.h>
+
+#include "cli_util.h"
+#include "onebit/core/json_util.h"
+
+using namespace onebit;
+using namespace onebit::test;
+
+namespace {
+
+class InferCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir = new fs::path(cli_temp_dir("infer"));
+    const fs::path data = write_small_text(*dir, 20000);
+    run_dir = new fs::path(*dir / "run");
+    RunResult r = run({"train", "--data", data.string(), "--model-config", micro_config_path(), "--output-dir",
+                       run_dir->string(), "--max-steps", "4", "--batch-size", "4", "--seq-len", "32", "--threads",
+                       "2", "--eval-batches", "1"},
+                      *dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir);
+    delete dir;
+    delete run_dir;
+  }
+  static RunResult with_stdin(const std::vector<std::string>& args, const std::string& input) {
+    const fs::path in = *dir / "stdin.txt", out = *dir / "out.txt", err = *dir / "err.txt";
+    write_file_atomic(in, input);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int i = ::open(in.c_str(), O_RDONLY);
+      ::dup2(i, 0);
+      int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(o, 1);
+      ::dup2(e, 2);
+      std::vector<char*> argv;
+      std::string bin = ONEBIT_BINARY;
+      argv.push_back(bin.data());
+      std::vector<std::string> copy = args;
+      for (auto& a : copy) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(bin.c_str(), argv.data());
+      ::_exit(127);
+    }
+    RunResult r;
+    r.status = wait_status(pid);
+    r.out = read_file(out);
+    r.err = read_file(err);
+    return r;
+  }
+  static fs::path* dir;
+  static fs::path* run_dir;
+};
+fs::path* InferCli::dir = nullptr;
+fs::path* InferCli::run_dir = nullptr;
+
+}  // namespace
+
+TEST_F(InferCli, HelpDocumentsEveryFlag) {
+  const std::vector<std::string> runtime_flags = {"--ctx-size", "--kv-type", "--lm-head", "--ternary-layout",
+                                                  "--kernel", "--threads"};
+  RunResult g = run({"generate", "--help"}, *dir);
+  EXPECT_EQ(g.status, 0);
+  for (const std::string& f : runtime_flags) EXPECT_NE(g.out.find(f), std::string::npos) << f;
+  for (const char* f : {"--min-p", "--repeat-penalty", "--repeat-last-n", "--stop", "--temperature", "--top-k",
+                        "--top-p", "--seed", "--max-tokens", "--prompt"})
+    EXPECT_NE(g.out.find(f), std::string::npos) << f;
+  RunResult c = run({"chat", "--help"}, *dir);
+  EXPECT_EQ(c.status, 0);
+  for (const char* f : {"--system", "--chat-template", "--min-p", "--max-tokens", "--ctx-size"})
+    EXPECT_NE(c.out.find(f), std::string::npos) << f;
+  RunResult b = run({"bench", "--help"}, *dir);
+  EXPECT_EQ(b.status, 0);
+  for (const char* f : {"--n-prompt", "--n-gen", "--threads", "--repetitions", "--json-out", "random:", "--lm-head"})
+    EXPECT_NE(b.out.find(f), std::string::npos) << f;
+}
+
+TEST_F(InferCli, GenerateStreamsStopsAndReportsSpeed) {
+  auto gen = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"generate", "-m", run_dir->string(), "-p", "ROMEO:", "-n", "30", "--seed", "5",
+                                     "--threads", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run(args, *dir);
+  };
+  RunResult a = gen({}), b = gen({});
+  ASSERT_EQ(a.status, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(a.out.rfind("ROMEO:", 0), 0u);
+  EXPECT_NE(a.err.find("prefill"), std::string::npos) << a.err;
+  EXPECT_NE(a.err.find("tok/s"), std::string::npos) << a.err;
+  // Every kernel path and both ternary layouts: the same text (greedy).
+  RunResult ref = gen({"--temperature", "0", "--kernel", "scalar"});
+  ASSERT_EQ(ref.status, 0) << ref.err;
+  RunResult packed16 = gen({"--temperature", "0", "--ternary-layout", "1.6bit", "--kernel", "scalar"});
+  EXPECT_EQ(packed16.out, ref.out);
+  // A stop string cuts the text before it: take one from the sampled text.
+  const std::string body = a.out.substr(6);
+  ASSERT_GT(body.size(), 6u) << a.out;
+  {
+    const std::string stop = body.substr(3, 2);
+    RunResult s = gen({"--stop", stop});
+    ASSERT_EQ(s.status, 0) << s.err;
+    EXPECT_EQ(s.out, "ROMEO:" + body.substr(0, body.find(stop)) + "\n");
+    EXPECT_NE(s.err.find("stop string"), std::string::npos) << s.err;
+  }
+  // The context fills: generation stops with a note, not an error.
+  RunResult full = run({"generate", "-m", run_dir->string(), "-p", "ROMEO:", "-n", "40", "--ctx-size", "12"}, *dir);
+  EXPECT_EQ(full.status, 0) << full.err;
+  EXPECT_NE(full.err.find("context of 12 tokens is full"), std::string::npos) << full.err;
+}
+
+TEST_F(InferCli, BadInputIsOneErrorLine) {
+  const std::string m = run_dir->string();
+  const std::string long_prompt(200, 'x');
+  expect_error_leaving({"generate", "-m", m, "-p", long_prompt, "--ctx-size", "16"}, *dir, "--ctx-size", *run_dir);
+  expect_error_leaving({"generate", "-m", m, "-p", "x", "--ctx-size", "100000"}, *dir, "max_position_embeddings",
+                       *run_dir);
+  const fs::path gpt2 = fs::path(ONEBIT_TEST_FIXTURES) / "tokenizers" / "gpt2" / "tokenizer.json";
+  expect_error_leaving({"generate", "-m", m, "-p", "x", "--tokenizer", gpt2.string()}, *dir, "vocab_size", *run_dir);
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--min-p", "1"}, {"--repeat-penalty", "0"}, {"--kv-type", "q4"}, {"--lm-head", "f8"},
+           {"--ternary-layout", "3bit"}, {"--kernel", "sse9"}, {"--repeat-last-n", "-2"}})
+    expect_error_leaving({"generate", "-m", m, "-p", "x", flag, value}, *dir, flag, *run_dir);
+  // Truncated weights: the error names the file.
+  const fs::path broken = copy_dir_fresh(*run_dir, *dir / "broken");
+  const std::string bytes = read_file(broken / "model.safetensors");
+  write_file_atomic(broken / "model.safetensors", bytes.substr(0, bytes.size() / 2));
+  expect_error_leaving({"generate", "-m", broken.string(), "-p", "x"}, *dir, "model.safetensors", broken);
+  expect_error_leaving({"bench", "-m", broken.string(), "-p", "4", "-n", "1"}, *dir, "model.safetensors", broken);
+  expect_error_leaving({"bench", "-m", m, "-p", "500", "-n", "1"}, *dir, "--ctx-size", *run_dir);
+  expect_error_leaving({"bench", "-m", m, "-t", "0"}, *dir, "-t/--threads", *run_dir);
+  expect_error_leaving({"bench", "-m", "random:no-such-preset"}, *dir, "no-such-preset", *run_dir);
+}
+
+TEST_F(InferCli, ChatKeepsAConversationAndResets) {
+  RunResult r = with_stdin({"chat", "-m", run_dir->string(), "-n", "8", "--seed", "2", "--threads", "2"},
+                           "hello\nhow are you\n/reset\nagain\n/exit\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("plain template"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("(conversation reset)"), std::string::npos) << r.out;
+  // Four prompts were shown (three turns and the one /exit answered).
+  size_t prompts = 0;
+  for (size_t at = r.out.find("> "); at != std::string::npos; at = r.out.find("> ", at + 2)) ++prompts;
+  EXPECT_GE(prompts, 4u) << r.out;
+  // A conversation that outgrows the context says so and keeps running.
+  RunResult full = with_stdin({"chat", "-m", run_dir->string(), "-n", "8", "--ctx-size", "24", "--threads", "2"},
+                              "hello there\nand more text than fits\n/exit\n");
+  EXPECT_EQ(full.status, 0) << full.err;
+  EXPECT_NE(full.out.find("/reset to start a new conversation"), std::string::npos) << full.out;
+}
+
+TEST_F(InferCli, BenchWritesTheTableAndJson) {
+  const fs::path out = *dir / "bench.json";
+  RunResult r = run({"bench", "-m", run_dir->string(), "-p", "16", "-n", "8", "-t", "1,2", "-r", "1", "--json-out",
+                     out.string()},
+                    *dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("pp16"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tg8"), std::string::npos) << r.out;
+  const json j = read_json_file(out);
+  ASSERT_EQ(j.at("rows").size(), 4u);
+  for (const auto& row : j.at("rows")) {
+    EXPECT_GT(row.at("tokens_per_s").get<double>(), 0.0);
+    if (row.at("test") == "tg8") EXPECT_GT(row.at("bandwidth_fraction").get<double>(), 0.0);
+  }
+  EXPECT_GT(j.at("weight_bytes_per_token").get<double>(), 0.0);
+  EXPECT_FALSE(j.at("cpu").get<std::string>().empty());
+}

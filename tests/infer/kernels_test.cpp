@@ -1,0 +1,220 @@
+// The runtime's packed kernels: every SIMD path this CPU runs, selected explicitly, against the
+// scalar reference and against a plain sum over the unpacked codes, on fresh random shapes (sizes
+// that are not multiples of any block or SIMD width included). Packing round trips every code.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "onebit/core/error.h"
+#include "onebit/infer/kernels/dot.h"
+#include "onebit/infer/kernels/half.h"
+#include "onebit/infer/matmul.h"
+#include "onebit/infer/packed_weights.h"
+#include "onebit/kernels/cpu/thread_pool.h"
+#include "test_seed.h"
+
+using namespace onebit;
+using namespace onebit::infer;
+
+namespace {
+
+struct Shape {
+  int rows, cols, n;
+};
+
+// Random codes for a quantized format, packed; `codes` keeps them for the plain reference.
+PackedMatrix random_matrix(PackedFormat f, int rows, int cols, std::mt19937_64& g, std::vector<int>& codes) {
+  codes.resize((size_t)rows * cols);
+  std::vector<int8_t> c8(codes.size());
+  std::vector<float> fv(codes.size());
+  for (size_t i = 0; i < codes.size(); ++i) {
+    switch (f) {
+      case PackedFormat::Ternary2:
+      case PackedFormat::Ternary1_6:
+        codes[i] = (int)(g() % 3) - 1;
+        break;
+      case PackedFormat::Binary1:
+        codes[i] = g() % 2 ? 1 : -1;
+        break;
+      default:
+        codes[i] = (int)(g() % 255) - 127;
+    }
+    c8[i] = (int8_t)codes[i];
+  }
+  const float scale = 0.01f + (float)(g() % 100) / 1000.0f;
+  switch (f) {
+    case PackedFormat::Ternary2:
+    case PackedFormat::Ternary1_6:
+      return pack_ternary(c8, rows, cols, scale, f);
+    case PackedFormat::Binary1:
+      return pack_binary(c8, rows, cols, scale);
+    default:
+      return pack_int8(c8, rows, cols, scale);
+  }
+}
+
+const PackedFormat kQuantFormats[] = {PackedFormat::Ternary2, PackedFormat::Ternary1_6, PackedFormat::Binary1,
+                                      PackedFormat::Int8};
+
+}  // namespace
+
+TEST(InferPacking, EveryCodeReadsBackAndBase3DigitsDecodeForAllBytes) {
+  std::mt19937_64 g(onebit::test::test_seed());
+  for (PackedFormat f : kQuantFormats) {
+    for (int cols : {1, 31, 127, 128, 129, 160, 161, 255, 256, 257, 700}) {
+      std::vector<int> codes;
+      PackedMatrix m = random_matrix(f, 3, cols, g, codes);
+      EXPECT_EQ(m.padded_cols % block_codes(f), 0);
+      EXPECT_GE(m.padded_cols, cols);
+      for (int r = 0; r < 3; ++r)
+        for (int c = 0; c < cols; ++c) ASSERT_EQ(code_at(m, r, c), codes[(size_t)r * cols + c]) << to_string(f);
+    }
+  }
+  // Base 3: each of the 243 five-digit values survives the fixed-point byte and the digit decode.
+  for (int v = 0; v < 243; ++v) {
+    std::vector<int8_t> codes(160, 0);
+    int rest = v;
+    for (int i = 4; i >= 0; --i, rest /= 3) codes[32 * i] = (int8_t)(rest % 3 - 1);
+    PackedMatrix m = pack_ternary(codes, 1, 160, 1.0f, PackedFormat::Ternary1_6);
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(code_at(m, 0, 32 * i), codes[32 * i]) << v;
+  }
+  // Bytes: 2 bits per weight, 1.6, 1, 8.
+  std::vector<int> codes;
+  EXPECT_EQ(random_matrix(PackedFormat::Ternary2, 1, 1280, g, codes).row_bytes, 320u);
+  EXPECT_EQ(random_matrix(PackedFormat::Ternary1_6, 1, 1280, g, codes).row_bytes, 256u);
+  EXPECT_EQ(random_matrix(PackedFormat::Binary1, 1, 1280, g, codes).row_bytes, 160u);
+  EXPECT_THROW(pack_ternary(std::vector<int8_t>{2}, 1, 1, 1.0f, PackedFormat::Ternary2), Error);
+}
+
+TEST(InferKernels, EveryPathMatchesThePlainIntegerSumOnRandomShapes) {
+  std::mt19937_64 g(onebit::test::test_seed(1));
+  const std::vector<KernelPath> paths = supported_paths();
+  std::printf("kernel paths on this CPU:");
+  for (KernelPath p : paths) std::printf(" %s", to_string(p));
+  std::printf("\n");
+  kernels::cpu::set_pool_threads(2);
+  for (int trial = 0; trial < 12; ++trial) {
+    // Mostly ragged sizes: columns not a multiple of 8, 32, 64, 128, 160 or 256; rows odd; 1..9 tokens.
+    const Shape s{1 + (int)(g() % 70), 1 + (int)(g() % 900), 1 + (int)(g() % 9)};
+    std::vector<float> x((size_t)s.n * s.cols);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (float& v : x) v = nd(g);
+    QuantizedActs xq;
+    xq.reserve(s.n, s.cols);
+    xq.quantize(x.data(), s.n, s.cols, s.cols);
+    for (PackedFormat f : kQuantFormats) {
+      std::vector<int> codes;
+      PackedMatrix W = random_matrix(f, s.rows, s.cols, g, codes);
+      // The plain reference: integer sums of code * activation code, then the two scales.
+      std::vector<float> want((size_t)s.n * s.rows);
+      for (int n = 0; n < s.n; ++n)
+        for (int r = 0; r < s.rows; ++r) {
+          int64_t acc = 0;
+          for (int c = 0; c < s.cols; ++c) acc += (int64_t)codes[(size_t)r * s.cols + c] * xq.row(n)[c];
+          want[(size_t)n * s.rows + r] = (float)acc * (W.scale * xq.inv_scale(n));
+        }
+      for (KernelPath p : paths) {
+        std::vector<float> got((size_t)s.n * s.rows, NAN);
+        matmul(W, x.data(), s.cols, &xq, s.n, got.data(), s.rows, dot_kernels(p));
+        for (size_t i = 0; i < got.size(); ++i)
+          ASSERT_EQ(got[i], want[i]) << to_string(f) << " on " << to_string(p) << " shape " << s.rows << "x"
+                                     << s.cols << " n=" << s.n << " at " << i;
+      }
+    }
+  }
+}
+
+TEST(InferKernels, FloatDotsAndAttentionAgreeAcrossPaths) {
+  std::mt19937_64 g(onebit::test::test_seed(2));
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int trial = 0; trial < 8; ++trial) {
+    const Shape s{1 + (int)(g() % 40), 1 + (int)(g() % 300), 1 + (int)(g() % 6)};
+    std::vector<float> w((size_t)s.rows * s.cols), x((size_t)s.n * s.cols);
+    for (float& v : w) v = nd(g);
+    for (float& v : x) v = nd(g);
+    for (bool bf16 : {false, true}) {
+      PackedMatrix W = bf16 ? pack_bf16(w, s.rows, s.cols) : pack_f32(w, s.rows, s.cols);
+      std::vector<double> want((size_t)s.n * s.rows);
+      for (int n = 0; n < s.n; ++n)
+        for (int r = 0; r < s.rows; ++r) {
+          double acc = 0, mag = 0;
+          for (int c = 0; c < s.cols; ++c) {
+            acc += (double)value_at(W, r, c) * x[(size_t)n * s.cols + c];
+            mag += std::abs((double)value_at(W, r, c) * x[(size_t)n * s.cols + c]);
+          }
+          want[(size_t)n * s.rows + r] = acc;
+          (void)mag;
+        }
+      for (KernelPath p : supported_paths()) {
+        std::vector<float> got((size_t)s.n * s.rows);
+        matmul(W, x.data(), s.cols, nullptr, s.n, got.data(), s.rows, dot_kernels(p));
+        for (size_t i = 0; i < got.size(); ++i)
+          ASSERT_NEAR(got[i], want[i], 1e-5 * s.cols) << (bf16 ? "bf16" : "f32") << " on " << to_string(p);
+      }
+    }
+    // One head of attention over n positions, f16 and f32 caches, against a double softmax.
+    const int hd = 1 + (int)(g() % 80), n = 1 + (int)(g() % 50);
+    std::vector<float> q(hd), kf((size_t)n * hd), vf((size_t)n * hd);
+    std::vector<uint16_t> kh(kf.size()), vh(vf.size());
+    for (float& v : q) v = nd(g);
+    for (size_t i = 0; i < kf.size(); ++i) {
+      kh[i] = f32_to_f16(nd(g));
+      vh[i] = f32_to_f16(nd(g));
+      kf[i] = f16_to_f32(kh[i]);
+      vf[i] = f16_to_f32(vh[i]);
+    }
+    const float scale = 1.0f / std::sqrt((float)hd);
+    std::vector<double> sc(n), want(hd, 0.0);
+    double mx = -INFINITY, sum = 0;
+    for (int j = 0; j < n; ++j) {
+      double d = 0;
+      for (int i = 0; i < hd; ++i) d += (double)q[i] * kf[(size_t)j * hd + i];
+      sc[j] = d * scale;
+      mx = std::max(mx, sc[j]);
+    }
+    for (int j = 0; j < n; ++j) sum += sc[j] = std::exp(sc[j] - mx);
+    for (int j = 0; j < n; ++j)
+      for (int i = 0; i < hd; ++i) want[i] += sc[j] / sum * vf[(size_t)j * hd + i];
+    for (KernelPath p : supported_paths()) {
+      std::vector<float> scratch(n), o16(hd), o32(hd);
+      dot_kernels(p).attend_f16(q.data(), kh.data(), vh.data(), n, hd, scale, scratch.data(), o16.data());
+      dot_kernels(p).attend_f32(q.data(), kf.data(), vf.data(), n, hd, scale, scratch.data(), o32.data());
+      for (int i = 0; i < hd; ++i) {
+        ASSERT_NEAR(o16[i], want[i], 1e-4) << to_string(p);
+        ASSERT_NEAR(o32[i], want[i], 1e-4) << to_string(p);
+      }
+    }
+  }
+}
+
+TEST(InferKernels, HalfConversionRoundTripsAndRoundsToNearestEven) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = f16_to_f32((uint16_t)h);
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(f32_to_f16(f), h) << h;
+  }
+  EXPECT_EQ(f32_to_f16(1.0f + 1.0f / 2048), 0x3C00);          // halfway, even stays
+  EXPECT_EQ(f32_to_f16(1.0f + 3.0f / 2048), 0x3C02);          // halfway, odd rounds up
+  EXPECT_EQ(f32_to_f16(70000.0f), 0x7C00);                    // overflow: infinity
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0x0000);       // half the smallest subnormal: even (0)
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.5f, -25)), 0x0001);
+  EXPECT_TRUE(std::isnan(f16_to_f32(f32_to_f16(NAN))));
+}
+
+TEST(InferKernels, PathSelectionByNameAndItsErrors) {
+  EXPECT_EQ(path_from_string("scalar", "test"), KernelPath::Scalar);
+  try {
+    path_from_string("sse9", "ONEBIT_INFER_KERNEL");
+    ADD_FAILURE() << "accepted an unknown path";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ONEBIT_INFER_KERNEL"), std::string::npos);
+  }
+  for (KernelPath p : {KernelPath::Avx2, KernelPath::Avx512Vnni}) {
+    if (!path_supported(p)) {
+      EXPECT_THROW(path_from_string(to_string(p), "test"), Error);
+    }
+  }
+  EXPECT_EQ(supported_paths().front(), KernelPath::Scalar);
+}

@@ -12,6 +12,7 @@ void add_tokenizer_command(CLI::App& app);  // tokenizer encode | decode | train
 void add_tokenize_command(CLI::App& app);
 void add_parquet_to_jsonl_command(CLI::App& app);
 void add_hub_command(CLI::App& app);  // hub ls | download
+void add_export_command(CLI::App& app);  // export --format gguf
 // `onebit tokenizer train` lives in cmd_tokenizer_train.cpp; cmd_tokenizer.cpp attaches it.
 void add_tokenizer_train_subcommand(CLI::App& tokenizer_app);
 

@@ -13,6 +13,9 @@ void add_tokenize_command(CLI::App& app);
 void add_parquet_to_jsonl_command(CLI::App& app);
 void add_hub_command(CLI::App& app);  // hub ls | download
 void add_export_command(CLI::App& app);  // export --format gguf
+void add_import_command(CLI::App& app);  // import gguf
+// `onebit import gguf` lives in cmd_import_gguf.cpp; cmd_import.cpp attaches it.
+void add_import_gguf_subcommand(CLI::App& import_app);
 // `onebit tokenizer train` lives in cmd_tokenizer_train.cpp; cmd_tokenizer.cpp attaches it.
 void add_tokenizer_train_subcommand(CLI::App& tokenizer_app);
 

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   onebit::cli::add_parquet_to_jsonl_command(app);
   onebit::cli::add_hub_command(app);
   onebit::cli::add_export_command(app);
+  onebit::cli::add_import_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

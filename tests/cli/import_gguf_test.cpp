@@ -1,0 +1,159 @@
+// `onebit import gguf` through the real binary: a micro bitnet model trained into the Hard phase,
+// exported to GGUF (bitnet and llama architectures, TQ2_0/TQ1_0/F16) and imported back, gives the
+// same logits as the model dir it came from (the training network's Hard-phase forward, to f32
+// rounding of the rebuilt scale), the same tokenizer.json, and GGUF files that are not a bitnet or
+// llama model are refused with one line naming the file and what is wrong.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "cli_util.h"
+#include "onebit/core/json_util.h"
+#include "onebit/core/rng.h"
+#include "onebit/formats/gguf/reader.h"
+#include "onebit/formats/gguf/writer.h"
+#include "onebit/formats/safetensors.h"
+#include "onebit/infer/load_model.h"
+#include "test_seed.h"
+
+using namespace onebit;
+using namespace onebit::test;
+
+namespace {
+
+const std::string kMicroBitnet = (fs::path(ONEBIT_TEST_FIXTURES) / "train" / "micro-bitnet.json").string();
+
+class ImportGguf : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir = new fs::path(cli_temp_dir("import-gguf"));
+    const fs::path data = write_small_text(*dir, 20000);
+    RunResult r = run({"train", "--data", data.string(), "--model-config", kMicroBitnet, "--output-dir",
+                       (*dir / "run").string(), "--max-steps", "12", "--batch-size", "4", "--seq-len", "32",
+                       "--threads", "2", "--quant-warmup-steps", "2", "--quant-anneal-steps", "4",
+                       "--final-eval-batches", "1"},
+                      *dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir);
+    delete dir;
+  }
+  static fs::path model() { return *dir / "run"; }
+  static fs::path* dir;
+};
+fs::path* ImportGguf::dir = nullptr;
+
+// Hard-phase logits of a model dir on fixed random tokens.
+std::vector<float> logits_of(const fs::path& model_dir, const std::vector<int32_t>& tokens, int T) {
+  infer::LoadedModel m = infer::load_model_dir(model_dir);
+  m.model->set_quant_state({model::QuantPhase::Hard, 0.0f});
+  const int B = static_cast<int>(tokens.size()) / T;
+  std::vector<float> out(tokens.size() * static_cast<size_t>(m.model->config().vocab_size));
+  m.model->logits(tokens.data(), B, T, out.data(), false);
+  return out;
+}
+
+double max_abs(const std::vector<float>& v) {
+  double m = 0;
+  for (float x : v) m = std::max(m, std::fabs(static_cast<double>(x)));
+  return m;
+}
+
+double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]));
+  return m;
+}
+
+// A model dir without the sub-norms (the llama architecture) holding the trained weights.
+fs::path llama_variant(const fs::path& from, const fs::path& to) {
+  fs::remove_all(to);
+  fs::create_directories(to);
+  json cfg = read_json_file(from / "config.json");
+  cfg["sub_ln"] = false;
+  write_file_atomic(to / "config.json", cfg.dump(2));
+  fs::copy_file(from / "tokenizer.json", to / "tokenizer.json");
+  formats::SafetensorsFile st(from / "model.safetensors");
+  formats::SafetensorsWriter w;
+  std::vector<std::vector<float>> keep;
+  keep.reserve(st.tensors().size());
+  for (const auto& t : st.tensors()) {
+    if (t.name.find("sub_norm") != std::string::npos) continue;
+    keep.emplace_back(t.numel());
+    st.read_f32(t.name, t.shape, keep.back());
+    w.add_f32(t.name, t.shape, keep.back().data());
+  }
+  w.write(to / "model.safetensors");
+  return to;
+}
+
+TEST_F(ImportGguf, ExportThenImportGivesTheSameLogits) {
+  Rng rng(test_seed(1));
+  const int T = 24;
+  std::vector<int32_t> tokens(2 * T);
+  for (auto& t : tokens) t = static_cast<int32_t>(rng.uniform_int(257));
+  const fs::path llama = llama_variant(model(), *dir / "llama-src");
+  struct Case {
+    fs::path src;
+    std::vector<std::string> flags;
+    double tol;  // relative to max |logit|
+  };
+  // Ternary codes and scales round-trip exactly (the scale to f32 rounding: 1e-5 relative is
+  // generous); an F16 embedding costs its rounding (about 2^-11 relative).
+  const Case cases[] = {
+      {model(), {"--type", "tq2_0", "--embedding-type", "f32"}, 1e-5},
+      {model(), {"--type", "tq1_0", "--embedding-type", "f32"}, 1e-5},
+      {model(), {"--type", "f16", "--embedding-type", "f32"}, 1e-5},
+      {model(), {"--type", "tq2_0"}, 2e-2},
+      {llama, {"--type", "tq2_0", "--embedding-type", "f32"}, 1e-5},
+  };
+  int i = 0;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(cat(c.src.filename().string(), " ", c.flags[1], c.flags.size() > 2 ? " f32 embedding" : ""));
+    const fs::path gguf = *dir / cat("rt-", i, ".gguf"), back = *dir / cat("rt-", i, "-imported");
+    ++i;
+    std::vector<std::string> args = {"export", "--format", "gguf", c.src.string(), gguf.string()};
+    args.insert(args.end(), c.flags.begin(), c.flags.end());
+    ASSERT_EQ(run(args, *dir).status, 0);
+    RunResult r = run({"import", "gguf", gguf.string(), back.string()}, *dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("14 ternary linears"), std::string::npos) << r.out;
+    EXPECT_EQ(read_file(back / "tokenizer.json"), read_file(c.src / "tokenizer.json"));
+    EXPECT_EQ(read_json_file(back / "config.json"), read_json_file(c.src / "config.json"));
+    const auto want = logits_of(c.src, tokens, T), got = logits_of(back, tokens, T);
+    EXPECT_LE(max_diff(want, got), c.tol * max_abs(want));
+  }
+}
+
+TEST_F(ImportGguf, ForeignAndIncompleteFilesAreOneLineErrors) {
+  namespace gg = formats::gguf;
+  const fs::path bad = *dir / "bad.gguf";
+  {
+    gg::GgufWriter w;
+    w.set_string("general.architecture", "qwen2");
+    w.write(bad);
+  }
+  expect_one_error_line(run({"import", "gguf", bad.string(), (*dir / "out").string()}, *dir),
+                        "general.architecture \"qwen2\" cannot be imported (bitnet or llama)");
+  // A bitnet file missing a tensor the metadata implies.
+  ASSERT_EQ(run({"export", "--format", "gguf", model().string(), (*dir / "good.gguf").string()}, *dir).status, 0);
+  {
+    gg::GgufReader r(*dir / "good.gguf");
+    gg::GgufWriter w;
+    for (const auto& [k, v] : r.metadata()) w.set(k, v);
+    for (const auto& t : r.tensors()) {
+      if (t.name == "blk.1.ffn_up.weight") continue;
+      auto bytes = r.bytes(t);
+      w.add_tensor(t.name, t.type, t.ne, std::vector<uint8_t>(bytes.begin(), bytes.end()));
+    }
+    w.write(bad);
+  }
+  expect_one_error_line(run({"import", "gguf", bad.string(), (*dir / "out").string()}, *dir),
+                        "tensor \"blk.1.ffn_up.weight\" is missing");
+  EXPECT_FALSE(fs::exists(*dir / "out" / "model.safetensors"));
+  expect_one_error_line(run({"import", "gguf", (model() / "config.json").string(), (*dir / "out").string()}, *dir),
+                        "not a GGUF file");
+}
+
+}  // namespace

@@ -126,6 +126,43 @@ TEST_F(ImportGguf, ExportThenImportGivesTheSameLogits) {
   }
 }
 
+// Files written by llama.cpp's own converter (convert_hf_to_gguf.py, tools/make_gguf_fixtures.py) from a
+// tiny random transformers BitNetForCausalLM: they import, and the imported model's logits equal the
+// HF model's with the weights the files hold (the converter's ternary codes at its f16 scale, the F16
+// embedding) and int8 activations, computed by transformers at fixture time (measured: 7e-7 of max
+// logit 1.1; the two differ only in the order of float operations).
+TEST_F(ImportGguf, FilesFromLlamaCppsConverterImportWithTheReferenceLogits) {
+  const fs::path fixtures = fs::path(ONEBIT_TEST_FIXTURES) / "gguf";
+  const json ref = read_json_file(fixtures / "llamacpp-bitnet-logits.json");
+  const std::vector<int32_t> tokens = ref.at("tokens").get<std::vector<int32_t>>();
+  const std::vector<float> want = ref.at("logits").get<std::vector<float>>();
+  for (const std::string type : {"tq2_0", "tq1_0", "f16"}) {
+    SCOPED_TRACE(type);
+    const fs::path out = *dir / cat("llamacpp-", type);
+    // Their vocabulary is SentencePiece ("llama"), which onebit cannot rebuild: --tokenizer is required.
+    expect_one_error_line(run({"import", "gguf", (fixtures / cat("llamacpp-bitnet-", type, ".gguf")).string(),
+                               out.string()},
+                              *dir),
+                          "tokenizer.ggml.model \"llama\" cannot be rebuilt as a tokenizer.json");
+    RunResult r = run({"import", "gguf", (fixtures / cat("llamacpp-bitnet-", type, ".gguf")).string(), out.string(),
+                       "--tokenizer", (fs::path(ONEBIT_TEST_FIXTURES) / "data" / "byte_tokenizer.json").string()},
+                      *dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("14 ternary linears"), std::string::npos) << r.out;
+    const json cfg = read_json_file(out / "config.json");
+    EXPECT_EQ(cfg.at("hidden_size"), 256);
+    EXPECT_EQ(cfg.at("num_key_value_heads"), 2);
+    EXPECT_EQ(cfg.at("intermediate_size"), 256);
+    EXPECT_EQ(cfg.at("tie_word_embeddings"), true);
+    EXPECT_EQ(cfg.at("sub_ln"), true);
+    const auto got = logits_of(out, tokens, static_cast<int>(tokens.size()));
+    ASSERT_EQ(got.size(), want.size());
+    const double diff = max_diff(want, got), scale = max_abs(want);
+    std::printf("[ measured ] %s: max |logit diff| %.3g, max |logit| %.3g\n", type.c_str(), diff, scale);
+    EXPECT_LE(diff, 1e-5 * scale);
+  }
+}
+
 TEST_F(ImportGguf, ForeignAndIncompleteFilesAreOneLineErrors) {
   namespace gg = formats::gguf;
   const fs::path bad = *dir / "bad.gguf";

@@ -147,9 +147,11 @@ void export_gguf(const model::ModelConfig& cfg, const ParamReader& read, const s
                                                                : gg::GgmlType::F16;
     w.add_tensor(base + ".weight", gtype, {info.shape[1], info.shape[0]},
                  [&read, info, scale, permute_heads, hd, type](std::vector<uint8_t>& b) {
-                   auto v = read(info);
-                   if (permute_heads > 0) v = permute_rows_for_interleaved_rope(v, permute_heads, hd, info.shape[1]);
-                   auto [codes, g] = ternary_codes(v);
+                   // The scale of the weights as the model holds them (a permutation would change
+                   // the kernels' summation order, and with it the last bit of g).
+                   auto [codes, g] = ternary_codes(read(info));
+                   if (permute_heads > 0)
+                     codes = permute_rows_for_interleaved_rope(codes, permute_heads, hd, info.shape[1]);
                    *scale = g;
                    if (type == GgufWeightType::F16) {
                      b = f16_bytes(codes);

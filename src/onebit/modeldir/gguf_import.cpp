@@ -87,9 +87,11 @@ float kernel_scale(const std::vector<float>& w) {
 }
 
 // If every value is 0 or ±a for one a > 0, replaces v by master weights whose onebit ternary
-// quantization is exactly those codes at exactly scale a, and returns true. The magnitude starts at
-// (a - 1e-5) / p and is then moved by ulps until the kernels' scale (f32 block sums added in f64)
-// is a to the bit, so the imported model's Hard-phase forward equals the exported one's.
+// quantization is exactly those codes at exactly scale a, and returns true. Magnitudes start at
+// (a - 1e-5) / p; the kernels' scale (f32 block sums added in f64) is not continuous in them, and one
+// ulp of every magnitude can move it by more than one ulp of a, so: find m with scale(m) <= a <=
+// scale(next m), then give the first j nonzero weights next(m) and the rest m, with j found by
+// bisection (the scale rises with j in steps far below an ulp of a, so it passes a exactly).
 bool synthesize_ternary_master(std::vector<float>& v) {
   float a = 0.0f;
   size_t nonzero = 0;
@@ -102,23 +104,47 @@ bool synthesize_ternary_master(std::vector<float>& v) {
   }
   if (nonzero == 0) return true;  // all zero: quantizes to zero codes as it is
   const double p = static_cast<double>(nonzero) / static_cast<double>(v.size());
-  float mag = static_cast<float>((static_cast<double>(a) - 1e-5) / p);
-  if (!(mag > 0.5f * a)) return true;  // a scale near the quantizer's epsilon: keep t * a
-  const std::vector<float> sign = [&] {
-    std::vector<float> s(v.size());
-    for (size_t i = 0; i < v.size(); ++i) s[i] = v[i] > 0 ? 1.0f : v[i] < 0 ? -1.0f : 0.0f;
-    return s;
-  }();
-  auto apply = [&](float m) {
-    for (size_t i = 0; i < v.size(); ++i) v[i] = sign[i] * m;
+  float lo = static_cast<float>((static_cast<double>(a) - 1e-5) / p);
+  if (!(lo > 0.5f * a)) return true;  // a scale near the quantizer's epsilon: keep t * a
+  std::vector<float> sign(v.size());
+  for (size_t i = 0; i < v.size(); ++i) sign[i] = v[i] > 0 ? 1.0f : v[i] < 0 ? -1.0f : 0.0f;
+  // The first j nonzero weights at magnitude hi, the others at lo.
+  auto apply = [&](float mlo, float mhi, size_t j) {
+    size_t seen = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (sign[i] == 0.0f) continue;
+      v[i] = sign[i] * (seen++ < j ? mhi : mlo);
+    }
   };
-  apply(mag);
-  for (int step = 0; step < 64; ++step) {
-    const float g = kernel_scale(v);
-    if (g == a) break;
-    mag = std::nextafter(mag, g < a ? INFINITY : 0.0f);
-    apply(mag);
+  auto scale_at = [&](float mlo, float mhi, size_t j) {
+    apply(mlo, mhi, j);
+    return kernel_scale(v);
+  };
+  for (int step = 0; step < 256; ++step) {  // bracket: scale(lo) <= a <= scale(next(lo))
+    const float g = scale_at(lo, lo, 0);
+    if (g == a) return true;
+    if (g > a) {
+      lo = std::nextafter(lo, 0.0f);
+      continue;
+    }
+    const float hi = std::nextafter(lo, INFINITY);
+    const float g_hi = scale_at(hi, hi, 0);
+    if (g_hi == a) return true;
+    if (g_hi < a) {
+      lo = hi;
+      continue;
+    }
+    size_t j_lo = 0, j_hi = nonzero;  // scale(j_lo) < a < scale(j_hi)
+    while (j_hi - j_lo > 1) {
+      const size_t mid = j_lo + (j_hi - j_lo) / 2;
+      const float g_mid = scale_at(lo, hi, mid);
+      if (g_mid == a) return true;
+      (g_mid < a ? j_lo : j_hi) = mid;
+    }
+    apply(lo, hi, j_lo);  // no j gives a exactly (not seen in practice): the closest from below
+    return true;
   }
+  apply(lo, lo, 0);
   return true;
 }
 

@@ -5,8 +5,8 @@
 // The config comes from the architecture metadata. Ternary tensors (every value 0 or ±a for one a,
 // after the optional "<name>.scale" is multiplied in) become master weights that onebit's quantizer
 // maps back to exactly those codes and that scale: W = t * m, m about (a - 1e-5) / p (p = the
-// fraction of nonzero codes) tuned to the ulp until the training kernels' scale mean|W| + 1e-5 is a
-// to the bit, and roundeven(W/a) = t. Other tensors are stored as they are.
+// fraction of nonzero codes), tuned until the training kernels' scale mean|W| + 1e-5 is a to the bit,
+// and roundeven(W/a) = t. Other tensors are stored as they are.
 // For "llama", q/k rows are permuted back from llama.cpp's interleaved RoPE to rotate-half.
 #include <string>
 

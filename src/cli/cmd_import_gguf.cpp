@@ -16,7 +16,7 @@ struct ImportGgufArgs {
 };
 
 void run_import_gguf(const ImportGgufArgs& a) {
-  const modeldir::GgufImportResult r = modeldir::import_gguf(a.source, a.output, a.tokenizer);
+  const modeldir::GgufModel r = modeldir::import_gguf(a.source, a.output, a.tokenizer);
   const model::ModelConfig& c = r.config;
   std::printf("imported %s (%s): %d layers, d %d, %d heads / %d kv heads, ff %d, vocab %d%s; %d ternary linears%s\n",
               a.source.c_str(), r.architecture.c_str(), c.num_hidden_layers, c.hidden_size, c.num_attention_heads,

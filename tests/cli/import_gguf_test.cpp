@@ -14,6 +14,7 @@
 #include "onebit/formats/gguf/writer.h"
 #include "onebit/formats/safetensors.h"
 #include "onebit/infer/load_model.h"
+#include "onebit/modeldir/gguf_import.h"
 #include "test_seed.h"
 
 using namespace onebit;
@@ -123,6 +124,16 @@ TEST_F(ImportGguf, ExportThenImportGivesTheSameLogits) {
     EXPECT_EQ(read_file(back / "tokenizer.json"), read_file(c.src / "tokenizer.json"));
     EXPECT_EQ(read_json_file(back / "config.json"), read_json_file(c.src / "config.json"));
     const auto want = logits_of(c.src, tokens, T), got = logits_of(back, tokens, T);
+    // The same file straight into a Transformer, without a model dir (what a runtime loading GGUF does).
+    {
+      const modeldir::GgufModel g = modeldir::read_gguf_model(gguf);
+      model::Transformer t(g.config);
+      t.upload_params(g.params);
+      t.set_quant_state({model::QuantPhase::Hard, 0.0f});
+      std::vector<float> direct(got.size());
+      t.logits(tokens.data(), 2, T, direct.data(), false);
+      EXPECT_EQ(direct, got);
+    }
     const double d = max_diff(want, got);
     std::printf("[ measured ] max |logit diff| %.3g (max |logit| %.3g)\n", d, max_abs(want));
     EXPECT_LE(d, c.tol * max_abs(want));

@@ -1,5 +1,6 @@
 #include "onebit/modeldir/gguf_import.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -150,31 +151,33 @@ bool synthesize_ternary_master(std::vector<float>& v) {
 
 }  // namespace
 
-GgufImportResult import_gguf(const fs::path& in, const fs::path& out_dir, const std::string& tokenizer_path) {
+GgufModel read_gguf_model(const fs::path& in, const std::string& tokenizer_path) {
   const gg::GgufReader r(in);
   const std::string file = r.path().string();
-  GgufImportResult res;
-  res.architecture = r.get_string("general.architecture");
-  OB_CHECK(res.architecture == "bitnet" || res.architecture == "llama", file, ": general.architecture \"",
-           printable(res.architecture), "\" cannot be imported (bitnet or llama)");
-  res.config = config_from_gguf(r, res.architecture);
-  const model::ModelConfig& cfg = res.config;
-  const std::string tokenizer =
-      tokenizer_path.empty() ? tokenizer_json_from_gguf(r) : read_file(fs::is_directory(tokenizer_path)
-                                                                           ? fs::path(tokenizer_path) / "tokenizer.json"
-                                                                           : fs::path(tokenizer_path));
-
+  GgufModel m;
+  m.architecture = r.get_string("general.architecture");
+  OB_CHECK(m.architecture == "bitnet" || m.architecture == "llama", file, ": general.architecture \"",
+           printable(m.architecture), "\" cannot be imported (bitnet or llama)");
+  m.config = config_from_gguf(r, m.architecture);
+  const model::ModelConfig& cfg = m.config;
+  m.tokenizer_json = tokenizer_path.empty() ? tokenizer_json_from_gguf(r)
+                                            : read_file(fs::is_directory(tokenizer_path)
+                                                            ? fs::path(tokenizer_path) / "tokenizer.json"
+                                                            : fs::path(tokenizer_path));
   const model::ParamLayout layout = model::build_param_layout(cfg);
-  std::vector<std::vector<float>> values;
-  values.reserve(layout.info.size());
-  formats::SafetensorsWriter w;
-  for (size_t i = 0; i < layout.info.size(); ++i) {
-    const model::ParamInfo& info = layout.info[i];
+  // Every tensor is checked before the arena is allocated: a file whose metadata claims a huge model
+  // with tensors that do not match costs no memory.
+  for (const auto& info : layout.info) {
     const std::string name = gguf_name(info.name);
     const gg::TensorEntry& t = r.tensor(name);
     OB_CHECK(t.shape() == info.shape, file, ": tensor \"", name, "\" has shape ", formats::shape_string(t.shape()),
              ", the config implies ", formats::shape_string(info.shape));
-    std::vector<float> v = r.read_f32(t);
+  }
+  m.params.resize(layout.total);
+  m.layout = layout.info;
+  for (const model::ParamInfo& info : layout.info) {
+    const std::string name = gguf_name(info.name);
+    std::vector<float> v = r.read_f32(r.tensor(name));
     if (info.shape.size() == 2 && name != "token_embd.weight" && name != "output.weight") {
       const std::string base = name.substr(0, name.size() - std::string(".weight").size());
       if (const gg::TensorEntry* s = r.find_tensor(base + ".scale")) {
@@ -182,23 +185,29 @@ GgufImportResult import_gguf(const fs::path& in, const fs::path& out_dir, const 
         const float scale = r.read_f32(*s)[0];
         for (float& x : v) x *= scale;
       }
-      if (res.architecture == "llama" && (base.ends_with("attn_q") || base.ends_with("attn_k")))
+      if (m.architecture == "llama" && (base.ends_with("attn_q") || base.ends_with("attn_k")))
         v = unpermute_rows(v, base.ends_with("attn_q") ? cfg.num_attention_heads : cfg.num_key_value_heads,
                            cfg.head_dim(), info.shape[1]);
       if (synthesize_ternary_master(v))
-        ++res.ternary_tensors;
+        ++m.ternary_tensors;
       else
-        ++res.other_tensors;
+        ++m.other_tensors;
     }
-    values.push_back(std::move(v));
-    w.add_f32(info.name, info.shape, values.back().data());
+    std::copy(v.begin(), v.end(), m.params.begin() + static_cast<std::ptrdiff_t>(info.offset));
   }
+  return m;
+}
+
+GgufModel import_gguf(const fs::path& in, const fs::path& out_dir, const std::string& tokenizer_path) {
+  GgufModel m = read_gguf_model(in, tokenizer_path);
+  formats::SafetensorsWriter w;
+  for (const auto& info : m.layout) w.add_f32(info.name, info.shape, m.params.data() + info.offset);
   w.set_metadata("format", "pt");
   fs::create_directories(out_dir);
-  write_json_atomic(out_dir / "config.json", cfg.to_json());
+  write_json_atomic(out_dir / "config.json", m.config.to_json());
   w.write(out_dir / "model.safetensors");
-  write_file_atomic(out_dir / "tokenizer.json", tokenizer);
-  return res;
+  write_file_atomic(out_dir / "tokenizer.json", m.tokenizer_json);
+  return m;
 }
 
 }  // namespace onebit::modeldir

@@ -9,21 +9,31 @@
 // and roundeven(W/a) = t. Other tensors are stored as they are.
 // For "llama", q/k rows are permuted back from llama.cpp's interleaved RoPE to rotate-half.
 #include <string>
+#include <vector>
 
 #include "onebit/core/fs.h"
 #include "onebit/model/config.h"
+#include "onebit/model/transformer.h"
 
 namespace onebit::modeldir {
 
-struct GgufImportResult {
+// A GGUF model in memory, ready for a Transformer: `params` is the whole parameter arena in the
+// layout's order (model::Transformer::upload_params takes it as it is).
+struct GgufModel {
   model::ModelConfig config;
   std::string architecture;
+  std::vector<model::ParamInfo> layout;  // model::build_param_layout(config).info
+  std::vector<float> params;
+  std::string tokenizer_json;
   int ternary_tensors = 0;  // linears recognised as ternary (master weights synthesised)
   int other_tensors = 0;    // linears stored with their values as they are
 };
 
-// Writes config.json, model.safetensors and tokenizer.json into out_dir (each to a temp name and
-// renamed). tokenizer_path, when not empty, replaces the tokenizer rebuilt from the GGUF metadata.
-GgufImportResult import_gguf(const fs::path& in, const fs::path& out_dir, const std::string& tokenizer_path = "");
+// tokenizer_path, when not empty, replaces the tokenizer rebuilt from the GGUF metadata.
+GgufModel read_gguf_model(const fs::path& in, const std::string& tokenizer_path = "");
+
+// read_gguf_model, then config.json, model.safetensors and tokenizer.json into out_dir (each to a
+// temp name and renamed).
+GgufModel import_gguf(const fs::path& in, const fs::path& out_dir, const std::string& tokenizer_path = "");
 
 }  // namespace onebit::modeldir

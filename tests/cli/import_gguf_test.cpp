@@ -67,23 +67,30 @@ double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return m;
 }
 
-// A model dir without the sub-norms (the llama architecture) holding the trained weights.
-fs::path llama_variant(const fs::path& from, const fs::path& to) {
+// A model dir without the sub-norms (the llama architecture) holding the trained weights; untied, it
+// gets an LM head of its own (the embedding, scaled, so that it differs from it).
+fs::path llama_variant(const fs::path& from, const fs::path& to, bool untied = false) {
   fs::remove_all(to);
   fs::create_directories(to);
   json cfg = read_json_file(from / "config.json");
   cfg["sub_ln"] = false;
+  cfg["tie_word_embeddings"] = !untied;
   write_file_atomic(to / "config.json", cfg.dump(2));
   fs::copy_file(from / "tokenizer.json", to / "tokenizer.json");
   formats::SafetensorsFile st(from / "model.safetensors");
   formats::SafetensorsWriter w;
   std::vector<std::vector<float>> keep;
-  keep.reserve(st.tensors().size());
+  keep.reserve(st.tensors().size() + 1);  // no reallocation: the writer holds pointers into it
   for (const auto& t : st.tensors()) {
     if (t.name.find("sub_norm") != std::string::npos) continue;
     keep.emplace_back(t.numel());
     st.read_f32(t.name, t.shape, keep.back());
     w.add_f32(t.name, t.shape, keep.back().data());
+    if (untied && t.name == "model.embed_tokens.weight") {
+      keep.push_back(keep.back());
+      for (float& x : keep.back()) x *= 0.5f;
+      w.add_f32("lm_head.weight", t.shape, keep.back().data());
+    }
   }
   w.write(to / "model.safetensors");
   return to;
@@ -95,6 +102,7 @@ TEST_F(ImportGguf, ExportThenImportGivesTheSameLogits) {
   std::vector<int32_t> tokens(2 * T);
   for (auto& t : tokens) t = static_cast<int32_t>(rng.uniform_int(257));
   const fs::path llama = llama_variant(model(), *dir / "llama-src");
+  const fs::path llama_untied = llama_variant(model(), *dir / "llama-untied-src", true);
   struct Case {
     fs::path src;
     std::vector<std::string> flags;
@@ -109,6 +117,7 @@ TEST_F(ImportGguf, ExportThenImportGivesTheSameLogits) {
       {model(), {"--type", "f16", "--embedding-type", "f32"}, 0},
       {model(), {"--type", "tq2_0"}, 2e-2},
       {llama, {"--type", "tq2_0", "--embedding-type", "f32"}, 0},
+      {llama_untied, {"--type", "tq1_0", "--embedding-type", "f32"}, 0},
   };
   int i = 0;
   for (const auto& c : cases) {

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the small Python oracles the tests compare onebit against (numpy, safetensors, Hugging Face
-# tokenizers; never torch) into .venv-oracles/ in the checkout, and prints the venv's python path.
+# tokenizers, gguf; never torch) into .venv-oracles/ in the checkout, and prints the venv's python path.
 # Tests find it through ONEBIT_TEST_PYTHON (scripts/test.sh exports it); without it they skip.
 # Idempotent: a venv that already holds the pinned versions is left as it is (a second run takes ~1 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${ONEBIT_ORACLE_VENV:-$PWD/.venv-oracles}
-pins=(numpy==2.4.6 safetensors==0.8.0 tokenizers==0.23.3)
+pins=(numpy==2.4.6 safetensors==0.8.0 tokenizers==0.23.3 gguf==0.19.0)
 stamp="$venv/.onebit-pins"
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${pins[*]}" ]; then
   echo "$venv/bin/python"
@@ -24,6 +24,6 @@ fi
 rm -rf "$venv"
 "$py" -m venv "$venv" >&2
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pins[@]}" >&2
-"$venv/bin/python" -c 'import numpy, safetensors, tokenizers' >&2
+"$venv/bin/python" -c 'import numpy, safetensors, tokenizers, gguf' >&2
 echo "${pins[*]}" > "$stamp"
 echo "$venv/bin/python"

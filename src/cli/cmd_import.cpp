@@ -1,4 +1,5 @@
-// onebit import hf: a Hugging Face checkpoint dir -> an onebit model dir (hfio/import_hf.h).
+// onebit import: checkpoints of other tools -> onebit model dirs; one subcommand per source format:
+// hf (here, hfio/import_hf.h) and gguf (cmd_import_gguf.cpp).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -51,6 +52,7 @@ void add_import_command(CLI::App& app) {
       ->required();
   hf->add_option("output", args->output, "onebit model dir to write (created if needed)")->required();
   hf->callback([args] { run_import_hf(*args); });
+  add_import_gguf_subcommand(*cmd);
 }
 
 }  // namespace onebit::cli

@@ -23,7 +23,7 @@ inline std::string oracle_python() {
 
 inline const char* kNoOracleMessage =
     "no oracle Python: run `bash scripts/install-test-oracles.sh` (it creates .venv-oracles with numpy, "
-    "safetensors and tokenizers) or set ONEBIT_TEST_PYTHON to a python that has them";
+    "safetensors, tokenizers and gguf) or set ONEBIT_TEST_PYTHON to a python that has them";
 
 }  // namespace onebit::test
 

@@ -11,6 +11,7 @@
 #include "onebit/core/json_util.h"
 #include "onebit/data/hf/hf_tokenizer.h"
 #include "onebit/data/token_file.h"
+#include "onebit/formats/gguf/reader.h"
 #include "onebit/formats/safetensors.h"
 #include "onebit/model/config.h"
 
@@ -106,6 +107,23 @@ TEST(BadInput, SafetensorsFiles) {
     const fs::path p = kCorpus / "safetensors" / c.file;
     ASSERT_TRUE(fs::exists(p)) << p;
     expect_one_line_error(p, error_of([&] { formats::SafetensorsFile f(p); }), c.says);
+  }
+}
+
+TEST(BadInput, GgufFiles) {
+  const Case cases[] = {
+      {"bad_truncated.gguf", {"tensor \"blk.0.attn_k.weight\"'s data", "runs past the end of the file"}},
+      {"bad_tensor_name_newline.gguf", {"tensor \"token\\nembd.weight\" has unknown ggml type 99"}},
+      {"bad_string_length_huge.gguf", {"metadata entry 0's key claims 4611686018427387904 bytes"}},
+  };
+  for (const auto& c : cases) {
+    const fs::path p = kCorpus / "gguf" / c.file;
+    ASSERT_TRUE(fs::exists(p)) << p;
+    expect_one_line_error(p, error_of([&] {
+                            formats::gguf::GgufReader r(p);
+                            for (const auto& t : r.tensors()) r.read_f32(t);
+                          }),
+                          c.says);
   }
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # Writes the fuzz seed corpus (tests/fuzz/corpus/<parser>/): small valid files and the bad inputs of
-# issue 13. Needs the Python packages tokenizers, safetensors and numpy; run from anywhere:
+# issue 13. Needs the Python packages tokenizers, safetensors, numpy and gguf; run from anywhere:
 #   python3 tests/fuzz/make_corpus.py
 # (the BPE trainer breaks ties in no fixed order, so the valid_* tokenizers may differ run to run)
 import os
@@ -161,3 +161,35 @@ w(J, "valid.jsonl", "\n".join(json.dumps(d, ensure_ascii=False) for d in docs) +
 w(J, "bad_number_1e999.jsonl", '{"text": "a", "n": 1e999}\n{"text": "b"}\n{"text": "c"}\n')
 w(J, "bad_lines.jsonl".replace("bad_", "bad_mixed_"), '{"text": "ok"}\n[1, 2]\n{"txt": "no text"}\n{"text": 5}\n{"text": "bad \xff utf8"}\n{"text": "ok2"}\nnot json\n{"text": "ok3"}\n')
 w(J, "bad_deep_nesting.jsonl", '{"text": "a", "x": ' + "[" * 5000 + "]" * 5000 + '}\n{"text": "b"}\n{"text": "c"}\n')
+
+# ---- GGUF (needs the `gguf` package)
+import gguf
+G = "gguf"
+os.makedirs(os.path.join(R, G), exist_ok=True)
+gw = gguf.GGUFWriter(os.path.join(R, G, "valid_small.gguf"), "bitnet")
+gw.add_block_count(1)
+gw.add_embedding_length(256)
+gw.add_layer_norm_rms_eps(1e-5)
+gw.add_token_list(["a", "b", "\u0120c"])
+gw.add_token_types([1, 1, 3])
+gw.add_array("floats", [0.5, -1.0])
+gw.add_bool("flag", True)
+gw.add_uint64("big", 1 << 40)
+gw.add_float64("f64", 0.25)
+rng = np.random.default_rng(0)
+gw.add_tensor("token_embd.weight", rng.standard_normal((3, 256)).astype(np.float32))
+gw.add_tensor("blk.0.attn_norm.weight", np.ones(256, dtype=np.float16))
+tern = (rng.integers(-1, 2, (2, 256))).astype(np.float32)
+gw.add_tensor("blk.0.attn_q.weight", gguf.quants.quantize(tern, gguf.GGMLQuantizationType.TQ2_0), raw_dtype=gguf.GGMLQuantizationType.TQ2_0)
+gw.add_tensor("blk.0.attn_k.weight", gguf.quants.quantize(tern, gguf.GGMLQuantizationType.TQ1_0), raw_dtype=gguf.GGMLQuantizationType.TQ1_0)
+gw.add_tensor("blk.0.attn_q.scale", np.array([0.03], dtype=np.float32))
+gw.write_header_to_file()
+gw.write_kv_data_to_file()
+gw.write_tensors_to_file()
+gw.close()
+good = open(os.path.join(R, G, "valid_small.gguf"), "rb").read()
+w(G, "bad_truncated.gguf", good[:len(good) - 100])
+name_at = good.index(b"token_embd.weight")
+type_at = name_at + 17 + 4 + 16  # after the name, n_dims and two dimensions
+w(G, "bad_tensor_name_newline.gguf", good[:name_at] + b"token\nembd.weight" + good[name_at + 17:type_at] + struct.pack("<I", 99) + good[type_at + 4:])
+w(G, "bad_string_length_huge.gguf", good[:24] + struct.pack("<Q", 1 << 62) + good[32:])

@@ -27,21 +27,6 @@ namespace {
 
 using model::Precision;
 
-kernels::WeightQuant weight_quant_of(Precision p) {
-  switch (p) {
-    case Precision::BF16:
-      return kernels::WeightQuant::BF16;
-    case Precision::Int8:
-      return kernels::WeightQuant::Int8;
-    case Precision::Ternary:
-      return kernels::WeightQuant::Ternary;
-    case Precision::Binary:
-      return kernels::WeightQuant::Binary;
-    default:
-      return kernels::WeightQuant::None;
-  }
-}
-
 bool quantized_precision(Precision p) {
   return p == Precision::Ternary || p == Precision::Binary || p == Precision::Int8;
 }
@@ -54,7 +39,7 @@ std::vector<float> effective_values(WeightTensor& t, Precision p) {
     for (size_t i = 0; i < out.size(); ++i) out[i] = (float)t.ternary_codes[i] * t.ternary_scale;
     return out;
   }
-  const kernels::WeightQuant q = weight_quant_of(p);
+  const kernels::WeightQuant q = model::to_weight_quant(p);
   if (q == kernels::WeightQuant::None) return std::move(t.values);
   const kernels::QuantScale s = kernels::ref::weight_quant_scale(t.values.data(), t.values.size(), q);
   std::vector<float> out(t.values.size());

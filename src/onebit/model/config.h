@@ -6,6 +6,7 @@
 #include <string>
 
 #include "onebit/core/json_util.h"
+#include "onebit/kernels/kernels.h"
 
 namespace onebit::model {
 
@@ -22,6 +23,23 @@ enum class HiddenAct { SwiGLU, ReLU2, GELU };
 enum class Architecture { Onebit, BitNet };
 
 const char* to_string(Precision p);
+// The quantizer a weight of precision p goes through (F32: none), for the trainer and the runtime alike.
+inline kernels::WeightQuant to_weight_quant(Precision p) {
+  switch (p) {
+    case Precision::F32:
+      return kernels::WeightQuant::None;
+    case Precision::BF16:
+      return kernels::WeightQuant::BF16;
+    case Precision::Int8:
+      return kernels::WeightQuant::Int8;
+    case Precision::Ternary:
+      return kernels::WeightQuant::Ternary;
+    case Precision::Binary:
+      return kernels::WeightQuant::Binary;
+  }
+  return kernels::WeightQuant::None;
+}
+
 Precision precision_from_string(const std::string& s, const std::string& where);
 // Bits per weight when packed for deployment (ternary 1.58 → 2 packed, binary 1, int8 8, ...).
 double packed_bits(Precision p);

@@ -5,22 +5,6 @@
 
 namespace onebit::model::detail {
 
-inline kernels::WeightQuant to_weight_quant(Precision p) {
-  switch (p) {
-    case Precision::F32:
-      return kernels::WeightQuant::None;
-    case Precision::BF16:
-      return kernels::WeightQuant::BF16;
-    case Precision::Int8:
-      return kernels::WeightQuant::Int8;
-    case Precision::Ternary:
-      return kernels::WeightQuant::Ternary;
-    case Precision::Binary:
-      return kernels::WeightQuant::Binary;
-  }
-  return kernels::WeightQuant::None;
-}
-
 inline bool takes_int8_input(kernels::WeightQuant q) {
   return q == kernels::WeightQuant::Ternary || q == kernels::WeightQuant::Binary || q == kernels::WeightQuant::Int8;
 }

@@ -4,7 +4,8 @@
 #
 #   ONEBIT_BINARY=build/src/cli/onebit LLAMA_CPP_DIR=/path/to/llama.cpp-build bench/llama_cpp_bench.sh
 #   env: MODELS (default "125m 1b 2b4t"), TYPES ("tq2_0 tq1_0"), THREADS ("1 2"), REPS (3),
-#        PP (512), TG (128), WORK (scratch dir for the GGUF files), CPU_TAG, SEED (1)
+#        PP (512), TG (128), WORK (scratch dir for the GGUF files), CPU_TAG, SEED (1),
+#        ONEBIT_BENCH_ARGS (extra `onebit bench` flags, e.g. "--lm-head bf16")
 #
 # Models: the shapes of the 125m and 1b presets and of bitnet-b1.58-2B-4T (configs/bitnet-2b-gguf.json),
 # as llama.cpp's bitnet architecture (bench/configs/*-bitnet.json: the presets with sub-norms, tied
@@ -63,7 +64,10 @@ for m in $MODELS; do
   done
   if [[ $have_onebit_bench == 1 ]]; then
     out=$WORK/$m-onebit.json
-    "$ONEBIT_BINARY" bench --model "random:$cfg" -p "$PP" -n "$TG" -t "$threads_csv" -r "$REPS" --json-out "$out" >&2
+    # ONEBIT_BENCH_ARGS: e.g. "--lm-head bf16" to read the head at llama.cpp's 16 bits (the default is
+    # f32, the trained model's numerics), or "--lm-head int8".
+    "$ONEBIT_BINARY" bench --model "random:$cfg" -p "$PP" -n "$TG" -t "$threads_csv" -r "$REPS" ${ONEBIT_BENCH_ARGS:-} \
+      --json-out "$out" >&2
     jq -c --arg m "$m" '. as $r | .rows[] | {engine: "onebit", model: $m, type: $r.ternary_layout, threads,
           test, tokens_per_s, bandwidth_fraction, weight_bytes_per_token: $r.weight_bytes_per_token}' "$out" >> "$rows"
   fi

@@ -31,12 +31,13 @@ inline fs::path cli_temp_dir(const std::string& name) {
   return d;
 }
 
-// Starts ONEBIT_BINARY with args; stdout/stderr go to the given files.
+// Starts ONEBIT_BINARY with args; stdout/stderr go to the given files, stdin comes from `in` if given.
 inline pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err,
-                   const fs::path& cache) {
+                   const fs::path& cache, const fs::path& in = {}) {
   pid_t pid = ::fork();
   if (pid == 0) {
     ::setenv("XDG_CACHE_HOME", cache.c_str(), 1);
+    if (!in.empty()) ::dup2(::open(in.c_str(), O_RDONLY), 0);
     int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(o, 1);

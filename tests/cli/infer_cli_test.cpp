@@ -32,23 +32,7 @@ class InferCli : public ::testing::Test {
   static RunResult with_stdin(const std::vector<std::string>& args, const std::string& input) {
     const fs::path in = *dir / "stdin.txt", out = *dir / "out.txt", err = *dir / "err.txt";
     write_file_atomic(in, input);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      int i = ::open(in.c_str(), O_RDONLY);
-      ::dup2(i, 0);
-      int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(o, 1);
-      ::dup2(e, 2);
-      std::vector<char*> argv;
-      std::string bin = ONEBIT_BINARY;
-      argv.push_back(bin.data());
-      std::vector<std::string> copy = args;
-      for (auto& a : copy) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(bin.c_str(), argv.data());
-      ::_exit(127);
-    }
+    const pid_t pid = spawn(args, out, err, *dir / "cache", in);
     RunResult r;
     r.status = wait_status(pid);
     r.out = read_file(out);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <random>
 
 #include "cuda_test_util.h"
 #include "onebit/kernels/cpu/reference.h"
@@ -36,14 +37,30 @@ std::vector<int32_t> random_tokens(size_t n, int V, uint64_t seed) {
   return t;
 }
 
-TEST(CudaOps, EmbeddingForwardAndDeterministicBackward) {
+// Zipf-like ids over the whole vocabulary: one id takes about a fifth of the rows (runs of hundreds,
+// cut into many 64-row segments), many appear once.
+std::vector<int32_t> skewed_tokens(size_t n, int V, uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::vector<double> wts(V);
+  for (int v = 0; v < V; ++v) wts[v] = 1.0 / (1.0 + v);
+  std::discrete_distribution<int> d(wts.begin(), wts.end());
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = d(g);
+  return t;
+}
+
+class CudaEmbedding : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(Ids, CudaEmbedding, ::testing::Values(false, true));
+
+TEST_P(CudaEmbedding, ForwardAndDeterministicBackward) {
   ONEBIT_REQUIRE_GPU();
   const uint64_t s = test_seed();
-  SCOPED_TRACE(::testing::Message() << "seed " << s);
-  const int N = 1001, C = 77, V = 53;
+  const bool skewed = GetParam();
+  SCOPED_TRACE(::testing::Message() << "seed " << s << (skewed ? " skewed ids" : " few ids"));
+  const int N = skewed ? 6007 : 1001, C = 77, V = skewed ? 301 : 53;
   const auto table = bf16_exact(randn((size_t)V * C, s));
   const auto dout = bf16_exact(randn((size_t)N * C, s + 1));
-  const auto tok = random_tokens(N, V, s + 2);
+  const auto tok = skewed ? skewed_tokens(N, V, s + 2) : random_tokens(N, V, s + 2);
   DevBf16 dtab(table), dy(dout), out((size_t)N * C);
   Dev<int32_t> dtok(N);
   dtok.put(tok);

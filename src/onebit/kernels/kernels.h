@@ -285,6 +285,29 @@ class Ops : public ParamOps<T> {
   virtual void gated_act_backward(A* dgate, A* dup, const A* dout, const A* gate, const A* up, size_t n,
                                   GatedAct act) = 0;
 
+  // ---- fused sequences: defaults run the unfused calls (so the CPU backends compute exactly what they
+  // did before); a backend overrides them where one pass over memory replaces several ----
+  // QK-norm then RoPE over [B, Tn, H, hd] rows: out = rope(rmsnorm(x) * w).
+  virtual void qk_norm_rope_forward(A* out, T* rstd, const A* x, const T* w, const T* cos, const T* sin, int B,
+                                    int Tn, int H, int hd, float eps) {
+    rmsnorm_forward(out, nullptr, rstd, x, w, B * Tn * H, hd, eps);
+    rope(out, cos, sin, B, Tn, H, hd, false);
+  }
+  // Its backward: dout is the gradient of the rotated output (the default rotates it back in place, so
+  // its contents are unspecified afterwards); dx is OVERWRITTEN, dw accumulates.
+  virtual void qk_norm_rope_backward(A* dx, T* dw, A* dout, const A* x, const T* w, const T* rstd, const T* cos,
+                                     const T* sin, int B, int Tn, int H, int hd) {
+    rope(dout, cos, sin, B, Tn, H, hd, true);
+    zero_act(dx, (size_t)B * Tn * H * hd);
+    rmsnorm_backward(dx, dw, dout, x, w, rstd, B * Tn * H, hd);
+  }
+  // out = act(gate) * up over [N, C] rows, then out_q = its per-row int8 quantization. out and out_q
+  // may be the same buffer (then only the quantized value is kept).
+  virtual void gated_act_quant_forward(A* out, A* out_q, const A* gate, const A* up, int N, int C, GatedAct act) {
+    gated_act_forward(out, gate, up, (size_t)N * C, act);
+    act_quant_int8(out_q, out, N, C);
+  }
+
   // ---- residual branch: out = x + scale * dropout(y) (p = 0: no dropout) ----
   virtual void residual_forward(A* out, const A* x, const A* y, T scale, float p, uint64_t seed, size_t n) = 0;
   // dy = scale * dropout_mask * dout (overwrites dy)

@@ -36,14 +36,14 @@ void Network<T, A>::layer_forward(int l, LayerActs& a, const A* x_in, A* x_out) 
   linear_forward(Ls[kK], input_for(Ls[kK], a.h1, a.h1q), d, N, a.k, kvd);
   linear_forward(Ls[kV], input_for(Ls[kV], a.h1, a.h1q), d, N, a.v, kvd);
   if (cfg_.qk_norm) {
-    ops_.rmsnorm_forward(a.qr, nullptr, a.q_rstd, a.q, w(P.q_norm), N * H, hd, cfg_.rms_norm_eps);
-    ops_.rmsnorm_forward(a.kr, nullptr, a.k_rstd, a.k, w(P.k_norm), N * KV, hd, cfg_.rms_norm_eps);
+    ops_.qk_norm_rope_forward(a.qr, a.q_rstd, a.q, w(P.q_norm), cos_, sin_, B_, T_, H, hd, cfg_.rms_norm_eps);
+    ops_.qk_norm_rope_forward(a.kr, a.k_rstd, a.k, w(P.k_norm), cos_, sin_, B_, T_, KV, hd, cfg_.rms_norm_eps);
   } else {
     ops_.copy_act(a.qr, a.q, (size_t)N * d);
     ops_.copy_act(a.kr, a.k, (size_t)N * kvd);
+    ops_.rope(a.qr, cos_, sin_, B_, T_, H, hd, false);
+    ops_.rope(a.kr, cos_, sin_, B_, T_, KV, hd, false);
   }
-  ops_.rope(a.qr, cos_, sin_, B_, T_, H, hd, false);
-  ops_.rope(a.kr, cos_, sin_, B_, T_, KV, hd, false);
   ops_.attention_forward(a.att, a.lse, a.qr, a.kr, a.v, B_, T_, H, KV, hd);
   if (cfg_.sub_ln)
     ops_.rmsnorm_forward(a.att_n, act_quant_on(Ls[kO]) ? a.att_q : nullptr, a.att_rstd, a.att, w(P.attn_sub_norm), N,
@@ -58,12 +58,15 @@ void Network<T, A>::layer_forward(int l, LayerActs& a, const A* x_in, A* x_out) 
   ops_.rmsnorm_forward(a.h2, up_q ? a.h2q : nullptr, a.rstd2, a.x_mid, w(P.post_norm), N, d, cfg_.rms_norm_eps);
   linear_forward(Ls[kGate], input_for(Ls[kGate], a.h2, a.h2q), d, N, a.gate, ff);
   linear_forward(Ls[kUp], input_for(Ls[kUp], a.h2, a.h2q), d, N, a.up, ff);
-  ops_.gated_act_forward(a.act, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
-  if (cfg_.sub_ln)
+  if (cfg_.sub_ln) {
+    ops_.gated_act_forward(a.act, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
     ops_.rmsnorm_forward(a.act_n, act_quant_on(Ls[kDown]) ? a.act_q : nullptr, a.act_rstd, a.act, w(P.ffn_sub_norm),
                          N, ff, cfg_.rms_norm_eps);
-  else if (act_quant_on(Ls[kDown]))
-    ops_.act_quant_int8(a.act_q, a.act, N, ff);
+  } else if (act_quant_on(Ls[kDown])) {
+    ops_.gated_act_quant_forward(a.act, a.act_q, a.gate, a.up, N, ff, to_gated(cfg_.hidden_act));
+  } else {
+    ops_.gated_act_forward(a.act, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
+  }
   linear_forward(Ls[kDown], down_input(l, a), ff, N, tmp_d_, d);
   ops_.residual_forward(x_out, a.x_mid, tmp_d_, rs, p, dropout_seed(l, 1), (size_t)N * d);
 }
@@ -77,9 +80,18 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
   const float p = training_ ? cfg_.dropout : 0.0f;
   const T rs = (T)cfg_.residual_scale;
 
+  // The gradient of a residual branch's output: scale * mask * dres, which is dres itself (exactly, on
+  // every backend) without dropout at scale 1; dres is read by the branch's backward before the
+  // norm's backward adds to it.
+  const bool plain_residual = p == 0.0f && rs == T(1);
+  auto branch_grad = [&](int site) -> const A* {
+    if (plain_residual) return dres;
+    ops_.residual_backward(dA_, dres, rs, p, dropout_seed(l, site), (size_t)N * d);
+    return dA_;
+  };
+
   // MLP branch: x_out = x_mid + rs * drop(down(act)).
-  ops_.residual_backward(dA_, dres, rs, p, dropout_seed(l, 1), (size_t)N * d);
-  linear_backward(dA_, d, Ls[kDown].eff, down_input(l, a), ff, N, dF1_, T(0), g(P.down));
+  linear_backward(branch_grad(1), d, Ls[kDown].eff, down_input(l, a), ff, N, dF1_, T(0), g(P.down));
   A* dact = dF1_;
   if (cfg_.sub_ln) {
     ops_.zero_act(dF2_, (size_t)N * ff);
@@ -94,8 +106,7 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
   ops_.rmsnorm_backward(dres, g(P.post_norm), dB_, a.x_mid, w(P.post_norm), a.rstd2, N, d);
 
   // Attention branch: x_mid = x_in + rs * drop(o(attn)).
-  ops_.residual_backward(dA_, dres, rs, p, dropout_seed(l, 0), (size_t)N * d);
-  linear_backward(dA_, d, Ls[kO].eff, o_input(l, a), d, N, dB_, T(0), g(P.o));
+  linear_backward(branch_grad(0), d, Ls[kO].eff, o_input(l, a), d, N, dB_, T(0), g(P.o));
   A* datt = dB_;
   if (cfg_.sub_ln) {
     ops_.zero_act(dC_, (size_t)N * d);
@@ -103,17 +114,16 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
     datt = dC_;
   }
   ops_.attention_backward(dqr_, dkr_, dv_, datt, a.qr, a.kr, a.v, a.att, a.lse, B_, T_, H, KV, hd);
-  ops_.rope(dqr_, cos_, sin_, B_, T_, H, hd, true);
-  ops_.rope(dkr_, cos_, sin_, B_, T_, KV, hd, true);
   A* dq = dqr_;
   A* dk = dkr_;
   if (cfg_.qk_norm) {
-    ops_.zero_act(dq_, (size_t)N * d);
-    ops_.zero_act(dk_, (size_t)N * kvd);
-    ops_.rmsnorm_backward(dq_, g(P.q_norm), dqr_, a.q, w(P.q_norm), a.q_rstd, N * H, hd);
-    ops_.rmsnorm_backward(dk_, g(P.k_norm), dkr_, a.k, w(P.k_norm), a.k_rstd, N * KV, hd);
+    ops_.qk_norm_rope_backward(dq_, g(P.q_norm), dqr_, a.q, w(P.q_norm), a.q_rstd, cos_, sin_, B_, T_, H, hd);
+    ops_.qk_norm_rope_backward(dk_, g(P.k_norm), dkr_, a.k, w(P.k_norm), a.k_rstd, cos_, sin_, B_, T_, KV, hd);
     dq = dq_;
     dk = dk_;
+  } else {
+    ops_.rope(dqr_, cos_, sin_, B_, T_, H, hd, true);
+    ops_.rope(dkr_, cos_, sin_, B_, T_, KV, hd, true);
   }
   linear_backward(dq, d, Ls[kQ].eff, input_for(Ls[kQ], a.h1, a.h1q), d, N, dB_, T(0), g(P.q));
   linear_backward(dk, kvd, Ls[kK].eff, input_for(Ls[kK], a.h1, a.h1q), d, N, dB_, T(1), g(P.k));

@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -52,6 +53,27 @@ inline unsigned blocks_for(size_t n, unsigned threads, unsigned cap = 65535u * 1
   const size_t b = (n + threads - 1) / threads;
   return (unsigned)(b < 1 ? 1 : (b > cap ? cap : b));
 }
+
+// Eight bf16 values moved as one 16-byte access (the unit of every vectorised kernel: a warp's loads
+// then cover 512 contiguous bytes), widened to / narrowed from f32 registers.
+__device__ inline void load8(float (&v)[8], const __nv_bfloat16* p) {
+  const uint4 u = *reinterpret_cast<const uint4*>(p);
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    v[2 * i] = f.x;
+    v[2 * i + 1] = f.y;
+  }
+}
+__device__ inline void store8(__nv_bfloat16* p, const float (&v)[8]) {
+  uint4 u;
+  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
+  *reinterpret_cast<uint4*>(p) = u;
+}
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // Warp and block sums / maxima (blockDim.x a multiple of 32, at most 1024). Every thread gets the result.
 template <typename T>

@@ -99,6 +99,15 @@ void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const
                       const float* rstd, int N, int C);
 // Per-row absmax int8 activation quantization on its own (out = q/s, bf16); may run in place.
 void act_quant_int8(Context& ctx, bf16* out, const bf16* x, int N, int C);
+// QK-norm and RoPE fused (head_dim a power of two in [16, 256], 16-byte aligned rows): out = rope(x *
+// rstd * w) over the [B, T, H, hd] rows, rotating the f32 normalised values (one bf16 rounding);
+// the backward takes the gradient of the rotated output, rotates it back in registers and
+// OVERWRITES dx (dw accumulates), so neither a zeroing pass nor a separate RoPE pass is needed.
+bool qk_norm_rope_fusable(int hd);
+void qk_norm_rope_forward(Context& ctx, bf16* out, float* rstd, const bf16* x, const float* w, const float* cos,
+                          const float* sin, int B, int T, int H, int hd, float eps);
+void qk_norm_rope_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
+                           const float* rstd, const float* cos, const float* sin, int B, int T, int H, int hd);
 
 // ---- 4. flash attention: causal, GQA (H % KV == 0), scale 1/sqrt(hd); tensor-core kernels for head_dim
 // 64 and 128, a warp-per-row kernel for any other head_dim up to 256 (attention_generic.cuh) ----
@@ -157,6 +166,11 @@ class AdamW {
 // RoPE (rotate_half) in place on x[B,T,H,hd] with f32 cos/sin[T, hd/2]; inverse: the backward.
 void rope(Context& ctx, bf16* x, const float* cos, const float* sin, int B, int T, int H, int hd, bool inverse);
 void gated_act_forward(Context& ctx, bf16* out, const bf16* gate, const bf16* up, size_t n, GatedAct act);
+// The gated activation of [N, C] rows with the per-row absmax int8 quantization of its f32 value in one
+// pass: out_q = quant(act(gate) * up); out (nullable, or equal to out_q) also gets the unquantized
+// value. Rows of C % 8 == 0 up to 4096 wide, 16-byte aligned: returns false (nothing launched) otherwise.
+bool gated_act_quant_forward(Context& ctx, bf16* out, bf16* out_q, const bf16* gate, const bf16* up, int N, int C,
+                             GatedAct act);
 void gated_act_backward(Context& ctx, bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up,
                         size_t n, GatedAct act);
 // out = x + scale * dropout(y), the mask from kernels::dropout_factor(seed, i, p) (same as the CPU).

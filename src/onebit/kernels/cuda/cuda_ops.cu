@@ -6,15 +6,19 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "onebit/kernels/cuda/common.cuh"
 
 namespace onebit::kernels::cuda {
 namespace {
 
-// ONEBIT_CUDA_PROFILE=1: every CudaOps call is bracketed by CUDA events and synchronised, and the
-// time per call kind is printed to stderr at exit. A diagnostic for finding where a step's time goes
-// (it serialises the stream, so the step itself runs slower); off by default and then free.
+// ONEBIT_CUDA_PROFILE=1: every CudaOps call is bracketed by a pair of CUDA events on the stream and
+// the GPU time per call kind is printed to stderr at exit. The events are resolved in batches
+// (pending pairs are waited for once 4096 accumulate, and at exit), so the stream is not serialised:
+// the step runs as it would, and a call's time is what the GPU spent between its two events, which
+// includes any gap in which the GPU waited for the host to launch it. A diagnostic; off by default
+// and then free.
 class Profile {
  public:
   static Profile& get() {
@@ -22,28 +26,59 @@ class Profile {
     return p;
   }
   bool on() const { return on_; }
-  void add(const char* what, float ms) {
-    auto& e = totals_[what];
-    e.first += ms;
-    e.second += 1;
+  void add(const char* what, cudaEvent_t a, cudaEvent_t b) {
+    pending_.push_back({what, a, b});
+    if (pending_.size() >= 4096) drain();
+  }
+  void drain() {
+    for (auto& p : pending_) {
+      cudaEventSynchronize(p.b);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, p.a, p.b);
+      auto& e = totals_[p.what];
+      e.first += ms;
+      e.second += 1;
+      free_.push_back(p.a);
+      free_.push_back(p.b);
+    }
+    pending_.clear();
+  }
+  cudaEvent_t event() {
+    if (free_.empty()) {
+      cudaEvent_t e;
+      cudaEventCreate(&e);
+      return e;
+    }
+    cudaEvent_t e = free_.back();
+    free_.pop_back();
+    return e;
   }
   ~Profile() {
-    if (!on_ || totals_.empty()) return;
+    if (!on_) return;
+    drain();
+    if (totals_.empty()) return;
     double all = 0;
     for (auto& [k, v] : totals_) all += v.first;
     std::fprintf(stderr, "ONEBIT_CUDA_PROFILE: %.1f ms in CudaOps calls\n", all);
     std::multimap<double, std::string, std::greater<>> order;
     for (auto& [k, v] : totals_) order.emplace(v.first, k);
     for (auto& [ms, k] : order)
-      std::fprintf(stderr, "  %-22s %10.2f ms %6.1f%% %8ld calls\n", k.c_str(), ms, 100 * ms / all, totals_[k].second);
+      std::fprintf(stderr, "  %-26s %10.2f ms %6.1f%% %8ld calls %8.1f us/call\n", k.c_str(), ms, 100 * ms / all,
+                   totals_[k].second, 1e3 * ms / (double)totals_[k].second);
   }
 
  private:
+  struct Pending {
+    const char* what;
+    cudaEvent_t a, b;
+  };
   Profile() {
     const char* e = std::getenv("ONEBIT_CUDA_PROFILE");
     on_ = e && *e && *e != '0';
   }
   bool on_ = false;
+  std::vector<Pending> pending_;
+  std::vector<cudaEvent_t> free_;
   std::map<std::string, std::pair<double, long>> totals_;
 };
 
@@ -52,19 +87,14 @@ class Timed {
  public:
   Timed(const char* what, cudaStream_t s) : what_(what), s_(s) {
     if (!Profile::get().on()) return;
-    cudaEventCreate(&a_);
-    cudaEventCreate(&b_);
+    a_ = Profile::get().event();
+    b_ = Profile::get().event();
     cudaEventRecord(a_, s_);
   }
   ~Timed() {
     if (!a_) return;
     cudaEventRecord(b_, s_);
-    cudaEventSynchronize(b_);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, a_, b_);
-    Profile::get().add(what_, ms);
-    cudaEventDestroy(a_);
-    cudaEventDestroy(b_);
+    Profile::get().add(what_, a_, b_);
   }
 
  private:
@@ -233,6 +263,28 @@ void CudaOps::attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dy, c
 void CudaOps::gated_act_forward(bf16* out, const bf16* gate, const bf16* up, size_t n, GatedAct act) {
   OB_TIMED("gated_act_forward");
   cuda::gated_act_forward(*ctx_, out, gate, up, n, act);
+}
+void CudaOps::qk_norm_rope_forward(bf16* out, float* rstd, const bf16* x, const float* w, const float* cos,
+                                   const float* sin, int B, int Tn, int H, int hd, float eps) {
+  if (!cuda::qk_norm_rope_fusable(hd) || !aligned16(out) || !aligned16(x))
+    return Ops::qk_norm_rope_forward(out, rstd, x, w, cos, sin, B, Tn, H, hd, eps);
+  OB_TIMED("qk_norm_rope_forward");
+  cuda::qk_norm_rope_forward(*ctx_, out, rstd, x, w, cos, sin, B, Tn, H, hd, eps);
+}
+void CudaOps::qk_norm_rope_backward(bf16* dx, float* dw, bf16* dout, const bf16* x, const float* w, const float* rstd,
+                                    const float* cos, const float* sin, int B, int Tn, int H, int hd) {
+  if (!cuda::qk_norm_rope_fusable(hd) || !aligned16(dx) || !aligned16(dout) || !aligned16(x))
+    return Ops::qk_norm_rope_backward(dx, dw, dout, x, w, rstd, cos, sin, B, Tn, H, hd);
+  OB_TIMED("qk_norm_rope_backward");
+  cuda::qk_norm_rope_backward(*ctx_, dx, dw, dout, x, w, rstd, cos, sin, B, Tn, H, hd);
+}
+void CudaOps::gated_act_quant_forward(bf16* out, bf16* out_q, const bf16* gate, const bf16* up, int N, int C,
+                                      GatedAct act) {
+  {
+    OB_TIMED("gated_act_quant_forward");
+    if (cuda::gated_act_quant_forward(*ctx_, out, out_q, gate, up, N, C, act)) return;
+  }
+  Ops::gated_act_quant_forward(out, out_q, gate, up, N, C, act);
 }
 void CudaOps::gated_act_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up, size_t n,
                                  GatedAct act) {

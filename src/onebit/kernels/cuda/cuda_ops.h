@@ -74,6 +74,12 @@ class CudaOps final : public Ops<float, bf16> {
   void attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dy, const bf16* q, const bf16* k, const bf16* v,
                           const bf16* y, const float* lse, int B, int Tn, int H, int KV, int hd) override;
   void gated_act_forward(bf16* out, const bf16* gate, const bf16* up, size_t n, GatedAct act) override;
+  void qk_norm_rope_forward(bf16* out, float* rstd, const bf16* x, const float* w, const float* cos, const float* sin,
+                            int B, int Tn, int H, int hd, float eps) override;
+  void qk_norm_rope_backward(bf16* dx, float* dw, bf16* dout, const bf16* x, const float* w, const float* rstd,
+                             const float* cos, const float* sin, int B, int Tn, int H, int hd) override;
+  void gated_act_quant_forward(bf16* out, bf16* out_q, const bf16* gate, const bf16* up, int N, int C,
+                               GatedAct act) override;
   void gated_act_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up, size_t n,
                           GatedAct act) override;
   void residual_forward(bf16* out, const bf16* x, const bf16* y, float scale, float p, uint64_t seed,

@@ -1,6 +1,9 @@
 // Elementwise kernels: RoPE, gated MLP activations, the residual branch with dropout. f32 math on
 // bf16 storage, the formulas of reference.h.
+#include <initializer_list>
+
 #include "onebit/kernels/cuda/common.cuh"
+#include "onebit/kernels/cuda/row_groups.cuh"
 
 namespace onebit::kernels::cuda {
 namespace {
@@ -59,17 +62,36 @@ __device__ inline void gated_value(float g, GatedAct act, float& f, float& df) {
 }
 
 __global__ void gated_forward_kernel(__nv_bfloat16* out, const __nv_bfloat16* gate, const __nv_bfloat16* up,
-                                     size_t n, GatedAct act) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+                                     size_t lo, size_t n, GatedAct act) {
+  for (size_t i = lo + blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
     float f, df;
     gated_value(__bfloat162float(gate[i]), act, f, df);
     out[i] = __float2bfloat16_rn(f * __bfloat162float(up[i]));
   }
 }
 
+// The same formulas eight elements at a time (16-byte accesses): these passes are bound by memory
+// bandwidth, which scalar 2-byte accesses leave two thirds unused.
+__global__ void gated_forward_vec_kernel(__nv_bfloat16* out, const __nv_bfloat16* gate, const __nv_bfloat16* up,
+                                         size_t nvec, GatedAct act) {
+  for (size_t v = blockIdx.x * (size_t)blockDim.x + threadIdx.x; v < nvec; v += (size_t)gridDim.x * blockDim.x) {
+    float g[8], u[8], o[8];
+    load8(g, gate + 8 * v);
+    load8(u, up + 8 * v);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      float f, df;
+      gated_value(g[e], act, f, df);
+      o[e] = f * u[e];
+    }
+    store8(out + 8 * v, o);
+  }
+}
+
 __global__ void gated_backward_kernel(__nv_bfloat16* dgate, __nv_bfloat16* dup, const __nv_bfloat16* dout,
-                                      const __nv_bfloat16* gate, const __nv_bfloat16* up, size_t n, GatedAct act) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+                                      const __nv_bfloat16* gate, const __nv_bfloat16* up, size_t lo, size_t n,
+                                      GatedAct act) {
+  for (size_t i = lo + blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
     float f, df;
     gated_value(__bfloat162float(gate[i]), act, f, df);
     const float d = __bfloat162float(dout[i]);
@@ -78,22 +100,144 @@ __global__ void gated_backward_kernel(__nv_bfloat16* dgate, __nv_bfloat16* dup, 
   }
 }
 
+__global__ void gated_backward_vec_kernel(__nv_bfloat16* dgate, __nv_bfloat16* dup, const __nv_bfloat16* dout,
+                                          const __nv_bfloat16* gate, const __nv_bfloat16* up, size_t nvec,
+                                          GatedAct act) {
+  for (size_t v = blockIdx.x * (size_t)blockDim.x + threadIdx.x; v < nvec; v += (size_t)gridDim.x * blockDim.x) {
+    float g[8], u[8], d[8], dg[8], du[8];
+    load8(g, gate + 8 * v);
+    load8(u, up + 8 * v);
+    load8(d, dout + 8 * v);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      float f, df;
+      gated_value(g[e], act, f, df);
+      dg[e] = d[e] * u[e] * df;
+      du[e] = d[e] * f;
+    }
+    store8(dgate + 8 * v, dg);
+    store8(dup + 8 * v, du);
+  }
+}
+
 // Products and sum rounded separately (no fused multiply-add): the value of the plain C++
 // expression, whatever the CUDA compiler would contract.
+__device__ inline float residual_value(float x, float y, float scale, float p, uint64_t seed, size_t i) {
+  const float m = p > 0.0f ? dropout_factor_dev(seed, i, p) : 1.0f;
+  return __fadd_rn(x, __fmul_rn(__fmul_rn(scale, m), y));
+}
+__device__ inline float residual_grad(float dout, float scale, float p, uint64_t seed, size_t i) {
+  const float m = p > 0.0f ? dropout_factor_dev(seed, i, p) : 1.0f;
+  return __fmul_rn(__fmul_rn(scale, m), dout);
+}
+
 __global__ void residual_forward_kernel(__nv_bfloat16* out, const __nv_bfloat16* x, const __nv_bfloat16* y,
-                                        float scale, float p, uint64_t seed, size_t n) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    const float m = p > 0.0f ? dropout_factor_dev(seed, i, p) : 1.0f;
-    out[i] = __float2bfloat16_rn(
-        __fadd_rn(__bfloat162float(x[i]), __fmul_rn(__fmul_rn(scale, m), __bfloat162float(y[i]))));
+                                        float scale, float p, uint64_t seed, size_t lo, size_t n) {
+  for (size_t i = lo + blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+    out[i] = __float2bfloat16_rn(residual_value(__bfloat162float(x[i]), __bfloat162float(y[i]), scale, p, seed, i));
+}
+
+__global__ void residual_forward_vec_kernel(__nv_bfloat16* out, const __nv_bfloat16* x, const __nv_bfloat16* y,
+                                            float scale, float p, uint64_t seed, size_t nvec) {
+  for (size_t v = blockIdx.x * (size_t)blockDim.x + threadIdx.x; v < nvec; v += (size_t)gridDim.x * blockDim.x) {
+    float a[8], b[8];
+    load8(a, x + 8 * v);
+    load8(b, y + 8 * v);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) a[e] = residual_value(a[e], b[e], scale, p, seed, 8 * v + e);
+    store8(out + 8 * v, a);
   }
 }
 
 __global__ void residual_backward_kernel(__nv_bfloat16* dy, const __nv_bfloat16* dout, float scale, float p,
-                                         uint64_t seed, size_t n) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    const float m = p > 0.0f ? dropout_factor_dev(seed, i, p) : 1.0f;
-    dy[i] = __float2bfloat16_rn(__fmul_rn(__fmul_rn(scale, m), __bfloat162float(dout[i])));
+                                         uint64_t seed, size_t lo, size_t n) {
+  for (size_t i = lo + blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+    dy[i] = __float2bfloat16_rn(residual_grad(__bfloat162float(dout[i]), scale, p, seed, i));
+}
+
+__global__ void residual_backward_vec_kernel(__nv_bfloat16* dy, const __nv_bfloat16* dout, float scale, float p,
+                                             uint64_t seed, size_t nvec) {
+  for (size_t v = blockIdx.x * (size_t)blockDim.x + threadIdx.x; v < nvec; v += (size_t)gridDim.x * blockDim.x) {
+    float a[8];
+    load8(a, dout + 8 * v);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) a[e] = residual_grad(a[e], scale, p, seed, 8 * v + e);
+    store8(dy + 8 * v, a);
+  }
+}
+
+// act(gate) * up for a row held in registers (row_groups.cuh), then its absmax int8 quantization
+// from the f32 values: the activation never makes a bf16 round trip through memory before the
+// quantization the down projection reads.
+template <int VPL>
+__global__ void __launch_bounds__(rows::kWarps * 32) gated_quant_vec_kernel(
+    __nv_bfloat16* out, __nv_bfloat16* out_q, const __nv_bfloat16* gate, const __nv_bfloat16* up, int N, int C,
+    GatedAct act) {
+  const int nvec = C / 8, G = rows::group_lanes(nvec), R = 32 / G;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane / G, gl = lane % G;
+  for (int base = (blockIdx.x * rows::kWarps + warp) * R; base < N; base += gridDim.x * rows::kWarps * R) {
+    const int row = base + grp;
+    const bool live = row < N;
+    const size_t off = (size_t)(live ? row : 0) * C;
+    float v[VPL][8];
+    float m = 0.0f;
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      const int vi = gl + G * j;
+      if (live && vi < nvec) {
+        float u[8];
+        load8(v[j], gate + off + 8 * vi);
+        load8(u, up + off + 8 * vi);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          float f, df;
+          gated_value(v[j][e], act, f, df);
+          v[j][e] = f * u[e];
+          m = fmaxf(m, fabsf(v[j][e]));
+        }
+        if (out) store8(out + off + 8 * vi, v[j]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v[j][e] = 0.0f;
+      }
+    }
+    m = rows::group_max(m, G);
+    const float s = 127.0f / fmaxf(m, 1e-5f);
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      const int vi = gl + G * j;
+      if (!live || vi >= nvec) continue;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[j][e] = rows::quant_int8(v[j][e], s);
+      store8(out_q + off + 8 * vi, v[j]);
+    }
+  }
+}
+
+// RoPE with 8 pairs per thread: thread (row, chunk) rotates elements [8c, 8c + 8) with
+// [half + 8c, half + 8c + 8) of one head vector (half a multiple of 8). Rows are (b, t, h).
+__global__ void rope_vec_kernel(__nv_bfloat16* x, const float* cosv, const float* sinv, int T, int H, int half,
+                                size_t rows, bool inverse) {
+  const int chunks = half / 8;
+  for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < rows * chunks;
+       idx += (size_t)gridDim.x * blockDim.x) {
+    const size_t row = idx / chunks;
+    const int i0 = (int)(idx - row * chunks) * 8;
+    const int t = (int)((row / H) % T);
+    __nv_bfloat16* v = x + row * (size_t)(2 * half);
+    float a[8], b[8], ra[8], rb[8];
+    load8(a, v + i0);
+    load8(b, v + half + i0);
+    const float* cp = cosv + (size_t)t * half + i0;
+    const float* sp = sinv + (size_t)t * half + i0;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      const float c = cp[e], s = inverse ? -sp[e] : sp[e];
+      ra[e] = a[e] * c - b[e] * s;
+      rb[e] = b[e] * c + a[e] * s;
+    }
+    store8(v + i0, ra);
+    store8(v + half + i0, rb);
   }
 }
 
@@ -103,36 +247,100 @@ void rope(Context& ctx, bf16* x, const float* cos, const float* sin, int B, int 
   OB_CHECK(hd % 2 == 0, "rope: head_dim ", hd, " is odd");
   const size_t pairs = (size_t)B * T * H * (hd / 2);
   if (pairs == 0) return;
-  rope_kernel<<<blocks_for(pairs, kThreads), kThreads, 0, stream_of(ctx)>>>(dev(x), cos, sin, T, H, hd, pairs, inverse);
+  if ((hd / 2) % 8 == 0 && aligned16(x)) {
+    const size_t rows = (size_t)B * T * H, work = rows * (size_t)(hd / 16);
+    rope_vec_kernel<<<blocks_for(work, kThreads), kThreads, 0, stream_of(ctx)>>>(dev(x), cos, sin, T, H, hd / 2, rows,
+                                                                                inverse);
+  } else {
+    rope_kernel<<<blocks_for(pairs, kThreads), kThreads, 0, stream_of(ctx)>>>(dev(x), cos, sin, T, H, hd, pairs,
+                                                                             inverse);
+  }
   check_last_launch("rope");
 }
 
+namespace {
+// The vectorised kernels cover the first n / 8 * 8 elements when every pointer is 16-byte aligned;
+// the scalar kernels take the rest (or everything).
+size_t vec_part(size_t n, std::initializer_list<const void*> ptrs) {
+  for (const void* p : ptrs)
+    if (!aligned16(p)) return 0;
+  return n / 8;
+}
+}  // namespace
+
 void gated_act_forward(Context& ctx, bf16* out, const bf16* gate, const bf16* up, size_t n, GatedAct act) {
   if (n == 0) return;
-  gated_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(dev(out), dev(gate), dev(up), n, act);
+  cudaStream_t st = stream_of(ctx);
+  const size_t nv = vec_part(n, {out, gate, up});
+  if (nv) gated_forward_vec_kernel<<<blocks_for(nv, kThreads), kThreads, 0, st>>>(dev(out), dev(gate), dev(up), nv, act);
+  if (8 * nv < n)
+    gated_forward_kernel<<<blocks_for(n - 8 * nv, kThreads), kThreads, 0, st>>>(dev(out), dev(gate), dev(up), 8 * nv,
+                                                                               n, act);
   check_last_launch("gated_act_forward");
 }
 
 void gated_act_backward(Context& ctx, bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up,
                         size_t n, GatedAct act) {
   if (n == 0) return;
-  gated_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(dev(dgate), dev(dup), dev(dout),
-                                                                                  dev(gate), dev(up), n, act);
+  cudaStream_t st = stream_of(ctx);
+  const size_t nv = vec_part(n, {dgate, dup, dout, gate, up});
+  if (nv)
+    gated_backward_vec_kernel<<<blocks_for(nv, kThreads), kThreads, 0, st>>>(dev(dgate), dev(dup), dev(dout), dev(gate),
+                                                                            dev(up), nv, act);
+  if (8 * nv < n)
+    gated_backward_kernel<<<blocks_for(n - 8 * nv, kThreads), kThreads, 0, st>>>(dev(dgate), dev(dup), dev(dout),
+                                                                                dev(gate), dev(up), 8 * nv, n, act);
   check_last_launch("gated_act_backward");
+}
+
+bool gated_act_quant_forward(Context& ctx, bf16* out, bf16* out_q, const bf16* gate, const bf16* up, int N, int C,
+                             GatedAct act) {
+  if (N <= 0 || C % 8 != 0 || C > 4096 || !aligned16(out_q) || !aligned16(gate) || !aligned16(up) ||
+      (out && !aligned16(out)))
+    return false;
+  bf16* plain = out == out_q ? nullptr : out;  // shared storage: only the quantized value is kept
+  const unsigned blocks = rows::blocks_for_rows(N, C / 8);
+  cudaStream_t st = stream_of(ctx);
+  const int need = rows::vectors_per_lane(C / 8);
+#define OB_GQ(V)                                                                                              \
+  gated_quant_vec_kernel<V><<<blocks, rows::kWarps * 32, 0, st>>>(plain ? dev(plain) : nullptr, dev(out_q), \
+                                                                  dev(gate), dev(up), N, C, act)
+  if (need <= 1) OB_GQ(1);
+  else if (need <= 2) OB_GQ(2);
+  else if (need <= 3) OB_GQ(3);
+  else if (need <= 4) OB_GQ(4);
+  else if (need <= 6) OB_GQ(6);
+  else if (need <= 8) OB_GQ(8);
+  else if (need <= 12) OB_GQ(12);
+  else OB_GQ(16);
+#undef OB_GQ
+  check_last_launch("gated_act_quant_forward");
+  return true;
 }
 
 void residual_forward(Context& ctx, bf16* out, const bf16* x, const bf16* y, float scale, float p, uint64_t seed,
                       size_t n) {
   if (n == 0) return;
-  residual_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(dev(out), dev(x), dev(y), scale,
-                                                                                    p, seed, n);
+  cudaStream_t st = stream_of(ctx);
+  const size_t nv = vec_part(n, {out, x, y});
+  if (nv)
+    residual_forward_vec_kernel<<<blocks_for(nv, kThreads), kThreads, 0, st>>>(dev(out), dev(x), dev(y), scale, p, seed,
+                                                                              nv);
+  if (8 * nv < n)
+    residual_forward_kernel<<<blocks_for(n - 8 * nv, kThreads), kThreads, 0, st>>>(dev(out), dev(x), dev(y), scale, p,
+                                                                                  seed, 8 * nv, n);
   check_last_launch("residual_forward");
 }
 
 void residual_backward(Context& ctx, bf16* dy, const bf16* dout, float scale, float p, uint64_t seed, size_t n) {
   if (n == 0) return;
-  residual_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(dev(dy), dev(dout), scale, p,
-                                                                                     seed, n);
+  cudaStream_t st = stream_of(ctx);
+  const size_t nv = vec_part(n, {dy, dout});
+  if (nv)
+    residual_backward_vec_kernel<<<blocks_for(nv, kThreads), kThreads, 0, st>>>(dev(dy), dev(dout), scale, p, seed, nv);
+  if (8 * nv < n)
+    residual_backward_kernel<<<blocks_for(n - 8 * nv, kThreads), kThreads, 0, st>>>(dev(dy), dev(dout), scale, p, seed,
+                                                                                   8 * nv, n);
   check_last_launch("residual_backward");
 }
 

@@ -28,19 +28,50 @@ __global__ void embedding_forward_kernel(__nv_bfloat16* out, const int32_t* toke
   for (int c = threadIdx.x; c < C; c += blockDim.x) o[c] = row[c];
 }
 
-// One block per run of equal tokens in the sorted order: the rows of dout summed in position order
-// (the stable sort keeps positions ascending), then added to the table row. No float atomics, so the
-// result is the same on every run.
-__global__ void embedding_backward_kernel(float* dtable, const __nv_bfloat16* dout, const int32_t* keys,
-                                          const int32_t* pos, int N, int C) {
+// The deterministic backward works on the token-sorted order (a stable sort keeps positions ascending
+// within a run of equal tokens). Runs are cut into segments of kEmbSeg rows at fixed offsets from the
+// run's start, one block each, so a frequent token (a space: ~15% of a text's tokens) no longer
+// makes one block walk thousands of rows while the GPU idles. A run of one segment adds its sum to
+// the table row at once; a longer run's segment sums go to partial[first sorted index of the
+// segment] and are added in segment order by embedding_fold_kernel. No float atomics: the same bits
+// on every run.
+constexpr int kEmbSeg = 64;
+
+__device__ inline int run_bound(const int32_t* keys, int N, int key, bool upper) {  // binary search
+  int lo = 0, hi = N;
+  while (lo < hi) {
+    const int mid = (lo + hi) >> 1;
+    if (keys[mid] < key || (upper && keys[mid] == key)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+__global__ void embedding_segment_kernel(float* dtable, float* partial, const __nv_bfloat16* dout,
+                                         const int32_t* keys, const int32_t* pos, int N, int C) {
+  const int i = blockIdx.x;
+  const int key = keys[i];
+  const int start = run_bound(keys, N, key, false);
+  if ((i - start) % kEmbSeg != 0) return;  // not the first row of a segment
+  const int end = run_bound(keys, N, key, true), seg_end = min(end, i + kEmbSeg);
+  const bool single = end - start <= kEmbSeg;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) {
+    float acc = 0.0f;
+    for (int j = i; j < seg_end; ++j) acc += __bfloat162float(dout[(size_t)pos[j] * C + c]);
+    if (single) dtable[(size_t)key * C + c] += acc;
+    else partial[(size_t)i * C + c] = acc;
+  }
+}
+
+__global__ void embedding_fold_kernel(float* dtable, const float* partial, const int32_t* keys, int N, int C) {
   const int i = blockIdx.x;
   const int key = keys[i];
   if (i > 0 && keys[i - 1] == key) return;  // not the start of a run
-  int end = i + 1;
-  while (end < N && keys[end] == key) ++end;
+  const int end = run_bound(keys, N, key, true);
+  if (end - i <= kEmbSeg) return;  // added by its only segment
   for (int c = threadIdx.x; c < C; c += blockDim.x) {
     float acc = 0.0f;
-    for (int j = i; j < end; ++j) acc += __bfloat162float(dout[(size_t)pos[j] * C + c]);
+    for (int j = i; j < end; j += kEmbSeg) acc += partial[(size_t)j * C + c];
     dtable[(size_t)key * C + c] += acc;
   }
 }
@@ -126,13 +157,18 @@ void embedding_backward(Context& ctx, float* dtable, const bf16* dout, const int
   OB_CUDA(cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, (const int32_t*)nullptr, (int32_t*)nullptr,
                                           (const int32_t*)nullptr, (int32_t*)nullptr, N, 0, 32, st));
   const size_t ids = ((size_t)N * sizeof(int32_t) + 255) / 256 * 256;
-  char* base = static_cast<char*>(ctx.scratch(3 * ids + sort_bytes));
+  // Scratch: sorted keys, positions in and out, the sort's temporary storage, then the segment sums
+  // (one f32 row per sorted index: only the first rows of segments of long runs are written).
+  const size_t sort_bytes_al = (sort_bytes + 255) / 256 * 256;
+  char* base = static_cast<char*>(ctx.scratch(3 * ids + sort_bytes_al + (size_t)N * C * sizeof(float)));
+  auto* partial = reinterpret_cast<float*>(base + 3 * ids + sort_bytes_al);
   auto* keys = reinterpret_cast<int32_t*>(base);
   auto* pos_in = reinterpret_cast<int32_t*>(base + ids);
   auto* pos = reinterpret_cast<int32_t*>(base + 2 * ids);
   iota_kernel<<<(N + 255) / 256, 256, 0, st>>>(pos_in, N);
   OB_CUDA(cub::DeviceRadixSort::SortPairs(base + 3 * ids, sort_bytes, tokens, keys, pos_in, pos, N, 0, 32, st));
-  embedding_backward_kernel<<<N, 128, 0, st>>>(dtable, dev(dout), keys, pos, N, C);
+  embedding_segment_kernel<<<N, 128, 0, st>>>(dtable, partial, dev(dout), keys, pos, N, C);
+  embedding_fold_kernel<<<N, 128, 0, st>>>(dtable, partial, keys, N, C);
   check_last_launch("embedding_backward");
 }
 

@@ -2,8 +2,11 @@
 // one warp per row (rows are 64..4096 wide: hidden sizes and, for QK-norm, head_dim). The weight
 // gradient is a column reduction in fixed row chunks, so it is deterministic.
 #include <algorithm>
+#include <initializer_list>
+#include <type_traits>
 
 #include "onebit/kernels/cuda/common.cuh"
+#include "onebit/kernels/cuda/row_groups.cuh"
 
 namespace onebit::kernels::cuda {
 namespace {
@@ -37,6 +40,141 @@ __global__ void rmsnorm_forward_kernel(__nv_bfloat16* out, __nv_bfloat16* out_q,
   for (int c = lane; c < C; c += 32) {
     const float y = __bfloat162float(xr[c]) * r * w[c];  // the f32 value, as the CPU path quantizes
     out_q[(size_t)row * C + c] = __float2bfloat16_rn(quant_int8(y, s));
+  }
+}
+
+// The forward with each row in registers (see row_groups.cuh): one read of x serves the sum of
+// squares, the output and the absmax of the int8 quantization. C = 8 * nvec, 16-byte aligned rows.
+template <int VPL>
+__global__ void __launch_bounds__(rows::kWarps * 32) rmsnorm_forward_vec_kernel(
+    __nv_bfloat16* out, __nv_bfloat16* out_q, float* rstd, const __nv_bfloat16* x, const float* w, int N, int C,
+    float eps) {
+  const int nvec = C / 8, G = rows::group_lanes(nvec), R = 32 / G;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane / G, gl = lane % G;
+  for (int base = (blockIdx.x * rows::kWarps + warp) * R; base < N; base += gridDim.x * rows::kWarps * R) {
+    const int row = base + grp;
+    const bool live = row < N;
+    const size_t off = (size_t)(live ? row : 0) * C;
+    float v[VPL][8];
+    float ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      const int vi = gl + G * j;
+      if (live && vi < nvec) {
+        load8(v[j], x + off + 8 * vi);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v[j][e] = 0.0f;
+      }
+#pragma unroll
+      for (int e = 0; e < 8; ++e) ss += v[j][e] * v[j][e];
+    }
+    ss = rows::group_sum(ss, G);
+    const float r = 1.0f / sqrtf(ss / (float)C + eps);
+    if (live && gl == 0) rstd[row] = r;
+    float m = 0.0f;
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      const int vi = gl + G * j;
+      if (vi >= nvec) continue;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {  // (w: f32 parameters, not necessarily 16-byte aligned in the arena)
+        v[j][e] = v[j][e] * r * w[8 * vi + e];
+        m = fmaxf(m, fabsf(v[j][e]));
+      }
+      if (live) store8(out + off + 8 * vi, v[j]);
+    }
+    if (!out_q) continue;
+    m = rows::group_max(m, G);
+    const float s = 127.0f / fmaxf(m, 1e-5f);
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      const int vi = gl + G * j;
+      if (!live || vi >= nvec) continue;
+      float q[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e) q[e] = rows::quant_int8(v[j][e], s);  // from the f32 value, as the CPU path
+      store8(out_q + off + 8 * vi, q);
+    }
+  }
+}
+
+template <int VPL>
+__global__ void __launch_bounds__(rows::kWarps * 32) act_quant_vec_kernel(__nv_bfloat16* out, const __nv_bfloat16* x,
+                                                                           int N, int C) {
+  const int nvec = C / 8, G = rows::group_lanes(nvec), R = 32 / G;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane / G, gl = lane % G;
+  for (int base = (blockIdx.x * rows::kWarps + warp) * R; base < N; base += gridDim.x * rows::kWarps * R) {
+    const int row = base + grp;
+    const bool live = row < N;
+    const size_t off = (size_t)(live ? row : 0) * C;
+    float v[VPL][8];
+    float m = 0.0f;
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      const int vi = gl + G * j;
+      if (live && vi < nvec) {
+        load8(v[j], x + off + 8 * vi);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v[j][e] = 0.0f;
+      }
+#pragma unroll
+      for (int e = 0; e < 8; ++e) m = fmaxf(m, fabsf(v[j][e]));
+    }
+    m = rows::group_max(m, G);
+    const float s = 127.0f / fmaxf(m, 1e-5f);
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      const int vi = gl + G * j;
+      if (!live || vi >= nvec) continue;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[j][e] = rows::quant_int8(v[j][e], s);
+      store8(out + off + 8 * vi, v[j]);
+    }
+  }
+}
+
+// QK-norm then RoPE in one pass over [B, T, H, hd] rows (hd = 8 * G, G a power of two <= 32, one
+// vector per lane): the partner of element i < hd/2 is i + hd/2, which lives G/2 lanes away. Rotates
+// the f32 normalised values, so the only rounding is the output's.
+__global__ void __launch_bounds__(rows::kWarps * 32) qk_norm_rope_forward_kernel(
+    __nv_bfloat16* out, float* rstd, const __nv_bfloat16* x, const float* w, const float* cosv, const float* sinv,
+    int N, int T, int H, int hd, float eps) {
+  const int G = hd / 8, R = 32 / G, half = hd / 2;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane / G, gl = lane % G;
+  const bool first = gl < G / 2;
+  const int i0 = (first ? gl : gl - G / 2) * 8;
+  for (int base = (blockIdx.x * rows::kWarps + warp) * R; base < N; base += gridDim.x * rows::kWarps * R) {
+    const int row = base + grp;
+    const bool live = row < N;
+    const size_t off = (size_t)(live ? row : 0) * hd;
+    float v[8];
+    if (live) {
+      load8(v, x + off + 8 * gl);
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[e] = 0.0f;
+    }
+    float ss = 0.0f;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) ss += v[e] * v[e];
+    ss = rows::group_sum(ss, G);
+    const float r = 1.0f / sqrtf(ss / (float)hd + eps);
+    if (live && gl == 0) rstd[row] = r;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) v[e] = v[e] * r * w[8 * gl + e];
+    float o[8];
+    const int t = live ? (row / H) % T : 0;
+    const float* cp = cosv + (size_t)t * half + i0;
+    const float* sp = sinv + (size_t)t * half + i0;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      const float p = __shfl_xor_sync(0xffffffffu, v[e], G / 2);
+      // first half: a*c - b*s (own a, partner b); second half: b*c + a*s (own b, partner a)
+      o[e] = first ? v[e] * cp[e] - p * sp[e] : v[e] * cp[e] + p * sp[e];
+    }
+    if (live) store8(out + off + 8 * gl, o);
   }
 }
 
@@ -110,10 +248,14 @@ __global__ void rmsnorm_dw_final_kernel(float* dw, const float* partial, int chu
 // dout * xhat to per-lane dw accumulators; a block's accumulators are summed in a fixed order into
 // partial[block, C] (then folded by rmsnorm_dw_final_kernel), so the result is deterministic. VPL
 // is the number of 8-wide vectors per lane.
-template <int VPL>
+// ROPE (QK-norm rows, one vector per lane, G = C / 8): dout is the gradient of the rotated output,
+// turned back into the gradient of the normalised row by the inverse rotation in registers.
+// OVERWRITE: dx = the row's gradient instead of dx += it.
+template <int VPL, bool ROPE = false, bool OVERWRITE = false>
 __global__ void __launch_bounds__(kWarps * 32) rmsnorm_backward_vec_kernel(
     __nv_bfloat16* dx, float* partial, const __nv_bfloat16* dout, const __nv_bfloat16* x, const float* w,
-    const float* rstd, int N, int C, int G, int rows_per_block) {
+    const float* rstd, int N, int C, int G, int rows_per_block, const float* cosv = nullptr,
+    const float* sinv = nullptr, int T = 1, int H = 1) {
   extern __shared__ float sdw[];  // [kWarps * (32 / G)][C]
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, R = 32 / G, grp = lane / G, gl = lane % G;
   const int nvec = C / 8;
@@ -154,18 +296,32 @@ __global__ void __launch_bounds__(kWarps * 32) rmsnorm_backward_vec_kernel(
         for (int e = 0; e < 8; ++e) dy[j][e] = xh[j][e] = 0.0f;
       }
     }
+    if constexpr (ROPE) {  // inverse rotation: a' = a*c + b*s, b' = b*c - a*s
+      const int half = C / 2;
+      const bool first = gl < G / 2;
+      const int i0 = (first ? gl : gl - G / 2) * 8, t = live ? (row / H) % T : 0;
+      dot = 0.0f;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        const float p = __shfl_xor_sync(0xffffffffu, dy[0][e], G / 2);
+        const float c = cosv[(size_t)t * half + i0 + e], sn = sinv[(size_t)t * half + i0 + e];
+        const float d = first ? dy[0][e] * c + p * sn : dy[0][e] * c - p * sn;
+        dy[0][e] = d;
+        dot += d * wr[0][e] * xh[0][e];
+      }
+    }
     for (int o = G / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
     dot /= (float)C;
 #pragma unroll
     for (int j = 0; j < VPL; ++j) {
       const int v = gl + G * j;
       if (!live || v >= nvec) continue;
-      uint4 old = *reinterpret_cast<const uint4*>(dx + off + v * 8);
+      uint4 old = OVERWRITE ? make_uint4(0, 0, 0, 0) : *reinterpret_cast<const uint4*>(dx + off + v * 8);
       __nv_bfloat16* po = reinterpret_cast<__nv_bfloat16*>(&old);
 #pragma unroll
       for (int e = 0; e < 8; ++e) {
         const float d = r * (dy[j][e] * wr[j][e] - xh[j][e] * dot);
-        po[e] = __float2bfloat16_rn(__bfloat162float(po[e]) + d);
+        po[e] = OVERWRITE ? __float2bfloat16_rn(d) : __float2bfloat16_rn(__bfloat162float(po[e]) + d);
         acc[j][e] += dy[j][e] * xh[j][e];
       }
       *reinterpret_cast<uint4*>(dx + off + v * 8) = old;
@@ -192,25 +348,83 @@ unsigned row_blocks(int N) { return (unsigned)((N + kWarps - 1) / kWarps); }
 
 }  // namespace
 
+namespace {
+
+// Calls f(std::integral_constant<int, VPL>) with the smallest instantiated vectors-per-lane count that
+// holds a row of nvec vectors; false where the row is too wide for registers (C > 4096).
+template <typename F>
+bool with_vpl(int nvec, F&& f) {
+  const int need = rows::vectors_per_lane(nvec);
+  if (need <= 1) return f(std::integral_constant<int, 1>{}), true;
+  if (need <= 2) return f(std::integral_constant<int, 2>{}), true;
+  if (need <= 3) return f(std::integral_constant<int, 3>{}), true;
+  if (need <= 4) return f(std::integral_constant<int, 4>{}), true;
+  if (need <= 6) return f(std::integral_constant<int, 6>{}), true;
+  if (need <= 8) return f(std::integral_constant<int, 8>{}), true;
+  if (need <= 12) return f(std::integral_constant<int, 12>{}), true;
+  if (need <= 16) return f(std::integral_constant<int, 16>{}), true;
+  return false;
+}
+
+bool vec_rows_ok(int C, std::initializer_list<const void*> ptrs) {
+  if (C % 8 != 0 || C > 4096) return false;
+  for (const void* p : ptrs)
+    if (p && !aligned16(p)) return false;
+  return true;
+}
+
+}  // namespace
+
 void rmsnorm_forward(Context& ctx, bf16* out, bf16* out_q, float* rstd, const bf16* x, const float* w, int N, int C,
                      float eps) {
   OB_CHECK(N > 0 && C > 0, "rmsnorm_forward: empty shape");
-  rmsnorm_forward_kernel<<<row_blocks(N), kWarps * 32, 0, stream_of(ctx)>>>(dev(out), out_q ? dev(out_q) : nullptr,
-                                                                             rstd, dev(x), w, N, C, eps);
+  cudaStream_t st = stream_of(ctx);
+  if (vec_rows_ok(C, {out, out_q, x}) &&
+      with_vpl(C / 8, [&](auto vpl) {
+        rmsnorm_forward_vec_kernel<decltype(vpl)::value><<<rows::blocks_for_rows(N, C / 8), rows::kWarps * 32, 0, st>>>(
+            dev(out), out_q ? dev(out_q) : nullptr, rstd, dev(x), w, N, C, eps);
+      })) {
+    check_last_launch("rmsnorm_forward");
+    return;
+  }
+  rmsnorm_forward_kernel<<<row_blocks(N), kWarps * 32, 0, st>>>(dev(out), out_q ? dev(out_q) : nullptr, rstd, dev(x), w,
+                                                                 N, C, eps);
   check_last_launch("rmsnorm_forward");
 }
 
 void act_quant_int8(Context& ctx, bf16* out, const bf16* x, int N, int C) {
   OB_CHECK(N > 0 && C > 0, "act_quant_int8: empty shape");
-  act_quant_kernel<<<row_blocks(N), kWarps * 32, 0, stream_of(ctx)>>>(dev(out), dev(x), N, C);
+  cudaStream_t st = stream_of(ctx);
+  if (vec_rows_ok(C, {out, x}) && with_vpl(C / 8, [&](auto vpl) {
+        act_quant_vec_kernel<decltype(vpl)::value>
+            <<<rows::blocks_for_rows(N, C / 8), rows::kWarps * 32, 0, st>>>(dev(out), dev(x), N, C);
+      })) {
+    check_last_launch("act_quant_int8");
+    return;
+  }
+  act_quant_kernel<<<row_blocks(N), kWarps * 32, 0, st>>>(dev(out), dev(x), N, C);
   check_last_launch("act_quant_int8");
+}
+
+bool qk_norm_rope_fusable(int hd) { return hd >= 16 && hd <= 256 && (hd & (hd - 1)) == 0; }
+
+void qk_norm_rope_forward(Context& ctx, bf16* out, float* rstd, const bf16* x, const float* w, const float* cos,
+                          const float* sin, int B, int T, int H, int hd, float eps) {
+  OB_CHECK(qk_norm_rope_fusable(hd) && aligned16(out) && aligned16(x),
+           "qk_norm_rope_forward: head_dim ", hd, " is not a power of two in [16, 256] or rows are unaligned");
+  const int N = B * T * H;
+  if (N == 0) return;
+  qk_norm_rope_forward_kernel<<<rows::blocks_for_rows(N, hd / 8), rows::kWarps * 32, 0, stream_of(ctx)>>>(
+      dev(out), rstd, dev(x), w, cos, sin, N, T, H, hd, eps);
+  check_last_launch("qk_norm_rope_forward");
 }
 
 namespace {
 
-template <int VPL>
+template <int VPL, bool ROPE = false, bool OVERWRITE = false>
 void launch_backward_vec(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
-                         const float* rstd, int N, int C) {
+                         const float* rstd, int N, int C, const float* cos = nullptr, const float* sin = nullptr,
+                         int T = 1, int H = 1) {
   const int nvec = C / 8;
   int G = 1;
   while (G < nvec && G < 32) G <<= 1;
@@ -223,11 +437,11 @@ void launch_backward_vec(Context& ctx, bf16* dx, float* dw, const bf16* dout, co
   const size_t smem = sizeof(float) * (size_t)kWarps * R * C;
   auto* partial = static_cast<float*>(ctx.scratch(sizeof(float) * (size_t)used * C));
   cudaStream_t st = stream_of(ctx);
+  auto* kernel = rmsnorm_backward_vec_kernel<VPL, ROPE, OVERWRITE>;
   if (smem > 48 * 1024)
-    OB_CUDA(cudaFuncSetAttribute(rmsnorm_backward_vec_kernel<VPL>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 (int)smem));
-  rmsnorm_backward_vec_kernel<VPL><<<used, kWarps * 32, smem, st>>>(dev(dx), partial, dev(dout), dev(x), w, rstd, N, C,
-                                                                    G, rows_per_block);
+    OB_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  kernel<<<used, kWarps * 32, smem, st>>>(dev(dx), partial, dev(dout), dev(x), w, rstd, N, C, G, rows_per_block, cos,
+                                          sin, T, H);
   rmsnorm_dw_final_kernel<<<(C + 31) / 32, dim3(32, 8), 0, st>>>(dw, partial, used, C);
   check_last_launch("rmsnorm_backward");
 }
@@ -258,6 +472,15 @@ void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const
                                                                             rows_per_chunk);
   rmsnorm_dw_final_kernel<<<col_blocks, dim3(32, 8), 0, st>>>(dw, partial, used, C);
   check_last_launch("rmsnorm_backward");
+}
+
+void qk_norm_rope_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
+                           const float* rstd, const float* cos, const float* sin, int B, int T, int H, int hd) {
+  OB_CHECK(qk_norm_rope_fusable(hd) && aligned16(dx) && aligned16(dout) && aligned16(x),
+           "qk_norm_rope_backward: head_dim ", hd, " is not a power of two in [16, 256] or rows are unaligned");
+  const int N = B * T * H;
+  if (N == 0) return;
+  if (hd <= 256) launch_backward_vec<1, true, true>(ctx, dx, dw, dout, x, w, rstd, N, hd, cos, sin, T, H);
 }
 
 }  // namespace onebit::kernels::cuda

@@ -1,0 +1,40 @@
+#pragma once
+// Rows held in registers by lane groups: a row of C = 8 * nvec bf16 values is read by a group of G
+// lanes (G the smallest power of two >= nvec, at most 32), 16 bytes at a time; lane gl of the group
+// holds the row's vectors gl, gl + G, gl + 2G, ... (VPL of them), so a warp reads contiguous memory
+// and one pass over the row serves a reduction (sum of squares, absmax) and the output. 32 / G rows
+// share a warp. Loops over rows are warp-uniform so every lane reaches every shuffle.
+#include "onebit/kernels/cuda/common.cuh"
+
+namespace onebit::kernels::cuda::rows {
+
+constexpr int kWarps = 8;  // warps per block
+
+__host__ __device__ inline int group_lanes(int nvec) {
+  int G = 1;
+  while (G < nvec && G < 32) G <<= 1;
+  return G;
+}
+__host__ __device__ inline int vectors_per_lane(int nvec) { return (nvec + group_lanes(nvec) - 1) / group_lanes(nvec); }
+
+__device__ inline float group_sum(float v, int G) {
+  for (int o = G / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ inline float group_max(float v, int G) {
+  for (int o = G / 2; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// The rounding of per-token absmax int8 quantization (reference.h), as a bf16-representable value.
+__device__ inline float quant_int8(float y, float s) { return fminf(fmaxf(rintf(y * s), -128.0f), 127.0f) / s; }
+
+// Launch shape for N rows of nvec vectors: enough blocks to cover the rows, capped at a few waves
+// (the kernels loop).
+inline unsigned blocks_for_rows(int N, int nvec) {
+  const int per_block = kWarps * (32 / group_lanes(nvec));
+  const long b = (N + per_block - 1) / per_block;
+  return (unsigned)std::max(1L, std::min(b, 132L * 16));
+}
+
+}  // namespace onebit::kernels::cuda::rows

@@ -1,0 +1,145 @@
+// The fused passes (kernels/cuda: qk_norm_rope_forward / backward, gated_act_quant_forward) against
+// the unfused sequences of reference.h in f64, on fresh random inputs.
+// Tolerances: each output is one bf16 rounding (2^-8 relative) of an f32 value. RoPE outputs are
+// sums a*c -/+ b*s that may cancel, so their bound is relative to |a*c| + |b*s|. The backward's dx is
+// r * (dy*w - xhat*dot) in f32: one bf16 rounding of the value plus ~1e-6 of its terms. int8 codes:
+// the f32 vs f64 value can cross a rounding boundary, so an element may be one code step off, rarely.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "cuda_test_util.h"
+#include "onebit/kernels/cpu/reference.h"
+
+namespace onebit::kernels::cuda {
+namespace {
+
+using namespace testing;
+
+struct Tables {
+  std::vector<float> cos, sin;
+};
+Tables rope_tables(int T, int hd) {
+  const int half = hd / 2;
+  Tables t{std::vector<float>((size_t)T * half), std::vector<float>((size_t)T * half)};
+  for (int p = 0; p < T; ++p)
+    for (int i = 0; i < half; ++i) {
+      const double a = p * std::pow(10000.0, -2.0 * i / hd);
+      t.cos[(size_t)p * half + i] = (float)std::cos(a);
+      t.sin[(size_t)p * half + i] = (float)std::sin(a);
+    }
+  return t;
+}
+
+TEST(CudaFused, QkNormRopeForwardIsNormThenRotation) {
+  ONEBIT_REQUIRE_GPU();
+  for (const int hd : {16, 64, 128, 256}) {
+    const uint64_t s = test_seed() + hd;
+    SCOPED_TRACE(::testing::Message() << "seed " << s << " hd " << hd);
+    const int B = 2, T = 37, H = 3, N = B * T * H, half = hd / 2;
+    const float eps = 1e-6f;
+    const auto x = bf16_exact(randn((size_t)N * hd, s, 2.0)), w = randn(hd, s + 1, 0.2, 1.0);
+    const Tables tb = rope_tables(T, hd);
+    Context ctx;
+    DevBf16 dx(x), out(x.size());
+    Dev<float> dw(hd), rstd(N), dc(tb.cos.size()), ds(tb.sin.size());
+    dw.put(w);
+    dc.put(tb.cos);
+    ds.put(tb.sin);
+    qk_norm_rope_forward(ctx, out.get(), rstd.get(), dx.get(), dw.get(), dc.get(), ds.get(), B, T, H, hd, eps);
+    std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end()), cd(tb.cos.begin(), tb.cos.end()),
+        sd(tb.sin.begin(), tb.sin.end()), normed(x.size()), r(N);
+    ref::rmsnorm_forward<double>(normed.data(), nullptr, r.data(), xd.data(), wd.data(), N, hd, eps);
+    std::vector<double> want = normed;
+    ref::rope<double>(want.data(), cd.data(), sd.data(), B, T, H, hd, false);
+    expect_close(rstd.take(), r, 1e-5, 0, "rstd");
+    const auto got = out.take_f32();
+    for (size_t i = 0; i < got.size(); ++i) {
+      const size_t base = i - i % hd, j = i % hd, pair = j < (size_t)half ? j + half : j - half;
+      const double terms = std::abs(normed[base + j]) + std::abs(normed[base + pair]);
+      ASSERT_NEAR(got[i], want[i], terms / 256 + 1e-6) << "out[" << i << "]";
+    }
+  }
+}
+
+TEST(CudaFused, QkNormRopeBackwardRotatesBackThenNormBackwardAndOverwritesDx) {
+  ONEBIT_REQUIRE_GPU();
+  for (const int hd : {16, 64, 128, 256}) {
+    const uint64_t s = test_seed() + 7 * hd;
+    SCOPED_TRACE(::testing::Message() << "seed " << s << " hd " << hd);
+    const int B = 3, T = 29, H = 2, N = B * T * H;
+    const auto x = bf16_exact(randn((size_t)N * hd, s)), w = randn(hd, s + 1, 0.2, 1.0);
+    const auto g = bf16_exact(randn((size_t)N * hd, s + 2)), garbage = bf16_exact(randn((size_t)N * hd, s + 3, 50.0));
+    const auto dw0 = randn(hd, s + 4);
+    const Tables tb = rope_tables(T, hd);
+    std::vector<float> tmp(x.size()), r(N);
+    ref::rmsnorm_forward<float>(tmp.data(), nullptr, r.data(), x.data(), w.data(), N, hd, 1e-6f);
+    Context ctx;
+    DevBf16 ddx(garbage), dg(g), dxin(x);
+    Dev<float> dw(hd), dwt(hd), drstd(N), dc(tb.cos.size()), ds(tb.sin.size());
+    dw.put(dw0);
+    dwt.put(w);
+    drstd.put(r);
+    dc.put(tb.cos);
+    ds.put(tb.sin);
+    qk_norm_rope_backward(ctx, ddx.get(), dw.get(), dg.get(), dxin.get(), dwt.get(), drstd.get(), dc.get(), ds.get(),
+                          B, T, H, hd);
+    std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end()), gd(g.begin(), g.end()), rd(r.begin(), r.end()),
+        cd(tb.cos.begin(), tb.cos.end()), sd(tb.sin.begin(), tb.sin.end());
+    ref::rope<double>(gd.data(), cd.data(), sd.data(), B, T, H, hd, true);
+    std::vector<double> dxd((size_t)N * hd, 0.0), dwd(dw0.begin(), dw0.end());
+    ref::rmsnorm_backward<double>(dxd.data(), dwd.data(), gd.data(), xd.data(), wd.data(), rd.data(), N, hd);
+    const auto got = ddx.take_f32();
+    for (int n = 0; n < N; ++n) {
+      double scale = 0;  // the size of the row's terms, for the cancellation bound
+      for (int c = 0; c < hd; ++c) scale = std::max(scale, std::abs(gd[(size_t)n * hd + c] * wd[c]) * rd[n]);
+      for (int c = 0; c < hd; ++c) {
+        const size_t i = (size_t)n * hd + c;
+        ASSERT_NEAR(got[i], dxd[i], std::abs(dxd[i]) / 256 + 1e-5 * scale + 1e-7) << "dx[" << i << "]";
+      }
+    }
+    expect_close(dw.take(), dwd, 1e-5, 1e-6 * N, "dw");
+  }
+}
+
+TEST(CudaFused, GatedActivationWithInt8QuantizationOfItsF32Value) {
+  ONEBIT_REQUIRE_GPU();
+  Context ctx;
+  for (const int C : {64, 768, 2048, 2816, 4096})
+    for (const GatedAct act : {GatedAct::SwiGLU, GatedAct::ReLU2, GatedAct::GELU}) {
+      const uint64_t s = test_seed() + C + (int)act;
+      SCOPED_TRACE(::testing::Message() << "seed " << s << " C " << C << " act " << (int)act);
+      const int N = 37;
+      const size_t n = (size_t)N * C;
+      const auto g = bf16_exact(randn(n, s, 3.0)), u = bf16_exact(randn(n, s + 1));
+      std::vector<float> act_v(n), want(n);
+      ref::gated_act_forward<float>(act_v.data(), g.data(), u.data(), n, act);
+      ref::act_quant_int8<float>(want.data(), act_v.data(), N, C);
+      DevBf16 dg(g), du(u), out(n), outq(n), shared(n);
+      ASSERT_TRUE(gated_act_quant_forward(ctx, out.get(), outq.get(), dg.get(), du.get(), N, C, act));
+      ASSERT_TRUE(gated_act_quant_forward(ctx, shared.get(), shared.get(), dg.get(), du.get(), N, C, act));
+      expect_close(out.take_f32(), act_v, kBf16Rtol, 1e-6, "unquantized output");
+      const auto gotq = outq.take_f32();
+      EXPECT_EQ(shared.take_f32(), gotq) << "out == out_q keeps the quantized value";
+      size_t off = 0;
+      for (int r = 0; r < N; ++r) {
+        float m = 0;
+        for (int c = 0; c < C; ++c) m = std::max(m, std::abs(act_v[(size_t)r * C + c]));
+        const float step = std::max(m, 1e-5f) / 127.0f;
+        for (int c = 0; c < C; ++c) {
+          const size_t i = (size_t)r * C + c;
+          const float err = std::abs(gotq[i] - want[i]);
+          ASSERT_LE(err, 1.01f * step + bf16_ulp(want[i])) << "int8 [" << r << "," << c << "]";
+          off += err > bf16_ulp(want[i]);
+        }
+      }
+      EXPECT_LE(off, std::max<size_t>(2, n / 1000)) << "int8 codes off by one step";
+    }
+  // Rows the register-resident kernel cannot hold: nothing launched, the caller falls back.
+  DevBf16 a(77 * 3), b(77 * 3), c(77 * 3);
+  EXPECT_FALSE(gated_act_quant_forward(ctx, a.get(), a.get(), b.get(), c.get(), 3, 77, GatedAct::SwiGLU));
+}
+
+}  // namespace
+}  // namespace onebit::kernels::cuda

@@ -5,6 +5,11 @@
 //     MASTER_ADDR, MASTER_PORT (rank 0 listens there to hand out NCCL's unique id)
 //   neither: a single process.
 // mpirun's variables win when both are present (mpirun may run inside a torchrun-style allocation).
+// Two overrides, read here too:
+//   ONEBIT_DIST_BACKEND=auto|nccl|mpi  the communicator: auto picks by launch and device (a world of
+//     one runs alone); nccl or mpi forces that one, also for a world of one (how the tests run the
+//     NCCL path on one GPU)
+//   ONEBIT_GRAD_WIRE=auto|bf16|f32     how gradient buckets travel: auto is bf16 on NCCL, f32 on MPI
 #include <functional>
 #include <string>
 
@@ -20,6 +25,8 @@ struct LaunchEnv {
   int local_world_size = 1;
   std::string master_addr;  // torchrun-style only
   int master_port = 0;
+  std::string backend = "auto";    // ONEBIT_DIST_BACKEND
+  std::string grad_wire = "auto";  // ONEBIT_GRAD_WIRE
 };
 
 // Reads the variables through `getenv` (the process environment unless given); a malformed or
@@ -27,5 +34,10 @@ struct LaunchEnv {
 LaunchEnv detect_launch(const std::function<const char*(const char*)>& getenv = {});
 
 const char* to_string(Launcher l);
+
+// The GPU of this rank among the `visible` ones: LOCAL_RANK, one GPU per rank of a host. Fails with
+// one line when the host's ranks outnumber its visible GPUs (two ranks would share one) or none is
+// visible.
+int gpu_for_rank(const LaunchEnv& env, int visible);
 
 }  // namespace onebit::dist

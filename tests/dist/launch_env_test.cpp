@@ -122,6 +122,17 @@ TEST(GpuForRank, LocalRankPicksTheGpuAndRanksNeverShareOne) {
                                 {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}});
   EXPECT_NE(error(two, 1).find("2 ranks on this host (mpirun) but 1 GPU is visible"), std::string::npos);
   EXPECT_NE(error(LaunchEnv{}, 0).find("no CUDA device is visible"), std::string::npos);
+  // Without LOCAL_WORLD_SIZE (a multi-host script setting RANK, WORLD_SIZE and LOCAL_RANK only) the
+  // local rank alone decides: rank 9 of 16 is local rank 1 of its host's 8 GPUs; local rank 8 is not.
+  const LaunchEnv slurm = detect({{"WORLD_SIZE", "16"}, {"RANK", "9"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "h"},
+                                  {"MASTER_PORT", "1"}});
+  EXPECT_EQ(gpu_for_rank(slurm, 8), 1);
+  const LaunchEnv ninth = detect({{"WORLD_SIZE", "16"}, {"RANK", "8"}, {"LOCAL_RANK", "8"}, {"MASTER_ADDR", "h"},
+                                  {"MASTER_PORT", "1"}});
+  EXPECT_NE(error(ninth, 8).find("local rank 8 (torchrun-style environment) but 8 GPUs are visible: two ranks would "
+                                 "share a GPU"),
+            std::string::npos)
+      << error(ninth, 8);
   // A rank pinned to its own GPU by its launcher: one local rank, device 0.
   const LaunchEnv pinned = detect({{"WORLD_SIZE", "2"}, {"RANK", "1"}, {"LOCAL_RANK", "0"}, {"LOCAL_WORLD_SIZE", "1"},
                                    {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}});

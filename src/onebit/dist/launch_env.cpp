@@ -38,6 +38,7 @@ LaunchEnv from_mpirun(const Getenv& get) {
   e.launcher = Launcher::Mpirun;
   e.world_size = required_int(get, "OMPI_COMM_WORLD_SIZE", 1, kMaxWorld, "mpirun");
   e.rank = required_int(get, "OMPI_COMM_WORLD_RANK", 0, e.world_size - 1, "mpirun");
+  e.local_world_size_given = get("OMPI_COMM_WORLD_LOCAL_SIZE") != nullptr;
   e.local_world_size = int_var(get, "OMPI_COMM_WORLD_LOCAL_SIZE", 1, e.world_size).value_or(1);
   e.local_rank = int_var(get, "OMPI_COMM_WORLD_LOCAL_RANK", 0, e.local_world_size - 1).value_or(0);
   return e;
@@ -48,6 +49,7 @@ LaunchEnv from_torchrun(const Getenv& get) {
   e.launcher = Launcher::Torchrun;
   e.world_size = required_int(get, "WORLD_SIZE", 1, kMaxWorld, "torchrun-style");
   e.rank = required_int(get, "RANK", 0, e.world_size - 1, "torchrun-style");
+  e.local_world_size_given = get("LOCAL_WORLD_SIZE") != nullptr;
   e.local_world_size = int_var(get, "LOCAL_WORLD_SIZE", 1, e.world_size).value_or(e.world_size);
   e.local_rank = int_var(get, "LOCAL_RANK", 0, e.local_world_size - 1).value_or(e.rank % e.local_world_size);
   if (e.world_size > 1) {
@@ -83,11 +85,15 @@ LaunchEnv detect_launch(const Getenv& getenv_fn) {
 
 int gpu_for_rank(const LaunchEnv& env, int visible) {
   if (visible <= 0) fail("rank ", env.rank, ": no CUDA device is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES)");
-  if (env.local_world_size > visible)
-    fail(env.local_world_size, " ranks on this host (", to_string(env.launcher), ") but ", visible,
-         visible == 1 ? " GPU is" : " GPUs are", " visible: two ranks would share a GPU; start at most ", visible,
-         " per host (one per GPU; a launcher that gives each rank its own GPU through CUDA_VISIBLE_DEVICES sets "
-         "LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 for each)");
+  const char* hint = " (one per GPU; a launcher that gives each rank its own GPU through CUDA_VISIBLE_DEVICES sets "
+                     "LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 for each)";
+  const char* gpus = visible == 1 ? " GPU is" : " GPUs are";
+  if (env.local_world_size_given && env.local_world_size > visible)
+    fail(env.local_world_size, " ranks on this host (", to_string(env.launcher), ") but ", visible, gpus,
+         " visible: two ranks would share a GPU; start at most ", visible, " per host", hint);
+  if (env.local_rank >= visible)
+    fail("local rank ", env.local_rank, " (", to_string(env.launcher), ") but ", visible, gpus,
+         " visible: two ranks would share a GPU; start at most ", visible, " per host", hint);
   return env.local_rank;
 }
 

@@ -23,6 +23,7 @@ struct LaunchEnv {
   int world_size = 1;
   int local_rank = 0;
   int local_world_size = 1;
+  bool local_world_size_given = false;  // the launcher said it (else local_world_size is a default)
   std::string master_addr;  // torchrun-style only
   int master_port = 0;
   std::string backend = "auto";    // ONEBIT_DIST_BACKEND
@@ -36,8 +37,9 @@ LaunchEnv detect_launch(const std::function<const char*(const char*)>& getenv = 
 const char* to_string(Launcher l);
 
 // The GPU of this rank among the `visible` ones: LOCAL_RANK, one GPU per rank of a host. Fails with
-// one line when the host's ranks outnumber its visible GPUs (two ranks would share one) or none is
-// visible.
+// one line when LOCAL_RANK is not a visible GPU, when the launcher says the host has more ranks
+// than visible GPUs (two ranks would share one: every rank fails at once instead of some waiting
+// for the others), or when none is visible.
 int gpu_for_rank(const LaunchEnv& env, int visible);
 
 }  // namespace onebit::dist

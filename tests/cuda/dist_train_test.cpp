@@ -106,6 +106,11 @@ class CudaDistTrain : public ::testing::Test {
     RunResult r = run(tiny_args(data, out, 8), dir);
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.err.find("on each of 1 rank (nccl)"), std::string::npos) << "the run did not use NCCL: " << r.err;
+    // The tiny preset's gradients fit one bucket, started by the hook in the backward.
+    EXPECT_NE(r.err.find("gradients: 1 bucket of up to 4 Mi values as " + wire + " over nccl, 1 started during the "
+                         "backward"),
+              std::string::npos)
+        << r.err;
     return out;
   }
   fs::path dir, data;
@@ -175,6 +180,9 @@ TEST_F(CudaDistTrain, TwoGpusEqualOneGpuWithTwiceTheBatch) {
   const std::string err0 = read_file(dir / "r0.err");
   EXPECT_NE(err0.find("on each of 2 ranks (nccl)"), std::string::npos) << err0;
   EXPECT_NE(err0.find("memory per rank (2 ranks"), std::string::npos) << err0;
+  EXPECT_NE(err0.find("gradients: 1 bucket of up to 4 Mi values as bf16 over nccl, 1 started during the backward"),
+            std::string::npos)
+      << err0;
   const auto l1 = losses(one), l2 = losses(two);
   ASSERT_EQ(l1.size(), 20u);
   ASSERT_EQ(l2.size(), l1.size());

@@ -46,7 +46,6 @@ std::unique_ptr<Communicator> open_communicator(Device device, const LaunchEnv& 
 #endif
   }
 #ifdef ONEBIT_HAVE_NCCL
-  (void)mem;
   return nccl_communicator(env, kernels::cuda_stream());
 #else
   fail(to_string(env.launcher), " started ", env.world_size, " rank(s) for NCCL on CUDA, but this onebit was built "

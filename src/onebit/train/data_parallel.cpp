@@ -99,7 +99,16 @@ void DataParallel::reduce_gradients(float* grads, size_t n) {
   dist::GradientReducer& r = reducer(grads, n);
   if (!hooked_) r.ready(0, n);
   r.finish();
+  started_in_backward_ = hooked_ ? r.reduced_early() : 0;
   hooked_ = false;
+}
+
+std::string DataParallel::describe_reduction() const {
+  if (!reducer_) return {};
+  const size_t n = reducer_->buckets();
+  return cat("gradients: ", n, n == 1 ? " bucket" : " buckets", " of up to ", kGradBucketValues >> 20, " Mi values as ",
+             wire_ == dist::Wire::BF16 ? "bf16" : "f32", " over ", comm_->name(), ", ", started_in_backward_,
+             " started during the backward");
 }
 
 void DataParallel::gather_params(float* params, size_t n) {

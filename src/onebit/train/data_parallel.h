@@ -76,6 +76,9 @@ class DataParallel {
   // no hook reported is reduced now (on the CPU path, the whole arena: MPI collectives block, so
   // there is nothing to overlap with). Buckets travel as bf16 on CUDA (NCCL), f32 on the CPU.
   void reduce_gradients(float* grads, size_t n);
+  // One line on how the last step's gradients travelled: buckets, wire, and how many of them started
+  // during the backward (the overlap); empty before the first reduce_gradients or on a plain process.
+  std::string describe_reduction() const;
   // After each rank's AdamW updated its shard: every rank gets every shard's parameters.
   void gather_params(float* params, size_t n);
   // The step's loss averaged over the ranks, and whether any rank was asked to stop (Ctrl-C), so all
@@ -99,6 +102,7 @@ class DataParallel {
   bool distributed_ = false;
   std::unique_ptr<dist::Communicator> comm_;
   bool hooked_ = false;  // grads_ready was called this step
+  size_t started_in_backward_ = 0;  // buckets the last step's hook started
   std::vector<size_t> counts_;  // the arena's shards, set by make_optimizer
   std::unique_ptr<dist::GradientReducer> reducer_;
 };

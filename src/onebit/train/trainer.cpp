@@ -340,6 +340,7 @@ TrainingRun::LoopEnd TrainingRun::step_loop() {
       return LoopEnd::Interrupted;  // the half-done step is dropped; its start state is what is saved
     }
     dp_->reduce_gradients(model_->grads().data(), model_->num_params());
+    if (step_ == first_step_ && dp_->distributed() && dp_->is_root()) log_below_bar(dp_->describe_reduction());
     const DataParallel::StepEnd agreed = dp_->end_step(*loss, interrupt_requested());
     loss = agreed.loss;
     if (!std::isfinite(*loss)) fail("loss is ", *loss, " at step ", step_ + 1, "; lower --lr or check the data");

@@ -8,7 +8,9 @@
 #
 # Reports per row: tokens/s of the whole job (rank 0's metrics.jsonl: global tokens per step over the
 # median step time after WARMUP steps), scaling efficiency = tokens/s on N GPUs / (N x tokens/s on 1
-# GPU), and the peak GPU memory of rank 0 (the backend's peak allocation; the ranks are symmetric).
+# GPU), and peak memory per GPU twice: rank 0's backend allocations (gpu_peak_mb: weights, grads,
+# the AdamW shard, activations; the ranks are symmetric) and the most nvidia-smi saw in use on any of
+# the job's GPUs (sampled every 200 ms; adds the CUDA context, cuBLAS workspace and NCCL's buffers).
 #
 #   bench/multi_gpu_scaling.sh   (env: ONEBIT_BINARY, PYTHON, CONFIGS="0.3b 1b", GPUS="1 2 4 8",
 #                                      STEPS, WARMUP, B, T, SEGMENTS_1B, RESULT)
@@ -40,7 +42,9 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$repo/bench/results"
 
 run_job() {  # run_job <config json> <segments> <gpus> <out dir>: one process per GPU, waits for all
-  local cfg=$1 seg=$2 n=$3 out=$4 port=$((29500 + RANDOM % 2000)) pids=() status=0
+  local cfg=$1 seg=$2 n=$3 out=$4 port=$((29500 + RANDOM % 2000)) pids=() status=0 smi
+  nvidia-smi --query-gpu=index,memory.used --format=csv,noheader,nounits -lms 200 >"$out.smi.csv" 2>/dev/null &
+  smi=$!
   for ((r = 0; r < n; r++)); do
     RANK=$r LOCAL_RANK=$r WORLD_SIZE=$n LOCAL_WORLD_SIZE=$n MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
       XDG_CACHE_HOME="$work/cache" "$ONEBIT_BINARY" train --device cuda --data "$repo/data/tinyshakespeare.txt" \
@@ -50,6 +54,8 @@ run_job() {  # run_job <config json> <segments> <gpus> <out dir>: one process pe
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || status=1; done
+  kill "$smi" 2>/dev/null || true
+  wait "$smi" 2>/dev/null || true
   return $status
 }
 
@@ -69,6 +75,7 @@ PY
     echo "== onebit $c on $n x $gpu: batch $B x seq $T per GPU, $((WARMUP + STEPS)) steps" >&2
     if run_job "$work/$c.json" "$seg" "$n" "$work/run-$c-$n"; then
       cp "$work/run-$c-$n/metrics.jsonl" "$work/metrics-$c-$n.jsonl"
+      cp "$work/run-$c-$n.smi.csv" "$work/smi-$c-$n.csv" 2>/dev/null || true
     else
       echo "onebit $c on $n GPUs failed; the ranks' last lines:" >&2
       for f in "$work/run-$c-$n".rank*.log; do tail -n 3 "$f" >&2; done
@@ -81,7 +88,16 @@ import datetime, json, os, statistics, sys
 work, out, gpu, visible, warmup = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 configs, gpus, B, T = sys.argv[6].split(), [int(g) for g in sys.argv[7].split()], int(sys.argv[8]), int(sys.argv[9])
 rows = []
-print(f"{'config':6s} {'GPUs':>4s} {'tokens/s':>11s} {'per GPU':>10s} {'efficiency':>10s} {'ms/step':>8s} {'peak GiB/GPU':>12s}")
+def smi_peak_gib(path, n):  # the most memory.used (MiB) on GPUs 0..n-1 during the job
+    best = 0
+    if os.path.exists(path):
+        for line in open(path):
+            parts = [p.strip() for p in line.split(",")]
+            if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit() and int(parts[0]) < n:
+                best = max(best, int(parts[1]))
+    return round(best / 1024, 2) if best else None
+print(f"{'config':6s} {'GPUs':>4s} {'tokens/s':>11s} {'per GPU':>10s} {'efficiency':>10s} {'ms/step':>8s} "
+      f"{'peak GiB/GPU':>12s} {'nvidia-smi GiB':>14s}")
 for c in configs:
     one = None
     for n in gpus:
@@ -98,10 +114,13 @@ for c in configs:
                    ms_step=round(ms, 2), tok_s=round(tok_s), tok_s_per_gpu=round(tok_s / n),
                    scaling_efficiency=round(tok_s / (n * one), 3) if one else None,
                    peak_gib_per_gpu=round(max(r.get("gpu_peak_mb", 0) for r in recs) / 1024, 2),
+                   nvidia_smi_peak_gib_per_gpu=smi_peak_gib(os.path.join(work, f"smi-{c}-{n}.csv"), n),
                    final_loss=recs[-1]["loss"])
         rows.append(row)
         eff = f"{row['scaling_efficiency']:.1%}" if one else "-"
-        print(f"{c:6s} {n:4d} {row['tok_s']:>11,} {row['tok_s_per_gpu']:>10,} {eff:>10s} {ms:8.1f} {row['peak_gib_per_gpu']:12.2f}")
+        smi = row["nvidia_smi_peak_gib_per_gpu"]
+        print(f"{c:6s} {n:4d} {row['tok_s']:>11,} {row['tok_s_per_gpu']:>10,} {eff:>10s} {ms:8.1f} "
+              f"{row['peak_gib_per_gpu']:12.2f} {smi if smi is not None else '-':>14}")
 json.dump(dict(date=datetime.date.today().isoformat(), gpu=gpu, gpus_visible=visible, rows=rows), open(out + ".tmp", "w"), indent=1)
 os.replace(out + ".tmp", out)
 print("wrote", out)

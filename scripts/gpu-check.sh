@@ -5,7 +5,8 @@
 # bench/results JSON) to $OUT (or ./out) for the caller.
 # ONEBIT_GPU_CHECK=cuda builds and runs only the GPU tests (kernels, CudaOps, model, `train --device
 # cuda`) and the GPU benchmarks (a shorter call). GPU_BENCH=0 skips the training benchmarks,
-# GPU_QUALITY=0 the shakespeare-char quality run, GPU_THROUGHPUT=0 the throughput runs;
+# GPU_QUALITY=0 the shakespeare-char quality run, GPU_THROUGHPUT=0 the throughput runs, GPU_SCALING=1
+# adds bench/multi_gpu_scaling.sh (1, 2, 4, 8 GPUs, as many as are visible);
 # ONEBIT_GPU_CHECK=bench builds onebit and runs only the GPU benchmarks.
 # On an image without a package registry, run scripts/fetch-device-deps.sh first and carry .deps.
 set -euo pipefail
@@ -36,6 +37,9 @@ status=0
 peer=../shared/bench/peer_torch_bitnet.py
 [ -f "$peer" ] || peer=.peer/peer_torch_bitnet.py
 gpu_tests="cuda_kernels_test cuda_ops_test cuda_model_test cuda_train_test"
+# The NCCL data-parallel tests (one GPU: a world of one forced onto NCCL; two GPUs where visible),
+# where the configure found NCCL.
+grep -q "dist backends: .*NCCL ON" "$out/configure.log" && gpu_tests="$gpu_tests cuda_nccl_test cuda_dist_train_test"
 run_gpu_benches() {  # training throughput vs the peer (and the 1b preset with checkpointing), then
                      # (GPU_QUALITY=1) the shakespeare-char quality run
   if [ "${GPU_THROUGHPUT:-1}" = 1 ]; then
@@ -44,6 +48,11 @@ run_gpu_benches() {  # training throughput vs the peer (and the 1b preset with c
     ONEBIT_BINARY=$build/src/cli/onebit CONFIGS=1b SEGMENTS="8" RESULT=gpu_train_throughput_1b \
       bash bench/gpu_train_throughput.sh 2>&1 | tee "$out/gpu_train_1b.log" | tail -n 3 || status=1
     cp bench/results/gpu_train_throughput*.json "$out/" 2>/dev/null || true
+  fi
+  if [ "${GPU_SCALING:-0}" = 1 ]; then  # data-parallel scaling over the visible GPUs (several-GPU kinds)
+    ONEBIT_BINARY=$build/src/cli/onebit bash bench/multi_gpu_scaling.sh 2>&1 | tee "$out/multi_gpu.log" |
+      grep -vE "^\[onebit info\]|it/s|step/s|tokenize|model saved" | tail -n 20 || status=1
+    cp bench/results/multi_gpu_scaling.json "$out/" 2>/dev/null || true
   fi
   if [ "${GPU_QUALITY:-1}" = 1 ]; then
     ONEBIT_BINARY=$build/src/cli/onebit bash bench/shakespeare_char.sh 2>&1 | tee "$out/shakespeare.log" |

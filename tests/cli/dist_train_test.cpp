@@ -6,7 +6,9 @@
 //     and continues the same trajectory;
 //   - the same for a streamed JSONL source;
 //   - kill -9 of one rank ends the job with a non-zero status and mpirun naming the rank, and the
-//     last checkpoint resumes.
+//     last checkpoint resumes;
+//   - one process forced onto MPI (ONEBIT_DIST_BACKEND=mpi) runs every collective of the step and is
+//     bitwise the plain run (a sum over one rank is the value itself).
 // Skipped with a message where mpirun is not installed or onebit was built without MPI.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -17,6 +19,7 @@
 #include <sstream>
 
 #include "cli_util.h"
+#include "trajectory.h"
 #include "onebit/core/json_util.h"
 #include "onebit/formats/safetensors.h"
 #include "onebit/train/metrics_log.h"
@@ -369,4 +372,21 @@ TEST_F(DistTrain, KillOfOneRankEndsTheJobAndTheCheckpointResumes) {
   RunResult r = run(again, dir_);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("resumed from"), std::string::npos) << r.err;
+}
+
+TEST_F(DistTrain, AWorldOfOneForcedOntoMpiIsBitwiseThePlainRun) {
+  const fs::path out = dir_ / "forced-mpi";
+  ::setenv("ONEBIT_DIST_BACKEND", "mpi", 1);
+  RunResult r = run(with(train_args(out), {"--batch-size", "4"}), dir_);
+  ::unsetenv("ONEBIT_DIST_BACKEND");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("on each of 1 rank (mpi)"), std::string::npos) << r.err;
+  // The CPU path reduces after the backward (MPI blocks: nothing to overlap).
+  EXPECT_NE(r.err.find("gradients: 1 bucket of up to 4 Mi values as f32 over mpi, 0 started during the backward"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(trajectory(one()), trajectory(out));
+  EXPECT_TRUE(read_file(one() / "model.safetensors") == read_file(out / "model.safetensors"));
+  const std::string opt6 = ckpt(6) + "/optimizer.safetensors";
+  EXPECT_TRUE(read_file(one() / opt6) == read_file(out / opt6));
 }

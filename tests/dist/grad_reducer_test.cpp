@@ -18,7 +18,7 @@ using namespace onebit::dist;
 namespace {
 
 // A world of `world` ranks seen from rank 0: the other ranks' arenas are `others`; all_reduce_sum
-// adds them in and records the range.
+// adds them in and records the range; the overlapped form records too and counts the joins.
 class RecordingComm final : public Communicator {
  public:
   RecordingComm(int world, std::vector<float> others_sum) : world_(world), others_(std::move(others_sum)) {}
@@ -32,6 +32,11 @@ class RecordingComm final : public Communicator {
     wires.push_back(wire);
     for (size_t i = 0; i < n; ++i) buf[i] += others_[off + i];
   }
+  void all_reduce_sum_overlapped(float* buf, size_t n, Wire wire) override {
+    all_reduce_sum(buf, n, wire);
+    ++overlapped;
+  }
+  void join_overlapped() override { joined_after.push_back(calls.size()); }
   void reduce_scatter_sum(float*, std::span<const size_t>) override {}
   void all_gather(float*, std::span<const size_t>) override {}
   void broadcast(float*, size_t, int) override {}
@@ -42,6 +47,8 @@ class RecordingComm final : public Communicator {
   float* base = nullptr;
   std::vector<std::pair<size_t, size_t>> calls;
   std::vector<Wire> wires;
+  size_t overlapped = 0;
+  std::vector<size_t> joined_after;  // calls.size() at each join
 
  private:
   int world_;
@@ -80,6 +87,9 @@ TEST(GradientReducer, LayerByLayerReducesEachBucketOnceAsSoonAsItIsComplete) {
   EXPECT_EQ(red.reduced_early(), red.buckets());
   EXPECT_EQ(grads, expected);
   EXPECT_TRUE(std::all_of(comm.wires.begin(), comm.wires.end(), [](Wire w) { return w == Wire::BF16; }));
+  // Every bucket left overlapped with the backward, and finish() joined them once, after the last.
+  EXPECT_EQ(comm.overlapped, red.buckets());
+  EXPECT_EQ(comm.joined_after, std::vector<size_t>{red.buckets()});
   // Each bucket exactly once, covering the arena.
   std::sort(comm.calls.begin(), comm.calls.end());
   size_t at = 0;
@@ -110,13 +120,19 @@ TEST(GradientReducer, FinishReducesWhatIsLeftAndTheNextStepStartsFresh) {
   EXPECT_THROW(red.ready(250, 100), Error);  // outside the arena
 }
 
-TEST(GradientReducer, AWorldOfOneSendsNothing) {
+TEST(GradientReducer, AWorldOfOneStillGoesThroughItsCommunicator) {
+  // Each bucket reaches the communicator whatever the world size: a world of one forced onto NCCL
+  // runs the GPU path (tests/cuda), and the single-process communicator's sum leaves the values.
   std::vector<float> grads(10, 1.0f);
-  RecordingComm comm(1, std::vector<float>(10, 5.0f));
+  RecordingComm comm(1, std::vector<float>(10, 0.0f));
   comm.base = grads.data();
   GradientReducer red(comm, grads.data(), grads.size(), 4, Wire::F32);
   red.ready(0, 10);
   red.finish();
-  EXPECT_TRUE(comm.calls.empty());
+  EXPECT_EQ(comm.calls, (std::vector<std::pair<size_t, size_t>>{{0, 4}, {4, 4}, {8, 2}}));
+  auto single = single_process_communicator(kernels::cpu_ops());
+  GradientReducer alone(*single, grads.data(), grads.size(), 4, Wire::BF16);
+  alone.ready(0, 10);
+  alone.finish();
   EXPECT_EQ(grads, std::vector<float>(10, 1.0f));
 }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <tuple>
 #include <string>
 
 #include "onebit/core/error.h"
@@ -82,6 +83,76 @@ TEST(LaunchEnv, BadValuesNameTheVariable) {
   EXPECT_EQ(error_of({{"OMPI_COMM_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_RANK", "1\n"}}),
             "environment variable OMPI_COMM_WORLD_RANK=\"1\\n\": expected an integer in [0, 1]");
   EXPECT_EQ(error_of({{"OMPI_COMM_WORLD_SIZE", "2"}}), "environment variable OMPI_COMM_WORLD_RANK is not set (mpirun launch)");
+}
+
+TEST(LaunchEnv, BackendAndWireOverrides) {
+  const LaunchEnv plain = detect({});
+  EXPECT_EQ(plain.backend, "auto");
+  EXPECT_EQ(plain.grad_wire, "auto");
+  const LaunchEnv forced =
+      detect({{"WORLD_SIZE", "1"}, {"RANK", "0"}, {"ONEBIT_DIST_BACKEND", "nccl"}, {"ONEBIT_GRAD_WIRE", "f32"}});
+  EXPECT_EQ(forced.launcher, Launcher::Torchrun);
+  EXPECT_EQ(forced.world_size, 1);
+  EXPECT_EQ(forced.backend, "nccl");
+  EXPECT_EQ(forced.grad_wire, "f32");
+  EXPECT_EQ(error_of({{"ONEBIT_DIST_BACKEND", "gloo"}}),
+            "environment variable ONEBIT_DIST_BACKEND=\"gloo\": expected one of auto, nccl, mpi");
+  EXPECT_EQ(error_of({{"ONEBIT_GRAD_WIRE", "fp8\x01"}}),
+            "environment variable ONEBIT_GRAD_WIRE=\"fp8\\x01\": expected one of auto, bf16, f32");
+}
+
+TEST(GpuForRank, LocalRankPicksTheGpuAndRanksNeverShareOne) {
+  LaunchEnv e = detect({{"WORLD_SIZE", "16"}, {"RANK", "9"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "8"},
+                        {"MASTER_ADDR", "node-0"}, {"MASTER_PORT", "29500"}});
+  EXPECT_EQ(gpu_for_rank(e, 8), 1);
+  EXPECT_EQ(gpu_for_rank(LaunchEnv{}, 1), 0);
+  auto error = [](const LaunchEnv& env, int visible) -> std::string {
+    try {
+      gpu_for_rank(env, visible);
+    } catch (const Error& x) {
+      return x.what();
+    }
+    return "(no error)";
+  };
+  EXPECT_EQ(error(e, 4),
+            "8 ranks on this host (torchrun-style environment) but 4 GPUs are visible: two ranks would share a GPU; "
+            "start at most 4 per host (one per GPU; a launcher that gives each rank its own GPU through "
+            "CUDA_VISIBLE_DEVICES sets LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 for each)");
+  const LaunchEnv two = detect({{"OMPI_COMM_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_RANK", "1"},
+                                {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}});
+  EXPECT_NE(error(two, 1).find("2 ranks on this host (mpirun) but 1 GPU is visible"), std::string::npos);
+  EXPECT_NE(error(LaunchEnv{}, 0).find("no CUDA device is visible"), std::string::npos);
+  // Without LOCAL_WORLD_SIZE (a multi-host script setting RANK, WORLD_SIZE and LOCAL_RANK only) the
+  // local rank alone decides: rank 9 of 16 is local rank 1 of its host's 8 GPUs; local rank 8 is not.
+  const LaunchEnv slurm = detect({{"WORLD_SIZE", "16"}, {"RANK", "9"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "h"},
+                                  {"MASTER_PORT", "1"}});
+  EXPECT_EQ(gpu_for_rank(slurm, 8), 1);
+  const LaunchEnv ninth = detect({{"WORLD_SIZE", "16"}, {"RANK", "8"}, {"LOCAL_RANK", "8"}, {"MASTER_ADDR", "h"},
+                                  {"MASTER_PORT", "1"}});
+  EXPECT_NE(error(ninth, 8).find("local rank 8 (torchrun-style environment) but 8 GPUs are visible: two ranks would "
+                                 "share a GPU"),
+            std::string::npos)
+      << error(ninth, 8);
+  // A rank pinned to its own GPU by its launcher: one local rank, device 0.
+  const LaunchEnv pinned = detect({{"WORLD_SIZE", "2"}, {"RANK", "1"}, {"LOCAL_RANK", "0"}, {"LOCAL_WORLD_SIZE", "1"},
+                                   {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}});
+  EXPECT_EQ(gpu_for_rank(pinned, 1), 0);
+}
+
+TEST(OpenCommunicator, AForcedBackendMustServeTheDevice) {
+  LaunchEnv nccl;
+  nccl.backend = "nccl";
+  LaunchEnv mpi;
+  mpi.backend = "mpi";
+  for (auto [env, device, needle] : {std::tuple{nccl, Device::Cpu, "ONEBIT_DIST_BACKEND=nccl: NCCL serves GPUs"},
+                                     std::tuple{mpi, Device::Cuda, "ONEBIT_DIST_BACKEND=mpi: MPI serves CPUs"}}) {
+    try {
+      open_communicator(device, env, kernels::cpu_ops());
+      ADD_FAILURE() << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(OpenCommunicator, WorldOfOneAndLaunchesThisBuildCannotServe) {

@@ -156,6 +156,64 @@ TEST(Transformer, CheckpointSegmentsGiveBitwiseIdenticalGradients) {
   }
 }
 
+// The grads-ready hook (what the data-parallel trainer starts gradient all-reduces from): the ranges
+// tile the arena once, from its end towards the embeddings as backward goes, and each range's
+// gradients are already final when it is reported (a snapshot then equals the end result bitwise),
+// with tied and untied heads and with recomputed segments.
+TEST(Transformer, GradsReadyHookReportsEachRangeOnceWhenItIsFinal) {
+  const uint64_t seed = onebit::test::test_seed();
+  for (bool tied : {true, false}) {
+    for (int segs : {0, 2}) {
+      SCOPED_TRACE(::testing::Message() << "tied " << tied << ", segments " << segs);
+      ModelConfig c = medium_config();
+      c.tie_word_embeddings = tied;
+      const Batch b = random_batch(c, 2, 24, seed);
+      Transformer m(c);
+      m.init_weights(seed + 1);
+      m.set_quant_state({QuantPhase::Hard, 0});
+      m.set_dropout_seed(seed + 2);
+      m.set_checkpoint_segments(segs);
+      m.zero_grad();
+      // A first micro-batch without the hook: accumulation, as the trainer's last micro-batch sees it.
+      m.forward(b.tokens.data(), b.targets.data(), b.B, b.T);
+      m.backward(0.5f);
+      struct Range {
+        size_t offset, count;
+        std::vector<float> at_report;
+      };
+      std::vector<Range> ranges;
+      m.set_grads_ready_hook([&](size_t offset, size_t count) {
+        const float* g = m.grads().data() + offset;
+        ranges.push_back({offset, count, std::vector<float>(g, g + count)});
+      });
+      m.forward(b.tokens.data(), b.targets.data(), b.B, b.T);
+      m.backward(0.5f);
+      m.set_grads_ready_hook({});
+      ASSERT_EQ(ranges.size(), static_cast<size_t>(c.num_hidden_layers) + 2);
+      EXPECT_EQ(ranges.front().offset, m.param("model.norm.weight").offset);
+      size_t end = m.num_params();
+      for (const Range& r : ranges) {
+        EXPECT_EQ(r.offset + r.count, end) << "ranges must tile the arena from its end";
+        end = r.offset;
+        EXPECT_EQ(std::memcmp(r.at_report.data(), m.grads().data() + r.offset, r.count * sizeof(float)), 0)
+            << "range at " << r.offset << " changed after it was reported";
+      }
+      EXPECT_EQ(end, 0u);
+      // Each layer's tensors lie in its own range.
+      for (int l = 0; l < c.num_hidden_layers; ++l) {
+        const Range& r = ranges[1 + static_cast<size_t>(c.num_hidden_layers - 1 - l)];
+        const ParamInfo& q = m.param(cat("model.layers.", l, ".self_attn.q_proj.weight"));
+        EXPECT_TRUE(q.offset >= r.offset && q.offset + q.numel <= r.offset + r.count) << "layer " << l;
+      }
+      // Without a hook nothing is reported.
+      const size_t calls = ranges.size();
+      m.forward(b.tokens.data(), b.targets.data(), b.B, b.T);
+      m.backward(0.5f);
+      EXPECT_EQ(ranges.size(), calls);
+    }
+  }
+}
+
 TEST(Transformer, CheckpointingReducesActivationMemory) {
   ModelConfig c = medium_config();
   c.num_hidden_layers = 8;

@@ -13,9 +13,11 @@ std::unique_ptr<Communicator> mpi_communicator(const LaunchEnv& env);
 #endif
 
 #ifdef ONEBIT_HAVE_NCCL
-// NCCL over CUDA GPUs (device buffers): selects GPU local_rank and shares NCCL's unique id through
-// MPI under mpirun, else through the MASTER_ADDR:MASTER_PORT rendezvous. Sets NCCL_NVLS_ENABLE=0.
-std::unique_ptr<Communicator> nccl_communicator(const LaunchEnv& env);
+// NCCL over CUDA GPUs (device buffers) on the current GPU (the caller selected it): shares NCCL's
+// unique id through MPI under mpirun, else through the MASTER_ADDR:MASTER_PORT rendezvous (a world
+// of one needs neither). Collectives are ordered against `compute_stream` (a cudaStream_t: the CUDA
+// backend's) and run on a stream of their own. Sets NCCL_NVLS_ENABLE=0.
+std::unique_ptr<Communicator> nccl_communicator(const LaunchEnv& env, void* compute_stream);
 #endif
 
 }  // namespace onebit::dist

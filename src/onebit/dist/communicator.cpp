@@ -4,6 +4,7 @@
 
 #include "onebit/core/error.h"
 #include "onebit/dist/backends.h"
+#include "onebit/kernels/backend.h"
 
 namespace onebit::dist {
 
@@ -28,7 +29,11 @@ size_t part_offset(std::span<const size_t> counts, int rank) {
 }
 
 std::unique_ptr<Communicator> open_communicator(Device device, const LaunchEnv& env, kernels::BackendMemory& mem) {
-  if (env.world_size == 1) return single_process_communicator(mem);
+  if (env.backend == "nccl" && device != Device::Cuda)
+    fail("ONEBIT_DIST_BACKEND=nccl: NCCL serves GPUs; train with --device cuda, or leave the variable unset");
+  if (env.backend == "mpi" && device != Device::Cpu)
+    fail("ONEBIT_DIST_BACKEND=mpi: MPI serves CPUs; train with --device cpu, or leave the variable unset");
+  if (env.world_size == 1 && env.backend == "auto") return single_process_communicator(mem);
   if (device == Device::Cpu) {
     if (env.launcher == Launcher::Torchrun)
       fail("WORLD_SIZE=", env.world_size, " (a torchrun-style launch) needs the NCCL backend, for training on CUDA "
@@ -36,15 +41,15 @@ std::unique_ptr<Communicator> open_communicator(Device device, const LaunchEnv& 
 #ifdef ONEBIT_HAVE_MPI
     return mpi_communicator(env);
 #else
-    fail("launched by mpirun (OMPI_COMM_WORLD_SIZE=", env.world_size, ") but this onebit was built without MPI; "
-         "install libopenmpi-dev (scripts/install-deps.sh) and rebuild with -DONEBIT_MPI=AUTO");
+    fail(to_string(env.launcher), " started ", env.world_size, " rank(s) for MPI, but this onebit was built without "
+         "MPI; install libopenmpi-dev (scripts/install-deps.sh) and rebuild with -DONEBIT_MPI=AUTO");
 #endif
   }
 #ifdef ONEBIT_HAVE_NCCL
-  return nccl_communicator(env);
+  return nccl_communicator(env, kernels::cuda_stream());
 #else
-  fail(to_string(env.launcher), " started ", env.world_size, " ranks on CUDA, but this onebit was built without NCCL "
-       "(nccl.h and libnccl next to the CUDA toolkit); rebuild where NCCL is installed");
+  fail(to_string(env.launcher), " started ", env.world_size, " rank(s) for NCCL on CUDA, but this onebit was built "
+       "without NCCL (nccl.h and libnccl next to the CUDA toolkit); rebuild where NCCL is installed");
 #endif
 }
 

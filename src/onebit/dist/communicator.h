@@ -37,6 +37,12 @@ class Communicator {
 
   // buf[0, n) = the sum over ranks of everyone's buf[0, n).
   virtual void all_reduce_sum(float* buf, size_t n, Wire wire = Wire::F32) = 0;
+  // The same sum, overlapped with compute: it sees the compute stream's work issued before the call,
+  // but work issued after it does not wait for it (and must leave buf alone) until join_overlapped(),
+  // after which the compute stream sees every overlapped sum. How a bucket's all-reduce runs while
+  // the backward pass goes on with the layers below. The CPU backends block, as all_reduce_sum.
+  virtual void all_reduce_sum_overlapped(float* buf, size_t n, Wire wire) { all_reduce_sum(buf, n, wire); }
+  virtual void join_overlapped() {}
   // buf holds world_size parts laid end to end, counts[r] values for rank r. Afterwards this rank's
   // part holds the sum over ranks of that part; the other parts are left unspecified.
   virtual void reduce_scatter_sum(float* buf, std::span<const size_t> counts) = 0;
@@ -57,8 +63,11 @@ enum class Device { Cpu, Cuda };
 
 // The communicator for this process as launched (detect_launch()): a world of one runs without any
 // collective library; mpirun on the CPU gets MPI; mpirun or torchrun-style variables on CUDA get
-// NCCL. `mem` is the backend memory the buffers live in. A launch this build cannot serve (mpirun
-// without MPI built in, torchrun-style variables on the CPU) fails with one line saying what to do.
+// NCCL (on the GPU made current before, kernels::select_cuda_device, its collectives ordered against
+// kernels::cuda_stream()); env.backend forces NCCL or MPI, also for a world of one. `mem` is the
+// backend memory the buffers live in. A launch this build cannot serve (mpirun without MPI built in,
+// torchrun-style variables on the CPU, a forced backend for the other device) fails with one line
+// saying what to do.
 std::unique_ptr<Communicator> open_communicator(Device device, const LaunchEnv& env, kernels::BackendMemory& mem);
 
 // The single-process communicator: every collective leaves the data as it is.

@@ -19,7 +19,7 @@ size_t bucket_len(size_t b, size_t bucket, size_t n) { return std::min(bucket, n
 }  // namespace
 
 void GradientReducer::reduce(size_t b) {
-  if (comm_.world_size() > 1) comm_.all_reduce_sum(grads_ + b * bucket_, bucket_len(b, bucket_, n_), wire_);
+  comm_.all_reduce_sum_overlapped(grads_ + b * bucket_, bucket_len(b, bucket_, n_), wire_);
   done_[b] = true;
   ++reduced_now_;
 }
@@ -40,6 +40,7 @@ void GradientReducer::finish() {
   reduced_early_ = reduced_now_;
   for (size_t b = 0; b < done_.size(); ++b)
     if (!done_[b]) reduce(b);
+  comm_.join_overlapped();
   std::fill(filled_.begin(), filled_.end(), 0);
   std::fill(done_.begin(), done_.end(), false);
   reduced_now_ = 0;

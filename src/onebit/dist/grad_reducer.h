@@ -4,10 +4,14 @@
 //
 // Overlap: ready() is the grad-ready hook. Called per layer from the backward pass (backward fills
 // the arena from the last layer's parameters towards the embeddings), a bucket's all-reduce is
-// launched as soon as its layers are done, on the communicator's stream (NCCL), while the compute
-// stream goes on with the layers below; finish() then sends what is left. On the CPU (MPI) each
-// collective blocks, so there is nothing to overlap with: the trainer calls ready() once for the
-// whole arena after the last micro-batch.
+// launched as soon as its layers are done, as an overlapped all-reduce on the communicator's stream
+// (NCCL), while the compute stream goes on with the layers below; finish() sends what is left and
+// joins, so the compute work after it sees every sum. On the CPU (MPI) each collective blocks, so
+// there is nothing to overlap with: the trainer calls ready() once for the whole arena after the
+// last micro-batch.
+//
+// Every bucket goes to the communicator, a world of one's too: the single-process communicator's
+// sum is the identity, and a world of one forced onto NCCL runs the same GPU path as many ranks.
 //
 // Averaging is not done here: each rank scales its backward by 1 / world_size, so the sum is the mean.
 #include <cstddef>
@@ -25,7 +29,7 @@ class GradientReducer {
 
   // Gradients [offset, offset + count) are final for this step. Ranges must not overlap within a step.
   void ready(size_t offset, size_t count);
-  // Reduces every bucket not reduced yet (a world of one sends nothing); then the next step starts.
+  // Reduces every bucket not reduced yet and joins the overlapped ones; then the next step starts.
   void finish();
 
   size_t buckets() const { return filled_.size(); }

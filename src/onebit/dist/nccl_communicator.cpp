@@ -3,9 +3,11 @@
 // rendezvous (rendezvous.h). NVLink multicast (NVLS) is switched off before NCCL starts.
 //
 // Ordering: collectives run on the communicator's own stream, fenced by events against the compute
-// stream (the legacy default stream), so a bucket's all-reduce launched from a backward hook runs
-// while the compute stream goes on with the layers below; anything issued on the compute stream
-// after the collective waits for it.
+// stream (the CUDA backend's, kernels::cuda_stream()): each waits for the compute work issued before
+// it. After an ordinary collective the compute stream waits for it at once; after an overlapped
+// all-reduce (a gradient bucket launched from the backward's grad-ready hook) it does not, so the
+// backward goes on with the layers below while the bucket travels, until join_overlapped() makes the
+// compute stream wait for everything the communicator's stream has queued.
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -19,7 +21,6 @@
 #endif
 
 #include "onebit/core/error.h"
-#include "onebit/core/log.h"
 #include "onebit/dist/backends.h"
 #include "onebit/dist/bf16_convert.h"
 #include "onebit/dist/rendezvous.h"
@@ -38,24 +39,24 @@ constexpr size_t kStagingBytes = size_t{64} << 20;
 
 class NcclCommunicator final : public Communicator {
  public:
-  explicit NcclCommunicator(const LaunchEnv& env) : rank_(env.rank), world_(env.world_size), local_rank_(env.local_rank) {
+  NcclCommunicator(const LaunchEnv& env, cudaStream_t compute)
+      : rank_(env.rank), world_(env.world_size), local_rank_(env.local_rank), compute_(compute) {
     // NVLink SHARP / multicast stays off: it reserves memory and has hung multi-GPU jobs on the
     // machines this project is lent (issue 18); set before NCCL reads its environment.
     ::setenv("NCCL_NVLS_ENABLE", "0", 1);
-    int devices = 0;
-    cuda_check(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
-    if (devices == 0) fail("rank ", rank_, ": no CUDA device for the NCCL backend");
-    if (env.local_world_size > devices)
-      log_warn("rank ", rank_, ": ", env.local_world_size, " ranks on this host share ", devices, " GPUs");
-    cuda_check(cudaSetDevice(local_rank_ % devices), "cudaSetDevice");
+    // The GPU is the current one: the caller chose it (LOCAL_RANK) before the CUDA backend started.
     cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     cuda_check(cudaEventCreateWithFlags(&before_, cudaEventDisableTiming), "cudaEventCreate");
     cuda_check(cudaEventCreateWithFlags(&after_, cudaEventDisableTiming), "cudaEventCreate");
 
     ncclUniqueId id{};
     if (rank_ == 0) nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
-    share_id(env, id);
-    nccl_check(ncclCommInitRank(&comm_, world_, id, rank_), "ncclCommInitRank");
+    if (world_ > 1) share_id(env, id);
+    const ncclResult_t r = ncclCommInitRank(&comm_, world_, id, rank_);
+    if (r == ncclInvalidUsage)  // NCCL refuses, among other things, two ranks on one GPU
+      fail("ncclCommInitRank failed on rank ", rank_, " of ", world_, ": ", ncclGetErrorString(r),
+           " (two ranks on one GPU? each rank needs a GPU of its own; NCCL_DEBUG=WARN says more)");
+    nccl_check(r, "ncclCommInitRank");
   }
 
   ~NcclCommunicator() override {
@@ -80,21 +81,19 @@ class NcclCommunicator final : public Communicator {
   int local_rank() const override { return local_rank_; }
 
   void all_reduce_sum(float* buf, size_t n, Wire wire) override {
-    begin();
-    if (wire == Wire::F32) {
-      nccl_check(ncclAllReduce(buf, buf, n, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
-    } else {
-      // bf16 on the wire, in staging-sized pieces: convert, sum in bf16, convert back.
-      const size_t piece = kStagingBytes / sizeof(uint16_t);
-      uint16_t* s = static_cast<uint16_t*>(staging(kStagingBytes));
-      for (size_t at = 0; at < n; at += piece) {
-        const size_t k = std::min(piece, n - at);
-        f32_to_bf16(buf + at, s, k, stream_);
-        nccl_check(ncclAllReduce(s, s, k, ncclBfloat16, ncclSum, comm_, stream_), "ncclAllReduce");
-        bf16_to_f32(s, buf + at, k, stream_);
-      }
-    }
+    all_reduce_on_stream(buf, n, wire);
     end();
+  }
+
+  void all_reduce_sum_overlapped(float* buf, size_t n, Wire wire) override {
+    all_reduce_on_stream(buf, n, wire);
+    overlapped_ = true;
+  }
+
+  void join_overlapped() override {
+    if (!overlapped_) return;
+    end();
+    overlapped_ = false;
   }
 
   void reduce_scatter_sum(float* buf, std::span<const size_t> counts) override {
@@ -209,13 +208,34 @@ class NcclCommunicator final : public Communicator {
 
   // The collective waits for the compute stream's work so far...
   void begin() {
-    cuda_check(cudaEventRecord(before_, cudaStreamLegacy), "cudaEventRecord");
+    cuda_check(cudaEventRecord(before_, compute_), "cudaEventRecord");
     cuda_check(cudaStreamWaitEvent(stream_, before_, 0), "cudaStreamWaitEvent");
   }
-  // ...and the compute stream's later work waits for the collective.
+  // ...and the compute stream's later work waits for the collective (and everything queued on the
+  // communicator's stream before it, overlapped all-reduces included).
   void end() {
     cuda_check(cudaEventRecord(after_, stream_), "cudaEventRecord");
-    cuda_check(cudaStreamWaitEvent(cudaStreamLegacy, after_, 0), "cudaStreamWaitEvent");
+    cuda_check(cudaStreamWaitEvent(compute_, after_, 0), "cudaStreamWaitEvent");
+    overlapped_ = false;
+  }
+
+  // The all-reduce queued on the communicator's stream after the compute work so far.
+  void all_reduce_on_stream(float* buf, size_t n, Wire wire) {
+    begin();
+    if (wire == Wire::F32) {
+      nccl_check(ncclAllReduce(buf, buf, n, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
+      return;
+    }
+    // bf16 on the wire, in staging-sized pieces: convert, sum in bf16, convert back. The staging
+    // buffer is used in the communicator's stream order, so overlapped buckets may share it.
+    const size_t piece = kStagingBytes / sizeof(uint16_t);
+    uint16_t* s = static_cast<uint16_t*>(staging(kStagingBytes));
+    for (size_t at = 0; at < n; at += piece) {
+      const size_t k = std::min(piece, n - at);
+      f32_to_bf16(buf + at, s, k, stream_);
+      nccl_check(ncclAllReduce(s, s, k, ncclBfloat16, ncclSum, comm_, stream_), "ncclAllReduce");
+      bf16_to_f32(s, buf + at, k, stream_);
+    }
   }
 
   void* staging(size_t bytes) {
@@ -239,7 +259,9 @@ class NcclCommunicator final : public Communicator {
 
   int rank_, world_, local_rank_;
   ncclComm_t comm_ = nullptr;
-  cudaStream_t stream_ = nullptr;
+  cudaStream_t compute_ = nullptr;  // the CUDA backend's stream
+  cudaStream_t stream_ = nullptr;   // the collectives'
+  bool overlapped_ = false;         // overlapped all-reduces the compute stream has not waited for
   cudaEvent_t before_ = nullptr, after_ = nullptr;
   void* staging_ = nullptr;
   size_t staging_bytes_ = 0;
@@ -250,6 +272,8 @@ class NcclCommunicator final : public Communicator {
 
 }  // namespace
 
-std::unique_ptr<Communicator> nccl_communicator(const LaunchEnv& env) { return std::make_unique<NcclCommunicator>(env); }
+std::unique_ptr<Communicator> nccl_communicator(const LaunchEnv& env, void* compute_stream) {
+  return std::make_unique<NcclCommunicator>(env, static_cast<cudaStream_t>(compute_stream));
+}
 
 }  // namespace onebit::dist

@@ -73,6 +73,36 @@ Ops<float, bf16>& cuda_ops() {
 #endif
 }
 
+int cuda_device_count() {
+#ifdef ONEBIT_HAVE_CUDA
+  return cuda::device_count();
+#else
+  return 0;
+#endif
+}
+
+void select_cuda_device(int index) {
+#ifdef ONEBIT_HAVE_CUDA
+  const int n = cuda::device_count();
+  if (index < 0 || index >= n) fail("CUDA device ", index, " is not visible (", n, " visible)");
+  if (cuda_instance() && cuda::current_device() != index)
+    fail("the CUDA backend already runs on device ", cuda::current_device(), "; device ", index,
+         " must be chosen before it starts");
+  cuda::set_device(index);
+#else
+  fail("CUDA device ", index, ": the CUDA backend is not built into this onebit");
+#endif
+}
+
+void* cuda_stream() {
+#ifdef ONEBIT_HAVE_CUDA
+  cuda_ops();
+  return cuda_instance()->context().stream();
+#else
+  fail("the CUDA backend is not built into this onebit (rebuild where nvcc is found)");
+#endif
+}
+
 size_t cuda_peak_bytes() {
 #ifdef ONEBIT_HAVE_CUDA
   return cuda_instance() ? cuda_instance()->peak_allocated_bytes() : 0;

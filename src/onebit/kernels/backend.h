@@ -27,8 +27,19 @@ inline constexpr const char* kDeviceHelp =
 // One line for logs: "cpu" or "cuda (NVIDIA H200)".
 std::string describe(Device d);
 
-// The process-wide CUDA backend (created on first use); fails with a clear message without CUDA.
+// The process-wide CUDA backend (created on first use, on the device current then); fails with a
+// clear message without CUDA.
 Ops<float, bf16>& cuda_ops();
+// GPUs visible to this process (0 without CUDA or without a usable device).
+int cuda_device_count();
+// Makes GPU `index` this process's device: the backend's stream and memory live on the device that
+// is current when cuda_ops() first runs, so a data-parallel rank calls this before (LOCAL_RANK picks
+// the GPU). Fails with one line when the backend already lives on another GPU.
+void select_cuda_device(int index);
+// The CUDA backend's compute stream, as a cudaStream_t in a void* (this header needs no CUDA headers):
+// code outside kernels/ that queues its own GPU work (dist/'s NCCL collectives) orders it against the
+// backend's launches through this. Creates the backend like cuda_ops().
+void* cuda_stream();
 // Peak device memory the CUDA backend has held (bytes; 0 when it was never created), and a reset of
 // the peak to what is held now (so a benchmark measures its own steady state).
 size_t cuda_peak_bytes();

@@ -280,6 +280,7 @@ void Network<T, A>::backward(T loss_scale) {
   ops_.scale_act(dA_, loss_scale, dxf_, (size_t)N * d);
   ops_.zero_act(dres_, (size_t)N * d);
   ops_.rmsnorm_backward(dres_, g(layout_.final_norm), dA_, boundary_[nseg], w(layout_.final_norm), xf_rstd_, N, d);
+  report_grads_ready(L);
   for (int s = nseg - 1; s >= 0; --s) {
     const int lo = s * L / nseg, hi = (s + 1) * L / nseg;
     if (s != nseg - 1) {  // the last segment's activations are still in the slots from forward()
@@ -290,10 +291,28 @@ void Network<T, A>::backward(T loss_scale) {
         x = a.x_out;
       }
     }
-    for (int l = hi - 1; l >= lo; --l) layer_backward(l, slots_[l - lo], dres_);
+    for (int l = hi - 1; l >= lo; --l) {
+      layer_backward(l, slots_[l - lo], dres_);
+      report_grads_ready(l);
+    }
   }
   ops_.embedding_backward(g(layout_.embed), dres_, tokens_.get(), N, d);
+  report_grads_ready(-1);
   have_forward_ = false;  // recomputed segments overwrote the slots; a second backward would be wrong
+}
+
+template <typename T, typename A>
+void Network<T, A>::report_grads_ready(int l) {
+  if (!grads_ready_) return;
+  // The arena holds the embeddings, the layers in order, then the final norm and an untied head
+  // (param_layout.cpp): a layer's range runs from its first tensor to the next layer's (padding
+  // included), so the ranges tile the arena. A tied head is the embeddings' range, reported last.
+  const int L = cfg_.num_hidden_layers;
+  auto start = [&](int k) {  // where the ranges of layer k (L: the tail) begin
+    return k == L ? layout_.info[layout_.final_norm].offset : layout_.info[layout_.layers[k].input_norm].offset;
+  };
+  const size_t lo = l < 0 ? 0 : start(l), hi = l < 0 ? start(0) : l == L ? layout_.total : start(l + 1);
+  grads_ready_(lo, hi - lo);
 }
 
 template <typename T, typename A>

@@ -51,6 +51,7 @@ class Network {
   // forward_async, then take_losses: returns this forward's mean loss (earlier pending ones are read too).
   double forward(const int32_t* tokens, const int32_t* targets, int B, int Tn);
   void backward(T loss_scale);
+  void set_grads_ready_hook(Transformer::GradsReadyHook hook) { grads_ready_ = std::move(hook); }
   void zero_grad();
   // Logits as T on the host (converted from A where they differ).
   void logits(const int32_t* tokens, int B, int Tn, T* out, bool last_only);
@@ -147,6 +148,9 @@ class Network {
   kernels::DeviceBuffer<double> loss_slots_;
   std::vector<int64_t> pending_scored_;
   bool have_forward_ = false, head_grads_ready_ = false;
+  Transformer::GradsReadyHook grads_ready_;  // Transformer::set_grads_ready_hook
+  // grads_ready_(the gradients of layer l (-1: the embeddings; L: the final norm and an untied head)).
+  void report_grads_ready(int l);
 };
 
 extern template class Network<float>;

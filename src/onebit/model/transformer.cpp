@@ -96,6 +96,9 @@ std::vector<float> Transformer::take_losses() {
 void Transformer::backward(float loss_scale) {
   impl_->visit([&](auto& n) { n.backward(loss_scale); });
 }
+void Transformer::set_grads_ready_hook(GradsReadyHook hook) {
+  impl_->visit([&](auto& n) { n.set_grads_ready_hook(hook); });
+}
 void Transformer::zero_grad() {
   impl_->visit([](auto& n) { n.zero_grad(); });
 }

@@ -4,6 +4,7 @@
 // checkpointing and (later) gradient all-reduce work on flat arrays. Both arenas are memory of the
 // backend (kernels::Ops) the model was built on: file I/O goes through download_params/upload_params.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -77,6 +78,13 @@ class Transformer {
   std::vector<float> take_losses();
   // Accumulates d(loss_scale * loss)/d(params) into grads(); call after forward() on the same batch.
   void backward(float loss_scale = 1.0f);
+  // Called by backward() as ranges of grads() become final, in the order the backward produces them:
+  // the final norm and an untied head, then each layer from the last down, then the embeddings
+  // ([offset, offset + count) in floats; together they cover the arena once). On a GPU backend the
+  // call comes when the range's kernels are queued, not done: stream-ordered work sees them. The
+  // data-parallel trainer starts each gradient bucket's all-reduce from it. Empty: no calls.
+  using GradsReadyHook = std::function<void(size_t offset, size_t count)>;
+  void set_grads_ready_hook(GradsReadyHook hook);
   void zero_grad();
 
   // Inference: logits [B, T, vocab] (or only the last position of each sequence when last_only).

@@ -118,14 +118,9 @@ TrainingRun::TrainingRun(const TrainOptions& flags, const DatasetFactory& open_d
   check_output_dir(out_);
   check_option_ranges(flags);  // before --threads is used and before any checkpoint is read
   device_ = resolve_run_device(flags);
-  // The data-parallel layer on the backend the model lives on (a world of one for a plain run).
-  if (device_ == kernels::Device::Cuda)
-    dp_ = std::make_unique<DataParallel>(kernels::cuda_ops(), dist::Device::Cuda);
-  else
-    dp_ = std::make_unique<DataParallel>(kernels::cpu_ops(), dist::Device::Cpu);
-  if (device_ == kernels::Device::Cuda && dp_->world_size() > 1)
-    fail("--device cuda with ", dp_->world_size(), " ranks: data-parallel training on GPUs (NCCL) is built but not "
-         "enabled, as it has not yet run on a machine with several GPUs; run ranks with --device cpu or one process per GPU job");
+  // The data-parallel layer on the backend the model lives on (a world of one for a plain run); on
+  // CUDA it picks this rank's GPU before anything starts the backend.
+  dp_ = std::make_unique<DataParallel>(device_);
   threads_ = kernels::set_num_threads(dp_->threads_for_rank(flags.threads));
   resume_dir_ = find_resume_dir(flags, out_);
   std::string where;
@@ -335,13 +330,17 @@ TrainingRun::LoopEnd TrainingRun::step_loop() {
     model_->set_quant_state(q);
     // Several ranks finish every step they start (a rank that left mid-step would leave the others
     // waiting in the all-reduce) and agree on stopping after it.
-    std::optional<float> loss = accumulate_gradients(*model_, *ds_.train, B, T, A, dropout_rng_.next_u64(),
-                                                     W > 1 ? std::function<bool()>{} : interrupt_requested, W);
+    // On GPUs the last micro-batch's backward starts each gradient bucket's all-reduce as its layers
+    // finish (the hook); reduce_gradients then sends what is left and waits for all of them.
+    std::optional<float> loss = accumulate_gradients(
+        *model_, *ds_.train, B, T, A, dropout_rng_.next_u64(), W > 1 ? std::function<bool()>{} : interrupt_requested,
+        W, dp_->grads_ready_hook(model_->grads().data(), model_->num_params()));
     if (!loss) {
       finish_bar();
       return LoopEnd::Interrupted;  // the half-done step is dropped; its start state is what is saved
     }
     dp_->reduce_gradients(model_->grads().data(), model_->num_params());
+    if (step_ == first_step_ && dp_->distributed() && dp_->is_root()) log_below_bar(dp_->describe_reduction());
     const DataParallel::StepEnd agreed = dp_->end_step(*loss, interrupt_requested());
     loss = agreed.loss;
     if (!std::isfinite(*loss)) fail("loss is ", *loss, " at step ", step_ + 1, "; lower --lr or check the data");
@@ -408,8 +407,9 @@ int TrainingRun::run() {
   open_output_dir();
   install_interrupt_handler();
   // (Ranks other than 0 log warnings only: DataParallel.)
-  const std::string ranks =
-      dp_->world_size() > 1 ? cat(" on each of ", dp_->world_size(), " ranks (", dp_->comm().name(), ")") : "";
+  const std::string ranks = dp_->distributed() ? cat(" on each of ", dp_->world_size(),
+                                                     dp_->world_size() == 1 ? " rank (" : " ranks (", dp_->comm().name(), ")")
+                                                : "";
   log_info("train: ", cfg_.num_hidden_layers, " layers, d ", cfg_.hidden_size, ", ", model_->num_params(),
            " params; data ", ds_.train->describe(), "; batch ", opt_.batch_size, "x", opt_.seq_len, "x",
            opt_.accumulation_steps, ranks, "; ", kernels::describe(device_),
@@ -427,7 +427,7 @@ int TrainingRun::run() {
 
 std::optional<float> accumulate_gradients(model::Transformer& model, data::BatchSource& source, int B, int T,
                                           int accum, uint64_t dropout_seed, const std::function<bool()>& stop,
-                                          int world_size) {
+                                          int world_size, const model::Transformer::GradsReadyHook& last_grads_ready) {
   std::vector<int32_t> in(static_cast<size_t>(B) * T), tg(in.size());
   model.zero_grad();
   for (int a = 0; a < accum; ++a) {
@@ -438,7 +438,10 @@ std::optional<float> accumulate_gradients(model::Transformer& model, data::Batch
     source.next_batch(B, T, in.data(), tg.data());
     model.set_dropout_seed(mix_seed(dropout_seed, static_cast<uint64_t>(a)));
     model.forward_async(in.data(), tg.data(), B, T);
+    // Only the last backward finishes the step's gradients: the hook reports them then.
+    if (a == accum - 1 && last_grads_ready) model.set_grads_ready_hook(last_grads_ready);
     model.backward(1.0f / static_cast<float>(accum * world_size));
+    if (a == accum - 1 && last_grads_ready) model.set_grads_ready_hook({});
   }
   // The micro-batches' losses stay on the backend until here: one download per step.
   double loss = 0;

@@ -39,9 +39,12 @@ float accumulate_gradients(model::Transformer& model, data::BatchSource& source,
 // The same, polling `stop` before each micro-batch: when it returns true the step is abandoned
 // (gradients partial, `source` advanced) and nullopt is returned, so one Ctrl-C stops a step of
 // many micro-batches promptly. On world_size data-parallel ranks each backward is scaled by a further
-// 1/world_size, so that summing the ranks' gradients averages them (train/data_parallel.h).
+// 1/world_size, so that summing the ranks' gradients averages them (train/data_parallel.h), and
+// last_grads_ready (when set) is the model's grads-ready hook during the last micro-batch's backward,
+// the one after which the step's gradients are final.
 std::optional<float> accumulate_gradients(model::Transformer& model, data::BatchSource& source, int B, int T,
                                           int accum, uint64_t dropout_seed, const std::function<bool()>& stop,
-                                          int world_size = 1);
+                                          int world_size = 1,
+                                          const model::Transformer::GradsReadyHook& last_grads_ready = {});
 
 }  // namespace onebit::train

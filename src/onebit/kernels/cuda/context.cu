@@ -12,10 +12,27 @@ bool device_available() {
   return n > 0;
 }
 
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
 std::string device_name() {
   cudaDeviceProp p{};
-  OB_CUDA(cudaGetDeviceProperties(&p, 0));
+  OB_CUDA(cudaGetDeviceProperties(&p, current_device()));
   return p.name;
+}
+
+void set_device(int index) { OB_CUDA(cudaSetDevice(index)); }
+
+int current_device() {
+  int d = 0;
+  OB_CUDA(cudaGetDevice(&d));
+  return d;
 }
 
 void* device_alloc(size_t bytes) {

@@ -29,7 +29,11 @@ using kernels::to_float;
 
 // ---- device and memory ----
 bool device_available();  // a CUDA device is visible and usable
-std::string device_name();
+int device_count();       // visible CUDA devices (0 when none is usable)
+std::string device_name();  // of the current device
+// Makes device `index` current for this thread and the ones the backend starts (cudaSetDevice).
+void set_device(int index);
+int current_device();
 void* device_alloc(size_t bytes);  // zero-initialised
 void device_free(void* p);
 void upload(void* dst, const void* host, size_t bytes, Stream s = nullptr);    // synchronous

@@ -246,6 +246,35 @@ class Ops : public ParamOps<T> {
   // counts[0..2] (int64 in this Ops' memory) += number of weights whose hard code is -1, 0, +1.
   virtual void weight_code_counts(int64_t* counts, const T* w, size_t n, WeightQuant q, const QuantScale* scale) = 0;
 
+  // One tensor of weight_quantize_many: with_scale: first *scale = its per-tensor scale (clamped: the
+  // BitNet ternary rule of ternary_scale_clamped); then, if out is set, out = weight_quantize(w) at it.
+  struct QuantJob {
+    const T* w = nullptr;
+    size_t n = 0;
+    WeightQuant q = WeightQuant::None;
+    QuantScale* scale = nullptr;
+    bool with_scale = false, clamped = false;
+    A* out = nullptr;
+    float soft_k = 0.0f;
+  };
+  // Every job in order, and counts (nullable) += the hard codes of the ternary/binary ones (as
+  // weight_code_counts). The default is the per-tensor calls; a backend where a launch per tensor
+  // costs more than the pass itself does all of them in a few launches.
+  virtual void weight_quantize_many(const QuantJob* jobs, size_t njobs, int64_t* counts) {
+    for (size_t i = 0; i < njobs; ++i) {
+      const QuantJob& j = jobs[i];
+      if (j.with_scale) {
+        if (j.clamped)
+          ternary_scale_clamped(j.scale, j.w, j.n);
+        else
+          weight_quant_scale(j.scale, j.w, j.n, j.q);
+      }
+      if (j.out) weight_quantize(j.out, j.w, j.n, j.q, j.scale, j.soft_k);
+      if (counts && (j.q == WeightQuant::Ternary || j.q == WeightQuant::Binary))
+        weight_code_counts(counts, j.w, j.n, j.q, j.scale);
+    }
+  }
+
   // ---- Hard-phase ternary linear as an exact integer product (optional) ----
   // Packs w_eff = g * t, t in {-1,0,+1} (weight_quantize's Hard ternary output, [out,in]; g = scale->scale,
   // read on the backend) for ternary_linear_forward, reusing `packed`'s storage when it is already this

@@ -110,15 +110,22 @@ const A* Network<T, A>::input_for(const Linear& lin, const A* plain, const A* qu
 }
 
 template <typename T, typename A>
-void Network<T, A>::quant_scale(Linear& lin, const T* W, size_t n) {
-  if (cfg_.architecture == Architecture::BitNet && lin.wq == kernels::WeightQuant::Ternary)
-    ops_.ternary_scale_clamped(lin.scale, W, n);  // transformers' max(mean|W|, 1e-5)
-  else
-    ops_.weight_quant_scale(lin.scale, W, n, lin.wq);
+typename Network<T, A>::QuantJob Network<T, A>::scale_job(Linear& lin) {
+  QuantJob j;
+  j.w = w(lin.param);
+  j.n = layout_.info[lin.param].numel;
+  j.q = lin.wq;
+  j.scale = lin.scale;
+  j.with_scale = true;
+  // transformers' max(mean|W|, 1e-5) for model_type "bitnet"
+  j.clamped = cfg_.architecture == Architecture::BitNet && lin.wq == kernels::WeightQuant::Ternary;
+  return j;
 }
 
 template <typename T, typename A>
 void Network<T, A>::prepare_weights() {
+  // Every linear's effective weight in one call (on a GPU a few launches for all of them).
+  std::vector<QuantJob> jobs;
   for_each_linear([&](int, Linear& lin) {
     T* W = w(lin.param);
     const size_t n = layout_.info[lin.param].numel;
@@ -127,21 +134,32 @@ void Network<T, A>::prepare_weights() {
       if constexpr (std::is_same_v<A, T>) {
         lin.eff = W;
       } else {  // the master weight cast to A, no quantization
-        ops_.weight_quantize(lin.qbuf, W, n, kernels::WeightQuant::None, lin.scale, 0.0f);
+        QuantJob j;
+        j.w = W;
+        j.n = n;
+        j.q = kernels::WeightQuant::None;
+        j.scale = lin.scale;
+        j.out = lin.qbuf;
+        jobs.push_back(j);
         lin.eff = lin.qbuf;
       }
       return;
     }
     const bool soft = quant_.phase == QuantPhase::Soft &&
                       (lin.wq == kernels::WeightQuant::Ternary || lin.wq == kernels::WeightQuant::Binary);
+    QuantJob j = scale_job(lin);
     // k -> 0 makes q_soft vanish (that is the formula); a tiny floor only keeps "soft" distinct from "hard".
-    const float k = soft ? std::max(quant_.k, 1e-6f) : 0.0f;
-    quant_scale(lin, W, n);
-    ops_.weight_quantize(lin.qbuf, W, n, lin.wq, lin.scale, k);
+    j.soft_k = soft ? std::max(quant_.k, 1e-6f) : 0.0f;
+    j.out = lin.qbuf;
+    jobs.push_back(j);
     lin.eff = lin.qbuf;
-    // Weights change only at the optimizer step, so one pack per forward serves every use in it
-    // (and the recomputed forwards of checkpointed segments). The embedding is a lookup, never packed.
-    if (quant_.phase == QuantPhase::Hard && lin.wq == kernels::WeightQuant::Ternary && lin.quantized_input) {
+  });
+  ops_.weight_quantize_many(jobs.data(), jobs.size(), nullptr);
+  // Weights change only at the optimizer step, so one pack per forward serves every use in it
+  // (and the recomputed forwards of checkpointed segments). The embedding is a lookup, never packed.
+  if (quant_.phase != QuantPhase::Hard) return;
+  for_each_linear([&](int, Linear& lin) {
+    if (lin.wq == kernels::WeightQuant::Ternary && lin.quantized_input) {
       const auto& shape = layout_.info[lin.param].shape;
       lin.int_path = ops_.pack_ternary(lin.packed, lin.eff, (int)shape[0], (int)shape[1], lin.scale);
     }
@@ -163,13 +181,11 @@ WeightStats Network<T, A>::weight_stats() {
   // Counted on the backend into one int64[3], read once. The scales are recomputed (the weights may
   // have changed since the last forward) into the Linears' slots, which the next forward rewrites.
   code_counts_.zero();
+  std::vector<QuantJob> jobs;
   for_each_linear([&](int, Linear& lin) {
-    if (lin.wq != kernels::WeightQuant::Ternary && lin.wq != kernels::WeightQuant::Binary) return;
-    const T* W = w(lin.param);
-    const size_t n = layout_.info[lin.param].numel;
-    quant_scale(lin, W, n);
-    ops_.weight_code_counts(code_counts_.get(), W, n, lin.wq, lin.scale);
+    if (lin.wq == kernels::WeightQuant::Ternary || lin.wq == kernels::WeightQuant::Binary) jobs.push_back(scale_job(lin));
   });
+  ops_.weight_quantize_many(jobs.data(), jobs.size(), code_counts_.get());
   int64_t counts[3] = {0, 0, 0};
   code_counts_.download(counts, 3);
   WeightStats s;

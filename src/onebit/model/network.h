@@ -86,8 +86,10 @@ class Network {
   void check_tokens(const int32_t* tokens, size_t n) const;  // ids in [0, vocab), else an error naming one
   void free_arena();
   void prepare_weights();
-  // lin's per-tensor scale of W into lin.scale, by the config's architecture (BitNet: clamped eps).
-  void quant_scale(Linear& lin, const T* W, size_t n);
+  using QuantJob = typename kernels::Ops<T, A>::QuantJob;
+  // The job that writes lin's per-tensor scale into lin.scale, by the config's architecture (BitNet:
+  // clamped eps); prepare_weights adds the effective-weight output, weight_stats the code counts.
+  QuantJob scale_job(Linear& lin);
   bool act_quant_on(const Linear& lin) const;
   const A* input_for(const Linear& lin, const A* plain, const A* quant) const;
   // y[N,out] = x[N,in] · W_effᵀ: the integer path where prepare_weights packed the weight, else gemm.

@@ -86,6 +86,20 @@ void weight_quantize_scaled(Context& ctx, bf16* out, const QuantScale* scale, co
 // counts[0..2] += number of hard codes -1, 0, +1 at *scale (ternary and binary; others add nothing).
 void weight_code_counts(Context& ctx, int64_t* counts, const float* w, size_t n, WeightQuant q,
                         const QuantScale* scale);
+// Ops::weight_quantize_many's job. weight_quantize_many does the ternary jobs with their scale and the
+// plain casts (q None, no scale) in three launches per 64 tensors, the same bits as the per-tensor
+// calls; many_fast_kind(job) == 0 marks the others, which the caller runs per tensor.
+struct ManyQuantJob {
+  const float* w = nullptr;
+  size_t n = 0;
+  WeightQuant q = WeightQuant::None;
+  QuantScale* scale = nullptr;
+  bool with_scale = false, clamped = false;
+  bf16* out = nullptr;
+  float soft_k = 0.0f;
+};
+int many_fast_kind(const ManyQuantJob& j);
+void weight_quantize_many(Context& ctx, const ManyQuantJob* jobs, size_t njobs, int64_t* counts);
 // Both in one call: computes the scale of w (absmean for ternary, mean and mean |w - mean| for binary, max |w| for int8)
 // into *scale, then writes the effective weight out = quantize(w) as bf16 in one more pass. soft_k > 0:
 // soft ternary / binary. counts (nullable): counts[0..2] += number of hard codes -1, 0, +1.
@@ -172,7 +186,7 @@ void rope(Context& ctx, bf16* x, const float* cos, const float* sin, int B, int 
 void gated_act_forward(Context& ctx, bf16* out, const bf16* gate, const bf16* up, size_t n, GatedAct act);
 // The gated activation of [N, C] rows with the per-row absmax int8 quantization of its f32 value in one
 // pass: out_q = quant(act(gate) * up); out (nullable, or equal to out_q) also gets the unquantized
-// value. Rows of C % 8 == 0 up to 4096 wide, 16-byte aligned: returns false (nothing launched) otherwise.
+// value. Rows of C % 8 == 0 up to 16384 wide, 16-byte aligned: returns false (nothing launched) otherwise.
 bool gated_act_quant_forward(Context& ctx, bf16* out, bf16* out_q, const bf16* gate, const bf16* up, int N, int C,
                              GatedAct act);
 void gated_act_backward(Context& ctx, bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up,

@@ -80,6 +80,7 @@ class CudaOps final : public Ops<float, bf16> {
                              const float* cos, const float* sin, int B, int Tn, int H, int hd) override;
   void gated_act_quant_forward(bf16* out, bf16* out_q, const bf16* gate, const bf16* up, int N, int C,
                                GatedAct act) override;
+  void weight_quantize_many(const QuantJob* jobs, size_t njobs, int64_t* counts) override;
   void gated_act_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up, size_t n,
                           GatedAct act) override;
   void residual_forward(bf16* out, const bf16* x, const bf16* y, float scale, float p, uint64_t seed,

@@ -166,51 +166,46 @@ __global__ void residual_backward_vec_kernel(__nv_bfloat16* dy, const __nv_bfloa
   }
 }
 
-// act(gate) * up for a row held in registers (row_groups.cuh), then its absmax int8 quantization
-// from the f32 values: the activation never makes a bf16 round trip through memory before the
-// quantization the down projection reads.
-template <int VPL>
-__global__ void __launch_bounds__(rows::kWarps * 32) gated_quant_vec_kernel(
-    __nv_bfloat16* out, __nv_bfloat16* out_q, const __nv_bfloat16* gate, const __nv_bfloat16* up, int N, int C,
-    GatedAct act) {
-  const int nvec = C / 8, G = rows::group_lanes(nvec), R = 32 / G;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane / G, gl = lane % G;
-  for (int base = (blockIdx.x * rows::kWarps + warp) * R; base < N; base += gridDim.x * rows::kWarps * R) {
-    const int row = base + grp;
-    const bool live = row < N;
-    const size_t off = (size_t)(live ? row : 0) * C;
-    float v[VPL][8];
-    float m = 0.0f;
+// act(gate) * up for one row per block, each thread holding up to two 8-wide vectors of it in
+// registers, then the row's absmax int8 quantization from the f32 values: the activation never makes
+// a bf16 round trip through memory before the quantization the down projection reads. (A row per
+// block, not per lane group: the MLP rows are 2048+ wide, and a group holding one in registers left
+// too few warps resident to keep memory busy.)
+template <int VPT>
+__global__ void __launch_bounds__(1024) gated_quant_row_kernel(__nv_bfloat16* out, __nv_bfloat16* out_q,
+                                                               const __nv_bfloat16* gate, const __nv_bfloat16* up,
+                                                               int C, GatedAct act) {
+  __shared__ float sh[32];
+  const int nvec = C / 8;
+  const size_t off = (size_t)blockIdx.x * C;
+  float v[VPT][8];
+  float m = 0.0f;
 #pragma unroll
-    for (int j = 0; j < VPL; ++j) {
-      const int vi = gl + G * j;
-      if (live && vi < nvec) {
-        float u[8];
-        load8(v[j], gate + off + 8 * vi);
-        load8(u, up + off + 8 * vi);
+  for (int j = 0; j < VPT; ++j) {
+    const int vi = threadIdx.x + j * blockDim.x;
+    if (vi < nvec) {
+      float u[8];
+      load8(v[j], gate + off + 8 * vi);
+      load8(u, up + off + 8 * vi);
 #pragma unroll
-        for (int e = 0; e < 8; ++e) {
-          float f, df;
-          gated_value(v[j][e], act, f, df);
-          v[j][e] = f * u[e];
-          m = fmaxf(m, fabsf(v[j][e]));
-        }
-        if (out) store8(out + off + 8 * vi, v[j]);
-      } else {
-#pragma unroll
-        for (int e = 0; e < 8; ++e) v[j][e] = 0.0f;
+      for (int e = 0; e < 8; ++e) {
+        float f, df;
+        gated_value(v[j][e], act, f, df);
+        v[j][e] = f * u[e];
+        m = fmaxf(m, fabsf(v[j][e]));
       }
+      if (out) store8(out + off + 8 * vi, v[j]);
     }
-    m = rows::group_max(m, G);
-    const float s = 127.0f / fmaxf(m, 1e-5f);
+  }
+  m = block_max(m, sh);
+  const float s = 127.0f / fmaxf(m, 1e-5f);
 #pragma unroll
-    for (int j = 0; j < VPL; ++j) {
-      const int vi = gl + G * j;
-      if (!live || vi >= nvec) continue;
+  for (int j = 0; j < VPT; ++j) {
+    const int vi = threadIdx.x + j * blockDim.x;
+    if (vi >= nvec) continue;
 #pragma unroll
-      for (int e = 0; e < 8; ++e) v[j][e] = rows::quant_int8(v[j][e], s);
-      store8(out_q + off + 8 * vi, v[j]);
-    }
+    for (int e = 0; e < 8; ++e) v[j][e] = rows::quant_int8(v[j][e], s);
+    store8(out_q + off + 8 * vi, v[j]);
   }
 }
 
@@ -295,25 +290,20 @@ void gated_act_backward(Context& ctx, bf16* dgate, bf16* dup, const bf16* dout, 
 
 bool gated_act_quant_forward(Context& ctx, bf16* out, bf16* out_q, const bf16* gate, const bf16* up, int N, int C,
                              GatedAct act) {
-  if (N <= 0 || C % 8 != 0 || C > 4096 || !aligned16(out_q) || !aligned16(gate) || !aligned16(up) ||
+  if (N <= 0 || C % 8 != 0 || C > 16384 || !aligned16(out_q) || !aligned16(gate) || !aligned16(up) ||
       (out && !aligned16(out)))
     return false;
   bf16* plain = out == out_q ? nullptr : out;  // shared storage: only the quantized value is kept
-  const unsigned blocks = rows::blocks_for_rows(N, C / 8);
+  const int nvec = C / 8;
+  const int vpt = nvec > 1024 ? 2 : 1;  // C <= 16384: at most 2048 vectors, two per thread of 1024
+  const int threads = std::min(1024, ((nvec + vpt - 1) / vpt + 31) / 32 * 32);
   cudaStream_t st = stream_of(ctx);
-  const int need = rows::vectors_per_lane(C / 8);
-#define OB_GQ(V)                                                                                              \
-  gated_quant_vec_kernel<V><<<blocks, rows::kWarps * 32, 0, st>>>(plain ? dev(plain) : nullptr, dev(out_q), \
-                                                                  dev(gate), dev(up), N, C, act)
-  if (need <= 1) OB_GQ(1);
-  else if (need <= 2) OB_GQ(2);
-  else if (need <= 3) OB_GQ(3);
-  else if (need <= 4) OB_GQ(4);
-  else if (need <= 6) OB_GQ(6);
-  else if (need <= 8) OB_GQ(8);
-  else if (need <= 12) OB_GQ(12);
-  else OB_GQ(16);
-#undef OB_GQ
+  if (vpt == 1)
+    gated_quant_row_kernel<1><<<N, threads, 0, st>>>(plain ? dev(plain) : nullptr, dev(out_q), dev(gate), dev(up), C,
+                                                     act);
+  else
+    gated_quant_row_kernel<2><<<N, threads, 0, st>>>(plain ? dev(plain) : nullptr, dev(out_q), dev(gate), dev(up), C,
+                                                     act);
   check_last_launch("gated_act_quant_forward");
   return true;
 }

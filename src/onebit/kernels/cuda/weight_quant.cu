@@ -3,6 +3,7 @@
 // the quantize + bf16 cast in one pass that also counts the hard codes. Numerics: reference.h
 // quantize_one in f32, then rounded to bf16 (the effective weight the matmuls see).
 #include <algorithm>
+#include <vector>
 
 #include "onebit/kernels/cuda/common.cuh"
 
@@ -121,6 +122,70 @@ __global__ void quantize_kernel(__nv_bfloat16* out, const QuantScale* scale, uns
   if (counts) add_counts(counts, c0, c1, c2);
 }
 
+// ---- many tensors in three launches (weight_quantize_many): the same partials, fold and quantize as
+// the per-tensor path (so the same bits), with blockIdx.y naming the tensor. A launch per tensor
+// cost more than its pass: a 768 x 768 ternary weight is 2.4 MB, about a microsecond of bandwidth.
+
+constexpr int kManyMax = 64;  // tensors per launch: 64 x 48-byte descriptors as a kernel parameter
+constexpr unsigned kFlagScale = 1, kFlagClamped = 2, kFlagCount = 4;
+
+struct ManyDesc {
+  const float* w;
+  __nv_bfloat16* out;
+  QuantScale* scale;
+  unsigned long long n;
+  float k;
+  int np;  // scale partials: as quant_scale chooses them
+  unsigned flags;
+  int pad;
+};
+struct ManyBatch {
+  ManyDesc d[kManyMax];
+};
+
+__global__ void many_partials_kernel(const __grid_constant__ ManyBatch b, double* partials) {
+  __shared__ double sh[32];
+  const ManyDesc& j = b.d[blockIdx.y];
+  if (!(j.flags & kFlagScale) || (int)blockIdx.x >= j.np) return;  // whole block: uniform
+  double acc = 0;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < j.n; i += (size_t)j.np * blockDim.x)
+    acc += fabs((double)j.w[i]);
+  const double total = block_sum(acc, sh);
+  if (threadIdx.x == 0) partials[(size_t)blockIdx.y * kMaxPartials + blockIdx.x] = total;
+}
+
+__global__ void many_fold_kernel(const __grid_constant__ ManyBatch b, const double* partials) {
+  __shared__ double sh[32];
+  const ManyDesc& j = b.d[blockIdx.x];
+  if (!(j.flags & kFlagScale)) return;
+  const double* p0 = partials + (size_t)blockIdx.x * kMaxPartials;
+  double a = 0;
+  for (int i = threadIdx.x; i < j.np; i += blockDim.x) a += p0[i];
+  a = block_sum(a, sh);
+  QuantScale s;
+  s.scale = (j.flags & kFlagClamped) ? (float)fmax(a / (double)j.n, 1e-5) : (float)(a / (double)j.n + 1e-5);
+  if (threadIdx.x == 0) *j.scale = s;
+}
+
+__global__ void many_quantize_kernel(const __grid_constant__ ManyBatch b, unsigned long long* counts, int ternary) {
+  const ManyDesc& j = b.d[blockIdx.y];
+  const WeightQuant q = ternary ? WeightQuant::Ternary : WeightQuant::None;
+  const QuantScale s = ternary ? *j.scale : QuantScale{};
+  const bool count = counts && (j.flags & kFlagCount);
+  unsigned c0 = 0, c1 = 0, c2 = 0;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < j.n; i += (size_t)gridDim.x * blockDim.x) {
+    const float x = j.w[i];
+    if (j.out) j.out[i] = __float2bfloat16_rn(quantize_one(x, q, s, j.k));
+    if (count) {
+      const int code = hard_code(x, q, s);
+      c0 += code == -1;
+      c1 += code == 0;
+      c2 += code == 1;
+    }
+  }
+  if (count) add_counts(counts, c0, c1, c2);
+}
+
 __global__ void default_scale_kernel(QuantScale* s) { *s = QuantScale{}; }
 
 bool has_scale(WeightQuant q) {
@@ -199,6 +264,51 @@ void weight_quantize(Context& ctx, bf16* out, QuantScale* scale, int64_t* counts
       dev(out), has_scale(q) ? s : nullptr, counted ? reinterpret_cast<unsigned long long*>(counts) : nullptr, w, n,
       q, soft_k);
   check_last_launch("weight_quantize");
+}
+
+int many_fast_kind(const ManyQuantJob& j) {  // 1: ternary with its scale, 2: a plain cast, 0: neither
+  if (j.q == WeightQuant::Ternary && j.with_scale) return 1;
+  if (j.q == WeightQuant::None && !j.with_scale && j.out) return 2;
+  return 0;
+}
+
+void weight_quantize_many(Context& ctx, const ManyQuantJob* jobs, size_t njobs, int64_t* counts) {
+  cudaStream_t st = stream_of(ctx);
+  auto* partials = static_cast<double*>(ctx.scratch(sizeof(double) * kManyMax * kMaxPartials));
+  for (int kind = 1; kind <= 2; ++kind) {
+    std::vector<const ManyQuantJob*> sel;
+    for (size_t i = 0; i < njobs; ++i)
+      if (many_fast_kind(jobs[i]) == kind) sel.push_back(&jobs[i]);
+    for (size_t at = 0; at < sel.size(); at += kManyMax) {
+      const int m = (int)std::min<size_t>(kManyMax, sel.size() - at);
+      ManyBatch b{};
+      size_t max_n = 0;
+      for (int i = 0; i < m; ++i) {
+        const ManyQuantJob& j = *sel[at + i];
+        OB_CHECK(j.n > 0, "weight_quantize_many: empty tensor");
+        ManyDesc& d = b.d[i];
+        d.w = j.w;
+        d.out = j.out ? dev(j.out) : nullptr;
+        d.scale = j.scale;
+        d.n = j.n;
+        d.k = j.soft_k;
+        d.np = (int)std::min<size_t>(kMaxPartials, (j.n + kThreads * 4 - 1) / (kThreads * 4));
+        d.flags = (kind == 1 ? kFlagScale | kFlagCount : 0) | (j.clamped ? kFlagClamped : 0);
+        max_n = std::max<size_t>(max_n, j.n);
+      }
+      if (kind == 1) {
+        int max_np = 0;
+        for (int i = 0; i < m; ++i) max_np = std::max(max_np, b.d[i].np);
+        many_partials_kernel<<<dim3(max_np, m), kThreads, 0, st>>>(b, partials);
+        many_fold_kernel<<<m, kThreads, 0, st>>>(b, partials);
+      }
+      // ~8 elements per thread, at least one block per tensor row of the grid
+      const unsigned gx = (unsigned)std::clamp<size_t>((max_n + kThreads * 8 - 1) / (kThreads * 8), 1, 1024);
+      many_quantize_kernel<<<dim3(gx, m), kThreads, 0, st>>>(
+          b, reinterpret_cast<unsigned long long*>(counts), kind == 1 ? 1 : 0);
+      check_last_launch("weight_quantize_many");
+    }
+  }
 }
 
 }  // namespace onebit::kernels::cuda

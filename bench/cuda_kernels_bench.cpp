@@ -147,10 +147,11 @@ void bench_preset(Context& ctx, const Preset& p, double peak_tf, double peak_gbs
     bf16 *dq = buf.get<bf16>(nq), *dk = buf.get<bf16>(nk), *dv = buf.get<bf16>(nk);
     float* lse = buf.get<float>((size_t)B * H * T);
     const double fl = 2.0 * B * H * (double)T * T * hd;
-    rep("flash attention fwd", time_ms(ctx, [&] { attention_forward(ctx, o, lse, q, k, v, B, T, H, KV, hd); }), fl, 0);
+    rep("flash attention fwd",
+        time_ms(ctx, [&] { attention_forward(ctx, o, lse, q, k, v, B, T, H, KV, hd, 0.0f, 0); }), fl, 0);
     rep("flash attention bwd",
-        time_ms(ctx, [&] { attention_backward(ctx, dq, dk, dv, dout, q, k, v, o, lse, B, T, H, KV, hd); }), 2.5 * fl,
-        0);
+        time_ms(ctx, [&] { attention_backward(ctx, dq, dk, dv, dout, q, k, v, o, lse, B, T, H, KV, hd, 0.0f, 0); }),
+        2.5 * fl, 0);
   }
   // Cross-entropy: bf16 logits read twice and written once; the chunked head adds its 3 matmuls.
   {

@@ -52,36 +52,36 @@ void check_grad(const std::vector<float>& got, const std::vector<double>& want, 
   }
 }
 
-TEST_P(AttentionShapes, ForwardAndBackwardMatchReference) {
-  ONEBIT_REQUIRE_GPU();
-  const auto [B, T, H, KV, hd] = GetParam();
-  const uint64_t s = test_seed();
+void forward_and_backward_match_reference(const Shape& shape, float p) {
+  const auto [B, T, H, KV, hd] = shape;
+  const uint64_t s = test_seed(), mask_seed = s ^ 0xD0D0;
   SCOPED_TRACE(::testing::Message() << "seed " << s << " B " << B << " T " << T << " H " << H << " KV " << KV
-                                    << " hd " << hd);
+                                    << " hd " << hd << " dropout " << p);
   const size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd;
   const auto q = bf16_exact(randn(nq, s, 1.5)), k = bf16_exact(randn(nk, s + 1, 1.5));
   const auto v = bf16_exact(randn(nk, s + 2)), dy = bf16_exact(randn(nq, s + 3));
   Context ctx;
   DevBf16 dq_in(q), dk_in(k), dv_in(v), ddy(dy), o(nq), dq(nq), dk(nk), dv(nk);
   Dev<float> lse((size_t)B * H * T);
-  attention_forward(ctx, o.get(), lse.get(), dq_in.get(), dk_in.get(), dv_in.get(), B, T, H, KV, hd);
+  attention_forward(ctx, o.get(), lse.get(), dq_in.get(), dk_in.get(), dv_in.get(), B, T, H, KV, hd, p, mask_seed);
   attention_backward(ctx, dq.get(), dk.get(), dv.get(), ddy.get(), dq_in.get(), dk_in.get(), dv_in.get(), o.get(),
-                     lse.get(), B, T, H, KV, hd);
+                     lse.get(), B, T, H, KV, hd, p, mask_seed);
 
   // Deterministic (no atomics): a second backward gives the same bits, as exact resume needs.
   {
     DevBf16 dq2(nq), dk2(nk), dv2(nk);
     attention_backward(ctx, dq2.get(), dk2.get(), dv2.get(), ddy.get(), dq_in.get(), dk_in.get(), dv_in.get(),
-                       o.get(), lse.get(), B, T, H, KV, hd);
+                       o.get(), lse.get(), B, T, H, KV, hd, p, mask_seed);
     EXPECT_EQ(dq2.take_f32(), dq.take_f32());
     EXPECT_EQ(dk2.take_f32(), dk.take_f32());
     EXPECT_EQ(dv2.take_f32(), dv.take_f32());
   }
   std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()), vd(v.begin(), v.end()), dyd(dy.begin(), dy.end());
   std::vector<double> y(nq), ref_lse((size_t)B * H * T), gq(nq), gk(nk), gv(nk);
-  ref::attention_forward<double>(y.data(), ref_lse.data(), qd.data(), kd.data(), vd.data(), B, T, H, KV, hd);
+  ref::attention_forward<double>(y.data(), ref_lse.data(), qd.data(), kd.data(), vd.data(), B, T, H, KV, hd, p,
+                                 mask_seed);
   ref::attention_backward<double>(gq.data(), gk.data(), gv.data(), dyd.data(), qd.data(), kd.data(), vd.data(),
-                                  y.data(), ref_lse.data(), B, T, H, KV, hd);
+                                  y.data(), ref_lse.data(), B, T, H, KV, hd, p, mask_seed);
   expect_close(o.take_f32(), y, kBf16Rtol, 8e-3, "O");
   expect_close(lse.take(), ref_lse, 0, 2e-4, "lse");
   check_grad(dq.take_f32(), gq, "dq");
@@ -89,12 +89,25 @@ TEST_P(AttentionShapes, ForwardAndBackwardMatchReference) {
   check_grad(dv.take_f32(), gv, "dv");
 }
 
+TEST_P(AttentionShapes, ForwardAndBackwardMatchReference) {
+  ONEBIT_REQUIRE_GPU();
+  forward_and_backward_match_reference(GetParam(), 0.0f);
+}
+
+// Attention dropout: the same mask as the CPU (kernels::dropout_factor on ((b*H + h)*T + i)*T + j), so
+// the reference with the same p and seed is the whole check; 1/(1-p) = 1.25 is exact in bf16.
+TEST_P(AttentionShapes, ForwardAndBackwardWithDropoutMatchReference) {
+  ONEBIT_REQUIRE_GPU();
+  forward_and_backward_match_reference(GetParam(), 0.2f);
+}
+
 TEST(CudaAttention, RejectsHeadDimsAboveTheGenericLimit) {
   ONEBIT_REQUIRE_GPU();
   Context ctx;
   DevBf16 x(512);
   Dev<float> lse(1);
-  EXPECT_THROW(attention_forward(ctx, x.get(), lse.get(), x.get(), x.get(), x.get(), 1, 1, 1, 1, 512), ::onebit::Error);
+  EXPECT_THROW(attention_forward(ctx, x.get(), lse.get(), x.get(), x.get(), x.get(), 1, 1, 1, 1, 512, 0.0f, 0),
+               ::onebit::Error);
 }
 
 }  // namespace

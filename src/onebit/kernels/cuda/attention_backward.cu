@@ -6,8 +6,11 @@
 // (mma.sync) with every score tile in registers; each warp owns 16 rows of the block's tile.
 // Attention dropout (kDrop): with Z the forward's mask, dP = Z ∘ (dO Vᵀ), dV += (P ∘ Z)ᵀ dO and D =
 // rowsum(dO ∘ O) = rowsum(P ∘ dP) as before (FlashAttention-2's derivation with dropout).
+// These are the v1 kernels (ONEBIT_CUDA_ATTENTION=v1); attention_v2_backward.cu holds the default, and
+// both take D from the delta kernel here.
 #include "onebit/kernels/cuda/attention_generic.cuh"
 #include "onebit/kernels/cuda/attention_tiles.cuh"
+#include "onebit/kernels/cuda/attention_v2.cuh"
 
 namespace onebit::kernels::cuda {
 namespace {
@@ -196,7 +199,7 @@ void launch_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dou
 
 void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                         const bf16* v, const bf16* o, const float* lse, int B, int T, int H, int KV, int hd, float p,
-                        uint64_t seed) {
+                        uint64_t seed, AttentionKernels kernels) {
   OB_CHECK(B > 0 && T > 0 && H > 0 && KV > 0 && H % KV == 0, "attention_backward: bad shape B=", B, " T=", T,
            " H=", H, " KV=", KV);
   OB_CHECK(p >= 0.0f && p < 1.0f, "attention_backward: dropout ", p, " is outside [0, 1)");
@@ -208,6 +211,8 @@ void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* 
   attention_delta_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream_of(ctx)>>>(D, dev(dout), dev(o), T, H, hd, rows);
   if (!flash)
     attention_backward_generic(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed);
+  else if (kernels == AttentionKernels::V2)
+    attention_backward_v2(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed);
   else if (hd == 64)
     launch_backward<64>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed);
   else

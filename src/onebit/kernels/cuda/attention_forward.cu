@@ -5,9 +5,11 @@
 // instruction (sm_80 and newer): the score accumulator of S = Q Kᵀ is re-packed in place as the A
 // operand of O += P V. Saves only O and the per-row natural log-sum-exp. Attention dropout multiplies
 // the probabilities by the shared mask after they entered the normaliser (kDrop; p = 0 compiles
-// without it).
+// without it). These are the v1 kernels (ONEBIT_CUDA_ATTENTION=v1); attention_v2_forward.cu holds the
+// default.
 #include "onebit/kernels/cuda/attention_generic.cuh"
 #include "onebit/kernels/cuda/attention_tiles.cuh"
+#include "onebit/kernels/cuda/attention_v2.cuh"
 
 namespace onebit::kernels::cuda {
 namespace {
@@ -123,13 +125,14 @@ void launch_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const bf16
 }  // namespace
 
 void attention_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int T,
-                       int H, int KV, int hd, float p, uint64_t seed) {
+                       int H, int KV, int hd, float p, uint64_t seed, AttentionKernels kernels) {
   OB_CHECK(B > 0 && T > 0 && H > 0 && KV > 0 && H % KV == 0, "attention_forward: bad shape B=", B, " T=", T, " H=", H,
            " KV=", KV);
   OB_CHECK(p >= 0.0f && p < 1.0f, "attention_forward: dropout ", p, " is outside [0, 1)");
   OB_CHECK(T <= 65535 * kTile && H <= 65535 && B <= 65535, "attention_forward: shape too large");
   if (hd != 64 && hd != 128) return attention_forward_generic(ctx, o, lse, q, k, v, B, T, H, KV, hd, p, seed);
   OB_CHECK(((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0, "attention_forward: q/k/v not 16-byte aligned");
+  if (kernels == AttentionKernels::V2) return attention_forward_v2(ctx, o, lse, q, k, v, B, T, H, KV, hd, p, seed);
   if (hd == 64)
     launch_forward<64>(ctx, o, lse, q, k, v, B, T, H, KV, p, seed);
   else

@@ -85,6 +85,7 @@ struct CudaOps::Impl {
 CudaOps::CudaOps() : impl_(std::make_unique<Impl>()) {
   OB_CHECK(device_available(), "--device cuda: no usable CUDA device is visible (check nvidia-smi and "
                                "CUDA_VISIBLE_DEVICES)");
+  (void)default_attention_kernels();  // a bad $ONEBIT_CUDA_ATTENTION fails here, before any work
   OB_CUDA(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking));
   constexpr size_t kWorkspace = size_t{32} << 20;
   ctx_ = std::make_unique<Context>(impl_->stream, kWorkspace);

@@ -39,9 +39,9 @@ int main(int argc, char** argv) {
   for (int r = 0; r <= reps; ++r) {  // r == 0 is the warm-up
     const double c0 = cpu_now();
     const auto t0 = std::chrono::steady_clock::now();
-    ops.attention_forward(y, lse, q, k, v, B, T, H, KV, hd);
+    ops.attention_forward(y, lse, q, k, v, B, T, H, KV, hd, 0.0f, 0);
     const auto t1 = std::chrono::steady_clock::now();
-    ops.attention_backward(dq, dk, dv, dy, q, k, v, y, lse, B, T, H, KV, hd);
+    ops.attention_backward(dq, dk, dv, dy, q, k, v, y, lse, B, T, H, KV, hd, 0.0f, 0);
     const auto t2 = std::chrono::steady_clock::now();
     if (r == 0) continue;
     fwd_best = std::min(fwd_best, std::chrono::duration<double>(t1 - t0).count());

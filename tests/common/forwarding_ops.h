@@ -63,13 +63,13 @@ class ForwardingOps : public Ops<T> {
   void rope(T* x, const T* c, const T* s, int B, int Tn, int H, int hd, bool inv) override {
     b_.rope(x, c, s, B, Tn, H, hd, inv);
   }
-  void attention_forward(T* y, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int H, int KV,
-                         int hd) override {
-    b_.attention_forward(y, lse, q, k, v, B, Tn, H, KV, hd);
+  void attention_forward(T* y, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int H, int KV, int hd,
+                         float p, uint64_t seed) override {
+    b_.attention_forward(y, lse, q, k, v, B, Tn, H, KV, hd, p, seed);
   }
   void attention_backward(T* dq, T* dk, T* dv, const T* dy, const T* q, const T* k, const T* v, const T* y,
-                          const T* lse, int B, int Tn, int H, int KV, int hd) override {
-    b_.attention_backward(dq, dk, dv, dy, q, k, v, y, lse, B, Tn, H, KV, hd);
+                          const T* lse, int B, int Tn, int H, int KV, int hd, float p, uint64_t seed) override {
+    b_.attention_backward(dq, dk, dv, dy, q, k, v, y, lse, B, Tn, H, KV, hd, p, seed);
   }
   void gated_act_forward(T* out, const T* g, const T* u, size_t n, GatedAct a) override {
     b_.gated_act_forward(out, g, u, n, a);

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <ostream>
+#include <string>
+#include <tuple>
 
 #include <cmath>
 
@@ -27,15 +29,25 @@ struct Shape {
 std::ostream& operator<<(std::ostream& os, const Shape& s) {
   return os << "B" << s.B << "_T" << s.T << "_H" << s.H << "_KV" << s.KV << "_hd" << s.hd;
 }
-class AttentionShapes : public ::testing::TestWithParam<Shape> {};
+// Both generations of the tensor-core kernels run every shape (ONEBIT_CUDA_ATTENTION picks one at run
+// time; the other must stay correct). Named v1 / v2 in the test names.
+std::ostream& operator<<(std::ostream& os, AttentionKernels k) { return os << attention_kernels_name(k); }
+class AttentionShapes : public ::testing::TestWithParam<std::tuple<Shape, AttentionKernels>> {};
+const auto kBothVersions = ::testing::Values(AttentionKernels::V1, AttentionKernels::V2);
+// T not a multiple of the 64-row (v1) or 128-row (v2) tiles, GQA groups of 1 to 4, several v2 query
+// blocks and dK/dV key blocks (T 300, 257) with partial last tiles.
 INSTANTIATE_TEST_SUITE_P(Odd, AttentionShapes,
-                         ::testing::Values(Shape{1, 1, 1, 1, 64}, Shape{2, 17, 4, 2, 64}, Shape{1, 64, 2, 2, 64},
-                                           Shape{2, 100, 6, 3, 64}, Shape{1, 131, 4, 1, 128},
-                                           Shape{2, 200, 2, 2, 128}));
-// Head dims without a tensor-core kernel take the generic warp-per-row path (tiny preset: 48).
+                         ::testing::Combine(::testing::Values(Shape{1, 1, 1, 1, 64}, Shape{2, 17, 4, 2, 64},
+                                                              Shape{1, 64, 2, 2, 64}, Shape{2, 100, 6, 3, 64},
+                                                              Shape{1, 300, 4, 1, 64}, Shape{1, 131, 4, 1, 128},
+                                                              Shape{2, 200, 2, 2, 128}, Shape{1, 257, 2, 1, 128}),
+                                            kBothVersions));
+// Head dims without a tensor-core kernel take the generic warp-per-row path (tiny preset: 48) whatever
+// the version.
 INSTANTIATE_TEST_SUITE_P(GenericHeadDim, AttentionShapes,
-                         ::testing::Values(Shape{2, 33, 4, 2, 48}, Shape{1, 70, 2, 1, 16}, Shape{1, 20, 3, 3, 80},
-                                           Shape{1, 9, 2, 2, 256}));
+                         ::testing::Combine(::testing::Values(Shape{2, 33, 4, 2, 48}, Shape{1, 70, 2, 1, 16},
+                                                              Shape{1, 20, 3, 3, 80}, Shape{1, 9, 2, 2, 256}),
+                                            ::testing::Values(AttentionKernels::V2)));
 
 void check_grad(const std::vector<float>& got, const std::vector<double>& want, const char* what) {
   double mx = 0, num = 0, den = 0;
@@ -52,36 +64,38 @@ void check_grad(const std::vector<float>& got, const std::vector<double>& want, 
   }
 }
 
-TEST_P(AttentionShapes, ForwardAndBackwardMatchReference) {
-  ONEBIT_REQUIRE_GPU();
-  const auto [B, T, H, KV, hd] = GetParam();
-  const uint64_t s = test_seed();
+void forward_and_backward_match_reference(const Shape& shape, AttentionKernels version, float p) {
+  const auto [B, T, H, KV, hd] = shape;
+  const uint64_t s = test_seed(), mask_seed = s ^ 0xD0D0;
   SCOPED_TRACE(::testing::Message() << "seed " << s << " B " << B << " T " << T << " H " << H << " KV " << KV
-                                    << " hd " << hd);
+                                    << " hd " << hd << " dropout " << p << " kernels "
+                                    << attention_kernels_name(version));
   const size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd;
   const auto q = bf16_exact(randn(nq, s, 1.5)), k = bf16_exact(randn(nk, s + 1, 1.5));
   const auto v = bf16_exact(randn(nk, s + 2)), dy = bf16_exact(randn(nq, s + 3));
   Context ctx;
   DevBf16 dq_in(q), dk_in(k), dv_in(v), ddy(dy), o(nq), dq(nq), dk(nk), dv(nk);
   Dev<float> lse((size_t)B * H * T);
-  attention_forward(ctx, o.get(), lse.get(), dq_in.get(), dk_in.get(), dv_in.get(), B, T, H, KV, hd);
+  attention_forward(ctx, o.get(), lse.get(), dq_in.get(), dk_in.get(), dv_in.get(), B, T, H, KV, hd, p, mask_seed,
+                    version);
   attention_backward(ctx, dq.get(), dk.get(), dv.get(), ddy.get(), dq_in.get(), dk_in.get(), dv_in.get(), o.get(),
-                     lse.get(), B, T, H, KV, hd);
+                     lse.get(), B, T, H, KV, hd, p, mask_seed, version);
 
   // Deterministic (no atomics): a second backward gives the same bits, as exact resume needs.
   {
     DevBf16 dq2(nq), dk2(nk), dv2(nk);
     attention_backward(ctx, dq2.get(), dk2.get(), dv2.get(), ddy.get(), dq_in.get(), dk_in.get(), dv_in.get(),
-                       o.get(), lse.get(), B, T, H, KV, hd);
+                       o.get(), lse.get(), B, T, H, KV, hd, p, mask_seed, version);
     EXPECT_EQ(dq2.take_f32(), dq.take_f32());
     EXPECT_EQ(dk2.take_f32(), dk.take_f32());
     EXPECT_EQ(dv2.take_f32(), dv.take_f32());
   }
   std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()), vd(v.begin(), v.end()), dyd(dy.begin(), dy.end());
   std::vector<double> y(nq), ref_lse((size_t)B * H * T), gq(nq), gk(nk), gv(nk);
-  ref::attention_forward<double>(y.data(), ref_lse.data(), qd.data(), kd.data(), vd.data(), B, T, H, KV, hd);
+  ref::attention_forward<double>(y.data(), ref_lse.data(), qd.data(), kd.data(), vd.data(), B, T, H, KV, hd, p,
+                                 mask_seed);
   ref::attention_backward<double>(gq.data(), gk.data(), gv.data(), dyd.data(), qd.data(), kd.data(), vd.data(),
-                                  y.data(), ref_lse.data(), B, T, H, KV, hd);
+                                  y.data(), ref_lse.data(), B, T, H, KV, hd, p, mask_seed);
   expect_close(o.take_f32(), y, kBf16Rtol, 8e-3, "O");
   expect_close(lse.take(), ref_lse, 0, 2e-4, "lse");
   check_grad(dq.take_f32(), gq, "dq");
@@ -89,12 +103,71 @@ TEST_P(AttentionShapes, ForwardAndBackwardMatchReference) {
   check_grad(dv.take_f32(), gv, "dv");
 }
 
+TEST_P(AttentionShapes, ForwardAndBackwardMatchReference) {
+  ONEBIT_REQUIRE_GPU();
+  forward_and_backward_match_reference(std::get<0>(GetParam()), std::get<1>(GetParam()), 0.0f);
+}
+
+// Attention dropout: the same mask as the CPU (kernels::dropout_factor on ((b*H + h)*T + i)*T + j), so
+// the reference with the same p and seed is the whole check; 1/(1-p) = 1.25 is exact in bf16.
+TEST_P(AttentionShapes, ForwardAndBackwardWithDropoutMatchReference) {
+  ONEBIT_REQUIRE_GPU();
+  forward_and_backward_match_reference(std::get<0>(GetParam()), std::get<1>(GetParam()), 0.2f);
+}
+
+// v1 and v2 compute the same function with the same bf16 roundings of P but different tile orders
+// (the online softmax rescales at other points): their outputs agree far closer than either does
+// with the f64 reference, so a v2 slip that the reference tolerance would absorb still shows here.
+TEST(CudaAttention, V2AgreesWithV1AtTheTrainingShape) {
+  ONEBIT_REQUIRE_GPU();
+  const int B = 2, T = 1024, H = 4, KV = 2, hd = 64;
+  const uint64_t s = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << s);
+  const size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd;
+  DevBf16 q(bf16_exact(randn(nq, s, 1.5))), k(bf16_exact(randn(nk, s + 1, 1.5))), v(bf16_exact(randn(nk, s + 2)));
+  DevBf16 dy(bf16_exact(randn(nq, s + 3)));
+  std::vector<std::vector<float>> out[2];
+  for (int i = 0; i < 2; ++i) {
+    const auto version = i == 0 ? AttentionKernels::V1 : AttentionKernels::V2;
+    Context ctx;
+    DevBf16 o(nq), dq(nq), dk(nk), dv(nk);
+    Dev<float> lse((size_t)B * H * T);
+    attention_forward(ctx, o.get(), lse.get(), q.get(), k.get(), v.get(), B, T, H, KV, hd, 0.1f, s, version);
+    attention_backward(ctx, dq.get(), dk.get(), dv.get(), dy.get(), q.get(), k.get(), v.get(), o.get(), lse.get(), B,
+                       T, H, KV, hd, 0.1f, s, version);
+    out[i] = {o.take_f32(), lse.take(), dq.take_f32(), dk.take_f32(), dv.take_f32()};
+  }
+  const char* names[] = {"O", "lse", "dq", "dk", "dv"};
+  for (int t = 0; t < 5; ++t) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < out[0][t].size(); ++i) {
+      const double d = (double)out[1][t][i] - out[0][t][i];
+      num += d * d, den += (double)out[0][t][i] * out[0][t][i];
+    }
+    EXPECT_LE(std::sqrt(num / std::max(den, 1e-30)), 4e-3) << names[t] << " relative Frobenius difference v2 - v1";
+  }
+}
+
+TEST(CudaAttention, VersionComesFromTheEnvironmentVariable) {
+  EXPECT_EQ(attention_kernels_from(nullptr), AttentionKernels::V2);
+  EXPECT_EQ(attention_kernels_from(""), AttentionKernels::V2);
+  EXPECT_EQ(attention_kernels_from("v2"), AttentionKernels::V2);
+  EXPECT_EQ(attention_kernels_from("v1"), AttentionKernels::V1);
+  try {
+    attention_kernels_from("V3\n");
+    ADD_FAILURE() << "no error for an unknown version";
+  } catch (const ::onebit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ONEBIT_CUDA_ATTENTION"), std::string::npos) << e.what();
+  }
+}
+
 TEST(CudaAttention, RejectsHeadDimsAboveTheGenericLimit) {
   ONEBIT_REQUIRE_GPU();
   Context ctx;
   DevBf16 x(512);
   Dev<float> lse(1);
-  EXPECT_THROW(attention_forward(ctx, x.get(), lse.get(), x.get(), x.get(), x.get(), 1, 1, 1, 1, 512), ::onebit::Error);
+  EXPECT_THROW(attention_forward(ctx, x.get(), lse.get(), x.get(), x.get(), x.get(), 1, 1, 1, 1, 512, 0.0f, 0),
+               ::onebit::Error);
 }
 
 }  // namespace

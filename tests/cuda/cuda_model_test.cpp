@@ -56,13 +56,15 @@ double cosine(const float* a, const float* b, size_t n, double* norm_ratio) {
 
 void compare_with_cpu(const model::ModelConfig& cfg, model::QuantState q, int B, int T) {
   const uint64_t s = test_seed();
-  SCOPED_TRACE(::testing::Message() << "seed " << s << " hd " << cfg.head_dim() << " phase " << (int)q.phase);
+  SCOPED_TRACE(::testing::Message() << "seed " << s << " hd " << cfg.head_dim() << " phase " << (int)q.phase
+                                    << " dropout " << cfg.dropout);
   model::Transformer cpu(cfg, kernels::cpu_ops()), gpu(cfg, kernels::cuda_ops());
   cpu.init_weights(s);
   gpu.upload_params(cpu.download_params());
   const Batch b = random_batch(B, T, cfg.vocab_size, s + 1);
   for (auto* m : {&cpu, &gpu}) {
     m->set_quant_state(q);
+    m->set_dropout_seed(s + 2);  // the same masks on both (embedding, attention, residuals)
     m->zero_grad();
   }
   const float lc = cpu.forward(b.tokens.data(), b.targets.data(), B, T);
@@ -102,15 +104,27 @@ TEST_P(CudaModel, MatchesTheCpuBackendGenericHeadDim) {
   compare_with_cpu(test_config(96, 2, 2), {GetParam(), 8.0f}, 3, 37);  // hd 48, as the tiny preset
 }
 
+// nanoGPT's dropout sites (embedding output, attention probabilities, both residual branches) draw the
+// shared counter-based masks, so the GPU trains the CPU's model with dropout too.
+TEST_P(CudaModel, MatchesTheCpuBackendWithDropout) {
+  ONEBIT_REQUIRE_GPU();
+  auto flash = test_config(128, 2, 1), generic = test_config(96, 2, 2);
+  flash.dropout = generic.dropout = 0.2f;
+  compare_with_cpu(flash, {GetParam(), 8.0f}, 2, 80);
+  compare_with_cpu(generic, {GetParam(), 8.0f}, 3, 37);
+}
+
 TEST(CudaModelInvariants, DeterministicAndCheckpointingChangesNothing) {
   ONEBIT_REQUIRE_GPU();
-  const auto cfg = test_config(128, 2, 2);
+  auto cfg = test_config(128, 2, 2);
+  cfg.dropout = 0.1f;  // the checkpointed recompute must draw the forward's masks
   const Batch b = random_batch(2, 64, cfg.vocab_size, test_seed());
   auto grads = [&](int segments) {
     model::Transformer m(cfg, kernels::cuda_ops());
     m.init_weights(5);
     m.set_quant_state({model::QuantPhase::Hard, 0});
     m.set_checkpoint_segments(segments);
+    m.set_dropout_seed(11);
     m.zero_grad();
     m.forward(b.tokens.data(), b.targets.data(), 2, 64);
     m.backward(1.0f);

@@ -197,6 +197,48 @@ TEST(CudaOps, CrossEntropyAddsItsLossSumToTheF64Total) {
   EXPECT_NEAR(total.take()[0], 10.0 + want, 1e-4 * std::abs(want) + 1e-4);
 }
 
+// The attention entry points of the Ops interface (the kernels the process default
+// ONEBIT_CUDA_ATTENTION selects) with attention dropout, against the fast CPU backend on the same
+// bf16-exact inputs and the same mask: O within a bf16 rounding plus 8e-3, the gradients within 3% of
+// the tensor's largest element and 1% relative Frobenius error (tests/cuda/attention_test.cpp says why).
+TEST(CudaOps, AttentionWithDropoutMatchesTheCpuBackend) {
+  ONEBIT_REQUIRE_GPU();
+  const uint64_t s = test_seed();
+  const int B = 2, T = 150, H = 4, KV = 2, hd = 64;
+  const float p = 0.2f;
+  SCOPED_TRACE(::testing::Message() << "seed " << s << " kernels "
+                                    << attention_kernels_name(default_attention_kernels()));
+  const size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd;
+  const auto q = bf16_exact(randn(nq, s, 1.5)), k = bf16_exact(randn(nk, s + 1, 1.5));
+  const auto v = bf16_exact(randn(nk, s + 2)), dy = bf16_exact(randn(nq, s + 3));
+  DevBf16 dq_in(q), dk_in(k), dv_in(v), ddy(dy), o(nq), dq(nq), dk(nk), dv(nk);
+  Dev<float> lse((size_t)B * H * T);
+  ops().attention_forward(o.get(), lse.get(), dq_in.get(), dk_in.get(), dv_in.get(), B, T, H, KV, hd, p, s + 4);
+  ops().attention_backward(dq.get(), dk.get(), dv.get(), ddy.get(), dq_in.get(), dk_in.get(), dv_in.get(), o.get(),
+                           lse.get(), B, T, H, KV, hd, p, s + 4);
+  done();
+  Ops<float>& cpu = cpu_ops();
+  std::vector<float> y(nq), ly((size_t)B * H * T), gq(nq), gk(nk), gv(nk);
+  cpu.attention_forward(y.data(), ly.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd, p, s + 4);
+  cpu.attention_backward(gq.data(), gk.data(), gv.data(), dy.data(), q.data(), k.data(), v.data(), y.data(),
+                         ly.data(), B, T, H, KV, hd, p, s + 4);
+  expect_close(o.take_f32(), y, kBf16Rtol, 8e-3, "O");
+  expect_close(lse.take(), ly, 0, 2e-4, "lse");
+  auto check_grad = [](const std::vector<float>& got, const std::vector<float>& want, const char* what) {
+    double mx = 0, num = 0, den = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      mx = std::max(mx, (double)std::abs(want[i]));
+      num += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
+      den += (double)want[i] * want[i];
+    }
+    expect_close(got, want, 1.0 / 128, 0.03 * mx + 1e-4, what);
+    EXPECT_LE(std::sqrt(num / den), 0.01) << what << " relative Frobenius error";
+  };
+  check_grad(dq.take_f32(), gq, "dq");
+  check_grad(dk.take_f32(), gk, "dk");
+  check_grad(dv.take_f32(), gv, "dv");
+}
+
 TEST(CudaOps, CountsWhatItHolds) {
   ONEBIT_REQUIRE_GPU();
   const size_t before = ops().allocated_bytes();

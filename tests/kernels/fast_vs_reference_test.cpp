@@ -198,26 +198,139 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionShapes,
                                            std::make_tuple(1, 200, 3, 3, 24), std::make_tuple(2, 67, 4, 2, 64),
                                            std::make_tuple(1, 129, 2, 1, 128)));
 
+// Without dropout and with attention dropout 0.3 (the same mask on both: kernels::dropout_factor).
 TEST_P(AttentionShapes, ForwardAndBackward) {
   const uint64_t s = seed();
   SCOPED_TRACE(s);
   auto [B, T, H, KV, hd] = GetParam();
   Vec q = randn<float>((size_t)B * T * H * hd, s), k = randn<float>((size_t)B * T * KV * hd, s + 1),
       v = randn<float>((size_t)B * T * KV * hd, s + 2), dy = randn<float>(q.size(), s + 3);
-  Vec y1(q.size()), y2(q.size()), lse1((size_t)B * H * T), lse2(lse1.size());
-  fast().attention_forward(y1.data(), lse1.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd);
-  ref().attention_forward(y2.data(), lse2.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd);
-  expect_close(y1, y2, 1e-5, 1e-5, "y");
-  expect_close(lse1, lse2, 1e-6, 1e-5, "lse");
-  // Both backwards get the reference's y and lse, so only the backward kernels are compared.
-  Vec dq1(q.size()), dq2(q.size()), dk1(k.size()), dk2(k.size()), dv1(v.size()), dv2(v.size());
-  fast().attention_backward(dq1.data(), dk1.data(), dv1.data(), dy.data(), q.data(), k.data(), v.data(), y2.data(),
-                            lse2.data(), B, T, H, KV, hd);
-  ref().attention_backward(dq2.data(), dk2.data(), dv2.data(), dy.data(), q.data(), k.data(), v.data(), y2.data(),
-                           lse2.data(), B, T, H, KV, hd);
-  expect_close(dq1, dq2, 1e-4, 1e-5, "dq");
-  expect_close(dk1, dk2, 1e-4, 1e-5, "dk");
-  expect_close(dv1, dv2, 1e-4, 1e-5, "dv");
+  for (const float p : {0.0f, 0.3f}) {
+    SCOPED_TRACE(::testing::Message() << "dropout " << p);
+    const uint64_t mask_seed = s + 4;
+    Vec y1(q.size()), y2(q.size()), lse1((size_t)B * H * T), lse2(lse1.size());
+    fast().attention_forward(y1.data(), lse1.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd, p, mask_seed);
+    ref().attention_forward(y2.data(), lse2.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd, p, mask_seed);
+    expect_close(y1, y2, 1e-5, 1e-5, "y");
+    expect_close(lse1, lse2, 1e-6, 1e-5, "lse");
+    // Both backwards get the reference's y and lse, so only the backward kernels are compared.
+    Vec dq1(q.size()), dq2(q.size()), dk1(k.size()), dk2(k.size()), dv1(v.size()), dv2(v.size());
+    fast().attention_backward(dq1.data(), dk1.data(), dv1.data(), dy.data(), q.data(), k.data(), v.data(),
+                              y2.data(), lse2.data(), B, T, H, KV, hd, p, mask_seed);
+    ref().attention_backward(dq2.data(), dk2.data(), dv2.data(), dy.data(), q.data(), k.data(), v.data(), y2.data(),
+                             lse2.data(), B, T, H, KV, hd, p, mask_seed);
+    expect_close(dq1, dq2, 1e-4, 1e-5, "dq");
+    expect_close(dk1, dk2, 1e-4, 1e-5, "dk");
+    expect_close(dv1, dv2, 1e-4, 1e-5, "dv");
+  }
+}
+
+// Attention dropout against a naive f64 attention that materialises the scores, the probabilities
+// and the [T, T] keep mask of every head, and takes the backward from the textbook formulas (dV =
+// (P∘M)ᵀ dY, dP = M ∘ dY Vᵀ, dS = P ∘ (dP - rowsum(P ∘ dP)), no D = rowsum(dY ∘ Y) shortcut).
+struct NaiveAttention {
+  std::vector<double> y, dq, dk, dv;
+  size_t kept = 0, visible = 0;  // mask statistics over the causal entries
+};
+NaiveAttention naive_dropout_attention(const std::vector<double>& q, const std::vector<double>& k,
+                                       const std::vector<double>& v, const std::vector<double>& dy, int B, int T,
+                                       int H, int KV, int hd, float p, uint64_t seed) {
+  NaiveAttention r;
+  r.y.assign(q.size(), 0.0), r.dq.assign(q.size(), 0.0), r.dk.assign(k.size(), 0.0), r.dv.assign(v.size(), 0.0);
+  const double scale = 1.0 / std::sqrt((double)hd);
+  std::vector<double> P((size_t)T * T), M((size_t)T * T), dP((size_t)T * T);
+  auto at = [&](const std::vector<double>& x, int heads, int b, int t, int h) {
+    return &x[(((size_t)b * T + t) * heads + h) * hd];
+  };
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h) {
+      const int kh = h / (H / KV);
+      // The keep mask, drawn as documented: keep (i, j) iff dropout_factor != 0; value 1/(1-p).
+      for (int i = 0; i < T; ++i)
+        for (int j = 0; j < T; ++j) {
+          const double u = dropout_factor(seed, (((uint64_t)b * H + h) * T + i) * T + j, p);
+          M[(size_t)i * T + j] = u;
+          if (j <= i) r.kept += u != 0.0, ++r.visible;
+        }
+      for (int i = 0; i < T; ++i) {
+        double mx = -INFINITY;
+        for (int j = 0; j <= i; ++j) {
+          double d = 0;
+          for (int c = 0; c < hd; ++c) d += at(q, H, b, i, h)[c] * at(k, KV, b, j, kh)[c];
+          P[(size_t)i * T + j] = d * scale;
+          mx = std::max(mx, d * scale);
+        }
+        double sum = 0;
+        for (int j = 0; j <= i; ++j) sum += std::exp(P[(size_t)i * T + j] - mx);
+        for (int j = 0; j < T; ++j) P[(size_t)i * T + j] = j <= i ? std::exp(P[(size_t)i * T + j] - mx) / sum : 0.0;
+      }
+      for (int i = 0; i < T; ++i) {
+        double* yi = const_cast<double*>(at(r.y, H, b, i, h));
+        for (int j = 0; j <= i; ++j)
+          for (int c = 0; c < hd; ++c) yi[c] += P[(size_t)i * T + j] * M[(size_t)i * T + j] * at(v, KV, b, j, kh)[c];
+      }
+      for (int i = 0; i < T; ++i) {
+        double rs = 0;
+        for (int j = 0; j <= i; ++j) {
+          double d = 0;
+          for (int c = 0; c < hd; ++c) d += at(dy, H, b, i, h)[c] * at(v, KV, b, j, kh)[c];
+          dP[(size_t)i * T + j] = M[(size_t)i * T + j] * d;
+          rs += P[(size_t)i * T + j] * dP[(size_t)i * T + j];
+        }
+        for (int j = 0; j <= i; ++j) {
+          const double pij = P[(size_t)i * T + j], ds = pij * (dP[(size_t)i * T + j] - rs) * scale;
+          for (int c = 0; c < hd; ++c) {
+            const_cast<double*>(at(r.dv, KV, b, j, kh))[c] += pij * M[(size_t)i * T + j] * at(dy, H, b, i, h)[c];
+            const_cast<double*>(at(r.dq, H, b, i, h))[c] += ds * at(k, KV, b, j, kh)[c];
+            const_cast<double*>(at(r.dk, KV, b, j, kh))[c] += ds * at(q, H, b, i, h)[c];
+          }
+        }
+      }
+    }
+  return r;
+}
+
+void expect_close_to(const std::vector<double>& got, const std::vector<double>& want, double tol, const char* what) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], tol * (1 + std::abs(want[i]))) << what << "[" << i << "]";
+}
+
+TEST(AttentionDropout, ReferenceAndFastMatchANaiveMaterialisedMask) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  const int B = 2, T = 37, H = 4, KV = 2, hd = 16;
+  const float p = 0.2f;
+  const uint64_t mask_seed = s * 31 + 7;
+  Vec qf = randn<float>((size_t)B * T * H * hd, s), kf = randn<float>((size_t)B * T * KV * hd, s + 1),
+      vf = randn<float>((size_t)B * T * KV * hd, s + 2), dyf = randn<float>(qf.size(), s + 3);
+  const std::vector<double> q(qf.begin(), qf.end()), k(kf.begin(), kf.end()), v(vf.begin(), vf.end()),
+      dy(dyf.begin(), dyf.end());
+  const NaiveAttention want = naive_dropout_attention(q, k, v, dy, B, T, H, KV, hd, p, mask_seed);
+  // The mask really drops about p of the entries (a wrong comparison would keep all or none).
+  const double dropped = 1.0 - (double)want.kept / (double)want.visible;
+  EXPECT_NEAR(dropped, p, 0.05) << want.visible << " causal entries";
+
+  // The f64 reference backend, to f64 rounding.
+  Ops<double>& ref64 = reference_ops<double>();
+  std::vector<double> y(q.size()), lse((size_t)B * H * T), dq(q.size()), dk(k.size()), dv(v.size());
+  ref64.attention_forward(y.data(), lse.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd, p, mask_seed);
+  ref64.attention_backward(dq.data(), dk.data(), dv.data(), dy.data(), q.data(), k.data(), v.data(), y.data(),
+                           lse.data(), B, T, H, KV, hd, p, mask_seed);
+  expect_close_to(y, want.y, 1e-12, "reference y");
+  expect_close_to(dq, want.dq, 1e-11, "reference dq");
+  expect_close_to(dk, want.dk, 1e-11, "reference dk");
+  expect_close_to(dv, want.dv, 1e-11, "reference dv");
+
+  // The fast f32 backend end to end (its own y and lse), to f32 accuracy.
+  Vec yf(qf.size()), lsef((size_t)B * H * T), dqf(qf.size()), dkf(kf.size()), dvf(vf.size());
+  fast().attention_forward(yf.data(), lsef.data(), qf.data(), kf.data(), vf.data(), B, T, H, KV, hd, p, mask_seed);
+  fast().attention_backward(dqf.data(), dkf.data(), dvf.data(), dyf.data(), qf.data(), kf.data(), vf.data(),
+                            yf.data(), lsef.data(), B, T, H, KV, hd, p, mask_seed);
+  expect_close_to(std::vector<double>(yf.begin(), yf.end()), want.y, 2e-5, "fast y");
+  expect_close_to(std::vector<double>(dqf.begin(), dqf.end()), want.dq, 1e-4, "fast dq");
+  expect_close_to(std::vector<double>(dkf.begin(), dkf.end()), want.dk, 1e-4, "fast dk");
+  expect_close_to(std::vector<double>(dvf.begin(), dvf.end()), want.dv, 1e-4, "fast dv");
 }
 
 // Exact resume needs bitwise-reproducible gradients; the fast attention gives the same bits at any
@@ -228,19 +341,22 @@ TEST(FastVsReference, AttentionIsBitwiseTheSameAtAnyThreadCount) {
   const int B = 2, T = 150, H = 4, KV = 2, hd = 32;
   Vec q = randn<float>((size_t)B * T * H * hd, s), k = randn<float>((size_t)B * T * KV * hd, s + 1),
       v = randn<float>((size_t)B * T * KV * hd, s + 2), dy = randn<float>(q.size(), s + 3);
-  auto run = [&](int threads) {
+  auto run = [&](int threads, float p) {
     fast().set_num_threads(threads);
     Vec y(q.size()), lse((size_t)B * H * T), dq(q.size()), dk(k.size()), dv(v.size());
-    fast().attention_forward(y.data(), lse.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd);
+    fast().attention_forward(y.data(), lse.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd, p, s + 4);
     fast().attention_backward(dq.data(), dk.data(), dv.data(), dy.data(), q.data(), k.data(), v.data(), y.data(),
-                              lse.data(), B, T, H, KV, hd);
+                              lse.data(), B, T, H, KV, hd, p, s + 4);
     return std::vector<Vec>{y, lse, dq, dk, dv};
   };
   const int before = cpu::pool_threads();
-  const auto one = run(1);
-  for (int threads : {2, 3, 5}) {
-    const auto many = run(threads);
-    for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(many[i], one[i]) << "output " << i << ", threads " << threads;
+  for (const float p : {0.0f, 0.1f}) {  // without and with attention dropout
+    const auto one = run(1, p);
+    for (int threads : {2, 3, 5}) {
+      const auto many = run(threads, p);
+      for (size_t i = 0; i < one.size(); ++i)
+        EXPECT_EQ(many[i], one[i]) << "output " << i << ", threads " << threads << ", dropout " << p;
+    }
   }
   fast().set_num_threads(before);
 }

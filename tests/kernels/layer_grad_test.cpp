@@ -9,6 +9,7 @@
 
 #include "finite_difference.h"
 #include "kernel_test_util.h"
+#include "test_seed.h"
 #include "onebit/kernels/cpu/reference.h"
 #include "onebit/kernels/kernels.h"
 
@@ -65,13 +66,13 @@ TEST(LayerGrad, CausalAttentionGQA) {
       v = randn<double>(B * T * KV * hd, 8);
   Vec R = randn<double>(B * T * H * hd, 9), y(R.size()), lse((size_t)B * H * T);
   auto loss = [&] {
-    ops().attention_forward(y.data(), lse.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd);
+    ops().attention_forward(y.data(), lse.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd, 0.0f, 0);
     return dot(y, R);
   };
   loss();
   Vec dq(q.size()), dk(k.size()), dv(v.size());
   ops().attention_backward(dq.data(), dk.data(), dv.data(), R.data(), q.data(), k.data(), v.data(), y.data(),
-                           lse.data(), B, T, H, KV, hd);
+                           lse.data(), B, T, H, KV, hd, 0.0f, 0);
   expect_fd(q, dq, loss, "dq");
   expect_fd(k, dk, loss, "dk");
   expect_fd(v, dv, loss, "dv");
@@ -85,6 +86,35 @@ TEST(LayerGrad, CausalAttentionGQA) {
         const size_t idx = ((size_t)(0 * T + t) * H + h) * hd + i;
         EXPECT_EQ(y[idx], y0[idx]);
       }
+}
+
+// Attention dropout with a fixed mask (the seed is part of the function): the backward is the
+// gradient of y = (P ∘ Z) V. Fresh inputs and mask seed per run (test_seed.h).
+TEST(LayerGrad, CausalAttentionWithDropout) {
+  const uint64_t s = onebit::test::test_seed(14);
+  const int B = 2, T = 9, H = 4, KV = 2, hd = 5;
+  const float p = 0.3f;
+  const uint64_t mask_seed = s ^ 0x5eed;
+  Vec q = randn<double>(B * T * H * hd, s), k = randn<double>(B * T * KV * hd, s + 1),
+      v = randn<double>(B * T * KV * hd, s + 2);
+  Vec R = randn<double>(B * T * H * hd, s + 3), y(R.size()), lse((size_t)B * H * T);
+  auto loss = [&] {
+    ops().attention_forward(y.data(), lse.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd, p, mask_seed);
+    return dot(y, R);
+  };
+  loss();
+  Vec y_drop = y;
+  Vec dq(q.size()), dk(k.size()), dv(v.size());
+  ops().attention_backward(dq.data(), dk.data(), dv.data(), R.data(), q.data(), k.data(), v.data(), y.data(),
+                           lse.data(), B, T, H, KV, hd, p, mask_seed);
+  expect_fd(q, dq, loss, "dq");
+  expect_fd(k, dk, loss, "dk");
+  expect_fd(v, dv, loss, "dv");
+  // The mask changes the output (p = 0.3 over 2*4*45 causal entries drops some with certainty).
+  Vec y0(y.size()), lse0(lse.size());
+  ops().attention_forward(y0.data(), lse0.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd, 0.0f, 0);
+  EXPECT_NE(y0, y_drop);
+  EXPECT_EQ(lse0, lse) << "lse is that of the undropped scores";
 }
 
 class GatedActGrad : public ::testing::TestWithParam<GatedAct> {};

@@ -62,8 +62,10 @@ struct QuantScale {
 };
 
 // Dropout mask shared by every backend so a recomputed (checkpointed) forward and any device draw the
-// same mask: element i of a tensor is kept iff hash(seed, i) >= p. Returns 1/(1-p) or 0.
-inline float dropout_factor(uint64_t seed, uint64_t i, float p) {
+// same mask: element i of a tensor is kept iff hash(seed, i) >= p. Returns 1/(1-p) or 0. constexpr so
+// that CUDA device code calls this very function (the CUDA build compiles with --expt-relaxed-constexpr).
+// Attention probabilities use i = ((b*H + h)*T + query)*T + key.
+constexpr float dropout_factor(uint64_t seed, uint64_t i, float p) {
   uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ULL;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -302,12 +304,16 @@ class Ops : public ParamOps<T> {
   // The forward keeps only y and lse[B,H,T], the natural-log log-sum-exp of each row's scaled causal
   // scores, so the backward can recompute the probabilities P = exp(s - lse) tile by tile instead of
   // storing [B,H,T,T] (1 GiB per layer at B 16, T 1024, 16 heads in f32).
+  // Attention dropout (nanoGPT's attn_dropout): y = (P ∘ Z) V with Z[b,h,i,j] = dropout_factor(seed,
+  // ((b*H + h)*T + i)*T + j, p) in {0, 1/(1-p)}; lse stays that of the undropped scores. p = 0: no mask
+  // (the code path and bits of attention without dropout).
   virtual void attention_forward(A* y, T* lse, const A* q, const A* k, const A* v, int B, int Tn, int H, int KV,
-                                 int hd) = 0;
+                                 int hd, float p, uint64_t seed) = 0;
   // Overwrites dq, dk, dv. y and lse are the forward's outputs (y gives D = rowsum(dy * y), which
-  // equals rowsum(P * dP) as FlashAttention-2 uses it).
+  // equals rowsum(P * dP) as FlashAttention-2 uses it, with dropout too: dP = Z ∘ (dy Vᵀ),
+  // dV = (P ∘ Z)ᵀ dy, dS = P ∘ (dP - D)). p and seed must be the forward's.
   virtual void attention_backward(A* dq, A* dk, A* dv, const A* dy, const A* q, const A* k, const A* v, const A* y,
-                                  const T* lse, int B, int Tn, int H, int KV, int hd) = 0;
+                                  const T* lse, int B, int Tn, int H, int KV, int hd, float p, uint64_t seed) = 0;
 
   // ---- gated MLP activation: out = act(gate) * up; backward overwrites dgate, dup ----
   virtual void gated_act_forward(A* out, const A* gate, const A* up, size_t n, GatedAct act) = 0;
@@ -339,7 +345,7 @@ class Ops : public ParamOps<T> {
 
   // ---- residual branch: out = x + scale * dropout(y) (p = 0: no dropout) ----
   virtual void residual_forward(A* out, const A* x, const A* y, T scale, float p, uint64_t seed, size_t n) = 0;
-  // dy = scale * dropout_mask * dout (overwrites dy)
+  // dy = scale * dropout_mask * dout (overwrites dy; elementwise, so dy may be dout: the embedding dropout)
   virtual void residual_backward(A* dy, const A* dout, T scale, float p, uint64_t seed, size_t n) = 0;
 
   // ---- fused softmax cross-entropy over rows of logits[N,V]: losses[n] = lse - logit[target]

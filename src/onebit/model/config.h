@@ -70,6 +70,8 @@ struct ModelConfig {
   bool sub_ln = true;           // RMSNorm before o_proj and before down_proj (BitNet sub-layer norm)
   float residual_scale = 1.0f;  // each block adds residual_scale * f(x) to the stream
   bool tie_word_embeddings = false;
+  // Training only, nanoGPT's sites: the embedding output, the attention probabilities and both residual
+  // branches (docs/design-notes.md "Model").
   float dropout = 0.0f;
   HiddenAct hidden_act = HiddenAct::SwiGLU;
   Architecture architecture = Architecture::Onebit;

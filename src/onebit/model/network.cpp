@@ -92,9 +92,15 @@ void Network<T, A>::zero_grad() {
   ops_.zero(grads_, layout_.total);
 }
 
+// Counter 0 is the embedding output's mask, 1 + layer * kNumDropoutSites + site a layer site's.
 template <typename T, typename A>
 uint64_t Network<T, A>::dropout_seed(int layer, int site) const {
-  return mix_seed(dropout_seed_, (uint64_t)layer * 2 + site + 1);
+  return mix_seed(dropout_seed_, (uint64_t)layer * kNumDropoutSites + site + 1);
+}
+
+template <typename T, typename A>
+uint64_t Network<T, A>::embedding_dropout_seed() const {
+  return mix_seed(dropout_seed_, 0);
 }
 
 // ---------------------------------------------------------------- quantization
@@ -257,9 +263,19 @@ void Network<T, A>::forward_async(const int32_t* tokens, const int32_t* targets,
   ops_.zero_bytes(loss_sum, sizeof(double));
   pending_scored_.push_back(count);
   ops_.embedding_forward(boundary_[0], tokens_.get(), embed_lin_.eff, (int)N, cfg_.hidden_size, cfg_.vocab_size);
+  embedding_dropout(boundary_[0]);
   run_layers_forward();
   head_forward(training_, loss_sum);
   have_forward_ = true;
+}
+
+template <typename T, typename A>
+void Network<T, A>::embedding_dropout(A* x) {
+  const float p = training_ ? cfg_.dropout : 0.0f;
+  if (p <= 0.0f) return;  // no call at all: without dropout the embedding path is what it was
+  // x = mask ∘ x in place: residual_backward's dy = scale * mask * dout with scale 1 (elementwise, so
+  // dy may alias dout).
+  ops_.residual_backward(x, x, T(1), p, embedding_dropout_seed(), (size_t)B_ * T_ * cfg_.hidden_size);
 }
 
 template <typename T, typename A>
@@ -312,6 +328,7 @@ void Network<T, A>::backward(T loss_scale) {
       report_grads_ready(l);
     }
   }
+  embedding_dropout(dres_);  // the mask is its own transpose: the gradient takes the forward's
   ops_.embedding_backward(g(layout_.embed), dres_, tokens_.get(), N, d);
   report_grads_ready(-1);
   have_forward_ = false;  // recomputed segments overwrote the slots; a second backward would be wrong

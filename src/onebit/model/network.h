@@ -102,7 +102,10 @@ class Network {
   void run_layers_forward();
   // The final norm and the fused LM head + loss over the uploaded targets; *loss_sum (backend) += loss.
   void head_forward(bool want_grad, double* loss_sum);
-  uint64_t dropout_seed(int layer, int site) const;
+  uint64_t dropout_seed(int layer, int site) const;  // site: DropoutSite (network_internal.h)
+  uint64_t embedding_dropout_seed() const;
+  // Training with dropout: x[B*T, hidden] = mask ∘ x (the embedding output forward, its gradient backward).
+  void embedding_dropout(A* x);
   const A* o_input(int l, const LayerActs& a) const;
   // model::linear_backward (linear.h) on this network's ops.
   void linear_backward(const A* dy, int out, const A* w_eff, const A* x, int in, int N, A* dx, T dx_beta, T* dw);

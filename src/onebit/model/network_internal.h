@@ -25,4 +25,8 @@ inline kernels::GatedAct to_gated(HiddenAct a) {
 enum { kQ, kK, kV, kO, kGate, kUp, kDown };
 inline constexpr int kEmbedId = -1, kHeadId = -2;
 
+// The dropout sites of a layer (config "dropout" applies to all of them and to the embedding output,
+// as nanoGPT's dropout does): Network::dropout_seed(layer, site) gives each its own mask seed.
+enum DropoutSite { kDropAttnResidual, kDropMlpResidual, kDropAttnProbs, kNumDropoutSites };
+
 }  // namespace onebit::model::detail

@@ -44,14 +44,14 @@ void Network<T, A>::layer_forward(int l, LayerActs& a, const A* x_in, A* x_out) 
     ops_.rope(a.qr, cos_, sin_, B_, T_, H, hd, false);
     ops_.rope(a.kr, cos_, sin_, B_, T_, KV, hd, false);
   }
-  ops_.attention_forward(a.att, a.lse, a.qr, a.kr, a.v, B_, T_, H, KV, hd);
+  ops_.attention_forward(a.att, a.lse, a.qr, a.kr, a.v, B_, T_, H, KV, hd, p, dropout_seed(l, kDropAttnProbs));
   if (cfg_.sub_ln)
     ops_.rmsnorm_forward(a.att_n, act_quant_on(Ls[kO]) ? a.att_q : nullptr, a.att_rstd, a.att, w(P.attn_sub_norm), N,
                          d, cfg_.rms_norm_eps);
   else if (act_quant_on(Ls[kO]))
     ops_.act_quant_int8(a.att_q, a.att, N, d);
   linear_forward(Ls[kO], o_input(l, a), d, N, tmp_d_, d);
-  ops_.residual_forward(a.x_mid, x_in, tmp_d_, rs, p, dropout_seed(l, 0), (size_t)N * d);
+  ops_.residual_forward(a.x_mid, x_in, tmp_d_, rs, p, dropout_seed(l, kDropAttnResidual), (size_t)N * d);
 
   // MLP.
   const bool up_q = act_quant_on(Ls[kGate]) || act_quant_on(Ls[kUp]);
@@ -68,7 +68,7 @@ void Network<T, A>::layer_forward(int l, LayerActs& a, const A* x_in, A* x_out) 
     ops_.gated_act_forward(a.act, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
   }
   linear_forward(Ls[kDown], down_input(l, a), ff, N, tmp_d_, d);
-  ops_.residual_forward(x_out, a.x_mid, tmp_d_, rs, p, dropout_seed(l, 1), (size_t)N * d);
+  ops_.residual_forward(x_out, a.x_mid, tmp_d_, rs, p, dropout_seed(l, kDropMlpResidual), (size_t)N * d);
 }
 
 template <typename T, typename A>
@@ -91,7 +91,7 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
   };
 
   // MLP branch: x_out = x_mid + rs * drop(down(act)).
-  linear_backward(branch_grad(1), d, Ls[kDown].eff, down_input(l, a), ff, N, dF1_, T(0), g(P.down));
+  linear_backward(branch_grad(kDropMlpResidual), d, Ls[kDown].eff, down_input(l, a), ff, N, dF1_, T(0), g(P.down));
   A* dact = dF1_;
   if (cfg_.sub_ln) {
     ops_.zero_act(dF2_, (size_t)N * ff);
@@ -106,14 +106,15 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
   ops_.rmsnorm_backward(dres, g(P.post_norm), dB_, a.x_mid, w(P.post_norm), a.rstd2, N, d);
 
   // Attention branch: x_mid = x_in + rs * drop(o(attn)).
-  linear_backward(branch_grad(0), d, Ls[kO].eff, o_input(l, a), d, N, dB_, T(0), g(P.o));
+  linear_backward(branch_grad(kDropAttnResidual), d, Ls[kO].eff, o_input(l, a), d, N, dB_, T(0), g(P.o));
   A* datt = dB_;
   if (cfg_.sub_ln) {
     ops_.zero_act(dC_, (size_t)N * d);
     ops_.rmsnorm_backward(dC_, g(P.attn_sub_norm), dB_, a.att, w(P.attn_sub_norm), a.att_rstd, N, d);
     datt = dC_;
   }
-  ops_.attention_backward(dqr_, dkr_, dv_, datt, a.qr, a.kr, a.v, a.att, a.lse, B_, T_, H, KV, hd);
+  ops_.attention_backward(dqr_, dkr_, dv_, datt, a.qr, a.kr, a.v, a.att, a.lse, B_, T_, H, KV, hd, p,
+                          dropout_seed(l, kDropAttnProbs));
   A* dq = dqr_;
   A* dk = dkr_;
   if (cfg_.qk_norm) {

@@ -67,13 +67,13 @@ class CpuOps final : public cpu::HostMemoryOps<float> {
     cpu::rope(x, cos, sin, B, T, H, hd, inverse);
   }
   void attention_forward(float* y, float* lse, const float* q, const float* k, const float* v, int B, int T, int H,
-                         int KV, int hd) override {
-    cpu::attention_forward(y, lse, q, k, v, B, T, H, KV, hd);
+                         int KV, int hd, float p, uint64_t seed) override {
+    cpu::attention_forward(y, lse, q, k, v, B, T, H, KV, hd, p, seed);
   }
   void attention_backward(float* dq, float* dk, float* dv, const float* dy, const float* q, const float* k,
-                          const float* v, const float* y, const float* lse, int B, int T, int H, int KV,
-                          int hd) override {
-    cpu::attention_backward(dq, dk, dv, dy, q, k, v, y, lse, B, T, H, KV, hd);
+                          const float* v, const float* y, const float* lse, int B, int T, int H, int KV, int hd,
+                          float p, uint64_t seed) override {
+    cpu::attention_backward(dq, dk, dv, dy, q, k, v, y, lse, B, T, H, KV, hd, p, seed);
   }
   void gated_act_forward(float* out, const float* gate, const float* up, size_t n, GatedAct act) override {
     cpu::gated_act_forward(out, gate, up, n, act);

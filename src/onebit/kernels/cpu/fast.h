@@ -37,10 +37,12 @@ void weight_code_counts(const float* w, size_t n, WeightQuant q, QuantScale s, i
 
 void rope(float* x, const float* cos, const float* sin, int B, int T, int H, int hd, bool inverse);
 
+// Dropout on the probabilities when p > 0 (kernels.h attention_forward).
 void attention_forward(float* y, float* lse, const float* q, const float* k, const float* v, int B, int T, int H,
-                       int KV, int hd);
+                       int KV, int hd, float p, uint64_t seed);
 void attention_backward(float* dq, float* dk, float* dv, const float* dy, const float* q, const float* k,
-                        const float* v, const float* y, const float* lse, int B, int T, int H, int KV, int hd);
+                        const float* v, const float* y, const float* lse, int B, int T, int H, int KV, int hd, float p,
+                        uint64_t seed);
 
 void gated_act_forward(float* out, const float* gate, const float* up, size_t n, GatedAct act);
 void gated_act_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, size_t n,

@@ -8,6 +8,10 @@
 // thread count. The forward has one item per (batch, head, query tile); the backward one item per
 // (batch, kv head), which walks the heads of its GQA group and their query tiles in order,
 // accumulating dk/dv in place (a kv head's dk/dv has one writer, no reduction across threads).
+//
+// Dropout (p > 0) scales probability (t, j) by Z = dropout_factor(seed, ((b*H + h)*T + t)*T + j, p)
+// after the softmax: y = (P ∘ Z) V. The backward uses dP = Z ∘ (dY Vᵀ) and dV += (P ∘ Z)ᵀ dY, and D =
+// rowsum(dY ∘ Y) still equals rowsum(P ∘ dP). p = 0 runs the loops without the mask.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -28,7 +32,7 @@ float* scratch(std::vector<float>& s, size_t n) {
 }  // namespace
 
 void attention_forward(float* y, float* lse, const float* q, const float* k, const float* v, int B, int T, int H,
-                       int KV, int hd) {
+                       int KV, int hd, float p_drop, uint64_t seed) {
   const float scale = 1.0f / std::sqrt((float)hd);
   const int group = H / KV;
   const int ldq = H * hd, ldk = KV * hd;
@@ -67,16 +71,22 @@ void attention_forward(float* y, float* lse, const float* q, const float* k, con
       for (int j = 0; j < n; ++j) p[j] *= inv;
       for (int j = n; j < cols; ++j) p[j] = 0.0f;
       lb[r0 + i] = mx + std::log(sum);
+      if (p_drop > 0.0f) {
+        const uint64_t row = (((uint64_t)b * H + h) * T + r0 + i) * T;
+        for (int j = 0; j < n; ++j) p[j] *= dropout_factor(seed, row + j, p_drop);
+      }
     }
     gemm_serial(false, false, rows, hd, cols, 1.0f, P, cols, vb, ldk, 0.0f, yb + (size_t)r0 * ldq, ldq);
   });
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dy, const float* q, const float* k,
-                        const float* v, const float* y, const float* lse, int B, int T, int H, int KV, int hd) {
+                        const float* v, const float* y, const float* lse, int B, int T, int H, int KV, int hd,
+                        float p_drop, uint64_t seed) {
   const float scale = 1.0f / std::sqrt((float)hd);
   const int group = H / KV;
   const int ldq = H * hd, ldk = KV * hd;
+  const bool drop = p_drop > 0.0f;
   parallel_for((int64_t)B * KV, [&](int64_t item) {
     const int b = (int)(item / KV), kh = (int)(item % KV);
     static thread_local std::vector<float> buf;
@@ -112,9 +122,9 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dy, const 
 #pragma omp simd
           for (int j = 0; j < cols; ++j) p[j] = vexp(p[j] - l) * (j < n ? 1.0f : 0.0f);
         }
-        // dP = dY V^T ; dV += P^T dY
+        // dP = dY V^T ; dV += P^T dY (with dropout: after the loop below, from P ∘ Z)
         gemm_serial(false, true, rows, cols, hd, 1.0f, dyb + (size_t)r0 * ldq, ldq, vb, ldk, 0.0f, dS, cols);
-        gemm_serial(true, false, cols, hd, rows, 1.0f, P, cols, dyb + (size_t)r0 * ldq, ldq, 1.0f, dvb, ldk);
+        if (!drop) gemm_serial(true, false, cols, hd, rows, 1.0f, P, cols, dyb + (size_t)r0 * ldq, ldq, 1.0f, dvb, ldk);
         // dS = P * (dP - D) * scale with D = rowsum(dY * Y) (= rowsum(P * dP)).
         for (int i = 0; i < rows; ++i) {
           const float* dyi = dyb + (size_t)(r0 + i) * ldq;
@@ -122,11 +132,24 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dy, const 
           float D = 0.0f;
 #pragma omp simd reduction(+ : D)
           for (int c = 0; c < hd; ++c) D += dyi[c] * yi[c];
-          const float* p = P + (size_t)i * cols;
+          float* p = P + (size_t)i * cols;
           float* ds = dS + (size_t)i * cols;
+          if (drop) {
+            // Z over the visible keys only (p is 0 above the diagonal): dP = Z dP~, then P becomes P ∘ Z.
+            const uint64_t row = (((uint64_t)b * H + h) * T + r0 + i) * T;
+            const int n = r0 + i + 1;
+            for (int j = 0; j < n; ++j) {
+              const float z = dropout_factor(seed, row + j, p_drop);
+              ds[j] = p[j] * (z * ds[j] - D) * scale;
+              p[j] *= z;
+            }
+            for (int j = n; j < cols; ++j) ds[j] = 0.0f;
+          } else {
 #pragma omp simd
-          for (int j = 0; j < cols; ++j) ds[j] = p[j] * (ds[j] - D) * scale;  // 0 above the diagonal, as p
+            for (int j = 0; j < cols; ++j) ds[j] = p[j] * (ds[j] - D) * scale;  // 0 above the diagonal, as p
+          }
         }
+        if (drop) gemm_serial(true, false, cols, hd, rows, 1.0f, P, cols, dyb + (size_t)r0 * ldq, ldq, 1.0f, dvb, ldk);
         // dQ = dS K ; dK += dS^T Q
         gemm_serial(false, false, rows, hd, cols, 1.0f, dS, cols, kb, ldk, 0.0f, dqb + (size_t)r0 * ldq, ldq);
         gemm_serial(true, false, cols, hd, rows, 1.0f, dS, cols, qb + (size_t)r0 * ldq, ldq, 1.0f, dkb, ldk);

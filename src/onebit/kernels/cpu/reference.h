@@ -186,9 +186,11 @@ void rope(T* x, const T* cos, const T* sin, int B, int Tn, int H, int hd, bool i
 
 // Causal attention with GQA, flash semantics: the forward returns y and the per-row log-sum-exp of the
 // scaled scores; the backward recomputes each probability as exp(s - lse) and uses D = dy . y (equal to
-// sum_j P_j dP_j). One row of scores at a time, in double.
+// sum_j P_j dP_j, with dropout too). One row of scores at a time, in double. Dropout (p > 0) multiplies
+// probability j of row t by dropout_factor(seed, ((b*H + h)*T + t)*T + j, p) (kernels.h).
 template <typename T>
-void attention_forward(T* y, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int H, int KV, int hd) {
+void attention_forward(T* y, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int H, int KV, int hd,
+                       float p, uint64_t seed) {
   const double scale = 1.0 / std::sqrt((double)hd);
   const int group = H / KV;
   std::vector<double> s(Tn);
@@ -209,6 +211,10 @@ void attention_forward(T* y, T* lse, const T* q, const T* k, const T* v, int B, 
         for (int j = 0; j <= t; ++j) sum += std::exp(s[j] - mx);
         for (int j = 0; j <= t; ++j) s[j] = std::exp(s[j] - mx) / sum;
         lse[((size_t)b * H + h) * Tn + t] = (T)(mx + std::log(sum));
+        if (p > 0) {
+          const uint64_t row = (((uint64_t)b * H + h) * Tn + t) * Tn;
+          for (int j = 0; j <= t; ++j) s[j] *= (double)dropout_factor(seed, row + j, p);
+        }
         T* yt = y + (((size_t)b * Tn + t) * H + h) * hd;
         for (int i = 0; i < hd; ++i) {
           double acc = 0;
@@ -221,7 +227,7 @@ void attention_forward(T* y, T* lse, const T* q, const T* k, const T* v, int B, 
 
 template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dy, const T* q, const T* k, const T* v, const T* y,
-                        const T* lse, int B, int Tn, int H, int KV, int hd) {
+                        const T* lse, int B, int Tn, int H, int KV, int hd, float p, uint64_t seed) {
   const double scale = 1.0 / std::sqrt((double)hd);
   const int group = H / KV;
   std::fill(dq, dq + (size_t)B * Tn * H * hd, T(0));
@@ -237,6 +243,7 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dy, const T* q, const T* k
         const double l = lse[((size_t)b * H + h) * Tn + t];
         double D = 0;
         for (int i = 0; i < hd; ++i) D += (double)dyt[i] * yt[i];
+        const uint64_t row = (((uint64_t)b * H + h) * Tn + t) * Tn;
         for (int j = 0; j <= t; ++j) {
           const size_t kj_off = (((size_t)b * Tn + j) * KV + kh) * hd;
           double s = 0, dp = 0;
@@ -244,10 +251,12 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dy, const T* q, const T* k
             s += (double)qt[i] * k[kj_off + i];
             dp += (double)dyt[i] * v[kj_off + i];
           }
-          const double p = std::exp(s * scale - l);
-          const double ds = p * (dp - D) * scale;
+          // z = 1 exactly without dropout, so these products change no bits there.
+          const double z = p > 0 ? (double)dropout_factor(seed, row + j, p) : 1.0;
+          const double pr = std::exp(s * scale - l);
+          const double ds = pr * (z * dp - D) * scale;
           for (int i = 0; i < hd; ++i) {
-            dv[kj_off + i] += (T)(p * dyt[i]);
+            dv[kj_off + i] += (T)(pr * z * dyt[i]);
             dqt[i] += (T)(ds * k[kj_off + i]);
             dk[kj_off + i] += (T)(ds * qt[i]);
           }

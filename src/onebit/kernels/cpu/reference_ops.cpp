@@ -51,13 +51,13 @@ class ReferenceOps final : public cpu::HostMemoryOps<T> {
   void rope(T* x, const T* cos, const T* sin, int B, int Tn, int H, int hd, bool inverse) override {
     ref::rope(x, cos, sin, B, Tn, H, hd, inverse);
   }
-  void attention_forward(T* y, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int H, int KV,
-                         int hd) override {
-    ref::attention_forward(y, lse, q, k, v, B, Tn, H, KV, hd);
+  void attention_forward(T* y, T* lse, const T* q, const T* k, const T* v, int B, int Tn, int H, int KV, int hd,
+                         float p, uint64_t seed) override {
+    ref::attention_forward(y, lse, q, k, v, B, Tn, H, KV, hd, p, seed);
   }
   void attention_backward(T* dq, T* dk, T* dv, const T* dy, const T* q, const T* k, const T* v, const T* y,
-                          const T* lse, int B, int Tn, int H, int KV, int hd) override {
-    ref::attention_backward(dq, dk, dv, dy, q, k, v, y, lse, B, Tn, H, KV, hd);
+                          const T* lse, int B, int Tn, int H, int KV, int hd, float p, uint64_t seed) override {
+    ref::attention_backward(dq, dk, dv, dy, q, k, v, y, lse, B, Tn, H, KV, hd, p, seed);
   }
   void gated_act_forward(T* out, const T* gate, const T* up, size_t n, GatedAct act) override {
     ref::gated_act_forward(out, gate, up, n, act);

@@ -4,8 +4,13 @@
 // (one block per query tile and head) loops over key tiles and accumulates dQ. Both recompute
 // P = exp(S - lse) and dS = P (dP - D) / sqrt(hd) with D = rowsum(dO · O), on bf16 tensor cores
 // (mma.sync) with every score tile in registers; each warp owns 16 rows of the block's tile.
+// Attention dropout (kDrop): with Z the forward's mask, dP = Z ∘ (dO Vᵀ), dV += (P ∘ Z)ᵀ dO and D =
+// rowsum(dO ∘ O) = rowsum(P ∘ dP) as before (FlashAttention-2's derivation with dropout).
+// These are the v1 kernels (ONEBIT_CUDA_ATTENTION=v1); attention_v2_backward.cu holds the default, and
+// both take D from the delta kernel here.
 #include "onebit/kernels/cuda/attention_generic.cuh"
 #include "onebit/kernels/cuda/attention_tiles.cuh"
+#include "onebit/kernels/cuda/attention_v2.cuh"
 
 namespace onebit::kernels::cuda {
 namespace {
@@ -43,12 +48,13 @@ __device__ inline void load_row_stats(float* sLse, float* sD, const float* lse, 
   }
 }
 
-template <int HD>
+template <int HD, bool kDrop>
 __global__ void __launch_bounds__(kThreads) flash_dkdv_kernel(__nv_bfloat16* dk, __nv_bfloat16* dv,
                                                               const __nv_bfloat16* dout, const __nv_bfloat16* q,
                                                               const __nv_bfloat16* k, const __nv_bfloat16* v,
                                                               const float* lse, const float* D, int T, int H, int KV,
-                                                              float scale_log2, float scale) {
+                                                              float scale_log2, float scale, float p_drop,
+                                                              uint64_t seed) {
   extern __shared__ __align__(16) unsigned char smem[];
   constexpr int ld = ld_h<HD>();
   auto* sK = reinterpret_cast<__nv_bfloat16*>(smem);
@@ -82,8 +88,14 @@ __global__ void __launch_bounds__(kThreads) flash_dkdv_kernel(__nv_bfloat16* dk,
           const int c = n * 8 + 2 * t + (e & 1), qi = q0 + c, key = kj[e >> 1];
           const bool live = key <= qi && qi < T && key < T;
           const float pr = live ? exp2f(p[n][e] * scale_log2 - sLse[c]) : 0.0f;
-          p[n][e] = pr;
-          dp[n][e] = pr * (dp[n][e] - sD[c]) * scale;  // dSᵀ
+          if constexpr (kDrop) {
+            const float z = dropout_factor(seed, (((uint64_t)b * H + h) * T + qi) * T + key, p_drop);
+            p[n][e] = pr * z;
+            dp[n][e] = pr * (z * dp[n][e] - sD[c]) * scale;  // dSᵀ
+          } else {
+            p[n][e] = pr;
+            dp[n][e] = pr * (dp[n][e] - sD[c]) * scale;  // dSᵀ
+          }
         }
       mma_pv<HD>(accV, p, sdO, lane);  // dV += Pᵀ dO
       mma_pv<HD>(accK, dp, sQ, lane);  // dK += dSᵀ Q
@@ -101,11 +113,12 @@ __global__ void __launch_bounds__(kThreads) flash_dkdv_kernel(__nv_bfloat16* dk,
   }
 }
 
-template <int HD>
+template <int HD, bool kDrop>
 __global__ void __launch_bounds__(kThreads) flash_dq_kernel(__nv_bfloat16* dq, const __nv_bfloat16* dout,
                                                             const __nv_bfloat16* q, const __nv_bfloat16* k,
                                                             const __nv_bfloat16* v, const float* lse, const float* D,
-                                                            int T, int H, int KV, float scale_log2, float scale) {
+                                                            int T, int H, int KV, float scale_log2, float scale,
+                                                            float p_drop, uint64_t seed) {
   extern __shared__ __align__(16) unsigned char smem[];
   constexpr int ld = ld_h<HD>();
   auto* sQ = reinterpret_cast<__nv_bfloat16*>(smem);
@@ -137,7 +150,12 @@ __global__ void __launch_bounds__(kThreads) flash_dq_kernel(__nv_bfloat16* dq, c
         const int r = rl[e >> 1], qi = q0 + r, key = j0 + n * 8 + 2 * t + (e & 1);
         const bool live = key <= qi && qi < T && key < T;
         const float pr = live ? exp2f(p[n][e] * scale_log2 - sLse[r]) : 0.0f;
-        ds[n][e] = pr * (ds[n][e] - sD[r]) * scale;
+        if constexpr (kDrop) {
+          const float z = dropout_factor(seed, (((uint64_t)b * H + h) * T + qi) * T + key, p_drop);
+          ds[n][e] = pr * (z * ds[n][e] - sD[r]) * scale;
+        } else {
+          ds[n][e] = pr * (ds[n][e] - sD[r]) * scale;
+        }
       }
     mma_pv<HD>(acc, ds, sK, lane);  // dQ += dS K
   }
@@ -150,28 +168,41 @@ __global__ void __launch_bounds__(kThreads) flash_dq_kernel(__nv_bfloat16* dq, c
   }
 }
 
-template <int HD>
+template <int HD, bool kDrop>
 void launch_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
-                     const bf16* v, const float* lse, const float* D, int B, int T, int H, int KV) {
+                     const bf16* v, const float* lse, const float* D, int B, int T, int H, int KV, float p,
+                     uint64_t seed) {
   constexpr size_t bytes = smem_bytes<HD>();
-  OB_CUDA(cudaFuncSetAttribute(flash_dkdv_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
-  OB_CUDA(cudaFuncSetAttribute(flash_dq_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+  OB_CUDA(cudaFuncSetAttribute(flash_dkdv_kernel<HD, kDrop>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+  OB_CUDA(cudaFuncSetAttribute(flash_dq_kernel<HD, kDrop>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
   const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * kLog2e;
   const int tiles = (T + kTile - 1) / kTile;
   cudaStream_t st = stream_of(ctx);
-  flash_dkdv_kernel<HD><<<dim3(tiles, KV, B), kThreads, bytes, st>>>(dev(dk), dev(dv), dev(dout), dev(q), dev(k),
-                                                                      dev(v), lse, D, T, H, KV, scale_log2, scale);
-  flash_dq_kernel<HD><<<dim3(tiles, H, B), kThreads, bytes, st>>>(dev(dq), dev(dout), dev(q), dev(k), dev(v), lse, D,
-                                                                   T, H, KV, scale_log2, scale);
+  flash_dkdv_kernel<HD, kDrop><<<dim3(tiles, KV, B), kThreads, bytes, st>>>(
+      dev(dk), dev(dv), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed);
+  flash_dq_kernel<HD, kDrop><<<dim3(tiles, H, B), kThreads, bytes, st>>>(dev(dq), dev(dout), dev(q), dev(k), dev(v),
+                                                                          lse, D, T, H, KV, scale_log2, scale, p, seed);
   check_last_launch("attention_backward");
+}
+
+template <int HD>
+void launch_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
+                     const bf16* v, const float* lse, const float* D, int B, int T, int H, int KV, float p,
+                     uint64_t seed) {
+  if (p > 0.0f)
+    launch_backward<HD, true>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed);
+  else
+    launch_backward<HD, false>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed);
 }
 
 }  // namespace
 
 void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
-                        const bf16* v, const bf16* o, const float* lse, int B, int T, int H, int KV, int hd) {
+                        const bf16* v, const bf16* o, const float* lse, int B, int T, int H, int KV, int hd, float p,
+                        uint64_t seed, AttentionKernels kernels) {
   OB_CHECK(B > 0 && T > 0 && H > 0 && KV > 0 && H % KV == 0, "attention_backward: bad shape B=", B, " T=", T,
            " H=", H, " KV=", KV);
+  OB_CHECK(p >= 0.0f && p < 1.0f, "attention_backward: dropout ", p, " is outside [0, 1)");
   const bool flash = hd == 64 || hd == 128;
   OB_CHECK(!flash || ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)dout) % 16 == 0,
            "attention_backward: inputs not 16-byte aligned");
@@ -179,11 +210,13 @@ void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* 
   auto* D = static_cast<float*>(ctx.scratch(sizeof(float) * rows));
   attention_delta_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream_of(ctx)>>>(D, dev(dout), dev(o), T, H, hd, rows);
   if (!flash)
-    attention_backward_generic(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd);
+    attention_backward_generic(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed);
+  else if (kernels == AttentionKernels::V2)
+    attention_backward_v2(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed);
   else if (hd == 64)
-    launch_backward<64>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV);
+    launch_backward<64>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed);
   else
-    launch_backward<128>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV);
+    launch_backward<128>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed);
 }
 
 }  // namespace onebit::kernels::cuda

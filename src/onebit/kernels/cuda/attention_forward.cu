@@ -3,19 +3,24 @@
 // online softmax (f32, base-2 exponentials of pre-scaled scores) and the output accumulator stay in
 // registers, using the documented fragment layouts of the bf16 mma.sync.m16n8k16 tensor-core
 // instruction (sm_80 and newer): the score accumulator of S = Q Kᵀ is re-packed in place as the A
-// operand of O += P V. Saves only O and the per-row natural log-sum-exp.
+// operand of O += P V. Saves only O and the per-row natural log-sum-exp. Attention dropout multiplies
+// the probabilities by the shared mask after they entered the normaliser (kDrop; p = 0 compiles
+// without it). These are the v1 kernels (ONEBIT_CUDA_ATTENTION=v1); attention_v2_forward.cu holds the
+// default.
 #include "onebit/kernels/cuda/attention_generic.cuh"
 #include "onebit/kernels/cuda/attention_tiles.cuh"
+#include "onebit/kernels/cuda/attention_v2.cuh"
 
 namespace onebit::kernels::cuda {
 namespace {
 
 using namespace attn;
 
-template <int HD>
+template <int HD, bool kDrop>
 __global__ void __launch_bounds__(kThreads) flash_forward_kernel(__nv_bfloat16* o, float* lse, const __nv_bfloat16* q,
                                                                  const __nv_bfloat16* k, const __nv_bfloat16* v, int T,
-                                                                 int H, int KV, float scale_log2) {
+                                                                 int H, int KV, float scale_log2, float p_drop,
+                                                                 uint64_t seed) {
   constexpr int ld = ld_h<HD>();
   // Q passes through sK on its way to registers (48 KB of static shared memory at hd 128 otherwise).
   __shared__ __align__(16) __nv_bfloat16 sK[kTile * ld], sV[kTile * ld];
@@ -34,6 +39,8 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(__nv_bfloat16* 
   for (int n = 0; n < HD / 8; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g + 8 (l: this lane's share)
   const int qi[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+  // Attention dropout: the mask index of (row, key) is drop_row[r] + key (kernels.h).
+  const uint64_t drop_row[2] = {(((uint64_t)b * H + h) * T + qi[0]) * T, (((uint64_t)b * H + h) * T + qi[1]) * T};
 
   const int last = min(T - 1, q0 + kTile - 1);  // the last key any row of this tile sees
   for (int j0 = 0; j0 <= last; j0 += kTile) {
@@ -69,7 +76,9 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(__nv_bfloat16* 
       for (int e = 0; e < 4; ++e) {
         const int r = e >> 1;
         s[n][e] = exp2f(s[n][e] - base[r]);
-        l[r] += s[n][e];
+        l[r] += s[n][e];  // the softmax normaliser is that of the undropped probabilities
+        if constexpr (kDrop)
+          s[n][e] *= dropout_factor(seed, drop_row[r] + (uint64_t)(j0 + n * 8 + 2 * t + (e & 1)), p_drop);
       }
     for (int n = 0; n < HD / 8; ++n) {
       acc[n][0] *= alpha[0];
@@ -94,29 +103,40 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(__nv_bfloat16* 
   }
 }
 
-template <int HD>
+template <int HD, bool kDrop>
 void launch_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int T,
-                    int H, int KV) {
+                    int H, int KV, float p, uint64_t seed) {
   const dim3 grid((T + kTile - 1) / kTile, H, B);
   const float scale_log2 = kLog2e / sqrtf((float)HD);
-  flash_forward_kernel<HD><<<grid, kThreads, 0, stream_of(ctx)>>>(dev(o), lse, dev(q), dev(k), dev(v), T, H, KV,
-                                                                  scale_log2);
+  flash_forward_kernel<HD, kDrop><<<grid, kThreads, 0, stream_of(ctx)>>>(dev(o), lse, dev(q), dev(k), dev(v), T, H,
+                                                                         KV, scale_log2, p, seed);
   check_last_launch("attention_forward");
+}
+
+template <int HD>
+void launch_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int T,
+                    int H, int KV, float p, uint64_t seed) {
+  if (p > 0.0f)
+    launch_forward<HD, true>(ctx, o, lse, q, k, v, B, T, H, KV, p, seed);
+  else
+    launch_forward<HD, false>(ctx, o, lse, q, k, v, B, T, H, KV, p, seed);
 }
 
 }  // namespace
 
 void attention_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int T,
-                       int H, int KV, int hd) {
+                       int H, int KV, int hd, float p, uint64_t seed, AttentionKernels kernels) {
   OB_CHECK(B > 0 && T > 0 && H > 0 && KV > 0 && H % KV == 0, "attention_forward: bad shape B=", B, " T=", T, " H=", H,
            " KV=", KV);
+  OB_CHECK(p >= 0.0f && p < 1.0f, "attention_forward: dropout ", p, " is outside [0, 1)");
   OB_CHECK(T <= 65535 * kTile && H <= 65535 && B <= 65535, "attention_forward: shape too large");
-  if (hd != 64 && hd != 128) return attention_forward_generic(ctx, o, lse, q, k, v, B, T, H, KV, hd);
+  if (hd != 64 && hd != 128) return attention_forward_generic(ctx, o, lse, q, k, v, B, T, H, KV, hd, p, seed);
   OB_CHECK(((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0, "attention_forward: q/k/v not 16-byte aligned");
+  if (kernels == AttentionKernels::V2) return attention_forward_v2(ctx, o, lse, q, k, v, B, T, H, KV, hd, p, seed);
   if (hd == 64)
-    launch_forward<64>(ctx, o, lse, q, k, v, B, T, H, KV);
+    launch_forward<64>(ctx, o, lse, q, k, v, B, T, H, KV, p, seed);
   else
-    launch_forward<128>(ctx, o, lse, q, k, v, B, T, H, KV);
+    launch_forward<128>(ctx, o, lse, q, k, v, B, T, H, KV, p, seed);
 }
 
 }  // namespace onebit::kernels::cuda

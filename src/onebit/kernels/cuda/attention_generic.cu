@@ -25,19 +25,25 @@ __device__ inline float dot_row(const float (&a)[kPer], const __nv_bfloat16* p, 
 }
 
 // grid (T, H, B), one warp: query row t of head h.
+// Dropout (p > 0): the probability of key j enters the output times dropout_factor(seed, drop_row + j, p)
+// and the normaliser without it.
 __global__ void forward_kernel(__nv_bfloat16* o, float* lse, const __nv_bfloat16* q, const __nv_bfloat16* k,
-                               const __nv_bfloat16* v, int T, int H, int KV, int hd, float scale) {
+                               const __nv_bfloat16* v, int T, int H, int KV, int hd, float scale, float p_drop,
+                               uint64_t seed) {
   const int t = blockIdx.x, h = blockIdx.y, b = blockIdx.z, kh = h / (H / KV), lane = threadIdx.x;
   float qr[kPer], acc[kPer];
   load_row(qr, q + (((size_t)b * T + t) * H + h) * hd, hd, lane);
 #pragma unroll
   for (int i = 0; i < kPer; ++i) acc[i] = 0.0f;
   float m = -INFINITY, l = 0.0f;
+  const uint64_t drop_row = (((uint64_t)b * H + h) * T + t) * T;
   for (int j = 0; j <= t; ++j) {
     const size_t kv = (((size_t)b * T + j) * KV + kh) * hd;
     const float s = dot_row(qr, k + kv, hd, lane) * scale;
-    const float mn = fmaxf(m, s), corr = expf(m - mn), p = expf(s - mn);
+    const float mn = fmaxf(m, s), corr = expf(m - mn);
+    float p = expf(s - mn);
     l = l * corr + p;
+    if (p_drop > 0.0f) p *= dropout_factor(seed, drop_row + j, p_drop);
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {
       const int d = lane + 32 * i;
@@ -57,8 +63,9 @@ __global__ void forward_kernel(__nv_bfloat16* o, float* lse, const __nv_bfloat16
 // grid (T, H, B), one warp: dq of query row t, head h.
 __global__ void dq_kernel(__nv_bfloat16* dq, const __nv_bfloat16* dout, const __nv_bfloat16* q,
                           const __nv_bfloat16* k, const __nv_bfloat16* v, const float* lse, const float* D, int T,
-                          int H, int KV, int hd, float scale) {
+                          int H, int KV, int hd, float scale, float p_drop, uint64_t seed) {
   const int t = blockIdx.x, h = blockIdx.y, b = blockIdx.z, kh = h / (H / KV), lane = threadIdx.x;
+  const uint64_t drop_row = (((uint64_t)b * H + h) * T + t) * T;
   const size_t row = ((size_t)b * T + t) * H + h;
   float qr[kPer], dor[kPer], acc[kPer];
   load_row(qr, q + row * hd, hd, lane);
@@ -69,7 +76,8 @@ __global__ void dq_kernel(__nv_bfloat16* dq, const __nv_bfloat16* dout, const __
   for (int j = 0; j <= t; ++j) {
     const size_t kv = (((size_t)b * T + j) * KV + kh) * hd;
     const float p = expf(dot_row(qr, k + kv, hd, lane) * scale - L);
-    const float ds = p * (dot_row(dor, v + kv, hd, lane) - Di) * scale;
+    const float z = p_drop > 0.0f ? dropout_factor(seed, drop_row + j, p_drop) : 1.0f;
+    const float ds = p * (z * dot_row(dor, v + kv, hd, lane) - Di) * scale;
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {
       const int d = lane + 32 * i;
@@ -86,7 +94,7 @@ __global__ void dq_kernel(__nv_bfloat16* dq, const __nv_bfloat16* dout, const __
 // grid (T, KV, B), one warp: dk and dv of key row j, kv head kh, summed over its query heads and rows.
 __global__ void dkdv_kernel(__nv_bfloat16* dk, __nv_bfloat16* dv, const __nv_bfloat16* dout, const __nv_bfloat16* q,
                             const __nv_bfloat16* k, const __nv_bfloat16* v, const float* lse, const float* D, int T,
-                            int H, int KV, int hd, float scale) {
+                            int H, int KV, int hd, float scale, float p_drop, uint64_t seed) {
   const int j = blockIdx.x, kh = blockIdx.y, b = blockIdx.z, lane = threadIdx.x, group = H / KV;
   const size_t kv = (((size_t)b * T + j) * KV + kh) * hd;
   float kr[kPer], vr[kPer], dka[kPer], dva[kPer];
@@ -99,12 +107,13 @@ __global__ void dkdv_kernel(__nv_bfloat16* dk, __nv_bfloat16* dv, const __nv_bfl
       const size_t row = ((size_t)b * T + t) * H + h;
       const size_t stat = ((size_t)b * H + h) * T + t;
       const float p = expf(dot_row(kr, q + row * hd, hd, lane) * scale - lse[stat]);
-      const float ds = p * (dot_row(vr, dout + row * hd, hd, lane) - D[stat]) * scale;
+      const float z = p_drop > 0.0f ? dropout_factor(seed, (uint64_t)stat * T + j, p_drop) : 1.0f;
+      const float ds = p * (z * dot_row(vr, dout + row * hd, hd, lane) - D[stat]) * scale;
 #pragma unroll
       for (int i = 0; i < kPer; ++i) {
         const int d = lane + 32 * i;
         if (d < hd) {
-          dva[i] += p * __bfloat162float(dout[row * hd + d]);
+          dva[i] += p * z * __bfloat162float(dout[row * hd + d]);
           dka[i] += ds * __bfloat162float(q[row * hd + d]);
         }
       }
@@ -123,25 +132,26 @@ __global__ void dkdv_kernel(__nv_bfloat16* dk, __nv_bfloat16* dv, const __nv_bfl
 }  // namespace
 
 void attention_forward_generic(Context& ctx, bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v, int B,
-                               int T, int H, int KV, int hd) {
+                               int T, int H, int KV, int hd, float p, uint64_t seed) {
   OB_CHECK(hd > 0 && hd <= kGenericMaxHeadDim, "attention: head_dim ", hd, " is not supported (at most ",
            kGenericMaxHeadDim, ")");
   OB_CHECK(T <= 0x7fffffff && H <= 65535 && B <= 65535, "attention: shape too large");
   forward_kernel<<<dim3(T, H, B), 32, 0, stream_of(ctx)>>>(dev(o), lse, dev(q), dev(k), dev(v), T, H, KV, hd,
-                                                           1.0f / sqrtf((float)hd));
+                                                           1.0f / sqrtf((float)hd), p, seed);
   check_last_launch("attention_forward (generic head_dim)");
 }
 
 void attention_backward_generic(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q,
                                 const bf16* k, const bf16* v, const float* lse, const float* D, int B, int T, int H,
-                                int KV, int hd) {
+                                int KV, int hd, float p, uint64_t seed) {
   OB_CHECK(hd > 0 && hd <= kGenericMaxHeadDim, "attention: head_dim ", hd, " is not supported (at most ",
            kGenericMaxHeadDim, ")");
   const float scale = 1.0f / sqrtf((float)hd);
   cudaStream_t st = stream_of(ctx);
-  dq_kernel<<<dim3(T, H, B), 32, 0, st>>>(dev(dq), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, hd, scale);
+  dq_kernel<<<dim3(T, H, B), 32, 0, st>>>(dev(dq), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, hd, scale, p,
+                                          seed);
   dkdv_kernel<<<dim3(T, KV, B), 32, 0, st>>>(dev(dk), dev(dv), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV,
-                                             hd, scale);
+                                             hd, scale, p, seed);
   check_last_launch("attention_backward (generic head_dim)");
 }
 

@@ -129,12 +129,24 @@ void qk_norm_rope_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, 
 
 // ---- 4. flash attention: causal, GQA (H % KV == 0), scale 1/sqrt(hd); tensor-core kernels for head_dim
 // 64 and 128, a warp-per-row kernel for any other head_dim up to 256 (attention_generic.cuh) ----
+// Two generations of the tensor-core kernels: V2 (default: cp.async double buffering, ldmatrix, 128-row
+// tiles at hd 64) and V1 (the first ones, kept to compare and to fall back). The process default is
+// $ONEBIT_CUDA_ATTENTION, read once: attention_kernels_from(getenv(...)).
+enum class AttentionKernels { V1, V2 };
+// "v1" -> V1, "v2", unset or empty -> V2; anything else is an error naming ONEBIT_CUDA_ATTENTION.
+AttentionKernels attention_kernels_from(const char* value);
+AttentionKernels default_attention_kernels();
+const char* attention_kernels_name(AttentionKernels k);  // "v1", "v2"
 // q/o[B,T,H,hd], k/v[B,T,KV,hd] bf16; lse[B,H,T] f32 (natural-log log-sum-exp of the scaled scores).
+// Attention dropout p in [0, 1) with the shared mask (kernels.h Ops::attention_forward); p = 0: none.
+// `kernels` picks v1/v2 for head_dim 64 and 128; other head dims take the generic kernels either way.
 void attention_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int T,
-                       int H, int KV, int hd);
-// Overwrites dq, dk, dv. Deterministic (no atomics): dk/dv and dq are separate passes.
+                       int H, int KV, int hd, float p, uint64_t seed,
+                       AttentionKernels kernels = default_attention_kernels());
+// Overwrites dq, dk, dv. Deterministic (no atomics): dk/dv and dq are separate passes. p, seed: the forward's.
 void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
-                        const bf16* v, const bf16* o, const float* lse, int B, int T, int H, int KV, int hd);
+                        const bf16* v, const bf16* o, const float* lse, int B, int T, int H, int KV, int hd, float p,
+                        uint64_t seed, AttentionKernels kernels = default_attention_kernels());
 
 // ---- 5. fused cross-entropy ----
 // logits[N,V] bf16: losses[N] = lse - logit[target] (f32; 0 where target < 0); if want_grad, logits

@@ -115,6 +115,7 @@ struct CudaOps::Impl {
 CudaOps::CudaOps() : impl_(std::make_unique<Impl>()) {
   OB_CHECK(device_available(), "--device cuda: no usable CUDA device is visible (check nvidia-smi and "
                                "CUDA_VISIBLE_DEVICES)");
+  (void)default_attention_kernels();  // a bad $ONEBIT_CUDA_ATTENTION fails here, before any work
   OB_CUDA(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking));
   constexpr size_t kWorkspace = size_t{32} << 20;
   ctx_ = std::make_unique<Context>(impl_->stream, kWorkspace);
@@ -250,15 +251,15 @@ void CudaOps::rope(bf16* x, const float* cos, const float* sin, int B, int Tn, i
   cuda::rope(*ctx_, x, cos, sin, B, Tn, H, hd, inverse);
 }
 void CudaOps::attention_forward(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int Tn,
-                                int H, int KV, int hd) {
+                                int H, int KV, int hd, float p, uint64_t seed) {
   OB_TIMED("attention_forward");
-  cuda::attention_forward(*ctx_, y, lse, q, k, v, B, Tn, H, KV, hd);
+  cuda::attention_forward(*ctx_, y, lse, q, k, v, B, Tn, H, KV, hd, p, seed);
 }
 void CudaOps::attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dy, const bf16* q, const bf16* k,
-                                 const bf16* v, const bf16* y, const float* lse, int B, int Tn, int H, int KV,
-                                 int hd) {
+                                 const bf16* v, const bf16* y, const float* lse, int B, int Tn, int H, int KV, int hd,
+                                 float p, uint64_t seed) {
   OB_TIMED("attention_backward");
-  cuda::attention_backward(*ctx_, dq, dk, dv, dy, q, k, v, y, lse, B, Tn, H, KV, hd);
+  cuda::attention_backward(*ctx_, dq, dk, dv, dy, q, k, v, y, lse, B, Tn, H, KV, hd, p, seed);
 }
 void CudaOps::gated_act_forward(bf16* out, const bf16* gate, const bf16* up, size_t n, GatedAct act) {
   OB_TIMED("gated_act_forward");

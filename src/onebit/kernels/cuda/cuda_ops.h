@@ -70,9 +70,10 @@ class CudaOps final : public Ops<float, bf16> {
   void weight_code_counts(int64_t* counts, const float* w, size_t n, WeightQuant q, const QuantScale* scale) override;
   void rope(bf16* x, const float* cos, const float* sin, int B, int Tn, int H, int hd, bool inverse) override;
   void attention_forward(bf16* y, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int Tn, int H,
-                         int KV, int hd) override;
+                         int KV, int hd, float p, uint64_t seed) override;
   void attention_backward(bf16* dq, bf16* dk, bf16* dv, const bf16* dy, const bf16* q, const bf16* k, const bf16* v,
-                          const bf16* y, const float* lse, int B, int Tn, int H, int KV, int hd) override;
+                          const bf16* y, const float* lse, int B, int Tn, int H, int KV, int hd, float p,
+                          uint64_t seed) override;
   void gated_act_forward(bf16* out, const bf16* gate, const bf16* up, size_t n, GatedAct act) override;
   void qk_norm_rope_forward(bf16* out, float* rstd, const bf16* x, const float* w, const float* cos, const float* sin,
                             int B, int Tn, int H, int hd, float eps) override;

@@ -1,0 +1,138 @@
+#pragma once
+// Shared pieces of the v2 flash-attention kernels (attention_v2_forward.cu, attention_v2_backward.cu):
+// the block shapes, asynchronous tile copies (cp.async, sm_80 and newer) into a double buffer, and
+// ldmatrix fragment loads for the bf16 mma.sync.m16n8k16 of attention_tiles.cuh. Fragment layouts
+// (PTX ISA, lane l = 4g + t): ldmatrix gives lane l row g, elements 2t and 2t+1 of each 8x8 matrix
+// whose row addresses lanes 8m..8m+7 supply; with .trans, elements (2t, g) and (2t+1, g).
+#include "onebit/kernels/cuda/attention_tiles.cuh"
+
+namespace onebit::kernels::cuda::attn2 {
+
+using attn::kLog2e;
+using attn::mma16816;
+using attn::pack_bf16;
+
+// A block shape: WARPS warps, each owning 16 rows of the block's fixed tile (queries in the forward
+// and dQ kernels, keys in the dK/dV kernel), and 64-row tiles streamed through a double buffer.
+template <int HD, int WARPS>
+struct Cfg {
+  static constexpr int kWarps = WARPS;
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kRows = 16 * kWarps;  // fixed rows per block
+  static constexpr int kStream = 64;         // rows per streamed tile
+  static constexpr int kLd = HD + 8;         // padded row stride (elements): conflict-free ldmatrix
+};
+// Warps per block of each kernel, chosen from the registers ptxas assigns (sm_90, CUDA 13.0; numbers
+// in the kernel files) for the occupancy they allow. hd 64: the forward and dQ kernels fit 128
+// registers, so 8 warps x 2 blocks per SM; the dK/dV kernel needs ~170 (two f32 accumulators of
+// 16 x 64 plus Sᵀ and dPᵀ), so 4 warps x 3 blocks per SM. hd 128: 4 warps everywhere (twice the
+// accumulators; 8 warps would need up to 139 KB of shared memory and one block per SM).
+template <int HD>
+inline constexpr int kFwdWarps = HD == 64 ? 8 : 4;
+template <int HD>
+inline constexpr int kDqWarps = HD == 64 ? 8 : 4;
+template <int HD>
+inline constexpr int kKvWarps = 4;
+
+// 16-byte asynchronous copy global -> shared; valid = false writes 16 zero bytes and reads nothing
+// (the source size operand is 0), which pads tiles past T.
+__device__ inline void cp_async16(void* smem, const void* gmem, bool valid) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
+}
+__device__ inline void cp_async4(void* smem, const void* gmem, bool valid) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(valid ? 4 : 0) : "memory");
+}
+__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+// Waits until at most N of this thread's committed groups are still in flight.
+template <int N>
+__device__ inline void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+// Starts copying rows [row0, row0 + ROWS) of one head (row stride `stride` elements) into
+// dst[ROWS][HD + 8]; rows past T become zeros. Every thread of the block (NT of them) takes part.
+template <int HD, int ROWS, int NT>
+__device__ inline void cp_tile(__nv_bfloat16* dst, const __nv_bfloat16* src, int row0, int T, size_t stride) {
+  constexpr int kVecs = HD / 8, kLd = HD + 8;
+  static_assert((ROWS * kVecs) % NT == 0, "tile copy: threads must divide the 16-byte vectors");
+#pragma unroll
+  for (int i = 0; i < ROWS * kVecs / NT; ++i) {
+    const int idx = threadIdx.x + i * NT, r = idx / kVecs, c = (idx % kVecs) * 8;
+    const bool ok = row0 + r < T;
+    cp_async16(dst + r * kLd + c, src + (size_t)(ok ? row0 + r : 0) * stride + c, ok);
+  }
+}
+
+__device__ inline void ldsm_x4(uint32_t r[4], const __nv_bfloat16* p) {
+  const unsigned a = (unsigned)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+__device__ inline void ldsm_x4_trans(uint32_t r[4], const __nv_bfloat16* p) {
+  const unsigned a = (unsigned)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+
+// The A fragment (16 rows x 16 columns at column k0) of a row-major staged tile whose first row is
+// `rows`: matrices (rows 0-7, cols 0-7), (8-15, 0-7), (0-7, 8-15), (8-15, 8-15) = a[0..3].
+template <int HD>
+__device__ inline void load_a(uint32_t a[4], const __nv_bfloat16* rows, int k0, int lane) {
+  ldsm_x4(a, rows + (lane & 15) * (HD + 8) + k0 + (lane >> 4) * 8);
+}
+
+// acc[n] (16 x 8, n = 0..7: 16 rows x 64 columns) = A (16 x HD rows at `a_rows`) · Bᵀ with B the 64
+// staged rows at `b_rows` (S = Q Kᵀ, dP = dO Vᵀ and their transposes). One ldmatrix.x4 gives the b
+// fragments of two 8-row blocks of B: (rows 0-7, k 0-7), (0-7, 8-15), (8-15, 0-7), (8-15, 8-15).
+template <int HD>
+__device__ inline void mma_abt(float acc[8][4], const __nv_bfloat16* a_rows, const __nv_bfloat16* b_rows, int lane) {
+  constexpr int ld = HD + 8;
+#pragma unroll
+  for (int n = 0; n < 8; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+#pragma unroll
+  for (int kk = 0; kk < HD / 16; ++kk) {
+    uint32_t a[4];
+    load_a<HD>(a, a_rows, kk * 16, lane);
+#pragma unroll
+    for (int np = 0; np < 4; ++np) {
+      uint32_t b[4];
+      ldsm_x4(b, b_rows + (np * 16 + (lane >> 4) * 8 + (lane & 7)) * ld + kk * 16 + ((lane >> 3) & 1) * 8);
+      mma16816(acc[2 * np], a, b[0], b[1]);
+      mma16816(acc[2 * np + 1], a, b[2], b[3]);
+    }
+  }
+}
+
+// acc (16 x HD) += P (16 x 64 f32 score accumulators, rounded to bf16 as the A operand: blocks 2kk and
+// 2kk+1 form the A fragment of columns kk*16..kk*16+15) · the 64 staged rows at `b_rows` (64 x HD,
+// row-major, so loaded transposed: (k 0-7, n 0-7), (8-15, 0-7), (0-7, 8-15), (8-15, 8-15)).
+template <int HD>
+__device__ inline void mma_pv(float acc[HD / 8][4], const float p[8][4], const __nv_bfloat16* b_rows, int lane) {
+  constexpr int ld = HD + 8;
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    const uint32_t pa[4] = {pack_bf16(p[2 * kk][0], p[2 * kk][1]), pack_bf16(p[2 * kk][2], p[2 * kk][3]),
+                            pack_bf16(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                            pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+    const __nv_bfloat16* rows = b_rows + (kk * 16 + (lane & 15)) * ld + (lane >> 4) * 8;
+#pragma unroll
+    for (int np = 0; np < HD / 16; ++np) {
+      uint32_t b[4];
+      ldsm_x4_trans(b, rows + np * 16);
+      mma16816(acc[2 * np], pa, b[0], b[1]);
+      mma16816(acc[2 * np + 1], pa, b[2], b[3]);
+    }
+  }
+}
+
+// Sets a 16-byte-aligned dynamic shared memory size above the 48 KB default, once per kernel.
+template <typename Kernel>
+void allow_smem(Kernel kernel, size_t bytes) {
+  OB_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+}
+
+}  // namespace onebit::kernels::cuda::attn2

@@ -6,6 +6,7 @@
 // same rows in the same order; a Ctrl-C in between saves and exits cleanly. A thread samples the
 // local root all along: its peak never exceeds the budget. The token appears in no output, no file
 // and no request to the storage host.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -19,7 +20,6 @@
 #include <sstream>
 #include <thread>
 
-#include "../cli/cli_util.h"
 #include "../hub/fake_hub.h"
 
 namespace onebit::stream {
@@ -29,7 +29,6 @@ namespace fs = std::filesystem;
 using hub::testing::FakeHub;
 using hub::testing::FakeHubConfig;
 using hub::testing::hub_fixture_dir;
-using test::wait_status;
 using json = nlohmann::json;
 
 std::string slurp(const fs::path& p) {
@@ -115,8 +114,28 @@ class StackStreamCli : public ::testing::Test {
 
   // Starts the binary in dir_ with exactly env_ (no inherited HF_* variables).
   pid_t spawn(const std::vector<std::string>& args, const std::string& tag) {
-    return test::spawn_process(test::onebit_argv(args),
-                               test::ProcessIo::hermetic(dir_ / (tag + ".out"), dir_ / (tag + ".err"), dir_, env_));
+    const fs::path out = dir_ / (tag + ".out"), err = dir_ / (tag + ".err");
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      if (::chdir(dir_.c_str()) != 0) ::_exit(126);
+      ::clearenv();
+      for (const auto& [k, v] : env_) ::setenv(k.c_str(), v.c_str(), 1);
+      ::dup2(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 1);
+      ::dup2(::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
+      std::vector<std::string> all = {ONEBIT_BINARY};
+      all.insert(all.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (auto& a : all) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(ONEBIT_BINARY, argv.data());
+      ::_exit(127);
+    }
+    return pid;
+  }
+  static int wait_status(pid_t pid) {
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   }
   size_t metrics_lines() const {
     std::ifstream in(dir_ / "out" / "metrics.jsonl");
@@ -140,9 +159,12 @@ TEST_F(StackStreamCli, KilledTwiceEveryRowTrainedOnceWithinTheBudget) {
                      {"resolve:data/markdown/train-00001-of-00002.parquet", json::array({"503"})}};
   hub_ = std::make_unique<FakeHub>(cfg_, dir_);
   const fs::path row_log = dir_ / "rows.log";
-  env_ = hub_->cli_env(dir_);
-  env_["HF_TOKEN"] = cfg_.token;
-  env_["ONEBIT_STREAM_ROW_LOG"] = row_log.string();
+  env_ = {{"HOME", dir_.string()},
+          {"PATH", "/usr/bin:/bin"},
+          {"HF_ENDPOINT", hub_->endpoint()},
+          {"HF_TOKEN", cfg_.token},
+          {"ONEBIT_STREAM_ROW_LOG", row_log.string()}};
+  if (const char* ld = std::getenv("LD_LIBRARY_PATH")) env_["LD_LIBRARY_PATH"] = ld;
 
   const auto rows = fixture_rows();
   ASSERT_EQ(rows.size(), 6u);
@@ -277,8 +299,11 @@ TEST_F(StackStreamCli, KilledTwiceEveryRowTrainedOnceWithinTheBudget) {
 
 TEST_F(StackStreamCli, ManifestListsShardsAndARunTrainsFromIt) {
   hub_ = std::make_unique<FakeHub>(cfg_, dir_);
-  env_ = hub_->cli_env(dir_);
-  env_["HF_TOKEN"] = cfg_.token;
+  env_ = {{"HOME", dir_.string()},
+          {"PATH", "/usr/bin:/bin"},
+          {"HF_ENDPOINT", hub_->endpoint()},
+          {"HF_TOKEN", cfg_.token}};
+  if (const char* ld = std::getenv("LD_LIBRARY_PATH")) env_["LD_LIBRARY_PATH"] = ld;
   const int status =
       wait_status(spawn({"stack-stream", "manifest", "--dataset-id", cfg_.repo, "--output", "m.jsonl"}, "m"));
   const std::string out = slurp(dir_ / "m.out");

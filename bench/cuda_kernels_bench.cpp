@@ -13,6 +13,9 @@
 
 #include "onebit/core/json_util.h"
 #include "onebit/kernels/cuda/cuda_kernels.h"
+#include "onebit/kernels/cuda/cuda_ops.h"
+#include "onebit/model/param_layout.h"
+#include "onebit/train/adamw.h"
 
 using namespace onebit;
 using namespace onebit::kernels;
@@ -185,24 +188,19 @@ void bench_preset(Context& ctx, const Preset& p, double peak_tf, double peak_gbs
         time_ms(ctx, [&] { lm_head_cross_entropy(ctx, losses, sum, dh, dWh, hid, Wh, tg, N, C, V, 1.0f / N, true, rows); }),
         6.0 * N * C * V, 0);
   }
-  // AdamW over a model-sized arena (12 layers' matrices + embeddings, one tensor per 4M params).
+  // The trainer's optimizer step (train::AdamW::clip_and_step on CudaOps: the global gradient norm,
+  // the clip factor, then the fused AdamW over the arena's decay ranges) over the preset's own
+  // parameter arena. Bytes: the norm reads g; the update reads p, g, m, v and writes p, m, v (f32).
   {
-    const size_t total = (size_t)12 * (4 * (size_t)C * C + 3 * (size_t)C * I) + 2 * (size_t)V * C;
-    float *pp = buf.f32(total), *g = buf.f32(total, 1e-3f), *m = buf.get<float>(total), *v = buf.get<float>(total);
-    std::vector<AdamWTensor> ts;
-    for (size_t off = 0; off < total; off += size_t{1} << 22)
-      ts.push_back({pp + off, g + off, m + off, v + off, std::min(size_t{1} << 22, total - off), true});
-    AdamW opt(ctx, ts);
-    auto* norm = buf.get<double>(1);
-    int64_t t = 0;
-    AdamWStep st;
-    st.lr = 1e-4f;
-    st.max_norm = 1.0;
-    rep("adamw+clip (" + std::to_string(total / 1000000) + "M params)", time_ms(ctx, [&] {
-          st.t = ++t;
-          opt.step(ctx, st, norm);
-        }),
-        0, 32.0 * total);
+    const auto layout = model::build_param_layout(model::load_model_config(p.name));
+    std::vector<train::DecayRange> ranges;
+    for (const auto& t : layout.info) ranges.push_back({t.offset, t.numel, t.decay});
+    const size_t total = layout.total;
+    float *params = buf.f32(total), *g = buf.f32(total, 1e-3f);
+    CudaOps ops;  // the trainer's backend; the moments live in its memory, the launches on its stream
+    train::AdamW opt(total, train::AdamWConfig{}, ranges, ops);
+    rep("adamw+clip (" + std::to_string(total / 1000000) + "M params)",
+        time_ms(ops.context(), [&] { opt.clip_and_step(params, g, 1e-4f, 1.0); }), 0, 32.0 * total);
   }
   // Elementwise: RoPE on q, the gated MLP activation, the residual with dropout.
   {

@@ -120,14 +120,8 @@ void add_chat_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--max-tokens,--max-new-tokens,-n", a->max_tokens, "Tokens per reply at most")->capture_default_str();
   add_sampling_options(sub, a->sampling);
-  sub->add_option("--seed", a->seed, "Sampling seed")
-      ->check(CLI::Validator(
-          [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : cat("must be >= 0 (got ", v, ")"); },
-          ""))
-      ->capture_default_str();
-  sub->add_option("--tokenizer", a->tokenizer, "Override the model dir's tokenizer.json");
-  sub->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
-  add_runtime_options(sub, a->runtime);
+  add_seed_option(sub, a->seed, "Sampling seed");
+  add_model_run_options(sub, a->tokenizer, a->threads, a->runtime);
   sub->callback([a]() { run_chat(*a); });
 }
 

@@ -83,16 +83,9 @@ void add_generate_command(CLI::App& app) {
   sub->add_option("--max-tokens,--max-new-tokens,-n", a->max_tokens, "Tokens to generate at most (stops at EOS)")
       ->capture_default_str();
   add_sampling_options(sub, a->sampling);
-  // An unsigned option would take "-1" as 2^64 - 1; a negative seed is a typo, not a seed.
-  sub->add_option("--seed", a->seed, "Sampling seed (same seed, same text)")
-      ->check(CLI::Validator(
-          [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : cat("must be >= 0 (got ", v, ")"); },
-          ""))
-      ->capture_default_str();
+  add_seed_option(sub, a->seed, "Sampling seed (same seed, same text)");
   sub->add_option("--stop", a->stop, "Stop before this text (repeat the flag for several)");
-  sub->add_option("--tokenizer", a->tokenizer, "Override the model dir's tokenizer.json");
-  sub->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
-  add_runtime_options(sub, a->runtime);
+  add_model_run_options(sub, a->tokenizer, a->threads, a->runtime);
   sub->callback([a]() { run_generate(*a); });
 }
 

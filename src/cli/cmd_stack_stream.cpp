@@ -12,12 +12,11 @@
 #include <memory>
 #include <set>
 #include <tuple>
-#include <type_traits>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/train_cli_options.h"
 #include "onebit/core/error.h"
 #include "onebit/core/json_util.h"
 #include "onebit/core/log.h"
@@ -253,21 +252,7 @@ void add_stack_stream_command(CLI::App& app) {
   // and those of the held-out split, which a stream does not have.
   static const std::set<std::string> not_here = {"data",       "max_steps",    "val_fraction",
                                                  "eval_every", "eval_batches", "final_eval_batches"};
-  auto named = std::make_shared<std::vector<std::pair<CLI::Option*, std::string>>>();
-  for (const train::TrainOption& spec : train::train_options()) {
-    if (not_here.count(spec.key)) continue;
-    CLI::Option* opt = std::visit(
-        [&](auto member) -> CLI::Option* {
-          auto& value = (*o).*member;
-          if constexpr (std::is_same_v<std::remove_reference_t<decltype(value)>, bool>)
-            return sub->add_flag(spec.names, value, spec.help);
-          else
-            return sub->add_option(spec.names, value, spec.help);
-        },
-        spec.field);
-    if (spec.show_default) opt->capture_default_str();
-    named->emplace_back(opt, spec.key);
-  }
+  auto flags = std::make_shared<TrainCliOptions>(sub, o, not_here, /*mark_required=*/false);
 
   auto* man =
       sub->add_subcommand("manifest", "list the dataset's shards, write them as JSONL and print sizes per language");
@@ -277,10 +262,9 @@ void add_stack_stream_command(CLI::App& app) {
   man->add_option("--output", a->output, "manifest file to write (JSONL)")->required();
   man->callback([a] { run_manifest(*a); });
 
-  sub->callback([sub, man, a, o, named] {
+  sub->callback([sub, man, a, o, flags] {
     if (man->parsed()) return;
-    for (const auto& [opt, key] : *named)
-      if (opt->count() > 0) o->explicit_flags.insert(key);
+    flags->record_explicit_flags();
     run_stack_stream(*a, *o, sub->get_option("--max-global-steps")->count() > 0);
   });
 }

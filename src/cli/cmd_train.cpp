@@ -1,11 +1,10 @@
 // onebit train: flags (declared in train/train_options.cpp) → TrainOptions → train::run_training.
 #include <memory>
-#include <type_traits>
-#include <utility>
-#include <variant>
-#include <vector>
+#include <set>
+#include <string>
 
 #include "cli/commands.h"
+#include "cli/train_cli_options.h"
 #include "onebit/train/trainer.h"
 
 namespace onebit::cli {
@@ -24,25 +23,10 @@ void add_train_command(CLI::App& app) {
   auto o = std::make_shared<train::TrainOptions>();
   // Every flag comes from the one table of training options (train/train_options.h); the ranges
   // are checked there too, for flags and for values restored from a checkpoint alike.
-  auto named = std::make_shared<std::vector<std::pair<CLI::Option*, std::string>>>();
-  for (const train::TrainOption& spec : train::train_options()) {
-    CLI::Option* opt = std::visit(
-        [&](auto member) -> CLI::Option* {
-          auto& value = (*o).*member;
-          if constexpr (std::is_same_v<std::remove_reference_t<decltype(value)>, bool>)
-            return sub->add_flag(spec.names, value, spec.help);
-          else
-            return sub->add_option(spec.names, value, spec.help);
-        },
-        spec.field);
-    if (spec.required) opt->required();
-    if (spec.show_default) opt->capture_default_str();
-    named->emplace_back(opt, spec.key);
-  }
+  auto flags = std::make_shared<TrainCliOptions>(sub, o, std::set<std::string>{}, /*mark_required=*/true);
 
-  sub->callback([o, named]() {
-    for (const auto& [opt, key] : *named)
-      if (opt->count() > 0) o->explicit_flags.insert(key);
+  sub->callback([o, flags]() {
+    flags->record_explicit_flags();
     int rc = train::run_training(*o);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });

@@ -22,4 +22,8 @@ void add_import_gguf_subcommand(CLI::App& import_app);
 // `onebit tokenizer train` lives in cmd_tokenizer_train.cpp; cmd_tokenizer.cpp attaches it.
 void add_tokenizer_train_subcommand(CLI::App& tokenizer_app);
 
+// onebit's whole command line on `app`: --version, one subcommand required, and every subcommand
+// above (commands.cpp). main.cpp parses with it; tests/cli/help_test.cpp walks its options.
+void add_all_commands(CLI::App& app);
+
 }  // namespace onebit::cli

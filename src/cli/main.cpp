@@ -22,21 +22,7 @@ std::string one_line(std::string s) {
 
 int main(int argc, char** argv) {
   CLI::App app{"onebit: train and run ternary (1.58-bit) and binary language models"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "onebit 0.1.0");
-  onebit::cli::add_train_command(app);
-  onebit::cli::add_eval_command(app);
-  onebit::cli::add_generate_command(app);
-  onebit::cli::add_chat_command(app);
-  onebit::cli::add_bench_command(app);
-  onebit::cli::add_info_command(app);
-  onebit::cli::add_tokenizer_command(app);
-  onebit::cli::add_tokenize_command(app);
-  onebit::cli::add_parquet_to_jsonl_command(app);
-  onebit::cli::add_hub_command(app);
-  onebit::cli::add_import_command(app);
-  onebit::cli::add_export_command(app);
-  onebit::cli::add_stack_stream_command(app);
+  onebit::cli::add_all_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -48,6 +48,22 @@ void add_runtime_options(CLI::App* sub, RuntimeCliOptions& o) {
                   "Kernel path: scalar, avx2 or avx512vnni (default: ONEBIT_INFER_KERNEL, else the best this CPU has)");
 }
 
+void add_seed_option(CLI::App* sub, uint64_t& seed, const std::string& help) {
+  sub->add_option("--seed", seed, help)
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return v.find('-') == std::string::npos ? std::string() : cat("must be >= 0 (got ", v, ")");
+          },
+          ""))
+      ->capture_default_str();
+}
+
+void add_model_run_options(CLI::App* sub, std::string& tokenizer, int& threads, RuntimeCliOptions& runtime) {
+  sub->add_option("--tokenizer", tokenizer, "Override the model dir's tokenizer.json");
+  sub->add_option("--threads", threads, "CPU threads (0 = all cores)")->capture_default_str();
+  add_runtime_options(sub, runtime);
+}
+
 void add_sampling_options(CLI::App* sub, infer::SamplingOptions& s) {
   sub->add_option("--temperature,-t", s.temperature, "Softmax temperature (0 = greedy)")->capture_default_str();
   sub->add_option("--top-k", s.top_k, "Sample among the k most likely tokens (0 = all)")->capture_default_str();

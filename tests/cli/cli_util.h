@@ -1,7 +1,6 @@
 #pragma once
 // Running the onebit binary from tests: argv without a shell, captured output, a private token
 // cache (XDG_CACHE_HOME), and snapshots of a directory to prove that a failed command wrote nothing.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,13 +15,9 @@
 
 #include "onebit/core/error.h"
 #include "onebit/core/fs.h"
+#include "process.h"
 
 namespace onebit::test {
-
-struct RunResult {
-  int status = -1;  // exit code, or 128 + signal
-  std::string out, err;
-};
 
 inline fs::path cli_temp_dir(const std::string& name) {
   fs::path d = fs::temp_directory_path() / cat("onebit-cli-", name, "-", ::getpid());
@@ -31,44 +26,28 @@ inline fs::path cli_temp_dir(const std::string& name) {
   return d;
 }
 
+// The onebit binary (ONEBIT_BINARY) and args, as an argv for spawn_process.
+inline std::vector<std::string> onebit_argv(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {ONEBIT_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
 // Starts ONEBIT_BINARY with args; stdout/stderr go to the given files, stdin comes from `in` if given.
 inline pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err,
                    const fs::path& cache, const fs::path& in = {}) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setenv("XDG_CACHE_HOME", cache.c_str(), 1);
-    if (!in.empty()) ::dup2(::open(in.c_str(), O_RDONLY), 0);
-    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(o, 1);
-    ::dup2(e, 2);
-    std::vector<char*> argv;
-    std::string bin = ONEBIT_BINARY;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
-    ::_exit(127);
-  }
-  return pid;
+  ProcessIo io(out, err);
+  io.in = in;
+  io.env["XDG_CACHE_HOME"] = cache.string();
+  return spawn_process(onebit_argv(args), io);
 }
 
-inline int wait_status(pid_t pid) {
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-inline RunResult run(const std::vector<std::string>& args, const fs::path& scratch) {
-  const fs::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
-  RunResult r;
-  r.status = wait_status(spawn(args, out, err, scratch / "cache"));
-  r.out = read_file(out);
-  r.err = read_file(err);
-  fs::remove(out);
-  fs::remove(err);
-  return r;
+// Runs onebit to its end with scratch/cache as its token cache (stdin from `in` if given).
+inline RunResult run(const std::vector<std::string>& args, const fs::path& scratch, const fs::path& in = {}) {
+  ProcessIo io(scratch / "stdout.txt", scratch / "stderr.txt");
+  io.in = in;
+  io.env["XDG_CACHE_HOME"] = (scratch / "cache").string();
+  return run_process(onebit_argv(args), io);
 }
 
 // path (relative) → bytes of every file under dir.
@@ -106,6 +85,50 @@ inline fs::path write_small_text(const fs::path& dir, size_t bytes) {
 
 // The micro model config the CLI tests train (tests/fixtures/train/micro.json).
 inline std::string micro_config_path() { return (fs::path(ONEBIT_TEST_FIXTURES) / "train" / "micro.json").string(); }
+
+// The micro bitnet-shaped model config (tests/fixtures/train/micro-bitnet.json).
+inline std::string micro_bitnet_config_path() {
+  return (fs::path(ONEBIT_TEST_FIXTURES) / "train" / "micro-bitnet.json").string();
+}
+
+// The micro bitnet-shaped model trained for 12 steps on `data` into `out`, ending in the Hard phase:
+// the model the GGUF export and import tests convert.
+inline std::vector<std::string> micro_bitnet_hard_phase_train_args(const fs::path& data, const fs::path& out) {
+  return {"train", "--data", data.string(), "--model-config", micro_bitnet_config_path(), "--output-dir",
+          out.string(), "--max-steps", "12", "--batch-size", "4", "--seq-len", "32", "--threads", "2",
+          "--quant-warmup-steps", "2", "--quant-anneal-steps", "4", "--final-eval-batches", "1"};
+}
+
+// A suite of tests over one small model trained once for the whole suite (SetUpTestSuite), in a fresh
+// scratch folder removed at its end. The suite derives from TrainedRunSuite<itself> (so each suite has
+// its own folder) and gives
+//   static constexpr const char* kName;  the scratch folder's name (cli_temp_dir)
+//   static constexpr size_t kTextBytes;  how much of tinyshakespeare is the training text
+//   static std::vector<std::string> train_args(const fs::path& run_dir);  the train command (*data is set)
+// Its tests find the scratch folder, the training text and the trained run dir in *dir, *data and
+// *run_dir. (ctest runs each TEST in its own process, which trains anew.)
+template <typename Suite>
+class TrainedRunSuite : public ::testing::Test {
+ public:
+  static void SetUpTestSuite() {
+    dir = new fs::path(cli_temp_dir(Suite::kName));
+    data = new fs::path(write_small_text(*dir, Suite::kTextBytes));
+    run_dir = new fs::path(*dir / "run");
+    RunResult r = run(Suite::train_args(*run_dir), *dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir);
+    delete dir;
+    delete data;
+    delete run_dir;
+  }
+
+ protected:
+  static inline fs::path* dir = nullptr;
+  static inline fs::path* data = nullptr;
+  static inline fs::path* run_dir = nullptr;
+};
 
 // A fresh copy of a run dir at `to` (whatever was there is removed), for tests that damage a copy.
 inline fs::path copy_dir_fresh(const fs::path& from, const fs::path& to) {

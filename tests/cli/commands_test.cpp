@@ -20,39 +20,24 @@ namespace {
 
 const std::string kMicro = micro_config_path();
 
-class Commands : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir = new fs::path(cli_temp_dir("commands"));
-    data = new fs::path(write_small_text(*dir, 40000));
-    run_dir = new fs::path(*dir / "run");
-    RunResult r = run(train_args(*run_dir), *dir);
-    ASSERT_EQ(r.status, 0) << r.err;
-  }
-  static void TearDownTestSuite() {
-    fs::remove_all(*dir);
-    delete dir;
-    delete data;
-    delete run_dir;
-  }
+class Commands : public TrainedRunSuite<Commands> {
+ public:
+  static constexpr const char* kName = "commands";
+  static constexpr size_t kTextBytes = 40000;
   static std::vector<std::string> train_args(const fs::path& out) {
     return {"train", "--data", data->string(), "--model-config", kMicro, "--output-dir", out.string(),
             "--max-steps", "6", "--save-every", "3", "--batch-size", "4", "--seq-len", "32", "--threads", "2",
             "--eval-batches", "2"};
   }
+
+ protected:
   // The command fails with one error line holding `needle`, after progress logs at most, and leaves
   // every file under `protect` as it was.
   static void expect_error(std::vector<std::string> args, const std::string& needle, const fs::path& protect) {
     expect_error_leaving(args, *dir, needle, protect);
   }
   static fs::path copy_run(const std::string& name) { return copy_dir_fresh(*run_dir, *dir / name); }
-  static fs::path* dir;
-  static fs::path* data;
-  static fs::path* run_dir;
 };
-fs::path* Commands::dir = nullptr;
-fs::path* Commands::data = nullptr;
-fs::path* Commands::run_dir = nullptr;
 
 }  // namespace
 

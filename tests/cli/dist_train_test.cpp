@@ -50,23 +50,11 @@ std::string find_mpirun() {
   return "";
 }
 
-// Runs argv[0] with argv; stdout/stderr to files.
+// Runs argv[0] (mpirun) with argv; stdout/stderr to files, the token cache in `cache`.
 pid_t spawn_argv(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err, const fs::path& cache) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setenv("XDG_CACHE_HOME", cache.c_str(), 1);
-    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(o, 1);
-    ::dup2(e, 2);
-    std::vector<std::string> copy = argv;
-    std::vector<char*> a;
-    for (auto& s : copy) a.push_back(s.data());
-    a.push_back(nullptr);
-    ::execv(a[0], a.data());
-    ::_exit(127);
-  }
-  return pid;
+  ProcessIo io(out, err);
+  io.env["XDG_CACHE_HOME"] = cache.string();
+  return spawn_process(argv, io);
 }
 
 std::vector<float> f32_tensor(const formats::SafetensorsFile& f, const formats::TensorInfo& t) {

@@ -22,25 +22,18 @@ const std::string kMicro = micro_config_path();
 // Steps 1-3 full precision, 4-7 soft (k rising from 2), 8-9 hard; a checkpoint and a 2-batch eval
 // after every step. trainer_state.json records the phase of the step just trained, which is the
 // phase the eval at that step ran in.
-class Eval : public ::testing::Test {
+class Eval : public TrainedRunSuite<Eval> {
+ public:
+  static constexpr const char* kName = "eval";
+  static constexpr size_t kTextBytes = 20000;
+  static std::vector<std::string> train_args(const fs::path& out) {
+    return {"train", "--data", data->string(), "--model-config", kMicro, "--output-dir", out.string(),
+            "--max-steps", "9", "--save-every", "1", "--keep-checkpoints", "0", "--eval-every", "1",
+            "--eval-batches", "2", "--batch-size", "4", "--seq-len", "32", "--threads", "2",
+            "--quant-warmup-steps", "3", "--quant-anneal-steps", "4"};
+  }
+
  protected:
-  static void SetUpTestSuite() {
-    dir = new fs::path(cli_temp_dir("eval"));
-    data = new fs::path(write_small_text(*dir, 20000));
-    run_dir = new fs::path(*dir / "run");
-    RunResult r = run({"train", "--data", data->string(), "--model-config", kMicro, "--output-dir", run_dir->string(),
-                       "--max-steps", "9", "--save-every", "1", "--keep-checkpoints", "0", "--eval-every", "1",
-                       "--eval-batches", "2", "--batch-size", "4", "--seq-len", "32", "--threads", "2",
-                       "--quant-warmup-steps", "3", "--quant-anneal-steps", "4"},
-                      *dir);
-    ASSERT_EQ(r.status, 0) << r.err;
-  }
-  static void TearDownTestSuite() {
-    fs::remove_all(*dir);
-    delete dir;
-    delete data;
-    delete run_dir;
-  }
   static fs::path checkpoint(int step) {
     char name[32];
     std::snprintf(name, sizeof name, "step-%06d", step);
@@ -71,13 +64,7 @@ class Eval : public ::testing::Test {
   static void expect_error(const std::vector<std::string>& args, const std::string& needle) {
     expect_one_error_line(run(args, *dir), needle);
   }
-  static fs::path* dir;
-  static fs::path* data;
-  static fs::path* run_dir;
 };
-fs::path* Eval::dir = nullptr;
-fs::path* Eval::data = nullptr;
-fs::path* Eval::run_dir = nullptr;
 
 }  // namespace
 

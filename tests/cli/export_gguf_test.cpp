@@ -18,28 +18,17 @@ namespace gg = onebit::formats::gguf;
 
 namespace {
 
-const std::string kMicroBitnet = (fs::path(ONEBIT_TEST_FIXTURES) / "train" / "micro-bitnet.json").string();
+class ExportGguf : public TrainedRunSuite<ExportGguf> {
+ public:
+  static constexpr const char* kName = "export-gguf";
+  static constexpr size_t kTextBytes = 20000;
+  static std::vector<std::string> train_args(const fs::path& out) {
+    return micro_bitnet_hard_phase_train_args(*data, out);
+  }
 
-class ExportGguf : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir = new fs::path(cli_temp_dir("export-gguf"));
-    const fs::path data = write_small_text(*dir, 20000);
-    RunResult r = run({"train", "--data", data.string(), "--model-config", kMicroBitnet, "--output-dir",
-                       (*dir / "run").string(), "--max-steps", "12", "--batch-size", "4", "--seq-len", "32",
-                       "--threads", "2", "--quant-warmup-steps", "2", "--quant-anneal-steps", "4",
-                       "--final-eval-batches", "1"},
-                      *dir);
-    ASSERT_EQ(r.status, 0) << r.err;
-  }
-  static void TearDownTestSuite() {
-    fs::remove_all(*dir);
-    delete dir;
-  }
-  static fs::path model() { return *dir / "run"; }
-  static fs::path* dir;
+  static fs::path model() { return *run_dir; }
 };
-fs::path* ExportGguf::dir = nullptr;
 
 // A config.json variant of the trained model's, in its own model dir (same weights file).
 fs::path variant(const fs::path& from, const fs::path& to, const json& patch) {
@@ -162,7 +151,7 @@ TEST_F(ExportGguf, ConfigsLlamaCppCannotRunAreRefusedNamingTheKey) {
   }
   // Rows that are not a multiple of 256 cannot be TQ blocks; the message says what to use instead,
   // and --type f16 then works.
-  json narrow = read_json_file(kMicroBitnet);
+  json narrow = read_json_file(micro_bitnet_config_path());
   narrow["intermediate_size"] = 320;
   write_file_atomic(*dir / "narrow.json", narrow.dump());
   expect_one_error_line(run({"export", "--format", "gguf", "--random-weights", "1", (*dir / "narrow.json").string(),

@@ -22,28 +22,17 @@ using namespace onebit::test;
 
 namespace {
 
-const std::string kMicroBitnet = (fs::path(ONEBIT_TEST_FIXTURES) / "train" / "micro-bitnet.json").string();
+class ImportGguf : public TrainedRunSuite<ImportGguf> {
+ public:
+  static constexpr const char* kName = "import-gguf";
+  static constexpr size_t kTextBytes = 20000;
+  static std::vector<std::string> train_args(const fs::path& out) {
+    return micro_bitnet_hard_phase_train_args(*data, out);
+  }
 
-class ImportGguf : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir = new fs::path(cli_temp_dir("import-gguf"));
-    const fs::path data = write_small_text(*dir, 20000);
-    RunResult r = run({"train", "--data", data.string(), "--model-config", kMicroBitnet, "--output-dir",
-                       (*dir / "run").string(), "--max-steps", "12", "--batch-size", "4", "--seq-len", "32",
-                       "--threads", "2", "--quant-warmup-steps", "2", "--quant-anneal-steps", "4",
-                       "--final-eval-batches", "1"},
-                      *dir);
-    ASSERT_EQ(r.status, 0) << r.err;
-  }
-  static void TearDownTestSuite() {
-    fs::remove_all(*dir);
-    delete dir;
-  }
-  static fs::path model() { return *dir / "run"; }
-  static fs::path* dir;
+  static fs::path model() { return *run_dir; }
 };
-fs::path* ImportGguf::dir = nullptr;
 
 // Hard-phase logits of a model dir on fixed random tokens.
 std::vector<float> logits_of(const fs::path& model_dir, const std::vector<int32_t>& tokens, int T) {

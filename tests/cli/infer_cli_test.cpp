@@ -12,38 +12,22 @@ using namespace onebit::test;
 
 namespace {
 
-class InferCli : public ::testing::Test {
+class InferCli : public TrainedRunSuite<InferCli> {
+ public:
+  static constexpr const char* kName = "infer";
+  static constexpr size_t kTextBytes = 20000;
+  static std::vector<std::string> train_args(const fs::path& out) {
+    return {"train", "--data", data->string(), "--model-config", micro_config_path(), "--output-dir", out.string(),
+            "--max-steps", "4", "--batch-size", "4", "--seq-len", "32", "--threads", "2", "--eval-batches", "1"};
+  }
+
  protected:
-  static void SetUpTestSuite() {
-    dir = new fs::path(cli_temp_dir("infer"));
-    const fs::path data = write_small_text(*dir, 20000);
-    run_dir = new fs::path(*dir / "run");
-    RunResult r = run({"train", "--data", data.string(), "--model-config", micro_config_path(), "--output-dir",
-                       run_dir->string(), "--max-steps", "4", "--batch-size", "4", "--seq-len", "32", "--threads",
-                       "2", "--eval-batches", "1"},
-                      *dir);
-    ASSERT_EQ(r.status, 0) << r.err;
-  }
-  static void TearDownTestSuite() {
-    fs::remove_all(*dir);
-    delete dir;
-    delete run_dir;
-  }
   static RunResult with_stdin(const std::vector<std::string>& args, const std::string& input) {
-    const fs::path in = *dir / "stdin.txt", out = *dir / "out.txt", err = *dir / "err.txt";
+    const fs::path in = *dir / "stdin.txt";
     write_file_atomic(in, input);
-    const pid_t pid = spawn(args, out, err, *dir / "cache", in);
-    RunResult r;
-    r.status = wait_status(pid);
-    r.out = read_file(out);
-    r.err = read_file(err);
-    return r;
+    return run(args, *dir, in);
   }
-  static fs::path* dir;
-  static fs::path* run_dir;
 };
-fs::path* InferCli::dir = nullptr;
-fs::path* InferCli::run_dir = nullptr;
 
 }  // namespace
 

@@ -18,21 +18,13 @@ namespace {
 
 const std::string kMicro = micro_config_path();
 
-class TrainBadInput : public ::testing::Test {
+class TrainBadInput : public TrainedRunSuite<TrainBadInput> {
+ public:
+  static constexpr const char* kName = "train-bad-input";
+  static constexpr size_t kTextBytes = 20000;
+  static std::vector<std::string> train_args(const fs::path& out) { return args(out, {}); }
+
  protected:
-  static void SetUpTestSuite() {
-    dir = new fs::path(cli_temp_dir("train-bad-input"));
-    data = new fs::path(write_small_text(*dir, 20000));
-    run_dir = new fs::path(*dir / "run");
-    RunResult r = run(args(*run_dir, {}), *dir);
-    ASSERT_EQ(r.status, 0) << r.err;
-  }
-  static void TearDownTestSuite() {
-    fs::remove_all(*dir);
-    delete dir;
-    delete data;
-    delete run_dir;
-  }
   // A two-step run on the micro model, plus `extra`, which overrides the defaults it repeats.
   static std::vector<std::string> args(const fs::path& out, const std::vector<std::string>& extra) {
     std::vector<std::string> a = {"train", "--data", data->string(), "--model-config", kMicro, "--output-dir",
@@ -51,13 +43,7 @@ class TrainBadInput : public ::testing::Test {
     expect_error_leaving(a, *dir, needle, protect);
   }
   static fs::path copy_run(const std::string& name) { return copy_dir_fresh(*run_dir, *dir / name); }
-  static fs::path* dir;
-  static fs::path* data;
-  static fs::path* run_dir;
 };
-fs::path* TrainBadInput::dir = nullptr;
-fs::path* TrainBadInput::data = nullptr;
-fs::path* TrainBadInput::run_dir = nullptr;
 
 }  // namespace
 

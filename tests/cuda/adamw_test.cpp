@@ -1,12 +1,17 @@
-// Multi-tensor AdamW with global-norm clipping against the CPU optimizer (train::AdamW, CPU backend) on
-// the same tensors laid out as one arena, three steps, one of them clipped. Both evaluate the same f32
-// expression; the compilers may fuse different multiply-adds, so values agree to a few f32 ulp
-// (relative 1e-6; absolute 1e-9 for values near zero), and the norm to f64 summation order (1e-12).
+// The trainer's optimizer on the GPU: train::AdamW over kernels::cuda_ops() (CudaOps' grad_norm_sq,
+// clip_factor and adamw_step over one flat arena, the moments in device memory) against the same
+// optimizer on the fast CPU backend, on fresh random inputs: three clip_and_step calls (the second one
+// clips), ranges with and without weight decay, for the whole arena and for a ZeRO-1 shard of it.
+// Tolerances: the norm is an f64 sum in another order (relative 1e-12). The update is the CPU's formula
+// in correctly rounded f32 operations, where the CPU may contract to FMA: relative 1e-5, with absolute
+// floors of a few ulps where values cancel or sit near zero (params 1e-7, m 2e-8, v 1e-12), as
+// cuda_ops_test's single step; the differences of three steps add up, they do not grow.
 #include <gtest/gtest.h>
 
 #include <numeric>
 
 #include "cuda_test_util.h"
+#include "onebit/kernels/backend.h"
 #include "onebit/train/adamw.h"
 
 namespace onebit::kernels::cuda {
@@ -14,11 +19,18 @@ namespace {
 
 using namespace testing;
 
-TEST(CudaAdamW, MatchesCpuAdamWWithClipping) {
+std::vector<float> download_all(const DeviceBuffer<float>& b) {
+  std::vector<float> h(b.size());
+  b.download(h.data(), h.size());
+  return h;
+}
+
+TEST(CudaAdamW, TrainerOptimizerOnCudaOpsMatchesTheCpuBackend) {
   ONEBIT_REQUIRE_GPU();
   const uint64_t s = test_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << s);
-  const std::vector<size_t> sizes{1, 1000, 70001, 300, (size_t{1} << 17) + 3};  // across the 64K chunking
+  auto& gpu_ops = kernels::cuda_ops();
+  const std::vector<size_t> sizes{1, 1000, 70001, 300, (size_t{1} << 17) + 3};
   const size_t total = std::accumulate(sizes.begin(), sizes.end(), size_t{0});
   train::AdamWConfig cfg;
   cfg.weight_decay = 0.1f;
@@ -28,43 +40,49 @@ TEST(CudaAdamW, MatchesCpuAdamWWithClipping) {
     ranges.push_back({off, sizes[i], i % 2 == 0});
     off += sizes[i];
   }
-  train::AdamW cpu(total, cfg, ranges);
-  auto params = randn(total, s, 0.05);
-  Context ctx;
-  Dev<float> p(total), g(total), m(total), v(total);
-  p.put(params);
-  std::vector<AdamWTensor> tensors;
-  for (const auto& r : ranges)
-    tensors.push_back({p.get() + r.offset, g.get() + r.offset, m.get() + r.offset, v.get() + r.offset, r.numel, r.decay});
-  AdamW gpu(ctx, tensors);
-  Dev<double> norm(1);
-  const float lrs[] = {1e-3f, 3e-3f, 2e-3f};
-  const double max_norms[] = {0.0, 1.0, 1e6};  // step 2 clips (the norm is ~sqrt(total) * 0.1)
-  for (int step = 0; step < 3; ++step) {
-    auto grads = randn(total, s + 1 + step, 0.1);
-    g.put(grads);
-    const double want_norm = train::clip_grad_norm(grads, max_norms[step]);
-    cpu.step(params, grads, lrs[step]);
-    AdamWStep st;
-    st.lr = lrs[step];
-    st.beta1 = cfg.beta1;
-    st.beta2 = cfg.beta2;
-    st.eps = cfg.eps;
-    st.weight_decay = cfg.weight_decay;
-    st.t = step + 1;
-    st.max_norm = max_norms[step];
-    gpu.step(ctx, st, norm.get());
-    EXPECT_NEAR(norm.take()[0], want_norm, 1e-12 * want_norm) << "step " << step;
-    if (step == 1) {
-      ASSERT_GT(want_norm, max_norms[1]) << "the clipping step must clip";
+  struct Shard {
+    size_t offset, count;
+  };
+  // The whole arena, and a shard that cuts ranges on both ends.
+  for (const Shard shard : {Shard{0, total}, Shard{500, 70001 + 300 + 700}}) {
+    SCOPED_TRACE(::testing::Message() << "shard [" << shard.offset << ", " << shard.offset + shard.count << ")");
+    train::AdamW cpu(total, cfg, ranges, kernels::cpu_ops(), shard.offset, shard.count);
+    train::AdamW gpu(total, cfg, ranges, gpu_ops, shard.offset, shard.count);
+    const auto initial = randn(total, s, 0.05);
+    auto params = initial;
+    DeviceBuffer<float> dp(gpu_ops, total), dg(gpu_ops, total);
+    dp.upload(params.data(), total);
+    const float lrs[] = {1e-3f, 3e-3f, 2e-3f};
+    const double max_norms[] = {0.0, 1.0, 1e6};  // step 2 clips (the norm is ~sqrt(total) * 0.1)
+    for (int step = 0; step < 3; ++step) {
+      SCOPED_TRACE(::testing::Message() << "step " << step);
+      const auto grads = randn(total, s + 1 + step, 0.1);
+      dg.upload(grads.data(), total);
+      cpu.clip_and_step(params.data(), grads.data(), lrs[step], max_norms[step]);
+      gpu.clip_and_step(dp.get(), dg.get(), lrs[step], max_norms[step]);
+      const double want_norm = cpu.read_grad_norm();
+      EXPECT_NEAR(gpu.read_grad_norm(), want_norm, 1e-12 * want_norm);
+      if (step == 1) {
+        ASSERT_GT(want_norm, max_norms[1]) << "the clipping step must clip";
+      }
+      const auto got = download_all(dp);
+      expect_close(got, params, 1e-5, 1e-7, "params");
+      std::vector<float> cm, cv, gm, gv;
+      cpu.download_state(cm, cv);
+      gpu.download_state(gm, gv);
+      ASSERT_EQ(gm.size(), shard.count);
+      expect_close(gm, cm, 1e-5, 2e-8, "exp_avg");
+      expect_close(gv, cv, 1e-5, 1e-12, "exp_avg_sq");
+      // Outside the shard nothing moves.
+      size_t moved = 0;
+      for (size_t i = 0; i < total; ++i)
+        if ((i < shard.offset || i >= shard.offset + shard.count) && got[i] != initial[i]) ++moved;
+      EXPECT_EQ(moved, 0u) << "parameters outside the shard changed";
     }
-    expect_close(p.take(), params, 1e-6, 1e-9, "params");
-    expect_close(m.take(), std::vector<float>(cpu.exp_avg().begin(), cpu.exp_avg().end()), 1e-6, 1e-12, "exp_avg");
-    expect_close(v.take(), std::vector<float>(cpu.exp_avg_sq().begin(), cpu.exp_avg_sq().end()), 1e-6, 1e-15,
-                 "exp_avg_sq");
+    EXPECT_EQ(gpu.steps_taken(), 3);
+    // Gradients are read, never written: clipping is applied on the fly.
+    EXPECT_EQ(download_all(dg), randn(total, s + 3, 0.1));
   }
-  // Gradients are read, never written: clipping is applied on the fly.
-  EXPECT_EQ(g.take(), randn(total, s + 3, 0.1));
 }
 
 }  // namespace

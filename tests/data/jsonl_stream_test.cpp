@@ -41,16 +41,25 @@ std::vector<int32_t> stream_of(const std::vector<std::string>& texts, size_t fir
   return ids;
 }
 
+// Writes `data` to `p` compressed as its name says (.jsonl.zst, .jsonl.gz, else plain); returns p.
+fs::path write_as(const fs::path& p, const std::string& data) {
+  const std::string name = p.filename().string();
+  if (name.ends_with(".zst"))
+    testing::write_zstd(p, data);
+  else if (name.ends_with(".gz"))
+    testing::write_gzip(p, data);
+  else
+    write_file_atomic(p, data);
+  return p;
+}
+
 class JsonlStream : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(JsonlStream, PacksDocumentsWithEosAndLoopsOverEpochs) {
   TempDir dir;
   std::vector<std::string> texts;
   std::string data = make_jsonl(60, 1, texts);
-  fs::path p = dir / (std::string("d") + GetParam());
-  if (std::string(GetParam()) == ".jsonl.zst") testing::write_zstd(p, data);
-  else if (std::string(GetParam()) == ".jsonl.gz") testing::write_gzip(p, data);
-  else write_file_atomic(p, data);
+  const fs::path p = write_as(dir / (std::string("d") + GetParam()), data);
   auto tok = make_byte_tokenizer();
   DataOptions o;
   o.path = p.string();
@@ -85,10 +94,7 @@ TEST_P(JsonlStream, StateRestoreContinuesAtTheSameToken) {
   TempDir dir;
   std::vector<std::string> texts;
   std::string data = make_jsonl(200, 2, texts);
-  fs::path p = dir / (std::string("d") + GetParam());
-  if (std::string(GetParam()) == ".jsonl.zst") testing::write_zstd(p, data);
-  else if (std::string(GetParam()) == ".jsonl.gz") testing::write_gzip(p, data);
-  else write_file_atomic(p, data);
+  const fs::path p = write_as(dir / (std::string("d") + GetParam()), data);
   auto tok = make_byte_tokenizer();
   DataOptions o;
   o.path = p.string();

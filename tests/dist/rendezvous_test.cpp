@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,6 +13,7 @@
 #include "onebit/core/error.h"
 #include "onebit/core/rng.h"
 #include "onebit/dist/rendezvous.h"
+#include "process.h"
 #include "test_seed.h"
 
 using namespace onebit;
@@ -60,12 +60,6 @@ pid_t start_rank(int rank, int world, int port, const std::string& expected) {
   return pid;
 }
 
-int exit_code(pid_t pid) {
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 std::string random_blob(Rng& rng, size_t n) {
   std::string b(n, '\0');
   for (char& c : b) c = static_cast<char>(rng.uniform_int(256));  // NUL bytes included: it is binary
@@ -98,7 +92,7 @@ TEST(Rendezvous, EveryRankGetsRank0sBlobWhoeverStartsFirst) {
   });
   EXPECT_EQ(share_from_rank0(env_for(0, world, port), blob, 20s), blob);
   stray.join();
-  for (pid_t p : peers) EXPECT_EQ(exit_code(p), 0);
+  for (pid_t p : peers) EXPECT_EQ(test::wait_status(p), 0);
 }
 
 TEST(Rendezvous, NoRank0FailsNamingTheAddress) {
@@ -130,6 +124,6 @@ TEST(Rendezvous, MissingRanksAndDuplicateRanksFailOnRank0) {
     EXPECT_NE(std::string(e.what()).find("a peer says it is rank 1"), std::string::npos) << e.what();
   }
   // One of the two got the id, the other lost its connection when rank 0 gave up.
-  const int ca = exit_code(a), cb = exit_code(b);
+  const int ca = test::wait_status(a), cb = test::wait_status(b);
   EXPECT_TRUE((ca == 0 && cb == 2) || (ca == 2 && cb == 0)) << ca << " " << cb;
 }

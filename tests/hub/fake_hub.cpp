@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -67,6 +68,13 @@ std::string FakeHub::request_log_text() const {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::map<std::string, std::string> FakeHub::cli_env(const std::filesystem::path& home) const {
+  std::map<std::string, std::string> env = {
+      {"HOME", home.string()}, {"PATH", "/usr/bin:/bin"}, {"HF_ENDPOINT", endpoint()}};
+  if (const char* ld = std::getenv("LD_LIBRARY_PATH")) env["LD_LIBRARY_PATH"] = ld;
+  return env;
 }
 
 std::vector<nlohmann::json> FakeHub::requests() const {

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -30,6 +31,11 @@ class FakeHub {
   std::vector<nlohmann::json> requests() const;
   std::vector<nlohmann::json> requests_to(const std::string& server) const;
   std::string request_log_text() const;
+  // The whole environment for running the onebit binary against this hub (ProcessIo::inherit_env =
+  // false): HOME, PATH /usr/bin:/bin and HF_ENDPOINT, plus the caller's LD_LIBRARY_PATH where set
+  // (libraries from a private prefix, scripts/gpu-check.sh's carried packages). Nothing else, so no
+  // HF_* setting of the caller's reaches it and the test stays hermetic.
+  std::map<std::string, std::string> cli_env(const std::filesystem::path& home) const;
 
  private:
   pid_t pid_ = -1;

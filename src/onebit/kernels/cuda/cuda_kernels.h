@@ -161,38 +161,7 @@ void lm_head_cross_entropy(Context& ctx, float* losses, float* loss_sum, bf16* d
                            const bf16* hidden, const bf16* W, const int32_t* targets, int N, int C, int V,
                            float dscale, bool want_grad, int chunk_rows);
 
-// ---- 6. multi-tensor AdamW with global-norm clipping (f32 everything) ----
-struct AdamWTensor {
-  float* param = nullptr;
-  const float* grad = nullptr;
-  float* m = nullptr;
-  float* v = nullptr;
-  size_t n = 0;
-  bool decay = true;
-};
-struct AdamWStep {
-  float lr = 0;
-  float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, weight_decay = 0.1f;
-  int64_t t = 1;         // the step number after this step (1 for the first), for bias correction
-  double max_norm = 0;   // <= 0: no clipping
-};
-// Holds the device copy of the tensor list (built once; the pointers must stay valid).
-class AdamW {
- public:
-  AdamW(Context& ctx, std::vector<AdamWTensor> tensors);
-  ~AdamW();
-  AdamW(const AdamW&) = delete;
-  AdamW& operator=(const AdamW&) = delete;
-  // norm_out (nullable, device double): the global gradient norm before clipping. The gradients are
-  // not modified; the clip factor is applied as they are read, exactly as clip_grad_norm then step.
-  void step(Context& ctx, const AdamWStep& s, double* norm_out);
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
-
-// ---- 7. elementwise ----
+// ---- 6. elementwise ----
 // RoPE (rotate_half) in place on x[B,T,H,hd] with f32 cos/sin[T, hd/2]; inverse: the backward.
 void rope(Context& ctx, bf16* x, const float* cos, const float* sin, int B, int T, int H, int hd, bool inverse);
 void gated_act_forward(Context& ctx, bf16* out, const bf16* gate, const bf16* up, size_t n, GatedAct act);
@@ -209,7 +178,7 @@ void residual_forward(Context& ctx, bf16* out, const bf16* x, const bf16* y, flo
 // dy = scale * mask * dout (overwrites dy).
 void residual_backward(Context& ctx, bf16* dy, const bf16* dout, float scale, float p, uint64_t seed, size_t n);
 
-// ---- 8. what CudaOps needs besides (ops_support.cu) ----
+// ---- 7. what CudaOps needs besides (ops_support.cu) ----
 // out[n,:] = table[tokens[n],:] (a token outside [0, V) poisons its row with NaN; the host checks ids).
 void embedding_forward(Context& ctx, bf16* out, const int32_t* tokens, const bf16* table, int N, int C, int V);
 // dtable[tokens[n],:] += dout[n,:], deterministic: the rows of each token summed in position order.

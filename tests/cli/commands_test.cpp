@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 
 #include "cli_util.h"
 #include "onebit/core/json_util.h"
@@ -314,4 +315,34 @@ TEST_F(Commands, LeftoversOfAKilledWriteAreRemovedAndNoResumeStartsOver) {
   std::string line;
   while (std::getline(in, line)) lines += line.find("\"loss\"") != std::string::npos;
   EXPECT_EQ(lines, 2u);
+}
+
+// --save-best: best/ holds the model of the lowest periodic evaluation among those taken in the phase
+// the quantization schedule ends in (Hard here), with best.json naming its step and loss.
+TEST_F(Commands, SaveBestKeepsTheLowestEvaluationOfTheFinalPhase) {
+  const fs::path out = *dir / "save-best";
+  auto args = train_args(out);
+  args[8] = "14";  // --max-steps
+  args.insert(args.end(), {"--eval-every", "2", "--save-best", "--quant-warmup-steps", "2", "--quant-anneal-steps",
+                           "4", "--lr", "1e-2"});
+  const RunResult r = run(args, *dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::map<int64_t, std::string> phase;
+  std::map<int64_t, double> val;
+  for (const json& j : train::read_jsonl(out / "metrics.jsonl")) {
+    if (j.contains("phase")) phase[j["step"].get<int64_t>()] = j["phase"].get<std::string>();
+    if (j.contains("val_loss") && j["step"].get<int64_t>() < 14) val[j["step"].get<int64_t>()] = j["val_loss"].get<double>();
+  }
+  int64_t want_step = -1;
+  double want = INFINITY;
+  for (const auto& [step, loss] : val)
+    if (phase[step] == "hard" && loss < want) want = loss, want_step = step;
+  ASSERT_GE(want_step, 0) << "no periodic evaluation in the hard phase";
+  const json best = read_json_file(out / "best" / "best.json");
+  EXPECT_EQ(best["step"].get<int64_t>(), want_step);
+  EXPECT_EQ(best["val_loss"].get<double>(), want);
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json"})
+    EXPECT_TRUE(fs::exists(out / "best" / f)) << f;
+  EXPECT_FALSE(fs::exists(out / "best.tmp"));
+  EXPECT_FALSE(fs::exists(out / "best.old"));
 }

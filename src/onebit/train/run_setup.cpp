@@ -70,6 +70,12 @@ void remove_leftovers(const fs::path& out, bool fresh_start) {
     log_info("starting from scratch: removing the old checkpoints in ", (out / "checkpoints").string());
     fs::remove_all(out / "checkpoints");
   }
+  // --save-best's directory and its swap leftovers: a fresh run's best starts over.
+  // A crash between its two renames left best.old and no best: that is the last complete best.
+  if (!fs::exists(out / "best") && fs::exists(out / "best.old")) fs::rename(out / "best.old", out / "best");
+  if (fresh_start) fs::remove_all(out / "best");
+  fs::remove_all(out / "best.tmp");
+  fs::remove_all(out / "best.old");
 }
 
 void check_vocab_fits(const model::ModelConfig& cfg, const data::Tokenizer& tok, const std::string& tokenizer_spec,

@@ -237,6 +237,13 @@ std::vector<TrainOption> make_table() {
        .help = "Start from scratch even if <output-dir> has checkpoints (they and metrics.jsonl are replaced)",
        .field = &O::no_resume,
        .show_default = false},
+      {.key = "save_best",
+       .names = "--save-best",
+       .help = "Keep the model with the lowest periodic held-out loss (--eval-every) in <output-dir>/best (with "
+               "best.json: step and loss), as nanoGPT keeps its best checkpoint. Only evaluations in the phase "
+               "the quantization schedule ends in count (a soft-phase model is not yet ternary)",
+       .field = &O::save_best,
+       .show_default = false},
       {.key = "init_from",
        .names = "--init-from",
        .help = "Start from this model dir (e.g. `onebit import hf` output): its config.json, tokenizer.json and "

@@ -45,6 +45,7 @@ struct TrainOptions {
   uint64_t seed = 1234;
   std::string resume;                // checkpoint dir; empty: <output>/checkpoints/latest if present
   bool no_resume = false;            // ignore an existing latest and start fresh
+  bool save_best = false;            // keep the best-evaluated model of the final phase in <output>/best
   std::string init_from;             // model dir whose config, tokenizer and weights a fresh run starts from
   std::string start_phase = "fp";    // fp | soft | hard: where the quantization schedule starts
   int threads = 0;

@@ -82,6 +82,7 @@ class TrainingRun {
     return static_cast<uint64_t>(opt_.batch_size) * opt_.seq_len * opt_.accumulation_steps * dp_->world_size();
   }
   int finish();
+  void keep_if_best(double val_loss);
 
   TrainOptions opt_;
   // The ranks of a data-parallel launch (a world of one for a plain run): rank 0 alone writes files.
@@ -363,9 +364,11 @@ TrainingRun::LoopEnd TrainingRun::step_loop() {
                       ds_.train->progress().empty() ? "" : " " + ds_.train->progress()));
     if (opt_.eval_every > 0 && step_ % opt_.eval_every == 0 && step_ < opt_.max_steps) {
       EvalResult r = evaluate_and_log(opt_.eval_batches, /*progress=*/false);
-      if (ds_.val && dp_->is_root())
+      if (ds_.val && dp_->is_root()) {
         log_below_bar(cat("step ", step_, ": val loss ", fmt("%.4f", r.loss), " nats/token, ",
                           fmt("%.4f", r.bits_per_byte), " bits/byte"));
+        if (opt_.save_best) keep_if_best(r.loss);
+      }
     }
     // The checkpoint at max_steps is saved after the final eval, so that a checkpoint at the end
     // implies its eval line is already in metrics.jsonl.
@@ -379,6 +382,28 @@ TrainingRun::LoopEnd TrainingRun::step_loop() {
   }
   finish_bar();
   return LoopEnd::Done;
+}
+
+// --save-best: <output>/best holds the model of the lowest periodic evaluation so far among those in
+// the schedule's final phase, with best.json (step, val_loss). The directory is written beside and
+// swapped in by renames, so a crash leaves the old best or the new one; a resumed run reads best.json
+// and only replaces a model it beats.
+void TrainingRun::keep_if_best(double val_loss) {
+  if (last_q_.phase != q_sched_.at(opt_.max_steps - 1).phase) return;
+  const fs::path best = out_ / "best", tmp = out_ / "best.tmp", old = out_ / "best.old";
+  if (fs::exists(best / "best.json")) {
+    const json j = read_json_file(best / "best.json");
+    if (j.contains("val_loss") && j["val_loss"].get<double>() <= val_loss) return;
+  }
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  modeldir::save_model_dir(tmp, *model_, tok_json_);
+  write_json_atomic(tmp / "best.json", json{{"step", step_}, {"val_loss", val_loss}});
+  fs::remove_all(old);
+  if (fs::exists(best)) fs::rename(best, old);
+  fs::rename(tmp, best);
+  fs::remove_all(old);
+  log_below_bar(cat("step ", step_, ": best held-out loss so far; model saved to ", best.string()));
 }
 
 int TrainingRun::finish() {

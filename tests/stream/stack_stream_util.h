@@ -154,6 +154,7 @@ class StackStreamTest : public ::testing::Test {
             {"HF_ENDPOINT", hub_->endpoint()},
             {"HF_TOKEN", cfg_.token}};
     if (const char* ld = std::getenv("LD_LIBRARY_PATH")) env_["LD_LIBRARY_PATH"] = ld;
+    if (const char* device = std::getenv("ONEBIT_DEVICE")) env_["ONEBIT_DEVICE"] = device;  // ctest's cpu
   }
 
   // Starts argv (argv[0] the executable) in dir_ with exactly env_; output to <tag>.out/.err.

@@ -1,6 +1,7 @@
 #include "onebit/train/data_parallel.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 #include <thread>
@@ -112,16 +113,38 @@ json DataParallel::gather_data_state(const json& mine, bool per_rank) {
   return json{{"kind", "per_rank"}, {"world_size", world_size()}, {"ranks", ranks_state}};
 }
 
+namespace {
+
+// The ranks a saved data state needs: those that saved a per-rank state, else any.
+std::optional<int> per_rank_world(const json& saved) {
+  if (!saved.is_object() || !saved.contains("kind") || saved["kind"] != "per_rank") return std::nullopt;
+  return json_get<int>(saved, "world_size", "data");
+}
+
+[[noreturn]] void refuse_world(int saved_world, int world) {
+  fail("the data position was saved by ", ranks(saved_world), ", each reading its own part of the data (its "
+       "shards, a share that depends on the number of ranks), so it resumes on ", ranks(saved_world), " only, not on ",
+       ranks(world), " (or pass --no-resume to start over)");
+}
+
+}  // namespace
+
+void DataParallel::check_saved_data_world(const json& saved, const std::string& where) const {
+  const std::optional<int> w = per_rank_world(saved);
+  if (!w || *w == world_size()) return;
+  try {
+    refuse_world(*w, world_size());
+  } catch (const Error& e) {
+    fail(where, ": key \"data\": ", e.what());
+  }
+}
+
 json DataParallel::data_state_of_rank(const json& saved, bool per_rank) const {
   if (!per_rank) return saved;
   const int W = world_size();
-  const bool split = saved.is_object() && saved.contains("kind") && saved["kind"] == "per_rank";
-  const int saved_world = split ? json_get<int>(saved, "world_size", "data") : 1;
-  if (saved_world != W)
-    fail("the data position was saved by ", ranks(saved_world), ", each reading its own part of the data (its "
-         "shards, a share that depends on the number of ranks), so it resumes on ", ranks(saved_world), " only, not on ", ranks(W),
-         " (or pass --no-resume to start over)");
-  if (!split) return saved;
+  const std::optional<int> saved_world = per_rank_world(saved);
+  if (saved_world.value_or(1) != W) refuse_world(saved_world.value_or(1), W);
+  if (!saved_world) return saved;
   if (!saved.contains("ranks") || !saved["ranks"].is_array() || saved["ranks"].size() != static_cast<size_t>(W))
     fail("key \"ranks\" must be an array of ", W, " rank states");
   return saved["ranks"][static_cast<size_t>(rank())];

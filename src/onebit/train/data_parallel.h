@@ -63,6 +63,9 @@ class DataParallel {
   json gather_data_state(const json& mine, bool per_rank);
   // This rank's part of a saved data state; a per-rank state of another number of ranks is an error.
   json data_state_of_rank(const json& saved, bool per_rank) const;
+  // That error, before anything else is checked against the checkpoint (its batch split): a
+  // per-rank state saved by another number of ranks (the file is `where`).
+  void check_saved_data_world(const json& saved, const std::string& where) const;
   // The largest of the ranks' values (every rank must call it): a per-rank one-pass horizon.
   uint64_t max_over_ranks(uint64_t value);
 

@@ -136,6 +136,7 @@ TrainingRun::TrainingRun(const TrainOptions& flags, const DatasetFactory& open_d
     if (!fs::exists(sp)) fail(sp.string(), ": missing from the checkpoint");
     where = sp.string();
     saved_ = parse_trainer_state(read_json_file(sp), where);
+    dp_->check_saved_data_world(saved_->data, where);
     dp_->adapt_saved_batch(*saved_, where);
   }
   opt_ = resolve_options(flags, saved_, where);

@@ -39,10 +39,11 @@ struct StreamArgs {
   std::string output;  // manifest subcommand
 };
 
-// For --max-global-steps 0 the schedules need a horizon before any shard is read: one token per byte
-// of the manifest's parquet (a byte-level tokenizer gives ~2.5 on code, a code BPE ~0.7). The saved
-// run keeps whatever it was, so a resume follows the same schedule.
-constexpr double kTokensPerParquetByte = 1.0;
+// For --max-global-steps 0 the schedules need a horizon before training starts: the stream reads
+// ahead this many tokens (kept for training), measures tokens per parquet byte on them and applies
+// it to the whole pass (StreamSource::estimate_pass_tokens; exact when the pass is smaller). 4 Mi
+// tokens hold 16 MiB and span thousands of rows of The Stack.
+constexpr uint64_t kHorizonSampleTokens = uint64_t{1} << 22;
 
 hub::HubOptions hub_options(const StreamArgs& a) {
   return hub::hub_options_from_env(a.token, hub::process_env(), fs::current_path());
@@ -153,20 +154,9 @@ void run_stack_stream(StreamArgs a, train::TrainOptions o, bool max_steps_typed)
 
   const bool one_pass = a.max_global_steps == 0;
   if (one_pass) {
-    uint64_t bytes = 0;
-    std::set<std::string> used;
-    for (const auto& w : weights)
-      if (w.weight > 0) used.insert(w.language);
-    for (const auto& s : run.manifest.shards)
-      if (used.count(s.language)) bytes += s.size;
-    const double per_step = static_cast<double>(o.batch_size) * o.seq_len * o.accumulation_steps;
-    o.max_steps = std::clamp<int64_t>(std::llround(static_cast<double>(bytes) * kTokensPerParquetByte / per_step), 1,
-                                      train::kMaxSteps);
-    if (!resuming)
-      log_info("--max-global-steps 0: one pass over ", bytes,
-               " bytes of shards; the LR and quantization schedules "
-               "assume about ",
-               o.max_steps, " steps (1 token per parquet byte); training ends with the data or there");
+    // A placeholder until the stream has measured the pass (the trainer then sets the horizon); a
+    // resumed run keeps the horizon it was saved with.
+    o.max_steps = 1;
   } else {
     o.max_steps = a.max_global_steps;
     if (max_steps_typed) o.explicit_flags.insert("max_steps");
@@ -184,20 +174,25 @@ void run_stack_stream(StreamArgs a, train::TrainOptions o, bool max_steps_typed)
   if (const char* log = std::getenv("ONEBIT_STREAM_ROW_LOG"); log && *log) sc.row_log = log;
   const int64_t steps_per_shard = a.steps_per_shard;
 
-  const train::DatasetFactory open_stream = [sc, steps_per_shard, a, out, run](const train::TrainOptions& opt,
-                                                                               const data::Tokenizer& tok, int threads,
-                                                                               bool) {
+  const train::DatasetFactory open_stream = [sc, steps_per_shard, a, out, run](
+                                                const train::TrainOptions& opt, const data::Tokenizer& tok, int threads,
+                                                bool resuming, const train::DataRanks& ranks) {
     // The model config and tokenizer have been checked by now: a command that fails on them has
-    // written nothing.
-    if (run.fresh) write_run_data(a, out, run);
+    // written nothing. Rank 0 writes for the job (the output dir is shared, as for checkpoints).
+    if (run.fresh && ranks.rank == 0) write_run_data(a, out, run);
     stream::StreamConfig c = sc;
     c.seed = opt.seed;
     c.threads = threads;
+    c.rank = ranks.rank;
+    c.world = ranks.world;
+    c.local_world = ranks.local_world;
     c.shard_token_cap = static_cast<uint64_t>(steps_per_shard) * static_cast<uint64_t>(opt.batch_size) *
                         static_cast<uint64_t>(opt.seq_len) * static_cast<uint64_t>(opt.accumulation_steps);
     data::Dataset ds;
     ds.streaming = true;
+    ds.per_rank = true;  // each rank streams the shards it owns
     auto src = std::make_unique<stream::StreamSource>(std::move(c), tok);
+    if (!sc.loop_epochs && !resuming) ds.pass_tokens = src->estimate_pass_tokens(kHorizonSampleTokens);
     ds.description = src->describe();
     ds.train = std::move(src);
     return ds;
@@ -216,10 +211,15 @@ void add_stack_stream_command(CLI::App& app) {
       "decoded (the --column text) and tokenized on the fly, and deleted once read, so the bytes under\n"
       "--local-root never exceed --disk-budget-gb. Languages are interleaved by --languages weights (default:\n"
       "by bytes). Every checkpoint records the stream's position (trainer_state.json \"data\"); rerunning the\n"
-      "same command resumes at the same token, without downloading finished shards again.\n"
+      "same command resumes at the same token, without downloading finished shards again. A new epoch reuses\n"
+      "the shards still on disk (all of them when --disk-budget-gb holds them all).\n"
       "<output-dir>/manifest.jsonl and stream.json pin the shard list and commit of the run; metrics.jsonl\n"
       "adds data_wait_ms and disk_bytes per step. Ctrl-C saves a checkpoint and exits. Every row is trained on\n"
       "(no held-out split: evaluate a checkpoint with `onebit eval`).\n"
+      "Data parallel: under `mpirun -np N` each rank owns a share of every language's shards (fixed by the\n"
+      "manifest, --languages and N), downloads and deletes only those, under <local-root>/rank-R-of-N, and the\n"
+      "ranks on one host split --disk-budget-gb. Checkpoints hold every rank's position; such a run resumes on\n"
+      "the same number of ranks only (the shares depend on it); other numbers are refused.\n"
       "Token: --token, HF_TOKEN, HF_ACCESS_TOKEN, ./.env, or the huggingface_hub token file; HF_ENDPOINT\n"
       "overrides the Hub's address.");
   auto a = std::make_shared<StreamArgs>();
@@ -231,7 +231,7 @@ void add_stack_stream_command(CLI::App& app) {
   sub->add_option("--local-root", a->local_root, "directory the shards are downloaded to; required");
   sub->add_option("--disk-budget-gb", a->disk_budget_gb,
                   "most bytes (1 GB = 1e9) under --local-root at any time, partial downloads and other files "
-                  "included; required");
+                  "included, for the whole host: ranks on one host split it; required");
   sub->add_option("--languages", a->languages,
                   "language weights, e.g. python:0.4,c:0.2,markdown:0.1 (languages left out are not streamed; "
                   "default: every language in proportion to its bytes)");
@@ -240,8 +240,9 @@ void add_stack_stream_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--max-global-steps", a->max_global_steps,
                   "optimizer steps to train for, across resumes; the stream starts a new epoch when the shards run "
-                  "out. 0 = one pass: training ends with the data (the schedules assume one step per "
-                  "batch x seq-len x accumulation bytes of parquet)")
+                  "out. 0 = one pass: training ends with the data, and the LR and quantization schedules span the "
+                  "pass, its tokens measured on the first 4 Mi tokens read (tokens per parquet byte, logged) and "
+                  "counted exactly when the pass is smaller")
       ->capture_default_str();
   sub->add_option("--manifest", a->manifest,
                   "shard list to use instead of listing the dataset (a file `stack-stream manifest` wrote)");

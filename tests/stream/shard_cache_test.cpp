@@ -1,6 +1,7 @@
 // The shard cache on a temp dir with small fake files: the budget is never exceeded while shards are
 // "downloaded" and consumed, a shard larger than the budget is an error, eviction goes
-// least-recently-finished first (and takes .incomplete and converted siblings), leftovers count.
+// least-recently-finished first (and takes .incomplete and converted siblings), leftovers count, a
+// finished shard reserved again keeps its files, and ranks sharing a host count the host's strays.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -39,6 +40,60 @@ TEST(ShardCache, TooLargeShardIsAnError) {
   EXPECT_TRUE(cache.try_reserve("data/c/train-00000-of-00001.parquet", 1000));  // exactly the budget fits
   EXPECT_THROW(ShardCache(root, 0), Error);
   fs::remove_all(root);
+}
+
+TEST(ShardCache, AFinishedShardReservedAgainKeepsItsFiles) {
+  const fs::path root = temp_root("again");
+  ShardCache cache(root, 1000);
+  const std::string a = "data/c/train-00000-of-00002.parquet", b = "data/c/train-00001-of-00002.parquet";
+  ASSERT_TRUE(cache.try_reserve(a, 400));
+  write_bytes(root / a, 400);
+  cache.finish(a);
+  ASSERT_TRUE(cache.try_reserve(b, 500));
+  write_bytes(root / b, 500);
+  cache.finish(b);
+  // The next epoch wants a again: its file stays, and nothing needs evicting (400 already counted).
+  ASSERT_TRUE(cache.try_reserve(a, 400));
+  EXPECT_TRUE(fs::exists(root / a));
+  EXPECT_TRUE(fs::exists(root / b));
+  EXPECT_EQ(cache.usage(), 900u);
+  // a is reserved now, so a shard needing room evicts b, never a.
+  ASSERT_TRUE(cache.try_reserve("data/c/other-00000-of-00001.parquet", 600));
+  EXPECT_TRUE(fs::exists(root / a));
+  EXPECT_FALSE(fs::exists(root / b));
+  // A shard adopted as finished (a resumed run's file) is evictable and reusable the same way.
+  cache.release(a);
+  write_bytes(root / b, 300);
+  cache.adopt_finished(b);
+  ASSERT_TRUE(cache.try_reserve(b, 300));
+  EXPECT_TRUE(fs::exists(root / b));
+  fs::remove_all(root);
+}
+
+TEST(ShardCache, RanksOnOneHostCountTheHostsStraysWhole) {
+  const fs::path host = temp_root("host");
+  const std::vector<std::string> dirs = {"rank-0-of-2", "rank-1-of-2"};
+  write_bytes(host / "stray.bin", 100);                     // counted by every rank
+  write_bytes(host / "rank-0-of-3" / "old.parquet", 50);    // another world's leftover: a stray too
+  write_bytes(host / "rank-1-of-2" / "theirs.parquet", 70); // the other rank's: not this one's
+  ShardCache mine(host / "rank-0-of-2", 500, HostShare{host, dirs});
+  ShardCache theirs(host / "rank-1-of-2", 500, HostShare{host, dirs});
+  EXPECT_EQ(mine.bytes_on_disk(), 150u);
+  EXPECT_EQ(theirs.bytes_on_disk(), 220u);
+  // Each within its share of a 1000-byte host budget: the host never holds more than 1000.
+  EXPECT_FALSE(mine.try_reserve("data/c/a.parquet", 351));
+  EXPECT_TRUE(mine.try_reserve("data/c/a.parquet", 350));
+  EXPECT_TRUE(theirs.try_reserve("data/c/b.parquet", 280));
+  EXPECT_FALSE(theirs.try_reserve("data/c/c.parquet", 1));
+  write_bytes(host / "rank-0-of-2" / "data/c/a.parquet", 350);
+  write_bytes(host / "rank-1-of-2" / "data/c/b.parquet", 280);
+  uint64_t total = 0;
+  for (const auto& e : fs::recursive_directory_iterator(host))
+    if (e.is_regular_file()) total += e.file_size();
+  EXPECT_EQ(total, 850u);
+  EXPECT_EQ(mine.usage(), 500u);
+  EXPECT_EQ(theirs.usage(), 500u);
+  fs::remove_all(host);
 }
 
 TEST(ShardCache, LeftoversCountAgainstTheBudget) {

@@ -3,7 +3,11 @@
 // once; the bytes under the local root never exceed the budget; a state taken anywhere restores
 // to the same batches; a shard that cannot be downloaded is skipped and recorded; a shard larger
 // than the budget stops the run with an error naming --disk-budget-gb; --steps-per-shard takes a
-// prefix of each shard. Also the shard order and the parquet row reader on their own.
+// prefix of each shard. Under data parallelism two ranks' sources split the shards, download only
+// their own within their share of the host's budget, and together read every row once. A new epoch
+// reuses shards when the budget holds them all; the one-pass estimate of tokens is exact for a pass
+// that fits the sample and a per-byte rate of the data otherwise. Also the shard order, the shard
+// owners and the parquet row reader on their own.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -22,6 +26,7 @@
 #include "onebit/hub/tree.h"
 #include "onebit/stream/parquet_documents.h"
 #include "onebit/stream/shard_order.h"
+#include "onebit/stream/shard_owner.h"
 #include "onebit/stream/stream_source.h"
 
 namespace onebit::stream {
@@ -435,6 +440,206 @@ TEST(StreamSource, LoopsIntoTheNextEpochInANewOrder) {
   for (uint64_t e = 1; e < 8; ++e)
     some_differ |= epoch_order(c.manifest, c.weights, c.seed, e) != epoch_order(c.manifest, c.weights, c.seed, 0);
   EXPECT_TRUE(some_differ);
+}
+
+// Requests to the fake Hub's resolve endpoint per shard path: one per download started.
+std::map<std::string, int> resolves(const FakeHub& hub) {
+  std::map<std::string, int> n;
+  for (const auto& r : hub.requests_to("main")) {
+    const std::string path = r["path"];
+    const size_t at = path.find("/data/");
+    if (path.find("/resolve/") != std::string::npos && at != std::string::npos) ++n[path.substr(at + 1)];
+  }
+  return n;
+}
+
+TEST(StreamSource, TwoRanksSplitTheShardsAndTogetherReadEveryRowOnce) {
+  Env env;
+  uint64_t largest = 0;
+  for (const auto& s : env.manifest.shards) largest = std::max(largest, s.size);
+  const uint64_t host_budget = 2 * (largest + 4096);  // each rank's share holds its largest shard, not two
+  const std::vector<int> owner = shard_owners(env.manifest, weights_by_bytes(env.manifest), 2);
+  json metrics[2];
+  std::string errors[2];
+  uint64_t peak = 0;
+  {
+    DiskWatcher watch(env.dir / "root");
+    std::vector<std::thread> ranks;
+    for (int r = 0; r < 2; ++r)
+      ranks.emplace_back([&, r] {
+        try {
+          StreamConfig c = env.config(host_budget);
+          c.rank = r;
+          c.world = 2;
+          c.local_world = 2;
+          c.row_log = env.dir / "rows.log";
+          StreamSource src(c, *env.tok);
+          while (!src.at_end()) next(src, 2, 64);
+          metrics[r] = src.step_metrics();
+          metrics[r]["state"] = src.state();
+        } catch (const std::exception& e) {
+          errors[r] = e.what();
+        }
+      });
+    for (auto& t : ranks) t.join();
+    peak = watch.peak();
+  }
+  ASSERT_EQ(errors[0], "");
+  ASSERT_EQ(errors[1], "");
+  EXPECT_LE(peak, host_budget) << "the host's bytes went over the budget";
+  std::set<std::string> all_rows;
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(metrics[r]["disk_budget"], host_budget / 2);
+    EXPECT_EQ(metrics[r]["state"]["rank"], r);
+    uint64_t owned_bytes = 0, owned_shards = 0;
+    for (size_t i = 0; i < owner.size(); ++i)
+      if (owner[i] == r) owned_bytes += env.manifest.shards[i].size, ++owned_shards;
+    EXPECT_EQ(metrics[r]["shards_total"], owned_shards);
+    EXPECT_EQ(metrics[r]["downloaded_bytes"], owned_bytes) << "rank " << r << " downloaded other shards";
+    for (const auto& l : read_lines(env.dir / cat("rows.log.rank-", r, "-of-2"))) {
+      std::istringstream ls(l);
+      std::string seq, epoch, path, row;
+      ls >> seq >> epoch >> path >> row;
+      const auto it = std::find_if(env.manifest.shards.begin(), env.manifest.shards.end(),
+                                   [&](const Shard& s) { return s.path == path; });
+      ASSERT_NE(it, env.manifest.shards.end()) << l;
+      EXPECT_EQ(owner[static_cast<size_t>(it - env.manifest.shards.begin())], r) << "rank " << r << " read " << path;
+      EXPECT_TRUE(all_rows.insert(path + " " + row).second) << "read twice: " << l;
+    }
+  }
+  EXPECT_EQ(all_rows.size(), 150u);
+  for (const auto& [path, n] : resolves(*env.hub)) EXPECT_EQ(n, 1) << path << " was downloaded " << n << " times";
+  EXPECT_EQ(resolves(*env.hub).size(), 6u);
+  // Each rank's files went to its own directory.
+  EXPECT_TRUE(fs::is_directory(env.dir / "root" / "rank-0-of-2"));
+  EXPECT_TRUE(fs::is_directory(env.dir / "root" / "rank-1-of-2"));
+  EXPECT_FALSE(fs::exists(env.dir / "root" / "data"));
+}
+
+TEST(StreamSource, MoreRanksThanShardsIsAnError) {
+  Env env;
+  StreamConfig c = env.config(two_shard_budget(env.manifest));
+  c.weights = parse_language_weights("python:1", {"c", "markdown", "python"}, "--languages");
+  c.rank = 2;
+  c.world = 3;
+  try {
+    StreamSource src(c, *env.tok);
+    FAIL() << "rank 2 of 3 with 2 python shards was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "stack-stream: rank 2 of 3 owns no shard: the languages streamed have 2 shards for 3 ranks; run at most "
+              "2 ranks");
+  }
+}
+
+TEST(StreamSource, ASecondEpochReusesTheShardsWhenTheBudgetHoldsThemAll) {
+  Env env;
+  uint64_t all = 0;
+  for (const auto& s : env.manifest.shards) all += s.size;
+  StreamConfig c = env.config(all);
+  c.loop_epochs = true;
+  const auto epoch0 = env.expected_stream(c, 0);
+  const int B = 4, T = 128;
+  const size_t per_epoch = epoch0.size() / (static_cast<size_t>(B) * T);
+  json mid_epoch1;
+  {
+    StreamSource src(c, *env.tok);
+    while (src.state()["epoch"] == 0) next(src, B, T);
+    for (size_t i = 0; i < per_epoch / 2; ++i) next(src, B, T);
+    mid_epoch1 = src.state();
+    EXPECT_EQ(mid_epoch1["epoch"], 1);
+  }
+  for (const auto& [path, n] : resolves(*env.hub)) EXPECT_EQ(n, 1) << path << ": downloaded again in epoch 1";
+  // A resume in the middle of epoch 1 keeps the shards done this epoch too, and reads to the end of
+  // epoch 2 without a download.
+  StreamSource src(c, *env.tok);
+  src.restore(mid_epoch1);
+  while (src.state()["epoch"] != 3) next(src, B, T);
+  for (const auto& [path, n] : resolves(*env.hub)) EXPECT_EQ(n, 1) << path << ": downloaded again";
+  EXPECT_EQ(resolves(*env.hub).size(), 6u);
+
+  // With room for two shards only, the next epoch downloads again what it evicted.
+  Env small;
+  StreamConfig d = small.config(two_shard_budget(small.manifest));
+  d.loop_epochs = true;
+  StreamSource tight(d, *small.tok);
+  while (tight.state()["epoch"] != 2) next(tight, B, T);
+  int again = 0;
+  for (const auto& [path, n] : resolves(*small.hub)) again += n > 1;
+  EXPECT_GT(again, 0);
+}
+
+TEST(StreamSource, PassEstimateIsExactWhenSampledWholeAndARateOfTheDataOtherwise) {
+  Env env;
+  const StreamConfig c = env.config(two_shard_budget(env.manifest));
+  const auto stream = env.expected_stream(c);
+  {
+    // The whole pass fits the sample: counted, and still every token is trained afterwards.
+    StreamSource src(c, *env.tok);
+    EXPECT_EQ(src.estimate_pass_tokens(uint64_t{1} << 22), stream.size());
+    std::vector<Batch> batches;
+    while (!src.at_end()) batches.push_back(next(src, 3, 97));
+    expect_windows(batches, 3, 97, stream);
+  }
+  // A small sample: tokens per byte of what was read, applied to every shard's bytes. The fixture's
+  // shards range from about 1 to 3 tokens per parquet byte: the estimate lies within the rates of
+  // the shards with rows, times the bytes of all of them.
+  double lo = 1e9, hi = 0, bytes = 0;
+  for (const auto& s : env.manifest.shards) {
+    bytes += static_cast<double>(s.size);
+    const auto rows = expected_rows(hub_fixture_dir() / s.path);
+    if (rows.empty()) continue;
+    double t = 0;
+    for (const auto& r : rows) t += static_cast<double>(env.tok->encode(r).size() + 1);
+    lo = std::min(lo, t / static_cast<double>(s.size));
+    hi = std::max(hi, t / static_cast<double>(s.size));
+  }
+  StreamSource src(c, *env.tok);
+  const double estimate = static_cast<double>(src.estimate_pass_tokens(20000));
+  EXPECT_NE(estimate, static_cast<double>(stream.size()));
+  EXPECT_GE(estimate, lo * bytes * 0.5);  // the first rows of a shard may be shorter than its mean
+  EXPECT_LE(estimate, hi * bytes * 2.0);
+  std::vector<Batch> batches;
+  while (!src.at_end()) batches.push_back(next(src, 3, 97));
+  expect_windows(batches, 3, 97, stream);
+}
+
+TEST(ShardOwner, EveryStreamedShardHasOneOwnerAndEveryRankEachLanguage) {
+  Manifest m;
+  const char* langs[] = {"c", "python", "rust"};
+  for (int l = 0; l < 3; ++l)
+    for (int k = 0; k < 7; ++k)
+      m.shards.push_back(Shard{langs[l], cat("data/", langs[l], "/train-0000", k, "-of-00007.parquet"),
+                               static_cast<uint64_t>(1000 + 37 * ((k * 5 + l) % 7)), "", std::nullopt});
+  const auto weights = parse_language_weights("c:1,python:2", {"c", "python", "rust"}, "--languages");
+  for (int world : {1, 2, 3, 7}) {
+    const std::vector<int> owner = shard_owners(m, weights, world);
+    EXPECT_EQ(owner, shard_owners(m, weights, world)) << "not deterministic";
+    std::map<int, std::map<std::string, uint64_t>> bytes;  // rank -> language -> bytes
+    for (size_t i = 0; i < m.shards.size(); ++i) {
+      if (m.shards[i].language == "rust") {
+        EXPECT_EQ(owner[i], -1) << "rust is not streamed";
+        continue;
+      }
+      ASSERT_GE(owner[i], 0);
+      ASSERT_LT(owner[i], world);
+      bytes[owner[i]][m.shards[i].language] += m.shards[i].size;
+    }
+    ASSERT_EQ(bytes.size(), static_cast<size_t>(world)) << "a rank owns nothing";
+    for (const char* lang : {"c", "python"}) {
+      uint64_t lo = UINT64_MAX, hi = 0;
+      for (auto& [r, per] : bytes) lo = std::min(lo, per[lang]), hi = std::max(hi, per[lang]);
+      // Largest first to the lightest rank: the ranks' bytes of a language differ by at most one shard.
+      EXPECT_LE(hi - lo, 1000u + 37 * 6) << lang << " over " << world << " ranks";
+    }
+  }
+  // A shard order restricted to one rank's shards keeps the interleaving, over its shards only.
+  const std::vector<int> owner = shard_owners(m, weights, 2);
+  std::vector<bool> mine(owner.size());
+  for (size_t i = 0; i < owner.size(); ++i) mine[i] = owner[i] == 1;
+  for (size_t i : epoch_order(m, weights, 3, 0, mine)) EXPECT_EQ(owner[i], 1);
+  EXPECT_EQ(epoch_order(m, weights, 3, 0, mine).size(),
+            static_cast<size_t>(std::count(owner.begin(), owner.end(), 1)));
 }
 
 TEST(ShardOrder, EveryShardOnceLanguagesInterleavedByWeight) {

@@ -3,6 +3,8 @@
 //     update exactly the parameters and moments one whole-arena AdamW does (bitwise: element-wise);
 //   - each rank's rows of a global batch (RankRowsSource) are disjoint, together make the batch one
 //     source with the whole batch gives, and leave the same data state;
+//   - a per-rank data source (stack-stream's shards) on a world of one: used as is, its state saved
+//     as is, and a state saved by two ranks refused with one line naming the numbers;
 //   - the per-rank memory plan: the activation arena it predicts is the one the model allocates, and
 //     the optimizer shard falls with the number of ranks (8b preset on 1 and 8 ranks).
 #include <gtest/gtest.h>
@@ -14,7 +16,9 @@
 #include "onebit/dist/communicator.h"
 #include "onebit/model/config.h"
 #include "onebit/model/transformer.h"
+#include "onebit/core/error.h"
 #include "onebit/train/adamw.h"
+#include "onebit/train/data_parallel.h"
 #include "onebit/train/memory_plan.h"
 #include "test_seed.h"
 #include "train_test_util.h"
@@ -121,6 +125,32 @@ TEST(RankRows, RanksReadDisjointRowsOfTheGlobalBatchAndKeepItsState) {
   b.data::BatchSource::next_batch_rows(B * world, B, B, T, in.data(), tg.data());
   EXPECT_TRUE(std::equal(rin.begin(), rin.end(), in.begin()));
   EXPECT_EQ(a.state(), b.state());
+}
+
+TEST(PerRankData, OneProcessKeepsItsStateAndRefusesTwoRanksPositions) {
+  DataParallel dp(kernels::cpu_ops(), dist::Device::Cpu);
+  ASSERT_EQ(dp.world_size(), 1) << "run outside mpirun";
+  auto tokens = std::make_shared<data::TokenVector>(std::vector<int32_t>(1000, 1));
+  auto src = std::make_unique<data::RandomWindowSource>(tokens, 3, "s");
+  data::BatchSource* raw = src.get();
+  EXPECT_EQ(dp.rank_data(std::move(src), true).get(), raw);  // no rows of a global batch taken
+  const json mine{{"kind", "stack_stream"}, {"epoch", 2}};
+  EXPECT_EQ(dp.gather_data_state(mine, true), mine);
+  EXPECT_EQ(dp.data_state_of_rank(mine, true), mine);
+  EXPECT_EQ(dp.max_over_ranks(12345), 12345u);
+  const json two{{"kind", "per_rank"}, {"world_size", 2}, {"ranks", json::array({mine, mine})}};
+  EXPECT_EQ(dp.data_state_of_rank(two, false), two);  // another kind of source checks its own state
+  try {
+    dp.check_saved_data_world(two, "ck/trainer_state.json");
+    FAIL() << "a two-rank position was accepted by one process";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "ck/trainer_state.json: key \"data\": the data position was saved by 2 ranks, each reading its own "
+              "part of the data (its shards, a share that depends on the number of ranks), so it resumes on 2 ranks "
+              "only, not on 1 rank (or pass --no-resume to start over)");
+  }
+  EXPECT_THROW(dp.data_state_of_rank(two, true), Error);
+  dp.check_saved_data_world(mine, "ck/trainer_state.json");  // a single process's state: fine
 }
 
 TEST(MemoryPlan, ActivationArenaIsTheOneTheModelAllocates) {

@@ -2,6 +2,7 @@
 // Training data from a path, whatever its kind (see open_dataset).
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "onebit/core/fs.h"
@@ -34,6 +35,13 @@ struct Dataset {
   uint64_t val_tokens = 0;
   bool streaming = false;
   std::string description;
+  // Data parallelism: `train` already reads only this rank's own part of the data (stack-stream's
+  // shard ownership), so the trainer neither takes rows of a global batch from it nor assumes its
+  // state is the same on every rank (each rank's is saved: train/data_parallel.h).
+  bool per_rank = false;
+  // A one-pass source that knows (or estimated) its tokens: this rank's part. On a fresh start the
+  // trainer sets the schedules' horizon from it instead of --max-steps.
+  std::optional<uint64_t> pass_tokens;
 };
 
 // path kinds:

@@ -16,9 +16,34 @@ bool belongs_to(const std::string& name, const std::string& base) {
   return name == base || (name.size() > base.size() && name.compare(0, base.size(), base) == 0 && name[base.size()] == '.');
 }
 
+// Bytes of the regular files under `dir`, recursively, leaving out the top-level entries named in
+// `skip`. A missing directory holds nothing.
+uint64_t bytes_under(const fs::path& dir, const std::vector<std::string>& skip = {}) {
+  uint64_t total = 0;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return 0;
+  // A file may vanish between listing and stat (another thread evicting): skip it rather than fail.
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code fec;
+    if (it.depth() == 0 && !skip.empty() &&
+        std::find(skip.begin(), skip.end(), it->path().filename().string()) != skip.end()) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file(fec)) {
+      const uint64_t n = it->file_size(fec);
+      if (!fec) total += n;
+    }
+  }
+  if (ec) fail(dir.string(), ": cannot list the local root: ", ec.message());
+  return total;
+}
+
 }  // namespace
 
-ShardCache::ShardCache(fs::path root, uint64_t budget_bytes) : root_(std::move(root)), budget_(budget_bytes) {
+ShardCache::ShardCache(fs::path root, uint64_t budget_bytes, HostShare host)
+    : root_(std::move(root)), budget_(budget_bytes), host_(std::move(host)) {
   if (budget_ == 0) fail("--disk-budget-gb: the disk budget must be positive");
   std::error_code ec;
   fs::create_directories(root_, ec);
@@ -26,19 +51,8 @@ ShardCache::ShardCache(fs::path root, uint64_t budget_bytes) : root_(std::move(r
 }
 
 uint64_t ShardCache::bytes_on_disk() const {
-  uint64_t total = 0;
-  std::error_code ec;
-  // A file may vanish between listing and stat (another thread evicting): skip it rather than fail.
-  for (auto it = fs::recursive_directory_iterator(root_, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    std::error_code fec;
-    if (it->is_regular_file(fec)) {
-      const uint64_t n = it->file_size(fec);
-      if (!fec) total += n;
-    }
-  }
-  if (ec) fail(root_.string(), ": cannot list the local root: ", ec.message());
-  return total;
+  const uint64_t mine = bytes_under(root_);
+  return host_.root.empty() ? mine : mine + bytes_under(host_.root, host_.rank_dirs);
 }
 
 uint64_t ShardCache::shard_bytes(const std::string& path) const {
@@ -102,30 +116,37 @@ bool ShardCache::reserve_wait(const std::string& path, uint64_t bytes, std::chro
 bool ShardCache::try_reserve_locked(const std::string& path, uint64_t bytes) {
   if (bytes > budget_)
     fail("shard \"", printable(path), "\" needs ", bytes, " bytes, more than the whole disk budget (", budget_,
-         " bytes); raise --disk-budget-gb");
+         " bytes", host_.root.empty() ? std::string() : cat(": this rank's share of --disk-budget-gb, split among the ",
+                                                            "ranks on this host"),
+         "); raise --disk-budget-gb");
   OB_CHECK(!reserved_.count(path), "shard cache: \"", printable(path), "\" is reserved twice");
-  // A shard finished earlier and now wanted again (a new epoch) reuses nothing: it is reserved afresh.
-  if (auto it = std::find(finished_.begin(), finished_.end(), path); it != finished_.end()) {
-    delete_shard_files(path);
-    finished_.erase(it);
-  }
+  // A shard finished earlier and now wanted again (a new epoch) keeps its files: it is taken out of
+  // the evictable list once reserved, and what it has on disk counts towards its reservation (the
+  // downloader then finds a complete file and checks it instead of downloading it again).
+  const auto is_self = [&](const std::string& f) { return f == path; };
   uint64_t used = usage_locked();
-  // What the shard already has on disk (a download a crashed run left half done) is in `used`
-  // already: only the rest of the reservation is new.
+  // What the shard already has on disk (a download a crashed run left half done, or the whole shard
+  // from the last epoch) is in `used` already: only the rest of the reservation is new.
   const uint64_t need = bytes - std::min(bytes, shard_bytes(path));
   if (used + need > budget_) {
     // Evict only when evicting would make it fit: otherwise a shard that must wait anyway would
     // throw away finished shards for nothing.
     uint64_t reclaimable = 0;
-    for (const auto& f : finished_) reclaimable += shard_bytes(f);
+    for (const auto& f : finished_)
+      if (!is_self(f)) reclaimable += shard_bytes(f);
     if (used - std::min(used, reclaimable) + need > budget_) return false;
   }
-  while (used + need > budget_ && !finished_.empty()) {
-    delete_shard_files(finished_.front());
-    finished_.pop_front();
+  for (auto it = finished_.begin(); used + need > budget_ && it != finished_.end();) {
+    if (is_self(*it)) {
+      ++it;
+      continue;
+    }
+    delete_shard_files(*it);
+    it = finished_.erase(it);
     used = usage_locked();
   }
   if (used + need > budget_) return false;
+  std::erase_if(finished_, is_self);
   reserved_[path] = bytes;
   return true;
 }
@@ -135,6 +156,12 @@ void ShardCache::finish(const std::string& path) {
   OB_CHECK(reserved_.erase(path) == 1, "shard cache: \"", printable(path), "\" finished without a reservation");
   finished_.push_back(path);
   room_.notify_all();
+}
+
+void ShardCache::adopt_finished(const std::string& path) {
+  std::lock_guard lock(mu_);
+  OB_CHECK(!reserved_.count(path), "shard cache: \"", printable(path), "\" adopted while reserved");
+  if (std::find(finished_.begin(), finished_.end(), path) == finished_.end()) finished_.push_back(path);
 }
 
 void ShardCache::release(const std::string& path) {

@@ -11,8 +11,9 @@
 
 namespace onebit::stream {
 
-// Indices into m.shards. Languages without a positive weight are left out.
+// Indices into m.shards. Languages without a positive weight are left out; so are the shards
+// `include` is false for, when it is given (one data-parallel rank's shards, shard_owner.h).
 std::vector<size_t> epoch_order(const Manifest& m, const std::vector<LanguageWeight>& weights, uint64_t seed,
-                                uint64_t epoch);
+                                uint64_t epoch, const std::vector<bool>& include = {});
 
 }  // namespace onebit::stream

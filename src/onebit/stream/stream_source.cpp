@@ -11,6 +11,7 @@
 #include "onebit/core/log.h"
 #include "onebit/stream/parquet_documents.h"
 #include "onebit/stream/shard_order.h"
+#include "onebit/stream/shard_owner.h"
 
 namespace onebit::stream {
 namespace {
@@ -36,21 +37,58 @@ std::string human_bytes(uint64_t bytes) {
   return buf;
 }
 
+std::vector<bool> owned_by(const StreamConfig& c) {
+  OB_CHECK(c.world >= 1 && c.rank >= 0 && c.rank < c.world && c.local_world >= 1 && c.local_world <= c.world,
+           "stream: rank ", c.rank, " of ", c.world, " with ", c.local_world, " on this host");
+  const std::vector<int> owner = shard_owners(c.manifest, c.weights, c.world);
+  std::vector<bool> mine(owner.size());
+  for (size_t i = 0; i < owner.size(); ++i) mine[i] = owner[i] == c.rank;
+  return mine;
+}
+
+// With several ranks, every rank's directory of this job: the host's budget covers the rest.
+HostShare host_share(const StreamConfig& c) {
+  if (c.world == 1) return {};
+  HostShare h{c.local_root, {}};
+  for (int r = 0; r < c.world; ++r) h.rank_dirs.push_back(StreamSource::rank_dir(r, c.world));
+  return h;
+}
+
 }  // namespace
+
+std::string StreamSource::rank_dir(int rank, int world) {
+  return world == 1 ? std::string() : cat("rank-", rank, "-of-", world);
+}
 
 StreamSource::StreamSource(StreamConfig config, const data::Tokenizer& tok)
     : cfg_(std::move(config)),
+      owned_(owned_by(cfg_)),
+      root_(cfg_.world == 1 ? cfg_.local_root : cfg_.local_root / rank_dir(cfg_.rank, cfg_.world)),
+      budget_(cfg_.budget_bytes / static_cast<uint64_t>(cfg_.local_world)),
       tok_(tok),
       eot_(tok.eos_id()),
       manifest_hash_(data::hash_hex(data::fnv1a64(manifest_to_jsonl(cfg_.manifest)))),
-      cache_(cfg_.local_root, cfg_.budget_bytes) {
+      cache_(root_, budget_, host_share(cfg_)) {
   downloader_ = std::make_unique<ShardDownloader>(cfg_.download, cfg_.manifest, cache_);
-  order_ = epoch_order(cfg_.manifest, cfg_.weights, cfg_.seed, epoch_);
-  if (order_.empty()) fail("stack-stream: the manifest has no shard of the languages streamed");
-  if (!cfg_.row_log.empty()) {
-    row_log_fd_ = ::open(cfg_.row_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (row_log_fd_ < 0) fail(printable(cfg_.row_log.string(), 4096), ": cannot open the row log");
+  order_ = order_of(epoch_);
+  if (order_.empty() && cfg_.world == 1) fail("stack-stream: the manifest has no shard of the languages streamed");
+  if (order_.empty()) {
+    size_t streamed = 0;
+    for (const auto& s : cfg_.manifest.shards)
+      for (const auto& w : cfg_.weights) streamed += w.language == s.language && w.weight > 0;
+    fail("stack-stream: rank ", cfg_.rank, " of ", cfg_.world, " owns no shard: the languages streamed have ", streamed,
+         " shards for ", cfg_.world, " ranks; run at most ", streamed, " ranks");
   }
+  if (!cfg_.row_log.empty()) {
+    fs::path log = cfg_.row_log;
+    if (cfg_.world > 1) log += "." + rank_dir(cfg_.rank, cfg_.world);
+    row_log_fd_ = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (row_log_fd_ < 0) fail(printable(log.string(), 4096), ": cannot open the row log");
+  }
+}
+
+std::vector<size_t> StreamSource::order_of(uint64_t epoch) const {
+  return epoch_order(cfg_.manifest, cfg_.weights, cfg_.seed, epoch, owned_);
 }
 
 StreamSource::~StreamSource() {
@@ -63,18 +101,28 @@ StreamSource::~StreamSource() {
 // done before the checkpoint). Of the shards ahead, those the downloader would reserve before it
 // needs any room back (a prefix of the order within the budget) keep what they have on disk, so a
 // kill does not cost their download; files of shards further ahead would hold room the next shard
-// needs, so they go too.
+// needs, so they go too. When the stream loops over epochs and all its shards fit the budget,
+// nothing goes: the shards done this epoch are kept (finished, evictable) for the next one.
 void StreamSource::start() {
-  std::set<size_t> keep;
+  uint64_t all_bytes = 0;
+  for (size_t i = 0; i < cfg_.manifest.shards.size(); ++i)
+    if (owned_[i]) all_bytes += cfg_.manifest.shards[i].size;
+  const bool keep_all = cfg_.loop_epochs && all_bytes <= budget_;
+  std::set<size_t> ahead;
   uint64_t ahead_bytes = 0;
   for (size_t p = pos_; p < order_.size(); ++p) {
     ahead_bytes += shard_at(p).size;
-    if (ahead_bytes > cfg_.budget_bytes) break;
-    keep.insert(order_[p]);
+    if (ahead_bytes > budget_) break;
+    ahead.insert(order_[p]);
   }
-  for (size_t i = 0; i < cfg_.manifest.shards.size(); ++i)
-    if (!keep.count(i) && fs::exists((cfg_.local_root / cfg_.manifest.shards[i].path).parent_path()))
-      cache_.release(cfg_.manifest.shards[i].path);
+  for (size_t i = 0; i < cfg_.manifest.shards.size(); ++i) {
+    const std::string& path = cfg_.manifest.shards[i].path;
+    if (ahead.count(i) || !fs::exists((root_ / path).parent_path())) continue;
+    if (keep_all && owned_[i])
+      cache_.adopt_finished(path);
+    else
+      cache_.release(path);
+  }
   downloader_->plan(order_, pos_);
   started_ = true;
   started_at_ = Clock::now();
@@ -82,7 +130,7 @@ void StreamSource::start() {
 
 void StreamSource::new_epoch(uint64_t epoch) {
   epoch_ = epoch;
-  order_ = epoch_order(cfg_.manifest, cfg_.weights, cfg_.seed, epoch_);
+  order_ = order_of(epoch_);
   pos_ = 0;
   row_ = shard_tokens_ = 0;
   shards_done_ = 0;
@@ -104,7 +152,7 @@ bool StreamSource::open_shard() {
     return false;
   }
   try {
-    auto reader = std::make_unique<ParquetDocuments>(cfg_.local_root / s.path, cfg_.column, row_);
+    auto reader = std::make_unique<ParquetDocuments>(root_ / s.path, cfg_.column, row_);
     reader_ = reader.get();
     pipe_ = std::make_unique<data::ParallelTokenizer>(std::move(reader), tok_, cfg_.threads);
   } catch (const Error& e) {
@@ -264,6 +312,7 @@ json StreamSource::state() const {
          {"rows_trained", rows_trained_},
          {"rows_capped", rows_capped_},
          {"skipped", skipped_}};
+  if (cfg_.world > 1) s["rank"] = cfg_.rank;
   if (!docs_.empty()) {
     const DocRec& d = docs_.front();
     s["epoch"] = d.epoch;
@@ -301,8 +350,9 @@ void StreamSource::restore(const json& s) {
   same("column", cfg_.column, "--column");
   same("shard_token_cap", cfg_.shard_token_cap, "--steps-per-shard or the tokens per step");
   same("tokenizer", data::hash_hex(tok_.hash()), "--tokenizer");
+  if (cfg_.world > 1) same("rank", cfg_.rank, "the rank's place in the job");
   epoch_ = json_get<uint64_t>(s, "epoch", where);
-  order_ = epoch_order(cfg_.manifest, cfg_.weights, cfg_.seed, epoch_);
+  order_ = order_of(epoch_);
   const uint64_t pos = json_get<uint64_t>(s, "shard", where);
   if (pos > order_.size()) fail(where, ": \"shard\" ", pos, " is past the epoch's ", order_.size(), " shards");
   pos_ = static_cast<size_t>(pos);
@@ -334,10 +384,46 @@ void StreamSource::restore(const json& s) {
   }
 }
 
+uint64_t StreamSource::estimate_pass_tokens(uint64_t sample_tokens) {
+  OB_CHECK(docs_.empty() || docs_.front().consumed == 0, "estimate_pass_tokens after training started");
+  ensure(static_cast<size_t>(sample_tokens));
+  const uint64_t tokens = carry_.size() - head_;
+  // Parquet bytes behind those tokens: the shards read (or skipped) whole, and the row fraction
+  // of the one being read.
+  double bytes = 0;
+  for (size_t p = 0; p < std::min(pos_, order_.size()); ++p) bytes += static_cast<double>(shard_at(p).size);
+  if (pipe_ && reader_ && reader_->rows() > 0)
+    bytes += static_cast<double>(shard_at(pos_).size) * static_cast<double>(std::min(row_, reader_->rows())) /
+             static_cast<double>(reader_->rows());
+  if (pos_ >= order_.size()) {  // the whole pass is buffered: counted, not estimated
+    log_info("stream: one pass over ", order_.size(), " shards is ", tokens, " tokens (all read ahead)");
+    return tokens;
+  }
+  const double per_byte = bytes > 0 ? static_cast<double>(tokens) / bytes : 0.0;
+  double total = 0, all_bytes = 0;
+  for (size_t p = 0; p < order_.size(); ++p) {
+    double t = per_byte * static_cast<double>(shard_at(p).size);
+    if (cfg_.shard_token_cap > 0) t = std::min(t, static_cast<double>(cfg_.shard_token_cap));
+    total += t;
+    all_bytes += static_cast<double>(shard_at(p).size);
+  }
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%.3f", per_byte);
+  log_info("stream: ", ratio, " tokens per parquet byte over the first ", tokens, " tokens (", human_bytes(static_cast<uint64_t>(bytes)),
+           " of parquet); one pass over ", order_.size(), " shards (", human_bytes(static_cast<uint64_t>(all_bytes)),
+           ") is about ", static_cast<uint64_t>(total), " tokens");
+  return static_cast<uint64_t>(total);
+}
+
 std::string StreamSource::describe() const {
   return cat(cfg_.download.repo, "@", cfg_.download.revision.substr(0, 12), ": ", cfg_.manifest.shards.size(),
              " shards, ", order_.size(), " streamed per epoch (parquet column \"", printable(cfg_.column),
-             "\", disk budget ", human_bytes(cfg_.budget_bytes), ")");
+             "\", disk budget ", human_bytes(budget_),
+             cfg_.world > 1 ? cat(" for rank ", cfg_.rank, "'s ", order_.size(), " shards under ", printable(rank_dir(cfg_.rank, cfg_.world)),
+                                  ", its share of ", human_bytes(cfg_.budget_bytes), " on a host of ", cfg_.local_world,
+                                  " ranks")
+                            : std::string(),
+             ")");
 }
 
 json StreamSource::step_metrics() {
@@ -350,7 +436,7 @@ json StreamSource::step_metrics() {
   disk_peak_ = std::max(disk_peak_, disk_bytes_);
   json m{{"data_wait_ms", std::chrono::duration<double, std::milli>(wait_).count()},
          {"disk_bytes", disk_bytes_},
-         {"disk_budget", cfg_.budget_bytes},
+         {"disk_budget", budget_},
          {"epoch", epoch_},
          {"shards_done", shards_done_},
          {"shards_total", order_.size()},
@@ -368,7 +454,7 @@ std::string StreamSource::progress() const {
   std::snprintf(pct, sizeof pct, "%.1f%%", elapsed > 0 ? 100.0 * wait / elapsed : 0.0);
   return cat("| shards ", shards_done_, "/", order_.size(), " (epoch ", epoch_, "), ",
              human_bytes(downloader_->bytes_downloaded()), " downloaded, disk ", human_bytes(disk_bytes_), " of ",
-             human_bytes(cfg_.budget_bytes), ", ", tokens_trained_, " tokens, data wait ", pct);
+             human_bytes(budget_), ", ", tokens_trained_, " tokens, data wait ", pct);
 }
 
 }  // namespace onebit::stream

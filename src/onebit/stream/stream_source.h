@@ -22,6 +22,11 @@
 //
 // One pass (loop_epochs false, --max-global-steps 0): the last batch is padded with ignored targets
 // (-1) and at_end() turns true. Otherwise the stream starts the next epoch, in a new order.
+//
+// Data parallelism (world > 1): the source streams only the shards its rank owns (shard_owner.h),
+// under <local_root>/rank-<r>-of-<world>, within budget_bytes / local_world (the ranks on one host
+// split the budget; ShardCache's HostShare counts strays against every rank). Its state is this
+// rank's position alone: the trainer gathers every rank's into the checkpoint (train/data_parallel.h).
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -45,7 +50,9 @@ struct StreamConfig {
   Manifest manifest;
   std::vector<LanguageWeight> weights;
   fs::path local_root;
-  uint64_t budget_bytes = 0;
+  uint64_t budget_bytes = 0;  // for the whole host (--disk-budget-gb)
+  int rank = 0, world = 1;    // data-parallel rank, ranks in the job
+  int local_world = 1;        // ranks on this host, which split budget_bytes
   DownloaderOptions download;
   std::string column = "content";
   uint64_t seed = 0;
@@ -54,7 +61,7 @@ struct StreamConfig {
   int threads = 0;  // tokenizer threads
   // ONEBIT_STREAM_ROW_LOG: every row, once all its tokens were trained, appends
   // "<seq> <epoch> <path> <row>" (seq counts trained rows, saved in the state: a replay after a
-  // resume writes the same line again).
+  // resume writes the same line again). With several ranks each writes <row_log>.rank-<r>-of-<world>.
   fs::path row_log;
 };
 
@@ -70,6 +77,16 @@ class StreamSource final : public data::BatchSource {
   bool at_end() override;
   json step_metrics() override;
   std::string progress() const override;
+
+  // One pass: an estimate of the tokens this source will give, for the schedules' horizon before
+  // training starts. Reads ahead (these tokens are trained on later, not read twice) until
+  // `sample_tokens` are buffered or the data ends, measures tokens per byte of parquet on what it
+  // read, and applies it to the sizes of all the shards of the pass (each capped by
+  // --steps-per-shard). Exact when the whole pass fits in the sample. Call before next_batch.
+  uint64_t estimate_pass_tokens(uint64_t sample_tokens);
+
+  // The directory of rank `rank` of `world` under the local root ("" for a world of one).
+  static std::string rank_dir(int rank, int world);
 
  private:
   struct DocRec {
@@ -90,8 +107,12 @@ class StreamSource final : public data::BatchSource {
   void consume(size_t n);
   void log_row(const DocRec& d);
   const Shard& shard_at(size_t pos) const { return cfg_.manifest.shards[order_[pos]]; }
+  std::vector<size_t> order_of(uint64_t epoch) const;
 
   StreamConfig cfg_;
+  std::vector<bool> owned_;  // the manifest shards this rank streams (all of them on one rank)
+  fs::path root_;            // where this rank's shards go
+  uint64_t budget_;          // this rank's share of the host's budget
   const data::Tokenizer& tok_;
   std::optional<int32_t> eot_;
   std::string manifest_hash_;

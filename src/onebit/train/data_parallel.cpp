@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <string_view>
+#include <optional>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include "onebit/core/error.h"
@@ -47,7 +50,57 @@ int DataParallel::threads_for_rank(int requested) const {
 }
 
 namespace {
+
 std::string ranks(int n) { return cat(n, n == 1 ? " rank" : " ranks"); }
+
+// Every rank's string, on every rank, through the host sum all-reduce that every communicator has
+// (each rank fills its own slots, the others are zero): a few hundred bytes per checkpoint, where a
+// dedicated collective would buy nothing.
+std::vector<std::string> all_gather_strings(dist::Communicator& comm, const std::string& mine) {
+  const size_t W = static_cast<size_t>(comm.world_size()), me = static_cast<size_t>(comm.rank());
+  std::vector<double> lengths(W, 0.0);
+  lengths[me] = static_cast<double>(mine.size());
+  comm.all_reduce_sum_host(lengths.data(), W);
+  std::vector<size_t> offset(W + 1, 0);
+  for (size_t r = 0; r < W; ++r) offset[r + 1] = offset[r] + static_cast<size_t>(lengths[r]);
+  std::vector<double> bytes(offset[W], 0.0);
+  for (size_t i = 0; i < mine.size(); ++i) bytes[offset[me] + i] = static_cast<unsigned char>(mine[i]);
+  if (!bytes.empty()) comm.all_reduce_sum_host(bytes.data(), bytes.size());
+  std::vector<std::string> out(W);
+  for (size_t r = 0; r < W; ++r)
+    for (size_t i = offset[r]; i < offset[r + 1]; ++i) out[r].push_back(static_cast<char>(static_cast<int>(bytes[i])));
+  return out;
+}
+
+// A per-rank source under several ranks: each reads its own part, so one rank's part may end
+// before the others'. The job ends when every part has ended; a rank done earlier trains on its
+// source's padding (ignored targets: no loss, no gradient) until then.
+class AgreedEndSource final : public data::BatchSource {
+ public:
+  AgreedEndSource(std::unique_ptr<data::BatchSource> inner, dist::Communicator& comm, int rank, int world)
+      : inner_(std::move(inner)), comm_(comm), rank_(rank), world_(world) {}
+  void next_batch(int B, int T, int32_t* inputs, int32_t* targets) override {
+    inner_->next_batch(B, T, inputs, targets);
+  }
+  json state() const override { return inner_->state(); }
+  void restore(const json& state) override { inner_->restore(state); }
+  std::string describe() const override {
+    return cat(inner_->describe(), " (rank ", rank_, " of ", world_, ": its own part of the data)");
+  }
+  bool at_end() override {
+    double ended = inner_->at_end() ? 1.0 : 0.0;
+    comm_.all_reduce_sum_host(&ended, 1);
+    return ended >= world_;
+  }
+  json step_metrics() override { return inner_->step_metrics(); }
+  std::string progress() const override { return inner_->progress(); }
+
+ private:
+  std::unique_ptr<data::BatchSource> inner_;
+  dist::Communicator& comm_;
+  int rank_, world_;
+};
+
 }  // namespace
 
 void DataParallel::adapt_saved_batch(TrainerState& saved, const std::string& where) const {
@@ -67,6 +120,66 @@ void DataParallel::adapt_saved_batch(TrainerState& saved, const std::string& whe
 std::unique_ptr<data::BatchSource> DataParallel::rank_rows(std::unique_ptr<data::BatchSource> src) const {
   if (world_size() == 1) return src;
   return std::make_unique<data::RankRowsSource>(std::move(src), rank(), world_size());
+}
+
+std::unique_ptr<data::BatchSource> DataParallel::rank_data(std::unique_ptr<data::BatchSource> src, bool per_rank) {
+  if (!per_rank) return rank_rows(std::move(src));
+  if (world_size() == 1) return src;
+  return std::make_unique<AgreedEndSource>(std::move(src), *comm_, rank(), world_size());
+}
+
+json DataParallel::gather_data_state(const json& mine, bool per_rank) {
+  if (!per_rank || world_size() == 1) return mine;
+  const std::vector<std::string> all = all_gather_strings(*comm_, mine.dump());
+  if (!is_root()) return nullptr;
+  json ranks_state = json::array();
+  for (const auto& s : all) ranks_state.push_back(json::parse(s));
+  return json{{"kind", "per_rank"}, {"world_size", world_size()}, {"ranks", ranks_state}};
+}
+
+namespace {
+
+// The ranks a saved data state needs: those that saved a per-rank state, else any.
+std::optional<int> per_rank_world(const json& saved) {
+  if (!saved.is_object() || !saved.contains("kind") || saved["kind"] != "per_rank") return std::nullopt;
+  return json_get<int>(saved, "world_size", "data");
+}
+
+[[noreturn]] void refuse_world(int saved_world, int world) {
+  fail("the data position was saved by ", ranks(saved_world), ", each reading its own part of the data (its "
+       "shards, a share that depends on the number of ranks), so it resumes on ", ranks(saved_world), " only, not on ",
+       ranks(world), " (or pass --no-resume to start over)");
+}
+
+}  // namespace
+
+void DataParallel::check_saved_data_world(const json& saved, const std::string& where) const {
+  const std::optional<int> w = per_rank_world(saved);
+  if (!w || *w == world_size()) return;
+  try {
+    refuse_world(*w, world_size());
+  } catch (const Error& e) {
+    fail(where, ": key \"data\": ", e.what());
+  }
+}
+
+json DataParallel::data_state_of_rank(const json& saved, bool per_rank) const {
+  if (!per_rank) return saved;
+  const int W = world_size();
+  const std::optional<int> saved_world = per_rank_world(saved);
+  if (saved_world.value_or(1) != W) refuse_world(saved_world.value_or(1), W);
+  if (!saved_world) return saved;
+  if (!saved.contains("ranks") || !saved["ranks"].is_array() || saved["ranks"].size() != static_cast<size_t>(W))
+    fail("key \"ranks\" must be an array of ", W, " rank states");
+  return saved["ranks"][static_cast<size_t>(rank())];
+}
+
+uint64_t DataParallel::max_over_ranks(uint64_t value) {
+  if (world_size() == 1) return value;
+  std::vector<double> all(static_cast<size_t>(world_size()), 0.0);
+  all[static_cast<size_t>(rank())] = static_cast<double>(value);
+  comm_->all_reduce_sum_host(all.data(), all.size());
+  return static_cast<uint64_t>(*std::max_element(all.begin(), all.end()));
 }
 
 std::unique_ptr<AdamW> DataParallel::make_optimizer(size_t num_params, AdamWConfig cfg, std::vector<DecayRange> ranges,

@@ -16,6 +16,11 @@
 //               data position is the saved one
 //   GPUs        one process per GPU: LOCAL_RANK picks it (dist::gpu_for_rank) before the CUDA backend
 //               starts; more ranks on a host than GPUs is an error
+//   per-rank    a source that splits the data itself (Dataset::per_rank: stack-stream, where each rank
+//   data        owns shards) is used as is; rank 0 gathers every rank's state into the checkpoint
+//               ({"kind": "per_rank", "world_size", "ranks": [...]}), each rank restores its own, and
+//               such a checkpoint resumes only on as many ranks (the shares depend on the number); a
+//               one-pass source ends when every rank's part has ended (ranks done earlier pad)
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,6 +66,18 @@ class DataParallel {
   void adapt_saved_batch(TrainerState& saved, const std::string& where) const;
   // This rank's rows of every batch `src` gives (the source itself on a world of one).
   std::unique_ptr<data::BatchSource> rank_rows(std::unique_ptr<data::BatchSource> src) const;
+  // rank_rows, or for a per-rank source the source itself, its at_end() agreed by all ranks.
+  std::unique_ptr<data::BatchSource> rank_data(std::unique_ptr<data::BatchSource> src, bool per_rank);
+  // The data state a checkpoint saves, from this rank's `mine`: for a per-rank source on several
+  // ranks every rank's, gathered to rank 0 (every rank must call it; the others get null).
+  json gather_data_state(const json& mine, bool per_rank);
+  // This rank's part of a saved data state; a per-rank state of another number of ranks is an error.
+  json data_state_of_rank(const json& saved, bool per_rank) const;
+  // That error, before anything else is checked against the checkpoint (its batch split): a
+  // per-rank state saved by another number of ranks (the file is `where`).
+  void check_saved_data_world(const json& saved, const std::string& where) const;
+  // The largest of the ranks' values (every rank must call it): a per-rank one-pass horizon.
+  uint64_t max_over_ranks(uint64_t value);
 
   // The AdamW of this rank: the whole arena on one rank, its ZeRO-1 shard on several.
   std::unique_ptr<AdamW> make_optimizer(size_t num_params, AdamWConfig cfg, std::vector<DecayRange> ranges,

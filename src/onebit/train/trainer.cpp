@@ -1,5 +1,6 @@
 #include "onebit/train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -67,6 +68,7 @@ class TrainingRun {
   void load_config_and_tokenizer_of_run();  // --model-config / --tokenizer, or the checkpoint's
   // --init-from applies to a fresh run only: a run with checkpoints resumes from them.
   bool init_from() const { return !opt_.init_from.empty() && !resume_dir_; }
+  void set_horizon_from_data(const TrainOptions& flags, uint64_t pass_tokens);
   void build_model();
   void restore_checkpoint();
   void open_output_dir();
@@ -130,6 +132,7 @@ TrainingRun::TrainingRun(const TrainOptions& flags, const DatasetFactory& open_d
     if (!fs::exists(sp)) fail(sp.string(), ": missing from the checkpoint");
     where = sp.string();
     saved_ = parse_trainer_state(read_json_file(sp), where);
+    dp_->check_saved_data_world(saved_->data, where);
     dp_->adapt_saved_batch(*saved_, where);
   }
   opt_ = resolve_options(flags, saved_, where);
@@ -139,8 +142,10 @@ TrainingRun::TrainingRun(const TrainOptions& flags, const DatasetFactory& open_d
   dopt.val_fraction = opt_.val_fraction;
   dopt.seed = opt_.seed;
   dopt.threads = threads_;
-  ds_ = open_data ? open_data(opt_, *tok_, threads_, resume_dir_.has_value()) : data::open_dataset(dopt, *tok_);
-  ds_.train = dp_->rank_rows(std::move(ds_.train));
+  const DataRanks ranks{dp_->rank(), dp_->world_size(), std::max(1, dp_->launch().local_world_size)};
+  ds_ = open_data ? open_data(opt_, *tok_, threads_, resume_dir_.has_value(), ranks) : data::open_dataset(dopt, *tok_);
+  ds_.train = dp_->rank_data(std::move(ds_.train), ds_.per_rank);
+  if (ds_.pass_tokens && !resume_dir_) set_horizon_from_data(flags, *ds_.pass_tokens);
   build_model();
   if (resume_dir_) restore_checkpoint();
   lr_sched_ = LrSchedule{lr_kind_from_string(opt_.schedule), opt_.lr, opt_.min_lr, opt_.warmup_steps, opt_.max_steps};
@@ -186,6 +191,20 @@ void TrainingRun::load_config_and_tokenizer_of_run() {
   }
 }
 
+// A one-pass source that knows its size (stack-stream --max-global-steps 0): the schedules' horizon
+// (and the defaults derived from it) is the steps of that pass, that of the longest rank's part
+// when each rank reads its own; saved in the run like any --max-steps, so a resume keeps it.
+void TrainingRun::set_horizon_from_data(const TrainOptions& flags, uint64_t pass_tokens) {
+  const uint64_t tokens = dp_->max_over_ranks(pass_tokens);
+  const uint64_t per_step = static_cast<uint64_t>(opt_.batch_size) * opt_.seq_len * opt_.accumulation_steps;
+  TrainOptions f = flags;
+  f.max_steps = std::clamp<int64_t>(static_cast<int64_t>((tokens + per_step - 1) / per_step), 1, kMaxSteps);
+  opt_ = resolve_options(f, saved_, "");
+  log_info("one pass over the data: about ", tokens, " tokens", ds_.per_rank && dp_->world_size() > 1 ? " (the largest rank's part)" : "",
+           ", ", opt_.max_steps, " steps of ", per_step, " tokens", dp_->world_size() > 1 ? " per rank" : "",
+           "; the LR and quantization schedules span them, and training ends with the data");
+}
+
 void TrainingRun::build_model() {
   log_info(describe(memory_plan(cfg_, opt_.batch_size, opt_.seq_len, opt_.checkpoint_segments, dp_->world_size())));
   model_ = model::make_transformer(cfg_, device_);
@@ -212,7 +231,8 @@ void TrainingRun::restore_checkpoint() {
   if (saved_->tokenizer_hash != tok_->hash())
     fail(sp, ": the checkpoint was trained with a different tokenizer than --tokenizer ", printable(opt_.tokenizer));
   try {
-    ds_.train->restore(saved_->data);  // the source checks its own state; the error gains the file
+    // The source checks its own state; the error gains the file.
+    ds_.train->restore(dp_->data_state_of_rank(saved_->data, ds_.per_rank));
   } catch (const Error& e) {
     fail(sp, ": key \"data\": ", e.what());
   }
@@ -261,9 +281,10 @@ void TrainingRun::log_below_bar(const std::string& msg) const {
 void TrainingRun::save(const json& data_state, const std::string& rng_state) {
   // Every rank sends its optimizer shard; rank 0 writes the same files one process would.
   const OptimizerMoments moments = dp_->gather_moments(*adam_);
+  const json data = dp_->gather_data_state(data_state, ds_.per_rank);  // each rank's, where each reads its own
   last_saved_ = step_;
   if (!dp_->is_root()) return;
-  const fs::path d = save_checkpoint(out_, step_, *model_, moments, trainer_state(data_state, rng_state), tok_json_,
+  const fs::path d = save_checkpoint(out_, step_, *model_, moments, trainer_state(data, rng_state), tok_json_,
                                      opt_.keep_checkpoints);
   log_below_bar(cat("saved checkpoint ", d.string()));
 }

@@ -12,11 +12,19 @@
 
 namespace onebit::train {
 
+// This process's place in a data-parallel job, for a source that splits the data among the ranks
+// itself (Dataset::per_rank).
+struct DataRanks {
+  int rank = 0;
+  int world = 1;
+  int local_world = 1;  // ranks on this host
+};
+
 // The training data of a run that does not come from --data (stack-stream's Hub stream): called
 // once the options, tokenizer and checkpoint to resume are known; `resuming` says whether the
 // source's state will be restored from that checkpoint.
-using DatasetFactory =
-    std::function<data::Dataset(const TrainOptions& opt, const data::Tokenizer& tok, int threads, bool resuming)>;
+using DatasetFactory = std::function<data::Dataset(const TrainOptions& opt, const data::Tokenizer& tok, int threads,
+                                                   bool resuming, const DataRanks& ranks)>;
 
 // Runs training to completion (or until Ctrl-C, or until a finite source ends); returns the process
 // exit status. Without open_data the data comes from opt.data (data::open_dataset).

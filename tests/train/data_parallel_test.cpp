@@ -128,7 +128,7 @@ TEST(RankRows, RanksReadDisjointRowsOfTheGlobalBatchAndKeepItsState) {
 }
 
 TEST(PerRankData, OneProcessKeepsItsStateAndRefusesTwoRanksPositions) {
-  DataParallel dp(kernels::cpu_ops(), dist::Device::Cpu);
+  DataParallel dp(kernels::Device::Cpu);
   ASSERT_EQ(dp.world_size(), 1) << "run outside mpirun";
   auto tokens = std::make_shared<data::TokenVector>(std::vector<int32_t>(1000, 1));
   auto src = std::make_unique<data::RandomWindowSource>(tokens, 3, "s");

@@ -47,7 +47,10 @@ if [[ -n ${BITNET_CPP_DIR:-} ]]; then
   done
 fi
 have_onebit_bench=1
-if ! "$ONEBIT_BINARY" --help | grep -qE '^  bench  '; then
+# The help text is read whole first: `grep -q` stopping early would SIGPIPE the binary, and pipefail
+# would then report "no bench command" at random.
+onebit_help=$("$ONEBIT_BINARY" --help)
+if ! grep -qE '^  bench  ' <<< "$onebit_help"; then
   have_onebit_bench=0
   echo "llama_cpp_bench: $ONEBIT_BINARY has no 'bench' command (the inference runtime is not in this build): onebit rows skipped" >&2
 fi

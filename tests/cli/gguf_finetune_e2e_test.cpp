@@ -7,7 +7,8 @@
 // the reason. The `gguf` package checks every tensor of the file (oracle Python, as in CI); where
 // ONEBIT_LLAMA_CPP_DIR names a llama.cpp build dir (bin/llama-perplexity), llama.cpp's perplexity on
 // held-out text is compared with onebit's on exactly the same target tokens (`eval
-// --llama-perplexity-positions`); without it that test skips, saying so.
+// --llama-perplexity-positions`); ONEBIT_BITNET_CPP_DIR does the same for bitnet.cpp's I2_S. Without
+// them those tests skip, saying so.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -154,6 +155,33 @@ TEST_F(GgufFinetune, LlamaCppsPerplexityAgreesWithOnebitsOnTheSameTokens) {
                 kChunks, kCtx, onebit, type.c_str(), llama, 100.0 * (llama / onebit - 1.0));
     EXPECT_NEAR(llama, onebit, tol * onebit) << type;
   }
+}
+
+// bitnet.cpp (microsoft/BitNet, bench/build_bitnet_cpp.sh) on the same file: its llama-quantize turns the
+// TQ2_0 export into I2_S (2-bit codes, one scale per tensor; the export's .scale tensors multiply in),
+// and its llama-perplexity scores the same tokens. Measured: -0.01% (docs/benchmarks.md).
+TEST_F(GgufFinetune, BitnetCppsI2sPerplexityAgreesWithOnebitsOnTheSameTokens) {
+  const char* env = std::getenv("ONEBIT_BITNET_CPP_DIR");
+  if (!env || !*env)
+    GTEST_SKIP() << "set ONEBIT_BITNET_CPP_DIR to a bitnet.cpp build dir (bench/build_bitnet_cpp.sh: bin/llama-quantize, "
+                    "bin/llama-perplexity) to run the fine-tuned GGUF as I2_S";
+  const fs::path bin = fs::path(env) / "bin";
+  ASSERT_TRUE(fs::exists(bin / "llama-quantize") && fs::exists(bin / "llama-perplexity"))
+      << "ONEBIT_BITNET_CPP_DIR has no bin/llama-quantize and bin/llama-perplexity: " << env;
+  const fs::path i2s = *dir / "finetuned-i2_s.gguf", qlog = *dir / "quantize.log";
+  const std::string cmd = cat((bin / "llama-quantize").string(), " --allow-requantize ", gguf("tq2_0").string(), " ",
+                              i2s.string(), " I2_S 1 > ", qlog.string(), " 2>&1");
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << "\n" << read_file(qlog);
+  RunResult r = run({"eval", "--model", model().string(), "--data", heldout().string(), "--seq-len",
+                     std::to_string(kCtx), "-b", "1", "--max-batches", std::to_string(kChunks),
+                     "--llama-perplexity-positions", "--threads", "2", "--json"},
+                    *dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const double onebit = json::parse(r.out)["perplexity"].get<double>();
+  const double bitnet = llama_perplexity(bin, i2s, heldout(), *dir / "bitnet-i2_s.log");
+  std::printf("perplexity on the same %d windows of %d (second halves): onebit %.4f, bitnet.cpp I2_S %.4f (%+.2f%%)\n",
+              kChunks, kCtx, onebit, bitnet, 100.0 * (bitnet / onebit - 1.0));
+  EXPECT_NEAR(bitnet, onebit, 0.01 * onebit);
 }
 
 // bitnet-b1.58-2B-4T's own activation, relu2: the same leg ends at export, with the reason.

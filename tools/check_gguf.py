@@ -13,7 +13,8 @@ gguf-py, pinned in scripts/install-test-oracles.sh).
   check_gguf.py export MODEL_DIR FILE.gguf
       Checks a file written by `onebit export --format gguf` against the model dir it came from:
       llama.cpp's architecture metadata, tokenizer metadata from tokenizer.json, tensor names and
-      types, and every value: ternary codes (exact) and their F32 ".scale" (mean|W| + 1e-5), q/k
+      types, and every value: ternary codes (exact) and their F32 ".scale" (mean|W| + 1e-5; model_type
+      "bitnet": max(mean|W|, 1e-5)), q/k
       rows permuted for the llama architecture, norms and embeddings as stored. Exit 0 when all agree, 1 with a message naming the first
       difference.
 """
@@ -94,11 +95,13 @@ def expect(cond, msg):
         raise Mismatch(msg)
 
 
-def onebit_ternary(w):
-    """DESIGN.md / kernels' weight_quant_scale: g = float32(sum|W| (f64) / n + 1e-5), codes =
+def onebit_ternary(w, model_type="onebit"):
+    """DESIGN.md / kernels' weight_quant_scale: g = float32(sum|W| (f64) / n + 1e-5); for model_type
+    "bitnet" transformers' g = float32(max(sum|W| / n, 1e-5)) (ternary_scale_clamped). Codes =
     clamp(roundeven(W/g), -1, 1) with W/g in f32."""
     w = w.astype(np.float32)
-    g = np.float32(np.abs(w.astype(np.float64)).sum() / w.size + 1e-5)
+    mean = np.abs(w.astype(np.float64)).sum() / w.size
+    g = np.float32(max(mean, 1e-5) if model_type == "bitnet" else mean + 1e-5)
     codes = np.clip(np.rint(w / g), -1, 1)
     return codes.astype(np.float32), g
 
@@ -163,7 +166,7 @@ def cmd_export(model_dir, path):
             heads = cfg["num_attention_heads"] if gname.endswith("attn_q") else kv
             hd = d // cfg["num_attention_heads"]
             w = w.reshape(heads, 2, hd // 2, w.shape[1]).swapaxes(1, 2).reshape(w.shape)
-        _, g = onebit_ternary(w)
+        _, g = onebit_ternary(w, cfg.get("model_type", "onebit"))
         got = tensor_values(t)
         ternary_type = t.tensor_type
         expect(gname + ".scale" in tensors, f"{gname}.scale missing")

@@ -3,6 +3,7 @@
 (issue 17), made by transformers itself.
 
   make_hf_bitnet_fixtures.py write OUT_DIR          tiny random HF model dirs + their logits
+  make_hf_bitnet_fixtures.py write-gguf-leg OUT_DIR  only bitnet_silu_256/ (below), for the GGUF leg
   make_hf_bitnet_fixtures.py check-export HF_DIR OUT  loads an onebit export with from_pretrained
                                                     and writes its logits on the fixed ids to OUT
 
@@ -20,6 +21,8 @@ check-export made onebit_trained/transformers_{packed,master}.safetensors from `
                    BitLinear divides by weight_scale (= 1/g)
   bitnet_silu/     autobitlinear online, silu, untied, MHA (4 heads, 4 kv heads)
   llama/           LlamaForCausalLM, full precision (f32), untied, GQA 4/2
+(`write-gguf-leg` makes bitnet_silu_256/: 2B4T's packed layout, silu, tied, GQA 4/2, hidden 256, ff 512,
+the BitNet shape upstream llama.cpp runs, for tests/cli/gguf_finetune_e2e_test.cpp)
 each with config.json, model.safetensors, tokenizer.json (onebit's byte-level test tokenizer) and
 expected.safetensors: "input_ids" (I32 [B, T]) and "logits" (F32 [B, T, V]) from transformers'
 forward; the BitNet dirs also hold "logits_fp", the same weights run by BitNetForCausalLM without
@@ -61,8 +64,8 @@ def input_ids():
     return torch.randint(0, 257, (B, T), generator=g, dtype=torch.int64)
 
 
-def bitnet_config(hidden_act, tied, kv_heads, quant):
-    cfg = BitNetConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+def bitnet_config(hidden_act, tied, kv_heads, quant, hidden=32, ff=64):
+    cfg = BitNetConfig(vocab_size=VOCAB, hidden_size=hidden, intermediate_size=ff, num_hidden_layers=2,
                        num_attention_heads=4, num_key_value_heads=kv_heads, hidden_act=hidden_act,
                        max_position_embeddings=64, rms_norm_eps=1e-5, tie_word_embeddings=tied,
                        bos_token_id=None, eos_token_id=256, pad_token_id=None,
@@ -157,15 +160,15 @@ KINDS = {
 }
 
 
-def make_bitnet(out, name, seed, hidden_act, tied, kv_heads, kind, ids, facts):
+def make_bitnet(out, name, seed, hidden_act, tied, kv_heads, kind, ids, facts, hidden=32, ff=64):
     quant, scale_rule = KINDS[kind]
     for attempt in range(300):
-        plain = BitNetForCausalLM(bitnet_config(hidden_act, tied, kv_heads, None)).float().eval()
+        plain = BitNetForCausalLM(bitnet_config(hidden_act, tied, kv_heads, None, hidden, ff)).float().eval()
         randomize(plain, seed + attempt)
         logits_fp = logits_of(plain, ids)
         path = os.path.join(out, name)
         shutil.rmtree(path, ignore_errors=True)
-        cfg = bitnet_config(hidden_act, tied, kv_heads, quant)
+        cfg = bitnet_config(hidden_act, tied, kv_heads, quant, hidden, ff)
         write_dir(path, cfg, packed_tensors(plain, scale_rule) if scale_rule else master_tensors(plain))
         model = load(path)
         ties = TieMargin(model)
@@ -186,7 +189,8 @@ def make_bitnet(out, name, seed, hidden_act, tied, kv_heads, kind, ids, facts):
         # online-quantized master model against the packed model stored with weight_scale = g and with
         # weight_scale = 1/g (g = clamp(mean|W|, 1e-5)).
         online = os.path.join(out, "_online_tmp")
-        write_dir(online, bitnet_config(hidden_act, tied, kv_heads, KINDS["online"][0]), master_tensors(plain))
+        write_dir(online, bitnet_config(hidden_act, tied, kv_heads, KINDS["online"][0], hidden, ff),
+                  master_tensors(plain))
         ref = logits_of(load(online), ids)
         diffs = {}
         for label, rule in (("g", lambda inv_g: 1.0 / inv_g), ("1_over_g", lambda inv_g: inv_g)):
@@ -229,6 +233,22 @@ def write(out):
     print(json.dumps(facts, indent=2))
 
 
+def write_gguf_leg(out):
+    """bitnet_silu_256/: the one BitNet shape upstream llama.cpp can run (its `bitnet` graph is SiLU-gated
+    and tied; TQ1_0/TQ2_0 rows need multiples of 256), in 2B4T's packed layout: autobitlinear offline,
+    silu, tied, GQA 4/2, hidden 256, ff 512. Its logits are on 3 ids (a longer input at this width
+    always comes within MIN_TIE_MARGIN of an activation tie). Adds its facts to OUT_DIR/facts.json."""
+    ids = input_ids()[:, :3].contiguous()
+    facts_path = os.path.join(out, "facts.json")
+    with open(facts_path) as f:
+        facts = json.load(f)
+    make_bitnet(out, "bitnet_silu_256", 600, "silu", True, 2, "autobitlinear_offline", ids, facts, 256, 512)
+    with open(facts_path, "w") as f:
+        json.dump(facts, f, indent=2)
+        f.write("\n")
+    print(json.dumps(facts["bitnet_silu_256"], indent=2))
+
+
 def check_export(hf_dir, out):
     """Loads an onebit export with from_pretrained; writes its logits on the fixed ids to `out`."""
     model = load(hf_dir)
@@ -248,6 +268,8 @@ def check_export(hf_dir, out):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "write":
         write(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "write-gguf-leg":
+        write_gguf_leg(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "check-export":
         check_export(sys.argv[2], sys.argv[3])
     else:

@@ -31,6 +31,7 @@ struct EvalArgs {
   std::string device;  // empty: kernels::choose_device's default
   int64_t max_batches = 0;
   bool json_out = false;
+  bool llama_perplexity_positions = false;
 };
 
 // Everything that can be checked without the model, so that a mistyped flag fails at once.
@@ -39,6 +40,8 @@ void check_flags(const EvalArgs& a) {
   if (a.batch_size <= 0) fail("--batch-size must be positive (got ", a.batch_size, ")");
   if (a.seq_len < 0) fail("--seq-len must be positive, or 0 for the default (got ", a.seq_len, ")");
   if (a.max_batches < 0) fail("--max-batches must be >= 0 (got ", a.max_batches, "; 0 = the whole input)");
+  if (a.llama_perplexity_positions && a.seq_len > 0 && a.seq_len < 4)
+    fail("--llama-perplexity-positions needs --seq-len of at least 4 (got ", a.seq_len, ")");
   if (a.threads < 0) fail("--threads must be >= 0 (got ", a.threads, "; 0 = all cores)");
   if (a.split != "all" && a.split != "val") fail("--split must be all or val (got \"", printable(a.split), "\")");
   if (!(a.val_fraction >= 0 && a.val_fraction < 1)) fail("--val-fraction must be in [0, 1) (got ", a.val_fraction, ")");
@@ -121,7 +124,12 @@ void run_eval(const EvalArgs& a) {
   lm.model->set_quant_state(quant);
   log_info("eval: ", val->describe(), ", phase ", train::to_string(quant.phase),
            quant.phase == model::QuantPhase::Soft ? cat(" k=", quant.k) : std::string());
-  train::EvalResult r = train::evaluate(*lm.model, *val, a.batch_size, T, a.max_batches);
+  train::ScoredPositions positions;
+  if (a.llama_perplexity_positions) {
+    if (T < 4) fail("--llama-perplexity-positions needs --seq-len of at least 4 (got ", T, ")");
+    positions = {T / 2, T - 1};
+  }
+  train::EvalResult r = train::evaluate(*lm.model, *val, a.batch_size, T, a.max_batches, false, positions);
   if (a.json_out) {
     std::printf("%s\n", json{{"loss", r.loss},
                              {"perplexity", r.perplexity},
@@ -166,6 +174,9 @@ void add_eval_command(CLI::App& app) {
   sub->add_option("--tokenizer", a->tokenizer, "Override the model dir's tokenizer.json");
   sub->add_option("--batch-size,-b", a->batch_size, "Windows per forward pass")->capture_default_str();
   sub->add_option("--seq-len", a->seq_len, "Tokens per window (default: min(256, max_position_embeddings))");
+  sub->add_flag("--llama-perplexity-positions", a->llama_perplexity_positions,
+               "Score only the targets `llama-perplexity -c SEQ_LEN` scores: positions SEQ_LEN/2 .. SEQ_LEN-2 of each "
+               "window (its second half), so that the two perplexities are over the same tokens");
   sub->add_option("--max-batches", a->max_batches, "Evaluate at most this many batches (0 = the whole input)")
       ->capture_default_str();
   sub->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "cli_util.h"
@@ -214,6 +215,32 @@ TEST_F(Eval, WeightsAreCheckedAgainstConfigBeforeTheModelIsAllocated) {
   cfg["intermediate_size"] = cfg["intermediate_size"].get<int>() + 2;
   write_json_atomic(big / "config.json", cfg);
   expect_error({"eval", "--model", big.string(), "--text", "hello"}, "\"model.layers.0.mlp.gate_proj.weight\" has shape");
+}
+
+// --llama-perplexity-positions scores positions T/2 .. T-2 of each window, the targets llama-perplexity
+// -c T scores. On one document of 32 tokens (31 bytes + end-of-text) the model is causal, so the
+// nats of positions 16..30 are those of positions 0..30 (a window of 31) minus those of 0..15 (the
+// first window of 16): three evals, one identity.
+TEST_F(Eval, LlamaPerplexityPositionsScoreTheSecondHalfOfEachWindow) {
+  const std::string text = "ROMEO: But soft, what light thr";
+  ASSERT_EQ(text.size(), 31u);
+  auto eval_text = [&](int T, bool second_half) {
+    std::vector<std::string> args = {"eval", "--model", run_dir->string(), "--text", text, "--seq-len",
+                                     std::to_string(T), "-b", "1", "--max-batches", "1", "--threads", "2", "--json"};
+    if (second_half) args.push_back("--llama-perplexity-positions");
+    RunResult r = run(args, *dir);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r.status == 0 ? json::parse(r.out) : json::object();
+  };
+  const json half = eval_text(32, true), upto30 = eval_text(31, false), upto15 = eval_text(16, false);
+  ASSERT_EQ(half["tokens"], 15);
+  ASSERT_EQ(upto30["tokens"], 31);
+  ASSERT_EQ(upto15["tokens"], 16);
+  const double want = (upto30["loss"].get<double>() * 31 - upto15["loss"].get<double>() * 16) / 15;
+  EXPECT_NEAR(half["loss"].get<double>(), want, 1e-4 * want);
+  EXPECT_GT(std::abs(half["loss"].get<double>() - upto30["loss"].get<double>()), 1e-3);  // not all positions
+  expect_error({"eval", "--model", run_dir->string(), "--text", text, "--seq-len", "3", "--llama-perplexity-positions"},
+               "--llama-perplexity-positions needs --seq-len of at least 4");
 }
 
 TEST_F(Eval, FlagsOutOfRangeAreOneLineErrors) {

@@ -5,6 +5,10 @@
 // Python), and configs llama.cpp cannot run are refused with one line naming the config key.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+
 #include "cli_util.h"
 #include "onebit/core/json_util.h"
 #include "onebit/formats/gguf/reader.h"
@@ -96,6 +100,49 @@ TEST_F(ExportGguf, TernaryTensorsAreTheModelsHardPhaseWeightsExactly) {
   }
 }
 
+// The scale of every ternary tensor follows the model's own rule, exactly as the trainer's Hard phase
+// computes it: model_type onebit g = mean|W| + 1e-5 (weight_quant_scale), model_type bitnet
+// g = max(mean|W|, 1e-5) (ternary_scale_clamped, transformers' rule). The same weights exported under
+// both model types give scales 1e-5 apart, and each file's codes * scale are that rule's effective
+// weights bit for bit.
+TEST_F(ExportGguf, TernaryScalesFollowTheModelTypesRule) {
+  const fs::path bitnet = variant(model(), *dir / "bitnet-type", {{"model_type", "bitnet"}});
+  const fs::path out_onebit = *dir / "rule-onebit.gguf", out_bitnet = *dir / "rule-bitnet.gguf";
+  for (const auto& [m, out] : {std::pair{model(), out_onebit}, std::pair{bitnet, out_bitnet}}) {
+    RunResult r = run({"export", "--format", "gguf", "--type", "tq2_0", m.string(), out.string()}, *dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  gg::GgufReader go(out_onebit), gb(out_bitnet);
+  formats::SafetensorsFile st(model() / "model.safetensors");
+  auto& ops = kernels::cpu_ops();
+  const std::pair<const char*, const char*> linears[] = {{"blk.0.attn_v", "model.layers.0.self_attn.v_proj.weight"},
+                                                         {"blk.1.attn_output", "model.layers.1.self_attn.o_proj.weight"},
+                                                         {"blk.0.ffn_up", "model.layers.0.mlp.up_proj.weight"},
+                                                         {"blk.1.ffn_down", "model.layers.1.mlp.down_proj.weight"}};
+  for (const auto& [gname, hf] : linears) {
+    const auto& info = st.info(hf);
+    std::vector<float> w(info.numel());
+    st.read_f32(hf, info.shape, w);
+    double sum = 0;
+    for (float x : w) sum += std::abs(static_cast<double>(x));
+    const double mean = sum / static_cast<double>(w.size());
+    kernels::QuantScale s_onebit, s_bitnet;
+    ops.weight_quant_scale(&s_onebit, w.data(), w.size(), kernels::WeightQuant::Ternary);
+    ops.ternary_scale_clamped(&s_bitnet, w.data(), w.size());
+    for (auto [g, s, want] : {std::tuple{&go, s_onebit, mean + 1e-5}, std::tuple{&gb, s_bitnet, std::max(mean, 1e-5)}}) {
+      const float scale = g->read_f32(g->tensor(cat(gname, ".scale")))[0];
+      EXPECT_EQ(scale, s.scale) << gname;           // the training kernel's value, to the bit
+      EXPECT_NEAR(scale, want, 1e-6 * want) << gname;  // and the rule it implements
+      std::vector<float> eff(w.size());
+      ops.weight_quantize(eff.data(), w.data(), w.size(), kernels::WeightQuant::Ternary, &s, 0.0f);
+      const auto codes = g->read_f32(g->tensor(cat(gname, ".weight")));
+      for (size_t i = 0; i < w.size(); ++i) ASSERT_EQ(codes[i] * scale, eff[i]) << gname << " element " << i;
+    }
+    const float a = go.read_f32(go.tensor(cat(gname, ".scale")))[0], b = gb.read_f32(gb.tensor(cat(gname, ".scale")))[0];
+    EXPECT_NEAR(a - b, 1e-5, 1e-7) << gname;  // the two rules really differ on these weights
+  }
+}
+
 TEST_F(ExportGguf, TheGgufPackageAgreesWithEveryTensor) {
   ONEBIT_ORACLE_PYTHON_OR_SKIP(py);
   const fs::path llama = variant(model(), *dir / "llama-variant", {{"sub_ln", false}});
@@ -114,8 +161,10 @@ TEST_F(ExportGguf, TheGgufPackageAgreesWithEveryTensor) {
     }
     w.write(llama / "model.safetensors");
   }
+  const fs::path bitnet = variant(model(), *dir / "bitnet-type-oracle", {{"model_type", "bitnet"}});
   const std::pair<fs::path, std::vector<std::string>> cases[] = {
       {model(), {"--type", "tq2_0"}},
+      {bitnet, {"--type", "tq2_0"}},  // transformers' scale rule; the oracle computes it on its own
       {model(), {"--type", "tq1_0", "--embedding-type", "f32"}},
       {model(), {"--type", "f16"}},
       {llama, {"--type", "tq2_0"}},
@@ -131,13 +180,17 @@ TEST_F(ExportGguf, TheGgufPackageAgreesWithEveryTensor) {
                                 out.string(), " > ", (*dir / "check.log").string(), " 2>&1");
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd << "\n" << read_file(*dir / "check.log");
   }
-  EXPECT_EQ(gg::GgufReader(*dir / "oracle-3.gguf").get_string("general.architecture"), "llama");
+  EXPECT_EQ(gg::GgufReader(*dir / "oracle-4.gguf").get_string("general.architecture"), "llama");
 }
 
 TEST_F(ExportGguf, ConfigsLlamaCppCannotRunAreRefusedNamingTheKey) {
   const std::pair<json, std::string> cases[] = {
       {{{"qk_norm", true}}, "\"qk_norm\" is true"},
-      {{{"hidden_act", "relu2"}}, "\"hidden_act\" is not \"swiglu\""},
+      {{{"hidden_act", "relu2"}},
+       "\"hidden_act\" is \"relu2\" and no upstream llama.cpp graph runs relu2(gate) * up: its only BitNet graph, "
+       "\"bitnet\" (src/models/bitnet.cpp"},
+      {{{"hidden_act", "relu2"}, {"model_type", "bitnet"}}, "its relu2 graphs (arcee, nemotron, plm, jais2) have no gate and no sub-norms"},
+      {{{"hidden_act", "gelu"}}, "\"hidden_act\" is not \"swiglu\""},
       {{{"tie_word_embeddings", false}}, "\"tie_word_embeddings\" is false"},
       {{{"residual_scale", 0.5}}, "\"residual_scale\" is not 1"},
       {{{"quantization", {{"precision_map", {{"model.layers.0.mlp.up_proj", "int8"}}}}}},

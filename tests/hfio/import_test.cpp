@@ -66,7 +66,8 @@ TEST_P(ImportFixture, LogitsMatchTransformers) {
 INSTANTIATE_TEST_SUITE_P(HfBitNet, ImportFixture,
                          ::testing::Values(Case{"bitnet_master", true}, Case{"bitnet_packed", true},
                                            Case{"bitnet_2b4t", true},
-                                           Case{"bitnet_silu", true}, Case{"llama", false}),
+                                           Case{"bitnet_silu", true}, Case{"bitnet_silu_256", true},
+                                           Case{"llama", false}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST(ImportHf, ConfigOfTheImportedModel) {

@@ -56,10 +56,14 @@ std::vector<float> permute_rows_for_interleaved_rope(const std::vector<float>& w
 }
 
 // Ternary codes (as -1/0/1 floats) and the per-tensor scale, from the training kernels' Hard phase.
-std::pair<std::vector<float>, float> ternary_codes(const std::vector<float>& w) {
+std::pair<std::vector<float>, float> ternary_codes(const std::vector<float>& w, model::Architecture arch) {
   auto& ops = kernels::cpu_ops();
   kernels::QuantScale s;
-  ops.weight_quant_scale(&s, w.data(), w.size(), kernels::WeightQuant::Ternary);
+  // The model's own scale rule, as the trainer's Network::quant_scale picks it.
+  if (arch == model::Architecture::BitNet)
+    ops.ternary_scale_clamped(&s, w.data(), w.size());
+  else
+    ops.weight_quant_scale(&s, w.data(), w.size(), kernels::WeightQuant::Ternary);
   std::vector<float> eff(w.size());
   ops.weight_quantize(eff.data(), w.data(), w.size(), kernels::WeightQuant::Ternary, &s, 0.0f);
   for (auto& x : eff) x = x > 0 ? 1.0f : x < 0 ? -1.0f : 0.0f;  // eff = g * t exactly
@@ -73,6 +77,12 @@ std::string gguf_architecture(const model::ModelConfig& cfg, const GgufExportOpt
     fail(where, ": cannot export to GGUF: ", key, " ", why);
   };
   if (cfg.qk_norm) refuse("\"qk_norm\"", "is true; llama.cpp's bitnet and llama graphs have no QK-norm");
+  if (cfg.hidden_act == model::HiddenAct::ReLU2)
+    refuse("\"hidden_act\"",
+           "is \"relu2\" and no upstream llama.cpp graph runs relu2(gate) * up: its only BitNet graph, "
+           "\"bitnet\" (src/models/bitnet.cpp, also what its converter writes for BitNetForCausalLM), is "
+           "hard-wired to silu(gate) * up, and its relu2 graphs (arcee, nemotron, plm, jais2) have no gate "
+           "and no sub-norms");
   if (cfg.hidden_act != model::HiddenAct::SwiGLU)
     refuse("\"hidden_act\"", "is not \"swiglu\"; llama.cpp's bitnet and llama graphs use SwiGLU");
   if (cfg.residual_scale != 1.0f) refuse("\"residual_scale\"", "is not 1");
@@ -145,11 +155,12 @@ void export_gguf(const model::ModelConfig& cfg, const ParamReader& read, const s
     const gg::GgmlType gtype = type == GgufWeightType::TQ2_0   ? gg::GgmlType::TQ2_0
                                : type == GgufWeightType::TQ1_0 ? gg::GgmlType::TQ1_0
                                                                : gg::GgmlType::F16;
+    const model::Architecture arch_rule = cfg.architecture;
     w.add_tensor(base + ".weight", gtype, {info.shape[1], info.shape[0]},
-                 [&read, info, scale, permute_heads, hd, type](std::vector<uint8_t>& b) {
+                 [&read, info, scale, permute_heads, hd, type, arch_rule](std::vector<uint8_t>& b) {
                    // The scale of the weights as the model holds them (a permutation would change
                    // the kernels' summation order, and with it the last bit of g).
-                   auto [codes, g] = ternary_codes(read(info));
+                   auto [codes, g] = ternary_codes(read(info), arch_rule);
                    if (permute_heads > 0)
                      codes = permute_rows_for_interleaved_rope(codes, permute_heads, hd, info.shape[1]);
                    *scale = g;

@@ -5,10 +5,12 @@
 // over hidden, ffn_sub_norm over intermediate, SwiGLU, NEOX RoPE, tied embeddings); one without as
 // "llama" (q/k rows permuted from rotate-half to llama.cpp's interleaved RoPE, as its converter does).
 // Anything else (QK-norm, relu2/gelu, residual_scale != 1, binary/int8 layers, ...) is an error
-// naming the config key.
+// naming the config key. relu2 in particular (transformers' BitNet default, bitnet-b1.58-2B-4T): no
+// upstream llama.cpp graph computes relu2(gate) * up with sub-norms (docs/design-notes.md "GGUF").
 //
-// Ternary linears: the codes t = clamp(roundeven(W/g), -1, 1) with g = mean|W| + 1e-5, computed by
-// the same kernel as training's Hard phase, stored as TQ2_0/TQ1_0 blocks with d = 1 (exact), and g
+// Ternary linears: the codes t = clamp(roundeven(W/g), -1, 1) with the model's own scale rule (the
+// trainer's Hard phase: g = mean|W| + 1e-5; model_type "bitnet": g = max(mean|W|, 1e-5), as
+// transformers), computed by the training kernels, stored as TQ2_0/TQ1_0 blocks with d = 1 (exact), and g
 // as an F32 "<tensor>.scale" of shape {1}, which llama.cpp's graph multiplies into the matmul output
 // (build_lora_mm: ggml_mul(mul_mat(W, x), W_s)). --type f16 stores the codes in F16 with the same
 // scale tensors. Norms are F32; the embedding (= the tied LM head) F16 or F32.

@@ -11,7 +11,9 @@
 namespace onebit::train {
 
 EvalResult evaluate(model::Transformer& model, data::ValSource& val, int B, int T, int64_t max_batches,
-                    bool show_progress) {
+                    bool show_progress, ScoredPositions positions) {
+  const int pos_end = positions.end < 0 ? T : std::min(positions.end, T);
+  const bool all_positions = positions.begin <= 0 && pos_end == T;
   std::vector<int32_t> in(static_cast<size_t>(B) * T), tg(in.size());
   double nats = 0;
   EvalResult r;
@@ -28,6 +30,15 @@ EvalResult evaluate(model::Transformer& model, data::ValSource& val, int B, int 
     if (eb.rows == 0) break;
     ++r.batches;
     if (bar) bar->update(static_cast<uint64_t>(r.batches));
+    if (!all_positions)  // unscored positions get the ignored target -1, and leave the counts
+      for (int row = 0; row < eb.rows; ++row)
+        for (int j = 0; j < T; ++j) {
+          int32_t& t = tg[static_cast<size_t>(row) * T + j];
+          if ((j >= positions.begin && j < pos_end) || t < 0) continue;
+          --eb.target_tokens;
+          eb.target_bytes -= val.token_bytes(t);
+          t = -1;
+        }
     if (eb.target_tokens == 0) continue;
     model.forward_async(in.data(), tg.data(), eb.rows, T);
     scored.push_back(eb.target_tokens);

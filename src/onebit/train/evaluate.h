@@ -20,10 +20,18 @@ struct EvalResult {
   bool whole_pass = false;  // the pass reached the end of the held-out data
 };
 
+// Which target positions of each window of T are scored: [begin, end), end < 0 meaning T. The default
+// scores all; {T/2, T-1} is what llama-perplexity -c T scores (the second half of each window, up
+// to the window's last token), so that its perplexity and onebit's are over the same tokens.
+struct ScoredPositions {
+  int begin = 0;
+  int end = -1;
+};
+
 // The first `max_batches` batches of B windows of T tokens of a full pass (max_batches <= 0: the
 // whole pass). Always starts at the beginning of the held-out data, so evals are comparable.
 // show_progress: a progress bar "eval" over the batches to score (for passes long enough to wait on).
 EvalResult evaluate(model::Transformer& model, data::ValSource& val, int B, int T, int64_t max_batches,
-                    bool show_progress = false);
+                    bool show_progress = false, ScoredPositions positions = {});
 
 }  // namespace onebit::train

@@ -121,9 +121,49 @@ TEST(InferKernels, EveryPathMatchesThePlainIntegerSumOnRandomShapes) {
         for (size_t i = 0; i < got.size(); ++i)
           ASSERT_EQ(got[i], want[i]) << to_string(f) << " on " << to_string(p) << " shape " << s.rows << "x"
                                      << s.cols << " n=" << s.n << " at " << i;
+        // Decode (one token: the four-row GEMV where the path has one) on the first token.
+        std::vector<float> one(s.rows, NAN);
+        matmul(W, x.data(), s.cols, &xq, 1, one.data(), s.rows, dot_kernels(p));
+        for (int r = 0; r < s.rows; ++r)
+          ASSERT_EQ(one[r], want[r]) << to_string(f) << " decode on " << to_string(p) << " row " << r;
       }
     }
   }
+}
+
+TEST(InferKernels, StackedRowsKeepEachPartsScaleAndCodes) {
+  std::mt19937_64 g(onebit::test::test_seed(3));
+  for (PackedFormat f : kQuantFormats) {
+    const int cols = 1 + (int)(g() % 600);
+    std::vector<int> ca, cb, cc;
+    const PackedMatrix a = random_matrix(f, 1 + (int)(g() % 9), cols, g, ca);
+    const PackedMatrix b = random_matrix(f, 1 + (int)(g() % 9), cols, g, cb);
+    const PackedMatrix c = random_matrix(f, 1 + (int)(g() % 9), cols, g, cc);
+    const PackedMatrix* parts[3] = {&a, &b, &c};
+    ASSERT_TRUE(can_stack_rows(parts));
+    const PackedMatrix s = stack_rows(parts);
+    ASSERT_EQ(s.rows, a.rows + b.rows + c.rows);
+    int r0 = 0;
+    for (const PackedMatrix* m : parts) {
+      for (int r = 0; r < m->rows; ++r) {
+        EXPECT_EQ(s.scale_of(r0 + r), m->scale);
+        for (int k = 0; k < cols; ++k) ASSERT_EQ(code_at(s, r0 + r, k), code_at(*m, r, k)) << to_string(f);
+      }
+      r0 += m->rows;
+    }
+  }
+  std::vector<int> codes;
+  const PackedMatrix t = random_matrix(PackedFormat::Ternary2, 4, 100, g, codes);
+  const PackedMatrix i8 = random_matrix(PackedFormat::Int8, 4, 100, g, codes);
+  const PackedMatrix wide = random_matrix(PackedFormat::Ternary2, 4, 300, g, codes);
+  const PackedMatrix f32 = pack_f32(std::vector<float>(400, 1.0f), 4, 100);
+  const PackedMatrix* mixed[2] = {&t, &i8};
+  const PackedMatrix* widths[2] = {&t, &wide};
+  const PackedMatrix* floats[2] = {&f32, &f32};
+  EXPECT_FALSE(can_stack_rows(mixed));
+  EXPECT_FALSE(can_stack_rows(widths));
+  EXPECT_FALSE(can_stack_rows(floats));
+  EXPECT_THROW(stack_rows(mixed), Error);
 }
 
 TEST(InferKernels, FloatDotsAndAttentionAgreeAcrossPaths) {
@@ -154,8 +194,9 @@ TEST(InferKernels, FloatDotsAndAttentionAgreeAcrossPaths) {
           ASSERT_NEAR(got[i], want[i], 1e-5 * s.cols) << (bf16 ? "bf16" : "f32") << " on " << to_string(p);
       }
     }
-    // One head of attention over n positions, f16 and f32 caches, against a double softmax.
-    const int hd = 1 + (int)(g() % 80), n = 1 + (int)(g() % 50);
+    // One head of attention over n positions, f16 and f32 caches, against a double softmax (head
+    // sizes of 64 and 128 take the register-accumulating path; the others the general one).
+    const int hd = trial % 4 == 0 ? 64 : trial % 4 == 1 ? 128 : 1 + (int)(g() % 80), n = 1 + (int)(g() % 50);
     std::vector<float> q(hd), kf((size_t)n * hd), vf((size_t)n * hd);
     std::vector<uint16_t> kh(kf.size()), vh(vf.size());
     for (float& v : q) v = nd(g);

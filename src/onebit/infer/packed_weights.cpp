@@ -171,6 +171,30 @@ PackedMatrix pack_int8_rows(std::span<const float> values, int rows, int cols) {
   return m;
 }
 
+bool can_stack_rows(std::span<const PackedMatrix* const> parts) {
+  if (parts.empty()) return false;
+  for (const PackedMatrix* m : parts)
+    if (!takes_int8_input(m->format) || m->format != parts[0]->format || m->cols != parts[0]->cols ||
+        m->row_bytes != parts[0]->row_bytes)
+      return false;
+  return true;
+}
+
+PackedMatrix stack_rows(std::span<const PackedMatrix* const> parts) {
+  OB_CHECK(can_stack_rows(parts), "stack_rows: the parts differ in format or width");
+  int rows = 0;
+  for (const PackedMatrix* m : parts) rows += m->rows;
+  PackedMatrix out = make_quantized(parts[0]->format, rows, parts[0]->cols, 1.0f);
+  out.row_scales.reserve(rows);
+  uint8_t* dst = out.data.data();
+  for (const PackedMatrix* m : parts) {
+    std::memcpy(dst, m->data.data(), m->row_bytes * m->rows);
+    dst += m->row_bytes * m->rows;
+    for (int r = 0; r < m->rows; ++r) out.row_scales.push_back(m->scale_of(r));
+  }
+  return out;
+}
+
 int code_at(const PackedMatrix& m, int r, int c) {
   const uint8_t* row = m.row(r);
   switch (m.format) {

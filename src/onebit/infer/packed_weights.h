@@ -74,6 +74,12 @@ PackedMatrix pack_int8(std::span<const int8_t> codes, int rows, int cols, float 
 PackedMatrix pack_f32(std::span<const float> values, int rows, int cols);
 PackedMatrix pack_bf16(std::span<const float> values, int rows, int cols);  // rounds to nearest even
 
+// The rows of `parts` (one quantized format, one width) stacked into one matrix, each part's
+// per-tensor scale becoming its rows' row_scales: the runtime's fused q/k/v and gate/up projections,
+// one pass over the shared activation and one thread-pool job instead of three or two.
+bool can_stack_rows(std::span<const PackedMatrix* const> parts);
+PackedMatrix stack_rows(std::span<const PackedMatrix* const> parts);
+
 // The integer code of element (r, c) of a quantized matrix, read back from the packed bytes (the
 // slow, obvious decoder: the scalar kernels and the tests use it).
 int code_at(const PackedMatrix& m, int r, int c);

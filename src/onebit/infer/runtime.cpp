@@ -78,6 +78,9 @@ enum { kQ, kK, kV, kO, kGate, kUp, kDown };
 
 struct Layer {
   PackedMatrix lin[7];
+  // q/k/v and gate/up stacked into one matrix each where their formats allow (can_stack_rows): one
+  // GEMV over the shared activation and one thread-pool job; their lin[] entries are then empty.
+  PackedMatrix qkv, gate_up;
   std::vector<float> input_norm, post_norm, q_norm, k_norm, attn_sub_norm, ffn_sub_norm;
 };
 
@@ -105,7 +108,7 @@ struct Runtime::Impl {
   KvCache cache;
   std::vector<float> rope_cos, rope_sin;  // [ctx, head_dim / 2]
   // Scratch, sized once for prefill_chunk tokens.
-  std::vector<float> x, h, q, kbuf, vbuf, att, tmp, gate, up, act, scores;
+  std::vector<float> x, h, q, kbuf, vbuf, att, tmp, gate, up, act, scores, fused;
   QuantizedActs xq;
 
   void build(ModelWeights& w);
@@ -154,6 +157,16 @@ void Runtime::Impl::build(ModelWeights& w) {
       const auto& p = layout.info[idx[j]];
       const bool int8_in = quantized_precision(p.precision) && act_int8;
       L.lin[j] = pack_linear(w.take(p.name, p.shape), p.name, p.precision, int8_in, opt.ternary, src);
+    }
+    const PackedMatrix* qkv[3] = {&L.lin[kQ], &L.lin[kK], &L.lin[kV]};
+    if (can_stack_rows(qkv)) {
+      L.qkv = stack_rows(qkv);
+      for (int j : {kQ, kK, kV}) L.lin[j] = PackedMatrix();
+    }
+    const PackedMatrix* gu[2] = {&L.lin[kGate], &L.lin[kUp]};
+    if (can_stack_rows(gu)) {
+      L.gate_up = stack_rows(gu);
+      for (int j : {kGate, kUp}) L.lin[j] = PackedMatrix();
     }
     L.input_norm = norm(P.input_norm);
     L.post_norm = norm(P.post_norm);
@@ -219,6 +232,7 @@ Runtime::Runtime(ModelWeights weights, const RuntimeOptions& opt) : impl_(std::m
   m.kbuf.assign(C * kvd, 0.0f);
   m.vbuf.assign(C * kvd, 0.0f);
   for (auto* v : {&m.gate, &m.up, &m.act}) v->assign(C * ff, 0.0f);
+  m.fused.assign(C * std::max((size_t)d + 2 * kvd, 2 * ff), 0.0f);
   m.scores.assign((size_t)c.num_attention_heads * m.ctx, 0.0f);
   m.xq.reserve((int)C, std::max(d, (int)ff));
 }
@@ -240,9 +254,20 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
     // Attention.
     rmsnorm(h.data(), x.data(), L.input_norm.data(), C, d, eps);
     xq_src = nullptr;
-    linear(L.lin[kQ], h.data(), C, q.data());
-    linear(L.lin[kK], h.data(), C, kbuf.data());
-    linear(L.lin[kV], h.data(), C, vbuf.data());
+    if (L.qkv.rows) {
+      linear(L.qkv, h.data(), C, fused.data());
+      const size_t w = (size_t)d + 2 * kvd;
+      for (int t = 0; t < C; ++t) {
+        const float* row = fused.data() + t * w;
+        std::memcpy(q.data() + (size_t)t * d, row, d * sizeof(float));
+        std::memcpy(kbuf.data() + (size_t)t * kvd, row + d, kvd * sizeof(float));
+        std::memcpy(vbuf.data() + (size_t)t * kvd, row + d + kvd, kvd * sizeof(float));
+      }
+    } else {
+      linear(L.lin[kQ], h.data(), C, q.data());
+      linear(L.lin[kK], h.data(), C, kbuf.data());
+      linear(L.lin[kV], h.data(), C, vbuf.data());
+    }
     if (cfg.qk_norm) {
       rmsnorm(q.data(), q.data(), L.q_norm.data(), C * H, hd, eps);
       rmsnorm(kbuf.data(), kbuf.data(), L.k_norm.data(), C * KV, hd, eps);
@@ -273,9 +298,17 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
     // MLP.
     rmsnorm(h.data(), x.data(), L.post_norm.data(), C, d, eps);
     xq_src = nullptr;
-    linear(L.lin[kGate], h.data(), C, gate.data());
-    linear(L.lin[kUp], h.data(), C, up.data());
-    kernels::ref::gated_act_forward(act.data(), gate.data(), up.data(), (size_t)C * ff, act_kind);
+    if (L.gate_up.rows) {
+      linear(L.gate_up, h.data(), C, fused.data());
+      for (int t = 0; t < C; ++t) {
+        const float* row = fused.data() + (size_t)t * 2 * ff;
+        kernels::ref::gated_act_forward(act.data() + (size_t)t * ff, row, row + ff, ff, act_kind);
+      }
+    } else {
+      linear(L.lin[kGate], h.data(), C, gate.data());
+      linear(L.lin[kUp], h.data(), C, up.data());
+      kernels::ref::gated_act_forward(act.data(), gate.data(), up.data(), (size_t)C * ff, act_kind);
+    }
     const float* down_in = act.data();
     xq_src = nullptr;
     if (cfg.sub_ln) {
@@ -305,8 +338,10 @@ size_t Runtime::kv_bytes() const { return impl_->cache.bytes(); }
 
 size_t Runtime::weight_bytes_per_token() const {
   size_t n = impl_->head->bytes();
-  for (const Layer& L : impl_->layers)
+  for (const Layer& L : impl_->layers) {
     for (const PackedMatrix& m : L.lin) n += m.bytes();
+    n += L.qkv.bytes() + L.gate_up.bytes();
+  }
   return n;
 }
 

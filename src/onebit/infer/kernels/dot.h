@@ -29,7 +29,8 @@ KernelPath default_path();
 using DotFn = void (*)(const uint8_t* w, int nblocks, const int8_t* x, size_t x_stride, const int32_t* xsum, int nx,
                        int32_t* out);
 // Decode (one token): out[r] = sum_k code(w + r * row_bytes, k) * x[k] for r < 4, four weight rows
-// sharing each activation load. nullptr where a path has none (matmul then calls DotFn per row).
+// sharing each activation load and one call's overhead. nullptr where a path has none (matmul then
+// calls DotFn per row). xsum is the sum of x (the stored codes' offset).
 using Dot4RowsFn = void (*)(const uint8_t* w, size_t row_bytes, int nblocks, const int8_t* x, int32_t xsum,
                             int32_t* out);
 // out[j] = sum_k w[k] * x[j * x_stride + k], k < n (f32 or bf16 weights, f32 activations), nx <= 4.

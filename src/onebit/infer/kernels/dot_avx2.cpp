@@ -286,6 +286,21 @@ void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale
   float sum = hsum_ps(sumv);
   for (; t < n; ++t) sum += scores[t] = expf(scores[t] - mx);
   const float inv = 1.0f / sum;
+  if (hd % 64 == 0) {
+    // 64 output values at a time stay in 8 registers over all n positions (no load/store of out per
+    // position: that store-to-load chain was most of a decode step's attention time).
+    for (int i0 = 0; i0 < hd; i0 += 64) {
+      __m256 acc[8];
+      for (int u = 0; u < 8; ++u) acc[u] = _mm256_setzero_ps();
+      for (int jj = 0; jj < n; ++jj) {
+        const KV* vj = v + (size_t)jj * hd + i0;
+        const __m256 pv = _mm256_set1_ps(scores[jj]);
+        for (int u = 0; u < 8; ++u) acc[u] = _mm256_fmadd_ps(pv, Load8(vj + 8 * u), acc[u]);
+      }
+      for (int u = 0; u < 8; ++u) _mm256_storeu_ps(out + i0 + 8 * u, _mm256_mul_ps(acc[u], _mm256_set1_ps(inv)));
+    }
+    return;
+  }
   for (int i = 0; i < hd; ++i) out[i] = 0;
   for (int jj = 0; jj < n; ++jj) {
     const KV* vj = v + (size_t)jj * hd;

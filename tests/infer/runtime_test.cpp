@@ -135,6 +135,36 @@ TEST(InferRuntime, LogitsEqualTheTrainingNetworkAndTheOracleOnEveryVariant) {
   }
 }
 
+// A model_type "bitnet" model (transformers' BitNet numerics: ternary scale max(mean|W|, 1e-5), not
+// mean|W| + 1e-5) trained by onebit: the runtime quantizes with the model's own rule, so its logits
+// equal the training network's Hard-phase forward within the f32 tolerance. With the standard rule
+// every scale would be off by 1e-5 / mean|W| (~1e-3 here) and the logits with it.
+TEST(InferRuntime, BitnetModelsUseTheirOwnTernaryScaleRule) {
+  kernels::cpu::set_pool_threads(2);
+  const fs::path dir = fs::path(ONEBIT_TEST_FIXTURES) / "hf_bitnet" / "onebit_trained";
+  ModelWeights w = load_model_dir_weights(dir);
+  ASSERT_EQ(w.config.architecture, model::Architecture::BitNet);
+  const int B = 2, T = 12;
+  std::vector<int32_t> tokens((size_t)B * T);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = (int32_t)((i * 37 + 11) % 256);  // bytes of the vocab
+  const std::vector<float> net = transformer_logits(dir, tokens, B, T);
+  RuntimeOptions opt;
+  opt.kv = KvType::F32;
+  Runtime rt(std::move(w), opt);
+  const std::vector<float> got = runtime_logits(rt, tokens, B, T);
+  const double err = rel_err(got, widen(net));
+  std::printf("bitnet model (onebit_trained): rel err vs Transformer %.2e\n", err);
+  EXPECT_LE(err, kTolF32Kv);
+  EXPECT_EQ(decoded_logits(rt, tokens, B, T), got);
+  // The rule itself: the two scales differ by the clamp, and only there.
+  const std::vector<float> small = {1e-7f, -2e-7f, 0.0f, 3e-7f}, big = {0.5f, -0.25f, 0.0f, 0.75f};
+  std::vector<int8_t> codes(4);
+  EXPECT_EQ(ternary_codes(small, codes, TernaryScaleRule::ClampedMean), 1e-5f);
+  EXPECT_EQ(ternary_codes(small, codes, TernaryScaleRule::MeanPlusEps), (float)(1.5e-7 + 1e-5));
+  EXPECT_EQ(ternary_codes(big, codes, TernaryScaleRule::ClampedMean), 0.375f);
+  EXPECT_EQ(ternary_codes(big, codes, TernaryScaleRule::MeanPlusEps), (float)(0.375 + 1e-5));
+}
+
 TEST(InferRuntime, EveryKernelPathChunkSizeAndTernaryLayoutGivesTheSameLogits) {
   kernels::cpu::set_pool_threads(2);
   // A ragged random model: ff, hidden and vocab off every block size, GQA, 3 layers.

@@ -225,10 +225,11 @@ float value_at(const PackedMatrix& m, int r, int c) {
   return (float)code_at(m, r, c) * m.scale_of(r);
 }
 
-float ternary_codes(std::span<const float> w, std::span<int8_t> codes) {
+float ternary_codes(std::span<const float> w, std::span<int8_t> codes, TernaryScaleRule rule) {
   double sum = 0;
   for (float v : w) sum += std::abs((double)v);
-  const float g = (float)(sum / (double)w.size() + 1e-5);
+  const double mean = sum / (double)w.size();
+  const float g = (float)(rule == TernaryScaleRule::ClampedMean ? std::max(mean, 1e-5) : mean + 1e-5);
   for (size_t i = 0; i < w.size(); ++i) codes[i] = (int8_t)std::clamp(std::nearbyint(w[i] / g), -1.0f, 1.0f);
   return g;
 }

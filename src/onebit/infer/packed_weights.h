@@ -88,7 +88,12 @@ float value_at(const PackedMatrix& m, int r, int c);
 
 // DESIGN.md "Numerics" quantizers on f32 master weights, producing codes and the per-tensor scale
 // exactly as the training network's Hard phase does.
-float ternary_codes(std::span<const float> w, std::span<int8_t> codes);  // returns mean|W| + 1e-5
+// The per-tensor ternary scale: DESIGN.md's mean|W| + 1e-5, or transformers' BitNet max(mean|W|, 1e-5)
+// (model_type "bitnet": model::Architecture::BitNet, what its training network uses).
+enum class TernaryScaleRule { MeanPlusEps, ClampedMean };
+// Returns the scale (by `rule`); codes = clamp(round_half_even(W / scale), -1, 1).
+float ternary_codes(std::span<const float> w, std::span<int8_t> codes,
+                    TernaryScaleRule rule = TernaryScaleRule::MeanPlusEps);
 float binary_signs(std::span<const float> w, std::span<int8_t> signs);   // returns mean|W - mean W|
 float int8_codes(std::span<const float> w, std::span<int8_t> codes);     // returns max(max|W|,1e-5)/127
 // An 8-bit LM head (opt-in, not the training numerics): per row absmax/127.

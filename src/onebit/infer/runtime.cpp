@@ -31,9 +31,16 @@ bool quantized_precision(Precision p) {
   return p == Precision::Ternary || p == Precision::Binary || p == Precision::Int8;
 }
 
+// The ternary scale rule of the model's architecture (the training network's quant_scale): a
+// model_type "bitnet" model quantizes with transformers' max(mean|W|, 1e-5).
+TernaryScaleRule ternary_rule(const model::ModelConfig& cfg) {
+  return cfg.architecture == model::Architecture::BitNet ? TernaryScaleRule::ClampedMean
+                                                         : TernaryScaleRule::MeanPlusEps;
+}
+
 // The effective (quantized, then dequantized) f32 values the training network uses for a tensor
 // whose input is not quantized (the embedding, act-none models): DESIGN.md's quantizers, verbatim.
-std::vector<float> effective_values(WeightTensor& t, Precision p) {
+std::vector<float> effective_values(WeightTensor& t, Precision p, TernaryScaleRule rule) {
   if (t.is_ternary_codes()) {
     std::vector<float> out(t.ternary_codes.size());
     for (size_t i = 0; i < out.size(); ++i) out[i] = (float)t.ternary_codes[i] * t.ternary_scale;
@@ -41,26 +48,28 @@ std::vector<float> effective_values(WeightTensor& t, Precision p) {
   }
   const kernels::WeightQuant q = model::to_weight_quant(p);
   if (q == kernels::WeightQuant::None) return std::move(t.values);
-  const kernels::QuantScale s = kernels::ref::weight_quant_scale(t.values.data(), t.values.size(), q);
+  const kernels::QuantScale s = q == kernels::WeightQuant::Ternary && rule == TernaryScaleRule::ClampedMean
+                                    ? kernels::ref::ternary_scale_clamped(t.values.data(), t.values.size())
+                                    : kernels::ref::weight_quant_scale(t.values.data(), t.values.size(), q);
   std::vector<float> out(t.values.size());
   kernels::ref::weight_quantize(out.data(), t.values.data(), out.size(), q, s, 0.0f);
   return out;
 }
 
 PackedMatrix pack_linear(WeightTensor t, const std::string& name, Precision p, bool int8_input, PackedFormat ternary,
-                         const std::string& source) {
+                         TernaryScaleRule rule, const std::string& source) {
   const int rows = (int)t.shape[0], cols = (int)t.shape[1];
   if (t.is_ternary_codes() && p != Precision::Ternary)
     fail(source, ": tensor \"", printable(name), "\" holds ternary codes but the config makes it ", model::to_string(p));
   if (!int8_input) {
     if (p == Precision::BF16) return pack_bf16(t.values, rows, cols);
-    return pack_f32(effective_values(t, p), rows, cols);
+    return pack_f32(effective_values(t, p, rule), rows, cols);
   }
   if (t.is_ternary_codes()) return pack_ternary(t.ternary_codes, rows, cols, t.ternary_scale, ternary);
   std::vector<int8_t> codes(t.values.size());
   switch (p) {
     case Precision::Ternary: {
-      const float g = ternary_codes(t.values, codes);
+      const float g = ternary_codes(t.values, codes, rule);
       return pack_ternary(codes, rows, cols, g, ternary);
     }
     case Precision::Binary: {
@@ -142,6 +151,7 @@ void Runtime::Impl::build(ModelWeights& w) {
   const std::string& src = w.source;
   const auto layout = model::build_param_layout(cfg);
   const bool act_int8 = cfg.quantization.activation_bits == model::ActBits::Int8;
+  const TernaryScaleRule rule = ternary_rule(cfg);
   auto norm = [&](int idx) {
     if (idx < 0) return std::vector<float>();
     const auto& p = layout.info[idx];
@@ -156,7 +166,7 @@ void Runtime::Impl::build(ModelWeights& w) {
     for (int j = 0; j < 7; ++j) {
       const auto& p = layout.info[idx[j]];
       const bool int8_in = quantized_precision(p.precision) && act_int8;
-      L.lin[j] = pack_linear(w.take(p.name, p.shape), p.name, p.precision, int8_in, opt.ternary, src);
+      L.lin[j] = pack_linear(w.take(p.name, p.shape), p.name, p.precision, int8_in, opt.ternary, rule, src);
     }
     const PackedMatrix* qkv[3] = {&L.lin[kQ], &L.lin[kK], &L.lin[kV]};
     if (can_stack_rows(qkv)) {
@@ -189,15 +199,16 @@ void Runtime::Impl::build(ModelWeights& w) {
   if (!shared) {
     WeightTensor ht = tied ? et : w.take(Hd.name, Hd.shape);
     if (opt.head == HeadType::Model) {
-      head = std::make_shared<PackedMatrix>(pack_linear(std::move(ht), Hd.name, hp, head_int8_in, opt.ternary, src));
+      head = std::make_shared<PackedMatrix>(
+          pack_linear(std::move(ht), Hd.name, hp, head_int8_in, opt.ternary, rule, src));
     } else {
-      std::vector<float> v = effective_values(ht, hp);
+      std::vector<float> v = effective_values(ht, hp, rule);
       head = std::make_shared<PackedMatrix>(opt.head == HeadType::BF16 ? pack_bf16(v, V, d) : pack_int8_rows(v, V, d));
     }
   }
   embed = std::make_shared<PackedMatrix>(ep == Precision::BF16 && !et.is_ternary_codes()
                                              ? pack_bf16(et.values, V, d)
-                                             : pack_f32(effective_values(et, ep), V, d));
+                                             : pack_f32(effective_values(et, ep, rule), V, d));
   if (!head) head = embed;
 }
 

@@ -218,13 +218,38 @@ TEST(InferKernels, FloatDotsAndAttentionAgreeAcrossPaths) {
     for (int j = 0; j < n; ++j) sum += sc[j] = std::exp(sc[j] - mx);
     for (int j = 0; j < n; ++j)
       for (int i = 0; i < hd; ++i) want[i] += sc[j] / sum * vf[(size_t)j * hd + i];
+    // An int8 cache of the same rows (random codes and row scales; the reference reads them back).
+    std::vector<int8_t> k8(kf.size()), v8(vf.size());
+    std::vector<float> ks(n), vs(n);
+    for (int j = 0; j < n; ++j) {
+      ks[j] = 0.005f + 0.02f * (float)(g() % 100) / 100.0f;
+      vs[j] = 0.005f + 0.02f * (float)(g() % 100) / 100.0f;
+    }
+    for (size_t i = 0; i < k8.size(); ++i) {
+      k8[i] = (int8_t)((int)(g() % 255) - 127);
+      v8[i] = (int8_t)((int)(g() % 255) - 127);
+    }
+    std::vector<double> sc8(n), want8(hd, 0.0);
+    double mx8 = -INFINITY, sum8 = 0;
+    for (int j = 0; j < n; ++j) {
+      double d = 0;
+      for (int i = 0; i < hd; ++i) d += (double)q[i] * k8[(size_t)j * hd + i] * ks[j];
+      sc8[j] = d * scale;
+      mx8 = std::max(mx8, sc8[j]);
+    }
+    for (int j = 0; j < n; ++j) sum8 += sc8[j] = std::exp(sc8[j] - mx8);
+    for (int j = 0; j < n; ++j)
+      for (int i = 0; i < hd; ++i) want8[i] += sc8[j] / sum8 * v8[(size_t)j * hd + i] * vs[j];
     for (KernelPath p : supported_paths()) {
-      std::vector<float> scratch(n), o16(hd), o32(hd);
+      std::vector<float> scratch(n), o16(hd), o32(hd), o8(hd);
       dot_kernels(p).attend_f16(q.data(), kh.data(), vh.data(), n, hd, scale, scratch.data(), o16.data());
       dot_kernels(p).attend_f32(q.data(), kf.data(), vf.data(), n, hd, scale, scratch.data(), o32.data());
+      dot_kernels(p).attend_i8(q.data(), k8.data(), ks.data(), v8.data(), vs.data(), n, hd, scale, scratch.data(),
+                               o8.data());
       for (int i = 0; i < hd; ++i) {
         ASSERT_NEAR(o16[i], want[i], 1e-4) << to_string(p);
         ASSERT_NEAR(o32[i], want[i], 1e-4) << to_string(p);
+        ASSERT_NEAR(o8[i], want8[i], 1e-4) << to_string(p) << " int8 cache, hd " << hd;
       }
     }
   }

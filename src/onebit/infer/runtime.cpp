@@ -294,6 +294,9 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
         float* out = att.data() + (size_t)t * d + hh * hd;
         if (cache.type() == KvType::F16)
           k->attend_f16(qt, cache.keys_f16(l, kh), cache.values_f16(l, kh), pos + t + 1, hd, scale, sc, out);
+        else if (cache.type() == KvType::Int8)
+          k->attend_i8(qt, cache.keys_i8(l, kh), cache.key_scales(l, kh), cache.values_i8(l, kh),
+                       cache.value_scales(l, kh), pos + t + 1, hd, scale, sc, out);
         else
           k->attend_f32(qt, cache.keys_f32(l, kh), cache.values_f32(l, kh), pos + t + 1, hd, scale, sc, out);
       }

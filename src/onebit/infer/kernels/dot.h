@@ -42,6 +42,9 @@ using AttendF16Fn = void (*)(const float* q, const uint16_t* k, const uint16_t* 
                              float* scores, float* out);
 using AttendF32Fn = void (*)(const float* q, const float* k, const float* v, int n, int hd, float scale,
                              float* scores, float* out);
+// The same over an int8 cache: row j of k is k_codes[j] * k_scales[j], likewise v.
+using AttendI8Fn = void (*)(const float* q, const int8_t* k, const float* k_scales, const int8_t* v,
+                            const float* v_scales, int n, int hd, float scale, float* scores, float* out);
 
 struct DotKernels {
   KernelPath path;
@@ -52,6 +55,7 @@ struct DotKernels {
   DotBf16Fn bf16;
   AttendF16Fn attend_f16;
   AttendF32Fn attend_f32;
+  AttendI8Fn attend_i8;
 };
 
 const DotKernels& dot_kernels(KernelPath p);

@@ -240,8 +240,10 @@ inline __m256 exp8(__m256 x) {
 
 // Scores of 4 keys at once (one horizontal reduction for all four), softmax with exp8, then the
 // weighted sum of values.
+// ks / vs: per-row scales of an int8 cache (nullptr: 1), folded into each row's score and weight.
 template <typename KV, __m256 (*Load8)(const KV*), float (*Load1)(KV)>
-void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale, float* scores, float* out) {
+void attend_rows(const float* q, const KV* k, const float* ks, const KV* v, const float* vs, int n, int hd,
+                 float scale, float* scores, float* out) {
   const int hd8 = hd / 8 * 8;
   int j = 0;
   for (; j + 4 <= n; j += 4) {
@@ -263,7 +265,9 @@ void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale
         for (int i = hd8; i < hd; ++i) t[u] += q[i] * Load1(k0[(size_t)u * hd + i]);
       s = _mm_load_ps(t);
     }
-    _mm_storeu_ps(scores + j, _mm_mul_ps(s, _mm_set1_ps(scale)));
+    s = _mm_mul_ps(s, _mm_set1_ps(scale));
+    if (ks) s = _mm_mul_ps(s, _mm_loadu_ps(ks + j));
+    _mm_storeu_ps(scores + j, s);
   }
   for (; j < n; ++j) {
     const KV* kj = k + (size_t)j * hd;
@@ -271,7 +275,7 @@ void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale
     for (int i = 0; i < hd8; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), Load8(kj + i), acc);
     float d = hsum_ps(acc);
     for (int i = hd8; i < hd; ++i) d += q[i] * Load1(kj[i]);
-    scores[j] = d * scale;
+    scores[j] = d * scale * (ks ? ks[j] : 1.0f);
   }
   float mx = -INFINITY;
   for (int t = 0; t < n; ++t) mx = fmax1(mx, scores[t]);
@@ -294,7 +298,7 @@ void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale
       for (int u = 0; u < 8; ++u) acc[u] = _mm256_setzero_ps();
       for (int jj = 0; jj < n; ++jj) {
         const KV* vj = v + (size_t)jj * hd + i0;
-        const __m256 pv = _mm256_set1_ps(scores[jj]);
+        const __m256 pv = _mm256_set1_ps(vs ? scores[jj] * vs[jj] : scores[jj]);
         for (int u = 0; u < 8; ++u) acc[u] = _mm256_fmadd_ps(pv, Load8(vj + 8 * u), acc[u]);
       }
       for (int u = 0; u < 8; ++u) _mm256_storeu_ps(out + i0 + 8 * u, _mm256_mul_ps(acc[u], _mm256_set1_ps(inv)));
@@ -304,13 +308,23 @@ void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale
   for (int i = 0; i < hd; ++i) out[i] = 0;
   for (int jj = 0; jj < n; ++jj) {
     const KV* vj = v + (size_t)jj * hd;
-    const float p = scores[jj] * inv;
+    const float p = scores[jj] * inv * (vs ? vs[jj] : 1.0f);
     const __m256 pv = _mm256_set1_ps(p);
     for (int i = 0; i < hd8; i += 8)
       _mm256_storeu_ps(out + i, _mm256_fmadd_ps(pv, Load8(vj + i), _mm256_loadu_ps(out + i)));
     for (int i = hd8; i < hd; ++i) out[i] += p * Load1(vj[i]);
   }
 }
+
+template <typename KV, __m256 (*Load8)(const KV*), float (*Load1)(KV)>
+void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale, float* scores, float* out) {
+  attend_rows<KV, Load8, Load1>(q, k, nullptr, v, nullptr, n, hd, scale, scores, out);
+}
+
+inline __m256 load_i8x8(const int8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+inline float i8_scalar(int8_t x) { return (float)x; }
 
 }  // namespace
 
@@ -325,7 +339,8 @@ const DotKernels& avx2_kernels() {
                             dot_float<float, load_f32x8, f32_scalar>,
                             dot_float<uint16_t, load_bf16x8, bf16_scalar>,
                             attend<uint16_t, load_f16x8, f16_scalar>,
-                            attend<float, load_f32x8, f32_scalar>};
+                            attend<float, load_f32x8, f32_scalar>,
+                            attend_rows<int8_t, load_i8x8, i8_scalar>};
   return k;
 }
 

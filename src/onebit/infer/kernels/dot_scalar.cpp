@@ -80,23 +80,32 @@ void dot_bf16(const uint16_t* w, int n, const float* x, size_t x_stride, int nx,
   }
 }
 
+// ks / vs: per-row scales of an int8 cache (nullptr: 1).
 template <typename KV, float (*Load)(KV)>
-void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale, float* scores, float* out) {
+void attend_rows(const float* q, const KV* k, const float* ks, const KV* v, const float* vs, int n, int hd,
+                 float scale, float* scores, float* out) {
   float mx = -INFINITY;
   for (int j = 0; j < n; ++j) {
     float d = 0;
     for (int i = 0; i < hd; ++i) d += q[i] * Load(k[(size_t)j * hd + i]);
-    scores[j] = d * scale;
+    scores[j] = d * scale * (ks ? ks[j] : 1.0f);
     mx = std::max(mx, scores[j]);
   }
   float sum = 0;
   for (int j = 0; j < n; ++j) sum += scores[j] = std::exp(scores[j] - mx);
   for (int i = 0; i < hd; ++i) out[i] = 0;
   for (int j = 0; j < n; ++j) {
-    const float p = scores[j] / sum;
+    const float p = scores[j] / sum * (vs ? vs[j] : 1.0f);
     for (int i = 0; i < hd; ++i) out[i] += p * Load(v[(size_t)j * hd + i]);
   }
 }
+
+template <typename KV, float (*Load)(KV)>
+void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale, float* scores, float* out) {
+  attend_rows<KV, Load>(q, k, nullptr, v, nullptr, n, hd, scale, scores, out);
+}
+
+inline float load_i8(int8_t x) { return (float)x; }
 
 inline float load_f32(float x) { return x; }
 
@@ -104,7 +113,8 @@ inline float load_f32(float x) { return x; }
 
 const DotKernels& scalar_kernels() {
   static const DotKernels k{KernelPath::Scalar, 8, dot_ternary2, dot_ternary1_6, dot_binary1, dot_int8, nullptr, dot_f32,
-                            dot_bf16, attend<uint16_t, f16_to_f32>, attend<float, load_f32>};
+                            dot_bf16, attend<uint16_t, f16_to_f32>, attend<float, load_f32>,
+                            attend_rows<int8_t, load_i8>};
   return k;
 }
 

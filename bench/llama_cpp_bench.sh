@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Decode (tg128) and prefill (pp512) speed: llama.cpp's ternary types TQ2_0 and TQ1_0 vs onebit's
-# packed runtime, on the same models and the same threads.
+# packed runtime, on the same models and the same threads, alternating the two engines.
 #
 #   ONEBIT_BINARY=build/src/cli/onebit LLAMA_CPP_DIR=/path/to/llama.cpp-build bench/llama_cpp_bench.sh
-#   env: MODELS (default "125m 1b 2b4t"), TYPES ("tq2_0 tq1_0"), THREADS ("1 2"), REPS (3),
+#   env: MODELS (default "125m 1b 2b4t"), TYPES ("tq2_0 tq1_0"), THREADS ("1 2"), ROUNDS (3),
 #        PP (512), TG (128), WORK (scratch dir for the GGUF files), CPU_TAG, SEED (1),
-#        ONEBIT_BENCH_ARGS (extra `onebit bench` flags, e.g. "--lm-head bf16")
+#        ONEBIT_LM_HEAD (onebit's head storage: int8 (default), bf16 or model), RESULT_SUFFIX (appended
+#        to the result file's name), ONEBIT_BENCH_ARGS (extra `onebit bench` flags)
 #
 # Models: the shapes of the 125m and 1b presets and of bitnet-b1.58-2B-4T (configs/bitnet-2b-gguf.json),
 # as llama.cpp's bitnet architecture (bench/configs/*-bitnet.json: the presets with sub-norms, tied
 # embeddings and no QK-norm), with random ternary weights (`onebit export --random-weights`; speed
-# does not depend on the values). llama.cpp side: llama-bench -r REPS, the median of its samples.
-# onebit side: `onebit bench` (the inference runtime), skipped with a message where this binary has no
-# bench command. Prints one row per model/type/threads with the ratio onebit / llama.cpp and writes
-# bench/results/llama_cpp_<CPU_TAG>.json.
+# does not depend on the values). The LM head: llama.cpp uses the GGUF's tied F16 token_embd (the
+# exporter's default --embedding-type f16); onebit uses --lm-head ONEBIT_LM_HEAD. Each row says which.
+#
+# The machine may be shared: each of ROUNDS rounds runs llama-bench -r 1 on every type, then
+# `onebit bench -r 1` (each after its own warm-up), so both engines see the same load over the run;
+# a row is the median of its ROUNDS samples. The load average is recorded before every run.
+# Prints one row per model/engine/threads/test with the ratio onebit / best llama.cpp type and
+# writes bench/results/llama_cpp_<CPU_TAG><RESULT_SUFFIX>.json.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -22,22 +27,27 @@ LLAMA_CPP_DIR=${LLAMA_CPP_DIR:?set LLAMA_CPP_DIR to a llama.cpp build dir (holdi
 MODELS=${MODELS:-125m 1b 2b4t}
 TYPES=${TYPES:-tq2_0 tq1_0}
 THREADS=${THREADS:-1 2}
-REPS=${REPS:-3}
+ROUNDS=${ROUNDS:-3}
 PP=${PP:-512}
 TG=${TG:-128}
 SEED=${SEED:-1}
+ONEBIT_LM_HEAD=${ONEBIT_LM_HEAD:-int8}
+RESULT_SUFFIX=${RESULT_SUFFIX:-}
 WORK=${WORK:-${TMPDIR:-/tmp}/onebit-llama-cpp-bench}
 CPU_TAG=${CPU_TAG:-$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //; s/[^A-Za-z0-9]\+/-/g; s/-$//' | tr 'A-Z' 'a-z')}
 bench_bin=$LLAMA_CPP_DIR/bin/llama-bench
 [[ -x $bench_bin ]] || { echo "llama_cpp_bench: no $bench_bin" >&2; exit 1; }
 [[ -x $ONEBIT_BINARY ]] || { echo "llama_cpp_bench: no onebit binary at $ONEBIT_BINARY" >&2; exit 1; }
 have_onebit_bench=1
-if ! "$ONEBIT_BINARY" --help | grep -qE '^  bench  '; then
+# (The help goes to a variable first: grep -q under pipefail would fail the pipe by closing it early.)
+onebit_help=$("$ONEBIT_BINARY" --help)
+if ! grep -qE '^  bench  ' <<< "$onebit_help"; then
   have_onebit_bench=0
   echo "llama_cpp_bench: $ONEBIT_BINARY has no 'bench' command (the inference runtime is not in this build): onebit rows skipped" >&2
 fi
 mkdir -p "$WORK" "$repo/bench/results"
 threads_csv=$(echo $THREADS | tr ' ' ',')
+load1() { cut -d' ' -f1 /proc/loadavg; }
 
 config_of() {
   case $1 in
@@ -46,8 +56,8 @@ config_of() {
   esac
 }
 
-rows=$WORK/rows.jsonl
-: > "$rows"
+samples=$WORK/samples.jsonl
+: > "$samples"
 for m in $MODELS; do
   cfg=$(config_of "$m")
   for t in $TYPES; do
@@ -55,36 +65,56 @@ for m in $MODELS; do
     if [[ ! -s $gguf || $cfg -nt $gguf ]]; then
       "$ONEBIT_BINARY" export --format gguf --type "$t" --random-weights "$SEED" "$cfg" "$gguf" >&2
     fi
-    # One llama-bench run per model file: all thread counts, pp and tg; JSON on stdout.
-    "$bench_bin" -m "$gguf" -p "$PP" -n "$TG" -t "$threads_csv" -r "$REPS" -o json 2>"$WORK/$m-$t.log" \
-      | jq -c --arg m "$m" --arg t "$t" '.[] | {engine: "llama.cpp", model: $m, type: $t, threads: .n_threads,
-            test: (if .n_prompt > 0 then "pp\(.n_prompt)" else "tg\(.n_gen)" end),
-            tokens_per_s: (.samples_ts | sort | .[(length / 2 | floor)]), samples: .samples_ts,
-            model_bytes: .model_size, build: .build_commit}' >> "$rows"
   done
-  if [[ $have_onebit_bench == 1 ]]; then
-    out=$WORK/$m-onebit.json
-    # ONEBIT_BENCH_ARGS: e.g. "--lm-head bf16" to read the head at llama.cpp's 16 bits (the default is
-    # f32, the trained model's numerics), or "--lm-head int8".
-    "$ONEBIT_BINARY" bench --model "random:$cfg" -p "$PP" -n "$TG" -t "$threads_csv" -r "$REPS" ${ONEBIT_BENCH_ARGS:-} \
-      --json-out "$out" >&2
-    jq -c --arg m "$m" '. as $r | .rows[] | {engine: "onebit", model: $m, type: $r.ternary_layout, threads,
-          test, tokens_per_s, bandwidth_fraction, weight_bytes_per_token: $r.weight_bytes_per_token}' "$out" >> "$rows"
-  fi
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for t in $TYPES; do
+      load=$(load1)
+      echo "== $m round $round: llama.cpp $t (load $load)" >&2
+      # One llama-bench run per model file: all thread counts, pp and tg; JSON on stdout.
+      "$bench_bin" -m "$WORK/$m-$t.gguf" -p "$PP" -n "$TG" -t "$threads_csv" -r 1 -o json 2>"$WORK/$m-$t.log" \
+        | jq -c --arg m "$m" --arg t "$t" --argjson round "$round" --argjson load "$load" '.[] | {engine: "llama.cpp",
+              model: $m, type: $t, lm_head: "f16 (GGUF token_embd, tied)", threads: .n_threads,
+              test: (if .n_prompt > 0 then "pp\(.n_prompt)" else "tg\(.n_gen)" end), round: $round,
+              load_average: $load, tokens_per_s: .samples_ts[0], model_bytes: .model_size, build: .build_commit}' \
+        >> "$samples"
+    done
+    if [[ $have_onebit_bench == 1 ]]; then
+      out=$WORK/$m-onebit.json
+      load=$(load1)
+      echo "== $m round $round: onebit, --lm-head $ONEBIT_LM_HEAD (load $load)" >&2
+      "$ONEBIT_BINARY" bench --model "random:$cfg" -p "$PP" -n "$TG" -t "$threads_csv" -r 1 \
+        --lm-head "$ONEBIT_LM_HEAD" ${ONEBIT_BENCH_ARGS:-} --json-out "$out" >&2
+      jq -c --arg m "$m" --argjson round "$round" --argjson load "$load" '. as $r | .rows[] | {engine: "onebit",
+            model: $m, type: $r.ternary_layout, lm_head: $r.lm_head, threads, test, round: $round,
+            load_average: $load, tokens_per_s, bandwidth_fraction, weight_bytes_per_token: $r.weight_bytes_per_token}' \
+        "$out" >> "$samples"
+    fi
+  done
 done
 
-result=$repo/bench/results/llama_cpp_$CPU_TAG.json
+result=$repo/bench/results/llama_cpp_$CPU_TAG$RESULT_SUFFIX.json
+# One row per engine/model/type/threads/test: the median of the rounds' samples (the lower middle
+# one for an even count), the samples and the load averages they ran at.
 jq -s --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" --arg date "$(date -u +%FT%TZ)" \
-  --arg reps "$REPS" '{cpu: $cpu, date: $date, repetitions: ($reps | tonumber), rows: .}' "$rows" > "$result.tmp"
+  --argjson rounds "$ROUNDS" '{cpu: $cpu, date: $date, rounds: $rounds,
+    load_average: {min: (map(.load_average) | min), max: (map(.load_average) | max)},
+    rows: (group_by([.engine, .model, .type, .threads, .test]) | map(
+      (map(.tokens_per_s) | sort) as $s
+      | (.[0] | del(.round, .load_average, .tokens_per_s, .bandwidth_fraction))
+        + {tokens_per_s: $s[(($s | length) - 1) / 2 | floor], samples: map(.tokens_per_s),
+           load_averages: map(.load_average)}
+        + (if .[0].bandwidth_fraction then {bandwidth_fraction: (map(.bandwidth_fraction) | sort
+             | .[((length - 1) / 2 | floor)])} else {} end)))}' "$samples" > "$result.tmp"
 mv "$result.tmp" "$result"
 
 # Table: every row, and onebit's ratio to the best llama.cpp ternary type of the same model/test/threads.
 jq -r '.rows as $rows
-  | ["model", "engine", "type", "threads", "test", "tok/s", "onebit / best llama.cpp"],
+  | ["model", "engine", "type", "lm head", "threads", "test", "tok/s", "onebit / best llama.cpp"],
     ($rows[] | . as $r
       | ([$rows[] | select(.engine == "llama.cpp" and .model == $r.model and .test == $r.test
                            and .threads == $r.threads) | .tokens_per_s] | max) as $best
-      | [$r.model, $r.engine, $r.type, $r.threads, $r.test, ($r.tokens_per_s * 100 | round / 100),
+      | [$r.model, $r.engine, $r.type, $r.lm_head, $r.threads, $r.test, ($r.tokens_per_s * 100 | round / 100),
          (if $r.engine == "onebit" and $best then ($r.tokens_per_s / $best * 100 | round / 100) else "" end)])
   | @tsv' "$result" | column -t -s $'\t'
+jq -r '"load average over the run: \(.load_average.min)-\(.load_average.max)"' "$result"
 echo "wrote $result" >&2

@@ -38,6 +38,9 @@ PackedMatrix random_matrix(PackedFormat f, int rows, int cols, std::mt19937_64& 
       case PackedFormat::Binary1:
         codes[i] = g() % 2 ? 1 : -1;
         break;
+      case PackedFormat::Q6:
+        codes[i] = (int)(g() % 63) - 31;
+        break;
       default:
         codes[i] = (int)(g() % 255) - 127;
     }
@@ -50,13 +53,15 @@ PackedMatrix random_matrix(PackedFormat f, int rows, int cols, std::mt19937_64& 
       return pack_ternary(c8, rows, cols, scale, f);
     case PackedFormat::Binary1:
       return pack_binary(c8, rows, cols, scale);
+    case PackedFormat::Q6:
+      return pack_q6(c8, rows, cols, scale);
     default:
       return pack_int8(c8, rows, cols, scale);
   }
 }
 
 const PackedFormat kQuantFormats[] = {PackedFormat::Ternary2, PackedFormat::Ternary1_6, PackedFormat::Binary1,
-                                      PackedFormat::Int8};
+                                      PackedFormat::Int8, PackedFormat::Q6};
 
 }  // namespace
 
@@ -80,11 +85,12 @@ TEST(InferPacking, EveryCodeReadsBackAndBase3DigitsDecodeForAllBytes) {
     PackedMatrix m = pack_ternary(codes, 1, 160, 1.0f, PackedFormat::Ternary1_6);
     for (int i = 0; i < 5; ++i) ASSERT_EQ(code_at(m, 0, 32 * i), codes[32 * i]) << v;
   }
-  // Bytes: 2 bits per weight, 1.6, 1, 8.
+  // Bytes: 2 bits per weight, 1.6, 1, 6.
   std::vector<int> codes;
   EXPECT_EQ(random_matrix(PackedFormat::Ternary2, 1, 1280, g, codes).row_bytes, 320u);
   EXPECT_EQ(random_matrix(PackedFormat::Ternary1_6, 1, 1280, g, codes).row_bytes, 256u);
   EXPECT_EQ(random_matrix(PackedFormat::Binary1, 1, 1280, g, codes).row_bytes, 160u);
+  EXPECT_EQ(random_matrix(PackedFormat::Q6, 1, 1280, g, codes).row_bytes, 960u);
   EXPECT_THROW(pack_ternary(std::vector<int8_t>{2}, 1, 1, 1.0f, PackedFormat::Ternary2), Error);
 }
 

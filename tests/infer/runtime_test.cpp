@@ -300,8 +300,10 @@ TEST(InferRuntime, TernaryCodesWithAScaleLoadLikeTheMasterWeights) {
 }
 
 // The smaller LM heads trade exactness for bytes: bf16 rounds the weights (~2^-9 relative), int8
-// rounds weights per row and the input per token to 8 bits. Measured on this fixture: 1.6e-3 (bf16)
-// and 8.3e-3 (int8) relative L2 on the logits.
+// rounds weights per row and the input per token to 8 bits, q6 the weights to 6 bits (31 levels a
+// side). Measured on this fixture: 1.6e-3 (bf16), 8.3e-3 (int8) and 2.4e-2 (q6) relative L2 on the
+// logits. (This model's rows are shorter than one 256-code q6 block, so its q6 head is padded and
+// not smaller; the kernels test checks q6's 6 bits per weight.)
 TEST(InferRuntime, SmallerLmHeadsStayCloseToTheModelHead) {
   const fs::path dir = kOracle / "gqa_qknorm_subln_swiglu";
   const Oracle o = read_oracle(dir);
@@ -309,14 +311,14 @@ TEST(InferRuntime, SmallerLmHeadsStayCloseToTheModelHead) {
   opt.kv = KvType::F32;
   Runtime exact(load_model_dir_weights(dir), opt);
   const std::vector<float> want = runtime_logits(exact, o.tokens, o.B, o.T);
-  for (HeadType h : {HeadType::BF16, HeadType::Int8}) {
+  for (HeadType h : {HeadType::BF16, HeadType::Int8, HeadType::Q6}) {
     opt.head = h;
     Runtime rt(load_model_dir_weights(dir), opt);
-    EXPECT_LT(rt.weight_bytes(), exact.weight_bytes()) << to_string(h);
+    if (h != HeadType::Q6) EXPECT_LT(rt.weight_bytes(), exact.weight_bytes()) << to_string(h);
     const double err = rel_err(runtime_logits(rt, o.tokens, o.B, o.T), widen(want));
     std::printf("lm head %s: rel err %.2e\n", to_string(h), err);
     EXPECT_GT(err, 0.0) << to_string(h);
-    EXPECT_LT(err, h == HeadType::BF16 ? 1e-2 : 3e-2) << to_string(h);
+    EXPECT_LT(err, h == HeadType::BF16 ? 1e-2 : h == HeadType::Int8 ? 3e-2 : 1e-1) << to_string(h);
   }
 }
 

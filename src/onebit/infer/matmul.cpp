@@ -52,6 +52,8 @@ DotFn int_kernel(const DotKernels& k, PackedFormat f) {
       return k.ternary1_6;
     case PackedFormat::Binary1:
       return k.binary1;
+    case PackedFormat::Q6:
+      return k.q6;
     default:
       return k.int8;
   }

@@ -19,6 +19,8 @@ const char* to_string(HeadType h) {
       return "bf16";
     case HeadType::Int8:
       return "int8";
+    case HeadType::Q6:
+      return "q6";
   }
   return "?";
 }
@@ -203,7 +205,9 @@ void Runtime::Impl::build(ModelWeights& w) {
           pack_linear(std::move(ht), Hd.name, hp, head_int8_in, opt.ternary, rule, src));
     } else {
       std::vector<float> v = effective_values(ht, hp, rule);
-      head = std::make_shared<PackedMatrix>(opt.head == HeadType::BF16 ? pack_bf16(v, V, d) : pack_int8_rows(v, V, d));
+      head = std::make_shared<PackedMatrix>(opt.head == HeadType::BF16   ? pack_bf16(v, V, d)
+                                            : opt.head == HeadType::Int8 ? pack_int8_rows(v, V, d)
+                                                                         : pack_q6_rows(v, V, d));
     }
   }
   embed = std::make_shared<PackedMatrix>(ep == Precision::BF16 && !et.is_ternary_codes()

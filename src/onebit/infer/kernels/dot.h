@@ -49,7 +49,7 @@ using AttendI8Fn = void (*)(const float* q, const int8_t* k, const float* k_scal
 struct DotKernels {
   KernelPath path;
   int max_rows;  // activation rows one integer dot call takes (registers: 4 on AVX2, 8 on AVX-512)
-  DotFn ternary2, ternary1_6, binary1, int8;
+  DotFn ternary2, ternary1_6, binary1, int8, q6;
   Dot4RowsFn ternary2_4rows;
   DotF32Fn f32;
   DotBf16Fn bf16;

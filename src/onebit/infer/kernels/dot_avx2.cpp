@@ -143,6 +143,51 @@ void ternary2_4rows(const uint8_t* w, size_t row_bytes, int nblocks, const int8_
   for (int r = 0; r < 4; ++r) out[r] = hsum_epi32(acc[r]) - xsum;
 }
 
+// Q6: 32 consecutive codes (unsigned, code + 32) from the block's two nibble halves and its top-bit
+// bytes; piece p < 8 covers codes 32p..32p+31.
+inline __m256i q6_piece(const uint8_t* blk, int p) {
+  const __m256i lo = load(blk + 32 * (p % 4)), hi = load(blk + 128 + 32 * (p % 2));
+  const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+  const __m256i low = p < 4 ? _mm256_and_si256(lo, m4) : _mm256_and_si256(_mm256_srli_epi16(lo, 4), m4);
+  const __m256i top = _mm256_and_si256(_mm256_srli_epi16(hi, 2 * (p / 2)), m2);
+  return _mm256_or_si256(low, _mm256_slli_epi16(top, 4));
+}
+
+// u * x with u <= 63: a maddubs pair sum stays below 2 * 63 * 127, widened to int32 at once.
+template <int NX>
+void q6_rows(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* raw) {
+  __m256i acc[NX];
+  for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_si256();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int b = 0; b < nblocks; ++b) {
+    const uint8_t* blk = w + (size_t)b * 192;
+    const int8_t* xb = x + (size_t)b * 256;
+    for (int p = 0; p < 8; ++p) {
+      const __m256i u = q6_piece(blk, p);
+      for (int j = 0; j < NX; ++j)
+        acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(u, load(xb + j * xs + 32 * p)), ones));
+    }
+  }
+  for (int j = 0; j < NX; ++j) raw[j] = hsum_epi32(acc[j]);
+}
+
+void dot_q6(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, const int32_t* xsum, int nx, int32_t* out) {
+  switch (nx) {
+    case 1:
+      q6_rows<1>(w, nblocks, x, xs, out);
+      break;
+    case 2:
+      q6_rows<2>(w, nblocks, x, xs, out);
+      break;
+    case 3:
+      q6_rows<3>(w, nblocks, x, xs, out);
+      break;
+    default:
+      q6_rows<4>(w, nblocks, x, xs, out);
+  }
+  for (int j = 0; j < nx; ++j) out[j] -= 32 * xsum[j];
+}
+
 template <int NX>
 void int8_rows(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* out) {
   __m256i acc[NX];
@@ -335,6 +380,7 @@ const DotKernels& avx2_kernels() {
                             dot_ternary1_6,
                             dot_binary1,
                             dot_int8,
+                            dot_q6,
                             ternary2_4rows,
                             dot_float<float, load_f32x8, f32_scalar>,
                             dot_float<uint16_t, load_bf16x8, bf16_scalar>,

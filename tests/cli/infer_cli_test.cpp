@@ -84,6 +84,13 @@ TEST_F(InferCli, GenerateStreamsStopsAndReportsSpeed) {
   ASSERT_EQ(ref.status, 0) << ref.err;
   RunResult packed16 = gen({"--temperature", "0", "--ternary-layout", "1.6bit", "--kernel", "scalar"});
   EXPECT_EQ(packed16.out, ref.out);
+  // The smaller cache and head run from the command line (their accuracy: tests/infer/runtime_test.cpp).
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--kv-type", "int8"}, {"--lm-head", "q6"}, {"--lm-head", "int8"}}) {
+    RunResult small = gen({flag, value});
+    EXPECT_EQ(small.status, 0) << flag << " " << value << ": " << small.err;
+    EXPECT_EQ(small.out.rfind("ROMEO:", 0), 0u) << flag << " " << value;
+  }
   // A stop string cuts the text before it: take one from the sampled text.
   const std::string body = a.out.substr(6);
   ASSERT_GT(body.size(), 6u) << a.out;

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Decode (tg128) and prefill (pp512) speed: llama.cpp's ternary types TQ2_0 and TQ1_0 (and, with
 # BITNET_CPP_DIR, bitnet.cpp's I2_S) vs onebit's packed runtime, on the same models and the same
-# threads, in one run.
+# threads, alternating the engines round by round.
 #
 #   ONEBIT_BINARY=build/src/cli/onebit LLAMA_CPP_DIR=/path/to/llama.cpp-build bench/llama_cpp_bench.sh
-#   env: MODELS (default "125m 1b 2b4t"), TYPES ("tq2_0 tq1_0"), THREADS ("1 2"), REPS (3),
+#   env: MODELS (default "125m 1b 2b4t"), TYPES ("tq2_0 tq1_0"), THREADS ("1 2"), ROUNDS (3),
 #        PP (512), TG (128), WORK (scratch dir for the GGUF files), CPU_TAG, SEED (1),
-#        ONEBIT_BENCH_ARGS (extra `onebit bench` flags, e.g. "--lm-head bf16"),
+#        ONEBIT_LM_HEAD (onebit's head storage: int8 (default), bf16 or model), RESULT_SUFFIX (appended
+#        to the result file's name), ONEBIT_BENCH_ARGS (extra `onebit bench` flags),
 #        BITNET_CPP_DIR (a bitnet.cpp build dir with bin/llama-bench and bin/llama-quantize; unset: no
-#        bitnet.cpp rows), BITNET_CPP_TYPES ("i2_s"; "tl2" needs a build with -DBITNET_X86_TL2=ON and
-#        kernels generated for these shapes)
+#        bitnet.cpp rows; bench/build_bitnet_cpp.sh builds one), BITNET_CPP_TYPES ("i2_s"; "tl2" needs a
+#        build with -DBITNET_X86_TL2=ON and kernels generated for these shapes)
 #
 # bitnet.cpp (microsoft/BitNet with its llama.cpp fork) gets the same weights: its llama-quantize
 # --allow-requantize turns the TQ2_0 export into I2_S (byte for byte the file it makes from the F16
@@ -19,10 +20,14 @@
 # Models: the shapes of the 125m and 1b presets and of bitnet-b1.58-2B-4T (configs/bitnet-2b-gguf.json),
 # as llama.cpp's bitnet architecture (bench/configs/*-bitnet.json: the presets with sub-norms, tied
 # embeddings and no QK-norm), with random ternary weights (`onebit export --random-weights`; speed
-# does not depend on the values). llama.cpp side: llama-bench -r REPS, the median of its samples.
-# onebit side: `onebit bench` (the inference runtime), skipped with a message where this binary has no
-# bench command. Prints one row per model/type/threads with the ratio onebit / llama.cpp and writes
-# bench/results/llama_cpp_<CPU_TAG>.json.
+# does not depend on the values). The LM head: llama.cpp uses the GGUF's tied F16 token_embd (the
+# exporter's default --embedding-type f16); onebit uses --lm-head ONEBIT_LM_HEAD. Each row says which.
+#
+# The machine may be shared: each of ROUNDS rounds runs llama-bench -r 1 on every type, then
+# `onebit bench -r 1` (each after its own warm-up), so both engines see the same load over the run;
+# a row is the median of its ROUNDS samples. The load average is recorded before every run.
+# Prints one row per model/engine/threads/test with the ratio onebit / best llama.cpp type and
+# writes bench/results/llama_cpp_<CPU_TAG><RESULT_SUFFIX>.json.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -31,10 +36,12 @@ LLAMA_CPP_DIR=${LLAMA_CPP_DIR:?set LLAMA_CPP_DIR to a llama.cpp build dir (holdi
 MODELS=${MODELS:-125m 1b 2b4t}
 TYPES=${TYPES:-tq2_0 tq1_0}
 THREADS=${THREADS:-1 2}
-REPS=${REPS:-3}
+ROUNDS=${ROUNDS:-3}
 PP=${PP:-512}
 TG=${TG:-128}
 SEED=${SEED:-1}
+ONEBIT_LM_HEAD=${ONEBIT_LM_HEAD:-int8}
+RESULT_SUFFIX=${RESULT_SUFFIX:-}
 WORK=${WORK:-${TMPDIR:-/tmp}/onebit-llama-cpp-bench}
 CPU_TAG=${CPU_TAG:-$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //; s/[^A-Za-z0-9]\+/-/g; s/-$//' | tr 'A-Z' 'a-z')}
 bench_bin=$LLAMA_CPP_DIR/bin/llama-bench
@@ -47,8 +54,7 @@ if [[ -n ${BITNET_CPP_DIR:-} ]]; then
   done
 fi
 have_onebit_bench=1
-# The help text is read whole first: `grep -q` stopping early would SIGPIPE the binary, and pipefail
-# would then report "no bench command" at random.
+# (The help goes to a variable first: grep -q under pipefail would fail the pipe by closing it early.)
 onebit_help=$("$ONEBIT_BINARY" --help)
 if ! grep -qE '^  bench  ' <<< "$onebit_help"; then
   have_onebit_bench=0
@@ -56,6 +62,7 @@ if ! grep -qE '^  bench  ' <<< "$onebit_help"; then
 fi
 mkdir -p "$WORK" "$repo/bench/results"
 threads_csv=$(echo $THREADS | tr ' ' ',')
+load1() { cut -d' ' -f1 /proc/loadavg; }
 
 config_of() {
   case $1 in
@@ -64,9 +71,8 @@ config_of() {
   esac
 }
 
-rows=$WORK/rows.jsonl
-: > "$rows"
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+samples=$WORK/samples.jsonl
+: > "$samples"
 for m in $MODELS; do
   cfg=$(config_of "$m")
   for t in $TYPES; do
@@ -74,12 +80,6 @@ for m in $MODELS; do
     if [[ ! -s $gguf || $cfg -nt $gguf ]]; then
       "$ONEBIT_BINARY" export --format gguf --type "$t" --random-weights "$SEED" "$cfg" "$gguf" >&2
     fi
-    # One llama-bench run per model file: all thread counts, pp and tg; JSON on stdout.
-    "$bench_bin" -m "$gguf" -p "$PP" -n "$TG" -t "$threads_csv" -r "$REPS" -o json 2>"$WORK/$m-$t.log" \
-      | jq -c --arg m "$m" --arg t "$t" '.[] | {engine: "llama.cpp", model: $m, type: $t, threads: .n_threads,
-            test: (if .n_prompt > 0 then "pp\(.n_prompt)" else "tg\(.n_gen)" end),
-            tokens_per_s: (.samples_ts | sort | .[(length / 2 | floor)]), samples: .samples_ts,
-            model_bytes: .model_size, build: .build_commit}' >> "$rows"
   done
   if [[ -n ${BITNET_CPP_DIR:-} ]]; then
     tq2=$WORK/$m-tq2_0.gguf
@@ -93,43 +93,71 @@ for m in $MODELS; do
           > "$WORK/$m-bitnet-$t-quantize.log" 2>&1
         mv "$gguf.tmp" "$gguf"
       fi
-      # bitnet.cpp's llama-bench is llama.cpp's of 2024-10: the same JSON fields.
-      "$BITNET_CPP_DIR/bin/llama-bench" -m "$gguf" -p "$PP" -n "$TG" -t "$threads_csv" -r "$REPS" -o json \
-        2>"$WORK/$m-bitnet-$t.log" \
-        | jq -c --arg m "$m" --arg t "$t" '.[] | {engine: "bitnet.cpp", model: $m, type: $t, threads: .n_threads,
-              test: (if .n_prompt > 0 then "pp\(.n_prompt)" else "tg\(.n_gen)" end),
-              tokens_per_s: (if .samples_ts then (.samples_ts | sort | .[(length / 2 | floor)]) else .avg_ts end),
-              samples: .samples_ts, model_bytes: .model_size, build: .build_commit}' >> "$rows"
     done
   fi
-  if [[ $have_onebit_bench == 1 ]]; then
-    out=$WORK/$m-onebit.json
-    # ONEBIT_BENCH_ARGS: e.g. "--lm-head bf16" to read the head at llama.cpp's 16 bits (the default is
-    # f32, the trained model's numerics), or "--lm-head int8".
-    "$ONEBIT_BINARY" bench --model "random:$cfg" -p "$PP" -n "$TG" -t "$threads_csv" -r "$REPS" ${ONEBIT_BENCH_ARGS:-} \
-      --json-out "$out" >&2
-    jq -c --arg m "$m" '. as $r | .rows[] | {engine: "onebit", model: $m, type: $r.ternary_layout, threads,
-          test, tokens_per_s, bandwidth_fraction, weight_bytes_per_token: $r.weight_bytes_per_token}' "$out" >> "$rows"
-  fi
+  for ((round = 1; round <= ROUNDS; round++)); do
+    if [[ -n ${BITNET_CPP_DIR:-} ]]; then
+      for t in $BITNET_CPP_TYPES; do
+        load=$(load1)
+        echo "== $m round $round: bitnet.cpp $t (load $load)" >&2
+        # bitnet.cpp's llama-bench is llama.cpp's of 2024-10: the same JSON fields.
+        "$BITNET_CPP_DIR/bin/llama-bench" -m "$WORK/$m-bitnet-$t.gguf" -p "$PP" -n "$TG" -t "$threads_csv" -r 1 \
+          -o json 2>"$WORK/$m-bitnet-$t.log" \
+          | jq -c --arg m "$m" --arg t "$t" --argjson round "$round" --argjson load "$load" '.[] | {engine:
+                "bitnet.cpp", model: $m, type: $t, lm_head: "f16 (GGUF token_embd, tied)", threads: .n_threads,
+                test: (if .n_prompt > 0 then "pp\(.n_prompt)" else "tg\(.n_gen)" end), round: $round,
+                load_average: $load, tokens_per_s: (if .samples_ts then .samples_ts[0] else .avg_ts end),
+                model_bytes: .model_size, build: .build_commit}' >> "$samples"
+      done
+    fi
+    for t in $TYPES; do
+      load=$(load1)
+      echo "== $m round $round: llama.cpp $t (load $load)" >&2
+      # One llama-bench run per model file: all thread counts, pp and tg; JSON on stdout.
+      "$bench_bin" -m "$WORK/$m-$t.gguf" -p "$PP" -n "$TG" -t "$threads_csv" -r 1 -o json 2>"$WORK/$m-$t.log" \
+        | jq -c --arg m "$m" --arg t "$t" --argjson round "$round" --argjson load "$load" '.[] | {engine: "llama.cpp",
+              model: $m, type: $t, lm_head: "f16 (GGUF token_embd, tied)", threads: .n_threads,
+              test: (if .n_prompt > 0 then "pp\(.n_prompt)" else "tg\(.n_gen)" end), round: $round,
+              load_average: $load, tokens_per_s: .samples_ts[0], model_bytes: .model_size, build: .build_commit}' \
+        >> "$samples"
+    done
+    if [[ $have_onebit_bench == 1 ]]; then
+      out=$WORK/$m-onebit.json
+      load=$(load1)
+      echo "== $m round $round: onebit, --lm-head $ONEBIT_LM_HEAD (load $load)" >&2
+      "$ONEBIT_BINARY" bench --model "random:$cfg" -p "$PP" -n "$TG" -t "$threads_csv" -r 1 \
+        --lm-head "$ONEBIT_LM_HEAD" ${ONEBIT_BENCH_ARGS:-} --json-out "$out" >&2
+      jq -c --arg m "$m" --argjson round "$round" --argjson load "$load" '. as $r | .rows[] | {engine: "onebit",
+            model: $m, type: $r.ternary_layout, lm_head: $r.lm_head, threads, test, round: $round,
+            load_average: $load, tokens_per_s, bandwidth_fraction, weight_bytes_per_token: $r.weight_bytes_per_token}' \
+        "$out" >> "$samples"
+    fi
+  done
 done
 
-result=$repo/bench/results/llama_cpp_$CPU_TAG.json
-# The machine's load average (1, 5, 15 min) before and after: on a shared machine it moves the numbers.
+result=$repo/bench/results/llama_cpp_$CPU_TAG$RESULT_SUFFIX.json
+# One row per engine/model/type/threads/test: the median of the rounds' samples (the lower middle
+# one for an even count), the samples and the load averages they ran at.
 jq -s --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" --arg date "$(date -u +%FT%TZ)" \
-  --arg reps "$REPS" --arg l0 "$load_start" --arg l1 "$(cut -d' ' -f1-3 /proc/loadavg)" \
-  '{cpu: $cpu, date: $date, repetitions: ($reps | tonumber), load_average_start: $l0, load_average_end: $l1,
-    rows: .}' "$rows" > "$result.tmp"
+  --argjson rounds "$ROUNDS" '{cpu: $cpu, date: $date, rounds: $rounds,
+    load_average: {min: (map(.load_average) | min), max: (map(.load_average) | max)},
+    rows: (group_by([.engine, .model, .type, .threads, .test]) | map(
+      (map(.tokens_per_s) | sort) as $s
+      | (.[0] | del(.round, .load_average, .tokens_per_s, .bandwidth_fraction))
+        + {tokens_per_s: $s[(($s | length) - 1) / 2 | floor], samples: map(.tokens_per_s),
+           load_averages: map(.load_average)}
+        + (if .[0].bandwidth_fraction then {bandwidth_fraction: (map(.bandwidth_fraction) | sort
+             | .[((length - 1) / 2 | floor)])} else {} end)))}' "$samples" > "$result.tmp"
 mv "$result.tmp" "$result"
 
-# Table: every row, and onebit's ratio to the best llama.cpp ternary type and to bitnet.cpp's best
-# type of the same model/test/threads.
+# Table: every row, and onebit's ratio to the best llama.cpp ternary type of the same model/test/threads.
 jq -r '.rows as $rows
-  | def best($engine; $r): [$rows[] | select(.engine == $engine and .model == $r.model and .test == $r.test
-                                             and .threads == $r.threads) | .tokens_per_s] | max;
-    def ratio($r; $b): if $r.engine == "onebit" and $b then ($r.tokens_per_s / $b * 100 | round / 100) else "" end;
-    ["model", "engine", "type", "threads", "test", "tok/s", "onebit / best llama.cpp", "onebit / bitnet.cpp"],
+  | ["model", "engine", "type", "lm head", "threads", "test", "tok/s", "onebit / best llama.cpp"],
     ($rows[] | . as $r
-      | [$r.model, $r.engine, $r.type, $r.threads, $r.test, ($r.tokens_per_s * 100 | round / 100),
-         ratio($r; best("llama.cpp"; $r)), ratio($r; best("bitnet.cpp"; $r))])
+      | ([$rows[] | select(.engine == "llama.cpp" and .model == $r.model and .test == $r.test
+                           and .threads == $r.threads) | .tokens_per_s] | max) as $best
+      | [$r.model, $r.engine, $r.type, $r.lm_head, $r.threads, $r.test, ($r.tokens_per_s * 100 | round / 100),
+         (if $r.engine == "onebit" and $best then ($r.tokens_per_s / $best * 100 | round / 100) else "" end)])
   | @tsv' "$result" | column -t -s $'\t'
+jq -r '"load average over the run: \(.load_average.min)-\(.load_average.max)"' "$result"
 echo "wrote $result" >&2

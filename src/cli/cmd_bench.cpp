@@ -20,6 +20,7 @@
 
 #include "cli/commands.h"
 #include "cli/runtime_cli_options.h"
+#include "cli/runtime_model.h"
 #include "onebit/core/error.h"
 #include "onebit/core/json_util.h"
 #include "onebit/infer/model_weights.h"
@@ -101,7 +102,7 @@ infer::ModelWeights load_weights(const std::string& spec, uint64_t seed) {
     const model::ModelConfig cfg = model::load_model_config(spec.substr(7));
     return infer::random_model_weights(cfg, seed);
   }
-  return infer::load_model_dir_weights(spec);
+  return load_runtime_model(spec, "", /*want_tokenizer=*/false).weights;
 }
 
 struct Row {
@@ -236,7 +237,7 @@ void add_bench_command(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "Prefill (ppN) and decode (tgN) speed of the packed runtime, llama-bench style");
   auto a = std::make_shared<BenchArgs>();
   sub->add_option("--model,-m", a->model,
-                  "Model dir, or random:<preset or config.json> for random ternary weights of that shape")
+                  "Model dir, .gguf file, or random:<preset or config.json> for random ternary weights of that shape")
       ->required();
   sub->add_option("-p,--n-prompt", a->prompt_lengths, "Prompt lengths for the ppN rows, comma-separated (0 = none)")
       ->capture_default_str();

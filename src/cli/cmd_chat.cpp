@@ -1,13 +1,15 @@
 // onebit chat: a multi-turn terminal chat on the packed runtime. The KV cache keeps the whole
 // conversation, so each turn prefills only its own text. The prompt format comes from the model
-// dir's tokenizer_config.json (infer/chat_template.h). /reset starts over, /exit (or end of input)
+// dir's tokenizer_config.json or the GGUF's tokenizer.chat_template (infer/chat_template.h). /reset starts over, /exit (or end of input)
 // quits; Ctrl-C stops the reply being written, not the program.
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/runtime_cli_options.h"
+#include "cli/runtime_model.h"
 #include "onebit/core/error.h"
 #include "onebit/core/interrupt.h"
 #include "onebit/core/rng.h"
@@ -28,8 +30,9 @@ struct ChatArgs {
   RuntimeCliOptions runtime;
 };
 
-infer::ChatTemplate pick_template(const ChatArgs& a) {
-  if (a.chat_template == "auto") return infer::chat_template_for_model_dir(a.model);
+// --chat-template; nullopt for "auto" (the model's own).
+std::optional<infer::ChatTemplate> forced_template(const ChatArgs& a) {
+  if (a.chat_template == "auto") return std::nullopt;
   if (a.chat_template == "chatml") return infer::chat_template(infer::ChatTemplate::Kind::ChatML);
   if (a.chat_template == "llama3") return infer::chat_template(infer::ChatTemplate::Kind::Llama3);
   if (a.chat_template == "plain") return infer::chat_template(infer::ChatTemplate::Kind::Plain);
@@ -42,14 +45,11 @@ void run_chat(const ChatArgs& a) {
   infer::check_sampling_options(a.sampling);
   const infer::RuntimeOptions ropt = a.runtime.resolve();
   kernels::set_num_threads(a.threads);
-  if (!fs::is_directory(a.model)) fail(a.model, ": model dir not found");
-  const infer::ChatTemplate tpl = pick_template(a);
-  auto tok = data::load_tokenizer(a.tokenizer.empty() ? a.model : a.tokenizer);
-  infer::ModelWeights weights = infer::load_model_dir_weights(a.model);
-  if (tok->vocab_size() > weights.config.vocab_size)
-    fail(a.model, ": tokenizer has ", tok->vocab_size(), " ids but the model's vocab_size is ",
-         weights.config.vocab_size);
-  infer::Runtime rt(std::move(weights), ropt);
+  const std::optional<infer::ChatTemplate> forced = forced_template(a);  // a bad flag fails before the load
+  RuntimeModel model = load_runtime_model(a.model, a.tokenizer, /*want_tokenizer=*/true);
+  const infer::ChatTemplate tpl = forced ? *forced : model.chat_template;
+  const std::unique_ptr<data::Tokenizer> tok = std::move(model.tokenizer);
+  infer::Runtime rt(std::move(model.weights), ropt);
   infer::Generator gen(rt, *tok);
   infer::GenerateOptions g;
   g.max_tokens = a.max_tokens;
@@ -112,7 +112,7 @@ void run_chat(const ChatArgs& a) {
 void add_chat_command(CLI::App& app) {
   auto* sub = app.add_subcommand("chat", "Multi-turn chat with a model dir in the terminal (/reset, /exit)");
   auto a = std::make_shared<ChatArgs>();
-  sub->add_option("--model,--model-dir,-m", a->model, "Model dir (config.json, model.safetensors, tokenizer.json)")
+  sub->add_option("--model,--model-dir,-m", a->model, "Model dir (config.json, model.safetensors, tokenizer.json) or a llama.cpp .gguf file")
       ->required();
   sub->add_option("--system", a->system, "System message at the start of each conversation");
   sub->add_option("--chat-template", a->chat_template,

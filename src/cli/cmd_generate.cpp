@@ -1,4 +1,4 @@
-// onebit generate: sample text from a model dir on the packed runtime (infer/runtime.h): the prompt
+// onebit generate: sample text from a model dir or a GGUF file on the packed runtime (infer/runtime.h): the prompt
 // is prefilled in chunks, then tokens are decoded one at a time through the KV cache and streamed
 // as they come; prefill and decode speed go to stderr at the end.
 #include <cstdio>
@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/runtime_cli_options.h"
+#include "cli/runtime_model.h"
 #include "onebit/core/error.h"
 #include "onebit/core/interrupt.h"
 #include "onebit/core/rng.h"
@@ -32,13 +33,9 @@ void run_generate(const GenerateArgs& a) {
   infer::check_sampling_options(a.sampling);  // NaN included
   const infer::RuntimeOptions ropt = a.runtime.resolve();
   const int threads = kernels::set_num_threads(a.threads);
-  if (!fs::is_directory(a.model)) fail(a.model, ": model dir not found");
-  auto tok = data::load_tokenizer(a.tokenizer.empty() ? a.model : a.tokenizer);
-  infer::ModelWeights weights = infer::load_model_dir_weights(a.model);
-  if (tok->vocab_size() > weights.config.vocab_size)
-    fail(a.model, ": tokenizer has ", tok->vocab_size(), " ids but the model's vocab_size is ",
-         weights.config.vocab_size);
-  infer::Runtime rt(std::move(weights), ropt);
+  RuntimeModel model = load_runtime_model(a.model, a.tokenizer, /*want_tokenizer=*/true);
+  const std::unique_ptr<data::Tokenizer> tok = std::move(model.tokenizer);
+  infer::Runtime rt(std::move(model.weights), ropt);
   std::vector<int32_t> ids = tok->encode(a.prompt, /*add_special=*/true);
   if (ids.empty()) {
     auto start = tok->bos_id() ? tok->bos_id() : tok->eos_id();
@@ -74,10 +71,12 @@ void run_generate(const GenerateArgs& a) {
 }  // namespace
 
 void add_generate_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("generate", "Sample text from a model dir (packed ternary runtime, KV cache)");
+  auto* sub = app.add_subcommand("generate",
+                                 "Sample text from a model dir or .gguf file (packed ternary runtime, KV cache)");
   auto a = std::make_shared<GenerateArgs>();
   sub->add_option("--model,--model-dir,-m", a->model,
-                  "Model dir (config.json, model.safetensors, tokenizer.json), e.g. a train --output-dir")
+                  "Model dir (config.json, model.safetensors, tokenizer.json), e.g. a train --output-dir, or a "
+                  "llama.cpp .gguf file (bitnet or llama architecture)")
       ->required();
   sub->add_option("--prompt,-p", a->prompt, "Text to continue");
   sub->add_option("--max-tokens,--max-new-tokens,-n", a->max_tokens, "Tokens to generate at most (stops at EOS)")

@@ -12,16 +12,20 @@ infer::RuntimeOptions RuntimeCliOptions::resolve() const {
     o.kv = infer::KvType::F16;
   else if (kv_type == "f32")
     o.kv = infer::KvType::F32;
+  else if (kv_type == "int8")
+    o.kv = infer::KvType::Int8;
   else
-    fail("--kv-type must be f16 or f32 (got \"", printable(kv_type), "\")");
+    fail("--kv-type must be f16, f32 or int8 (got \"", printable(kv_type), "\")");
   if (lm_head == "model")
     o.head = infer::HeadType::Model;
   else if (lm_head == "bf16")
     o.head = infer::HeadType::BF16;
   else if (lm_head == "int8")
     o.head = infer::HeadType::Int8;
+  else if (lm_head == "q6")
+    o.head = infer::HeadType::Q6;
   else
-    fail("--lm-head must be model, bf16 or int8 (got \"", printable(lm_head), "\")");
+    fail("--lm-head must be model, bf16, int8 or q6 (got \"", printable(lm_head), "\")");
   if (ternary_layout == "2bit")
     o.ternary = infer::PackedFormat::Ternary2;
   else if (ternary_layout == "1.6bit")
@@ -36,10 +40,12 @@ void add_runtime_options(CLI::App* sub, RuntimeCliOptions& o) {
   sub->add_option("--ctx-size,-c", o.ctx_size,
                   "Context (KV cache) length in tokens (0 = the model's max_position_embeddings)")
       ->capture_default_str();
-  sub->add_option("--kv-type", o.kv_type, "KV cache storage: f16 or f32")->capture_default_str();
+  sub->add_option("--kv-type", o.kv_type,
+                  "KV cache storage: f16, f32 or int8 (one scale per position and head; a quarter of f32)")
+      ->capture_default_str();
   sub->add_option("--lm-head", o.lm_head,
-                  "LM head storage: model (as config.json says), bf16, or int8 (per-row scales, int8 input; "
-                  "faster decode for large vocabularies, not the trained numerics)")
+                  "LM head storage: model (as config.json says), bf16, int8 or q6 (6-bit codes; both with per-row "
+                  "scales and int8 input: faster decode for large vocabularies, not the trained numerics)")
       ->capture_default_str();
   sub->add_option("--ternary-layout", o.ternary_layout,
                   "Packing of ternary layers: 2bit (4 codes a byte) or 1.6bit (5 codes a byte, base 3)")

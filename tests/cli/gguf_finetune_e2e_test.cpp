@@ -1,6 +1,7 @@
 // Issue 17's GGUF leg end to end through the CLI: a transformers-made BitNet checkpoint in
 // bitnet-b1.58-2B-4T's packed layout is imported (`onebit import hf`), fine-tuned in hard QAT
-// (`train --init-from --start-phase hard`), exported (`export --format gguf`), and run by llama.cpp.
+// (`train --init-from --start-phase hard`, 50 steps on Shakespeare), exported (`export --format gguf`
+// and `--format hf`), both loaded back, and the GGUF run by llama.cpp.
 //
 // Upstream llama.cpp has one BitNet graph, SiLU-gated and tied, so the leg runs on the silu variant
 // (tests/fixtures/hf_bitnet/bitnet_silu_256); a relu2 model (2B-4T's own activation) is refused with
@@ -44,7 +45,7 @@ class GgufFinetune : public ::testing::Test {
     RunResult r = run({"import", "hf", hf_fixture("bitnet_silu_256").string(), (*dir / "imported").string()}, *dir);
     ASSERT_EQ(r.status, 0) << r.err;
     r = run({"train", "--init-from", (*dir / "imported").string(), "--start-phase", "hard", "--data", text.string(),
-             "--output-dir", model().string(), "--max-steps", "30", "--batch-size", "8", "--seq-len", "64", "--lr",
+             "--output-dir", model().string(), "--max-steps", "50", "--batch-size", "8", "--seq-len", "64", "--lr",
              "3e-3", "--warmup-steps", "3", "--eval-every", "0", "--final-eval-batches", "2", "--threads", "2"},
             *dir);
     ASSERT_EQ(r.status, 0) << r.err;
@@ -54,6 +55,9 @@ class GgufFinetune : public ::testing::Test {
               *dir);
       ASSERT_EQ(r.status, 0) << r.err;
     }
+    // ... and back to Hugging Face's layout (the issue's "export back to HF and to GGUF").
+    r = run({"export", "--format", "hf", model().string(), (*dir / "hf").string()}, *dir);
+    ASSERT_EQ(r.status, 0) << r.err;
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir);
@@ -76,10 +80,10 @@ TEST_F(GgufFinetune, TheImportFineTunesInHardQatAndExportsAsLlamaCppsBitnet) {
     EXPECT_EQ(row["phase"], "hard") << row.dump();
     losses.push_back(row["loss"].get<double>());
   }
-  ASSERT_EQ(losses.size(), 30u);
+  ASSERT_EQ(losses.size(), 50u);
   double first = 0, last = 0;
   for (int i = 0; i < 5; ++i) first += losses[i] / 5, last += losses[losses.size() - 1 - i] / 5;
-  std::printf("hard-QAT fine-tune of the imported silu BitNet: mean loss of steps 1-5 %.4f, of 26-30 %.4f\n", first,
+  std::printf("hard-QAT fine-tune of the imported silu BitNet: mean loss of steps 1-5 %.4f, of 46-50 %.4f\n", first,
               last);
   EXPECT_LT(last, first - 0.3);
   EXPECT_EQ(read_json_file(model() / "config.json")["model_type"], "bitnet");
@@ -104,6 +108,16 @@ TEST_F(GgufFinetune, TheImportFineTunesInHardQatAndExportsAsLlamaCppsBitnet) {
   const double tuned = eval_loss(model()), back = eval_loss(*dir / "back");
   std::printf("held-out loss: fine-tuned %.6f, its GGUF imported back %.6f\n", tuned, back);
   EXPECT_NEAR(tuned, back, 1e-4);
+  // The HF export loads too: transformers' config and names, imported back by onebit with the same
+  // held-out loss (transformers itself loading onebit's exports is checked by the hfio oracle tests).
+  const json c = read_json_file(*dir / "hf" / "config.json");
+  EXPECT_EQ(c["architectures"][0], "BitNetForCausalLM");
+  EXPECT_EQ(c["hidden_act"], "silu");
+  r = run({"import", "hf", (*dir / "hf").string(), (*dir / "hf-back").string()}, *dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const double hf_back = eval_loss(*dir / "hf-back");
+  std::printf("held-out loss: its HF export imported back %.6f\n", hf_back);
+  EXPECT_NEAR(tuned, hf_back, 1e-4);
 }
 
 TEST_F(GgufFinetune, TheGgufPackageAgreesWithEveryTensor) {

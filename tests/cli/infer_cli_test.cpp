@@ -68,6 +68,13 @@ TEST_F(InferCli, GenerateStreamsStopsAndReportsSpeed) {
   ASSERT_EQ(ref.status, 0) << ref.err;
   RunResult packed16 = gen({"--temperature", "0", "--ternary-layout", "1.6bit", "--kernel", "scalar"});
   EXPECT_EQ(packed16.out, ref.out);
+  // The smaller cache and head run from the command line (their accuracy: tests/infer/runtime_test.cpp).
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--kv-type", "int8"}, {"--lm-head", "q6"}, {"--lm-head", "int8"}}) {
+    RunResult small = gen({flag, value});
+    EXPECT_EQ(small.status, 0) << flag << " " << value << ": " << small.err;
+    EXPECT_EQ(small.out.rfind("ROMEO:", 0), 0u) << flag << " " << value;
+  }
   // A stop string cuts the text before it: take one from the sampled text.
   const std::string body = a.out.substr(6);
   ASSERT_GT(body.size(), 6u) << a.out;
@@ -140,4 +147,44 @@ TEST_F(InferCli, BenchWritesTheTableAndJson) {
   }
   EXPECT_GT(j.at("weight_bytes_per_token").get<double>(), 0.0);
   EXPECT_FALSE(j.at("cpu").get<std::string>().empty());
+}
+
+// A llama.cpp GGUF file (written by llama.cpp's own converter) runs directly: generate gives the
+// same greedy text as the model dir `onebit import gguf` makes of it, chat and bench run on it, and
+// a file without a usable tokenizer or a truncated file is one error line.
+TEST_F(InferCli, GgufFilesRunInGenerateChatAndBench) {
+  const fs::path fixtures = fs::path(ONEBIT_TEST_FIXTURES) / "gguf";
+  const std::string tok = (fs::path(ONEBIT_TEST_FIXTURES) / "data" / "byte_tokenizer.json").string();
+  for (const std::string type : {"tq2_0", "tq1_0"}) {
+    SCOPED_TRACE(type);
+    const std::string gguf = (fixtures / cat("llamacpp-bitnet-", type, ".gguf")).string();
+    const fs::path imported = *dir / cat("imported-", type);
+    RunResult imp = run({"import", "gguf", gguf, imported.string(), "--tokenizer", tok}, *dir);
+    ASSERT_EQ(imp.status, 0) << imp.err;
+    auto gen = [&](const std::string& model) {
+      return run({"generate", "-m", model, "--tokenizer", tok, "-p", "The ", "-n", "24", "--temperature", "0",
+                  "--threads", "2"},
+                 *dir);
+    };
+    RunResult from_file = gen(gguf), from_dir = gen(imported.string());
+    ASSERT_EQ(from_file.status, 0) << from_file.err;
+    ASSERT_EQ(from_dir.status, 0) << from_dir.err;
+    EXPECT_EQ(from_file.out, from_dir.out);
+    EXPECT_GT(from_file.out.size(), 4u + 1u) << from_file.out;  // the prompt, tokens, newline
+    RunResult chat = with_stdin({"chat", "-m", gguf, "--tokenizer", tok, "-n", "4", "--threads", "2"}, "hi\n/exit\n");
+    EXPECT_EQ(chat.status, 0) << chat.err;
+    EXPECT_NE(chat.err.find("plain template"), std::string::npos) << chat.err;
+    const fs::path out = *dir / cat("bench-", type, ".json");
+    RunResult bench = run({"bench", "-m", gguf, "-p", "8", "-n", "4", "-r", "1", "--json-out", out.string()}, *dir);
+    ASSERT_EQ(bench.status, 0) << bench.err;
+    EXPECT_EQ(read_json_file(out).at("rows").size(), 2u);
+  }
+  const std::string gguf = (fixtures / "llamacpp-bitnet-tq2_0.gguf").string();
+  // Its vocabulary is SentencePiece, which onebit does not rebuild: without --tokenizer, one line.
+  expect_error_leaving({"generate", "-m", gguf, "-p", "x"}, *dir, "--tokenizer", *run_dir);
+  const fs::path cut = *dir / "cut.gguf";
+  const std::string bytes = read_file(gguf);
+  write_file_atomic(cut, bytes.substr(0, bytes.size() / 3));
+  expect_error_leaving({"generate", "-m", cut.string(), "--tokenizer", tok, "-p", "x"}, *dir, "cut.gguf", *run_dir);
+  expect_error_leaving({"bench", "-m", (*dir / "missing.gguf").string()}, *dir, "missing.gguf", *run_dir);
 }

@@ -38,6 +38,9 @@ PackedMatrix random_matrix(PackedFormat f, int rows, int cols, std::mt19937_64& 
       case PackedFormat::Binary1:
         codes[i] = g() % 2 ? 1 : -1;
         break;
+      case PackedFormat::Q6:
+        codes[i] = (int)(g() % 63) - 31;
+        break;
       default:
         codes[i] = (int)(g() % 255) - 127;
     }
@@ -50,13 +53,15 @@ PackedMatrix random_matrix(PackedFormat f, int rows, int cols, std::mt19937_64& 
       return pack_ternary(c8, rows, cols, scale, f);
     case PackedFormat::Binary1:
       return pack_binary(c8, rows, cols, scale);
+    case PackedFormat::Q6:
+      return pack_q6(c8, rows, cols, scale);
     default:
       return pack_int8(c8, rows, cols, scale);
   }
 }
 
 const PackedFormat kQuantFormats[] = {PackedFormat::Ternary2, PackedFormat::Ternary1_6, PackedFormat::Binary1,
-                                      PackedFormat::Int8};
+                                      PackedFormat::Int8, PackedFormat::Q6};
 
 }  // namespace
 
@@ -80,11 +85,12 @@ TEST(InferPacking, EveryCodeReadsBackAndBase3DigitsDecodeForAllBytes) {
     PackedMatrix m = pack_ternary(codes, 1, 160, 1.0f, PackedFormat::Ternary1_6);
     for (int i = 0; i < 5; ++i) ASSERT_EQ(code_at(m, 0, 32 * i), codes[32 * i]) << v;
   }
-  // Bytes: 2 bits per weight, 1.6, 1, 8.
+  // Bytes: 2 bits per weight, 1.6, 1, 6.
   std::vector<int> codes;
   EXPECT_EQ(random_matrix(PackedFormat::Ternary2, 1, 1280, g, codes).row_bytes, 320u);
   EXPECT_EQ(random_matrix(PackedFormat::Ternary1_6, 1, 1280, g, codes).row_bytes, 256u);
   EXPECT_EQ(random_matrix(PackedFormat::Binary1, 1, 1280, g, codes).row_bytes, 160u);
+  EXPECT_EQ(random_matrix(PackedFormat::Q6, 1, 1280, g, codes).row_bytes, 960u);
   EXPECT_THROW(pack_ternary(std::vector<int8_t>{2}, 1, 1, 1.0f, PackedFormat::Ternary2), Error);
 }
 
@@ -121,9 +127,49 @@ TEST(InferKernels, EveryPathMatchesThePlainIntegerSumOnRandomShapes) {
         for (size_t i = 0; i < got.size(); ++i)
           ASSERT_EQ(got[i], want[i]) << to_string(f) << " on " << to_string(p) << " shape " << s.rows << "x"
                                      << s.cols << " n=" << s.n << " at " << i;
+        // Decode (one token: the four-row GEMV where the path has one) on the first token.
+        std::vector<float> one(s.rows, NAN);
+        matmul(W, x.data(), s.cols, &xq, 1, one.data(), s.rows, dot_kernels(p));
+        for (int r = 0; r < s.rows; ++r)
+          ASSERT_EQ(one[r], want[r]) << to_string(f) << " decode on " << to_string(p) << " row " << r;
       }
     }
   }
+}
+
+TEST(InferKernels, StackedRowsKeepEachPartsScaleAndCodes) {
+  std::mt19937_64 g(onebit::test::test_seed(3));
+  for (PackedFormat f : kQuantFormats) {
+    const int cols = 1 + (int)(g() % 600);
+    std::vector<int> ca, cb, cc;
+    const PackedMatrix a = random_matrix(f, 1 + (int)(g() % 9), cols, g, ca);
+    const PackedMatrix b = random_matrix(f, 1 + (int)(g() % 9), cols, g, cb);
+    const PackedMatrix c = random_matrix(f, 1 + (int)(g() % 9), cols, g, cc);
+    const PackedMatrix* parts[3] = {&a, &b, &c};
+    ASSERT_TRUE(can_stack_rows(parts));
+    const PackedMatrix s = stack_rows(parts);
+    ASSERT_EQ(s.rows, a.rows + b.rows + c.rows);
+    int r0 = 0;
+    for (const PackedMatrix* m : parts) {
+      for (int r = 0; r < m->rows; ++r) {
+        EXPECT_EQ(s.scale_of(r0 + r), m->scale);
+        for (int k = 0; k < cols; ++k) ASSERT_EQ(code_at(s, r0 + r, k), code_at(*m, r, k)) << to_string(f);
+      }
+      r0 += m->rows;
+    }
+  }
+  std::vector<int> codes;
+  const PackedMatrix t = random_matrix(PackedFormat::Ternary2, 4, 100, g, codes);
+  const PackedMatrix i8 = random_matrix(PackedFormat::Int8, 4, 100, g, codes);
+  const PackedMatrix wide = random_matrix(PackedFormat::Ternary2, 4, 300, g, codes);
+  const PackedMatrix f32 = pack_f32(std::vector<float>(400, 1.0f), 4, 100);
+  const PackedMatrix* mixed[2] = {&t, &i8};
+  const PackedMatrix* widths[2] = {&t, &wide};
+  const PackedMatrix* floats[2] = {&f32, &f32};
+  EXPECT_FALSE(can_stack_rows(mixed));
+  EXPECT_FALSE(can_stack_rows(widths));
+  EXPECT_FALSE(can_stack_rows(floats));
+  EXPECT_THROW(stack_rows(mixed), Error);
 }
 
 TEST(InferKernels, FloatDotsAndAttentionAgreeAcrossPaths) {
@@ -154,8 +200,9 @@ TEST(InferKernels, FloatDotsAndAttentionAgreeAcrossPaths) {
           ASSERT_NEAR(got[i], want[i], 1e-5 * s.cols) << (bf16 ? "bf16" : "f32") << " on " << to_string(p);
       }
     }
-    // One head of attention over n positions, f16 and f32 caches, against a double softmax.
-    const int hd = 1 + (int)(g() % 80), n = 1 + (int)(g() % 50);
+    // One head of attention over n positions, f16 and f32 caches, against a double softmax (head
+    // sizes of 64 and 128 take the register-accumulating path; the others the general one).
+    const int hd = trial % 4 == 0 ? 64 : trial % 4 == 1 ? 128 : 1 + (int)(g() % 80), n = 1 + (int)(g() % 50);
     std::vector<float> q(hd), kf((size_t)n * hd), vf((size_t)n * hd);
     std::vector<uint16_t> kh(kf.size()), vh(vf.size());
     for (float& v : q) v = nd(g);
@@ -177,13 +224,38 @@ TEST(InferKernels, FloatDotsAndAttentionAgreeAcrossPaths) {
     for (int j = 0; j < n; ++j) sum += sc[j] = std::exp(sc[j] - mx);
     for (int j = 0; j < n; ++j)
       for (int i = 0; i < hd; ++i) want[i] += sc[j] / sum * vf[(size_t)j * hd + i];
+    // An int8 cache of the same rows (random codes and row scales; the reference reads them back).
+    std::vector<int8_t> k8(kf.size()), v8(vf.size());
+    std::vector<float> ks(n), vs(n);
+    for (int j = 0; j < n; ++j) {
+      ks[j] = 0.005f + 0.02f * (float)(g() % 100) / 100.0f;
+      vs[j] = 0.005f + 0.02f * (float)(g() % 100) / 100.0f;
+    }
+    for (size_t i = 0; i < k8.size(); ++i) {
+      k8[i] = (int8_t)((int)(g() % 255) - 127);
+      v8[i] = (int8_t)((int)(g() % 255) - 127);
+    }
+    std::vector<double> sc8(n), want8(hd, 0.0);
+    double mx8 = -INFINITY, sum8 = 0;
+    for (int j = 0; j < n; ++j) {
+      double d = 0;
+      for (int i = 0; i < hd; ++i) d += (double)q[i] * k8[(size_t)j * hd + i] * ks[j];
+      sc8[j] = d * scale;
+      mx8 = std::max(mx8, sc8[j]);
+    }
+    for (int j = 0; j < n; ++j) sum8 += sc8[j] = std::exp(sc8[j] - mx8);
+    for (int j = 0; j < n; ++j)
+      for (int i = 0; i < hd; ++i) want8[i] += sc8[j] / sum8 * v8[(size_t)j * hd + i] * vs[j];
     for (KernelPath p : supported_paths()) {
-      std::vector<float> scratch(n), o16(hd), o32(hd);
+      std::vector<float> scratch(n), o16(hd), o32(hd), o8(hd);
       dot_kernels(p).attend_f16(q.data(), kh.data(), vh.data(), n, hd, scale, scratch.data(), o16.data());
       dot_kernels(p).attend_f32(q.data(), kf.data(), vf.data(), n, hd, scale, scratch.data(), o32.data());
+      dot_kernels(p).attend_i8(q.data(), k8.data(), ks.data(), v8.data(), vs.data(), n, hd, scale, scratch.data(),
+                               o8.data());
       for (int i = 0; i < hd; ++i) {
         ASSERT_NEAR(o16[i], want[i], 1e-4) << to_string(p);
         ASSERT_NEAR(o32[i], want[i], 1e-4) << to_string(p);
+        ASSERT_NEAR(o8[i], want8[i], 1e-4) << to_string(p) << " int8 cache, hd " << hd;
       }
     }
   }

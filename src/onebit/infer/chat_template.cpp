@@ -26,7 +26,9 @@ std::string ChatTemplate::turn(const std::string& user, const std::string& syste
   return out + user_prefix + user + user_suffix + assistant_prefix;
 }
 
-ChatTemplate chat_template(ChatTemplate::Kind kind) {
+// Not inlined: GCC 12 inlines it into chat_template_from_text and then warns (-Wrestrict, a false
+// positive) about its string assignments.
+[[gnu::noinline]] ChatTemplate chat_template(ChatTemplate::Kind kind) {
   ChatTemplate t;
   t.kind = kind;
   switch (kind) {
@@ -74,9 +76,16 @@ ChatTemplate chat_template_for_model_dir(const fs::path& dir) {
       if (e.is_object() && e.value("name", "") == "default" && e.contains("template") && e["template"].is_string())
         tpl = e["template"].get<std::string>();
   }
-  if (tpl.find("<|im_start|>") != std::string::npos) return chat_template(ChatTemplate::Kind::ChatML);
-  if (tpl.find("<|start_header_id|>") != std::string::npos) return chat_template(ChatTemplate::Kind::Llama3);
-  return chat_template(ChatTemplate::Kind::Plain);
+  return chat_template_from_text(tpl);
+}
+
+ChatTemplate chat_template_from_text(const std::string& tpl) {
+  ChatTemplate::Kind kind = ChatTemplate::Kind::Plain;
+  if (tpl.find("<|im_start|>") != std::string::npos)
+    kind = ChatTemplate::Kind::ChatML;
+  else if (tpl.find("<|start_header_id|>") != std::string::npos)
+    kind = ChatTemplate::Kind::Llama3;
+  return chat_template(kind);
 }
 
 }  // namespace onebit::infer

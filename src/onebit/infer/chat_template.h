@@ -30,5 +30,8 @@ ChatTemplate chat_template(ChatTemplate::Kind kind);
 // From <dir>/tokenizer_config.json when it has a chat_template this recognises, Plain otherwise.
 // A tokenizer_config.json that is not JSON is an error naming it.
 ChatTemplate chat_template_for_model_dir(const fs::path& dir);
+// From the text of a Jinja chat template (e.g. a GGUF's tokenizer.chat_template): ChatML or Llama-3
+// when it has their markers, Plain otherwise.
+ChatTemplate chat_template_from_text(const std::string& jinja);
 
 }  // namespace onebit::infer

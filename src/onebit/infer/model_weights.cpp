@@ -6,8 +6,10 @@
 #include "onebit/core/error.h"
 #include "onebit/core/json_util.h"
 #include "onebit/core/rng.h"
+#include "onebit/formats/gguf/reader.h"
 #include "onebit/formats/safetensors.h"
 #include "onebit/model/param_layout.h"
+#include "onebit/modeldir/gguf_import.h"
 #include "onebit/modeldir/weights.h"
 
 namespace onebit::infer {
@@ -74,6 +76,33 @@ ModelWeights load_model_dir_weights(const fs::path& dir) {
         fail(weights_path.string(), ": tensor \"", printable(p.name), "\" holds a non-finite value at index ", i);
     w.tensors.emplace(p.name, std::move(t));
   }
+  return w;
+}
+
+bool is_gguf_path(const fs::path& p) { return p.extension() == ".gguf"; }
+
+ModelWeights load_gguf_weights(const fs::path& file, std::string* tokenizer_json, std::string* chat_template) {
+  if (!fs::is_regular_file(file)) fail(file.string(), ": GGUF file not found");
+  if (chat_template) {
+    const formats::gguf::GgufReader r(file);
+    *chat_template = r.has("tokenizer.chat_template") ? r.get_string("tokenizer.chat_template") : std::string();
+  }
+  modeldir::GgufModel g = modeldir::read_gguf_model(file, "", /*read_tokenizer=*/tokenizer_json != nullptr);
+  ModelWeights w;
+  w.config = g.config;
+  w.source = file.string();
+  for (const model::ParamInfo& p : g.layout) {
+    if (w.tensors.count(p.name)) continue;  // a tied head names the embedding again
+    WeightTensor t;
+    t.shape = p.shape;
+    const auto first = g.params.begin() + static_cast<std::ptrdiff_t>(p.offset);
+    t.values.assign(first, first + static_cast<std::ptrdiff_t>(p.numel));
+    for (size_t i = 0; i < t.values.size(); ++i)
+      if (!std::isfinite(t.values[i]))
+        fail(file.string(), ": tensor of \"", printable(p.name), "\" holds a non-finite value at index ", i);
+    w.tensors.emplace(p.name, std::move(t));
+  }
+  if (tokenizer_json) *tokenizer_json = std::move(g.tokenizer_json);
   return w;
 }
 

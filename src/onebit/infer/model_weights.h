@@ -37,6 +37,18 @@ struct ModelWeights {
 // allocates nothing).
 ModelWeights load_model_dir_weights(const fs::path& dir);
 
+// A llama.cpp GGUF file of the bitnet or llama architecture (modeldir::read_gguf_model: config from
+// its metadata, ternary tensors as master weights that pack back to exactly the file's codes and
+// scale). When tokenizer_json is given, the file's tokenizer (tokenizer.huggingface.json or rebuilt
+// from its gpt2 metadata; an error when it has neither) goes there; its "tokenizer.chat_template"
+// (empty when absent) goes to *chat_template when given. Peak memory is about twice the model in f32
+// (the reader's arena, then the tensors).
+ModelWeights load_gguf_weights(const fs::path& file, std::string* tokenizer_json = nullptr,
+                               std::string* chat_template = nullptr);
+
+// A path ending in .gguf → load_gguf_weights, anything else → load_model_dir_weights.
+bool is_gguf_path(const fs::path& p);
+
 // Random ternary weights for every ternary linear (codes -1, 0, +1 drawn 3:2:3, scale 0.02) and
 // N(0, 0.02) f32 values for everything else, norms 1: for speed measurements of shapes that have
 // no trained weights (the bench command's `random:<preset>`).

@@ -18,6 +18,8 @@ const char* to_string(PackedFormat f) {
       return "binary-1bit";
     case PackedFormat::Int8:
       return "int8";
+    case PackedFormat::Q6:
+      return "q6";
     case PackedFormat::F32:
       return "f32";
     case PackedFormat::BF16:
@@ -36,12 +38,18 @@ int block_codes(PackedFormat f) {
       return 256;
     case PackedFormat::Int8:
       return 64;
+    case PackedFormat::Q6:
+      return 256;
     default:
       return 0;
   }
 }
 
-int block_bytes(PackedFormat f) { return f == PackedFormat::Int8 ? 64 : block_codes(f) ? 32 : 0; }
+int block_bytes(PackedFormat f) {
+  if (f == PackedFormat::Int8) return 64;
+  if (f == PackedFormat::Q6) return 192;
+  return block_codes(f) ? 32 : 0;
+}
 
 AlignedBytes::AlignedBytes(size_t n) : n_(n) {
   const size_t rounded = (n + 63) / 64 * 64;
@@ -171,6 +179,72 @@ PackedMatrix pack_int8_rows(std::span<const float> values, int rows, int cols) {
   return m;
 }
 
+bool can_stack_rows(std::span<const PackedMatrix* const> parts) {
+  if (parts.empty()) return false;
+  for (const PackedMatrix* m : parts)
+    if (!takes_int8_input(m->format) || m->format != parts[0]->format || m->cols != parts[0]->cols ||
+        m->row_bytes != parts[0]->row_bytes)
+      return false;
+  return true;
+}
+
+PackedMatrix stack_rows(std::span<const PackedMatrix* const> parts) {
+  OB_CHECK(can_stack_rows(parts), "stack_rows: the parts differ in format or width");
+  int rows = 0;
+  for (const PackedMatrix* m : parts) rows += m->rows;
+  PackedMatrix out = make_quantized(parts[0]->format, rows, parts[0]->cols, 1.0f);
+  out.row_scales.reserve(rows);
+  uint8_t* dst = out.data.data();
+  for (const PackedMatrix* m : parts) {
+    std::memcpy(dst, m->data.data(), m->row_bytes * m->rows);
+    dst += m->row_bytes * m->rows;
+    for (int r = 0; r < m->rows; ++r) out.row_scales.push_back(m->scale_of(r));
+  }
+  return out;
+}
+
+namespace {
+
+// Writes row r of a Q6 matrix from codes[0..cols) (|code| <= 31; the padding codes are 0).
+void put_q6_row(PackedMatrix& m, int r, const int8_t* codes, int cols) {
+  uint8_t* row = m.data.data() + (size_t)r * m.row_bytes;
+  for (int c = 0; c < m.padded_cols; ++c) {
+    const int v = c < cols ? codes[c] : 0;
+    OB_CHECK(v >= -31 && v <= 31, "pack_q6: code ", v, " at (", r, ", ", c, ") is outside [-31, 31]");
+    const unsigned u = (unsigned)(v + 32);
+    uint8_t* blk = row + (size_t)(c / 256) * 192;
+    const int k = c % 256;
+    blk[k % 128] |= (uint8_t)((u & 15) << (k < 128 ? 0 : 4));
+    blk[128 + k % 64] |= (uint8_t)((u >> 4) << (2 * (k / 64)));
+  }
+}
+
+}  // namespace
+
+PackedMatrix pack_q6(std::span<const int8_t> codes, int rows, int cols, float scale) {
+  check_size(codes.size(), rows, cols, "pack_q6");
+  PackedMatrix m = make_quantized(PackedFormat::Q6, rows, cols, scale);
+  for (int r = 0; r < rows; ++r) put_q6_row(m, r, codes.data() + (size_t)r * cols, cols);
+  return m;
+}
+
+PackedMatrix pack_q6_rows(std::span<const float> values, int rows, int cols) {
+  check_size(values.size(), rows, cols, "pack_q6_rows");
+  PackedMatrix m = make_quantized(PackedFormat::Q6, rows, cols, 1.0f);
+  m.row_scales.resize(rows);
+  std::vector<int8_t> codes(cols);
+  for (int r = 0; r < rows; ++r) {
+    const float* w = values.data() + (size_t)r * cols;
+    float mx = 0;
+    for (int c = 0; c < cols; ++c) mx = std::max(mx, std::abs(w[c]));
+    const float inv = 31.0f / std::max(mx, 1e-5f);
+    m.row_scales[r] = 1.0f / inv;
+    for (int c = 0; c < cols; ++c) codes[c] = (int8_t)std::clamp(std::nearbyint(w[c] * inv), -31.0f, 31.0f);
+    put_q6_row(m, r, codes.data(), cols);
+  }
+  return m;
+}
+
 int code_at(const PackedMatrix& m, int r, int c) {
   const uint8_t* row = m.row(r);
   switch (m.format) {
@@ -190,6 +264,12 @@ int code_at(const PackedMatrix& m, int r, int c) {
     }
     case PackedFormat::Int8:
       return reinterpret_cast<const int8_t*>(row)[c];
+    case PackedFormat::Q6: {
+      const uint8_t* blk = row + (size_t)(c / 256) * 192;
+      const int k = c % 256;
+      const int lo = (blk[k % 128] >> (k < 128 ? 0 : 4)) & 15, hi = (blk[128 + k % 64] >> (2 * (k / 64))) & 3;
+      return (lo | hi << 4) - 32;
+    }
     default:
       fail("code_at: ", to_string(m.format), " has no integer codes");
   }
@@ -201,10 +281,11 @@ float value_at(const PackedMatrix& m, int r, int c) {
   return (float)code_at(m, r, c) * m.scale_of(r);
 }
 
-float ternary_codes(std::span<const float> w, std::span<int8_t> codes) {
+float ternary_codes(std::span<const float> w, std::span<int8_t> codes, TernaryScaleRule rule) {
   double sum = 0;
   for (float v : w) sum += std::abs((double)v);
-  const float g = (float)(sum / (double)w.size() + 1e-5);
+  const double mean = sum / (double)w.size();
+  const float g = (float)(rule == TernaryScaleRule::ClampedMean ? std::max(mean, 1e-5) : mean + 1e-5);
   for (size_t i = 0; i < w.size(); ++i) codes[i] = (int8_t)std::clamp(std::nearbyint(w[i] / g), -1.0f, 1.0f);
   return g;
 }

@@ -19,6 +19,8 @@ const char* to_string(HeadType h) {
       return "bf16";
     case HeadType::Int8:
       return "int8";
+    case HeadType::Q6:
+      return "q6";
   }
   return "?";
 }
@@ -31,9 +33,16 @@ bool quantized_precision(Precision p) {
   return p == Precision::Ternary || p == Precision::Binary || p == Precision::Int8;
 }
 
+// The ternary scale rule of the model's architecture (the training network's quant_scale): a
+// model_type "bitnet" model quantizes with transformers' max(mean|W|, 1e-5).
+TernaryScaleRule ternary_rule(const model::ModelConfig& cfg) {
+  return cfg.architecture == model::Architecture::BitNet ? TernaryScaleRule::ClampedMean
+                                                         : TernaryScaleRule::MeanPlusEps;
+}
+
 // The effective (quantized, then dequantized) f32 values the training network uses for a tensor
 // whose input is not quantized (the embedding, act-none models): DESIGN.md's quantizers, verbatim.
-std::vector<float> effective_values(WeightTensor& t, Precision p) {
+std::vector<float> effective_values(WeightTensor& t, Precision p, TernaryScaleRule rule) {
   if (t.is_ternary_codes()) {
     std::vector<float> out(t.ternary_codes.size());
     for (size_t i = 0; i < out.size(); ++i) out[i] = (float)t.ternary_codes[i] * t.ternary_scale;
@@ -41,26 +50,28 @@ std::vector<float> effective_values(WeightTensor& t, Precision p) {
   }
   const kernels::WeightQuant q = model::to_weight_quant(p);
   if (q == kernels::WeightQuant::None) return std::move(t.values);
-  const kernels::QuantScale s = kernels::ref::weight_quant_scale(t.values.data(), t.values.size(), q);
+  const kernels::QuantScale s = q == kernels::WeightQuant::Ternary && rule == TernaryScaleRule::ClampedMean
+                                    ? kernels::ref::ternary_scale_clamped(t.values.data(), t.values.size())
+                                    : kernels::ref::weight_quant_scale(t.values.data(), t.values.size(), q);
   std::vector<float> out(t.values.size());
   kernels::ref::weight_quantize(out.data(), t.values.data(), out.size(), q, s, 0.0f);
   return out;
 }
 
 PackedMatrix pack_linear(WeightTensor t, const std::string& name, Precision p, bool int8_input, PackedFormat ternary,
-                         const std::string& source) {
+                         TernaryScaleRule rule, const std::string& source) {
   const int rows = (int)t.shape[0], cols = (int)t.shape[1];
   if (t.is_ternary_codes() && p != Precision::Ternary)
     fail(source, ": tensor \"", printable(name), "\" holds ternary codes but the config makes it ", model::to_string(p));
   if (!int8_input) {
     if (p == Precision::BF16) return pack_bf16(t.values, rows, cols);
-    return pack_f32(effective_values(t, p), rows, cols);
+    return pack_f32(effective_values(t, p, rule), rows, cols);
   }
   if (t.is_ternary_codes()) return pack_ternary(t.ternary_codes, rows, cols, t.ternary_scale, ternary);
   std::vector<int8_t> codes(t.values.size());
   switch (p) {
     case Precision::Ternary: {
-      const float g = ternary_codes(t.values, codes);
+      const float g = ternary_codes(t.values, codes, rule);
       return pack_ternary(codes, rows, cols, g, ternary);
     }
     case Precision::Binary: {
@@ -78,6 +89,9 @@ enum { kQ, kK, kV, kO, kGate, kUp, kDown };
 
 struct Layer {
   PackedMatrix lin[7];
+  // q/k/v and gate/up stacked into one matrix each where their formats allow (can_stack_rows): one
+  // GEMV over the shared activation and one thread-pool job; their lin[] entries are then empty.
+  PackedMatrix qkv, gate_up;
   std::vector<float> input_norm, post_norm, q_norm, k_norm, attn_sub_norm, ffn_sub_norm;
 };
 
@@ -105,7 +119,7 @@ struct Runtime::Impl {
   KvCache cache;
   std::vector<float> rope_cos, rope_sin;  // [ctx, head_dim / 2]
   // Scratch, sized once for prefill_chunk tokens.
-  std::vector<float> x, h, q, kbuf, vbuf, att, tmp, gate, up, act, scores;
+  std::vector<float> x, h, q, kbuf, vbuf, att, tmp, gate, up, act, scores, fused;
   QuantizedActs xq;
 
   void build(ModelWeights& w);
@@ -139,6 +153,7 @@ void Runtime::Impl::build(ModelWeights& w) {
   const std::string& src = w.source;
   const auto layout = model::build_param_layout(cfg);
   const bool act_int8 = cfg.quantization.activation_bits == model::ActBits::Int8;
+  const TernaryScaleRule rule = ternary_rule(cfg);
   auto norm = [&](int idx) {
     if (idx < 0) return std::vector<float>();
     const auto& p = layout.info[idx];
@@ -153,7 +168,17 @@ void Runtime::Impl::build(ModelWeights& w) {
     for (int j = 0; j < 7; ++j) {
       const auto& p = layout.info[idx[j]];
       const bool int8_in = quantized_precision(p.precision) && act_int8;
-      L.lin[j] = pack_linear(w.take(p.name, p.shape), p.name, p.precision, int8_in, opt.ternary, src);
+      L.lin[j] = pack_linear(w.take(p.name, p.shape), p.name, p.precision, int8_in, opt.ternary, rule, src);
+    }
+    const PackedMatrix* qkv[3] = {&L.lin[kQ], &L.lin[kK], &L.lin[kV]};
+    if (can_stack_rows(qkv)) {
+      L.qkv = stack_rows(qkv);
+      for (int j : {kQ, kK, kV}) L.lin[j] = PackedMatrix();
+    }
+    const PackedMatrix* gu[2] = {&L.lin[kGate], &L.lin[kUp]};
+    if (can_stack_rows(gu)) {
+      L.gate_up = stack_rows(gu);
+      for (int j : {kGate, kUp}) L.lin[j] = PackedMatrix();
     }
     L.input_norm = norm(P.input_norm);
     L.post_norm = norm(P.post_norm);
@@ -176,15 +201,18 @@ void Runtime::Impl::build(ModelWeights& w) {
   if (!shared) {
     WeightTensor ht = tied ? et : w.take(Hd.name, Hd.shape);
     if (opt.head == HeadType::Model) {
-      head = std::make_shared<PackedMatrix>(pack_linear(std::move(ht), Hd.name, hp, head_int8_in, opt.ternary, src));
+      head = std::make_shared<PackedMatrix>(
+          pack_linear(std::move(ht), Hd.name, hp, head_int8_in, opt.ternary, rule, src));
     } else {
-      std::vector<float> v = effective_values(ht, hp);
-      head = std::make_shared<PackedMatrix>(opt.head == HeadType::BF16 ? pack_bf16(v, V, d) : pack_int8_rows(v, V, d));
+      std::vector<float> v = effective_values(ht, hp, rule);
+      head = std::make_shared<PackedMatrix>(opt.head == HeadType::BF16   ? pack_bf16(v, V, d)
+                                            : opt.head == HeadType::Int8 ? pack_int8_rows(v, V, d)
+                                                                         : pack_q6_rows(v, V, d));
     }
   }
   embed = std::make_shared<PackedMatrix>(ep == Precision::BF16 && !et.is_ternary_codes()
                                              ? pack_bf16(et.values, V, d)
-                                             : pack_f32(effective_values(et, ep), V, d));
+                                             : pack_f32(effective_values(et, ep, rule), V, d));
   if (!head) head = embed;
 }
 
@@ -219,6 +247,7 @@ Runtime::Runtime(ModelWeights weights, const RuntimeOptions& opt) : impl_(std::m
   m.kbuf.assign(C * kvd, 0.0f);
   m.vbuf.assign(C * kvd, 0.0f);
   for (auto* v : {&m.gate, &m.up, &m.act}) v->assign(C * ff, 0.0f);
+  m.fused.assign(C * std::max((size_t)d + 2 * kvd, 2 * ff), 0.0f);
   m.scores.assign((size_t)c.num_attention_heads * m.ctx, 0.0f);
   m.xq.reserve((int)C, std::max(d, (int)ff));
 }
@@ -240,9 +269,20 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
     // Attention.
     rmsnorm(h.data(), x.data(), L.input_norm.data(), C, d, eps);
     xq_src = nullptr;
-    linear(L.lin[kQ], h.data(), C, q.data());
-    linear(L.lin[kK], h.data(), C, kbuf.data());
-    linear(L.lin[kV], h.data(), C, vbuf.data());
+    if (L.qkv.rows) {
+      linear(L.qkv, h.data(), C, fused.data());
+      const size_t w = (size_t)d + 2 * kvd;
+      for (int t = 0; t < C; ++t) {
+        const float* row = fused.data() + t * w;
+        std::memcpy(q.data() + (size_t)t * d, row, d * sizeof(float));
+        std::memcpy(kbuf.data() + (size_t)t * kvd, row + d, kvd * sizeof(float));
+        std::memcpy(vbuf.data() + (size_t)t * kvd, row + d + kvd, kvd * sizeof(float));
+      }
+    } else {
+      linear(L.lin[kQ], h.data(), C, q.data());
+      linear(L.lin[kK], h.data(), C, kbuf.data());
+      linear(L.lin[kV], h.data(), C, vbuf.data());
+    }
     if (cfg.qk_norm) {
       rmsnorm(q.data(), q.data(), L.q_norm.data(), C * H, hd, eps);
       rmsnorm(kbuf.data(), kbuf.data(), L.k_norm.data(), C * KV, hd, eps);
@@ -258,6 +298,9 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
         float* out = att.data() + (size_t)t * d + hh * hd;
         if (cache.type() == KvType::F16)
           k->attend_f16(qt, cache.keys_f16(l, kh), cache.values_f16(l, kh), pos + t + 1, hd, scale, sc, out);
+        else if (cache.type() == KvType::Int8)
+          k->attend_i8(qt, cache.keys_i8(l, kh), cache.key_scales(l, kh), cache.values_i8(l, kh),
+                       cache.value_scales(l, kh), pos + t + 1, hd, scale, sc, out);
         else
           k->attend_f32(qt, cache.keys_f32(l, kh), cache.values_f32(l, kh), pos + t + 1, hd, scale, sc, out);
       }
@@ -273,9 +316,17 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
     // MLP.
     rmsnorm(h.data(), x.data(), L.post_norm.data(), C, d, eps);
     xq_src = nullptr;
-    linear(L.lin[kGate], h.data(), C, gate.data());
-    linear(L.lin[kUp], h.data(), C, up.data());
-    kernels::ref::gated_act_forward(act.data(), gate.data(), up.data(), (size_t)C * ff, act_kind);
+    if (L.gate_up.rows) {
+      linear(L.gate_up, h.data(), C, fused.data());
+      for (int t = 0; t < C; ++t) {
+        const float* row = fused.data() + (size_t)t * 2 * ff;
+        kernels::ref::gated_act_forward(act.data() + (size_t)t * ff, row, row + ff, ff, act_kind);
+      }
+    } else {
+      linear(L.lin[kGate], h.data(), C, gate.data());
+      linear(L.lin[kUp], h.data(), C, up.data());
+      kernels::ref::gated_act_forward(act.data(), gate.data(), up.data(), (size_t)C * ff, act_kind);
+    }
     const float* down_in = act.data();
     xq_src = nullptr;
     if (cfg.sub_ln) {
@@ -305,8 +356,10 @@ size_t Runtime::kv_bytes() const { return impl_->cache.bytes(); }
 
 size_t Runtime::weight_bytes_per_token() const {
   size_t n = impl_->head->bytes();
-  for (const Layer& L : impl_->layers)
+  for (const Layer& L : impl_->layers) {
     for (const PackedMatrix& m : L.lin) n += m.bytes();
+    n += L.qkv.bytes() + L.gate_up.bytes();
+  }
   return n;
 }
 

@@ -19,9 +19,9 @@
 namespace onebit::infer {
 
 // The LM head's storage: as the config says (the sandwich rule: f32 unless quantized), or smaller
-// for speed when the vocabulary is large: bf16, or int8 with one scale per row (its input then is
-// quantized to int8 per token too; an approximation the training never saw).
-enum class HeadType { Model, BF16, Int8 };
+// for speed when the vocabulary is large: bf16, or int8 / 6-bit codes with one scale per row (its
+// input then is quantized to int8 per token too; an approximation the training never saw).
+enum class HeadType { Model, BF16, Int8, Q6 };
 const char* to_string(HeadType h);
 
 struct RuntimeOptions {

@@ -151,7 +151,7 @@ bool synthesize_ternary_master(std::vector<float>& v) {
 
 }  // namespace
 
-GgufModel read_gguf_model(const fs::path& in, const std::string& tokenizer_path) {
+GgufModel read_gguf_model(const fs::path& in, const std::string& tokenizer_path, bool read_tokenizer) {
   const gg::GgufReader r(in);
   const std::string file = r.path().string();
   GgufModel m;
@@ -160,10 +160,11 @@ GgufModel read_gguf_model(const fs::path& in, const std::string& tokenizer_path)
            printable(m.architecture), "\" cannot be imported (bitnet or llama)");
   m.config = config_from_gguf(r, m.architecture);
   const model::ModelConfig& cfg = m.config;
-  m.tokenizer_json = tokenizer_path.empty() ? tokenizer_json_from_gguf(r)
-                                            : read_file(fs::is_directory(tokenizer_path)
-                                                            ? fs::path(tokenizer_path) / "tokenizer.json"
-                                                            : fs::path(tokenizer_path));
+  if (read_tokenizer)
+    m.tokenizer_json = tokenizer_path.empty() ? tokenizer_json_from_gguf(r)
+                                              : read_file(fs::is_directory(tokenizer_path)
+                                                              ? fs::path(tokenizer_path) / "tokenizer.json"
+                                                              : fs::path(tokenizer_path));
   const model::ParamLayout layout = model::build_param_layout(cfg);
   // Every tensor is checked before the arena is allocated: a file whose metadata claims a huge model
   // with tensors that do not match costs no memory.

@@ -29,8 +29,9 @@ struct GgufModel {
   int other_tensors = 0;    // linears stored with their values as they are
 };
 
-// tokenizer_path, when not empty, replaces the tokenizer rebuilt from the GGUF metadata.
-GgufModel read_gguf_model(const fs::path& in, const std::string& tokenizer_path = "");
+// tokenizer_path, when not empty, replaces the tokenizer rebuilt from the GGUF metadata; with
+// read_tokenizer false neither is read (tokenizer_json stays empty: a runtime benchmark needs none).
+GgufModel read_gguf_model(const fs::path& in, const std::string& tokenizer_path = "", bool read_tokenizer = true);
 
 // read_gguf_model, then config.json, model.safetensors and tokenizer.json into out_dir (each to a
 // temp name and renamed).

@@ -29,7 +29,8 @@ KernelPath default_path();
 using DotFn = void (*)(const uint8_t* w, int nblocks, const int8_t* x, size_t x_stride, const int32_t* xsum, int nx,
                        int32_t* out);
 // Decode (one token): out[r] = sum_k code(w + r * row_bytes, k) * x[k] for r < 4, four weight rows
-// sharing each activation load. nullptr where a path has none (matmul then calls DotFn per row).
+// sharing each activation load and one call's overhead. nullptr where a path has none (matmul then
+// calls DotFn per row). xsum is the sum of x (the stored codes' offset).
 using Dot4RowsFn = void (*)(const uint8_t* w, size_t row_bytes, int nblocks, const int8_t* x, int32_t xsum,
                             int32_t* out);
 // out[j] = sum_k w[k] * x[j * x_stride + k], k < n (f32 or bf16 weights, f32 activations), nx <= 4.
@@ -41,16 +42,20 @@ using AttendF16Fn = void (*)(const float* q, const uint16_t* k, const uint16_t* 
                              float* scores, float* out);
 using AttendF32Fn = void (*)(const float* q, const float* k, const float* v, int n, int hd, float scale,
                              float* scores, float* out);
+// The same over an int8 cache: row j of k is k_codes[j] * k_scales[j], likewise v.
+using AttendI8Fn = void (*)(const float* q, const int8_t* k, const float* k_scales, const int8_t* v,
+                            const float* v_scales, int n, int hd, float scale, float* scores, float* out);
 
 struct DotKernels {
   KernelPath path;
   int max_rows;  // activation rows one integer dot call takes (registers: 4 on AVX2, 8 on AVX-512)
-  DotFn ternary2, ternary1_6, binary1, int8;
+  DotFn ternary2, ternary1_6, binary1, int8, q6;
   Dot4RowsFn ternary2_4rows;
   DotF32Fn f32;
   DotBf16Fn bf16;
   AttendF16Fn attend_f16;
   AttendF32Fn attend_f32;
+  AttendI8Fn attend_i8;
 };
 
 const DotKernels& dot_kernels(KernelPath p);

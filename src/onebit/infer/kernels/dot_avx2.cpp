@@ -143,6 +143,51 @@ void ternary2_4rows(const uint8_t* w, size_t row_bytes, int nblocks, const int8_
   for (int r = 0; r < 4; ++r) out[r] = hsum_epi32(acc[r]) - xsum;
 }
 
+// Q6: 32 consecutive codes (unsigned, code + 32) from the block's two nibble halves and its top-bit
+// bytes; piece p < 8 covers codes 32p..32p+31.
+inline __m256i q6_piece(const uint8_t* blk, int p) {
+  const __m256i lo = load(blk + 32 * (p % 4)), hi = load(blk + 128 + 32 * (p % 2));
+  const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+  const __m256i low = p < 4 ? _mm256_and_si256(lo, m4) : _mm256_and_si256(_mm256_srli_epi16(lo, 4), m4);
+  const __m256i top = _mm256_and_si256(_mm256_srli_epi16(hi, 2 * (p / 2)), m2);
+  return _mm256_or_si256(low, _mm256_slli_epi16(top, 4));
+}
+
+// u * x with u <= 63: a maddubs pair sum stays below 2 * 63 * 127, widened to int32 at once.
+template <int NX>
+void q6_rows(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* raw) {
+  __m256i acc[NX];
+  for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_si256();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int b = 0; b < nblocks; ++b) {
+    const uint8_t* blk = w + (size_t)b * 192;
+    const int8_t* xb = x + (size_t)b * 256;
+    for (int p = 0; p < 8; ++p) {
+      const __m256i u = q6_piece(blk, p);
+      for (int j = 0; j < NX; ++j)
+        acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(u, load(xb + j * xs + 32 * p)), ones));
+    }
+  }
+  for (int j = 0; j < NX; ++j) raw[j] = hsum_epi32(acc[j]);
+}
+
+void dot_q6(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, const int32_t* xsum, int nx, int32_t* out) {
+  switch (nx) {
+    case 1:
+      q6_rows<1>(w, nblocks, x, xs, out);
+      break;
+    case 2:
+      q6_rows<2>(w, nblocks, x, xs, out);
+      break;
+    case 3:
+      q6_rows<3>(w, nblocks, x, xs, out);
+      break;
+    default:
+      q6_rows<4>(w, nblocks, x, xs, out);
+  }
+  for (int j = 0; j < nx; ++j) out[j] -= 32 * xsum[j];
+}
+
 template <int NX>
 void int8_rows(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* out) {
   __m256i acc[NX];
@@ -240,8 +285,10 @@ inline __m256 exp8(__m256 x) {
 
 // Scores of 4 keys at once (one horizontal reduction for all four), softmax with exp8, then the
 // weighted sum of values.
+// ks / vs: per-row scales of an int8 cache (nullptr: 1), folded into each row's score and weight.
 template <typename KV, __m256 (*Load8)(const KV*), float (*Load1)(KV)>
-void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale, float* scores, float* out) {
+void attend_rows(const float* q, const KV* k, const float* ks, const KV* v, const float* vs, int n, int hd,
+                 float scale, float* scores, float* out) {
   const int hd8 = hd / 8 * 8;
   int j = 0;
   for (; j + 4 <= n; j += 4) {
@@ -263,7 +310,9 @@ void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale
         for (int i = hd8; i < hd; ++i) t[u] += q[i] * Load1(k0[(size_t)u * hd + i]);
       s = _mm_load_ps(t);
     }
-    _mm_storeu_ps(scores + j, _mm_mul_ps(s, _mm_set1_ps(scale)));
+    s = _mm_mul_ps(s, _mm_set1_ps(scale));
+    if (ks) s = _mm_mul_ps(s, _mm_loadu_ps(ks + j));
+    _mm_storeu_ps(scores + j, s);
   }
   for (; j < n; ++j) {
     const KV* kj = k + (size_t)j * hd;
@@ -271,7 +320,7 @@ void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale
     for (int i = 0; i < hd8; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), Load8(kj + i), acc);
     float d = hsum_ps(acc);
     for (int i = hd8; i < hd; ++i) d += q[i] * Load1(kj[i]);
-    scores[j] = d * scale;
+    scores[j] = d * scale * (ks ? ks[j] : 1.0f);
   }
   float mx = -INFINITY;
   for (int t = 0; t < n; ++t) mx = fmax1(mx, scores[t]);
@@ -286,16 +335,41 @@ void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale
   float sum = hsum_ps(sumv);
   for (; t < n; ++t) sum += scores[t] = expf(scores[t] - mx);
   const float inv = 1.0f / sum;
+  if (hd % 64 == 0) {
+    // 64 output values at a time stay in 8 registers over all n positions (no load/store of out per
+    // position: that store-to-load chain was most of a decode step's attention time).
+    for (int i0 = 0; i0 < hd; i0 += 64) {
+      __m256 acc[8];
+      for (int u = 0; u < 8; ++u) acc[u] = _mm256_setzero_ps();
+      for (int jj = 0; jj < n; ++jj) {
+        const KV* vj = v + (size_t)jj * hd + i0;
+        const __m256 pv = _mm256_set1_ps(vs ? scores[jj] * vs[jj] : scores[jj]);
+        for (int u = 0; u < 8; ++u) acc[u] = _mm256_fmadd_ps(pv, Load8(vj + 8 * u), acc[u]);
+      }
+      for (int u = 0; u < 8; ++u) _mm256_storeu_ps(out + i0 + 8 * u, _mm256_mul_ps(acc[u], _mm256_set1_ps(inv)));
+    }
+    return;
+  }
   for (int i = 0; i < hd; ++i) out[i] = 0;
   for (int jj = 0; jj < n; ++jj) {
     const KV* vj = v + (size_t)jj * hd;
-    const float p = scores[jj] * inv;
+    const float p = scores[jj] * inv * (vs ? vs[jj] : 1.0f);
     const __m256 pv = _mm256_set1_ps(p);
     for (int i = 0; i < hd8; i += 8)
       _mm256_storeu_ps(out + i, _mm256_fmadd_ps(pv, Load8(vj + i), _mm256_loadu_ps(out + i)));
     for (int i = hd8; i < hd; ++i) out[i] += p * Load1(vj[i]);
   }
 }
+
+template <typename KV, __m256 (*Load8)(const KV*), float (*Load1)(KV)>
+void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale, float* scores, float* out) {
+  attend_rows<KV, Load8, Load1>(q, k, nullptr, v, nullptr, n, hd, scale, scores, out);
+}
+
+inline __m256 load_i8x8(const int8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+inline float i8_scalar(int8_t x) { return (float)x; }
 
 }  // namespace
 
@@ -306,11 +380,13 @@ const DotKernels& avx2_kernels() {
                             dot_ternary1_6,
                             dot_binary1,
                             dot_int8,
+                            dot_q6,
                             ternary2_4rows,
                             dot_float<float, load_f32x8, f32_scalar>,
                             dot_float<uint16_t, load_bf16x8, bf16_scalar>,
                             attend<uint16_t, load_f16x8, f16_scalar>,
-                            attend<float, load_f32x8, f32_scalar>};
+                            attend<float, load_f32x8, f32_scalar>,
+                            attend_rows<int8_t, load_i8x8, i8_scalar>};
   return k;
 }
 

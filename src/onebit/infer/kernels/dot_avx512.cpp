@@ -169,6 +169,57 @@ void ternary2_4rows(const uint8_t* w, size_t row_bytes, int nblocks, const int8_
   for (int r = 0; r < 4; ++r) out[r] = hsum512(acc[r]) + hsum256(tail[r]) - xsum;
 }
 
+// Q6, 64 codes per register: piece p < 4 covers codes 64p..64p+63 (the nibble bytes 0..63 hold codes
+// 0..63 and 128..191, bytes 64..127 codes 64..127 and 192..255; the 64 top-bit bytes all four).
+template <int NX>
+void q6_rows(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* raw) {
+  __m512i acc[NX];
+  for (int j = 0; j < NX; ++j) acc[j] = _mm512_setzero_si512();
+  const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+  for (int b = 0; b < nblocks; ++b) {
+    const uint8_t* blk = w + (size_t)b * 192;
+    const __m512i l0 = load512(blk), l1 = load512(blk + 64), h = load512(blk + 128);
+    const __m512i u[4] = {
+        _mm512_or_si512(_mm512_and_si512(l0, m4), _mm512_and_si512(_mm512_slli_epi16(h, 4), m30)),
+        _mm512_or_si512(_mm512_and_si512(l1, m4), _mm512_and_si512(_mm512_slli_epi16(h, 2), m30)),
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), _mm512_and_si512(h, m30)),
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_and_si512(_mm512_srli_epi16(h, 2), m30))};
+    const int8_t* xb = x + (size_t)b * 256;
+    for (int p = 0; p < 4; ++p)
+      for (int j = 0; j < NX; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], u[p], load512(xb + j * xs + 64 * p));
+  }
+  for (int j = 0; j < NX; ++j) raw[j] = hsum512(acc[j]);
+}
+
+void dot_q6(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, const int32_t* xsum, int nx, int32_t* out) {
+  switch (nx) {
+    case 1:
+      q6_rows<1>(w, nblocks, x, xs, out);
+      break;
+    case 2:
+      q6_rows<2>(w, nblocks, x, xs, out);
+      break;
+    case 3:
+      q6_rows<3>(w, nblocks, x, xs, out);
+      break;
+    case 4:
+      q6_rows<4>(w, nblocks, x, xs, out);
+      break;
+    case 5:
+      q6_rows<5>(w, nblocks, x, xs, out);
+      break;
+    case 6:
+      q6_rows<6>(w, nblocks, x, xs, out);
+      break;
+    case 7:
+      q6_rows<7>(w, nblocks, x, xs, out);
+      break;
+    default:
+      q6_rows<8>(w, nblocks, x, xs, out);
+  }
+  for (int j = 0; j < nx; ++j) out[j] -= 32 * xsum[j];
+}
+
 template <int NX>
 void int8_rows(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* out) {
   __m512i acc[NX];
@@ -217,6 +268,7 @@ const DotKernels& avx512vnni_kernels() {
     t.ternary1_6 = dot_ternary1_6;
     t.binary1 = dot_binary1;
     t.int8 = dot_int8;
+    t.q6 = dot_q6;
     t.ternary2_4rows = ternary2_4rows;
     return t;
   }();

@@ -49,6 +49,19 @@ void dot_binary1(const uint8_t* w, int nblocks, const int8_t* x, size_t x_stride
   for (int j = 0; j < nx; ++j) out[j] = 2 * out[j] - xsum[j];  // sign = 2 * bit - 1
 }
 
+void dot_q6(const uint8_t* w, int nblocks, const int8_t* x, size_t x_stride, const int32_t* xsum, int nx,
+            int32_t* out) {
+  for (int j = 0; j < nx; ++j) out[j] = 0;
+  for (int b = 0; b < nblocks; ++b) {
+    const uint8_t* blk = w + (size_t)b * 192;
+    for (int k = 0; k < 256; ++k) {
+      const int u = ((blk[k % 128] >> (k < 128 ? 0 : 4)) & 15) | ((blk[128 + k % 64] >> (2 * (k / 64))) & 3) << 4;
+      for (int j = 0; j < nx; ++j) out[j] += u * x[j * x_stride + (size_t)b * 256 + k];
+    }
+  }
+  for (int j = 0; j < nx; ++j) out[j] -= 32 * xsum[j];  // stored code + 32
+}
+
 void dot_int8(const uint8_t* w, int nblocks, const int8_t* x, size_t x_stride, const int32_t*, int nx,
               int32_t* out) {
   const auto* c = reinterpret_cast<const int8_t*>(w);
@@ -80,31 +93,41 @@ void dot_bf16(const uint16_t* w, int n, const float* x, size_t x_stride, int nx,
   }
 }
 
+// ks / vs: per-row scales of an int8 cache (nullptr: 1).
 template <typename KV, float (*Load)(KV)>
-void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale, float* scores, float* out) {
+void attend_rows(const float* q, const KV* k, const float* ks, const KV* v, const float* vs, int n, int hd,
+                 float scale, float* scores, float* out) {
   float mx = -INFINITY;
   for (int j = 0; j < n; ++j) {
     float d = 0;
     for (int i = 0; i < hd; ++i) d += q[i] * Load(k[(size_t)j * hd + i]);
-    scores[j] = d * scale;
+    scores[j] = d * scale * (ks ? ks[j] : 1.0f);
     mx = std::max(mx, scores[j]);
   }
   float sum = 0;
   for (int j = 0; j < n; ++j) sum += scores[j] = std::exp(scores[j] - mx);
   for (int i = 0; i < hd; ++i) out[i] = 0;
   for (int j = 0; j < n; ++j) {
-    const float p = scores[j] / sum;
+    const float p = scores[j] / sum * (vs ? vs[j] : 1.0f);
     for (int i = 0; i < hd; ++i) out[i] += p * Load(v[(size_t)j * hd + i]);
   }
 }
+
+template <typename KV, float (*Load)(KV)>
+void attend(const float* q, const KV* k, const KV* v, int n, int hd, float scale, float* scores, float* out) {
+  attend_rows<KV, Load>(q, k, nullptr, v, nullptr, n, hd, scale, scores, out);
+}
+
+inline float load_i8(int8_t x) { return (float)x; }
 
 inline float load_f32(float x) { return x; }
 
 }  // namespace
 
 const DotKernels& scalar_kernels() {
-  static const DotKernels k{KernelPath::Scalar, 8, dot_ternary2, dot_ternary1_6, dot_binary1, dot_int8, nullptr, dot_f32,
-                            dot_bf16, attend<uint16_t, f16_to_f32>, attend<float, load_f32>};
+  static const DotKernels k{KernelPath::Scalar, 8, dot_ternary2, dot_ternary1_6, dot_binary1, dot_int8, dot_q6, nullptr, dot_f32,
+                            dot_bf16, attend<uint16_t, f16_to_f32>, attend<float, load_f32>,
+                            attend_rows<int8_t, load_i8>};
   return k;
 }
 

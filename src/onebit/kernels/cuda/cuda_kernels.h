@@ -89,7 +89,15 @@ void weight_code_counts(Context& ctx, int64_t* counts, const float* w, size_t n,
 // Ops::weight_quantize_many's job. weight_quantize_many does the ternary jobs with their scale and the
 // plain casts (q None, no scale) in three launches per 64 tensors, the same bits as the per-tensor
 // calls; many_fast_kind(job) == 0 marks the others, which the caller runs per tensor.
-using ManyQuantJob = Ops<float, bf16>::QuantJob;
+struct ManyQuantJob {
+  const float* w = nullptr;
+  size_t n = 0;
+  WeightQuant q = WeightQuant::None;
+  QuantScale* scale = nullptr;
+  bool with_scale = false, clamped = false;
+  bf16* out = nullptr;
+  float soft_k = 0.0f;
+};
 int many_fast_kind(const ManyQuantJob& j);
 void weight_quantize_many(Context& ctx, const ManyQuantJob* jobs, size_t njobs, int64_t* counts);
 // Both in one call: computes the scale of w (absmean for ternary, mean and mean |w - mean| for binary, max |w| for int8)

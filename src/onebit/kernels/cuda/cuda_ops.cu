@@ -288,12 +288,13 @@ void CudaOps::gated_act_quant_forward(bf16* out, bf16* out_q, const bf16* gate, 
   Ops::gated_act_quant_forward(out, out_q, gate, up, N, C, act);
 }
 void CudaOps::weight_quantize_many(const QuantJob* jobs, size_t njobs, int64_t* counts) {
-  std::vector<QuantJob> fast;
+  std::vector<cuda::ManyQuantJob> fast;
   fast.reserve(njobs);
   for (size_t i = 0; i < njobs; ++i) {
     const QuantJob& j = jobs[i];
-    if (cuda::many_fast_kind(j))
-      fast.push_back(j);
+    const cuda::ManyQuantJob m{j.w, j.n, j.q, j.scale, j.with_scale, j.clamped, j.out, j.soft_k};
+    if (cuda::many_fast_kind(m))
+      fast.push_back(m);
     else
       Ops::weight_quantize_many(&j, 1, counts);  // binary / int8 / bf16: the per-tensor kernels
   }

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "cli_util.h"
+#include "mpirun.h"
 #include "trajectory.h"
 #include "onebit/core/json_util.h"
 #include "onebit/formats/safetensors.h"
@@ -40,15 +41,6 @@ constexpr double kLossTol = 1e-4;      // relative
 constexpr double kGradNormTol = 1e-3;  // relative
 constexpr double kTensorRelL2 = 1e-2;
 constexpr double kTensorAbs = 1e-3;  // a third of --lr 3e-3, the most one AdamW step moves a weight
-
-std::string find_mpirun() {
-  const char* path = std::getenv("PATH");
-  std::stringstream ss(path ? path : "");
-  std::string dir;
-  while (std::getline(ss, dir, ':'))
-    if (!dir.empty() && ::access((fs::path(dir) / "mpirun").c_str(), X_OK) == 0) return (fs::path(dir) / "mpirun").string();
-  return "";
-}
 
 // Runs argv[0] (mpirun) with argv; stdout/stderr to files, the token cache in `cache`.
 pid_t spawn_argv(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err, const fs::path& cache) {
@@ -303,29 +295,6 @@ TEST_F(DistTrain, StreamedJsonlTwoRanksEqualOneProcess) {
   expect_close_metrics(a, b);
   EXPECT_EQ(read_json_file(a / ckpt(3) / "trainer_state.json")["data"],
             read_json_file(b / ckpt(3) / "trainer_state.json")["data"]);
-}
-
-// The pid of the rank `rank` among mpirun's children (mpirun starts the local ranks itself).
-pid_t find_rank(pid_t mpirun_pid, int rank) {
-  const std::string want = "OMPI_COMM_WORLD_RANK=" + std::to_string(rank);
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(e.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
-    std::istringstream rest(line.substr(line.rfind(')') + 2));
-    char state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid != mpirun_pid) continue;
-    std::ifstream env(e.path() / "environ", std::ios::binary);
-    std::string var;
-    while (std::getline(env, var, '\0'))
-      if (var == want) return std::stoi(name);
-  }
-  return -1;
 }
 
 TEST_F(DistTrain, KillOfOneRankEndsTheJobAndTheCheckpointResumes) {

@@ -12,6 +12,7 @@
 
 #include "onebit/stream/language_sampler.h"
 #include "onebit/stream/shard_owner.h"
+#include "mpirun.h"
 #include "stack_stream_util.h"
 
 namespace onebit::stream {
@@ -19,28 +20,8 @@ namespace {
 
 using namespace testing;
 using StackStreamDist = StackStreamTest;
-
-// The pid of rank `rank` among mpirun's children (mpirun starts the local ranks itself).
-pid_t find_rank(pid_t mpirun_pid, int rank) {
-  const std::string want = "OMPI_COMM_WORLD_RANK=" + std::to_string(rank);
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(e.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    std::istringstream rest(line.substr(line.rfind(')') + 2));  // comm may hold spaces
-    char state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid != mpirun_pid) continue;
-    std::ifstream env(e.path() / "environ", std::ios::binary);
-    std::string var;
-    while (std::getline(env, var, '\0'))
-      if (var == want) return std::stoi(name);
-  }
-  return -1;
-}
+using onebit::test::find_mpirun;
+using onebit::test::find_rank;
 
 // The fixture's shards as the command's manifest lists them (sizes from the files).
 Manifest fixture_manifest() {

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "../hub/fake_hub.h"
+#include "disk_watcher.h"
 
 namespace onebit::stream::testing {
 
@@ -59,41 +60,6 @@ inline std::map<std::string, std::vector<std::string>> fixture_rows() {
   return out;
 }
 
-// Samples the bytes under a directory every few milliseconds while alive.
-class DiskWatcher {
- public:
-  explicit DiskWatcher(fs::path root) : root_(std::move(root)), thread_([this] { loop(); }) {}
-  ~DiskWatcher() {
-    stop_ = true;
-    thread_.join();
-  }
-  uint64_t peak() const { return peak_; }
-  uint64_t samples() const { return samples_; }
-
- private:
-  void loop() {
-    while (!stop_) {
-      uint64_t total = 0;
-      std::error_code ec;
-      for (auto it = fs::recursive_directory_iterator(root_, ec); !ec && it != fs::recursive_directory_iterator();
-           it.increment(ec)) {
-        std::error_code fec;
-        if (it->is_regular_file(fec)) {
-          const uint64_t n = it->file_size(fec);
-          if (!fec) total += n;
-        }
-      }
-      peak_ = std::max<uint64_t>(peak_, total);
-      ++samples_;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  }
-  fs::path root_;
-  std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> peak_{0}, samples_{0};
-  std::thread thread_;
-};
-
 // A row log "<seq> <epoch> <path> <row>" per line, as seq -> "<epoch> <path> <row>". A resumed run
 // replays from its checkpoint, so a seq may appear several times, but always as the same row, and
 // the seqs have no gaps (checked here).
@@ -123,15 +89,6 @@ inline LoggedRow parse_logged_row(const std::string& rest) {
   std::istringstream ls(rest);
   ls >> r.epoch >> r.path >> r.row;
   return r;
-}
-
-inline std::string find_mpirun() {
-  const char* path = std::getenv("PATH");
-  std::stringstream ss(path ? path : "");
-  std::string dir;
-  while (std::getline(ss, dir, ':'))
-    if (!dir.empty() && ::access((fs::path(dir) / "mpirun").c_str(), X_OK) == 0) return (fs::path(dir) / "mpirun").string();
-  return "";
 }
 
 // A temp dir, the fake Hub and the command run in that dir with exactly env_ (no inherited HF_*).

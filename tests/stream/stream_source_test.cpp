@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "../hub/fake_hub.h"
+#include "disk_watcher.h"
 #include "onebit/core/error.h"
 #include "onebit/core/json_util.h"
 #include "onebit/data/tokenizer.h"
@@ -35,6 +36,7 @@ namespace {
 using hub::testing::FakeHub;
 using hub::testing::FakeHubConfig;
 using hub::testing::hub_fixture_dir;
+using testing::DiskWatcher;
 
 fs::path temp_dir(const std::string& name) {
   fs::path d = fs::temp_directory_path() /
@@ -118,36 +120,6 @@ uint64_t two_shard_budget(const Manifest& m) {
   return sizes[0] + sizes[1];
 }
 
-// Samples the bytes under a directory every millisecond while alive; peak() is the largest seen.
-class DiskWatcher {
- public:
-  explicit DiskWatcher(fs::path root) : root_(std::move(root)), thread_([this] { loop(); }) {}
-  ~DiskWatcher() {
-    stop_ = true;
-    thread_.join();
-  }
-  uint64_t peak() const { return peak_; }
-
- private:
-  void loop() {
-    while (!stop_) {
-      uint64_t total = 0;
-      std::error_code ec;
-      for (auto it = fs::recursive_directory_iterator(root_, ec); !ec && it != fs::recursive_directory_iterator();
-           it.increment(ec)) {
-        std::error_code fec;
-        if (it->is_regular_file(fec)) total += it->file_size(fec) * !fec;
-      }
-      peak_ = std::max<uint64_t>(peak_, total);
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  }
-  fs::path root_;
-  std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> peak_{0};
-  std::thread thread_;
-};
-
 struct Batch {
   std::vector<int32_t> in, tg;
 };
@@ -194,7 +166,7 @@ TEST(StreamSource, OnePassIsEveryRowOnceWithinTheBudget) {
   std::vector<Batch> batches;
   uint64_t peak = 0;
   {
-    DiskWatcher watch(c.local_root);
+    DiskWatcher watch(c.local_root, std::chrono::milliseconds(1));
     StreamSource src(c, *env.tok);
     while (!src.at_end()) batches.push_back(next(src, B, T));
     const json m = src.step_metrics();
@@ -463,7 +435,7 @@ TEST(StreamSource, TwoRanksSplitTheShardsAndTogetherReadEveryRowOnce) {
   std::string errors[2];
   uint64_t peak = 0;
   {
-    DiskWatcher watch(env.dir / "root");
+    DiskWatcher watch(env.dir / "root", std::chrono::milliseconds(1));
     std::vector<std::thread> ranks;
     for (int r = 0; r < 2; ++r)
       ranks.emplace_back([&, r] {

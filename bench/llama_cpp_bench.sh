@@ -71,6 +71,21 @@ config_of() {
   esac
 }
 
+# One llama-bench run of one GGUF file (llama.cpp's, or bitnet.cpp's of 2024-10: the same JSON fields,
+# avg_ts where samples_ts is missing): every thread count, pp and tg, one row each into $samples.
+# Args: engine name, llama-bench binary, GGUF file, model, type, round.
+llama_bench_round() {
+  local engine=$1 bin=$2 gguf=$3 m=$4 t=$5 round=$6 load
+  load=$(load1)
+  echo "== $m round $round: $engine $t (load $load)" >&2
+  "$bin" -m "$gguf" -p "$PP" -n "$TG" -t "$threads_csv" -r 1 -o json 2>"${gguf%.gguf}.log" \
+    | jq -c --arg e "$engine" --arg m "$m" --arg t "$t" --argjson round "$round" --argjson load "$load" '.[] | {
+          engine: $e, model: $m, type: $t, lm_head: "f16 (GGUF token_embd, tied)", threads: .n_threads,
+          test: (if .n_prompt > 0 then "pp\(.n_prompt)" else "tg\(.n_gen)" end), round: $round,
+          load_average: $load, tokens_per_s: (if .samples_ts then .samples_ts[0] else .avg_ts end),
+          model_bytes: .model_size, build: .build_commit}' >> "$samples"
+}
+
 samples=$WORK/samples.jsonl
 : > "$samples"
 for m in $MODELS; do
@@ -98,28 +113,11 @@ for m in $MODELS; do
   for ((round = 1; round <= ROUNDS; round++)); do
     if [[ -n ${BITNET_CPP_DIR:-} ]]; then
       for t in $BITNET_CPP_TYPES; do
-        load=$(load1)
-        echo "== $m round $round: bitnet.cpp $t (load $load)" >&2
-        # bitnet.cpp's llama-bench is llama.cpp's of 2024-10: the same JSON fields.
-        "$BITNET_CPP_DIR/bin/llama-bench" -m "$WORK/$m-bitnet-$t.gguf" -p "$PP" -n "$TG" -t "$threads_csv" -r 1 \
-          -o json 2>"$WORK/$m-bitnet-$t.log" \
-          | jq -c --arg m "$m" --arg t "$t" --argjson round "$round" --argjson load "$load" '.[] | {engine:
-                "bitnet.cpp", model: $m, type: $t, lm_head: "f16 (GGUF token_embd, tied)", threads: .n_threads,
-                test: (if .n_prompt > 0 then "pp\(.n_prompt)" else "tg\(.n_gen)" end), round: $round,
-                load_average: $load, tokens_per_s: (if .samples_ts then .samples_ts[0] else .avg_ts end),
-                model_bytes: .model_size, build: .build_commit}' >> "$samples"
+        llama_bench_round bitnet.cpp "$BITNET_CPP_DIR/bin/llama-bench" "$WORK/$m-bitnet-$t.gguf" "$m" "$t" "$round"
       done
     fi
     for t in $TYPES; do
-      load=$(load1)
-      echo "== $m round $round: llama.cpp $t (load $load)" >&2
-      # One llama-bench run per model file: all thread counts, pp and tg; JSON on stdout.
-      "$bench_bin" -m "$WORK/$m-$t.gguf" -p "$PP" -n "$TG" -t "$threads_csv" -r 1 -o json 2>"$WORK/$m-$t.log" \
-        | jq -c --arg m "$m" --arg t "$t" --argjson round "$round" --argjson load "$load" '.[] | {engine: "llama.cpp",
-              model: $m, type: $t, lm_head: "f16 (GGUF token_embd, tied)", threads: .n_threads,
-              test: (if .n_prompt > 0 then "pp\(.n_prompt)" else "tg\(.n_gen)" end), round: $round,
-              load_average: $load, tokens_per_s: .samples_ts[0], model_bytes: .model_size, build: .build_commit}' \
-        >> "$samples"
+      llama_bench_round llama.cpp "$bench_bin" "$WORK/$m-$t.gguf" "$m" "$t" "$round"
     done
     if [[ $have_onebit_bench == 1 ]]; then
       out=$WORK/$m-onebit.json

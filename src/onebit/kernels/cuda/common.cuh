@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <tuple>
 
@@ -44,6 +45,7 @@ struct Context::Impl {
   size_t workspace_bytes = 0;
   void* scratch = nullptr;
   size_t scratch_bytes = 0;
+  std::function<void(size_t)> grew;  // told the bytes of every growth (CudaOps' peak accounting)
   std::map<MatmulKey, MatmulPlan> plans;
 };
 

@@ -95,11 +95,17 @@ void* Context::scratch(size_t bytes) {
     OB_CUDA(cudaStreamSynchronize(impl_->stream));
     OB_CUDA(cudaFree(impl_->scratch));
     impl_->scratch = nullptr;
-    const size_t grown = std::max(bytes, impl_->scratch_bytes * 2);
-    OB_CUDA(cudaMalloc(&impl_->scratch, grown));
-    impl_->scratch_bytes = grown;
+    OB_CUDA(cudaMalloc(&impl_->scratch, bytes));
+    if (impl_->grew) impl_->grew(bytes - impl_->scratch_bytes);
+    impl_->scratch_bytes = bytes;
   }
   return impl_->scratch;
 }
+
+size_t Context::held_bytes() const {
+  return impl_->workspace_bytes + impl_->scratch_bytes;
+}
+
+void Context::on_growth(std::function<void(size_t)> grew) { impl_->grew = std::move(grew); }
 
 }  // namespace onebit::kernels::cuda

@@ -10,6 +10,7 @@
 // kernel against it.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,8 +53,13 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
   Stream stream() const;
-  // Scratch memory owned by the context, grown on demand (the old contents are dropped).
+  // Scratch memory owned by the context, grown on demand to exactly the largest request (the old
+  // contents are dropped; growth happens in a run's first step, so no headroom is kept).
   void* scratch(size_t bytes);
+  // Device bytes the context holds (workspace and scratch), and a callback told of every
+  // growth, so CudaOps counts them in the peak it reports.
+  size_t held_bytes() const;
+  void on_growth(std::function<void(size_t)> grew);
   struct Impl;
   Impl& impl() { return *impl_; }
 

@@ -1,8 +1,10 @@
 // CudaOps: each virtual of the kernel interface as launches of the CUDA kernels on one stream.
 #include "onebit/kernels/cuda/cuda_ops.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -17,8 +19,12 @@ namespace {
 // the GPU time per call kind is printed to stderr at exit. The events are resolved in batches
 // (pending pairs are waited for once 4096 accumulate, and at exit), so the stream is not serialised:
 // the step runs as it would, and a call's time is what the GPU spent between its two events, which
-// includes any gap in which the GPU waited for the host to launch it. A diagnostic; off by default
-// and then free.
+// includes any gap in which the GPU waited for the host to launch it. Two more figures tell a
+// host-bound step from a GPU-bound one: the host time spent inside each kind of call (launch
+// overhead, cuBLASLt's host work), and the GPU time between one call's end and the next call's
+// start (the GPU idle while the host was elsewhere: data loading, bookkeeping, synchronisation).
+// The first two training steps (plan search, buffer growth) are left out. A diagnostic; off by
+// default and then free.
 class Profile {
  public:
   static Profile& get() {
@@ -26,21 +32,41 @@ class Profile {
     return p;
   }
   bool on() const { return on_; }
-  void add(const char* what, cudaEvent_t a, cudaEvent_t b) {
-    pending_.push_back({what, a, b});
+  void add(const char* what, cudaEvent_t a, cudaEvent_t b, double host_ms) {
+    pending_.push_back({what, a, b, last_b_});
+    last_b_ = b;
+    totals_[what].host_ms += host_ms;
     if (pending_.size() >= 4096) drain();
+    // The first optimizer steps find cuBLASLt plans and grow buffers: left out, so the figures are
+    // the steady state's (one adamw_step call ends each training step).
+    if (std::strcmp(what, "adamw_step") == 0 && ++steps_ == kSkipSteps) {
+      drain();
+      totals_.clear();
+      gaps_ms_ = 0;
+    }
   }
   void drain() {
+    if (pending_.empty()) return;
     for (auto& p : pending_) {
       cudaEventSynchronize(p.b);
       float ms = 0;
       cudaEventElapsedTime(&ms, p.a, p.b);
       auto& e = totals_[p.what];
-      e.first += ms;
-      e.second += 1;
-      free_.push_back(p.a);
-      free_.push_back(p.b);
+      e.gpu_ms += ms;
+      e.calls += 1;
+      if (p.prev) {
+        float gap = 0;
+        cudaEventElapsedTime(&gap, p.prev, p.a);
+        gaps_ms_ += gap;
+      }
     }
+    // Every event goes back to the pool except the newest end event: the next call's gap starts there.
+    if (held_) free_.push_back(held_);
+    for (auto& p : pending_) {
+      free_.push_back(p.a);
+      if (p.b != last_b_) free_.push_back(p.b);
+    }
+    held_ = last_b_;
     pending_.clear();
   }
   cudaEvent_t event() {
@@ -57,29 +83,51 @@ class Profile {
     if (!on_) return;
     drain();
     if (totals_.empty()) return;
-    double all = 0;
-    for (auto& [k, v] : totals_) all += v.first;
-    std::fprintf(stderr, "ONEBIT_CUDA_PROFILE: %.1f ms in CudaOps calls\n", all);
+    double all = 0, host = 0;
+    for (auto& [k, v] : totals_) {
+      all += v.gpu_ms;
+      host += v.host_ms;
+    }
+    const int steps = steps_ - kSkipSteps;
+    std::fprintf(stderr,
+                 "ONEBIT_CUDA_PROFILE: %.1f ms of GPU time in CudaOps calls, %.1f ms of GPU time between calls "
+                 "(waiting for the host), %.1f ms of host time inside the calls",
+                 all, gaps_ms_, host);
+    if (steps > 0)
+      std::fprintf(stderr, "; over %d training steps after the first %d: %.2f ms of GPU time per step", steps,
+                   kSkipSteps, (all + gaps_ms_) / steps);
+    std::fprintf(stderr, "\n");
     std::multimap<double, std::string, std::greater<>> order;
-    for (auto& [k, v] : totals_) order.emplace(v.first, k);
-    for (auto& [ms, k] : order)
-      std::fprintf(stderr, "  %-26s %10.2f ms %6.1f%% %8ld calls %8.1f us/call\n", k.c_str(), ms, 100 * ms / all,
-                   totals_[k].second, 1e3 * ms / (double)totals_[k].second);
+    for (auto& [k, v] : totals_) order.emplace(v.gpu_ms, k);
+    std::fprintf(stderr, "  %-26s %10s %6s %8s %9s %9s\n", "call", "GPU ms", "%", "calls", "GPU us/c", "host us/c");
+    for (auto& [ms, k] : order) {
+      const Total& t = totals_[k];
+      std::fprintf(stderr, "  %-26s %10.2f %5.1f%% %8ld %9.1f %9.1f\n", k.c_str(), ms, 100 * ms / all, t.calls,
+                   1e3 * ms / (double)t.calls, 1e3 * t.host_ms / (double)t.calls);
+    }
   }
 
  private:
   struct Pending {
     const char* what;
-    cudaEvent_t a, b;
+    cudaEvent_t a, b, prev;
+  };
+  struct Total {
+    double gpu_ms = 0, host_ms = 0;
+    long calls = 0;
   };
   Profile() {
     const char* e = std::getenv("ONEBIT_CUDA_PROFILE");
     on_ = e && *e && *e != '0';
   }
+  static constexpr int kSkipSteps = 2;
   bool on_ = false;
+  int steps_ = 0;
   std::vector<Pending> pending_;
   std::vector<cudaEvent_t> free_;
-  std::map<std::string, std::pair<double, long>> totals_;
+  cudaEvent_t last_b_ = nullptr, held_ = nullptr;
+  double gaps_ms_ = 0;
+  std::map<std::string, Total> totals_;
 };
 
 // Times one call when profiling (see Profile); otherwise does nothing.
@@ -90,17 +138,20 @@ class Timed {
     a_ = Profile::get().event();
     b_ = Profile::get().event();
     cudaEventRecord(a_, s_);
+    t0_ = std::chrono::steady_clock::now();
   }
   ~Timed() {
     if (!a_) return;
+    const double host_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count();
     cudaEventRecord(b_, s_);
-    Profile::get().add(what_, a_, b_);
+    Profile::get().add(what_, a_, b_, host_ms);
   }
 
  private:
   const char* what_;
   cudaStream_t s_;
   cudaEvent_t a_ = nullptr, b_ = nullptr;
+  std::chrono::steady_clock::time_point t0_;
 };
 
 }  // namespace
@@ -119,7 +170,13 @@ CudaOps::CudaOps() : impl_(std::make_unique<Impl>()) {
   OB_CUDA(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking));
   constexpr size_t kWorkspace = size_t{32} << 20;
   ctx_ = std::make_unique<Context>(impl_->stream, kWorkspace);
-  allocated_ = peak_ = kWorkspace;
+  allocated_ = peak_ = ctx_->held_bytes();
+  // The context's scratch and counters grow during the first step: part of the peak as much as any
+  // buffer of the network (torch.cuda.max_memory_allocated counts its workspaces too).
+  ctx_->on_growth([this](size_t bytes) {
+    allocated_ += bytes;
+    peak_ = std::max(peak_, allocated_);
+  });
   loss_tmp_ = static_cast<float*>(alloc_bytes(sizeof(float)));
 }
 

@@ -143,10 +143,10 @@ void bench_preset(Context& ctx, const Preset& p, double peak_tf, double peak_gbs
     rep("qk-norm fwd (C=head_dim)",
         time_ms(ctx, [&] { rmsnorm_forward(ctx, out, nullptr, rstd, x, w, (int)(n / hd), hd, 1e-6f); }), 0, 4.0 * n);
   }
-  // Flash attention, every kernel generation (ONEBIT_CUDA_ATTENTION=v1|v2|v3), and v2 with attention
+  // Flash attention, both kernel generations (ONEBIT_CUDA_ATTENTION=v1|v2), and v2 with attention
   // dropout 0.1. Causal FLOPs: half of 4 B H T^2 hd forward, 2.5x that backward (FlashAttention-2's
-  // count: 5 products, S and dP once; v1's and v2's deterministic two-pass backward does 7, so their
-  // hardware rate is 7/5 of the figure shown; v3's single pass does 5 at hd 64).
+  // count: 5 products, S and dP once; the deterministic two-pass backward does 7, so its hardware
+  // rate is 7/5 of the figure shown).
   {
     const size_t nq = (size_t)N * H * hd, nk = (size_t)N * KV * hd;
     bf16 *q = buf.bf(nq), *k = buf.bf(nk), *v = buf.bf(nk), *o = buf.get<bf16>(nq), *dout = buf.bf(nq);
@@ -159,7 +159,6 @@ void bench_preset(Context& ctx, const Preset& p, double peak_tf, double peak_gbs
       const char* label;
     };
     for (const Variant& x : {Variant{AttentionKernels::V1, 0.0f, "v1"}, Variant{AttentionKernels::V2, 0.0f, "v2"},
-                             Variant{AttentionKernels::V3, 0.0f, "v3"},
                              Variant{AttentionKernels::V2, 0.1f, "v2 dropout 0.1"}}) {
       const std::string name = std::string("flash attention ") + x.label;
       const double fwd =

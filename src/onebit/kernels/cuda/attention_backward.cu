@@ -207,17 +207,11 @@ void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* 
   OB_CHECK(!flash || ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)dout) % 16 == 0,
            "attention_backward: inputs not 16-byte aligned");
   const size_t rows = (size_t)B * T * H;
-  const bool v3 = flash && kernels == AttentionKernels::V3 && attention_backward_v3_applies(hd, p);
-  // D, then (v3) the f32 dQ rows, in one scratch request (a second request could move the first).
-  const size_t d_bytes = (sizeof(float) * rows + 255) / 256 * 256;
-  auto* base = static_cast<char*>(ctx.scratch(d_bytes + (v3 ? attention_backward_v3_scratch_bytes(B, T, H) : 0)));
-  auto* D = reinterpret_cast<float*>(base);
+  auto* D = static_cast<float*>(ctx.scratch(sizeof(float) * rows));
   attention_delta_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream_of(ctx)>>>(D, dev(dout), dev(o), T, H, hd, rows);
   if (!flash)
     attention_backward_generic(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed);
-  else if (v3)
-    attention_backward_v3(ctx, dq, dk, dv, dout, q, k, v, lse, D, reinterpret_cast<float*>(base + d_bytes), B, T, H, KV);
-  else if (kernels != AttentionKernels::V1)
+  else if (kernels == AttentionKernels::V2)
     attention_backward_v2(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed);
   else if (hd == 64)
     launch_backward<64>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed);

@@ -132,7 +132,7 @@ void attention_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const b
   OB_CHECK(T <= 65535 * kTile && H <= 65535 && B <= 65535, "attention_forward: shape too large");
   if (hd != 64 && hd != 128) return attention_forward_generic(ctx, o, lse, q, k, v, B, T, H, KV, hd, p, seed);
   OB_CHECK(((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0, "attention_forward: q/k/v not 16-byte aligned");
-  if (kernels != AttentionKernels::V1) return attention_forward_v2(ctx, o, lse, q, k, v, B, T, H, KV, hd, p, seed);
+  if (kernels == AttentionKernels::V2) return attention_forward_v2(ctx, o, lse, q, k, v, B, T, H, KV, hd, p, seed);
   if (hd == 64)
     launch_forward<64>(ctx, o, lse, q, k, v, B, T, H, KV, p, seed);
   else

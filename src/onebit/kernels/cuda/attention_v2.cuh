@@ -1,8 +1,7 @@
 #pragma once
 // The v2 flash-attention kernels for head_dim 64 and 128 (attention_v2_forward.cu,
 // attention_v2_backward.cu), called by attention_forward / attention_backward when
-// AttentionKernels::V2 or V3 (v2's forward, attention_v3_backward.cu's backward) is selected.
-// Arguments as there; the caller has checked shape and alignment.
+// AttentionKernels::V2 is selected. Arguments as there; the caller has checked shape and alignment.
 #include "onebit/kernels/cuda/common.cuh"
 
 namespace onebit::kernels::cuda {
@@ -13,13 +12,5 @@ void attention_forward_v2(Context& ctx, bf16* o, float* lse, const bf16* q, cons
 void attention_backward_v2(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                            const bf16* v, const float* lse, const float* D, int B, int T, int H, int KV, int hd,
                            float p, uint64_t seed);
-
-// v3's single-pass backward (attention_v3_backward.cu): head_dim 64 without dropout; elsewhere v3
-// runs v2's backward. dq_acc: attention_backward_v3_scratch_bytes of f32 scratch (not zeroed).
-bool attention_backward_v3_applies(int hd, float p);
-size_t attention_backward_v3_scratch_bytes(int B, int T, int H);
-void attention_backward_v3(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
-                           const bf16* v, const float* lse, const float* D, float* dq_acc, int B, int T, int H,
-                           int KV);
 
 }  // namespace onebit::kernels::cuda

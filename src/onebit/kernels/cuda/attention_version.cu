@@ -1,5 +1,5 @@
 // Which flash-attention kernels run (cuda_kernels.h AttentionKernels): $ONEBIT_CUDA_ATTENTION, so the
-// older kernels stay selectable at run time for comparison and as a fallback.
+// v1 kernels stay selectable at run time for comparison and as a fallback.
 #include <cstdlib>
 #include <cstring>
 
@@ -10,8 +10,7 @@ namespace onebit::kernels::cuda {
 AttentionKernels attention_kernels_from(const char* value) {
   if (!value || !*value || std::strcmp(value, "v2") == 0) return AttentionKernels::V2;
   if (std::strcmp(value, "v1") == 0) return AttentionKernels::V1;
-  if (std::strcmp(value, "v3") == 0) return AttentionKernels::V3;
-  fail("ONEBIT_CUDA_ATTENTION must be v1, v2 or v3 (got \"", printable(value, 40), "\")");
+  fail("ONEBIT_CUDA_ATTENTION must be v1 or v2 (got \"", printable(value, 40), "\")");
 }
 
 AttentionKernels default_attention_kernels() {
@@ -19,8 +18,6 @@ AttentionKernels default_attention_kernels() {
   return k;
 }
 
-const char* attention_kernels_name(AttentionKernels k) {
-  return k == AttentionKernels::V1 ? "v1" : k == AttentionKernels::V2 ? "v2" : "v3";
-}
+const char* attention_kernels_name(AttentionKernels k) { return k == AttentionKernels::V1 ? "v1" : "v2"; }
 
 }  // namespace onebit::kernels::cuda

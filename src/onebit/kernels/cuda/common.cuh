@@ -45,8 +45,6 @@ struct Context::Impl {
   size_t workspace_bytes = 0;
   void* scratch = nullptr;
   size_t scratch_bytes = 0;
-  int* counters = nullptr;
-  size_t num_counters = 0;
   std::function<void(size_t)> grew;  // told the bytes of every growth (CudaOps' peak accounting)
   std::map<MatmulKey, MatmulPlan> plans;
 };

@@ -83,7 +83,6 @@ Context::~Context() {
   // Work queued on the stream may still use the buffers.
   cudaStreamSynchronize(impl_->stream);
   cudaFree(impl_->scratch);
-  cudaFree(impl_->counters);
   cudaFree(impl_->workspace);
   cublasLtDestroy(impl_->lt);
 }
@@ -103,21 +102,8 @@ void* Context::scratch(size_t bytes) {
   return impl_->scratch;
 }
 
-int* Context::zeroed_counters(size_t n) {
-  if (n > impl_->num_counters) {
-    OB_CUDA(cudaStreamSynchronize(impl_->stream));
-    OB_CUDA(cudaFree(impl_->counters));
-    impl_->counters = nullptr;
-    OB_CUDA(cudaMalloc(&impl_->counters, n * sizeof(int)));
-    OB_CUDA(cudaMemsetAsync(impl_->counters, 0, n * sizeof(int), impl_->stream));
-    if (impl_->grew) impl_->grew((n - impl_->num_counters) * sizeof(int));
-    impl_->num_counters = n;
-  }
-  return impl_->counters;
-}
-
 size_t Context::held_bytes() const {
-  return impl_->workspace_bytes + impl_->scratch_bytes + impl_->num_counters * sizeof(int);
+  return impl_->workspace_bytes + impl_->scratch_bytes;
 }
 
 void Context::on_growth(std::function<void(size_t)> grew) { impl_->grew = std::move(grew); }

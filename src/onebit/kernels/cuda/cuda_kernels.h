@@ -56,11 +56,7 @@ class Context {
   // Scratch memory owned by the context, grown on demand to exactly the largest request (the old
   // contents are dropped; growth happens in a run's first step, so no headroom is kept).
   void* scratch(size_t bytes);
-  // At least n int32 counters that are zero between kernels: a kernel that uses them (the ordered dQ
-  // accumulation of the fused attention backward) leaves them at zero again. Kept apart from the
-  // scratch, whose contents any later call may overwrite.
-  int* zeroed_counters(size_t n);
-  // Device bytes the context holds (workspace, scratch, counters), and a callback told of every
+  // Device bytes the context holds (workspace and scratch), and a callback told of every
   // growth, so CudaOps counts them in the peak it reports.
   size_t held_bytes() const;
   void on_growth(std::function<void(size_t)> grew);
@@ -139,17 +135,14 @@ void qk_norm_rope_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, 
 
 // ---- 4. flash attention: causal, GQA (H % KV == 0), scale 1/sqrt(hd); tensor-core kernels for head_dim
 // 64 and 128, a warp-per-row kernel for any other head_dim up to 256 (attention_generic.cuh) ----
-// Three generations of the tensor-core kernels: V2 (default: cp.async double buffering, ldmatrix,
-// 128-row tiles at hd 64), V3 (V2's forward; at hd 64 without dropout a single-pass backward whose
-// dQ additions are ordered by counters, deterministic; elsewhere V2's backward) and V1 (the first
-// ones, kept to compare and to fall back). The process default is $ONEBIT_CUDA_ATTENTION, read once:
-// attention_kernels_from(getenv(...)).
-enum class AttentionKernels { V1, V2, V3 };
-// "v1" -> V1, "v3" -> V3, "v2", unset or empty -> V2; anything else is an error naming
-// ONEBIT_CUDA_ATTENTION.
+// Two generations of the tensor-core kernels: V2 (default: cp.async double buffering, ldmatrix, 128-row
+// tiles at hd 64) and V1 (the first ones, kept to compare and to fall back). The process default is
+// $ONEBIT_CUDA_ATTENTION, read once: attention_kernels_from(getenv(...)).
+enum class AttentionKernels { V1, V2 };
+// "v1" -> V1, "v2", unset or empty -> V2; anything else is an error naming ONEBIT_CUDA_ATTENTION.
 AttentionKernels attention_kernels_from(const char* value);
 AttentionKernels default_attention_kernels();
-const char* attention_kernels_name(AttentionKernels k);  // "v1", "v2", "v3"
+const char* attention_kernels_name(AttentionKernels k);  // "v1", "v2"
 // q/o[B,T,H,hd], k/v[B,T,KV,hd] bf16; lse[B,H,T] f32 (natural-log log-sum-exp of the scaled scores).
 // Attention dropout p in [0, 1) with the shared mask (kernels.h Ops::attention_forward); p = 0: none.
 // `kernels` picks v1/v2 for head_dim 64 and 128; other head dims take the generic kernels either way.

@@ -34,6 +34,11 @@ std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << "N" <<
 class CrossEntropyShapes : public ::testing::TestWithParam<Shape> {};
 INSTANTIATE_TEST_SUITE_P(Odd, CrossEntropyShapes,
                          ::testing::Values(Shape{1, 1}, Shape{37, 50}, Shape{131, 32003}, Shape{9, 49152}));
+// Widths of the kernel that holds a row in registers (V a multiple of 8 up to 65536: 4, 8 and 16
+// vectors per thread, the last vector of a thread partly past the row) and just past its limit.
+INSTANTIATE_TEST_SUITE_P(RowInRegisters, CrossEntropyShapes,
+                         ::testing::Values(Shape{7, 8}, Shape{11, 4104}, Shape{64, 32000}, Shape{5, 65536},
+                                           Shape{3, 65544}));
 
 TEST_P(CrossEntropyShapes, LossAndGradientMatchReference) {
   ONEBIT_REQUIRE_GPU();

@@ -1,5 +1,5 @@
-// Fused softmax cross-entropy, one block per row of bf16 logits: an online max / sum-exp pass in f32,
-// then (for training) the gradient written over the logits. lm_head_cross_entropy runs the LM head
+// Fused softmax cross-entropy, one block per row of bf16 logits: the max and sum-exp in f32, then (for
+// training) the gradient written over the logits; rows up to 65536 wide are held in registers. lm_head_cross_entropy runs the LM head
 // in row chunks around it, so only a [chunk, V] bf16 logits buffer ever exists.
 #include <algorithm>
 
@@ -48,6 +48,68 @@ __global__ void cross_entropy_kernel(__nv_bfloat16* logits, float* losses, const
   }
 }
 
+// The same per row with the row held in registers (VPT 16-byte vectors of 8 bf16 per thread, still
+// packed): one read of the logits from memory and one write of the gradient, where the kernel above
+// reads them twice (its online max / sum pass, then the gradient pass). The max, the sum of exp(x - M)
+// and the gradient are computed from the same bf16 values in the same fixed block-reduction order,
+// with the exact max taken first (no online rescaling). V a multiple of 8, rows 16-byte aligned.
+template <int VPT>
+__global__ void __launch_bounds__(kThreads) cross_entropy_regs_kernel(__nv_bfloat16* logits, float* losses,
+                                                                     const int32_t* targets, int V, float dscale,
+                                                                     bool want_grad) {
+  __shared__ float shm[32], shs[32];
+  const int row = blockIdx.x, nvec = V / 8;
+  __nv_bfloat16* l = logits + (size_t)row * V;
+  uint4* lv = reinterpret_cast<uint4*>(l);
+  const int tgt = targets[row];
+  if (tgt < 0) {
+    if (threadIdx.x == 0) losses[row] = 0.0f;
+    if (want_grad)
+      for (int i = threadIdx.x; i < nvec; i += kThreads) lv[i] = make_uint4(0, 0, 0, 0);
+    return;
+  }
+  uint4 r[VPT];
+  float m = -INFINITY;
+#pragma unroll
+  for (int j = 0; j < VPT; ++j) {
+    const int i = threadIdx.x + j * kThreads;
+    if (i < nvec) {
+      r[j] = lv[i];
+      const __nv_bfloat16* e = reinterpret_cast<const __nv_bfloat16*>(&r[j]);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) m = fmaxf(m, __bfloat162float(e[k]));
+    }
+  }
+  // The target logit is read before any thread overwrites its part of the row (the reductions below
+  // hold barriers).
+  const float lt = threadIdx.x == 0 ? (tgt < V ? __bfloat162float(l[tgt]) : NAN) : 0.0f;
+  const float M = block_max(m, shm);
+  float s = 0.0f;
+#pragma unroll
+  for (int j = 0; j < VPT; ++j) {
+    if (threadIdx.x + j * kThreads < nvec) {
+      const __nv_bfloat16* e = reinterpret_cast<const __nv_bfloat16*>(&r[j]);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) s += expf(__bfloat162float(e[k]) - M);
+    }
+  }
+  const float lse = M + logf(block_sum(s, shs));
+  if (threadIdx.x == 0) losses[row] = lse - lt;  // an out-of-range target poisons the loss (NaN)
+  if (!want_grad) return;
+#pragma unroll
+  for (int j = 0; j < VPT; ++j) {
+    const int i = threadIdx.x + j * kThreads;
+    if (i < nvec) {
+      const __nv_bfloat16* e = reinterpret_cast<const __nv_bfloat16*>(&r[j]);
+      float g[8];
+#pragma unroll
+      for (int k = 0; k < 8; ++k)
+        g[k] = dscale * (expf(__bfloat162float(e[k]) - lse) - (i * 8 + k == tgt ? 1.0f : 0.0f));
+      store8(l + (size_t)i * 8, g);
+    }
+  }
+}
+
 // *sum = sum of x[0..n) in a fixed order (one block, strided partials, then a fixed tree).
 __global__ void sum_kernel(float* sum, const float* x, int n) {
   __shared__ double sh[32];
@@ -63,7 +125,17 @@ void cross_entropy(Context& ctx, bf16* logits, float* losses, float* loss_sum, c
                    float dscale, bool want_grad) {
   OB_CHECK(N > 0 && V > 0, "cross_entropy: empty shape");
   cudaStream_t st = stream_of(ctx);
-  cross_entropy_kernel<<<N, kThreads, 0, st>>>(dev(logits), losses, targets, V, dscale, want_grad);
+  // Rows that fit in registers (V <= 512 threads x 16 vectors x 8 = 65536) take the one-read kernel.
+  const int vpt = (V / 8 + kThreads - 1) / kThreads;
+  auto* lg = dev(logits);
+  if (V % 8 != 0 || !aligned16(logits) || vpt > 16)
+    cross_entropy_kernel<<<N, kThreads, 0, st>>>(lg, losses, targets, V, dscale, want_grad);
+  else if (vpt <= 4)
+    cross_entropy_regs_kernel<4><<<N, kThreads, 0, st>>>(lg, losses, targets, V, dscale, want_grad);
+  else if (vpt <= 8)
+    cross_entropy_regs_kernel<8><<<N, kThreads, 0, st>>>(lg, losses, targets, V, dscale, want_grad);
+  else
+    cross_entropy_regs_kernel<16><<<N, kThreads, 0, st>>>(lg, losses, targets, V, dscale, want_grad);
   if (loss_sum) sum_kernel<<<1, 1024, 0, st>>>(loss_sum, losses, N);
   check_last_launch("cross_entropy");
 }

@@ -252,7 +252,7 @@ __global__ void rmsnorm_dw_final_kernel(float* dw, const float* partial, int chu
 // turned back into the gradient of the normalised row by the inverse rotation in registers.
 // OVERWRITE: dx = the row's gradient instead of dx += it.
 template <int VPL, bool ROPE = false, bool OVERWRITE = false>
-__global__ void __launch_bounds__(kWarps * 32) rmsnorm_backward_vec_kernel(
+__global__ void __launch_bounds__(kWarps * 32, VPL <= 3 ? 2 : 1) rmsnorm_backward_vec_kernel(
     __nv_bfloat16* dx, float* partial, const __nv_bfloat16* dout, const __nv_bfloat16* x, const float* w,
     const float* rstd, int N, int C, int G, int rows_per_block, const float* cosv = nullptr,
     const float* sinv = nullptr, int T = 1, int H = 1) {
@@ -260,16 +260,13 @@ __global__ void __launch_bounds__(kWarps * 32) rmsnorm_backward_vec_kernel(
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, R = 32 / G, grp = lane / G, gl = lane % G;
   const int nvec = C / 8;
   const int r0 = blockIdx.x * rows_per_block, r1 = min(N, r0 + rows_per_block);
-  float wr[VPL][8], acc[VPL][8];
+  // The weights are re-read (L1 hits) where they are used rather than held: 8 * VPL fewer registers
+  // per thread, so two blocks fit on an SM up to C = 768 (VPL 3; VPL 4 would spill at two).
+  float acc[VPL][8];
 #pragma unroll
-  for (int j = 0; j < VPL; ++j) {
-    const int v = gl + G * j;
+  for (int j = 0; j < VPL; ++j)
 #pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      wr[j][e] = v < nvec ? w[v * 8 + e] : 0.0f;
-      acc[j][e] = 0.0f;
-    }
-  }
+    for (int e = 0; e < 8; ++e) acc[j][e] = 0.0f;
   for (int base = r0 + warp * R; base < r1; base += kWarps * R) {  // warp-uniform: every lane shuffles
     const int row = base + grp;
     const bool live = row < r1;
@@ -277,6 +274,13 @@ __global__ void __launch_bounds__(kWarps * 32) rmsnorm_backward_vec_kernel(
     float dy[VPL][8], xh[VPL][8];
     const float r = live ? rstd[row] : 0.0f;
     float dot = 0.0f;
+    // dx's old values are loaded with dout and x (one memory round trip per row, not two).
+    uint4 old[VPL];
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      const int v = gl + G * j;
+      old[j] = !OVERWRITE && live && v < nvec ? *reinterpret_cast<const uint4*>(dx + off + v * 8) : make_uint4(0, 0, 0, 0);
+    }
 #pragma unroll
     for (int j = 0; j < VPL; ++j) {
       const int v = gl + G * j;
@@ -289,7 +293,7 @@ __global__ void __launch_bounds__(kWarps * 32) rmsnorm_backward_vec_kernel(
         for (int e = 0; e < 8; ++e) {
           dy[j][e] = __bfloat162float(pa[e]);
           xh[j][e] = __bfloat162float(pb[e]) * r;
-          dot += dy[j][e] * wr[j][e] * xh[j][e];
+          dot += dy[j][e] * __ldg(w + v * 8 + e) * xh[j][e];
         }
       } else {
 #pragma unroll
@@ -307,7 +311,7 @@ __global__ void __launch_bounds__(kWarps * 32) rmsnorm_backward_vec_kernel(
         const float c = cosv[(size_t)t * half + i0 + e], sn = sinv[(size_t)t * half + i0 + e];
         const float d = first ? dy[0][e] * c + p * sn : dy[0][e] * c - p * sn;
         dy[0][e] = d;
-        dot += d * wr[0][e] * xh[0][e];
+        dot += d * __ldg(w + gl * 8 + e) * xh[0][e];
       }
     }
     for (int o = G / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
@@ -316,15 +320,14 @@ __global__ void __launch_bounds__(kWarps * 32) rmsnorm_backward_vec_kernel(
     for (int j = 0; j < VPL; ++j) {
       const int v = gl + G * j;
       if (!live || v >= nvec) continue;
-      uint4 old = OVERWRITE ? make_uint4(0, 0, 0, 0) : *reinterpret_cast<const uint4*>(dx + off + v * 8);
-      __nv_bfloat16* po = reinterpret_cast<__nv_bfloat16*>(&old);
+      __nv_bfloat16* po = reinterpret_cast<__nv_bfloat16*>(&old[j]);
 #pragma unroll
       for (int e = 0; e < 8; ++e) {
-        const float d = r * (dy[j][e] * wr[j][e] - xh[j][e] * dot);
+        const float d = r * (dy[j][e] * __ldg(w + v * 8 + e) - xh[j][e] * dot);
         po[e] = OVERWRITE ? __float2bfloat16_rn(d) : __float2bfloat16_rn(__bfloat162float(po[e]) + d);
         acc[j][e] += dy[j][e] * xh[j][e];
       }
-      *reinterpret_cast<uint4*>(dx + off + v * 8) = old;
+      *reinterpret_cast<uint4*>(dx + off + v * 8) = old[j];
     }
   }
   // This block's dw: the kWarps * R lane groups' sums, added in group order.

@@ -17,7 +17,11 @@ namespace {
 // keeps for the whole binary (the same rule as dot_avx2.cpp).
 inline float fmax1(float a, float b) { return a > b ? a : b; }
 
-constexpr int kMaxRows = 8;  // activation rows per integer call: 16 int32 accumulators + operands < 32 registers
+constexpr int kMaxRows = 8;  // activation rows per integer call (32 vector registers)
+
+// Accumulators per activation row: two for a single row, so its dot products do not form one long
+// dependency chain; one when several rows already interleave (more would spill to the stack).
+constexpr int accs_per_row(int nx) { return nx == 1 ? 2 : 1; }
 
 inline int8x16_t as_s8(uint8x16_t v) { return vreinterpretq_s8_u8(v); }
 
@@ -65,12 +69,13 @@ struct B1 {
   }
 };
 
-// raw[j] = sum of stored digit * x over nblocks. Two accumulators per row (one per half) so a
-// single row's dot products do not form one long dependency chain.
+// raw[j] = sum of stored digit * x over nblocks.
 template <typename Block, int NX>
 void dot_digits(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* raw) {
-  int32x4_t acc[NX][2];
-  for (int j = 0; j < NX; ++j) acc[j][0] = acc[j][1] = vdupq_n_s32(0);
+  constexpr int A = accs_per_row(NX);
+  int32x4_t acc[NX][A];
+  for (int j = 0; j < NX; ++j)
+    for (int a = 0; a < A; ++a) acc[j][a] = vdupq_n_s32(0);
   for (int b = 0; b < nblocks; ++b) {
     Block blk(w + (size_t)b * 32);
     const int8_t* xb = x + (size_t)b * Block::kCodes;
@@ -80,11 +85,11 @@ void dot_digits(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32
       for (int j = 0; j < NX; ++j) {
         const int8_t* xj = xb + j * xs + 32 * i;
         acc[j][0] = vdotq_s32(acc[j][0], d0, vld1q_s8(xj));
-        acc[j][1] = vdotq_s32(acc[j][1], d1, vld1q_s8(xj + 16));
+        acc[j][A - 1] = vdotq_s32(acc[j][A - 1], d1, vld1q_s8(xj + 16));
       }
     }
   }
-  for (int j = 0; j < NX; ++j) raw[j] = vaddvq_s32(vaddq_s32(acc[j][0], acc[j][1]));
+  for (int j = 0; j < NX; ++j) raw[j] = vaddvq_s32(A == 2 ? vaddq_s32(acc[j][0], acc[j][A - 1]) : acc[j][0]);
 }
 
 using RawFn = void (*)(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* raw);
@@ -127,8 +132,8 @@ void dot_binary1(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, cons
 
 // Four weight rows against one token (decode): each activation load serves four rows' digits.
 void ternary2_4rows(const uint8_t* w, size_t row_bytes, int nblocks, const int8_t* x, int32_t xsum, int32_t* out) {
-  int32x4_t acc[4][2];
-  for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = vdupq_n_s32(0);
+  int32x4_t acc[4];  // one per row: four rows interleave
+  for (int r = 0; r < 4; ++r) acc[r] = vdupq_n_s32(0);
   for (int b = 0; b < nblocks; ++b) {
     T2 rows[4] = {T2(w + (size_t)b * 32), T2(w + row_bytes + (size_t)b * 32), T2(w + 2 * row_bytes + (size_t)b * 32),
                   T2(w + 3 * row_bytes + (size_t)b * 32)};
@@ -138,12 +143,11 @@ void ternary2_4rows(const uint8_t* w, size_t row_bytes, int nblocks, const int8_
       for (int r = 0; r < 4; ++r) {
         int8x16_t d0, d1;
         rows[r].digit(i, d0, d1);
-        acc[r][0] = vdotq_s32(acc[r][0], d0, x0);
-        acc[r][1] = vdotq_s32(acc[r][1], d1, x1);
+        acc[r] = vdotq_s32(vdotq_s32(acc[r], d0, x0), d1, x1);
       }
     }
   }
-  for (int r = 0; r < 4; ++r) out[r] = vaddvq_s32(vaddq_s32(acc[r][0], acc[r][1])) - xsum;
+  for (int r = 0; r < 4; ++r) out[r] = vaddvq_s32(acc[r]) - xsum;
 }
 
 // Q6: 16 consecutive codes (unsigned, code + 32) from the block's two nibble halves and its top-bit
@@ -159,17 +163,19 @@ inline int8x16_t q6_piece(const uint8_t* blk, int p) {
 template <int NX>
 struct Q6Rows {
   static void run(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* raw) {
-    int32x4_t acc[NX][2];
-    for (int j = 0; j < NX; ++j) acc[j][0] = acc[j][1] = vdupq_n_s32(0);
+    constexpr int A = accs_per_row(NX);
+    int32x4_t acc[NX][A];
+    for (int j = 0; j < NX; ++j)
+      for (int a = 0; a < A; ++a) acc[j][a] = vdupq_n_s32(0);
     for (int b = 0; b < nblocks; ++b) {
       const uint8_t* blk = w + (size_t)b * 192;
       const int8_t* xb = x + (size_t)b * 256;
       for (int p = 0; p < 16; ++p) {
         const int8x16_t u = q6_piece(blk, p);
-        for (int j = 0; j < NX; ++j) acc[j][p & 1] = vdotq_s32(acc[j][p & 1], u, vld1q_s8(xb + j * xs + 16 * p));
+        for (int j = 0; j < NX; ++j) acc[j][p % A] = vdotq_s32(acc[j][p % A], u, vld1q_s8(xb + j * xs + 16 * p));
       }
     }
-    for (int j = 0; j < NX; ++j) raw[j] = vaddvq_s32(vaddq_s32(acc[j][0], acc[j][1]));
+    for (int j = 0; j < NX; ++j) raw[j] = vaddvq_s32(A == 2 ? vaddq_s32(acc[j][0], acc[j][A - 1]) : acc[j][0]);
   }
 };
 
@@ -183,16 +189,18 @@ template <int NX>
 struct Int8Rows {
   static void run(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t* out) {
     const auto* c = reinterpret_cast<const int8_t*>(w);
-    int32x4_t acc[NX][2];
-    for (int j = 0; j < NX; ++j) acc[j][0] = acc[j][1] = vdupq_n_s32(0);
+    constexpr int A = accs_per_row(NX);
+    int32x4_t acc[NX][A];
+    for (int j = 0; j < NX; ++j)
+      for (int a = 0; a < A; ++a) acc[j][a] = vdupq_n_s32(0);
     for (int k = 0; k < nblocks * 64; k += 32) {
       const int8x16_t w0 = vld1q_s8(c + k), w1 = vld1q_s8(c + k + 16);
       for (int j = 0; j < NX; ++j) {
         acc[j][0] = vdotq_s32(acc[j][0], w0, vld1q_s8(x + j * xs + k));
-        acc[j][1] = vdotq_s32(acc[j][1], w1, vld1q_s8(x + j * xs + k + 16));
+        acc[j][A - 1] = vdotq_s32(acc[j][A - 1], w1, vld1q_s8(x + j * xs + k + 16));
       }
     }
-    for (int j = 0; j < NX; ++j) out[j] = vaddvq_s32(vaddq_s32(acc[j][0], acc[j][1]));
+    for (int j = 0; j < NX; ++j) out[j] = vaddvq_s32(A == 2 ? vaddq_s32(acc[j][0], acc[j][A - 1]) : acc[j][0]);
   }
 };
 

@@ -51,7 +51,7 @@ void add_runtime_options(CLI::App* sub, RuntimeCliOptions& o) {
                   "Packing of ternary layers: 2bit (4 codes a byte) or 1.6bit (5 codes a byte, base 3)")
       ->capture_default_str();
   sub->add_option("--kernel", o.kernel,
-                  "Kernel path: scalar, avx2 or avx512vnni (default: ONEBIT_INFER_KERNEL, else the best this CPU has)");
+                  "Kernel path: scalar, avx2, avx512vnni or neon (default: ONEBIT_INFER_KERNEL, else the best this CPU has)");
 }
 
 void add_seed_option(CLI::App* sub, uint64_t& seed, const std::string& help) {

@@ -2,9 +2,17 @@
 
 #include <cstdlib>
 
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
+
 #include "onebit/core/error.h"
 
 namespace onebit::infer {
+
+namespace {
+constexpr KernelPath kAllPaths[] = {KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512Vnni, KernelPath::Neon};
+}  // namespace
 
 const char* to_string(KernelPath p) {
   switch (p) {
@@ -14,6 +22,8 @@ const char* to_string(KernelPath p) {
       return "avx2";
     case KernelPath::Avx512Vnni:
       return "avx512vnni";
+    case KernelPath::Neon:
+      return "neon";
   }
   return "?";
 }
@@ -30,8 +40,14 @@ bool path_supported(KernelPath p) {
       return path_supported(KernelPath::Avx2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512vnni");
+    case KernelPath::Neon:
+      return false;
   }
   return false;
+#elif defined(__aarch64__)
+  // AdvSIMD is part of every AArch64 CPU; the dot product instructions (ARMv8.2-A's optional, v8.4-A's
+  // required FEAT_DotProd) are what the kernels need, and the kernel reports them to user space.
+  return p == KernelPath::Scalar || (p == KernelPath::Neon && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0);
 #else
   return p == KernelPath::Scalar;
 #endif
@@ -39,7 +55,7 @@ bool path_supported(KernelPath p) {
 
 std::vector<KernelPath> supported_paths() {
   std::vector<KernelPath> out;
-  for (KernelPath p : {KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512Vnni})
+  for (KernelPath p : kAllPaths)
     if (path_supported(p)) out.push_back(p);
   return out;
 }
@@ -47,12 +63,12 @@ std::vector<KernelPath> supported_paths() {
 KernelPath best_path() { return supported_paths().back(); }
 
 KernelPath path_from_string(const std::string& name, const std::string& where) {
-  for (KernelPath p : {KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512Vnni}) {
+  for (KernelPath p : kAllPaths) {
     if (name != to_string(p)) continue;
     if (!path_supported(p)) fail(where, ": kernel path \"", name, "\" needs instructions this CPU does not have");
     return p;
   }
-  fail(where, ": unknown kernel path \"", printable(name), "\" (scalar, avx2 or avx512vnni)");
+  fail(where, ": unknown kernel path \"", printable(name), "\" (scalar, avx2, avx512vnni or neon)");
 }
 
 KernelPath default_path() {
@@ -66,6 +82,8 @@ const DotKernels& dot_kernels(KernelPath p) {
 #if defined(__x86_64__)
   if (p == KernelPath::Avx512Vnni) return avx512vnni_kernels();
   if (p == KernelPath::Avx2) return avx2_kernels();
+#elif defined(__aarch64__)
+  if (p == KernelPath::Neon) return neon_kernels();
 #endif
   return scalar_kernels();
 }

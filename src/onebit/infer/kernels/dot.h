@@ -1,10 +1,12 @@
 #pragma once
-// The runtime's inner kernels, one table per instruction set, chosen at run time by CPUID in one
-// binary (the SIMD files are compiled with their own target flags; nothing needs -march=native):
+// The runtime's inner kernels, one table per instruction set, chosen at run time in one binary (CPUID
+// on x86-64, getauxval(AT_HWCAP) on AArch64; the SIMD files are compiled with their own target flags,
+// nothing needs -march=native):
 //   scalar      the obvious loops, the reference every other path is tested against
-//   avx2        AVX2 + FMA + F16C (maddubs on unsigned codes, llama.cpp TQ2_0 style)
-//   avx512vnni  AVX-512 BW/VL + VNNI (vpdpbusd on two blocks per 512-bit register)
-// ONEBIT_INFER_KERNEL=scalar|avx2|avx512vnni selects a path explicitly (tests run every path the
+//   avx2        AVX2 + FMA + F16C (maddubs on unsigned codes, llama.cpp TQ2_0 style)       x86-64
+//   avx512vnni  AVX-512 BW/VL + VNNI (vpdpbusd on two blocks per 512-bit register)          x86-64
+//   neon        AdvSIMD + dotprod (vdotq_s32 on the codes, ARMv8.2-A and later)             AArch64
+// ONEBIT_INFER_KERNEL=scalar|avx2|avx512vnni|neon selects a path explicitly (tests run every path the
 // machine supports).
 #include <cstddef>
 #include <cstdint>
@@ -13,7 +15,7 @@
 
 namespace onebit::infer {
 
-enum class KernelPath { Scalar, Avx2, Avx512Vnni };
+enum class KernelPath { Scalar, Avx2, Avx512Vnni, Neon };
 const char* to_string(KernelPath p);
 bool path_supported(KernelPath p);
 KernelPath best_path();
@@ -48,7 +50,7 @@ using AttendI8Fn = void (*)(const float* q, const int8_t* k, const float* k_scal
 
 struct DotKernels {
   KernelPath path;
-  int max_rows;  // activation rows one integer dot call takes (registers: 4 on AVX2, 8 on AVX-512)
+  int max_rows;  // activation rows one integer dot call takes (registers: 4 on AVX2, 8 on AVX-512 and NEON)
   DotFn ternary2, ternary1_6, binary1, int8, q6;
   Dot4RowsFn ternary2_4rows;
   DotF32Fn f32;
@@ -60,9 +62,11 @@ struct DotKernels {
 
 const DotKernels& dot_kernels(KernelPath p);
 
-// The tables of each file (dot_scalar.cpp, dot_avx2.cpp, dot_avx512.cpp).
+// The tables of each file (dot_scalar.cpp, dot_avx2.cpp, dot_avx512.cpp; dot_neon.cpp, built on
+// AArch64 only).
 const DotKernels& scalar_kernels();
 const DotKernels& avx2_kernels();
 const DotKernels& avx512vnni_kernels();
+const DotKernels& neon_kernels();
 
 }  // namespace onebit::infer

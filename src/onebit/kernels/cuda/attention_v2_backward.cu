@@ -250,11 +250,14 @@ void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const 
                                allow_smem(flash_dq_v2_kernel<HD, kDrop>, q_bytes), true);
   (void)allowed;
   const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * kLog2e;
-  cudaStream_t st = stream_of(ctx);
+  // The two passes read only the inputs and write disjoint outputs: the dQ pass runs on the context's
+  // second stream beside the dK/dV pass, so each fills the SMs the other's last wave leaves idle.
+  cudaStream_t st = stream_of(ctx), side = ctx.fork();
+  flash_dq_v2_kernel<HD, kDrop><<<dim3((T + CQ::kRows - 1) / CQ::kRows, H, B), CQ::kThreads, q_bytes, side>>>(
+      dev(dq), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed);
   flash_dkdv_v2_kernel<HD, kDrop><<<dim3((T + CK::kRows - 1) / CK::kRows, KV, B), CK::kThreads, kv_bytes, st>>>(
       dev(dk), dev(dv), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed);
-  flash_dq_v2_kernel<HD, kDrop><<<dim3((T + CQ::kRows - 1) / CQ::kRows, H, B), CQ::kThreads, q_bytes, st>>>(
-      dev(dq), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed);
+  ctx.join();
   check_last_launch("attention_backward (v2)");
 }
 

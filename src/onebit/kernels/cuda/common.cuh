@@ -45,6 +45,8 @@ struct Context::Impl {
   size_t workspace_bytes = 0;
   void* scratch = nullptr;
   size_t scratch_bytes = 0;
+  cudaStream_t side = nullptr;  // fork() / join(); created on first use
+  cudaEvent_t forked = nullptr, joined = nullptr;
   std::function<void(size_t)> grew;  // told the bytes of every growth (CudaOps' peak accounting)
   std::map<MatmulKey, MatmulPlan> plans;
 };

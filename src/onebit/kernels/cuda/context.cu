@@ -82,6 +82,12 @@ Context::~Context() {
   }
   // Work queued on the stream may still use the buffers.
   cudaStreamSynchronize(impl_->stream);
+  if (impl_->side) {
+    cudaStreamSynchronize(impl_->side);
+    cudaEventDestroy(impl_->forked);
+    cudaEventDestroy(impl_->joined);
+    cudaStreamDestroy(impl_->side);
+  }
   cudaFree(impl_->scratch);
   cudaFree(impl_->workspace);
   cublasLtDestroy(impl_->lt);
@@ -100,6 +106,23 @@ void* Context::scratch(size_t bytes) {
     impl_->scratch_bytes = bytes;
   }
   return impl_->scratch;
+}
+
+Stream Context::fork() {
+  if (!impl_->side) {
+    OB_CUDA(cudaStreamCreateWithFlags(&impl_->side, cudaStreamNonBlocking));
+    OB_CUDA(cudaEventCreateWithFlags(&impl_->forked, cudaEventDisableTiming));
+    OB_CUDA(cudaEventCreateWithFlags(&impl_->joined, cudaEventDisableTiming));
+  }
+  OB_CUDA(cudaEventRecord(impl_->forked, impl_->stream));
+  OB_CUDA(cudaStreamWaitEvent(impl_->side, impl_->forked, 0));
+  return impl_->side;
+}
+
+void Context::join() {
+  OB_CHECK(impl_->side, "Context::join without fork");
+  OB_CUDA(cudaEventRecord(impl_->joined, impl_->side));
+  OB_CUDA(cudaStreamWaitEvent(impl_->stream, impl_->joined, 0));
 }
 
 size_t Context::held_bytes() const {

@@ -56,6 +56,11 @@ class Context {
   // Scratch memory owned by the context, grown on demand to exactly the largest request (the old
   // contents are dropped; growth happens in a run's first step, so no headroom is kept).
   void* scratch(size_t bytes);
+  // A second stream for launches that may overlap the main stream's: fork() makes it wait for all
+  // work queued on the main stream so far and returns it; join() makes the main stream wait for all
+  // work queued on it. Callers keep stream order by pairing the two around independent launches.
+  Stream fork();
+  void join();
   // Device bytes the context holds (workspace and scratch), and a callback told of every
   // growth, so CudaOps counts them in the peak it reports.
   size_t held_bytes() const;

@@ -166,46 +166,65 @@ __global__ void residual_backward_vec_kernel(__nv_bfloat16* dy, const __nv_bfloa
   }
 }
 
-// act(gate) * up for one row per block, each thread holding up to two 8-wide vectors of it in
-// registers, then the row's absmax int8 quantization from the f32 values: the activation never makes
-// a bf16 round trip through memory before the quantization the down projection reads. (A row per
-// block, not per lane group: the MLP rows are 2048+ wide, and a group holding one in registers left
-// too few warps resident to keep memory busy.)
+// act(gate) * up for one row at a time per block, each thread holding up to two 8-wide vectors of it
+// in registers, then the row's absmax int8 quantization from the f32 values: the activation never
+// makes a bf16 round trip through memory before the quantization the down projection reads. (A row
+// per block, not per lane group: the MLP rows are 2048+ wide, and a group holding one in registers
+// left too few warps resident to keep memory busy.) Blocks loop over rows gridDim.x apart and load
+// the next row's gate and up while the current row's absmax is reduced, so the block's barriers do
+// not leave the memory system idle.
 template <int VPT>
 __global__ void __launch_bounds__(1024) gated_quant_row_kernel(__nv_bfloat16* out, __nv_bfloat16* out_q,
                                                                const __nv_bfloat16* gate, const __nv_bfloat16* up,
-                                                               int C, GatedAct act) {
+                                                               int N, int C, GatedAct act) {
   __shared__ float sh[32];
   const int nvec = C / 8;
-  const size_t off = (size_t)blockIdx.x * C;
-  float v[VPT][8];
-  float m = 0.0f;
+  uint4 gn[VPT], un[VPT];  // the next row's raw vectors
+  auto fetch = [&](int row) {
 #pragma unroll
-  for (int j = 0; j < VPT; ++j) {
-    const int vi = threadIdx.x + j * blockDim.x;
-    if (vi < nvec) {
-      float u[8];
-      load8(v[j], gate + off + 8 * vi);
-      load8(u, up + off + 8 * vi);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        float f, df;
-        gated_value(v[j][e], act, f, df);
-        v[j][e] = f * u[e];
-        m = fmaxf(m, fabsf(v[j][e]));
+    for (int j = 0; j < VPT; ++j) {
+      const int vi = threadIdx.x + j * blockDim.x;
+      if (vi < nvec) {
+        gn[j] = *reinterpret_cast<const uint4*>(gate + (size_t)row * C + 8 * vi);
+        un[j] = *reinterpret_cast<const uint4*>(up + (size_t)row * C + 8 * vi);
       }
-      if (out) store8(out + off + 8 * vi, v[j]);
     }
-  }
-  m = block_max(m, sh);
-  const float s = 127.0f / fmaxf(m, 1e-5f);
+  };
+  if ((int)blockIdx.x < N) fetch(blockIdx.x);
+  for (int row = blockIdx.x; row < N; row += gridDim.x) {
+    uint4 gc[VPT], uc[VPT];
 #pragma unroll
-  for (int j = 0; j < VPT; ++j) {
-    const int vi = threadIdx.x + j * blockDim.x;
-    if (vi >= nvec) continue;
+    for (int j = 0; j < VPT; ++j) gc[j] = gn[j], uc[j] = un[j];
+    if (row + (int)gridDim.x < N) fetch(row + gridDim.x);
+    const size_t off = (size_t)row * C;
+    float v[VPT][8];
+    float m = 0.0f;
 #pragma unroll
-    for (int e = 0; e < 8; ++e) v[j][e] = rows::quant_int8(v[j][e], s);
-    store8(out_q + off + 8 * vi, v[j]);
+    for (int j = 0; j < VPT; ++j) {
+      const int vi = threadIdx.x + j * blockDim.x;
+      if (vi < nvec) {
+        const __nv_bfloat16* g = reinterpret_cast<const __nv_bfloat16*>(&gc[j]);
+        const __nv_bfloat16* u = reinterpret_cast<const __nv_bfloat16*>(&uc[j]);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          float f, df;
+          gated_value(__bfloat162float(g[e]), act, f, df);
+          v[j][e] = f * __bfloat162float(u[e]);
+          m = fmaxf(m, fabsf(v[j][e]));
+        }
+        if (out) store8(out + off + 8 * vi, v[j]);
+      }
+    }
+    m = block_max(m, sh);
+    const float s = 127.0f / fmaxf(m, 1e-5f);
+#pragma unroll
+    for (int j = 0; j < VPT; ++j) {
+      const int vi = threadIdx.x + j * blockDim.x;
+      if (vi >= nvec) continue;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[j][e] = rows::quant_int8(v[j][e], s);
+      store8(out_q + off + 8 * vi, v[j]);
+    }
   }
 }
 
@@ -298,12 +317,14 @@ bool gated_act_quant_forward(Context& ctx, bf16* out, bf16* out_q, const bf16* g
   const int vpt = nvec > 1024 ? 2 : 1;  // C <= 16384: at most 2048 vectors, two per thread of 1024
   const int threads = std::min(1024, ((nvec + vpt - 1) / vpt + 31) / 32 * 32);
   cudaStream_t st = stream_of(ctx);
+  // Enough blocks to fill every SM (2048 threads each) twice over; each loops over its rows.
+  const int blocks = std::min(N, 132 * 2 * std::max(1, 2048 / threads));
   if (vpt == 1)
-    gated_quant_row_kernel<1><<<N, threads, 0, st>>>(plain ? dev(plain) : nullptr, dev(out_q), dev(gate), dev(up), C,
-                                                     act);
+    gated_quant_row_kernel<1><<<blocks, threads, 0, st>>>(plain ? dev(plain) : nullptr, dev(out_q), dev(gate), dev(up),
+                                                          N, C, act);
   else
-    gated_quant_row_kernel<2><<<N, threads, 0, st>>>(plain ? dev(plain) : nullptr, dev(out_q), dev(gate), dev(up), C,
-                                                     act);
+    gated_quant_row_kernel<2><<<blocks, threads, 0, st>>>(plain ? dev(plain) : nullptr, dev(out_q), dev(gate), dev(up),
+                                                          N, C, act);
   check_last_launch("gated_act_quant_forward");
   return true;
 }

@@ -274,7 +274,17 @@ __global__ void __launch_bounds__(kWarps * 32, VPL <= 3 ? 2 : 1) rmsnorm_backwar
     float dy[VPL][8], xh[VPL][8];
     const float r = live ? rstd[row] : 0.0f;
     float dot = 0.0f;
-    // dx's old values are loaded with dout and x (one memory round trip per row, not two).
+    // dx's old values (and, for RoPE, the row's cos / sin) are loaded with dout and x: one memory
+    // round trip per row, not two or three.
+    float rc[ROPE ? 8 : 1], rs[ROPE ? 8 : 1];
+    if constexpr (ROPE) {
+      const int half = C / 2, i0 = (gl < G / 2 ? gl : gl - G / 2) * 8, t = live ? (row / H) % T : 0;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        rc[e] = cosv[(size_t)t * half + i0 + e];
+        rs[e] = sinv[(size_t)t * half + i0 + e];
+      }
+    }
     uint4 old[VPL];
 #pragma unroll
     for (int j = 0; j < VPL; ++j) {
@@ -301,14 +311,12 @@ __global__ void __launch_bounds__(kWarps * 32, VPL <= 3 ? 2 : 1) rmsnorm_backwar
       }
     }
     if constexpr (ROPE) {  // inverse rotation: a' = a*c + b*s, b' = b*c - a*s
-      const int half = C / 2;
       const bool first = gl < G / 2;
-      const int i0 = (first ? gl : gl - G / 2) * 8, t = live ? (row / H) % T : 0;
       dot = 0.0f;
 #pragma unroll
       for (int e = 0; e < 8; ++e) {
         const float p = __shfl_xor_sync(0xffffffffu, dy[0][e], G / 2);
-        const float c = cosv[(size_t)t * half + i0 + e], sn = sinv[(size_t)t * half + i0 + e];
+        const float c = rc[e], sn = rs[e];
         const float d = first ? dy[0][e] * c + p * sn : dy[0][e] * c - p * sn;
         dy[0][e] = d;
         dot += d * __ldg(w + gl * 8 + e) * xh[0][e];

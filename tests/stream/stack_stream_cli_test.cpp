@@ -11,8 +11,8 @@
 // tests/fixtures/train/micro.json with the byte tokenizer, the faults, two kills, a Ctrl-C and on into
 // the second epoch; TinyPresetTrainsEveryRowOnceKilledTwiceWithLanguageWeights is the issue's own
 // shape: the tiny preset over every row of every shard (one pass, its horizon counted), a budget of
-// two shards, language weights, two SIGKILLs and a resume, the loss falling through the fp, soft
-// and hard phases. It uses a BPE that onebit trains from the fixture (0.45M tokens for the pass; the
+// two shards, language weights, two SIGKILLs and a resume that downloads no shard its checkpoint
+// had finished, the loss falling through the fp, soft and hard phases. It uses a BPE that onebit trains from the fixture (0.45M tokens for the pass; the
 // byte tokenizer's 1.29M take the tiny preset ~130 s of one core), about 60 s of CPU. Under mpirun:
 // stack_stream_dist_test.cpp.
 #include <set>
@@ -284,6 +284,35 @@ TEST_F(StackStreamCli, TinyPresetTrainsEveryRowOnceKilledTwiceWithLanguageWeight
       "--seq-len", std::to_string(T), "--threads", "1", "--save-every", "10", "--languages", languages, "--seed", seed,
       "--max-global-steps", "0"};
 
+  // The epoch's shard order as the language weights give it (epoch_order: production's pure function
+  // of manifest, weights, seed and epoch; the manifest is the fixture's, as the command lists it).
+  Manifest fixture;
+  for (const auto& [path, contents] : rows)
+    fixture.shards.push_back(
+        Shard{*shard_language(path), path, fs::file_size(hub_fixture_dir() / path), "", std::nullopt});
+  const std::vector<size_t> order = epoch_order(
+      fixture, parse_language_weights(languages, {"c", "markdown", "python"}, "--languages"), std::stoull(seed), 0);
+  // The second kill comes after a checkpoint past the first shard (checkpoints every 10 steps).
+  uint64_t first_shard_tokens = 0;
+  for (const auto& c : rows.at(fixture.shards[order[0]].path)) first_shard_tokens += tok->encode(c).size() + 1;
+  const size_t second_kill_from = std::max<size_t>(horizon / 3, first_shard_tokens / (B * T) + 12);
+  ASSERT_LT(second_kill_from + 20, 2 * horizon / 3);
+  // A resume downloads no shard its checkpoint had finished: shards before the saved position.
+  struct Resume {
+    size_t first_request;
+    std::set<std::string> done;
+  };
+  std::vector<Resume> resumes;
+  const auto note_resume = [&] {
+    Resume r{hub_->requests().size(), {}};
+    if (fs::exists(dir_ / "out" / "checkpoints" / "latest")) {
+      const json data = latest_state(dir_ / "out")["data"];
+      EXPECT_EQ(data["epoch"], 0);
+      for (size_t pos = 0; pos < data["shard"].get<size_t>(); ++pos) r.done.insert(fixture.shards[order[pos]].path);
+    }
+    resumes.push_back(std::move(r));
+  };
+
   std::mt19937 rng(std::random_device{}());
   uint64_t peak = 0;
   std::string log;
@@ -292,9 +321,10 @@ TEST_F(StackStreamCli, TinyPresetTrainsEveryRowOnceKilledTwiceWithLanguageWeight
     // SIGKILL at a random step in each of the first two thirds of the pass (the first kill may come
     // before any checkpoint), then the same command to the end.
     const size_t kill_at[2] = {std::uniform_int_distribution<size_t>(3, horizon / 3)(rng),
-                               std::uniform_int_distribution<size_t>(horizon / 3 + 10, 2 * horizon / 3)(rng)};
+                               std::uniform_int_distribution<size_t>(second_kill_from, 2 * horizon / 3)(rng)};
     for (int run = 0; run < 2; ++run) {
       const std::string tag = "killed" + std::to_string(run);
+      if (run > 0) note_resume();
       const pid_t pid = spawn(cmd, tag);
       while (metrics_lines() < kill_at[run]) {
         int st = 0;
@@ -306,11 +336,21 @@ TEST_F(StackStreamCli, TinyPresetTrainsEveryRowOnceKilledTwiceWithLanguageWeight
       EXPECT_EQ(wait_status(pid), 128 + SIGKILL);
       log += slurp(dir_ / (tag + ".err"));
     }
+    note_resume();
     const int status = wait_status(spawn(cmd, "final"));
     ASSERT_EQ(status, 0) << slurp(dir_ / "final.err");
     EXPECT_NE(slurp(dir_ / "final.err").find("resumed from"), std::string::npos);
     peak = watch.peak();
   }
+  ASSERT_FALSE(resumes.back().done.empty()) << "the second kill came before a checkpoint past the first shard";
+  const auto requests = hub_->requests();
+  for (const Resume& r : resumes)
+    for (size_t i = r.first_request; i < requests.size(); ++i) {
+      const std::string path = requests[i]["path"];
+      for (const auto& done : r.done)
+        EXPECT_FALSE(path.find("/resolve/") != std::string::npos && path.find(done) != std::string::npos)
+            << done << " was downloaded again after a resume: " << requests[i].dump();
+    }
   EXPECT_LE(peak, budget) << "bytes under --local-root went over the budget";
   EXPECT_GT(peak, biggest) << "the download-ahead never held two shards";
   // The horizon is the pass, counted (it fits the read-ahead sample), and the run reached it.
@@ -326,8 +366,7 @@ TEST_F(StackStreamCli, TinyPresetTrainsEveryRowOnceKilledTwiceWithLanguageWeight
   EXPECT_EQ(state["data"]["weights"], json::parse(R"([["python", 0.6], ["c", 0.3], ["markdown", 0.1]])"));
 
   // Every row of every shard exactly once, rows in file order, shards in the order the language
-  // weights give (epoch_order: production's pure function of manifest, weights, seed and epoch); the
-  // replays after the kills repeated the same rows (read_row_log).
+  // weights give; the replays after the kills repeated the same rows (read_row_log).
   const auto by_seq = read_row_log(row_log);
   EXPECT_EQ(by_seq.size(), n_rows);
   EXPECT_EQ(state["data"]["rows_trained"].get<uint64_t>(), by_seq.size());
@@ -344,11 +383,12 @@ TEST_F(StackStreamCli, TinyPresetTrainsEveryRowOnceKilledTwiceWithLanguageWeight
     for (uint64_t i = 0; i < want.size(); ++i) want[i] = i;
     EXPECT_EQ(got[path], want) << path;
   }
-  const Manifest manifest = read_manifest(dir_ / "out" / "manifest.jsonl");
+  const Manifest listed = read_manifest(dir_ / "out" / "manifest.jsonl");  // the order above assumed it
+  ASSERT_EQ(listed.shards.size(), fixture.shards.size());
+  for (size_t i = 0; i < listed.shards.size(); ++i) EXPECT_EQ(listed.shards[i].path, fixture.shards[i].path);
   std::vector<std::string> want_seq;
-  for (size_t i : epoch_order(manifest, parse_language_weights(languages, {"c", "markdown", "python"}, "--languages"),
-                              std::stoull(seed), 0))
-    if (!rows.at(manifest.shards[i].path).empty()) want_seq.push_back(manifest.shards[i].path);
+  for (size_t i : order)
+    if (!rows.at(fixture.shards[i].path).empty()) want_seq.push_back(fixture.shards[i].path);
   EXPECT_EQ(shard_seq, want_seq);
 
   // The tiny preset learned through every phase of its default schedule (spanning the horizon): fp

@@ -57,7 +57,7 @@ run_gpu_benches() {  # training throughput vs the peer (and the 1b preset with c
   if [ "${GPU_QUALITY:-1}" = 1 ]; then
     ONEBIT_BINARY=$build/src/cli/onebit bash bench/shakespeare_char.sh 2>&1 | tee "$out/shakespeare.log" |
       grep -E "val_loss|error" | tail -n 8 || status=1
-    cp bench/results/shakespeare_char.json "$out/" 2>/dev/null || true
+    cp bench/results/shakespeare_char*.json bench/results/shakespeare_char_*_metrics.jsonl "$out/" 2>/dev/null || true
   fi
 }
 if [ "${ONEBIT_GPU_CHECK:-all}" = bench ]; then  # the GPU benchmarks alone (after a passing check)

@@ -160,7 +160,15 @@ void Network<T, A>::prepare_weights() {
     jobs.push_back(j);
     lin.eff = lin.qbuf;
   });
-  ops_.weight_quantize_many(jobs.data(), jobs.size(), nullptr);
+  // Asked for (request_weight_stats): the codes are counted in this pass, for the next weight_stats.
+  int64_t* counts = nullptr;
+  if (count_next_ && quant_.phase != QuantPhase::FullPrecision) {
+    code_counts_.zero();
+    counts = code_counts_.get();
+    counted_ = true;
+  }
+  count_next_ = false;
+  ops_.weight_quantize_many(jobs.data(), jobs.size(), counts);
   // Weights change only at the optimizer step, so one pack per forward serves every use in it
   // (and the recomputed forwards of checkpointed segments). The embedding is a lookup, never packed.
   if (quant_.phase != QuantPhase::Hard) return;
@@ -184,14 +192,19 @@ void Network<T, A>::linear_forward(const Linear& lin, const A* x, int in, int N,
 
 template <typename T, typename A>
 WeightStats Network<T, A>::weight_stats() {
-  // Counted on the backend into one int64[3], read once. The scales are recomputed (the weights may
+  // Counted on the backend into one int64[3], read once: by the forward that request_weight_stats
+  // asked (the weights that forward used), else here, with the scales recomputed (the weights may
   // have changed since the last forward) into the Linears' slots, which the next forward rewrites.
-  code_counts_.zero();
-  std::vector<QuantJob> jobs;
-  for_each_linear([&](int, Linear& lin) {
-    if (lin.wq == kernels::WeightQuant::Ternary || lin.wq == kernels::WeightQuant::Binary) jobs.push_back(scale_job(lin));
-  });
-  ops_.weight_quantize_many(jobs.data(), jobs.size(), code_counts_.get());
+  if (!counted_) {
+    code_counts_.zero();
+    std::vector<QuantJob> jobs;
+    for_each_linear([&](int, Linear& lin) {
+      if (lin.wq == kernels::WeightQuant::Ternary || lin.wq == kernels::WeightQuant::Binary)
+        jobs.push_back(scale_job(lin));
+    });
+    ops_.weight_quantize_many(jobs.data(), jobs.size(), code_counts_.get());
+  }
+  counted_ = false;
   int64_t counts[3] = {0, 0, 0};
   code_counts_.download(counts, 3);
   WeightStats s;

@@ -57,6 +57,9 @@ class Network {
   void logits(const int32_t* tokens, int B, int Tn, T* out, bool last_only);
   size_t peak_activation_bytes() const { return act_count_ * sizeof(A) + stat_count_ * sizeof(T); }
   WeightStats weight_stats();
+  // The next forward counts the codes of the ternary/binary weights it quantizes (in the same pass),
+  // and the next weight_stats returns those counts instead of a pass of its own.
+  void request_weight_stats() { count_next_ = true; }
 
  private:
   struct LayerActs {  // activations in A; per-row statistics (rstd, lse) in T
@@ -149,6 +152,7 @@ class Network {
   int64_t scored_ = 0;
   kernels::DeviceBuffer<kernels::QuantScale> scales_;  // one per Linear
   kernels::DeviceBuffer<int64_t> code_counts_;         // weight_stats' int64[3]
+  bool count_next_ = false, counted_ = false;          // request_weight_stats; code_counts_ holds a forward's
   // Loss sums of the forwards not yet read (loss_slots_[0..pending_)), with their scored counts.
   kernels::DeviceBuffer<double> loss_slots_;
   std::vector<int64_t> pending_scored_;

@@ -114,6 +114,10 @@ WeightStats Transformer::weight_stats() const {
   return impl_->visit([](auto& n) { return n.weight_stats(); });
 }
 
+void Transformer::request_weight_stats() {
+  impl_->visit([](auto& n) { n.request_weight_stats(); });
+}
+
 std::unique_ptr<Transformer> make_transformer(const ModelConfig& cfg, kernels::Device device) {
   if (device == kernels::Device::Cuda) return std::make_unique<Transformer>(cfg, kernels::cuda_ops());
   return std::make_unique<Transformer>(cfg, kernels::cpu_ops());

@@ -93,6 +93,10 @@ class Transformer {
   // Bytes of activation memory used by the last forward/backward (for the checkpointing benchmark).
   size_t peak_activation_bytes() const;
   WeightStats weight_stats() const;  // counted on the backend; one download
+  // The next forward counts the codes of the weights it quantizes, in its own pass; the next
+  // weight_stats then reports those (the weights that forward used) without a pass of its own. A
+  // forward in full precision counts nothing (weight_stats then makes its own pass).
+  void request_weight_stats();
 
  private:
   struct Impl;

@@ -350,6 +350,8 @@ TrainingRun::LoopEnd TrainingRun::step_loop() {
     step_start_rng_ = dropout_rng_.state_string();
     const model::QuantState q = q_sched_.at(step_);
     model_->set_quant_state(q);
+    // The step's first forward counts the weight codes that log_step reports (no pass of their own).
+    if (metrics_) model_->request_weight_stats();
     // Several ranks finish every step they start (a rank that left mid-step would leave the others
     // waiting in the all-reduce) and agree on stopping after it.
     // On GPUs the last micro-batch's backward starts each gradient bucket's all-reduce as its layers

@@ -38,7 +38,7 @@ for f in avx2 fma f16c bmi2 avx512f avx512cd avx512vl avx512dq avx512bw avx512vb
   [[ $flags == *" $f "* ]] || { echo "xeon-infer: this CPU lacks $f, which the carried llama.cpp/bitnet.cpp binaries use" >&2; exit 1; }
 done
 cat "$PEER_DIR/BUILD_INFO" 2> /dev/null || true
-if ! command -v jq > /dev/null; then  # the image may lack it: the one build_peer_binaries.sh carried
+if ! jq -n 1 > /dev/null 2>&1; then  # the image may lack it: the one build_peer_binaries.sh carried
   export PATH=$PWD/$PEER_DIR/tools/bin:$PATH
   export LD_LIBRARY_PATH=$PWD/$PEER_DIR/tools/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi

@@ -38,15 +38,21 @@ isa=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 common=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DGGML_OPENMP=ON -DLLAMA_CURL=OFF
         -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DCMAKE_SKIP_BUILD_RPATH=ON)
 
-# The sources are hard-linked copies without their .git: in the fetched trees .git is a file naming a
-# gitdir that is not there, and llama.cpp's build info makes that missing index a dependency of
-# build.ninja, so ninja would re-run CMake forever ("manifest still dirty").
+# The sources are hard-linked copies whose .git names their git dir by its absolute path: a fetched
+# submodule's .git file gives it relative to the source, so reached through a symlink (or copied) it
+# names a dir that is not there, and llama.cpp's build info makes that missing index a dependency of
+# build.ninja, so ninja would re-run CMake forever ("manifest still dirty"). A source without .git
+# gets none, and GIT_CEILING_DIRECTORIES keeps git from taking this repo's commit for the peer's.
 link_copy() {  # src dst
+  local gitdir=""
+  [[ -e $1/.git ]] && gitdir=$(git -C "$1" rev-parse --absolute-git-dir 2> /dev/null || true)
   rm -rf "$2" && mkdir -p "$(dirname "$2")"
   cp -al "$1" "$2" 2> /dev/null || cp -a "$1" "$2"
   rm -rf "$2/.git"
+  [[ -z $gitdir ]] || echo "gitdir: $gitdir" > "$2/.git"
 }
-mkdir -p "$PEER_BUILD"
+mkdir -p "$PEER_BUILD/src"
+export GIT_CEILING_DIRECTORIES=$PEER_BUILD/src
 
 link_copy "$LLAMA_SRC" "$PEER_BUILD/src/llama.cpp"
 cmake -S "$PEER_BUILD/src/llama.cpp" -B "$PEER_BUILD/llama.cpp" "${common[@]}" "${isa[@]}" -DGGML_BMI2=ON \
@@ -86,9 +92,10 @@ for lib in $(ldd "$jq_bin" | awk '$3 ~ /lib(jq|onig)\.so/ {print $3}'); do
 done
 # What was built from what, for the benchmark's notes.
 {
-  echo "llama.cpp: $LLAMA_SRC ($(sed -n 's/^-- ggml commit: *//p' "$PEER_BUILD/llama.cpp-configure.log"))," \
-    "$(gcc --version | head -n 1)"
-  echo "bitnet.cpp: $BITNET_SRC, $(clang --version | head -n 1), libomp from $libomp"
+  echo "llama.cpp: $LLAMA_SRC (commit $(git -C "$PEER_BUILD/src/llama.cpp" rev-parse --short HEAD 2> /dev/null ||
+    echo unknown)), $(gcc --version | head -n 1)"
+  echo "bitnet.cpp: $BITNET_SRC (commit $(git -C "$PEER_BUILD/src/bitnet.cpp" rev-parse --short HEAD 2> /dev/null ||
+    echo unknown)), $(clang --version | head -n 1), libomp from $libomp"
   echo "ISA flags: $(grep -m1 -o 'Adding CPU backend variant ggml-cpu: [^ ]*' "$PEER_BUILD/llama.cpp-configure.log" | sed 's/.*: //')"
 } > "$PEER_DIR/BUILD_INFO"
 "$repo/bench/check_peer_binaries.sh" "$PEER_DIR"

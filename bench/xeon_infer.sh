@@ -57,7 +57,7 @@ since "built $build/src/cli/onebit"
 # (llama_cpp_<CPU_TAG>.json in $OUT): "main" = onebit with its int8 head, bitnet.cpp I2_S and
 # llama.cpp TQ2_0 (the issue's comparison; the TQ1_0 files are exported with the others, in
 # parallel), "bf16" = onebit with a 16-bit head (as many head bytes as the peers' f16), "tq1" =
-# llama.cpp TQ1_0. All three do not fit one 9-minute call with the build (about 12 minutes, from EPYC
+# llama.cpp TQ1_0. All three do not fit one 9-minute call with the build (about 11 minutes, from EPYC
 # timings): XEON_PHASES picks (a second call: XEON_PHASES="tq1" RESULT_SUFFIX=-tq1). Everything stops
 # at XEON_DEADLINE_S seconds after this script started (default 540, a 9-minute call under the
 # device's 10-minute limit), so the logs are packed and the call ends by itself.

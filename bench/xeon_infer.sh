@@ -18,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 exec > >(tee -a "$OUT/xeon-infer.log") 2>&1
 PEER_DIR=${PEER_DIR:-.peer}
 build=${ONEBIT_BUILD_DIR:-build-xeon}
@@ -27,7 +28,7 @@ since() { echo "[$(date -u +%T), ${SECONDS}s] $*"; }
 # The llama-bench / quantize / export logs and onebit's own JSON (read bandwidth per thread count)
 # travel back too, at the end or when cut off (a SIGKILL at the hard limit skips this; the main log
 # and the result JSON are already in $OUT).
-pack_logs() { tar czf "$OUT/xeon-infer-logs.tgz" -C "$WORK" $(cd "$WORK" && ls *.log *.json 2> /dev/null) 2> /dev/null || true; }
+pack_logs() { (cd "$WORK" && shopt -s nullglob && tar czf "$OUT/xeon-infer-logs.tgz" -- *.log *.json) 2> /dev/null || true; }
 trap pack_logs EXIT
 
 since "xeon-infer: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, $(awk '/^MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo) GiB"

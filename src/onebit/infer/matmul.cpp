@@ -22,24 +22,28 @@ void QuantizedActs::quantize(const float* x, int rows, int cols, size_t ldx) {
   OB_CHECK(rows <= cap_rows_ && (size_t)cols <= stride_, "QuantizedActs: ", rows, "x", cols,
            " exceeds the reserved ", cap_rows_, "x", stride_);
   rows_ = rows;
-  for (int r = 0; r < rows; ++r) {
-    const float* xr = x + (size_t)r * ldx;
-    int8_t* q = q_.data() + (size_t)r * stride_;
-    float m = 0.0f;
-    for (int c = 0; c < cols; ++c) m = std::max(m, std::abs(xr[c]));
-    // Finite weights can still overflow f32 on the way here; round() of NaN has no integer code.
-    if (!std::isfinite(m)) fail("an activation overflowed f32 (row ", r, " of ", rows, "): the weights are out of range");
-    const float s = 127.0f / std::max(m, 1e-5f);
-    int32_t sum = 0;
-    for (int c = 0; c < cols; ++c) {
-      const int v = (int)std::clamp(std::nearbyint(xr[c] * s), -128.0f, 127.0f);
-      q[c] = (int8_t)v;
-      sum += v;
+  // Rows are independent: prefill's spread over the pool (at least ~16K values a chunk), decode's one
+  // row on the calling thread.
+  kernels::cpu::parallel_ranges(rows, std::max(1, 16384 / std::max(cols, 1)), [&](int64_t r0, int64_t r1) {
+    for (int r = (int)r0; r < (int)r1; ++r) {
+      const float* xr = x + (size_t)r * ldx;
+      int8_t* q = q_.data() + (size_t)r * stride_;
+      float m = 0.0f;
+      for (int c = 0; c < cols; ++c) m = std::max(m, std::abs(xr[c]));
+      // Finite weights can still overflow f32 on the way here; round() of NaN has no integer code.
+      if (!std::isfinite(m)) fail("an activation overflowed f32 (row ", r, " of ", rows, "): the weights are out of range");
+      const float s = 127.0f / std::max(m, 1e-5f);
+      int32_t sum = 0;
+      for (int c = 0; c < cols; ++c) {
+        const int v = (int)std::clamp(std::nearbyint(xr[c] * s), -128.0f, 127.0f);
+        q[c] = (int8_t)v;
+        sum += v;
+      }
+      std::fill(q + cols, q + stride_, (int8_t)0);
+      sum_[r] = sum;
+      inv_s_[r] = 1.0f / s;
     }
-    std::fill(q + cols, q + stride_, (int8_t)0);
-    sum_[r] = sum;
-    inv_s_[r] = 1.0f / s;
-  }
+  });
 }
 
 namespace {

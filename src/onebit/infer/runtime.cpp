@@ -95,15 +95,36 @@ struct Layer {
   std::vector<float> input_norm, post_norm, q_norm, k_norm, attn_sub_norm, ffn_sub_norm;
 };
 
+// Calls f(r) for rows [0, rows) of `width` values, spread over the pool in chunks of at least ~16K
+// values. Prefill's per-row passes (norms, RoPE, the gated activation, residual adds, cache stores)
+// would otherwise run on one thread beside multi-threaded GEMMs and cap prefill's scaling (Amdahl);
+// decode's single row stays on the calling thread. Each row is computed as before: same bits.
+template <typename F>
+void for_rows(int rows, size_t width, F&& f) {
+  const int64_t min_rows = std::max<int64_t>(1, 16384 / (int64_t)std::max<size_t>(width, 1));
+  kernels::cpu::parallel_ranges(rows, min_rows, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) f((int)r);
+  });
+}
+
 void rmsnorm(float* out, const float* x, const float* w, int rows, int C, float eps) {
-  for (int n = 0; n < rows; ++n) {
+  for_rows(rows, (size_t)C, [&](int n) {
     const float* xr = x + (size_t)n * C;
     double ss = 0;
     for (int c = 0; c < C; ++c) ss += (double)xr[c] * xr[c];
     const float r = (float)(1.0 / std::sqrt(ss / C + eps));
     float* o = out + (size_t)n * C;
     for (int c = 0; c < C; ++c) o[c] = xr[c] * r * w[c];
-  }
+  });
+}
+
+// x[t, :] += scale * y[t, :] for rows t of width C.
+void add_scaled(float* x, const float* y, float scale, int rows, int C) {
+  for_rows(rows, (size_t)C, [&](int t) {
+    float* xr = x + (size_t)t * C;
+    const float* yr = y + (size_t)t * C;
+    for (int c = 0; c < C; ++c) xr[c] += scale * yr[c];
+  });
 }
 
 }  // namespace
@@ -134,7 +155,7 @@ struct Runtime::Impl {
   }
   void rope(float* v, int C, int heads) {
     const int hd = cfg.head_dim(), half = hd / 2;
-    for (int t = 0; t < C; ++t) {
+    for_rows(C, (size_t)heads * hd, [&](int t) {
       const float* cs = rope_cos.data() + (size_t)(pos + t) * half;
       const float* sn = rope_sin.data() + (size_t)(pos + t) * half;
       for (int hh = 0; hh < heads; ++hh) {
@@ -145,7 +166,7 @@ struct Runtime::Impl {
           r[i + half] = b * cs[i] + a * sn[i];
         }
       }
-    }
+    });
   }
 };
 
@@ -259,8 +280,9 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
             KV = cfg.num_key_value_heads, hd = cfg.head_dim(), kvd = KV * hd;
   const float eps = cfg.rms_norm_eps, rs = cfg.residual_scale, scale = 1.0f / std::sqrt((float)hd);
   const int group = H / KV;
-  for (int t = 0; t < C; ++t)
+  for_rows(C, (size_t)d, [&](int t) {
     for (int c = 0; c < d; ++c) x[(size_t)t * d + c] = value_at(*embed, tokens[t], c);
+  });
   kernels::GatedAct act_kind = kernels::GatedAct::SwiGLU;
   if (cfg.hidden_act == model::HiddenAct::ReLU2) act_kind = kernels::GatedAct::ReLU2;
   if (cfg.hidden_act == model::HiddenAct::GELU) act_kind = kernels::GatedAct::GELU;
@@ -272,12 +294,12 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
     if (L.qkv.rows) {
       linear(L.qkv, h.data(), C, fused.data());
       const size_t w = (size_t)d + 2 * kvd;
-      for (int t = 0; t < C; ++t) {
+      for_rows(C, w, [&](int t) {
         const float* row = fused.data() + t * w;
         std::memcpy(q.data() + (size_t)t * d, row, d * sizeof(float));
         std::memcpy(kbuf.data() + (size_t)t * kvd, row + d, kvd * sizeof(float));
         std::memcpy(vbuf.data() + (size_t)t * kvd, row + d + kvd, kvd * sizeof(float));
-      }
+      });
     } else {
       linear(L.lin[kQ], h.data(), C, q.data());
       linear(L.lin[kK], h.data(), C, kbuf.data());
@@ -289,7 +311,8 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
     }
     rope(q.data(), C, H);
     rope(kbuf.data(), C, KV);
-    for (int t = 0; t < C; ++t) cache.store(l, pos + t, kbuf.data() + (size_t)t * kvd, vbuf.data() + (size_t)t * kvd);
+    for_rows(C, 2 * (size_t)kvd,
+             [&](int t) { cache.store(l, pos + t, kbuf.data() + (size_t)t * kvd, vbuf.data() + (size_t)t * kvd); });
     kernels::cpu::parallel_for(H, [&](int64_t hh) {
       float* sc = scores.data() + (size_t)hh * ctx;
       const int kh = (int)hh / group;
@@ -312,20 +335,23 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
       o_in = h.data();
     }
     linear(L.lin[kO], o_in, C, tmp.data());
-    for (size_t i = 0; i < (size_t)C * d; ++i) x[i] += rs * tmp[i];
+    add_scaled(x.data(), tmp.data(), rs, C, d);
     // MLP.
     rmsnorm(h.data(), x.data(), L.post_norm.data(), C, d, eps);
     xq_src = nullptr;
     if (L.gate_up.rows) {
       linear(L.gate_up, h.data(), C, fused.data());
-      for (int t = 0; t < C; ++t) {
+      for_rows(C, 2 * ff, [&](int t) {
         const float* row = fused.data() + (size_t)t * 2 * ff;
         kernels::ref::gated_act_forward(act.data() + (size_t)t * ff, row, row + ff, ff, act_kind);
-      }
+      });
     } else {
       linear(L.lin[kGate], h.data(), C, gate.data());
       linear(L.lin[kUp], h.data(), C, up.data());
-      kernels::ref::gated_act_forward(act.data(), gate.data(), up.data(), (size_t)C * ff, act_kind);
+      for_rows(C, 2 * ff, [&](int t) {
+        const size_t o = (size_t)t * ff;
+        kernels::ref::gated_act_forward(act.data() + o, gate.data() + o, up.data() + o, ff, act_kind);
+      });
     }
     const float* down_in = act.data();
     xq_src = nullptr;
@@ -334,7 +360,7 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
       down_in = gate.data();
     }
     linear(L.lin[kDown], down_in, C, tmp.data());
-    for (size_t i = 0; i < (size_t)C * d; ++i) x[i] += rs * tmp[i];
+    add_scaled(x.data(), tmp.data(), rs, C, d);
   }
   if (!logits) return;
   const int first = all_logits ? 0 : C - 1, rows = C - first;

@@ -118,6 +118,9 @@ void rmsnorm(float* out, const float* x, const float* w, int rows, int C, float 
   });
 }
 
+// Prefill's attention is split into at most this many blocks of positions per head.
+constexpr int kMaxAttnBlocks = 16;
+
 // x[t, :] += scale * y[t, :] for rows t of width C.
 void add_scaled(float* x, const float* y, float scale, int rows, int C) {
   for_rows(rows, (size_t)C, [&](int t) {
@@ -269,7 +272,7 @@ Runtime::Runtime(ModelWeights weights, const RuntimeOptions& opt) : impl_(std::m
   m.vbuf.assign(C * kvd, 0.0f);
   for (auto* v : {&m.gate, &m.up, &m.act}) v->assign(C * ff, 0.0f);
   m.fused.assign(C * std::max((size_t)d + 2 * kvd, 2 * ff), 0.0f);
-  m.scores.assign((size_t)c.num_attention_heads * m.ctx, 0.0f);
+  m.scores.assign((size_t)c.num_attention_heads * kMaxAttnBlocks * m.ctx, 0.0f);
   m.xq.reserve((int)C, std::max(d, (int)ff));
 }
 
@@ -313,10 +316,14 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
     rope(kbuf.data(), C, KV);
     for_rows(C, 2 * (size_t)kvd,
              [&](int t) { cache.store(l, pos + t, kbuf.data() + (size_t)t * kvd, vbuf.data() + (size_t)t * kvd); });
-    kernels::cpu::parallel_for(H, [&](int64_t hh) {
-      float* sc = scores.data() + (size_t)hh * ctx;
-      const int kh = (int)hh / group;
-      for (int t = 0; t < C; ++t) {
+    // Jobs of (head, block of positions): prefill has more of them than heads (12-20 heads would
+    // leave some of 16+ threads idle); each job has its own score row.
+    const int tblocks = std::min({C, kMaxAttnBlocks, std::max(1, (4 * kernels::cpu::pool_threads() + H - 1) / H)});
+    kernels::cpu::parallel_for((int64_t)H * tblocks, [&](int64_t job) {
+      const int hh = (int)(job % H), b = (int)(job / H);
+      float* sc = scores.data() + (size_t)job * ctx;
+      const int kh = hh / group;
+      for (int t = C * b / tblocks; t < C * (b + 1) / tblocks; ++t) {
         const float* qt = q.data() + (size_t)t * d + hh * hd;
         float* out = att.data() + (size_t)t * d + hh * hd;
         if (cache.type() == KvType::F16)

@@ -7,6 +7,7 @@
 
 #include "onebit/core/error.h"
 #include "onebit/stream/language_sampler.h"
+#include "test_seed.h"
 
 namespace onebit::stream {
 namespace {
@@ -23,7 +24,7 @@ std::string spec_error(const std::string& spec) {
 }
 
 TEST(LanguageSampler, FrequenciesMatchWeights) {
-  std::mt19937_64 gen(std::random_device{}());
+  std::mt19937_64 gen(test::test_seed());
   std::uniform_real_distribution<double> u(0.01, 1.0);
   std::vector<LanguageWeight> w = {{"python", u(gen)}, {"c", u(gen)}, {"markdown", u(gen)}, {"rust", 0.0}};
   double total = 0;
@@ -55,7 +56,7 @@ TEST(LanguageSampler, SeedChangesThePhaseOnly) {
 }
 
 TEST(LanguageSampler, RestoreContinuesTheSameSequence) {
-  std::mt19937_64 gen(std::random_device{}());
+  std::mt19937_64 gen(test::test_seed());
   std::vector<LanguageWeight> w = {{"python", 0.4}, {"c", 0.2}, {"markdown", 0.1}, {"rust", 0.3}};
   const uint64_t seed = gen();
   LanguageSampler a(w, seed);

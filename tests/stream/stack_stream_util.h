@@ -133,6 +133,22 @@ class StackStreamTest : public ::testing::Test {
     }
     return pid;
   }
+  // The token the fake Hub requires appears in no output of the runs, no file they wrote under
+  // <dir_>/out (but the weights) and no request to the storage host, which never gets an
+  // Authorization header either.
+  void expect_token_confined(const std::string& output) {
+    ASSERT_FALSE(cfg_.token.empty());
+    EXPECT_EQ(output.find(cfg_.token), std::string::npos);
+    for (const auto& e : fs::recursive_directory_iterator(dir_ / "out"))
+      if (e.is_regular_file() && e.path().extension() != ".safetensors")
+        EXPECT_EQ(slurp(e.path()).find(cfg_.token), std::string::npos) << e.path();
+    const auto storage = hub_->requests_to("storage");
+    EXPECT_FALSE(storage.empty());
+    for (const auto& r : storage) {
+      EXPECT_FALSE(r["headers"].contains("Authorization")) << r.dump();
+      EXPECT_EQ(r.dump().find(cfg_.token), std::string::npos) << r.dump();
+    }
+  }
   // The onebit binary with `args`.
   pid_t spawn(const std::vector<std::string>& args, const std::string& tag) {
     std::vector<std::string> all = {ONEBIT_BINARY};

@@ -17,6 +17,8 @@ groups: K is split into the largest multiple of BK, done by the 3-weight LUT, an
 the 2-weight LUT, which must be a multiple of 32) and bm = 32 (the only value the generator takes).
 BM, the rows one thread's tile holds, is the first of 256, 320, 160, 128, 96, 64, 32 that divides M
 into at least 4 tiles, so 2 threads get balanced work (a tile is the unit threads share).
+One change to the generated code (fix_batch_store): the batched kernels' result rows are stored
+where ggml reads them; as generated, prefill (more than one activation row) computes a wrong result.
 TL2_SRC must be a copy of the BitNet source used only for the TL2 build: the files are written there.
 """
 import configparser
@@ -46,6 +48,29 @@ def block_rows(m):
     raise SystemExit(f"bitnet_tl2_codegen: no TL2 tile height BM divides M = {m} into {MIN_TILES} tiles")
 
 
+def fix_batch_store(kernel, m, k):
+    """The generated three_/two_qgemm_lut store every batch row's result into row 0 of C
+    (`C[i] = CBits[i + bs * BM]`), so a product with more than one activation row (prefill; ggml
+    calls them for batches of 512/256/128/32/8 rows) is wrong while one row (decode) is right: in
+    BitNet c82b5e6 and in its later templates alike. C's rows are ne01 = M apart (ggml.c passes
+    act_output + i * bs * ne01), so the store goes to C[i + bs * M]; the work done is unchanged."""
+    pre = f"{m}_{k}"
+    fixes = [
+        (f"((int32_t*)C)[i] = (int32_t)(((int32_t*)CBits)[i + bs * BM{pre}]);",
+         f"((int32_t*)C)[i + bs * {m}] = (int32_t)(((int32_t*)CBits)[i + bs * BM{pre}]);"),
+        (f"((int32_t*)C)[i] += (int32_t)(((int32_t*)CBits)[i + bs * BM{pre}]);",
+         f"((int32_t*)C)[i + bs * {m}] += (int32_t)(((int32_t*)CBits)[i + bs * BM{pre}]);"),
+        ("((float*)C)[i] = (float)(((int32_t*)C)[i]) / ((float*)LUT_Scales)[bs] * ((float*)Scales)[0];",
+         f"((float*)C)[i + bs * {m}] = (float)(((int32_t*)C)[i + bs * {m}]) / ((float*)LUT_Scales)[bs] * ((float*)Scales)[0];"),
+    ]
+    for old, new in fixes:
+        if kernel.count(old) != 1:
+            raise SystemExit(f"bitnet_tl2_codegen: the generated [{m}, {k}] kernel has no single `{old}` to fix "
+                             "(codegen_tl2.py changed?)")
+        kernel = kernel.replace(old, new)
+    return kernel
+
+
 def main():
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
@@ -68,7 +93,7 @@ def main():
     # The same order and the same guard as codegen_tl2.py's __main__.
     code = ["#if defined(GGML_BITNET_X86_TL2)", gen.gen_ctor_code()]
     for (m, k), bm, ks in zip(shapes, bms, k_list):
-        code.append(gen.gen_tbl_impl(f"{m}_{k}", bm, BK, 32, ks))
+        code.append(fix_batch_store(gen.gen_tbl_impl(f"{m}_{k}", bm, BK, 32, ks), m, k))
     code += [gen.gen_top_api([list(s) for s in shapes], k_list), gen.gen_transform_code([list(s) for s in shapes]), "#endif"]
     include = os.path.join(src, "include")
     with open(os.path.join(include, "bitnet-lut-kernels.h.tmp"), "w") as f:

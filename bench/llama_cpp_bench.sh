@@ -4,10 +4,16 @@
 # threads, alternating the engines round by round.
 #
 #   ONEBIT_BINARY=build/src/cli/onebit LLAMA_CPP_DIR=/path/to/llama.cpp-build bench/llama_cpp_bench.sh
-#   env: MODELS (default "125m 1b 2b4t"), TYPES ("tq2_0 tq1_0"), THREADS ("1 2"), ROUNDS (3),
+#   env: MODELS (default "125m 1b 2b4t"), TYPES (llama.cpp's types, "tq2_0 tq1_0"; "" for no llama.cpp
+#        rows, and then no LLAMA_CPP_DIR), EXPORT_TYPES (GGUF types to export, default TYPES; more
+#        for a later run with KEEP_SAMPLES=1), THREADS ("1 2"), ROUNDS (3),
 #        PP (512), TG (128), WORK (scratch dir for the GGUF files), CPU_TAG, SEED (1),
-#        ONEBIT_LM_HEAD (onebit's head storage: int8 (default), bf16 or model), RESULT_SUFFIX (appended
-#        to the result file's name), ONEBIT_BENCH_ARGS (extra `onebit bench` flags),
+#        ONEBIT_LM_HEAD (onebit's head storage: int8 (default), bf16 or model; several, space-separated,
+#        run one after the other in every round, one row each; "" for no onebit rows),
+#        KEEP_SAMPLES (1: add to the samples of the last run in WORK, so its rows stay in the result;
+#        a later run can add engines or heads to the same table), RESULT_SUFFIX (appended to the result
+#        file's name), RESULT_DIR (where it goes, default bench/results), ONEBIT_BENCH_ARGS (extra
+#        `onebit bench` flags),
 #        BITNET_CPP_DIR (a bitnet.cpp build dir with bin/llama-bench and bin/llama-quantize; unset: no
 #        bitnet.cpp rows; bench/build_bitnet_cpp.sh builds one), BITNET_CPP_TYPES ("i2_s"; "tl2" needs a
 #        build with -DBITNET_X86_TL2=ON and kernels generated for these shapes)
@@ -23,29 +29,38 @@
 # does not depend on the values). The LM head: llama.cpp uses the GGUF's tied F16 token_embd (the
 # exporter's default --embedding-type f16); onebit uses --lm-head ONEBIT_LM_HEAD. Each row says which.
 #
-# The machine may be shared: each of ROUNDS rounds runs llama-bench -r 1 on every type, then
-# `onebit bench -r 1` (each after its own warm-up), so both engines see the same load over the run;
-# a row is the median of its ROUNDS samples. The load average is recorded before every run.
-# Prints one row per model/engine/threads/test with the ratio onebit / best llama.cpp type and
-# writes bench/results/llama_cpp_<CPU_TAG><RESULT_SUFFIX>.json.
+# The machine may be shared: each of ROUNDS rounds runs `onebit bench -r 1` (each head), then
+# bitnet.cpp's and llama.cpp's llama-bench -r 1 on every type (each after its own warm-up), so the
+# engines see the same load over the run; a row is the median of its ROUNDS samples. The load average
+# is recorded before every run. onebit goes first and llama.cpp's types in TYPES order, so a run cut
+# off in a model's round keeps onebit's rows and the first peers' ones.
+# The GGUF files of every model are exported first, all at once (each export is one thread; the
+# files are not timed). The result file is rewritten after every engine's run with every row so far
+# (the table is printed after each model), so a run cut short keeps what it measured.
+# Prints one row per model/engine/LM head/threads/test with the bandwidth fraction (onebit decode)
+# and the ratio onebit / best llama.cpp type, and writes
+# RESULT_DIR/llama_cpp_<CPU_TAG><RESULT_SUFFIX>.json.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 ONEBIT_BINARY=${ONEBIT_BINARY:-$repo/build/src/cli/onebit}
-LLAMA_CPP_DIR=${LLAMA_CPP_DIR:?set LLAMA_CPP_DIR to a llama.cpp build dir (holding bin/llama-bench)}
 MODELS=${MODELS:-125m 1b 2b4t}
-TYPES=${TYPES:-tq2_0 tq1_0}
+TYPES=${TYPES-tq2_0 tq1_0}
+EXPORT_TYPES=${EXPORT_TYPES-$TYPES}
 THREADS=${THREADS:-1 2}
 ROUNDS=${ROUNDS:-3}
 PP=${PP:-512}
 TG=${TG:-128}
 SEED=${SEED:-1}
-ONEBIT_LM_HEAD=${ONEBIT_LM_HEAD:-int8}
+ONEBIT_LM_HEAD=${ONEBIT_LM_HEAD-int8}
 RESULT_SUFFIX=${RESULT_SUFFIX:-}
+RESULT_DIR=${RESULT_DIR:-$repo/bench/results}
 WORK=${WORK:-${TMPDIR:-/tmp}/onebit-llama-cpp-bench}
 CPU_TAG=${CPU_TAG:-$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //; s/[^A-Za-z0-9]\+/-/g; s/-$//' | tr 'A-Z' 'a-z')}
-bench_bin=$LLAMA_CPP_DIR/bin/llama-bench
-[[ -x $bench_bin ]] || { echo "llama_cpp_bench: no $bench_bin" >&2; exit 1; }
+if [[ -n $TYPES ]]; then
+  bench_bin=${LLAMA_CPP_DIR:?set LLAMA_CPP_DIR to a llama.cpp build dir (holding bin/llama-bench)}/bin/llama-bench
+  [[ -x $bench_bin ]] || { echo "llama_cpp_bench: no $bench_bin" >&2; exit 1; }
+fi
 [[ -x $ONEBIT_BINARY ]] || { echo "llama_cpp_bench: no onebit binary at $ONEBIT_BINARY" >&2; exit 1; }
 BITNET_CPP_TYPES=${BITNET_CPP_TYPES:-i2_s}
 if [[ -n ${BITNET_CPP_DIR:-} ]]; then
@@ -60,7 +75,7 @@ if ! grep -qE '^  bench  ' <<< "$onebit_help"; then
   have_onebit_bench=0
   echo "llama_cpp_bench: $ONEBIT_BINARY has no 'bench' command (the inference runtime is not in this build): onebit rows skipped" >&2
 fi
-mkdir -p "$WORK" "$repo/bench/results"
+mkdir -p "$WORK" "$RESULT_DIR"
 threads_csv=$(echo $THREADS | tr ' ' ',')
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
@@ -77,7 +92,7 @@ config_of() {
 llama_bench_round() {
   local engine=$1 bin=$2 gguf=$3 m=$4 t=$5 round=$6 load
   load=$(load1)
-  echo "== $m round $round: $engine $t (load $load)" >&2
+  echo "== $(date -u +%T) $m round $round: $engine $t (load $load)" >&2
   "$bin" -m "$gguf" -p "$PP" -n "$TG" -t "$threads_csv" -r 1 -o json 2>"${gguf%.gguf}.log" \
     | jq -c --arg e "$engine" --arg m "$m" --arg t "$t" --argjson round "$round" --argjson load "$load" '.[] | {
           engine: $e, model: $m, type: $t, lm_head: "f16 (GGUF token_embd, tied)", threads: .n_threads,
@@ -86,76 +101,100 @@ llama_bench_round() {
           model_bytes: .model_size, build: .build_commit}' >> "$samples"
 }
 
+# The files one model needs: one job per type, bitnet.cpp's I2_S requantized after the TQ2_0 job.
+# Args: model.
+export_jobs() {
+  local m=$1 cfg t gguf
+  cfg=$(config_of "$m")
+  local types=" $EXPORT_TYPES "
+  [[ -n ${BITNET_CPP_DIR:-} && $types != *" tq2_0 "* ]] && types="$types tq2_0 "
+  for t in $types; do
+    (
+      gguf=$WORK/$m-$t.gguf
+      if [[ ! -s $gguf || $cfg -nt $gguf ]]; then
+        "$ONEBIT_BINARY" export --format gguf --type "$t" --random-weights "$SEED" "$cfg" "$gguf" > "$WORK/$m-$t-export.log" 2>&1 ||
+          { cat "$WORK/$m-$t-export.log" >&2; exit 1; }
+      fi
+      if [[ $t == tq2_0 && -n ${BITNET_CPP_DIR:-} ]]; then
+        for b in $BITNET_CPP_TYPES; do
+          out=$WORK/$m-bitnet-$b.gguf
+          if [[ ! -s $out || $gguf -nt $out ]]; then
+            "$BITNET_CPP_DIR/bin/llama-quantize" --allow-requantize "$gguf" "$out.tmp" "$(echo "$b" | tr a-z A-Z)" 1 \
+              > "$WORK/$m-bitnet-$b-quantize.log" 2>&1 || { tail -n 5 "$WORK/$m-bitnet-$b-quantize.log" >&2; exit 1; }
+            mv "$out.tmp" "$out"
+          fi
+        done
+      fi
+    ) &
+  done
+}
+
+result=$RESULT_DIR/llama_cpp_$CPU_TAG$RESULT_SUFFIX.json
+# One row per engine/model/type/LM head/threads/test: the median of the rounds' samples (the lower
+# middle one for an even count), the samples and the load averages they ran at; then the table:
+# every row, and onebit's ratio to the best llama.cpp ternary type of the same model/test/threads.
+write_result() {
+  jq -s --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" --arg date "$(date -u +%FT%TZ)" \
+    --argjson rounds "$ROUNDS" '{cpu: $cpu, date: $date, rounds: $rounds,
+      load_average: {min: (map(.load_average) | min), max: (map(.load_average) | max)},
+      rows: (group_by([.engine, .model, .type, .lm_head, .threads, .test]) | map(
+        (map(.tokens_per_s) | sort) as $s
+        | (.[0] | del(.round, .load_average, .tokens_per_s, .bandwidth_fraction))
+          + {tokens_per_s: $s[(($s | length) - 1) / 2 | floor], samples: map(.tokens_per_s),
+             load_averages: map(.load_average)}
+          + (if .[0].bandwidth_fraction then {bandwidth_fraction: (map(.bandwidth_fraction) | sort
+               | .[((length - 1) / 2 | floor)])} else {} end)))}' "$samples" > "$result.tmp"
+  mv "$result.tmp" "$result"
+  jq -r '.rows as $rows
+    | ["model", "engine", "type", "lm head", "threads", "test", "tok/s", "bandwidth fraction", "onebit / best llama.cpp"],
+      ($rows[] | . as $r
+        | ([$rows[] | select(.engine == "llama.cpp" and .model == $r.model and .test == $r.test
+                             and .threads == $r.threads) | .tokens_per_s] | max) as $best
+        | [$r.model, $r.engine, $r.type, $r.lm_head, $r.threads, $r.test, ($r.tokens_per_s * 100 | round / 100),
+           (if $r.bandwidth_fraction then ($r.bandwidth_fraction * 100 | round | tostring) + "%" else "" end),
+           (if $r.engine == "onebit" and $best then ($r.tokens_per_s / $best * 100 | round / 100) else "" end)])
+    | @tsv' "$result" | if command -v column > /dev/null; then column -t -s $'\t'; else cat; fi
+  jq -r '"load average over the run: \(.load_average.min)-\(.load_average.max)"' "$result"
+}
+
 samples=$WORK/samples.jsonl
-: > "$samples"
+[[ ${KEEP_SAMPLES:-0} == 1 ]] || : > "$samples"
+touch "$samples"
+if [[ -n $EXPORT_TYPES || -n ${BITNET_CPP_DIR:-} ]]; then
+  echo "== $(date -u +%T) exporting the GGUF files of: $MODELS (load $(load1))" >&2
+  for m in $MODELS; do export_jobs "$m"; done
+  export_failed=0
+  for job in $(jobs -p); do wait "$job" || export_failed=1; done
+  [[ $export_failed == 0 ]] || { echo "llama_cpp_bench: an export failed (logs in $WORK)" >&2; exit 1; }
+fi
 for m in $MODELS; do
   cfg=$(config_of "$m")
-  for t in $TYPES; do
-    gguf=$WORK/$m-$t.gguf
-    if [[ ! -s $gguf || $cfg -nt $gguf ]]; then
-      "$ONEBIT_BINARY" export --format gguf --type "$t" --random-weights "$SEED" "$cfg" "$gguf" >&2
-    fi
-  done
-  if [[ -n ${BITNET_CPP_DIR:-} ]]; then
-    tq2=$WORK/$m-tq2_0.gguf
-    if [[ ! -s $tq2 || $cfg -nt $tq2 ]]; then
-      "$ONEBIT_BINARY" export --format gguf --type tq2_0 --random-weights "$SEED" "$cfg" "$tq2" >&2
-    fi
-    for t in $BITNET_CPP_TYPES; do
-      gguf=$WORK/$m-bitnet-$t.gguf
-      if [[ ! -s $gguf || $tq2 -nt $gguf ]]; then
-        "$BITNET_CPP_DIR/bin/llama-quantize" --allow-requantize "$tq2" "$gguf.tmp" "$(echo "$t" | tr a-z A-Z)" 1 \
-          > "$WORK/$m-bitnet-$t-quantize.log" 2>&1
-        mv "$gguf.tmp" "$gguf"
-      fi
-    done
-  fi
   for ((round = 1; round <= ROUNDS; round++)); do
+    if [[ $have_onebit_bench == 1 ]]; then
+      for head in $ONEBIT_LM_HEAD; do
+        out=$WORK/$m-onebit-$head.json
+        load=$(load1)
+        echo "== $(date -u +%T) $m round $round: onebit, --lm-head $head (load $load)" >&2
+        "$ONEBIT_BINARY" bench --model "random:$cfg" -p "$PP" -n "$TG" -t "$threads_csv" -r 1 \
+          --lm-head "$head" ${ONEBIT_BENCH_ARGS:-} --json-out "$out" >&2
+        jq -c --arg m "$m" --argjson round "$round" --argjson load "$load" '. as $r | .rows[] | {engine: "onebit",
+              model: $m, type: $r.ternary_layout, lm_head: $r.lm_head, threads, test, round: $round,
+              load_average: $load, tokens_per_s, bandwidth_fraction, weight_bytes_per_token: $r.weight_bytes_per_token}' \
+          "$out" >> "$samples"
+        write_result > /dev/null
+      done
+    fi
     if [[ -n ${BITNET_CPP_DIR:-} ]]; then
       for t in $BITNET_CPP_TYPES; do
         llama_bench_round bitnet.cpp "$BITNET_CPP_DIR/bin/llama-bench" "$WORK/$m-bitnet-$t.gguf" "$m" "$t" "$round"
+        write_result > /dev/null
       done
     fi
     for t in $TYPES; do
       llama_bench_round llama.cpp "$bench_bin" "$WORK/$m-$t.gguf" "$m" "$t" "$round"
+      write_result > /dev/null
     done
-    if [[ $have_onebit_bench == 1 ]]; then
-      out=$WORK/$m-onebit.json
-      load=$(load1)
-      echo "== $m round $round: onebit, --lm-head $ONEBIT_LM_HEAD (load $load)" >&2
-      "$ONEBIT_BINARY" bench --model "random:$cfg" -p "$PP" -n "$TG" -t "$threads_csv" -r 1 \
-        --lm-head "$ONEBIT_LM_HEAD" ${ONEBIT_BENCH_ARGS:-} --json-out "$out" >&2
-      jq -c --arg m "$m" --argjson round "$round" --argjson load "$load" '. as $r | .rows[] | {engine: "onebit",
-            model: $m, type: $r.ternary_layout, lm_head: $r.lm_head, threads, test, round: $round,
-            load_average: $load, tokens_per_s, bandwidth_fraction, weight_bytes_per_token: $r.weight_bytes_per_token}' \
-        "$out" >> "$samples"
-    fi
   done
+  write_result
+  echo "wrote $result" >&2
 done
-
-result=$repo/bench/results/llama_cpp_$CPU_TAG$RESULT_SUFFIX.json
-# One row per engine/model/type/threads/test: the median of the rounds' samples (the lower middle
-# one for an even count), the samples and the load averages they ran at.
-jq -s --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" --arg date "$(date -u +%FT%TZ)" \
-  --argjson rounds "$ROUNDS" '{cpu: $cpu, date: $date, rounds: $rounds,
-    load_average: {min: (map(.load_average) | min), max: (map(.load_average) | max)},
-    rows: (group_by([.engine, .model, .type, .threads, .test]) | map(
-      (map(.tokens_per_s) | sort) as $s
-      | (.[0] | del(.round, .load_average, .tokens_per_s, .bandwidth_fraction))
-        + {tokens_per_s: $s[(($s | length) - 1) / 2 | floor], samples: map(.tokens_per_s),
-           load_averages: map(.load_average)}
-        + (if .[0].bandwidth_fraction then {bandwidth_fraction: (map(.bandwidth_fraction) | sort
-             | .[((length - 1) / 2 | floor)])} else {} end)))}' "$samples" > "$result.tmp"
-mv "$result.tmp" "$result"
-
-# Table: every row, and onebit's ratio to the best llama.cpp ternary type of the same model/test/threads.
-jq -r '.rows as $rows
-  | ["model", "engine", "type", "lm head", "threads", "test", "tok/s", "onebit / best llama.cpp"],
-    ($rows[] | . as $r
-      | ([$rows[] | select(.engine == "llama.cpp" and .model == $r.model and .test == $r.test
-                           and .threads == $r.threads) | .tokens_per_s] | max) as $best
-      | [$r.model, $r.engine, $r.type, $r.lm_head, $r.threads, $r.test, ($r.tokens_per_s * 100 | round / 100),
-         (if $r.engine == "onebit" and $best then ($r.tokens_per_s / $best * 100 | round / 100) else "" end)])
-  | @tsv' "$result" | column -t -s $'\t'
-jq -r '"load average over the run: \(.load_average.min)-\(.load_average.max)"' "$result"
-echo "wrote $result" >&2

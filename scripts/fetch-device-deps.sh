@@ -14,4 +14,8 @@ rm -rf .deps && mkdir -p .deps/debs .deps/root
 (cd .deps/debs && apt-get download -qq libcurl4-openssl-dev libcurl4 libssl-dev libssl3 libssh2-1 libldap-2.5-0)
 for f in .deps/debs/*.deb; do dpkg -x "$f" .deps/root; done
 rm -rf .deps/debs
+# onebit links the shared libraries: the static archives (libcrypto.a alone is 9 MB) and the docs would
+# be half of .deps, and a device call carries 64 MiB in all, the tracked tree (~30 MB) and .peer with it.
+find .deps/root -name '*.a' -delete
+rm -rf .deps/root/usr/share/doc .deps/root/usr/share/man .deps/root/usr/share/lintian
 du -sh .deps

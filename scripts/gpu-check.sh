@@ -8,6 +8,8 @@
 # GPU_QUALITY=0 the shakespeare-char quality run, GPU_THROUGHPUT=0 the throughput runs, GPU_SCALING=1
 # adds bench/multi_gpu_scaling.sh (1, 2, 4, 8 GPUs, as many as are visible);
 # ONEBIT_GPU_CHECK=bench builds onebit and runs only the GPU benchmarks.
+# ONEBIT_GPU_CHECK=xeon-infer uses no GPU: bench/xeon_infer.sh, issue 16's CPU inference rows (onebit vs
+# llama.cpp and bitnet.cpp) on this machine's Xeon; carry .deps and .peer (bench/build_peer_binaries.sh).
 # On an image without a package registry, run scripts/fetch-device-deps.sh first and carry .deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +29,11 @@ if [ -d .deps/root/usr ]; then
   export PKG_CONFIG_PATH=$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
   export CMAKE_PREFIX_PATH=$deps${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
   export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+if [ "${ONEBIT_GPU_CHECK:-all}" = xeon-infer ]; then  # its own logs and results, straight into $OUT
+  trap - EXIT
+  rm -rf "$out"
+  OUT=$final_out exec bash bench/xeon_infer.sh
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON \

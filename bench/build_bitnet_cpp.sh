@@ -12,7 +12,8 @@
 # BitNet's CMake requires clang. include/bitnet-lut-kernels.h is generated per model by setup_env.py's
 # codegen step for TL1/TL2; an I2_S build compiles its body out (#if GGML_BITNET_X86_TL2) but must find
 # the file, so the preset for bitnet_b1_58-3B (what `setup_env.py --use-pretuned` copies) is put there
-# when it is missing.
+# when it is missing. The TL2 build (kernels generated for the benchmark models' shapes, in a copy of
+# the source) is bench/build_bitnet_cpp_tl2.sh.
 set -euo pipefail
 SRC=${1:?BitNet source dir}
 BUILD=${2:?build dir}

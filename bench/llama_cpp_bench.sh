@@ -14,14 +14,20 @@
 #        a later run can add engines or heads to the same table), RESULT_SUFFIX (appended to the result
 #        file's name), RESULT_DIR (where it goes, default bench/results), ONEBIT_BENCH_ARGS (extra
 #        `onebit bench` flags),
-#        BITNET_CPP_DIR (a bitnet.cpp build dir with bin/llama-bench and bin/llama-quantize; unset: no
-#        bitnet.cpp rows; bench/build_bitnet_cpp.sh builds one), BITNET_CPP_TYPES ("i2_s"; "tl2" needs a
-#        build with -DBITNET_X86_TL2=ON and kernels generated for these shapes)
+#        BITNET_CPP_DIR (a bitnet.cpp build dir with bin/llama-bench and bin/llama-quantize, for I2_S;
+#        bench/build_bitnet_cpp.sh builds one), BITNET_CPP_TYPES (bitnet.cpp's types: "i2_s" (default)
+#        and/or "tl2"; none run while neither BITNET_CPP_DIR nor BITNET_CPP_TL2_DIR is set),
+#        BITNET_CPP_TL2_DIR and BITNET_CPP_TL2_SRC (for tl2: the -DBITNET_X86_TL2=ON build dir and the
+#        source copy its kernels were generated into, both made by bench/build_bitnet_cpp_tl2.sh for
+#        these models' shapes), TL2_PYTHON (a Python with numpy, torch and gguf for
+#        bench/bitnet_tl2_gguf.py; default python3)
 #
 # bitnet.cpp (microsoft/BitNet with its llama.cpp fork) gets the same weights: its llama-quantize
 # --allow-requantize turns the TQ2_0 export into I2_S (byte for byte the file it makes from the F16
 # export; 2-bit codes and one scale per tensor, which is 1 here, the export's .scale tensors
-# multiplying it), and the F16 embedding is kept as it is.
+# multiplying it), and the F16 embedding is kept as it is. TL2 (its x86 lookup-table kernels, one
+# build per set of weight shapes) has no llama-quantize path: bench/bitnet_tl2_gguf.py lays the F16
+# export out as TL2 with BitNet's converter (scale folded in, F16 embedding kept).
 #
 # Models: the shapes of the 125m and 1b presets and of bitnet-b1.58-2B-4T (configs/bitnet-2b-gguf.json),
 # as llama.cpp's bitnet architecture (bench/configs/*-bitnet.json: the presets with sub-norms, tied
@@ -63,11 +69,27 @@ if [[ -n $TYPES ]]; then
 fi
 [[ -x $ONEBIT_BINARY ]] || { echo "llama_cpp_bench: no onebit binary at $ONEBIT_BINARY" >&2; exit 1; }
 BITNET_CPP_TYPES=${BITNET_CPP_TYPES:-i2_s}
-if [[ -n ${BITNET_CPP_DIR:-} ]]; then
-  for b in llama-bench llama-quantize; do
-    [[ -x $BITNET_CPP_DIR/bin/$b ]] || { echo "llama_cpp_bench: no $BITNET_CPP_DIR/bin/$b" >&2; exit 1; }
+TL2_PYTHON=${TL2_PYTHON:-python3}
+# The bitnet.cpp types this run has rows for, each checked for its build.
+bitnet_types=
+if [[ -n ${BITNET_CPP_DIR:-} || -n ${BITNET_CPP_TL2_DIR:-} ]]; then
+  bitnet_types=$BITNET_CPP_TYPES
+  for t in $bitnet_types; do
+    if [[ $t == tl2 ]]; then
+      [[ -x ${BITNET_CPP_TL2_DIR:-}/bin/llama-bench ]] ||
+        { echo "llama_cpp_bench: BITNET_CPP_TYPES has tl2: no llama-bench in BITNET_CPP_TL2_DIR '${BITNET_CPP_TL2_DIR:-}'" >&2; exit 1; }
+      [[ -f ${BITNET_CPP_TL2_SRC:-}/include/kernel_config.ini ]] ||
+        { echo "llama_cpp_bench: BITNET_CPP_TYPES has tl2: no include/kernel_config.ini in BITNET_CPP_TL2_SRC '${BITNET_CPP_TL2_SRC:-}'" >&2; exit 1; }
+    else
+      for b in llama-bench llama-quantize; do
+        [[ -x ${BITNET_CPP_DIR:-}/bin/$b ]] ||
+          { echo "llama_cpp_bench: BITNET_CPP_TYPES has $t: no $b in BITNET_CPP_DIR '${BITNET_CPP_DIR:-}'" >&2; exit 1; }
+      done
+    fi
   done
 fi
+# The bitnet.cpp build that runs a type.
+bitnet_bench_bin() { if [[ $1 == tl2 ]]; then echo "$BITNET_CPP_TL2_DIR/bin/llama-bench"; else echo "$BITNET_CPP_DIR/bin/llama-bench"; fi; }
 have_onebit_bench=1
 # (The help goes to a variable first: grep -q under pipefail would fail the pipe by closing it early.)
 onebit_help=$("$ONEBIT_BINARY" --help)
@@ -101,13 +123,19 @@ llama_bench_round() {
           model_bytes: .model_size, build: .build_commit}' >> "$samples"
 }
 
-# The files one model needs: one job per type, bitnet.cpp's I2_S requantized after the TQ2_0 job.
+# The files one model needs: one job per type, bitnet.cpp's I2_S requantized after the TQ2_0 export
+# and its TL2 converted after the F16 export, in the same job.
 # Args: model.
 export_jobs() {
   local m=$1 cfg t gguf
   cfg=$(config_of "$m")
   local types=" $EXPORT_TYPES "
-  [[ -n ${BITNET_CPP_DIR:-} && $types != *" tq2_0 "* ]] && types="$types tq2_0 "
+  local b need_tq2=0 need_f16=0
+  for b in $bitnet_types; do
+    if [[ $b == tl2 ]]; then need_f16=1; else need_tq2=1; fi
+  done
+  [[ $need_tq2 == 1 && $types != *" tq2_0 "* ]] && types="$types tq2_0 "
+  [[ $need_f16 == 1 && $types != *" f16 "* ]] && types="$types f16 "
   for t in $types; do
     (
       gguf=$WORK/$m-$t.gguf
@@ -115,8 +143,16 @@ export_jobs() {
         "$ONEBIT_BINARY" export --format gguf --type "$t" --random-weights "$SEED" "$cfg" "$gguf" > "$WORK/$m-$t-export.log" 2>&1 ||
           { cat "$WORK/$m-$t-export.log" >&2; exit 1; }
       fi
-      if [[ $t == tq2_0 && -n ${BITNET_CPP_DIR:-} ]]; then
-        for b in $BITNET_CPP_TYPES; do
+      if [[ $t == f16 && $need_f16 == 1 ]]; then
+        out=$WORK/$m-bitnet-tl2.gguf
+        if [[ ! -s $out || $gguf -nt $out || $BITNET_CPP_TL2_SRC/include/kernel_config.ini -nt $out ]]; then
+          "$TL2_PYTHON" "$here/bitnet_tl2_gguf.py" "$BITNET_CPP_TL2_SRC" "$gguf" "$out" > "$WORK/$m-bitnet-tl2-convert.log" 2>&1 ||
+            { tail -n 5 "$WORK/$m-bitnet-tl2-convert.log" >&2; exit 1; }
+        fi
+      fi
+      if [[ $t == tq2_0 && $need_tq2 == 1 ]]; then
+        for b in $bitnet_types; do
+          [[ $b != tl2 ]] || continue
           out=$WORK/$m-bitnet-$b.gguf
           if [[ ! -s $out || $gguf -nt $out ]]; then
             "$BITNET_CPP_DIR/bin/llama-quantize" --allow-requantize "$gguf" "$out.tmp" "$(echo "$b" | tr a-z A-Z)" 1 \
@@ -160,7 +196,7 @@ write_result() {
 samples=$WORK/samples.jsonl
 [[ ${KEEP_SAMPLES:-0} == 1 ]] || : > "$samples"
 touch "$samples"
-if [[ -n $EXPORT_TYPES || -n ${BITNET_CPP_DIR:-} ]]; then
+if [[ -n $EXPORT_TYPES || -n $bitnet_types ]]; then
   echo "== $(date -u +%T) exporting the GGUF files of: $MODELS (load $(load1))" >&2
   for m in $MODELS; do export_jobs "$m"; done
   export_failed=0
@@ -184,12 +220,10 @@ for m in $MODELS; do
         write_result > /dev/null
       done
     fi
-    if [[ -n ${BITNET_CPP_DIR:-} ]]; then
-      for t in $BITNET_CPP_TYPES; do
-        llama_bench_round bitnet.cpp "$BITNET_CPP_DIR/bin/llama-bench" "$WORK/$m-bitnet-$t.gguf" "$m" "$t" "$round"
-        write_result > /dev/null
-      done
-    fi
+    for t in $bitnet_types; do
+      llama_bench_round bitnet.cpp "$(bitnet_bench_bin "$t")" "$WORK/$m-bitnet-$t.gguf" "$m" "$t" "$round"
+      write_result > /dev/null
+    done
     for t in $TYPES; do
       llama_bench_round llama.cpp "$bench_bin" "$WORK/$m-$t.gguf" "$m" "$t" "$round"
       write_result > /dev/null

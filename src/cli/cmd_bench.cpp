@@ -107,7 +107,7 @@ infer::ModelWeights load_weights(const std::string& spec, uint64_t seed) {
 
 struct Row {
   std::string test;
-  int threads = 0, tokens = 0;
+  int threads = 0, tokens = 0, ubatch = 0;  // ubatch: prefill tokens per forward pass (pp rows)
   double mean = 0, sd = 0, bw_fraction = -1, cpu_rate = 0;
 };
 
@@ -180,6 +180,7 @@ void run_bench(const BenchArgs& a) {
       r.test = test;
       r.threads = th[ti];
       r.tokens = n;
+      if (!decode) r.ubatch = rt.prefill_chunk();
       for (double v : rates) r.mean += v / rates.size();
       for (double v : rates) r.sd += (v - r.mean) * (v - r.mean);
       r.sd = rates.size() > 1 ? std::sqrt(r.sd / (rates.size() - 1)) : 0.0;
@@ -210,6 +211,7 @@ void run_bench(const BenchArgs& a) {
     j["ternary_layout"] = a.runtime.ternary_layout;
     j["lm_head"] = a.runtime.lm_head;
     j["kv_type"] = a.runtime.kv_type;
+    j["ubatch_size"] = a.runtime.ubatch;  // 0: auto (each pp row records its own)
     j["repetitions"] = a.repetitions;
     j["weight_bytes"] = rt.weight_bytes();
     j["weight_bytes_per_token"] = rt.weight_bytes_per_token();
@@ -225,6 +227,7 @@ void run_bench(const BenchArgs& a) {
       json o{{"test", r.test}, {"threads", r.threads}, {"tokens", r.tokens}, {"tokens_per_s", r.mean},
              {"stddev", r.sd}, {"tokens_per_cpu_s_times_threads", r.cpu_rate}};
       if (r.bw_fraction >= 0) o["bandwidth_fraction"] = r.bw_fraction;
+      if (r.ubatch > 0) o["ubatch"] = r.ubatch;
       rs.push_back(o);
     }
     j["rows"] = rs;

@@ -8,6 +8,8 @@ infer::RuntimeOptions RuntimeCliOptions::resolve() const {
   infer::RuntimeOptions o;
   if (ctx_size < 0) fail("--ctx-size must be >= 0 (got ", ctx_size, "; 0 = the model's max_position_embeddings)");
   o.context = ctx_size;
+  if (ubatch < 0 || ubatch > 8192) fail("--ubatch-size must be 0..8192 (got ", ubatch, "; 0 = auto)");
+  o.prefill_chunk = ubatch;
   if (kv_type == "f16")
     o.kv = infer::KvType::F16;
   else if (kv_type == "f32")
@@ -40,6 +42,11 @@ void add_runtime_options(CLI::App* sub, RuntimeCliOptions& o) {
   sub->add_option("--ctx-size,-c", o.ctx_size,
                   "Context (KV cache) length in tokens (0 = the model's max_position_embeddings)")
       ->capture_default_str();
+  sub->add_option("--ubatch-size", o.ubatch,
+                  "Prompt tokens per forward pass of the prefill (llama.cpp's -ub): larger chunks share each weight "
+                  "decode among more tokens, at the cost of scratch memory; 0 = auto (64 on 1-2 threads, 32 per "
+                  "thread up to 512 on more)")
+      ->capture_default_str();
   sub->add_option("--kv-type", o.kv_type,
                   "KV cache storage: f16, f32 or int8 (one scale per position and head; a quarter of f32)")
       ->capture_default_str();
@@ -51,7 +58,7 @@ void add_runtime_options(CLI::App* sub, RuntimeCliOptions& o) {
                   "Packing of ternary layers: 2bit (4 codes a byte) or 1.6bit (5 codes a byte, base 3)")
       ->capture_default_str();
   sub->add_option("--kernel", o.kernel,
-                  "Kernel path: scalar, avx2, avx512vnni or neon (default: ONEBIT_INFER_KERNEL, else the best this CPU has)");
+                  "Kernel path: scalar, avx2, avx512vnni, amx or neon (default: ONEBIT_INFER_KERNEL, else the best this CPU has)");
 }
 
 void add_seed_option(CLI::App* sub, uint64_t& seed, const std::string& help) {

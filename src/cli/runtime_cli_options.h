@@ -14,6 +14,7 @@ namespace onebit::cli {
 
 struct RuntimeCliOptions {
   int ctx_size = 0;
+  int ubatch = infer::RuntimeOptions{}.prefill_chunk;
   std::string kv_type = "f16", lm_head = "model", ternary_layout = "2bit", kernel;
   // The options as the runtime takes them; errors name the flag.
   infer::RuntimeOptions resolve() const;

@@ -11,6 +11,7 @@
 
 #include "onebit/core/error.h"
 #include "onebit/infer/kernels/dot.h"
+#include "onebit/infer/kernels/gemm_amx.h"
 #include "onebit/infer/kernels/half.h"
 #include "onebit/infer/matmul.h"
 #include "onebit/infer/packed_weights.h"
@@ -104,8 +105,10 @@ TEST(InferKernels, EveryPathMatchesThePlainIntegerSumOnRandomShapes) {
   std::printf("; seed %llu (ONEBIT_TEST_SEED replays it)\n", (unsigned long long)onebit::test::test_seed());
   kernels::cpu::set_pool_threads(2);
   for (int trial = 0; trial < 12; ++trial) {
-    // Mostly ragged sizes: columns not a multiple of 8, 32, 64, 128, 160 or 256; rows odd; 1..9 tokens.
-    const Shape s{1 + (int)(g() % 70), 1 + (int)(g() % 900), 1 + (int)(g() % 9)};
+    // Mostly ragged sizes: columns not a multiple of 8, 32, 64, 128, 160 or 256; rows odd; 1..9 tokens,
+    // and every third trial a prefill-sized 16..85 (the amx path's tile products, ragged in tokens too).
+    const int tokens = trial % 3 == 2 ? 16 + (int)(g() % 70) : 1 + (int)(g() % 9);
+    const Shape s{1 + (int)(g() % 70), 1 + (int)(g() % 900), tokens};
     std::vector<float> x((size_t)s.n * s.cols);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     for (float& v : x) v = nd(g);
@@ -138,6 +141,47 @@ TEST(InferKernels, EveryPathMatchesThePlainIntegerSumOnRandomShapes) {
     }
   }
 }
+
+#if defined(__x86_64__)
+// The amx path's two layouts, checked on any AVX-512 machine (the tile product itself needs AMX and is
+// covered by the test above where the CPU has it): decode_rows gives every code's signed value, and
+// pack_acts puts token n's codes k..k+3 at group k / 4, column n, with zero tokens past N.
+TEST(InferKernels, AmxDecodedRowsAndTokenLayoutHoldEveryCode) {
+  if (!path_supported(KernelPath::Avx512Vnni)) GTEST_SKIP() << "the amx decoder uses AVX-512 BW/VL";
+  std::mt19937_64 g(onebit::test::test_seed(5));
+  for (PackedFormat f : kQuantFormats) {
+    const int rows = 1 + (int)(g() % amx::kRows), cols = 1 + (int)(g() % 900);
+    std::vector<int> codes;
+    const PackedMatrix W = random_matrix(f, rows, cols, g, codes);
+    const int k64 = (W.padded_cols + 63) / 64 * 64;
+    std::vector<int8_t> dec((size_t)amx::kRows * k64, 99);
+    const amx::Codes c = f == PackedFormat::Ternary2     ? amx::Codes::Ternary2
+                         : f == PackedFormat::Ternary1_6 ? amx::Codes::Ternary1_6
+                         : f == PackedFormat::Binary1    ? amx::Codes::Binary1
+                         : f == PackedFormat::Q6         ? amx::Codes::Q6
+                                                         : amx::Codes::Int8;
+    amx::decode_rows(c, W.row(0), W.row_bytes, W.padded_cols / block_codes(f), rows, k64, dec.data());
+    for (int r = 0; r < amx::kRows; ++r)
+      for (int k = 0; k < k64; ++k) {
+        const int got = dec[(size_t)r * k64 + k];
+        if (r >= rows || k >= W.padded_cols)
+          ASSERT_EQ(got, 0) << to_string(f) << " padding at row " << r << " code " << k;
+        else if (k < cols)
+          ASSERT_EQ(got, codes[(size_t)r * cols + k]) << to_string(f) << " row " << r << " code " << k;
+      }
+  }
+  const int N = 1 + (int)(g() % 40), k64 = 64 * (1 + (int)(g() % 5)), npad = 64;
+  std::vector<int8_t> x((size_t)N * (k64 + 64));
+  for (int8_t& v : x) v = (int8_t)(g() % 256);
+  std::vector<int8_t> xv((size_t)k64 * npad, 99);
+  amx::pack_acts(x.data(), k64 + 64, N, npad, k64, xv.data(), 0, 17);
+  amx::pack_acts(x.data(), k64 + 64, N, npad, k64, xv.data(), 17, npad);
+  for (int k = 0; k < k64; ++k)
+    for (int n = 0; n < npad; ++n)
+      ASSERT_EQ(xv[(size_t)(k / 4) * npad * 4 + n * 4 + k % 4], n < N ? x[(size_t)n * (k64 + 64) + k] : 0)
+          << "token " << n << " code " << k;
+}
+#endif
 
 TEST(InferKernels, StackedRowsKeepEachPartsScaleAndCodes) {
   std::mt19937_64 g(onebit::test::test_seed(3));

@@ -314,7 +314,9 @@ TEST(InferRuntime, SmallerLmHeadsStayCloseToTheModelHead) {
   for (HeadType h : {HeadType::BF16, HeadType::Int8, HeadType::Q6}) {
     opt.head = h;
     Runtime rt(load_model_dir_weights(dir), opt);
-    if (h != HeadType::Q6) EXPECT_LT(rt.weight_bytes(), exact.weight_bytes()) << to_string(h);
+    if (h != HeadType::Q6) {
+      EXPECT_LT(rt.weight_bytes(), exact.weight_bytes()) << to_string(h);
+    }
     const double err = rel_err(runtime_logits(rt, o.tokens, o.B, o.T), widen(want));
     std::printf("lm head %s: rel err %.2e\n", to_string(h), err);
     EXPECT_GT(err, 0.0) << to_string(h);

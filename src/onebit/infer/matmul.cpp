@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "onebit/core/error.h"
+#include "onebit/infer/kernels/gemm_amx.h"
 #include "onebit/kernels/cpu/thread_pool.h"
 
 namespace onebit::infer {
@@ -98,6 +99,61 @@ void gemv_4rows(const PackedMatrix& W, const QuantizedActs& xq, float* y, Dot4Ro
   });
 }
 
+#if defined(__x86_64__)
+// Products of at least this many tokens go to the AMX tile units (a pass takes 32 tokens; below 16 the
+// VNNI kernels' 8-token groups waste less).
+constexpr int kAmxMinTokens = 16;
+
+amx::Codes amx_codes(PackedFormat f) {
+  switch (f) {
+    case PackedFormat::Ternary2:
+      return amx::Codes::Ternary2;
+    case PackedFormat::Ternary1_6:
+      return amx::Codes::Ternary1_6;
+    case PackedFormat::Binary1:
+      return amx::Codes::Binary1;
+    case PackedFormat::Q6:
+      return amx::Codes::Q6;
+    default:
+      return amx::Codes::Int8;
+  }
+}
+
+// Prefill on AMX: the tokens re-laid out once, then each pool chunk decodes 32 weight rows at a time
+// and multiplies them with every token. Scratch grows per thread and is kept (no allocation per call
+// once the largest shape has run); the scaling is the other paths' own expression, so the floats are
+// bitwise theirs.
+void matmul_amx(const PackedMatrix& W, const QuantizedActs& xq, int N, float* y, size_t ldy) {
+  const int k64 = (W.padded_cols + 63) / 64 * 64;  // <= xq.stride(): rows are padded to kActPad (64 | 1280)
+  const int npad = (N + amx::kTokens - 1) / amx::kTokens * amx::kTokens;
+  const int nblocks = W.padded_cols / block_codes(W.format);
+  const amx::Codes codes = amx_codes(W.format);
+  static thread_local std::vector<int8_t> xv;
+  if (xv.size() < (size_t)k64 * npad) xv.resize((size_t)k64 * npad);
+  int8_t* xvp = xv.data();
+  kernels::cpu::parallel_ranges(npad, 8, [&](int64_t n0, int64_t n1) {
+    amx::pack_acts(xq.row(0), xq.stride(), N, npad, k64, xvp, (int)n0, (int)n1);
+  });
+  const int64_t tiles = (W.rows + amx::kRows - 1) / amx::kRows;
+  kernels::cpu::parallel_ranges(tiles, 1, [&](int64_t t0, int64_t t1) {
+    static thread_local std::vector<int8_t> wdec;
+    static thread_local std::vector<int32_t> acc;
+    if (wdec.size() < (size_t)amx::kRows * k64) wdec.resize((size_t)amx::kRows * k64);
+    if (acc.size() < (size_t)amx::kRows * npad) acc.resize((size_t)amx::kRows * npad);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int r0 = (int)t * amx::kRows, nrows = std::min(amx::kRows, W.rows - r0);
+      amx::decode_rows(codes, W.row(r0), W.row_bytes, nblocks, nrows, k64, wdec.data());
+      amx::tile_gemm(wdec.data(), k64, xvp, npad, acc.data());
+      for (int r = 0; r < nrows; ++r) {
+        const float ws = W.scale_of(r0 + r);
+        const int32_t* a = acc.data() + (size_t)r * npad;
+        for (int n = 0; n < N; ++n) y[(size_t)n * ldy + r0 + r] = (float)a[n] * (ws * xq.inv_scale(n));
+      }
+    }
+  });
+}
+#endif
+
 }  // namespace
 
 void matmul(const PackedMatrix& W, const float* x, size_t ldx, const QuantizedActs* xq, int N, float* y, size_t ldy,
@@ -107,6 +163,9 @@ void matmul(const PackedMatrix& W, const float* x, size_t ldx, const QuantizedAc
   OB_CHECK(!quantized || (xq && xq->rows() >= N && xq->stride() >= (size_t)W.padded_cols),
            "matmul: ", to_string(W.format), " weights need quantized activations covering ", N, "x", W.padded_cols);
   const DotFn dot = quantized ? int_kernel(k, W.format) : nullptr;
+#if defined(__x86_64__)
+  if (quantized && k.path == KernelPath::Amx && N >= kAmxMinTokens) return matmul_amx(W, *xq, N, y, ldy);
+#endif
   if (N == 1 && quantized) {
     if (Dot4RowsFn four = four_row_kernel(k, W.format)) return gemv_4rows(W, *xq, y, four, dot);
   }

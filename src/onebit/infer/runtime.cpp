@@ -240,6 +240,8 @@ void Runtime::Impl::build(ModelWeights& w) {
   if (!head) head = embed;
 }
 
+int auto_prefill_chunk(int threads) { return std::clamp(32 * threads, 64, kMaxAutoPrefillChunk); }
+
 Runtime::Runtime(ModelWeights weights, const RuntimeOptions& opt) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.cfg = weights.config;
@@ -247,7 +249,7 @@ Runtime::Runtime(ModelWeights weights, const RuntimeOptions& opt) : impl_(std::m
   m.opt = opt;
   OB_CHECK(opt.ternary == PackedFormat::Ternary2 || opt.ternary == PackedFormat::Ternary1_6,
            "runtime: the ternary layout must be ternary-2bit or ternary-1.6bit, not ", to_string(opt.ternary));
-  OB_CHECK(opt.prefill_chunk >= 1, "runtime: prefill_chunk must be >= 1");
+  OB_CHECK(opt.prefill_chunk >= 0, "runtime: prefill_chunk must be >= 0 (0 = auto)");
   const model::ModelConfig& c = m.cfg;
   if (opt.context < 0) fail("--ctx-size must be >= 0 (got ", opt.context, "; 0 = the model's)");
   if (opt.context > c.max_position_embeddings)
@@ -266,7 +268,8 @@ Runtime::Runtime(ModelWeights weights, const RuntimeOptions& opt) : impl_(std::m
       m.rope_cos[t * half + i] = (float)std::cos(t * inv);
       m.rope_sin[t * half + i] = (float)std::sin(t * inv);
     }
-  const size_t C = (size_t)std::min(opt.prefill_chunk, m.ctx), ff = c.intermediate_size;
+  const size_t C = (size_t)std::min(opt.prefill_chunk > 0 ? opt.prefill_chunk : kMaxAutoPrefillChunk, m.ctx),
+               ff = c.intermediate_size;
   for (auto* v : {&m.x, &m.h, &m.q, &m.att, &m.tmp}) v->assign(C * d, 0.0f);
   m.kbuf.assign(C * kvd, 0.0f);
   m.vbuf.assign(C * kvd, 0.0f);
@@ -402,6 +405,11 @@ size_t Runtime::weight_bytes() const {
   return n;
 }
 
+int Runtime::prefill_chunk() const {
+  const int room = (int)impl_->q.size() / impl_->cfg.hidden_size;  // the scratch's tokens
+  return impl_->opt.prefill_chunk > 0 ? room : std::min(room, auto_prefill_chunk(kernels::cpu::pool_threads()));
+}
+
 void Runtime::forward(std::span<const int32_t> tokens, float* logits, bool all_logits) {
   Impl& m = *impl_;
   const int n = (int)tokens.size();
@@ -413,7 +421,7 @@ void Runtime::forward(std::span<const int32_t> tokens, float* logits, bool all_l
     if (tokens[i] < 0 || tokens[i] >= m.cfg.vocab_size)
       fail("token id ", tokens[i], " at position ", i, " is outside the model's vocabulary [0, ", m.cfg.vocab_size,
            ")");
-  const int chunk = (int)m.q.size() / m.cfg.hidden_size;
+  const int chunk = prefill_chunk();
   for (int i = 0; i < n; i += chunk) {
     const int C = std::min(chunk, n - i);
     const bool last = i + C == n;

@@ -30,8 +30,16 @@ struct RuntimeOptions {
   PackedFormat ternary = PackedFormat::Ternary2;  // or Ternary1_6
   HeadType head = HeadType::Model;
   std::optional<KernelPath> kernel;  // default_path() (ONEBIT_INFER_KERNEL or CPUID) when unset
-  int prefill_chunk = 64;            // prompt tokens per forward pass (bounds the scratch buffers)
+  // Prompt tokens per forward pass (bounds the scratch buffers); 0: auto_prefill_chunk(threads) at
+  // each forward, with scratch for kMaxAutoPrefillChunk.
+  int prefill_chunk = 0;
 };
+
+// The auto prefill chunk: larger chunks share each weight row's decode among more tokens, which is
+// what lets many threads outrun the memory bus, while on one or two threads a 64-token chunk keeps
+// the activations in L2 and measured fastest (docs/benchmarks.md, "AMX prefill").
+inline constexpr int kMaxAutoPrefillChunk = 512;
+int auto_prefill_chunk(int threads);
 
 class Runtime {
  public:
@@ -53,6 +61,7 @@ class Runtime {
   void forward(std::span<const int32_t> tokens, float* logits, bool all_logits = false);
 
   KernelPath kernel_path() const;
+  int prefill_chunk() const;  // the prompt tokens one forward pass takes now (auto: at the pool's threads)
   size_t weight_bytes() const;            // every packed tensor
   size_t weight_bytes_per_token() const;  // what one decoded token reads: the linears and the head
   size_t kv_bytes() const;

@@ -5,13 +5,20 @@
 #if defined(__aarch64__)
 #include <sys/auxv.h>
 #endif
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "onebit/core/error.h"
+#include "onebit/infer/kernels/gemm_amx.h"
 
 namespace onebit::infer {
 
 namespace {
-constexpr KernelPath kAllPaths[] = {KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512Vnni, KernelPath::Neon};
+constexpr KernelPath kAllPaths[] = {KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512Vnni, KernelPath::Amx,
+                                    KernelPath::Neon};
 }  // namespace
 
 const char* to_string(KernelPath p) {
@@ -22,6 +29,8 @@ const char* to_string(KernelPath p) {
       return "avx2";
     case KernelPath::Avx512Vnni:
       return "avx512vnni";
+    case KernelPath::Amx:
+      return "amx";
     case KernelPath::Neon:
       return "neon";
   }
@@ -40,6 +49,8 @@ bool path_supported(KernelPath p) {
       return path_supported(KernelPath::Avx2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512vnni");
+    case KernelPath::Amx:
+      return path_supported(KernelPath::Avx512Vnni) && amx::usable();
     case KernelPath::Neon:
       return false;
   }
@@ -68,7 +79,7 @@ KernelPath path_from_string(const std::string& name, const std::string& where) {
     if (!path_supported(p)) fail(where, ": kernel path \"", name, "\" needs instructions this CPU does not have");
     return p;
   }
-  fail(where, ": unknown kernel path \"", printable(name), "\" (scalar, avx2, avx512vnni or neon)");
+  fail(where, ": unknown kernel path \"", printable(name), "\" (scalar, avx2, avx512vnni, amx or neon)");
 }
 
 KernelPath default_path() {
@@ -81,11 +92,36 @@ const DotKernels& dot_kernels(KernelPath p) {
   OB_CHECK(path_supported(p), "kernel path ", to_string(p), " is not supported on this CPU");
 #if defined(__x86_64__)
   if (p == KernelPath::Avx512Vnni) return avx512vnni_kernels();
+  if (p == KernelPath::Amx) {
+    static const DotKernels k = [] {
+      DotKernels t = avx512vnni_kernels();
+      t.path = KernelPath::Amx;  // matmul() sends prefill's products to the tile units
+      return t;
+    }();
+    return k;
+  }
   if (p == KernelPath::Avx2) return avx2_kernels();
 #elif defined(__aarch64__)
   if (p == KernelPath::Neon) return neon_kernels();
 #endif
   return scalar_kernels();
 }
+
+#if defined(__x86_64__)
+namespace amx {
+bool usable() {
+  static const bool ok = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    if (!(d & (1u << 24)) || !(d & (1u << 25))) return false;  // AMX-TILE, AMX-INT8
+    // Linux enables the 8 KiB tile data state per process on request (ARCH_REQ_XCOMP_PERM = 0x1023,
+    // XFEATURE_XTILEDATA = 18); without it the first tile instruction faults. Refused (an older
+    // kernel, a sandbox): no AMX path.
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+  }();
+  return ok;
+}
+}  // namespace amx
+#endif
 
 }  // namespace onebit::infer

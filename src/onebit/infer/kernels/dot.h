@@ -5,8 +5,10 @@
 //   scalar      the obvious loops, the reference every other path is tested against
 //   avx2        AVX2 + FMA + F16C (maddubs on unsigned codes, llama.cpp TQ2_0 style)       x86-64
 //   avx512vnni  AVX-512 BW/VL + VNNI (vpdpbusd on two blocks per 512-bit register)          x86-64
+//   amx         avx512vnni's table, and prefill's products of 16+ tokens on the AMX-INT8 tile
+//               units (gemm_amx.h; Sapphire Rapids and later, with Linux's permission)      x86-64
 //   neon        AdvSIMD + dotprod (vdotq_s32 on the codes, ARMv8.2-A and later)             AArch64
-// ONEBIT_INFER_KERNEL=scalar|avx2|avx512vnni|neon selects a path explicitly (tests run every path the
+// ONEBIT_INFER_KERNEL=scalar|avx2|avx512vnni|amx|neon selects a path explicitly (tests run every path the
 // machine supports).
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +17,7 @@
 
 namespace onebit::infer {
 
-enum class KernelPath { Scalar, Avx2, Avx512Vnni, Neon };
+enum class KernelPath { Scalar, Avx2, Avx512Vnni, Amx, Neon };
 const char* to_string(KernelPath p);
 bool path_supported(KernelPath p);
 KernelPath best_path();

@@ -8,10 +8,12 @@ function(onebit_infer_simd_sources out processor)
   set(dir ${CMAKE_CURRENT_FUNCTION_LIST_DIR})
   set(files "")
   if(processor MATCHES "x86_64|AMD64")
-    set(files ${dir}/dot_avx2.cpp ${dir}/dot_avx512.cpp)
+    set(files ${dir}/dot_avx2.cpp ${dir}/dot_avx512.cpp ${dir}/gemm_amx.cpp)
     set_source_files_properties(${dir}/dot_avx2.cpp PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
     set_source_files_properties(${dir}/dot_avx512.cpp PROPERTIES
       COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni")
+    set_source_files_properties(${dir}/gemm_amx.cpp PROPERTIES
+      COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mamx-tile;-mamx-int8")
   elseif(processor MATCHES "aarch64|arm64|ARM64")
     set(files ${dir}/dot_neon.cpp)
     set_source_files_properties(${dir}/dot_neon.cpp PROPERTIES COMPILE_OPTIONS "-march=armv8.2-a+dotprod")

@@ -183,6 +183,52 @@ TEST(InferKernels, AmxDecodedRowsAndTokenLayoutHoldEveryCode) {
 }
 #endif
 
+// The activation codes are the training's act_quant_int8 codes: nearbyint (ties to even) of x * 127 /
+// absmax, clamped; the runtime's vectorized rounding must agree on every value, ties included, and a
+// non-finite activation must be a clear error rather than a garbage code.
+TEST(InferKernels, ActivationCodesRoundTiesToEvenAndRejectNonFinite) {
+  std::mt19937_64 g(onebit::test::test_seed(7));
+  QuantizedActs xq;
+  // Ties: absmax 127 makes the factor 1, so x * s is x itself.
+  const std::vector<float> ties = {127.0f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 126.5f, -126.5f, 3.49999f, 0.0f};
+  xq.reserve(1, (int)ties.size());
+  xq.quantize(ties.data(), 1, (int)ties.size(), ties.size());
+  const int want_ties[] = {127, 0, 0, 2, -2, 2, -2, 126, -126, 3, 0};
+  for (size_t c = 0; c < ties.size(); ++c) EXPECT_EQ(xq.row(0)[c], want_ties[c]) << "x = " << ties[c];
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int rows = 1 + (int)(g() % 5), cols = 1 + (int)(g() % 3000);
+    std::vector<float> x((size_t)rows * cols);
+    for (float& v : x) v = nd(g) * (trial % 4 == 0 ? 1e-7f : 3.0f);  // tiny rows hit the 1e-5 floor
+    xq.reserve(rows, cols);
+    xq.quantize(x.data(), rows, cols, cols);
+    for (int r = 0; r < rows; ++r) {
+      float m = 0;
+      for (int c = 0; c < cols; ++c) m = std::max(m, std::abs(x[(size_t)r * cols + c]));
+      const float s = 127.0f / std::max(m, 1e-5f);
+      int32_t sum = 0;
+      for (int c = 0; c < cols; ++c) {
+        const int want = (int)std::clamp(std::nearbyint(x[(size_t)r * cols + c] * s), -128.0f, 127.0f);
+        ASSERT_EQ(xq.row(r)[c], want) << "row " << r << " col " << c;
+        sum += want;
+      }
+      EXPECT_EQ(xq.sums()[r], sum);
+      EXPECT_EQ(xq.inv_scale(r), 1.0f / s);
+    }
+  }
+  for (float bad : {INFINITY, -INFINITY, NAN}) {
+    std::vector<float> x(37, 0.25f);
+    x[20] = bad;
+    xq.reserve(1, 37);
+    try {
+      xq.quantize(x.data(), 1, 37, 37);
+      ADD_FAILURE() << "no error for an activation of " << bad;
+    } catch (const onebit::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("activation"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(InferKernels, StackedRowsKeepEachPartsScaleAndCodes) {
   std::mt19937_64 g(onebit::test::test_seed(3));
   for (PackedFormat f : kQuantFormats) {

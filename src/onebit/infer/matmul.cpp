@@ -19,27 +19,49 @@ void QuantizedActs::reserve(int rows, int cols) {
   inv_s_.assign(cap_rows_, 0.0f);
 }
 
+// Round to nearest, ties to even, of |v| <= 2^22, as nearbyint does in the default rounding mode:
+// adding 1.5 * 2^23 leaves no fraction bits, so the FPU's own rounding does the work. Unlike
+// nearbyint (a libm call per value on baseline x86-64) it vectorizes; the compiler may not fold the
+// two operations without -ffast-math, which onebit never uses.
+static inline float round_even_small(float v) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  return (v + kMagic) - kMagic;
+}
+
 void QuantizedActs::quantize(const float* x, int rows, int cols, size_t ldx) {
   OB_CHECK(rows <= cap_rows_ && (size_t)cols <= stride_, "QuantizedActs: ", rows, "x", cols,
            " exceeds the reserved ", cap_rows_, "x", stride_);
   rows_ = rows;
   // Rows are independent: prefill's spread over the pool (at least ~16K values a chunk), decode's one
-  // row on the calling thread.
+  // row on the calling thread, where it is serial work between two parallel GEMVs: hence loops the
+  // compiler vectorizes (max is exact in any order; the rounding as above).
   kernels::cpu::parallel_ranges(rows, std::max(1, 16384 / std::max(cols, 1)), [&](int64_t r0, int64_t r1) {
     for (int r = (int)r0; r < (int)r1; ++r) {
       const float* xr = x + (size_t)r * ldx;
       int8_t* q = q_.data() + (size_t)r * stride_;
+      constexpr int kLanes = 16;
+      float lane[kLanes] = {};
+      int c = 0;
+      for (; c + kLanes <= cols; c += kLanes)
+        for (int j = 0; j < kLanes; ++j) lane[j] = std::max(lane[j], std::abs(xr[c + j]));
       float m = 0.0f;
-      for (int c = 0; c < cols; ++c) m = std::max(m, std::abs(xr[c]));
-      // Finite weights can still overflow f32 on the way here; round() of NaN has no integer code.
+      for (; c < cols; ++c) m = std::max(m, std::abs(xr[c]));
+      for (int j = 0; j < kLanes; ++j) m = std::max(m, lane[j]);
+      // Finite weights can still overflow f32 on the way here; a NaN has no integer code. (max()
+      // drops a NaN operand in one order only, so the sum below is checked too.)
       if (!std::isfinite(m)) fail("an activation overflowed f32 (row ", r, " of ", rows, "): the weights are out of range");
       const float s = 127.0f / std::max(m, 1e-5f);
+      // |x * s| <= 127 (+ rounding): inside round_even_small's range.
       int32_t sum = 0;
-      for (int c = 0; c < cols; ++c) {
-        const int v = (int)std::clamp(std::nearbyint(xr[c] * s), -128.0f, 127.0f);
-        q[c] = (int8_t)v;
-        sum += v;
+      bool finite = true;
+      for (c = 0; c < cols; ++c) {
+        const float v = xr[c] * s;
+        finite &= v == v;
+        const int iv = (int)std::clamp(round_even_small(v), -128.0f, 127.0f);
+        q[c] = (int8_t)iv;
+        sum += iv;
       }
+      if (!finite) fail("an activation is NaN (row ", r, " of ", rows, "): the weights are out of range");
       std::fill(q + cols, q + stride_, (int8_t)0);
       sum_[r] = sum;
       inv_s_[r] = 1.0f / s;

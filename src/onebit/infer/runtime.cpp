@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "onebit/core/error.h"
+#include "onebit/infer/forward_profile.h"
 #include "onebit/kernels/cpu/reference.h"
 #include "onebit/kernels/cpu/thread_pool.h"
 #include "onebit/model/param_layout.h"
@@ -118,6 +119,21 @@ void rmsnorm(float* out, const float* x, const float* w, int rows, int C, float 
   });
 }
 
+// out[t, :ff] = act(gate[t, :]) * up[t, :] for rows t < C (gate and up rows ld_in apart). Decode's
+// single row sits alone between two parallel GEMVs, so it is split by columns over the pool (element
+// by element: the same bits as one pass); prefill's rows are split as for_rows does.
+void gated_rows(float* out, const float* gate, const float* up, size_t ld_in, int C, int ff, kernels::GatedAct act) {
+  if (C == 1) {
+    kernels::cpu::parallel_ranges(ff, 1024, [&](int64_t lo, int64_t hi) {
+      kernels::ref::gated_act_forward(out + lo, gate + lo, up + lo, (size_t)(hi - lo), act);
+    });
+    return;
+  }
+  for_rows(C, 2 * (size_t)ff, [&](int t) {
+    kernels::ref::gated_act_forward(out + (size_t)t * ff, gate + t * ld_in, up + t * ld_in, ff, act);
+  });
+}
+
 // Prefill's attention is split into at most this many blocks of positions per head.
 constexpr int kMaxAttnBlocks = 16;
 
@@ -149,12 +165,17 @@ struct Runtime::Impl {
   void build(ModelWeights& w);
   void run_chunk(const int32_t* tokens, int C, float* logits, bool all_logits);
   const float* xq_src = nullptr;  // the rows xq holds the quantization of (reset when they change)
-  void linear(const PackedMatrix& W, const float* in, int C, float* out) {
+  ForwardProfile prof;
+  // The linear of role `part`; the passes since the previous lap are counted as norms and the like.
+  void linear(const PackedMatrix& W, const float* in, int C, float* out, FwdPart part) {
+    prof.lap(FwdPart::Norms);
     if (takes_int8_input(W.format) && xq_src != in) {
       xq.quantize(in, C, W.cols, W.cols);
       xq_src = in;
+      prof.lap(FwdPart::Quant);
     }
     matmul(W, in, W.cols, &xq, C, out, W.rows, *k);
+    prof.lap(part, W.bytes());
   }
   void rope(float* v, int C, int heads) {
     const int hd = cfg.head_dim(), half = hd / 2;
@@ -286,9 +307,11 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
             KV = cfg.num_key_value_heads, hd = cfg.head_dim(), kvd = KV * hd;
   const float eps = cfg.rms_norm_eps, rs = cfg.residual_scale, scale = 1.0f / std::sqrt((float)hd);
   const int group = H / KV;
+  prof.start(C);
   for_rows(C, (size_t)d, [&](int t) {
     for (int c = 0; c < d; ++c) x[(size_t)t * d + c] = value_at(*embed, tokens[t], c);
   });
+  prof.lap(FwdPart::Embed);
   kernels::GatedAct act_kind = kernels::GatedAct::SwiGLU;
   if (cfg.hidden_act == model::HiddenAct::ReLU2) act_kind = kernels::GatedAct::ReLU2;
   if (cfg.hidden_act == model::HiddenAct::GELU) act_kind = kernels::GatedAct::GELU;
@@ -298,7 +321,7 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
     rmsnorm(h.data(), x.data(), L.input_norm.data(), C, d, eps);
     xq_src = nullptr;
     if (L.qkv.rows) {
-      linear(L.qkv, h.data(), C, fused.data());
+      linear(L.qkv, h.data(), C, fused.data(), FwdPart::Qkv);
       const size_t w = (size_t)d + 2 * kvd;
       for_rows(C, w, [&](int t) {
         const float* row = fused.data() + t * w;
@@ -307,9 +330,9 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
         std::memcpy(vbuf.data() + (size_t)t * kvd, row + d + kvd, kvd * sizeof(float));
       });
     } else {
-      linear(L.lin[kQ], h.data(), C, q.data());
-      linear(L.lin[kK], h.data(), C, kbuf.data());
-      linear(L.lin[kV], h.data(), C, vbuf.data());
+      linear(L.lin[kQ], h.data(), C, q.data(), FwdPart::Qkv);
+      linear(L.lin[kK], h.data(), C, kbuf.data(), FwdPart::Qkv);
+      linear(L.lin[kV], h.data(), C, vbuf.data(), FwdPart::Qkv);
     }
     if (cfg.qk_norm) {
       rmsnorm(q.data(), q.data(), L.q_norm.data(), C * H, hd, eps);
@@ -319,6 +342,7 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
     rope(kbuf.data(), C, KV);
     for_rows(C, 2 * (size_t)kvd,
              [&](int t) { cache.store(l, pos + t, kbuf.data() + (size_t)t * kvd, vbuf.data() + (size_t)t * kvd); });
+    prof.lap(FwdPart::Norms);
     // Jobs of (head, block of positions): prefill has more of them than heads (12-20 heads would
     // leave some of 16+ threads idle); each job has its own score row.
     const int tblocks = std::min({C, kMaxAttnBlocks, std::max(1, (4 * kernels::cpu::pool_threads() + H - 1) / H)});
@@ -338,45 +362,42 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
           k->attend_f32(qt, cache.keys_f32(l, kh), cache.values_f32(l, kh), pos + t + 1, hd, scale, sc, out);
       }
     });
+    prof.lap(FwdPart::Attention);
     const float* o_in = att.data();
     xq_src = nullptr;
     if (cfg.sub_ln) {
       rmsnorm(h.data(), att.data(), L.attn_sub_norm.data(), C, d, eps);
       o_in = h.data();
     }
-    linear(L.lin[kO], o_in, C, tmp.data());
+    linear(L.lin[kO], o_in, C, tmp.data(), FwdPart::O);
     add_scaled(x.data(), tmp.data(), rs, C, d);
     // MLP.
     rmsnorm(h.data(), x.data(), L.post_norm.data(), C, d, eps);
     xq_src = nullptr;
     if (L.gate_up.rows) {
-      linear(L.gate_up, h.data(), C, fused.data());
-      for_rows(C, 2 * ff, [&](int t) {
-        const float* row = fused.data() + (size_t)t * 2 * ff;
-        kernels::ref::gated_act_forward(act.data() + (size_t)t * ff, row, row + ff, ff, act_kind);
-      });
+      linear(L.gate_up, h.data(), C, fused.data(), FwdPart::GateUp);
+      gated_rows(act.data(), fused.data(), fused.data() + ff, 2 * (size_t)ff, C, ff, act_kind);
     } else {
-      linear(L.lin[kGate], h.data(), C, gate.data());
-      linear(L.lin[kUp], h.data(), C, up.data());
-      for_rows(C, 2 * ff, [&](int t) {
-        const size_t o = (size_t)t * ff;
-        kernels::ref::gated_act_forward(act.data() + o, gate.data() + o, up.data() + o, ff, act_kind);
-      });
+      linear(L.lin[kGate], h.data(), C, gate.data(), FwdPart::GateUp);
+      linear(L.lin[kUp], h.data(), C, up.data(), FwdPart::GateUp);
+      gated_rows(act.data(), gate.data(), up.data(), (size_t)ff, C, ff, act_kind);
     }
+    prof.lap(FwdPart::Act);
     const float* down_in = act.data();
     xq_src = nullptr;
     if (cfg.sub_ln) {
       rmsnorm(gate.data(), act.data(), L.ffn_sub_norm.data(), C, ff, eps);
       down_in = gate.data();
     }
-    linear(L.lin[kDown], down_in, C, tmp.data());
+    linear(L.lin[kDown], down_in, C, tmp.data(), FwdPart::Down);
     add_scaled(x.data(), tmp.data(), rs, C, d);
   }
   if (!logits) return;
   const int first = all_logits ? 0 : C - 1, rows = C - first;
   rmsnorm(h.data(), x.data() + (size_t)first * d, final_norm.data(), rows, d, eps);
   xq_src = nullptr;
-  linear(*head, h.data(), rows, logits);
+  linear(*head, h.data(), rows, logits, FwdPart::Head);
+  prof.lap(FwdPart::Norms);
 }
 
 const model::ModelConfig& Runtime::config() const { return impl_->cfg; }

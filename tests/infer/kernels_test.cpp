@@ -164,10 +164,11 @@ TEST(InferKernels, AmxDecodedRowsAndTokenLayoutHoldEveryCode) {
     for (int r = 0; r < amx::kRows; ++r)
       for (int k = 0; k < k64; ++k) {
         const int got = dec[(size_t)r * k64 + k];
-        if (r >= rows || k >= W.padded_cols)
+        if (r >= rows || k >= W.padded_cols) {
           ASSERT_EQ(got, 0) << to_string(f) << " padding at row " << r << " code " << k;
-        else if (k < cols)
+        } else if (k < cols) {
           ASSERT_EQ(got, codes[(size_t)r * cols + k]) << to_string(f) << " row " << r << " code " << k;
+        }
       }
   }
   const int N = 1 + (int)(g() % 40), k64 = 64 * (1 + (int)(g() % 5)), npad = 64;
@@ -225,6 +226,42 @@ TEST(InferKernels, ActivationCodesRoundTiesToEvenAndRejectNonFinite) {
       ADD_FAILURE() << "no error for an activation of " << bad;
     } catch (const onebit::Error& e) {
       EXPECT_NE(std::string(e.what()).find("activation"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// The 2-bit decode GEMV (the four-row kernel where the path has one) on rows of 262,144 codes and
+// more, against the plain integer sum, with random codes and with extreme ones (rows of all +1 / all
+// -1 weights against activations all 127), where an int32 accumulator overflow would show.
+TEST(InferKernels, TernaryDecodeGemvHoldsOnLongRowsAndExtremeCodes) {
+  std::mt19937_64 g(onebit::test::test_seed(11));
+  kernels::cpu::set_pool_threads(2);
+  for (KernelPath p : supported_paths()) {
+    for (int cols : {2 * 1024 * 128, 2 * 1024 * 128 + 256, 2 * 1024 * 128 + 128}) {
+      for (int mode = 0; mode < 2; ++mode) {
+        std::vector<int> codes;
+        PackedMatrix W = random_matrix(PackedFormat::Ternary2, 5, cols, g, codes);
+        std::vector<float> x(cols);
+        for (float& v : x) v = std::normal_distribution<float>()(g);
+        if (mode == 0) {  // extremes: rows of all +1 / all -1 / all 0 codes against activations all 127
+          std::vector<int8_t> c8((size_t)5 * cols);
+          for (int r = 0; r < 5; ++r)
+            for (int c = 0; c < cols; ++c) c8[(size_t)r * cols + c] = (int8_t)(r == 4 ? 0 : r % 2 ? -1 : 1);
+          codes.assign(c8.begin(), c8.end());
+          W = pack_ternary(c8, 5, cols, 0.5f, PackedFormat::Ternary2);
+          std::fill(x.begin(), x.end(), 3.0f);
+        }
+        QuantizedActs xq;
+        xq.reserve(1, cols);
+        xq.quantize(x.data(), 1, cols, cols);
+        std::vector<float> got(5, NAN);
+        matmul(W, x.data(), cols, &xq, 1, got.data(), 5, dot_kernels(p));
+        for (int r = 0; r < 5; ++r) {
+          int64_t acc = 0;
+          for (int c = 0; c < cols; ++c) acc += (int64_t)codes[(size_t)r * cols + c] * xq.row(0)[c];
+          ASSERT_EQ(got[r], (float)acc * (W.scale * xq.inv_scale(0))) << to_string(p) << " cols " << cols << " row " << r;
+        }
+      }
     }
   }
 }

@@ -36,37 +36,39 @@ void QuantizedActs::quantize(const float* x, int rows, int cols, size_t ldx) {
   // row on the calling thread, where it is serial work between two parallel GEMVs: hence loops the
   // compiler vectorizes (max is exact in any order; the rounding as above).
   kernels::cpu::parallel_ranges(rows, std::max(1, 16384 / std::max(cols, 1)), [&](int64_t r0, int64_t r1) {
-    for (int r = (int)r0; r < (int)r1; ++r) {
-      const float* xr = x + (size_t)r * ldx;
-      int8_t* q = q_.data() + (size_t)r * stride_;
-      constexpr int kLanes = 16;
-      float lane[kLanes] = {};
-      int c = 0;
-      for (; c + kLanes <= cols; c += kLanes)
-        for (int j = 0; j < kLanes; ++j) lane[j] = std::max(lane[j], std::abs(xr[c + j]));
-      float m = 0.0f;
-      for (; c < cols; ++c) m = std::max(m, std::abs(xr[c]));
-      for (int j = 0; j < kLanes; ++j) m = std::max(m, lane[j]);
-      // Finite weights can still overflow f32 on the way here; a NaN has no integer code. (max()
-      // drops a NaN operand in one order only, so the sum below is checked too.)
-      if (!std::isfinite(m)) fail("an activation overflowed f32 (row ", r, " of ", rows, "): the weights are out of range");
-      const float s = 127.0f / std::max(m, 1e-5f);
-      // |x * s| <= 127 (+ rounding): inside round_even_small's range.
-      int32_t sum = 0;
-      bool finite = true;
-      for (c = 0; c < cols; ++c) {
-        const float v = xr[c] * s;
-        finite &= v == v;
-        const int iv = (int)std::clamp(round_even_small(v), -128.0f, 127.0f);
-        q[c] = (int8_t)iv;
-        sum += iv;
-      }
-      if (!finite) fail("an activation is NaN (row ", r, " of ", rows, "): the weights are out of range");
-      std::fill(q + cols, q + stride_, (int8_t)0);
-      sum_[r] = sum;
-      inv_s_[r] = 1.0f / s;
-    }
+    for (int r = (int)r0; r < (int)r1; ++r) quantize_row(x + (size_t)r * ldx, cols, r, rows);
   });
+}
+
+// Locals only: the int8 stores could alias anything reached through a pointer or reference (a captured
+// `cols` included), which keeps the compiler from vectorizing.
+void QuantizedActs::quantize_row(const float* __restrict xr, const int cols, const int r, const int rows) {
+  int8_t* __restrict q = q_.data() + (size_t)r * stride_;
+  constexpr int kLanes = 16;
+  float lane[kLanes] = {};
+  int c = 0;
+  for (; c + kLanes <= cols; c += kLanes)
+    for (int j = 0; j < kLanes; ++j) lane[j] = std::max(lane[j], std::abs(xr[c + j]));
+  float m = 0.0f;
+  for (; c < cols; ++c) m = std::max(m, std::abs(xr[c]));
+  for (int j = 0; j < kLanes; ++j) m = std::max(m, lane[j]);
+  // Finite weights can still overflow f32 on the way here; a NaN has no integer code. (max() drops a
+  // NaN operand in one order only, so the codes' loop checks for one too.)
+  if (!std::isfinite(m)) fail("an activation overflowed f32 (row ", r, " of ", rows, "): the weights are out of range");
+  const float s = 127.0f / std::max(m, 1e-5f);
+  // |x * s| <= 127 (+ rounding): inside round_even_small's range.
+  int32_t sum = 0, nan = 0;
+  for (int i = 0; i < cols; ++i) {
+    const float v = xr[i] * s;
+    nan |= v != v;
+    const int iv = (int)std::min(std::max(round_even_small(v), -128.0f), 127.0f);
+    q[i] = (int8_t)iv;
+    sum += iv;
+  }
+  if (nan) fail("an activation is NaN (row ", r, " of ", rows, "): the weights are out of range");
+  std::fill(q + cols, q + stride_, (int8_t)0);
+  sum_[r] = sum;
+  inv_s_[r] = 1.0f / s;
 }
 
 namespace {

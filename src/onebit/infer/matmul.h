@@ -26,6 +26,7 @@ class QuantizedActs {
   float inv_scale(int r) const { return inv_s_[r]; }  // 1 / s
 
  private:
+  void quantize_row(const float* xr, int cols, int r, int rows);
   std::vector<int8_t> q_;
   std::vector<int32_t> sum_;
   std::vector<float> inv_s_;

@@ -111,10 +111,14 @@ void for_rows(int rows, size_t width, F&& f) {
 void rmsnorm(float* out, const float* x, const float* w, int rows, int C, float eps) {
   for_rows(rows, (size_t)C, [&](int n) {
     const float* xr = x + (size_t)n * C;
+    // The sum of squares in double, as the numerics contract says, in SIMD lanes (decode runs this
+    // alone between parallel GEMVs); the order differs from a sequential sum only far below f32.
     double ss = 0;
+#pragma omp simd reduction(+ : ss)
     for (int c = 0; c < C; ++c) ss += (double)xr[c] * xr[c];
     const float r = (float)(1.0 / std::sqrt(ss / C + eps));
     float* o = out + (size_t)n * C;
+#pragma omp simd
     for (int c = 0; c < C; ++c) o[c] = xr[c] * r * w[c];
   });
 }

@@ -143,10 +143,44 @@ TEST_F(InferCli, BenchWritesTheTableAndJson) {
   ASSERT_EQ(j.at("rows").size(), 4u);
   for (const auto& row : j.at("rows")) {
     EXPECT_GT(row.at("tokens_per_s").get<double>(), 0.0);
-    if (row.at("test") == "tg8") EXPECT_GT(row.at("bandwidth_fraction").get<double>(), 0.0);
+    if (row.at("test") == "tg8") {
+      EXPECT_GT(row.at("bandwidth_fraction").get<double>(), 0.0);
+    }
   }
   EXPECT_GT(j.at("weight_bytes_per_token").get<double>(), 0.0);
   EXPECT_FALSE(j.at("cpu").get<std::string>().empty());
+  // The auto prefill chunk is bounded by the context bench sizes (16 tokens here).
+  for (const auto& row : j.at("rows"))
+    if (row.at("test") == "pp16") {
+      EXPECT_EQ(row.at("ubatch").get<int>(), 16) << row.dump();
+    }
+}
+
+// --ubatch-size splits the prompt into forward passes of that many tokens, and ONEBIT_INFER_PROFILE
+// counts them: pp16 at 5 tokens a pass is 4 passes per run (5+5+5+1; the warm-up's and the timed one),
+// tg8 is 4 warm-up and 8 timed one-token calls; every part of the forward appears in the table.
+TEST_F(InferCli, BenchUbatchAndProfileCountThePasses) {
+  const fs::path out = *dir / "bench-ub.json";
+  ProcessIo io(*dir / "stdout.txt", *dir / "stderr.txt");
+  io.env["ONEBIT_INFER_PROFILE"] = "1";
+  RunResult r = run_process(onebit_argv({"bench", "-m", run_dir->string(), "-p", "16", "-n", "8", "-t", "1", "-r",
+                                         "1", "--ubatch-size", "5", "--json-out", out.string()}),
+                            io);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = read_json_file(out);
+  EXPECT_EQ(j.at("ubatch_size").get<int>(), 5);
+  for (const auto& row : j.at("rows"))
+    if (row.at("test") == "pp16") {
+      EXPECT_EQ(row.at("ubatch").get<int>(), 5) << row.dump();
+    }
+  EXPECT_NE(r.err.find("ONEBIT_INFER_PROFILE decode: 12 passes"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("ONEBIT_INFER_PROFILE prefill: 8 passes"), std::string::npos) << r.err;
+  for (const char* part : {"embedding", "int8 act quant", "qkv linear", "attention", "o linear", "gate/up linear",
+                           "down linear", "lm head"})
+    EXPECT_NE(r.err.find(part), std::string::npos) << part << "\n" << r.err;
+  RunResult bad = run({"bench", "-m", run_dir->string(), "--ubatch-size", "9000"}, *dir);
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("--ubatch-size"), std::string::npos) << bad.err;
 }
 
 // A llama.cpp GGUF file (written by llama.cpp's own converter) runs directly: generate gives the

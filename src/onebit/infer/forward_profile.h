@@ -14,10 +14,11 @@ enum class FwdPart { Embed, Norms, Quant, Qkv, Attention, O, GateUp, Act, Down, 
 class ForwardProfile {
  public:
   static bool on() { return enabled_; }
-  // Starts a pass of `tokens` tokens.
-  void start(int tokens) {
+  // Starts a forward pass, of a decode step (one token in the forward call) or of a prompt (whose last
+  // chunk may also be one token).
+  void start(bool decode) {
     if (!enabled_) return;
-    decode_ = tokens == 1;
+    decode_ = decode;
     last_ = std::chrono::steady_clock::now();
   }
   // The time since the previous mark was spent in `p`, which read `bytes` of weights.

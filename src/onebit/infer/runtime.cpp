@@ -170,6 +170,7 @@ struct Runtime::Impl {
   void run_chunk(const int32_t* tokens, int C, float* logits, bool all_logits);
   const float* xq_src = nullptr;  // the rows xq holds the quantization of (reset when they change)
   ForwardProfile prof;
+  bool decoding = false;  // the forward call is one token (for the profile's decode / prefill split)
   // The linear of role `part`; the passes since the previous lap are counted as norms and the like.
   void linear(const PackedMatrix& W, const float* in, int C, float* out, FwdPart part) {
     prof.lap(FwdPart::Norms);
@@ -311,7 +312,7 @@ void Runtime::Impl::run_chunk(const int32_t* tokens, int C, float* logits, bool 
             KV = cfg.num_key_value_heads, hd = cfg.head_dim(), kvd = KV * hd;
   const float eps = cfg.rms_norm_eps, rs = cfg.residual_scale, scale = 1.0f / std::sqrt((float)hd);
   const int group = H / KV;
-  prof.start(C);
+  prof.start(decoding);
   for_rows(C, (size_t)d, [&](int t) {
     for (int c = 0; c < d; ++c) x[(size_t)t * d + c] = value_at(*embed, tokens[t], c);
   });
@@ -447,6 +448,7 @@ void Runtime::forward(std::span<const int32_t> tokens, float* logits, bool all_l
       fail("token id ", tokens[i], " at position ", i, " is outside the model's vocabulary [0, ", m.cfg.vocab_size,
            ")");
   const int chunk = prefill_chunk();
+  m.decoding = n == 1;
   for (int i = 0; i < n; i += chunk) {
     const int C = std::min(chunk, n - i);
     const bool last = i + C == n;

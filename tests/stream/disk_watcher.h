@@ -1,13 +1,19 @@
 #pragma once
 // DiskWatcher: a thread that sums the bytes of the regular files under a directory every `period`
 // while it lives; peak() is the largest total seen (the stream tests hold it to the disk budget).
+// Each file counts once, by inode: a download renamed from its .incomplete name while the walk
+// lists the directory may be met under both names, but it is one file on disk.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <set>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 namespace onebit::stream::testing {
 
@@ -27,14 +33,13 @@ class DiskWatcher {
     namespace fs = std::filesystem;
     while (!stop_) {
       uint64_t total = 0;
+      std::set<std::pair<dev_t, ino_t>> seen;
       std::error_code ec;
       for (auto it = fs::recursive_directory_iterator(root_, ec); !ec && it != fs::recursive_directory_iterator();
            it.increment(ec)) {
-        std::error_code fec;
-        if (it->is_regular_file(fec)) {
-          const uint64_t n = it->file_size(fec);
-          if (!fec) total += n;
-        }
+        struct stat st;
+        if (::stat(it->path().c_str(), &st) == 0 && S_ISREG(st.st_mode) && seen.insert({st.st_dev, st.st_ino}).second)
+          total += static_cast<uint64_t>(st.st_size);
       }
       peak_ = std::max<uint64_t>(peak_, total);
       ++samples_;

@@ -2,9 +2,11 @@
 // "downloaded" and consumed, a shard larger than the budget is an error, eviction goes
 // least-recently-finished first (and takes .incomplete and converted siblings), leftovers count, a
 // finished shard reserved again keeps its files, and ranks sharing a host count the host's strays.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -159,6 +161,52 @@ TEST(ShardCache, ReserveWaitBlocksUntilAShardIsFinished) {
   consumer.join();
   EXPECT_FALSE(fs::exists(root / a));
   EXPECT_THROW(cache.reserve_wait("big", 1001, std::chrono::seconds(30)), Error);  // never waits for the impossible
+  fs::remove_all(root);
+}
+
+// A download in flight (a thread writing a reserved shard's .incomplete file in small chunks and
+// renaming it, over and over) while another shard asks for exactly one byte more than the rest of
+// the budget: it must never fit, and the usage never drops below the reservation, however the
+// cache's directory walk and the writes interleave. (Usage measured by two walks, one for all the
+// files and a later one for the reserved shard's, missed what the download wrote in between and
+// let that shard in.)
+TEST(ShardCache, AShardDownloadingWhileOthersReserveCountsWhole) {
+  const fs::path root = temp_root("inflight");
+  const uint64_t budget = 100000, a_size = 60000;
+  ShardCache cache(root, budget);
+  const std::string a = "data/c/train-00000-of-00002.parquet", b = "data/c/train-00001-of-00002.parquet";
+  ASSERT_TRUE(cache.try_reserve(a, a_size));
+  fs::create_directories((root / a).parent_path());
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> rounds{0};
+  std::thread download([&] {
+    const fs::path partial = root / (a + ".incomplete"), done = root / a;
+    const std::string chunk(500, 'x');
+    while (!stop) {
+      const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0) return;
+      for (uint64_t n = 0; n < a_size && !stop; n += chunk.size())
+        if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) break;
+      ::close(fd);
+      fs::rename(partial, done);
+      fs::remove(done);
+      ++rounds;
+    }
+  });
+  int admitted = 0, low = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  for (int tries = 0; std::chrono::steady_clock::now() < until || tries < 200; ++tries) {
+    if (cache.try_reserve(b, budget - a_size + 1)) {
+      ++admitted;
+      cache.release(b);
+    }
+    low += cache.usage() < a_size;
+  }
+  stop = true;
+  download.join();
+  EXPECT_GT(rounds.load(), 0u);
+  EXPECT_EQ(admitted, 0) << "a shard was reserved into room the download in flight was promised";
+  EXPECT_EQ(low, 0) << "the usage fell below the reservation of the shard downloading";
   fs::remove_all(root);
 }
 

@@ -1,8 +1,12 @@
 #include "onebit/stream/shard_cache.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "onebit/core/error.h"
@@ -16,27 +20,34 @@ bool belongs_to(const std::string& name, const std::string& base) {
   return name == base || (name.size() > base.size() && name.compare(0, base.size(), base) == 0 && name[base.size()] == '.');
 }
 
-// Bytes of the regular files under `dir`, recursively, leaving out the top-level entries named in
-// `skip`. A missing directory holds nothing.
-uint64_t bytes_under(const fs::path& dir, const std::vector<std::string>& skip = {}) {
-  uint64_t total = 0;
+// Calls fn(path, bytes) for every regular file under `dir`, recursively, leaving out the top-level
+// entries named in `skip`, each file once: a file the walk meets under two names (renamed from its
+// .incomplete name while the directory is listed, or hard-linked) is one file on disk. A missing
+// directory holds nothing.
+template <class Fn>
+void for_each_file(const fs::path& dir, const std::vector<std::string>& skip, Fn&& fn) {
   std::error_code ec;
-  if (!fs::exists(dir, ec)) return 0;
+  if (!fs::exists(dir, ec)) return;
+  std::set<std::pair<dev_t, ino_t>> seen;
   // A file may vanish between listing and stat (another thread evicting): skip it rather than fail.
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    std::error_code fec;
     if (it.depth() == 0 && !skip.empty() &&
         std::find(skip.begin(), skip.end(), it->path().filename().string()) != skip.end()) {
       it.disable_recursion_pending();
       continue;
     }
-    if (it->is_regular_file(fec)) {
-      const uint64_t n = it->file_size(fec);
-      if (!fec) total += n;
-    }
+    struct stat st;
+    if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (!seen.insert({st.st_dev, st.st_ino}).second) continue;
+    fn(it->path(), static_cast<uint64_t>(st.st_size));
   }
   if (ec) fail(dir.string(), ": cannot list the local root: ", ec.message());
+}
+
+uint64_t bytes_under(const fs::path& dir, const std::vector<std::string>& skip = {}) {
+  uint64_t total = 0;
+  for_each_file(dir, skip, [&](const fs::path&, uint64_t n) { total += n; });
   return total;
 }
 
@@ -86,12 +97,35 @@ void ShardCache::delete_shard_files(const std::string& path) const {
   }
 }
 
+// One walk of root, each file counted once: a file of a reserved shard counts as that shard's, and
+// the shard as the larger of its reservation and its files; any other file counts as it is. Taking
+// both from the same walk matters: a download in flight grows its shard's .incomplete file (and
+// renames it) while the walk runs, and a second walk for the reserved shards would see more of it
+// than the first did, dropping the difference from the usage (the room a concurrent reservation
+// could then take twice). The reservation bounds what the download may write, so counting the
+// reserved shard as its reservation is right whenever the walk looks.
 uint64_t ShardCache::usage_locked() const {
-  uint64_t total = bytes_on_disk();
+  std::vector<std::pair<fs::path, std::string>> shards;  // per reserved shard: directory, file name
+  std::vector<uint64_t> have(reserved_.size(), 0);
   for (const auto& [path, bytes] : reserved_) {
-    const uint64_t have = shard_bytes(path);
-    if (bytes > have) total += bytes - have;
+    const fs::path full = root_ / path;
+    shards.emplace_back(full.parent_path(), full.filename().string());
   }
+  uint64_t others = 0;
+  for_each_file(root_, {}, [&](const fs::path& file, uint64_t n) {
+    const fs::path dir = file.parent_path();
+    const std::string name = file.filename().string();
+    size_t owner = SIZE_MAX;  // the longest shard name the file belongs to ("x.parquet.y" over "x.parquet")
+    for (size_t i = 0; i < shards.size(); ++i)
+      if (belongs_to(name, shards[i].second) && dir == shards[i].first &&
+          (owner == SIZE_MAX || shards[i].second.size() > shards[owner].second.size()))
+        owner = i;
+    (owner == SIZE_MAX ? others : have[owner]) += n;
+  });
+  if (!host_.root.empty()) others += bytes_under(host_.root, host_.rank_dirs);
+  uint64_t total = others;
+  size_t i = 0;
+  for (const auto& [path, bytes] : reserved_) total += std::max(bytes, have[i++]);
   return total;
 }
 

@@ -8,6 +8,8 @@
 // half download, a shard nobody tracks any more) count against the budget too:
 //   usage = bytes of every file under root + for each reserved shard, the part of its reservation
 //           not yet on disk (max(0, reserved - its files' bytes)).
+// Both terms come from one walk of root, each file counted once (by inode), so a download in flight
+// counts as its whole reservation however far it got while the walk ran.
 // A finished shard that is wanted again (the next epoch) keeps its files when it is reserved again,
 // so a dataset that fits the budget is downloaded once, not once per epoch.
 //

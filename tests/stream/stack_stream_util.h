@@ -75,7 +75,9 @@ inline std::map<uint64_t, std::string> read_row_log(const fs::path& log) {
     const auto [it, inserted] = by_seq.emplace(seq, rest);
     EXPECT_EQ(it->second, rest) << log << ": seq " << seq << " was another row after a resume";
   }
-  if (!by_seq.empty()) EXPECT_EQ(by_seq.rbegin()->first + 1, by_seq.size()) << log << " has gaps";
+  if (!by_seq.empty()) {
+    EXPECT_EQ(by_seq.rbegin()->first + 1, by_seq.size()) << log << " has gaps";
+  }
   return by_seq;
 }
 
@@ -140,8 +142,9 @@ class StackStreamTest : public ::testing::Test {
     ASSERT_FALSE(cfg_.token.empty());
     EXPECT_EQ(output.find(cfg_.token), std::string::npos);
     for (const auto& e : fs::recursive_directory_iterator(dir_ / "out"))
-      if (e.is_regular_file() && e.path().extension() != ".safetensors")
+      if (e.is_regular_file() && e.path().extension() != ".safetensors") {
         EXPECT_EQ(slurp(e.path()).find(cfg_.token), std::string::npos) << e.path();
+      }
     const auto storage = hub_->requests_to("storage");
     EXPECT_FALSE(storage.empty());
     for (const auto& r : storage) {

@@ -260,7 +260,9 @@ TEST(StreamSource, RestoreAcrossAnEpochBoundary) {
       std::istringstream ls(l);
       std::string seq, epoch, path, row;
       ls >> seq >> epoch >> path >> row;
-      if (epoch == "0") EXPECT_TRUE(epoch0.insert(path + " " + row).second) << l;
+      if (epoch == "0") {
+        EXPECT_TRUE(epoch0.insert(path + " " + row).second) << l;
+      }
     }
     EXPECT_EQ(epoch0.size(), 150u);  // every row (the markdown shards have none), each once
   }

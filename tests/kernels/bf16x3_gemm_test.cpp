@@ -8,8 +8,8 @@
 // input), the scale every f32 summation error is proportional to. The f32 GEMM's own max e on the same
 // case, e_f32, is the yardstick: bf16x3 adds three exact products per k and (for dW) one f32 rounding of
 // dy·f, so its error is the same kind and size; we require e <= 8·e_f32 + 8·2^-24 (over many seeds the
-// largest seen was 0.6 of half that). Dropping the third
-// part (error ~2^-17 per term), a misplaced element or a wrong scale is orders of magnitude above that.
+// largest seen was 0.6 of half that). Dropping the third part (error ~2^-17 per term), a misplaced
+// element or a wrong scale is orders of magnitude above that.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,6 +1,7 @@
 // GFLOP/s of the CPU GEMMs on the 25m training shapes (N = B*T = 2048 tokens, d 512, ff 1408, vocab 32000,
 // LM head in chunks of 262 rows as the model's arena plans it): the f32 GEMM for each forward/backward
-// shape, and the Hard-phase forward both as f32 GEMM and as the exact int8 x ternary product.
+// shape, and the Hard-phase forward both as f32 GEMM and as the exact int8 x ternary product, and (where
+// AMX-BF16 is usable) the Hard-phase backward's dx and dW on the bf16x3 tile path beside their f32 rows.
 // Usage: bench_gemm_shapes [threads=1] [min_seconds=0.3]. Prints wall and process-CPU GFLOP/s
 // (on a shared machine the CPU figure is the kernel's own speed). Writes bench/results/gemm_shapes.json.
 //        bench_gemm_shapes plan [threads=16]: runs nothing; prints how the AVX-512 SGEMM's plan spreads each f32
@@ -23,6 +24,7 @@
 #include "onebit/core/json_util.h"
 #include "onebit/kernels/cpu/sgemm_avx512.h"
 #include "onebit/kernels/cpu/sgemm_plan.h"
+#include "onebit/kernels/cpu/bf16x3_gemm.h"
 #include "onebit/kernels/cpu/ternary_gemm.h"
 #include "onebit/kernels/kernels.h"
 
@@ -41,6 +43,7 @@ struct Shape {
   bool ta, tb, ternary;
   int M, N, K;
   float beta;
+  int bf16x3 = 0;  // 1: dx = dy·W_eff, 2: dW += dyᵀ·xq on the AMX-BF16 bf16x3 backward (Hard phase)
 };
 
 const Shape shapes[] = {
@@ -56,6 +59,12 @@ const Shape shapes[] = {
       {"bwd dW q/k/v/o  dyᵀ·x", true, false, false, 512, 512, 2048, 1},
       {"bwd dW gate/up  dyᵀ·x", true, false, false, 1408, 512, 2048, 1},
       {"bwd dW down     dyᵀ·x", true, false, false, 512, 1408, 2048, 1},
+      {"bwd dx q/k/v/o  bf16x3 AMX", false, false, false, 2048, 512, 512, 0, 1},
+      {"bwd dx gate/up  bf16x3 AMX", false, false, false, 2048, 512, 1408, 1, 1},
+      {"bwd dx down     bf16x3 AMX", false, false, false, 2048, 1408, 512, 0, 1},
+      {"bwd dW q/k/v/o  bf16x3 AMX", true, false, false, 512, 512, 2048, 1, 2},
+      {"bwd dW gate/up  bf16x3 AMX", true, false, false, 1408, 512, 2048, 1, 2},
+      {"bwd dW down     bf16x3 AMX", true, false, false, 512, 1408, 2048, 1, 2},
       {"head fwd   x·Wᵀ (262 rows)", false, true, false, 262, 32000, 512, 0},
       {"head dx    dl·W (262 rows)", false, false, false, 262, 512, 32000, 0},
       {"head dW    dlᵀ·x (262 rows)", true, false, false, 32000, 512, 262, 1},
@@ -102,7 +111,7 @@ void print_balance(const char* who, const kernels::cpu::SgemmBalance& b) {
 int print_plans(int threads) {
   std::printf("f32 GEMM plans at %d threads (work in 12x32 micro-kernel calls over one K block)\n", threads);
   for (const Shape& s : shapes) {
-    if (s.ternary) continue;
+    if (s.ternary || s.bf16x3) continue;
     const kernels::cpu::SgemmPlan p = kernels::cpu::plan_sgemm(s.M, s.N, s.K, threads);
     const kernels::cpu::SgemmChunk c = p.chunk(0, 0, 0);
     std::printf("%-30s M=%5d N=%5d K=%5d  %d K blocks of %d, KxMxN chunks %dx%dx%d, %d segments, grid %dx%d\n", s.what,
@@ -128,11 +137,13 @@ int main(int argc, char** argv) {
   std::mt19937 g(1);
   std::normal_distribution<float> nd;
   json rows = json::array();
-  std::printf("threads=%d gemm=%s ternary=%s\n", threads,
+  std::printf("threads=%d gemm=%s ternary=%s backward=%s\n", threads,
               kernels::cpu::sgemm_avx512_available() ? "onebit-avx512" : "openblas",
-              kernels::cpu::ternary_gemm_available() ? "int8-vnni" : "unavailable");
+              kernels::cpu::ternary_gemm_available() ? "int8-vnni" : "unavailable",
+              kernels::cpu::bf16x3_available() ? "bf16x3-amx" : "f32 (no AMX-BF16 or ONEBIT_AMX=off)");
   for (const Shape& s : shapes) {
     if (s.ternary && !kernels::cpu::ternary_gemm_available()) continue;
+    if (s.bf16x3 && !kernels::cpu::bf16x3_available()) continue;
     std::vector<float> A((size_t)s.M * s.K), B((size_t)s.K * s.N), C((size_t)s.M * s.N);
     for (auto& x : A) x = nd(g);
     for (auto& x : B) x = nd(g);
@@ -144,8 +155,23 @@ int main(int argc, char** argv) {
       ops.weight_quantize(B.data(), B.data(), B.size(), kernels::WeightQuant::Ternary, &q, 0.0f);
       ops.pack_ternary(packed, B.data(), s.N, s.K, &q);
     }
+    // bf16x3 rows: dx: A = dy[M tokens, K = out], W_eff[K = out, N = in] hard ternary. dW: A = dy[K tokens,
+    // M = out], B = x[K tokens, N = in] int8-quantized. The GFLOP count is 2·M·N·K, not per bf16 part.
+    kernels::cpu::Bf16x3Weights bw;
+    if (s.bf16x3 == 1) {
+      kernels::QuantScale q;
+      ops.weight_quant_scale(&q, B.data(), B.size(), kernels::WeightQuant::Ternary);
+      ops.weight_quantize(B.data(), B.data(), B.size(), kernels::WeightQuant::Ternary, &q, 0.0f);
+      kernels::cpu::bf16x3_pack_weights(bw, B.data(), s.K, s.N, q.scale);
+    } else if (s.bf16x3 == 2) {
+      ops.act_quant_int8(B.data(), B.data(), s.K, s.N);
+    }
     auto once = [&] {
-      if (s.ternary)
+      if (s.bf16x3 == 1)
+        kernels::cpu::bf16x3_backward_dx(C.data(), s.beta, A.data(), s.M, bw);
+      else if (s.bf16x3 == 2)
+        kernels::cpu::bf16x3_backward_dw(C.data(), A.data(), B.data(), s.K, s.M, s.N);
+      else if (s.ternary)
         ops.ternary_linear_forward(C.data(), A.data(), s.M, *packed);
       else
         ops.gemm(s.ta, s.tb, s.M, s.N, s.K, 1.0f, A.data(), s.ta ? s.M : s.K, B.data(), s.tb ? s.K : s.N, s.beta,

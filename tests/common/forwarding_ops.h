@@ -96,13 +96,17 @@ class ForwardingOps : public Ops<T> {
                   const T* clip) override {
     b_.adamw_step(p, g, m, v, ranges, num_ranges, h, clip);
   }
-  // The integer Hard-phase forward is forwarded too, so the f32 side runs what the trainer runs.
+  // The integer Hard-phase forward and its backward are forwarded too, so the f32 side runs what the trainer runs.
   bool pack_ternary(std::unique_ptr<PackedTernary>& packed, const T* w_eff, int out, int in,
                     const QuantScale* scale) override {
     return b_.pack_ternary(packed, w_eff, out, in, scale);
   }
   void ternary_linear_forward(T* y, const T* xq, int N, const PackedTernary& packed) override {
     b_.ternary_linear_forward(y, xq, N, packed);
+  }
+  bool ternary_linear_backward(T* dx, T dx_beta, T* dw, const T* dy, const T* xq, int N,
+                               const PackedTernary& packed) override {
+    return b_.ternary_linear_backward(dx, dx_beta, dw, dy, xq, N, packed);
   }
 
  protected:

@@ -295,6 +295,15 @@ class Ops : public ParamOps<T> {
     (void)y, (void)xq, (void)N, (void)packed;
     throw std::logic_error(std::string(this->name()) + ": ternary_linear_forward without a successful pack_ternary");
   }
+  // Its backward, where the backend has one for `packed` (else false, nothing written, and the caller runs
+  // the two gemm calls): dx[N,in] = dx_beta·dx + dy[N,out] · W_eff and dw[out,in] += dyᵀ · xq, with the
+  // same xq the forward read. Results differ from the gemm calls at rounding level (the CPU's AMX-BF16
+  // path: bf16x3_gemm.h).
+  virtual bool ternary_linear_backward(A* dx, T dx_beta, T* dw, const A* dy, const A* xq, int N,
+                                       const PackedTernary& packed) {
+    (void)dx, (void)dx_beta, (void)dw, (void)dy, (void)xq, (void)N, (void)packed;
+    return false;
+  }
 
   // ---- RoPE ("rotate_half": pairs i and i+hd/2), in place on x[B,T,H,hd]; cos/sin are [T, hd/2].
   // inverse=true rotates by the negative angle (the backward).

@@ -110,8 +110,9 @@ class Network {
   // Training with dropout: x[B*T, hidden] = mask ∘ x (the embedding output forward, its gradient backward).
   void embedding_dropout(A* x);
   const A* o_input(int l, const LayerActs& a) const;
-  // model::linear_backward (linear.h) on this network's ops.
-  void linear_backward(const A* dy, int out, const A* w_eff, const A* x, int in, int N, A* dx, T dx_beta, T* dw);
+  // model::linear_backward (linear.h) on this network's ops with lin's effective weight, and the backend's
+  // ternary backward where the forward took the integer path (packed_for).
+  void linear_backward(const Linear& lin, const A* dy, int out, const A* x, int in, int N, A* dx, T dx_beta, T* dw);
   const A* down_input(int l, const LayerActs& a) const;
   void for_each_linear(const std::function<void(int id, Linear&)>& f);
   T* w(int param) { return params_ + layout_.info[param].offset; }

@@ -91,7 +91,7 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
   };
 
   // MLP branch: x_out = x_mid + rs * drop(down(act)).
-  linear_backward(branch_grad(kDropMlpResidual), d, Ls[kDown].eff, down_input(l, a), ff, N, dF1_, T(0), g(P.down));
+  linear_backward(Ls[kDown], branch_grad(kDropMlpResidual), d, down_input(l, a), ff, N, dF1_, T(0), g(P.down));
   A* dact = dF1_;
   if (cfg_.sub_ln) {
     ops_.zero_act(dF2_, (size_t)N * ff);
@@ -101,12 +101,12 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
   A* dgate = cfg_.sub_ln ? dF1_ : dF2_;
   A* dup = dF3_;
   ops_.gated_act_backward(dgate, dup, dact, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
-  linear_backward(dgate, ff, Ls[kGate].eff, input_for(Ls[kGate], a.h2, a.h2q), d, N, dB_, T(0), g(P.gate));
-  linear_backward(dup, ff, Ls[kUp].eff, input_for(Ls[kUp], a.h2, a.h2q), d, N, dB_, T(1), g(P.up));
+  linear_backward(Ls[kGate], dgate, ff, input_for(Ls[kGate], a.h2, a.h2q), d, N, dB_, T(0), g(P.gate));
+  linear_backward(Ls[kUp], dup, ff, input_for(Ls[kUp], a.h2, a.h2q), d, N, dB_, T(1), g(P.up));
   ops_.rmsnorm_backward(dres, g(P.post_norm), dB_, a.x_mid, w(P.post_norm), a.rstd2, N, d);
 
   // Attention branch: x_mid = x_in + rs * drop(o(attn)).
-  linear_backward(branch_grad(kDropAttnResidual), d, Ls[kO].eff, o_input(l, a), d, N, dB_, T(0), g(P.o));
+  linear_backward(Ls[kO], branch_grad(kDropAttnResidual), d, o_input(l, a), d, N, dB_, T(0), g(P.o));
   A* datt = dB_;
   if (cfg_.sub_ln) {
     ops_.zero_act(dC_, (size_t)N * d);
@@ -126,16 +126,16 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
     ops_.rope(dqr_, cos_, sin_, B_, T_, H, hd, true);
     ops_.rope(dkr_, cos_, sin_, B_, T_, KV, hd, true);
   }
-  linear_backward(dq, d, Ls[kQ].eff, input_for(Ls[kQ], a.h1, a.h1q), d, N, dB_, T(0), g(P.q));
-  linear_backward(dk, kvd, Ls[kK].eff, input_for(Ls[kK], a.h1, a.h1q), d, N, dB_, T(1), g(P.k));
-  linear_backward(dv_, kvd, Ls[kV].eff, input_for(Ls[kV], a.h1, a.h1q), d, N, dB_, T(1), g(P.v));
+  linear_backward(Ls[kQ], dq, d, input_for(Ls[kQ], a.h1, a.h1q), d, N, dB_, T(0), g(P.q));
+  linear_backward(Ls[kK], dk, kvd, input_for(Ls[kK], a.h1, a.h1q), d, N, dB_, T(1), g(P.k));
+  linear_backward(Ls[kV], dv_, kvd, input_for(Ls[kV], a.h1, a.h1q), d, N, dB_, T(1), g(P.v));
   ops_.rmsnorm_backward(dres, g(P.input_norm), dB_, a.x_in, w(P.input_norm), a.rstd1, N, d);
 }
 
 template <typename T, typename A>
-void Network<T, A>::linear_backward(const A* dy, int out, const A* w_eff, const A* x, int in, int N, A* dx,
+void Network<T, A>::linear_backward(const Linear& lin, const A* dy, int out, const A* x, int in, int N, A* dx,
                                     T dx_beta, T* dw) {
-  model::linear_backward(ops_, dy, out, w_eff, x, in, N, dx, dx_beta, dw);
+  model::linear_backward(ops_, dy, out, lin.eff, x, in, N, dx, dx_beta, dw, packed_for(lin));
 }
 
 #define ONEBIT_INSTANTIATE_LAYER(T, A)                                                                     \
@@ -143,7 +143,7 @@ void Network<T, A>::linear_backward(const A* dy, int out, const A* w_eff, const 
   template void Network<T, A>::layer_backward(int, LayerActs&, A*);                                       \
   template const A* Network<T, A>::o_input(int, const LayerActs&) const;                                  \
   template const A* Network<T, A>::down_input(int, const LayerActs&) const;                               \
-  template void Network<T, A>::linear_backward(const A*, int, const A*, const A*, int, int, A*, T, T*);
+  template void Network<T, A>::linear_backward(const Linear&, const A*, int, const A*, int, int, A*, T, T*);
 ONEBIT_INSTANTIATE_LAYER(float, float)
 ONEBIT_INSTANTIATE_LAYER(double, double)
 ONEBIT_INSTANTIATE_LAYER(float, kernels::bf16)

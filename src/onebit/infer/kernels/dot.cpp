@@ -5,14 +5,10 @@
 #if defined(__aarch64__)
 #include <sys/auxv.h>
 #endif
-#if defined(__x86_64__)
-#include <cpuid.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 #include "onebit/core/error.h"
 #include "onebit/infer/kernels/gemm_amx.h"
+#include "onebit/kernels/cpu/cpu_features.h"
 
 namespace onebit::infer {
 
@@ -109,18 +105,8 @@ const DotKernels& dot_kernels(KernelPath p) {
 
 #if defined(__x86_64__)
 namespace amx {
-bool usable() {
-  static const bool ok = [] {
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-    if (!(d & (1u << 24)) || !(d & (1u << 25))) return false;  // AMX-TILE, AMX-INT8
-    // Linux enables the 8 KiB tile data state per process on request (ARCH_REQ_XCOMP_PERM = 0x1023,
-    // XFEATURE_XTILEDATA = 18); without it the first tile instruction faults. Refused (an older
-    // kernel, a sandbox): no AMX path.
-    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
-  }();
-  return ok;
-}
+// The CPUID bits, the kernel's permission and ONEBIT_AMX=off are decided once for the whole program.
+bool usable() { return kernels::cpu::amx_int8_usable(); }
 }  // namespace amx
 #endif
 

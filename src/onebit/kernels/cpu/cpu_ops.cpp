@@ -1,6 +1,7 @@
 // Ops<float> for the CPU: the fast kernels of fast.h behind the device-agnostic interface.
 #include "onebit/kernels/cpu/fast.h"
 #include "onebit/kernels/cpu/host_memory.h"
+#include "onebit/kernels/cpu/bf16x3_gemm.h"
 #include "onebit/kernels/cpu/ternary_gemm.h"
 #include "onebit/kernels/kernels.h"
 
@@ -9,6 +10,8 @@ namespace {
 
 struct CpuTernaryPack final : PackedTernary {
   cpu::TernaryPack pack;
+  bool backward = false;  // `back` holds this step's codes: the AMX-BF16 backward applies
+  cpu::Bf16x3Weights back;
 };
 
 class CpuOps final : public cpu::HostMemoryOps<float> {
@@ -58,10 +61,20 @@ class CpuOps final : public cpu::HostMemoryOps<float> {
       packed = std::move(fresh);
     }
     cpu::ternary_pack(p->pack, w_eff, out, in, scale->scale);
+    p->backward = cpu::bf16x3_available();
+    if (p->backward) cpu::bf16x3_pack_weights(p->back, w_eff, out, in, scale->scale);
     return true;
   }
   void ternary_linear_forward(float* y, const float* xq, int N, const PackedTernary& packed) override {
     cpu::ternary_gemm(y, xq, N, dynamic_cast<const CpuTernaryPack&>(packed).pack);
+  }
+  bool ternary_linear_backward(float* dx, float dx_beta, float* dw, const float* dy, const float* xq, int N,
+                               const PackedTernary& packed) override {
+    const auto& p = dynamic_cast<const CpuTernaryPack&>(packed);
+    if (!p.backward) return false;
+    cpu::bf16x3_backward_dx(dx, dx_beta, dy, N, p.back);
+    cpu::bf16x3_backward_dw(dw, dy, xq, N, p.back.out, p.back.in);
+    return true;
   }
   void rope(float* x, const float* cos, const float* sin, int B, int T, int H, int hd, bool inverse) override {
     cpu::rope(x, cos, sin, B, T, H, hd, inverse);

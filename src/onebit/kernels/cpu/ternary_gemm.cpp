@@ -14,6 +14,7 @@
 #include <string>
 
 #include "onebit/core/error.h"
+#include "onebit/kernels/cpu/act_codes.h"
 #include "onebit/kernels/cpu/thread_pool.h"
 
 #if defined(__x86_64__)
@@ -38,28 +39,17 @@ __attribute__((target("avx512f,avx512vnni"))) inline __m512i dpbusd(__m512i acc,
   return acc;
 }
 
-// Codes of one act_quant_int8 output row, as u = q + 128, written into its MR-row block of the packed
-// activations ([k/4][MR][4] bytes: the kernel broadcasts a row's 4 codes from one pointer). The row's
-// largest |value| is 127/s (the code ±127 of its maximum), so s' = 127/max|xq| gives back every code
-// q = round(xq * s') exactly: xq * s' = q * (1 ± a few ulp), far from a rounding boundary (vcvtps2dq
-// rounds to nearest even, as act_quant_int8 does). Padding k gets code 0. Returns 1/s' (0 for a zero row).
+// Codes of one act_quant_int8 output row (act_codes.h), as u = q + 128, written into its MR-row block of
+// the packed activations ([k/4][MR][4] bytes: the kernel broadcasts a row's 4 codes from one pointer).
+// Padding k gets code 0. Returns 1/s' (0 for a zero row).
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) float pack_row_codes(uint8_t* dst, const float* xq, int in,
                                                                           int kpad) {
-  __m512 m = _mm512_setzero_ps();
-  for (int k = 0; k < in; k += 16) {
-    const __mmask16 mk = in - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (in - k)) - 1);
-    m = _mm512_maskz_max_ps(0xFFFF, m, _mm512_abs_ps(_mm512_maskz_loadu_ps(mk, xq + k)));
-  }
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, m);
-  const float mx = *std::max_element(lanes, lanes + 16);
-  const __m512 s = _mm512_set1_ps(mx > 0.0f ? 127.0f / mx : 0.0f);
-  const __m512i lo = _mm512_set1_epi32(-128), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(128);
+  const float mx = act_row_absmax(xq, in);
+  const __m512 s = act_code_scale(mx);
+  const __m512i off = _mm512_set1_epi32(128);
   const int kq = kpad / 4;
   for (int k = 0; k < kpad; k += 16) {
-    const __mmask16 mk = in - k >= 16 ? (__mmask16)0xFFFF : in <= k ? (__mmask16)0 : (__mmask16)((1u << (in - k)) - 1);
-    __m512i q = _mm512_maskz_cvtps_epi32(0xFFFF, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, xq + k), s));
-    q = _mm512_add_epi32(_mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, q, lo), hi), off);
+    const __m512i q = _mm512_add_epi32(act_codes16(xq + k, lanes16(in - k), s), off);
     alignas(16) uint8_t bytes[16];
     _mm_store_si128(reinterpret_cast<__m128i*>(bytes), _mm512_maskz_cvtepi32_epi8(0xFFFF, q));
     for (int g = 0; g < 4 && k / 4 + g < kq; ++g) std::memcpy(dst + (size_t)(k / 4 + g) * MR * 4, bytes + 4 * g, 4);

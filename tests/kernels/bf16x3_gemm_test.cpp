@@ -12,6 +12,8 @@
 // element or a wrong scale is orders of magnitude above that.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -267,6 +269,7 @@ TEST(Bf16x3Gemm, AmxAgainstEmulationReport) {
 // The backend's entry point: used exactly where AMX-BF16 is, and then agrees with the two gemm calls.
 TEST(Bf16x3Gemm, CpuOpsTernaryLinearBackward) {
   Ops<float>& ops = cpu_ops();
+  setenv("ONEBIT_AMX_BACKWARD", "1", 1);  // the opt-in (bf16x3_gemm.h), read at every pack
   const Case c{45, 50, 70};
   const uint64_t s = seed();
   SCOPED_TRACE(::testing::Message() << "seed " << s);

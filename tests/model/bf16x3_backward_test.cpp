@@ -10,6 +10,8 @@
 // scale O(1).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -133,6 +135,7 @@ TEST(Bf16x3Backward, EmulatedStepMatchesF32) {
 
 TEST(Bf16x3Backward, AmxStepMatchesF32) {
   if (!kernels::cpu::bf16x3_available()) GTEST_SKIP() << "AMX-BF16 not usable here";
+  setenv("ONEBIT_AMX_BACKWARD", "1", 1);  // the opt-in (bf16x3_gemm.h), read at every pack
   const uint64_t seed = onebit::test::test_seed();
   BackwardOps f32(kernels::cpu_ops(), Backward::F32), amx(kernels::cpu_ops(), Backward::Backend);
   const std::vector<float> ref = step_grads(f32, seed), g = step_grads(amx, seed);

@@ -8,6 +8,7 @@
 #include "onebit/kernels/cpu/bf16x3_gemm.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "onebit/core/error.h"
@@ -15,6 +16,11 @@
 #include "onebit/kernels/cpu/bf16x3.h"
 #include "onebit/kernels/cpu/cpu_features.h"
 #include "onebit/kernels/cpu/thread_pool.h"
+
+// GCC 12's avx512fintrin.h builds shift and conversion results from an "undefined" register and then
+// warns about it in the inlined header code (as in dot_avx512.cpp and sgemm_avx512.cpp).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -249,6 +255,11 @@ const TileKernel& amx_tile_kernel() {  // never called: bf16x3_available() is fa
 #endif
 
 bool bf16x3_available() { return packers_available() && amx_bf16_usable(); }
+
+bool bf16x3_backward_enabled() {
+  const char* e = std::getenv("ONEBIT_AMX_BACKWARD");
+  return e && std::strcmp(e, "1") == 0 && bf16x3_available();
+}
 
 void bf16x3_split(const float* a, size_t n, uint16_t* h, uint16_t* m, uint16_t* l) {
   OB_CHECK(packers_available(), "bf16x3_split: this CPU has no AVX-512");

@@ -27,6 +27,10 @@ const TileKernel& amx_tile_kernel();
 
 // amx_bf16_usable() (cpu_features.h; ONEBIT_AMX=off turns it off) and AVX-512F/BW for the packers.
 bool bf16x3_available();
+// Whether training uses it (CpuOps::pack_ternary asks at every pack): bf16x3_available() and
+// ONEBIT_AMX_BACKWARD=1. Opt-in until the tile path has run on AMX hardware: its packing, blocking and
+// numerics are tested on an emulation of the tile instructions, the instructions themselves not yet.
+bool bf16x3_backward_enabled();
 
 // The ternary codes of W_eff[out,in] as dx's B operand (K = out, columns = in), packed once per optimizer
 // step beside the forward's TernaryPack.

@@ -61,7 +61,7 @@ class CpuOps final : public cpu::HostMemoryOps<float> {
       packed = std::move(fresh);
     }
     cpu::ternary_pack(p->pack, w_eff, out, in, scale->scale);
-    p->backward = cpu::bf16x3_available();
+    p->backward = cpu::bf16x3_backward_enabled();
     if (p->backward) cpu::bf16x3_pack_weights(p->back, w_eff, out, in, scale->scale);
     return true;
   }

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "onebit/infer/matmul.h"
@@ -22,8 +24,8 @@ int main(int argc, char** argv) {
     int rows, cols;
     const char* what;
   };
-  const Shape shapes[] = {{768, 768, "125m q/o"}, {2048, 5632, "1b down^T"}, {6912, 2560, "2B4T gate/up"},
-                          {2560, 6912, "2B4T down"}};
+  const Shape shapes[] = {{768, 768, "125m q/o"},        {5632, 2048, "1b gate/up"}, {2048, 5632, "1b down"},
+                          {6912, 2560, "2B4T gate/up"}, {2560, 6912, "2B4T down"}};
   std::mt19937_64 g(1);
   std::printf("%-14s %-15s %-11s %10s %12s\n", "shape", "layout", "path", "GEMV GB/s", "GEMM GMAC/s");
   for (const Shape& s : shapes) {
@@ -38,8 +40,16 @@ int main(int argc, char** argv) {
     std::vector<float> y((size_t)64 * s.rows);
     for (PackedFormat f : {PackedFormat::Ternary2, PackedFormat::Ternary1_6}) {
       const PackedMatrix W = pack_ternary(codes, s.rows, s.cols, 0.02f, f);
-      for (KernelPath p : supported_paths()) {
-        const DotKernels& k = dot_kernels(p);
+      std::vector<std::pair<std::string, const DotKernels*>> tables;
+      for (KernelPath p : supported_paths()) tables.push_back({to_string(p), &dot_kernels(p)});
+#if defined(__x86_64__)  // both decode GEMVs explicitly (avx512vnni is one of them, by vendor; 2-bit only)
+      if (path_supported(KernelPath::Avx512Vnni) && f == PackedFormat::Ternary2) {
+        tables.push_back({"avx512-shift", &avx512vnni_shifted_kernels()});
+        tables.push_back({"avx512-mask", &avx512vnni_masked_kernels()});
+      }
+#endif
+      for (const auto& [name, kp] : tables) {
+        const DotKernels& k = *kp;
         auto rate = [&](int N) {
           auto cpu = [] {
             timespec ts;
@@ -58,7 +68,7 @@ int main(int argc, char** argv) {
         };
         const double gemv = rate(1) * W.bytes() / 1e9;
         const double gemm = rate(64) * 64.0 * s.rows * s.cols / 1e9;
-        std::printf("%-14s %-15s %-11s %10.2f %12.1f\n", s.what, to_string(f), to_string(p), gemv, gemm);
+        std::printf("%-14s %-15s %-11s %10.2f %12.1f\n", s.what, to_string(f), name.c_str(), gemv, gemm);
       }
     }
   }

@@ -97,6 +97,24 @@ TEST(InferPacking, EveryCodeReadsBackAndBase3DigitsDecodeForAllBytes) {
   EXPECT_THROW(pack_ternary(std::vector<int8_t>{2}, 1, 1, 1.0f, PackedFormat::Ternary2), Error);
 }
 
+// Every kernel table this machine runs: one per supported path, and the AVX-512 table with each of
+// its two decode GEMVs explicitly.
+struct NamedTable {
+  std::string name;
+  const DotKernels* k;
+};
+std::vector<NamedTable> kernel_tables() {
+  std::vector<NamedTable> out;
+  for (KernelPath p : supported_paths()) out.push_back({to_string(p), &dot_kernels(p)});
+#if defined(__x86_64__)
+  if (path_supported(KernelPath::Avx512Vnni)) {  // both decode GEMVs, whichever is this CPU's default
+    out.push_back({"avx512vnni-shifted", &avx512vnni_shifted_kernels()});
+    out.push_back({"avx512vnni-masked", &avx512vnni_masked_kernels()});
+  }
+#endif
+  return out;
+}
+
 TEST(InferKernels, EveryPathMatchesThePlainIntegerSumOnRandomShapes) {
   std::mt19937_64 g(onebit::test::test_seed(1));
   const std::vector<KernelPath> paths = supported_paths();
@@ -126,17 +144,17 @@ TEST(InferKernels, EveryPathMatchesThePlainIntegerSumOnRandomShapes) {
           for (int c = 0; c < s.cols; ++c) acc += (int64_t)codes[(size_t)r * s.cols + c] * xq.row(n)[c];
           want[(size_t)n * s.rows + r] = (float)acc * (W.scale * xq.inv_scale(n));
         }
-      for (KernelPath p : paths) {
+      for (const NamedTable& t : kernel_tables()) {
         std::vector<float> got((size_t)s.n * s.rows, NAN);
-        matmul(W, x.data(), s.cols, &xq, s.n, got.data(), s.rows, dot_kernels(p));
+        matmul(W, x.data(), s.cols, &xq, s.n, got.data(), s.rows, *t.k);
         for (size_t i = 0; i < got.size(); ++i)
-          ASSERT_EQ(got[i], want[i]) << to_string(f) << " on " << to_string(p) << " shape " << s.rows << "x"
-                                     << s.cols << " n=" << s.n << " at " << i;
+          ASSERT_EQ(got[i], want[i]) << to_string(f) << " on " << t.name << " shape " << s.rows << "x" << s.cols
+                                     << " n=" << s.n << " at " << i;
         // Decode (one token: the four-row GEMV where the path has one) on the first token.
         std::vector<float> one(s.rows, NAN);
-        matmul(W, x.data(), s.cols, &xq, 1, one.data(), s.rows, dot_kernels(p));
+        matmul(W, x.data(), s.cols, &xq, 1, one.data(), s.rows, *t.k);
         for (int r = 0; r < s.rows; ++r)
-          ASSERT_EQ(one[r], want[r]) << to_string(f) << " decode on " << to_string(p) << " row " << r;
+          ASSERT_EQ(one[r], want[r]) << to_string(f) << " decode on " << t.name << " row " << r;
       }
     }
   }
@@ -236,7 +254,7 @@ TEST(InferKernels, ActivationCodesRoundTiesToEvenAndRejectNonFinite) {
 TEST(InferKernels, TernaryDecodeGemvHoldsOnLongRowsAndExtremeCodes) {
   std::mt19937_64 g(onebit::test::test_seed(11));
   kernels::cpu::set_pool_threads(2);
-  for (KernelPath p : supported_paths()) {
+  for (const NamedTable& t : kernel_tables()) {
     for (int cols : {2 * 1024 * 128, 2 * 1024 * 128 + 256, 2 * 1024 * 128 + 128}) {
       for (int mode = 0; mode < 2; ++mode) {
         std::vector<int> codes;
@@ -255,11 +273,11 @@ TEST(InferKernels, TernaryDecodeGemvHoldsOnLongRowsAndExtremeCodes) {
         xq.reserve(1, cols);
         xq.quantize(x.data(), 1, cols, cols);
         std::vector<float> got(5, NAN);
-        matmul(W, x.data(), cols, &xq, 1, got.data(), 5, dot_kernels(p));
+        matmul(W, x.data(), cols, &xq, 1, got.data(), 5, *t.k);
         for (int r = 0; r < 5; ++r) {
           int64_t acc = 0;
           for (int c = 0; c < cols; ++c) acc += (int64_t)codes[(size_t)r * cols + c] * xq.row(0)[c];
-          ASSERT_EQ(got[r], (float)acc * (W.scale * xq.inv_scale(0))) << to_string(p) << " cols " << cols << " row " << r;
+          ASSERT_EQ(got[r], (float)acc * (W.scale * xq.inv_scale(0))) << t.name << " cols " << cols << " row " << r;
         }
       }
     }

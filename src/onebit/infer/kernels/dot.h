@@ -69,6 +69,11 @@ const DotKernels& dot_kernels(KernelPath p);
 const DotKernels& scalar_kernels();
 const DotKernels& avx2_kernels();
 const DotKernels& avx512vnni_kernels();
+// avx512vnni_kernels() is one of these two, by CPU vendor: the 2-bit decode GEMV with each digit shifted
+// down and masked, or masked in place (dot_avx512.cpp ternary2_4rows_masked: the same integers, one
+// vector operation fewer per digit). Tests and benchmarks run both.
+const DotKernels& avx512vnni_shifted_kernels();
+const DotKernels& avx512vnni_masked_kernels();
 const DotKernels& neon_kernels();
 
 }  // namespace onebit::infer

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "onebit/infer/kernels/dot.h"
+#include "onebit/infer/kernels/row_prefetch.h"
 
 namespace onebit::infer {
 
@@ -123,6 +124,7 @@ void ternary2_4rows(const uint8_t* w, size_t row_bytes, int nblocks, const int8_
   __m256i acc[4];
   for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_si256();
   const __m256i ones = _mm256_set1_epi16(1), m3 = _mm256_set1_epi8(3);
+  const char* ahead = four_row_prefetch_base(w, row_bytes);
   for (int b = 0; b < nblocks;) {
     const int end = imin(nblocks, b + 8);  // int16 sums: 8 blocks * 4 digits * 2 * 2 * 128 fits
     __m256i s16[4];
@@ -130,6 +132,7 @@ void ternary2_4rows(const uint8_t* w, size_t row_bytes, int nblocks, const int8_
     for (; b < end; ++b) {
       __m256i wv[4];
       for (int r = 0; r < 4; ++r) wv[r] = load(w + r * row_bytes + (size_t)b * 32);
+      prefetch_four_row_blocks(ahead, b, 1);
       const int8_t* xb = x + (size_t)b * 128;
       for (int i = 0; i < 4; ++i) {
         const __m256i xv = load(xb + 32 * i);
@@ -235,6 +238,9 @@ void dot_float_rows(const W* w, int n, const float* x, size_t xs, float* out) {
   for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
   int k = 0;
   for (; k + 8 <= n; k += 8) {
+    // Decode's head GEMV streams its rows one after another: ask for each line kRowPrefetchBytes on.
+    if constexpr (NX == 1)
+      if (k % (64 / sizeof(W)) == 0) __builtin_prefetch(w + k + kRowPrefetchBytes / sizeof(W), 0, 3);
     const __m256 wv = Load8(w + k);
     for (int j = 0; j < NX; ++j) acc[j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + j * xs + k), acc[j]);
   }

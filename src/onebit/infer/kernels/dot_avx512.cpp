@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include "onebit/infer/kernels/dot.h"
+#include "onebit/infer/kernels/row_prefetch.h"
 
 namespace onebit::infer {
 
@@ -141,19 +142,37 @@ void dot_binary1(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, cons
 }
 
 // Four weight rows against one token: each pair of activation half-loads serves four rows' digits.
-void ternary2_4rows(const uint8_t* w, size_t row_bytes, int nblocks, const int8_t* x, int32_t xsum, int32_t* out) {
-  __m512i acc[4];
-  for (int r = 0; r < 4; ++r) acc[r] = _mm512_setzero_si512();
+// Two ways to take digit i out of a weight byte:
+//   shifted (kMasked false): (w >> 2i) & 3, three vector operations with the product;
+//   masked  (kMasked true):  w & 3 << 2i leaves digit * 4^i (at most 2 * 64 = 128 as an unsigned byte),
+//     two operations. Each digit then needs its own accumulator, since its products carry the factor
+//     4^i; every lane of digit i's accumulator is a multiple of 4^i, so the arithmetic shift that
+//     scales it back at the end is exact, negative sums included.
+// Intel cores issue 512-bit shifts and vpdpbusd on the same port, so the masked form frees that port
+// for the products; on AMD's Zen cores it measured a few percent slower (design notes "2-bit decode
+// GEMV"). An odd last block runs at 256 bits, shifted.
+template <bool kMasked>
+void ternary2_4rows_t(const uint8_t* w, size_t row_bytes, int nblocks, const int8_t* x, int32_t xsum, int32_t* out) {
+  constexpr int kAcc = kMasked ? 4 : 1;  // accumulators per row
+  __m512i acc[4][kAcc];
+  for (int r = 0; r < 4; ++r)
+    for (int i = 0; i < kAcc; ++i) acc[r][i] = _mm512_setzero_si512();
   const __m512i m3 = _mm512_set1_epi8(3);
+  const char* ahead = four_row_prefetch_base(w, row_bytes);
   int b = 0;
   for (; b + 2 <= nblocks; b += 2) {
     __m512i wv[4];
     for (int r = 0; r < 4; ++r) wv[r] = load512(w + r * row_bytes + (size_t)b * 32);
+    prefetch_four_row_blocks(ahead, b, 2);
     const int8_t* x0 = x + (size_t)b * 128;
     for (int i = 0; i < 4; ++i) {
       const __m512i xv = pair(x0 + 32 * i, x0 + 128 + 32 * i);
-      for (int r = 0; r < 4; ++r)
-        acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_and_si512(_mm512_srli_epi16(wv[r], 2 * i), m3), xv);
+      for (int r = 0; r < 4; ++r) {
+        const __m512i d = kMasked ? _mm512_and_si512(wv[r], _mm512_set1_epi8((char)(3 << (2 * i))))
+                                  : _mm512_and_si512(_mm512_srli_epi16(wv[r], 2 * i), m3);
+        __m512i& a = acc[r][kMasked ? i : 0];
+        a = _mm512_dpbusd_epi32(a, d, xv);
+      }
     }
   }
   __m256i tail[4];
@@ -166,7 +185,21 @@ void ternary2_4rows(const uint8_t* w, size_t row_bytes, int nblocks, const int8_
         tail[r] = _mm256_dpbusd_epi32(tail[r], T2::digit(wv, i), load256(x0 + 32 * i));
     }
   }
-  for (int r = 0; r < 4; ++r) out[r] = hsum512(acc[r]) + hsum256(tail[r]) - xsum;
+  for (int r = 0; r < 4; ++r) {
+    __m512i s = acc[r][0];
+    if constexpr (kMasked)
+      s = _mm512_add_epi32(_mm512_add_epi32(s, _mm512_srai_epi32(acc[r][1], 2)),
+                           _mm512_add_epi32(_mm512_srai_epi32(acc[r][2], 4), _mm512_srai_epi32(acc[r][3], 6)));
+    out[r] = hsum512(s) + hsum256(tail[r]) - xsum;
+  }
+}
+
+void ternary2_4rows(const uint8_t* w, size_t row_bytes, int nblocks, const int8_t* x, int32_t xsum, int32_t* out) {
+  ternary2_4rows_t<false>(w, row_bytes, nblocks, x, xsum, out);
+}
+void ternary2_4rows_masked(const uint8_t* w, size_t row_bytes, int nblocks, const int8_t* x, int32_t xsum,
+                           int32_t* out) {
+  ternary2_4rows_t<true>(w, row_bytes, nblocks, x, xsum, out);
 }
 
 // Q6, 64 codes per register: piece p < 4 covers codes 64p..64p+63 (the nibble bytes 0..63 hold codes
@@ -178,6 +211,8 @@ void q6_rows(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_t*
   const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
   for (int b = 0; b < nblocks; ++b) {
     const uint8_t* blk = w + (size_t)b * 192;
+    if constexpr (NX == 1)  // decode's head GEMV: rows stream one after another
+      for (int j = 0; j < 3; ++j) __builtin_prefetch(blk + kRowPrefetchBytes + 64 * j, 0, 3);
     const __m512i l0 = load512(blk), l1 = load512(blk + 64), h = load512(blk + 128);
     const __m512i u[4] = {
         _mm512_or_si512(_mm512_and_si512(l0, m4), _mm512_and_si512(_mm512_slli_epi16(h, 4), m30)),
@@ -226,6 +261,8 @@ void int8_rows(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, int32_
   for (int j = 0; j < NX; ++j) acc[j] = _mm512_setzero_si512();
   const __m512i zero = _mm512_setzero_si512();
   for (int k = 0; k < nblocks * 64; k += 64) {
+    // Decode's head GEMV streams the rows one after another: ask for the line kRowPrefetchBytes on.
+    if constexpr (NX == 1) __builtin_prefetch(w + k + kRowPrefetchBytes, 0, 3);
     const __m512i wv = load512(w + k), wa = _mm512_abs_epi8(wv);
     const __mmask64 neg = _mm512_movepi8_mask(wv);
     for (int j = 0; j < NX; ++j) {
@@ -259,7 +296,7 @@ void dot_int8(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, const i
 
 }  // namespace
 
-const DotKernels& avx512vnni_kernels() {
+const DotKernels& avx512vnni_shifted_kernels() {
   static const DotKernels k = [] {
     DotKernels t = avx2_kernels();
     t.path = KernelPath::Avx512Vnni;
@@ -273,6 +310,23 @@ const DotKernels& avx512vnni_kernels() {
     return t;
   }();
   return k;
+}
+
+const DotKernels& avx512vnni_masked_kernels() {
+  static const DotKernels k = [] {
+    DotKernels t = avx512vnni_shifted_kernels();
+    t.ternary2_4rows = ternary2_4rows_masked;
+    return t;
+  }();
+  return k;
+}
+
+// The decode GEMV by vendor, as measured (bench_infer_kernels, one thread, 2026-12-03): on the
+// Sapphire Rapids Xeon the masked form streamed the 1b and 2B-4T shapes 6-14% faster (1b gate/up 25.9
+// vs 22.7 GB/s); on the Zen 5 EPYC the shifted one was as fast or faster (3-5% in session 7).
+const DotKernels& avx512vnni_kernels() {
+  static const bool intel = (__builtin_cpu_init(), __builtin_cpu_is("intel"));
+  return intel ? avx512vnni_masked_kernels() : avx512vnni_shifted_kernels();
 }
 
 }  // namespace onebit::infer

@@ -1,5 +1,6 @@
 // GFLOP/s of the CPU GEMMs on the 25m training shapes (N = B*T = 2048 tokens, d 512, ff 1408, vocab 32000,
-// LM head in chunks of 262 rows as the model's arena plans it): the f32 GEMM for each forward/backward
+// LM head in chunks of 1048 rows as the model's arena plans it by default, and of 262 rows as with
+// ONEBIT_LOGITS_CHUNK_MIB=32, the default until 2026-12-03): the f32 GEMM for each forward/backward
 // shape, and the Hard-phase forward both as f32 GEMM and as the exact int8 x ternary product, and (where
 // AMX-BF16 is usable) the Hard-phase backward's dx and dW on the bf16x3 tile path beside their f32 rows.
 // Usage: bench_gemm_shapes [threads=1] [min_seconds=0.3]. Prints wall and process-CPU GFLOP/s
@@ -68,6 +69,9 @@ const Shape shapes[] = {
       {"head fwd   x·Wᵀ (262 rows)", false, true, false, 262, 32000, 512, 0},
       {"head dx    dl·W (262 rows)", false, false, false, 262, 512, 32000, 0},
       {"head dW    dlᵀ·x (262 rows)", true, false, false, 32000, 512, 262, 1},
+      {"head fwd   x·Wᵀ (1048 rows)", false, true, false, 1048, 32000, 512, 0},
+      {"head dx    dl·W (1048 rows)", false, false, false, 1048, 512, 32000, 0},
+      {"head dW    dlᵀ·x (1048 rows)", true, false, false, 32000, 512, 1048, 1},
 };
 
 // The schedule before the plan (main until 2026-12-02), for comparison: per 2048-column block and K block, pack B,

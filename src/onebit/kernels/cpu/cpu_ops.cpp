@@ -1,4 +1,7 @@
 // Ops<float> for the CPU: the fast kernels of fast.h behind the device-agnostic interface.
+#include <cstdlib>
+
+#include "onebit/core/error.h"
 #include "onebit/kernels/cpu/fast.h"
 #include "onebit/kernels/cpu/host_memory.h"
 #include "onebit/kernels/cpu/bf16x3_gemm.h"
@@ -7,6 +10,25 @@
 
 namespace onebit::kernels {
 namespace {
+
+// The LM head runs over chunk_rows = budget / vocab rows at a time (logits, cross-entropy, both
+// gradients). 32 Mi f32 (128 MiB, 1048 rows at vocab 32000) by default: on the 16-core Xeon a 25m
+// Hard-phase step took 0.43-0.44 s with it against 0.59-0.61 s with 8 Mi (262 rows; AMX backward on),
+// 2.3-2.6 vs 2.9-3.4 s at 2 threads (bench/results/xeon_s8_decode_train_ab.log): the head's GEMMs get 4x the
+// rows per call and its dW (32000 x 512 f32) is read and written 2 times a step instead of 8.
+// ONEBIT_LOGITS_CHUNK_MIB sets another budget in MiB (a tuning knob for benchmarks). Read once.
+size_t logits_chunk_budget() {
+  static const size_t elems = [] {
+    const char* env = std::getenv("ONEBIT_LOGITS_CHUNK_MIB");
+    if (!env || !*env) return size_t{32} << 20;
+    char* end = nullptr;
+    const long mib = std::strtol(env, &end, 10);
+    if (*end || mib < 1 || mib > 65536)
+      fail("ONEBIT_LOGITS_CHUNK_MIB=", printable(env, 40), ": expected a whole number of MiB from 1 to 65536");
+    return (size_t)mib << 18;  // MiB of 4-byte values
+  }();
+  return elems;
+}
 
 struct CpuTernaryPack final : PackedTernary {
   cpu::TernaryPack pack;
@@ -20,6 +42,7 @@ class CpuOps final : public cpu::HostMemoryOps<float> {
   void set_num_threads(int n) override { cpu::set_threads(n); }
 
   void axpy(float* y, float a, const float* x, size_t n) override { cpu::axpy(y, a, x, n); }
+  size_t logits_chunk_elems() const override { return logits_chunk_budget(); }
   void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
             float beta, float* C, int ldc) override {
     cpu::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -4,7 +4,7 @@
 // hardware prefetchers to pick up before each ends, so without help a single core waits on DRAM for
 // most lines. A group of four rows is one contiguous span of 4 * row_bytes, consumed at 128 bytes per
 // 32-byte block of each row; the kernels walk the span of the group about kRowPrefetchBytes ahead at
-// the same pace. Measured on the EPYC dev VM, one thread, `onebit bench` tg64 (design notes "2-bit
+// the same pace. Measured on the dev VM of 2026-12-03 (a 2-core Intel Xeon), one thread, `onebit bench` tg64 (design notes "2-bit
 // decode GEMV"): the 2B-4T shape 6.4 -> 11.4-12.6 tok/s, the 1b shape 15.5 -> 23.6-27 tok/s; 2-4 KB
 // ahead did best (1 group: +30%, 8 groups: +40%, 2-3 groups: +55-65% at 1b).
 #include <algorithm>

@@ -3,6 +3,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "onebit/infer/kernels/gemm_amx.h"
+#include "onebit/kernels/cpu/amx_tile_config.h"
 
 #include <immintrin.h>
 
@@ -12,13 +13,7 @@ namespace onebit::infer::amx {
 
 namespace {
 
-// LDTILECFG's 64-byte operand (palette 1): bytes per row and rows of each of the 8 tiles.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
+using TileConfig = kernels::cpu::AmxTileConfig;
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline void store256(void* p, __m256i v) { _mm256_storeu_si256(static_cast<__m256i*>(p), v); }

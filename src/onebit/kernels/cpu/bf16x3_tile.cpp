@@ -3,18 +3,13 @@
 #include <immintrin.h>
 
 #include "onebit/kernels/cpu/bf16x3_block.h"
+#include "onebit/kernels/cpu/amx_tile_config.h"
 #include "onebit/kernels/cpu/bf16x3_gemm.h"
 
 namespace onebit::kernels::cpu::bf16x3 {
 namespace {
 
-// LDTILECFG's 64-byte operand (palette 1): bytes per row and rows of each of the 8 tiles.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
+using TileConfig = AmxTileConfig;
 
 // GCC's tile intrinsics paste the tile number into the instruction text, so each must be a literal:
 // the tile numbers block_product uses, spelled out.

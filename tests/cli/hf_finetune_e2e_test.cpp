@@ -8,11 +8,37 @@
 
 #include "cli_util.h"
 #include "onebit/core/json_util.h"
+#include "onebit/formats/safetensors.h"
+#include "onebit/hfio/ternary_pack.h"
 
 namespace onebit::test {
 namespace {
 
 fs::path packed_fixture() { return fs::path(ONEBIT_TEST_FIXTURES) / "hf_bitnet" / "bitnet_2b4t"; }
+
+// Every ternary layer of two model dirs quantizes (transformers' rule, the Hard phase of model_type
+// bitnet) to the same codes, at scales equal to f32 rounding; the other tensors are bitwise equal.
+void expect_same_hard_model(const fs::path& a, const fs::path& b) {
+  const formats::SafetensorsFile fa(a / "model.safetensors"), fb(b / "model.safetensors");
+  ASSERT_EQ(fa.tensors().size(), fb.tensors().size());
+  int ternary = 0;
+  for (const formats::TensorInfo& t : fa.tensors()) {
+    ASSERT_TRUE(fb.contains(t.name)) << t.name;
+    std::vector<float> va(t.numel()), vb(t.numel());
+    fa.read_f32(t.name, t.shape, va);
+    fb.read_f32(t.name, t.shape, vb);
+    if (t.shape.size() != 2 || t.name.rfind("model.layers.", 0) != 0) {
+      EXPECT_EQ(va, vb) << t.name;
+      continue;
+    }
+    std::vector<int8_t> ca, cb;
+    const float ga = hfio::ternary_codes(va.data(), va.size(), ca), gb = hfio::ternary_codes(vb.data(), vb.size(), cb);
+    EXPECT_EQ(ca, cb) << t.name;
+    EXPECT_NEAR(gb / ga, 1.0, 1e-6) << t.name;
+    ++ternary;
+  }
+  EXPECT_EQ(ternary, 14);
+}
 
 std::vector<json> metrics(const fs::path& run) {
   std::vector<json> out;
@@ -60,7 +86,13 @@ TEST(HfFinetune, ImportTrainHardExportImport) {
   EXPECT_TRUE(fs::exists(d / "hf" / "tokenizer.json"));
   r = run({"import", "hf", (d / "hf").string(), (d / "again").string()}, d);
   ASSERT_EQ(r.status, 0) << r.err;
-  // The round trip keeps the Hard-phase model: eval's loss on the same text agrees closely.
+  // The round trip keeps the Hard-phase model exactly: the same ternary codes; the import's master
+  // weights t * g / p requantize to g up to f32 rounding of their mean.
+  expect_same_hard_model(d / "run", d / "again");
+  // So eval's loss on the same text agrees closely, not bitwise: an ulp of a weight scale moves a
+  // layer's outputs by an ulp, and over 4 batches x 8 x 32 tokens x every layer's inputs a few int8
+  // activation codes of this trained model sit within that of a rounding tie and flip (the hfio
+  // fixtures are chosen to have none; a trained model is not). Measured 1.0e-4 on an Intel Xeon.
   auto eval_loss = [&](const fs::path& model) {
     RunResult e = run({"eval", "--model", model.string(), "--data", text.string(), "--max-batches", "4", "--json",
                        "--threads", "2"},
@@ -70,7 +102,7 @@ TEST(HfFinetune, ImportTrainHardExportImport) {
   };
   const double l1 = eval_loss(d / "run"), l2 = eval_loss(d / "again");
   std::printf("eval loss: fine-tuned %.6f, after export --format hf + import hf %.6f\n", l1, l2);
-  EXPECT_NEAR(l1, l2, 1e-4);
+  EXPECT_NEAR(l1, l2, 5e-4);
   fs::remove_all(d);
 }
 

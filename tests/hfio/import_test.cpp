@@ -16,13 +16,22 @@ namespace {
 
 using model::QuantPhase;
 
-// Logits are O(10) (facts.json max_abs_logit). Both sides compute in f32 with the same quantizer
-// formulas; they differ by summation order only, and the fixtures keep every int8 activation code at
-// least 2e-4 of a step away from a rounding tie, so no code flips: the gap is f32 rounding (measured
-// 2.6e-6 .. 8.4e-6 over the fixtures), against 0.1 .. 0.44 for the same models with onebit's own
-// weight-scale rule (below).
-constexpr double kTolQuantized = 5e-5;
-constexpr double kTolFullPrecision = 5e-5;
+// Both sides compute in f32 with the same quantizer formulas; they differ by summation order only,
+// and the fixtures keep every int8 activation code at least 2e-4 of a step away from a rounding tie,
+// so no code flips: the gap is f32 rounding, which grows with the logits' size. The tolerance is
+// relative to the fixture's largest |logit| (facts.json: about 10 for the 32-wide models, 53 for
+// bitnet_silu_256): measured 0.4e-6 .. 1.2e-6 of it over the fixtures on an Intel Xeon, with OpenBLAS and
+// onebit's AVX-512 GEMM (bitnet_silu_256: 5.3e-5 and 6.1e-5 absolute there, above the 5e-5 absolute
+// bound this test had, which the AMD EPYC of CI had met). The same
+// models with onebit's own weight-scale rule are 0.09 .. 0.49 away (below).
+constexpr double kTolRelative = 5e-6;
+
+// The tolerance for the fixture's logits (`key` "max_abs_logit" or "max_abs_logit_fp").
+double logit_tolerance(const std::string& name, const char* key) {
+  const json facts = read_json_file(fs::path(ONEBIT_TEST_FIXTURES) / "hf_bitnet" / "facts.json");
+  const double scale = facts.at(name).contains(key) ? facts.at(name).at(key).get<double>() : 10.0;
+  return kTolRelative * std::max(scale, 10.0);
+}
 
 struct Case {
   const char* name;
@@ -40,14 +49,15 @@ TEST_P(ImportFixture, LogitsMatchTransformers) {
   const Expected e = read_expected(expected);
   const double d = max_abs_diff(onebit_logits(out, e, c.quantized ? QuantPhase::Hard : QuantPhase::FullPrecision),
                                 e.logits);
-  EXPECT_LT(d, c.quantized ? kTolQuantized : kTolFullPrecision) << c.name;
-  std::printf("%s: max |onebit - transformers| logit = %.3g\n", c.name, d);
+  const double tol = logit_tolerance(c.name, "max_abs_logit");
+  EXPECT_LT(d, tol) << c.name;
+  std::printf("%s: max |onebit - transformers| logit = %.3g (tolerance %.3g)\n", c.name, d, tol);
   if (s.source.family == hfio::HfFamily::BitNet && s.source.mode == hfio::QuantMode::Online) {
     // The same master weights run by BitNetForCausalLM without quantization_config: onebit's fp phase
     // (a packed checkpoint has no master weights to compare).
     const Expected fp = read_expected(expected, "logits_fp");
     const double dfp = max_abs_diff(onebit_logits(out, fp, QuantPhase::FullPrecision), fp.logits);
-    EXPECT_LT(dfp, kTolFullPrecision) << c.name;
+    EXPECT_LT(dfp, logit_tolerance(c.name, "max_abs_logit_fp")) << c.name;
     std::printf("%s (fp): max |onebit - transformers| logit = %.3g\n", c.name, dfp);
   }
   if (s.source.family == hfio::HfFamily::BitNet) {
@@ -58,7 +68,7 @@ TEST_P(ImportFixture, LogitsMatchTransformers) {
     write_json_atomic(out / "config.json", j);
     const double donebit = max_abs_diff(onebit_logits(out, e, QuantPhase::Hard), e.logits);
     std::printf("%s as model_type onebit: max |onebit - transformers| logit = %.3g\n", c.name, donebit);
-    EXPECT_GT(donebit, 100 * kTolQuantized) << c.name;
+    EXPECT_GT(donebit, 100 * tol) << c.name;
   }
   fs::remove_all(out);
 }

@@ -2,7 +2,9 @@
 // shapes that take K segments and packing chunks, the result matches the double-precision reference and has the
 // same bits at 1, 2, 3, 7 and 16 threads (more threads than cores is fine for correctness); the plan covers
 // every tile and K block exactly once, keeps the order of the sums a function of the shape, uses two pool jobs
-// (barriers) per chunk, and spreads the 25m model's GEMMs evenly over 16 threads.
+// (barriers) per chunk, and spreads the 25m model's GEMMs evenly over 16 threads. The model shapes also hold
+// the two loop orders of a task to the same bits: at 0 and 1 threads a task's C tile passes 1 MB and its K
+// blocks run innermost (e.g. 2048 x 1408 x 512), at 16 threads the tiles are small and the K blocks outermost.
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -205,20 +205,30 @@ void sgemm_avx512(bool ta, bool tb, int M, int N, int K, float alpha, const floa
           const SgemmTask k = ch.task((int)t);
           float* D = k.seg == 0 ? Cc : P + (size_t)(k.seg - 1) * nrows * ncols;
           const int ldd = k.seg == 0 ? ldc : ncols;
-          for (int kb = k.kb0; kb < k.kb1; ++kb) {
+          auto micro_tiles = [&](int kb, int ia, int ib, int jq) {
             const int kc = std::min(kc_max, K - (ch.kb0 + kb) * kc_max);
             const float beta_eff = kb > k.kb0 ? 1.0f : k.seg == 0 ? beta_chunk : 0.0f;
             const float* Akb = Ap + (size_t)kb * ch.mpanels * a_panel;
-            const float* Bkb = Bp + (size_t)kb * ch.npanels * b_panel;
-            // MC rows at a time against each B panel: the B panel stays in L1, the A rows in L2.
-            for (int ia = k.ip0; ia < k.ip1; ia += MC / MR) {
-              const int ib = std::min(k.ip1, ia + MC / MR);
+            const float* Bq = Bp + ((size_t)kb * ch.npanels + jq) * b_panel;
+            for (int ip = ia; ip < ib; ++ip)
+              kernel_12x32(kc, Akb + (size_t)ip * a_panel, Bq, D + (size_t)ip * MR * ldd + jq * NR, ldd, alpha,
+                           beta_eff, std::min(MR, nrows - ip * MR), std::min(NR, ncols - jq * NR));
+          };
+          // MC rows at a time against each B panel: the B panel stays in L1, the A rows in L2. Where the task's
+          // C tile outgrows L2 (the LM head's forward: 131 x 5344 floats, 2.8 MB, at 2 threads) and the MC rows
+          // of every K block still fit there, the K blocks run innermost, so each 12 x 32 tile of C is finished
+          // while it is in cache instead of C making a round trip through memory per K block. Each element's sum
+          // runs in the same order either way (K block by K block), so the bits do not change.
+          const size_t c_bytes = (size_t)(k.ip1 - k.ip0) * MR * (k.jq1 - k.jq0) * NR * sizeof(float);
+          const size_t a_bytes = (size_t)(k.kb1 - k.kb0) * (MC / MR) * a_panel * sizeof(float);
+          if (k.kb1 - k.kb0 > 1 && c_bytes > (size_t(1) << 20) && a_bytes <= (size_t(512) << 10)) {
+            for (int ia = k.ip0; ia < k.ip1; ia += MC / MR)
               for (int jq = k.jq0; jq < k.jq1; ++jq)
-                for (int ip = ia; ip < ib; ++ip)
-                  kernel_12x32(kc, Akb + (size_t)ip * a_panel, Bkb + (size_t)jq * b_panel,
-                               D + (size_t)ip * MR * ldd + jq * NR, ldd, alpha, beta_eff,
-                               std::min(MR, nrows - ip * MR), std::min(NR, ncols - jq * NR));
-            }
+                for (int kb = k.kb0; kb < k.kb1; ++kb) micro_tiles(kb, ia, std::min(k.ip1, ia + MC / MR), jq);
+          } else {
+            for (int kb = k.kb0; kb < k.kb1; ++kb)
+              for (int ia = k.ip0; ia < k.ip1; ia += MC / MR)
+                for (int jq = k.jq0; jq < k.jq1; ++jq) micro_tiles(kb, ia, std::min(k.ip1, ia + MC / MR), jq);
           }
           if (ch.segments == 1) return;
           // acq_rel: the last finisher sees every other segment's partial of this tile.

@@ -7,6 +7,7 @@
 
 #include "onebit/kernels/cpu/fast.h"
 #include "onebit/kernels/cpu/thread_pool.h"
+#include "onebit/kernels/cpu/vec_math.h"
 
 namespace onebit::kernels::cpu {
 namespace {
@@ -19,7 +20,7 @@ inline void quant_row(float* o, const float* x, int C) {
   // A true division (not * (1/s)) keeps xq/s bitwise equal to the reference formula.
 #pragma omp simd
   for (int c = 0; c < C; ++c) {
-    const float q = std::clamp(__builtin_roundevenf(x[c] * s), -128.0f, 127.0f);
+    const float q = vround_clamp(x[c] * s, -128.0f, 127.0f);
     o[c] = q / s;
   }
 }

@@ -16,8 +16,12 @@ double grad_norm_sq(const float* g, size_t n) {
   std::vector<double> partial(static_cast<size_t>(nblocks), 0.0);
   parallel_for(nblocks, [&](int64_t b) {
     size_t lo = static_cast<size_t>(b) * kBlock, hi = std::min(n, lo + kBlock);
+    // Vector lanes summed in the vectorizer's fixed order (the loop was scalar, 1.3% of a 25m step): the
+    // same value for any thread count still, not the same bits as a left-to-right sum.
+    const float* const gp = g;
     double s = 0.0;
-    for (size_t i = lo; i < hi; ++i) s += static_cast<double>(g[i]) * g[i];
+#pragma omp simd reduction(+ : s)
+    for (size_t i = lo; i < hi; ++i) s += static_cast<double>(gp[i]) * gp[i];
     partial[static_cast<size_t>(b)] = s;
   });
   double total = 0.0;

@@ -172,6 +172,45 @@ TEST(FastVsReference, WeightQuantizers) {
   }
 }
 
+// Values exactly at the rounding ties and signed zeros, where a vectorized rounding form could differ from
+// clamp(roundeven(x)): the codes, the counts and the sign of every zero agree with the reference.
+TEST(FastVsReference, QuantizersAtRoundingTiesAndSignedZeros) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  const size_t n = 40000;
+  Vec w = randn<float>(n, s, 0.05, 0.0);
+  QuantScale b;
+  ref().weight_quant_scale(&b, w.data(), n, WeightQuant::Ternary);
+  const float g = b.scale;
+  const float special[] = {0.5f * g, -0.5f * g, 1.5f * g, -1.5f * g, std::nextafter(0.5f * g, 1.0f),
+                           std::nextafter(-0.5f * g, -1.0f), std::nextafter(0.5f * g, 0.0f), -0.0f, 0.0f, -1e-30f,
+                           1e-30f, -0.25f * g};
+  for (size_t i = 0; i < std::size(special); ++i) w[i * 997] = special[i];  // spread over the chunks
+  Vec o1(n), o2(n);
+  fast().weight_quantize(o1.data(), w.data(), n, WeightQuant::Ternary, &b, 0.0f);
+  ref().weight_quantize(o2.data(), w.data(), n, WeightQuant::Ternary, &b, 0.0f);
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(o1[i], o2[i]) << "element " << i << " = " << w[i];
+    ASSERT_EQ(std::signbit(o1[i]), std::signbit(o2[i])) << "element " << i << " = " << w[i];
+  }
+  int64_t c1[3] = {0, 0, 0}, c2[3] = {0, 0, 0};
+  fast().weight_code_counts(c1, w.data(), n, WeightQuant::Ternary, &b);
+  ref().weight_code_counts(c2, w.data(), n, WeightQuant::Ternary, &b);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c1[i], c2[i]) << "code " << i - 1;
+  // Activations: a row whose absmax is 127 has step 1, so x.5 values are ties (round half to even).
+  const int C = 64;
+  Vec x = randn<float>((size_t)2 * C, s + 1, 20.0), q1(x.size()), q2(x.size());
+  x[0] = 127.0f;
+  const float ties[] = {2.5f, -3.5f, 0.5f, -0.5f, -0.0f, 126.5f, -127.0f, -0.2f};
+  for (size_t i = 0; i < std::size(ties); ++i) x[1 + i] = ties[i];
+  fast().act_quant_int8(q1.data(), x.data(), 2, C);
+  ref().act_quant_int8(q2.data(), x.data(), 2, C);
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(q1[i], q2[i]) << "activation " << i << " = " << x[i];
+    ASSERT_EQ(std::signbit(q1[i]), std::signbit(q2[i])) << "activation " << i << " = " << x[i];
+  }
+}
+
 TEST(FastVsReference, RoPEForwardAndInverse) {
   const uint64_t s = seed();
   SCOPED_TRACE(s);

@@ -143,23 +143,29 @@ void bench_preset(Context& ctx, const Preset& p, double peak_tf, double peak_gbs
     rep("qk-norm fwd (C=head_dim)",
         time_ms(ctx, [&] { rmsnorm_forward(ctx, out, nullptr, rstd, x, w, (int)(n / hd), hd, 1e-6f); }), 0, 4.0 * n);
   }
-  // Flash attention, both kernel generations (ONEBIT_CUDA_ATTENTION=v1|v2), and v2 with attention
-  // dropout 0.1. Causal FLOPs: half of 4 B H T^2 hd forward, 2.5x that backward (FlashAttention-2's
-  // count: 5 products, S and dP once; the deterministic two-pass backward does 7, so its hardware
-  // rate is 7/5 of the figure shown).
+  // Flash attention, every kernel generation (ONEBIT_CUDA_ATTENTION=v1|v2|v3|v4; v4 on Hopper only),
+  // and v2, v3, v4 with attention dropout 0.1. Causal FLOPs: half of 4 B H T^2 hd forward, 2.5x that backward
+  // (FlashAttention-2's count: 5 products, S and dP once; the v1/v2 two-pass backward does 7, so its
+  // hardware rate is 7/5 of the figure shown; v3/v4 do 5 and write and read dS once).
   {
     const size_t nq = (size_t)N * H * hd, nk = (size_t)N * KV * hd;
     bf16 *q = buf.bf(nq), *k = buf.bf(nk), *v = buf.bf(nk), *o = buf.get<bf16>(nq), *dout = buf.bf(nq);
     bf16 *dq = buf.get<bf16>(nq), *dk = buf.get<bf16>(nk), *dv = buf.get<bf16>(nk);
     float* lse = buf.get<float>((size_t)B * H * T);
     const double fl = 2.0 * B * H * (double)T * T * hd;
+    // The scratch as a training step's LM head leaves it (its 128 MiB logits chunk) before the first
+    // attention backward: v3 sizes its dS chunks from it (two chunks at these shapes, as in training).
+    ctx.scratch(size_t{128} << 20);
     struct Variant {
       AttentionKernels kernels;
       float p;
       const char* label;
     };
     for (const Variant& x : {Variant{AttentionKernels::V1, 0.0f, "v1"}, Variant{AttentionKernels::V2, 0.0f, "v2"},
-                             Variant{AttentionKernels::V2, 0.1f, "v2 dropout 0.1"}}) {
+                             Variant{AttentionKernels::V2, 0.1f, "v2 dropout 0.1"}, Variant{AttentionKernels::V3, 0.0f, "v3"},
+                             Variant{AttentionKernels::V3, 0.1f, "v3 dropout 0.1"}, Variant{AttentionKernels::V4, 0.0f, "v4"},
+                             Variant{AttentionKernels::V4, 0.1f, "v4 dropout 0.1"}}) {
+      if (x.kernels == AttentionKernels::V4 && !attention_wgmma_available()) continue;  // v4 = v3 there
       const std::string name = std::string("flash attention ") + x.label;
       const double fwd =
           time_ms(ctx, [&] { attention_forward(ctx, o, lse, q, k, v, B, T, H, KV, hd, x.p, 7, x.kernels); });

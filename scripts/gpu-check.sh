@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run on a CUDA machine (the lent H200): builds onebit with CUDA enabled for sm_90, runs every test
+# Run on a CUDA machine (the lent H200): builds onebit with CUDA enabled for sm_90a, runs every test
 # (tests/cuda compares each CUDA kernel with the CPU reference) and the benchmarks (model step,
 # checkpoint memory, CUDA kernels), and copies the logs and this run's bench/results JSON (logs and this run's
 # bench/results JSON) to $OUT (or ./out) for the caller.
@@ -37,7 +37,7 @@ if [ "${ONEBIT_GPU_CHECK:-all}" = xeon-infer ]; then  # its own logs and results
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=90 2>&1 | tee "$out/configure.log"
+  -DCMAKE_CUDA_ARCHITECTURES=90a 2>&1 | tee "$out/configure.log"
 status=0
 # The peer trainer for the side-by-side GPU benchmark: ../shared/bench, or .peer/ where the checkout
 # travelled without ../shared (the device copies only the working tree).

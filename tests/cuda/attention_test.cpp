@@ -10,6 +10,7 @@
 #include <ostream>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include <cmath>
 
@@ -29,11 +30,13 @@ struct Shape {
 std::ostream& operator<<(std::ostream& os, const Shape& s) {
   return os << "B" << s.B << "_T" << s.T << "_H" << s.H << "_KV" << s.KV << "_hd" << s.hd;
 }
-// Both generations of the tensor-core kernels run every shape (ONEBIT_CUDA_ATTENTION picks one at run
-// time; the other must stay correct). Named v1 / v2 in the test names.
+// Every generation of the tensor-core kernels runs every shape (ONEBIT_CUDA_ATTENTION picks one at run
+// time; the others must stay correct). Named v1 .. v4 in the test names; v4 is v3 where Hopper's wgmma
+// is unavailable.
 std::ostream& operator<<(std::ostream& os, AttentionKernels k) { return os << attention_kernels_name(k); }
 class AttentionShapes : public ::testing::TestWithParam<std::tuple<Shape, AttentionKernels>> {};
-const auto kBothVersions = ::testing::Values(AttentionKernels::V1, AttentionKernels::V2);
+const auto kAllVersions =
+    ::testing::Values(AttentionKernels::V1, AttentionKernels::V2, AttentionKernels::V3, AttentionKernels::V4);
 // T not a multiple of the 64-row (v1) or 128-row (v2) tiles, GQA groups of 1 to 4, several v2 query
 // blocks and dK/dV key blocks (T 300, 257) with partial last tiles.
 INSTANTIATE_TEST_SUITE_P(Odd, AttentionShapes,
@@ -41,7 +44,7 @@ INSTANTIATE_TEST_SUITE_P(Odd, AttentionShapes,
                                                               Shape{1, 64, 2, 2, 64}, Shape{2, 100, 6, 3, 64},
                                                               Shape{1, 300, 4, 1, 64}, Shape{1, 131, 4, 1, 128},
                                                               Shape{2, 200, 2, 2, 128}, Shape{1, 257, 2, 1, 128}),
-                                            kBothVersions));
+                                            kAllVersions));
 // Head dims without a tensor-core kernel take the generic warp-per-row path (tiny preset: 48) whatever
 // the version.
 INSTANTIATE_TEST_SUITE_P(GenericHeadDim, AttentionShapes,
@@ -127,20 +130,25 @@ TEST_P(AttentionShapes, ForwardAndBackwardWithDropoutMatchReference) {
   forward_and_backward_match_reference(std::get<0>(GetParam()), std::get<1>(GetParam()), 0.2f);
 }
 
-// v1 and v2 compute the same function with the same bf16 roundings of P but different tile orders
-// (the online softmax rescales at other points): their outputs agree far closer than either does
-// with the f64 reference, so a v2 slip that the reference tolerance would absorb still shows here.
-TEST(CudaAttention, V2AgreesWithV1AtTheTrainingShape) {
+// v1 .. v4 compute the same function with the same bf16 roundings of P and dS but different tile
+// orders (the online softmax rescales at other points): their outputs agree far closer than any does
+// with the f64 reference, so a slip that the reference tolerance would absorb still shows here. At 16
+// heads and T 1024 one batch row's dS is 17.8 MB: 8 rows (142 MB) outgrow the v3/v4 minimum dS budget
+// in a fresh context (128 MiB), so they run the batch in two chunks (7 + 1 rows) and the chunk offsets
+// (b0: inputs, outputs and the dropout mask's index) are checked too.
+TEST(CudaAttention, AllVersionsAgreeWithV1AtTheTrainingShape) {
   ONEBIT_REQUIRE_GPU();
-  const int B = 2, T = 1024, H = 4, KV = 2, hd = 64;
+  const int B = 8, T = 1024, H = 16, KV = 8, hd = 64;
   const uint64_t s = test_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << s);
   const size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd;
   DevBf16 q(bf16_exact(randn(nq, s, 1.5))), k(bf16_exact(randn(nk, s + 1, 1.5))), v(bf16_exact(randn(nk, s + 2)));
   DevBf16 dy(bf16_exact(randn(nq, s + 3)));
-  std::vector<std::vector<float>> out[2];
-  for (int i = 0; i < 2; ++i) {
-    const auto version = i == 0 ? AttentionKernels::V1 : AttentionKernels::V2;
+  const AttentionKernels versions[] = {AttentionKernels::V1, AttentionKernels::V2, AttentionKernels::V3,
+                                       AttentionKernels::V4};
+  std::vector<std::vector<float>> out[4];
+  for (int i = 0; i < 4; ++i) {
+    const auto version = versions[i];
     Context ctx;
     DevBf16 o(nq), dq(nq), dk(nk), dv(nk);
     Dev<float> lse((size_t)B * H * T);
@@ -150,21 +158,51 @@ TEST(CudaAttention, V2AgreesWithV1AtTheTrainingShape) {
     out[i] = {o.take_f32(), lse.take(), dq.take_f32(), dk.take_f32(), dv.take_f32()};
   }
   const char* names[] = {"O", "lse", "dq", "dk", "dv"};
-  for (int t = 0; t < 5; ++t) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < out[0][t].size(); ++i) {
-      const double d = (double)out[1][t][i] - out[0][t][i];
-      num += d * d, den += (double)out[0][t][i] * out[0][t][i];
+  for (int v = 1; v < 4; ++v)
+    for (int t = 0; t < 5; ++t) {
+      double num = 0, den = 0;
+      for (size_t i = 0; i < out[0][t].size(); ++i) {
+        const double d = (double)out[v][t][i] - out[0][t][i];
+        num += d * d, den += (double)out[0][t][i] * out[0][t][i];
+      }
+      EXPECT_LE(std::sqrt(num / std::max(den, 1e-30)), 4e-3)
+          << names[t] << " relative Frobenius difference " << attention_kernels_name(versions[v]) << " - v1";
     }
-    EXPECT_LE(std::sqrt(num / std::max(den, 1e-30)), 4e-3) << names[t] << " relative Frobenius difference v2 - v1";
+}
+
+// The default (Auto) is v2 without attention dropout and v3's backward with it, bit for bit.
+TEST(CudaAttention, AutoRunsV2WithoutDropoutAndV3WithIt) {
+  ONEBIT_REQUIRE_GPU();
+  const int B = 2, T = 200, H = 4, KV = 2, hd = 64;
+  const uint64_t s = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << s);
+  const size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd;
+  DevBf16 q(bf16_exact(randn(nq, s, 1.5))), k(bf16_exact(randn(nk, s + 1, 1.5))), v(bf16_exact(randn(nk, s + 2)));
+  DevBf16 dy(bf16_exact(randn(nq, s + 3)));
+  for (float p : {0.0f, 0.2f}) {
+    std::vector<std::vector<float>> out[2];
+    const AttentionKernels versions[] = {AttentionKernels::Auto, p > 0 ? AttentionKernels::V3 : AttentionKernels::V2};
+    for (int i = 0; i < 2; ++i) {
+      Context ctx;
+      DevBf16 o(nq), dq(nq), dk(nk), dv(nk);
+      Dev<float> lse((size_t)B * H * T);
+      attention_forward(ctx, o.get(), lse.get(), q.get(), k.get(), v.get(), B, T, H, KV, hd, p, s, versions[i]);
+      attention_backward(ctx, dq.get(), dk.get(), dv.get(), dy.get(), q.get(), k.get(), v.get(), o.get(), lse.get(), B,
+                         T, H, KV, hd, p, s, versions[i]);
+      out[i] = {o.take_f32(), lse.take(), dq.take_f32(), dk.take_f32(), dv.take_f32()};
+    }
+    for (int t = 0; t < 5; ++t) EXPECT_EQ(out[0][t], out[1][t]) << "output " << t << " dropout " << p;
   }
 }
 
 TEST(CudaAttention, VersionComesFromTheEnvironmentVariable) {
-  EXPECT_EQ(attention_kernels_from(nullptr), AttentionKernels::V2);
-  EXPECT_EQ(attention_kernels_from(""), AttentionKernels::V2);
+  EXPECT_EQ(attention_kernels_from(nullptr), AttentionKernels::Auto);
+  EXPECT_EQ(attention_kernels_from(""), AttentionKernels::Auto);
+  EXPECT_EQ(attention_kernels_from("auto"), AttentionKernels::Auto);
   EXPECT_EQ(attention_kernels_from("v2"), AttentionKernels::V2);
   EXPECT_EQ(attention_kernels_from("v1"), AttentionKernels::V1);
+  EXPECT_EQ(attention_kernels_from("v3"), AttentionKernels::V3);
+  EXPECT_EQ(attention_kernels_from("v4"), AttentionKernels::V4);
   try {
     attention_kernels_from("V3\n");
     ADD_FAILURE() << "no error for an unknown version";

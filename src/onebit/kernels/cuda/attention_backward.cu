@@ -7,10 +7,13 @@
 // Attention dropout (kDrop): with Z the forward's mask, dP = Z ∘ (dO Vᵀ), dV += (P ∘ Z)ᵀ dO and D =
 // rowsum(dO ∘ O) = rowsum(P ∘ dP) as before (FlashAttention-2's derivation with dropout).
 // These are the v1 kernels (ONEBIT_CUDA_ATTENTION=v1); attention_v2_backward.cu holds the default, and
-// both take D from the delta kernel here.
+// both take D from the delta kernel here (v3: attention_v3_backward.cu).
+#include <algorithm>
+
 #include "onebit/kernels/cuda/attention_generic.cuh"
 #include "onebit/kernels/cuda/attention_tiles.cuh"
 #include "onebit/kernels/cuda/attention_v2.cuh"
+#include "onebit/kernels/cuda/attention_v3.cuh"
 
 namespace onebit::kernels::cuda {
 namespace {
@@ -207,6 +210,26 @@ void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* 
   OB_CHECK(!flash || ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)dout) % 16 == 0,
            "attention_backward: inputs not 16-byte aligned");
   const size_t rows = (size_t)B * T * H;
+  // Auto: v3's backward with attention dropout (one dropout hash per score instead of two: 21-25% faster
+  // on the H200 at the 125m and 0.3b shapes), v2's without (v3's dS write and read cost more than the
+  // recomputation they save there). docs/benchmarks.md, "CUDA kernels".
+  if (kernels == AttentionKernels::Auto) kernels = p > 0.0f ? AttentionKernels::V3 : AttentionKernels::V2;
+  if (flash && (kernels == AttentionKernels::V3 || kernels == AttentionKernels::V4)) {
+    // D and the dS buffer share the context's scratch: as many batch rows of dS as the scratch already
+    // holds, at least kMinDsBudget's worth (the size of the trainer's LM-head logits chunk) or one row;
+    // the rest of the batch runs in further chunks. The budget bounds what v3 adds to a training step's
+    // peak memory (125m at batch 16 x 1024: +80 MB, 0.3b: +50 MB on the H200).
+    constexpr size_t kMinDsBudget = size_t{128} << 20;
+    const size_t d_bytes = (sizeof(float) * rows + 255) / 256 * 256, per_row = attention_v3_ds_bytes(T, H);
+    const size_t held = ctx.scratch_capacity(), budget = std::max(held > d_bytes ? held - d_bytes : 0, kMinDsBudget);
+    const int chunk = (int)std::clamp<size_t>(budget / per_row, 1, (size_t)B);
+    auto* base = static_cast<char*>(ctx.scratch(d_bytes + per_row * chunk));
+    auto* D = reinterpret_cast<float*>(base);
+    attention_delta_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream_of(ctx)>>>(D, dev(dout), dev(o), T, H, hd,
+                                                                                   rows);
+    return attention_backward_v3(ctx, dq, dk, dv, dout, q, k, v, lse, D, reinterpret_cast<bf16*>(base + d_bytes), chunk,
+                                 B, T, H, KV, hd, p, seed, kernels == AttentionKernels::V4);
+  }
   auto* D = static_cast<float*>(ctx.scratch(sizeof(float) * rows));
   attention_delta_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream_of(ctx)>>>(D, dev(dout), dev(o), T, H, hd, rows);
   if (!flash)

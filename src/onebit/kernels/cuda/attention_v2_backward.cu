@@ -1,5 +1,5 @@
-// Flash attention backward, v2 (the default; ONEBIT_CUDA_ATTENTION=v1 selects attention_backward.cu's
-// kernels). Still deterministic, no atomics (exact resume on the GPU needs the same bits every run):
+// Flash attention backward, v2 (the default without attention dropout; ONEBIT_CUDA_ATTENTION=v1 selects
+// attention_backward.cu's kernels). Still deterministic, no atomics (exact resume on the GPU needs the same bits every run):
 // FlashAttention-2's single kernel accumulates dQ with f32 atomics in an order that varies from run
 // to run, so v2 keeps v1's two passes (dK/dV per key tile, dQ per query tile; S and dP recomputed in
 // both) and makes each of them faster the way the v2 forward is:
@@ -8,21 +8,22 @@
 //     with cp.async, and the dK/dV pass runs one pipeline across all the heads of its GQA group;
 //   - fragments come through ldmatrix.x4 (.trans for the right-hand operands of P·dO, dS·Q, dS·K);
 //   - a warp whose 16 rows see nothing of a streamed tile (causal) skips it; only tiles that cross
-//     the diagonal or T evaluate the mask.
+//     the diagonal or T evaluate the mask;
+//   - each probability and dS element is an FFMA, an ex2.approx and an FFMA/FMUL pair, lse and D
+//     come from shared memory in pairs (dkdv_probs): ncu found both passes issue-bound on these
+//     instructions (0.650 -> 0.461 ms at 125m on the H200).
 // D = rowsum(dO ∘ O) comes from attention_backward.cu's delta kernel; lse is the forward's.
 //
 // Resources per block, from ptxas -v (sm_90, CUDA 13.0); H200 SM: 64K registers, 228 KB shared.
-//   dK/dV, hd 64: 4 warps (64 keys) x 168 registers (20 B spilled; the two 16 x 64 f32 accumulators
-//     and Sᵀ, dPᵀ are 128 of them), 56,320 B dynamic shared (K, V 64 x 72 + 2 stages x (Q, dO) 64 x 72
-//     bf16 + 2 x 2 x 64 f32 row statistics) -> 3 blocks = 12 warps per SM (v1: 165 registers, 3
-//     blocks). 8 warps of 128 keys would halve the Q/dO reloads but ptxas then takes 232 registers:
-//     one block (8 warps) per SM, whose barriers nothing else overlaps.
-//   dK/dV, hd 128: 4 warps x 255 registers (4 B spilled), 105,472 B -> 2 blocks = 8 warps per SM.
+//   dK/dV: attention_v2_dkdv.cuh.
 //   dQ, hd 64: 8 warps (128 queries) x 128 registers, 73,728 B (Q, dO 128 x 72 + 2 stages x (K, V)
 //     64 x 72) -> 2 blocks = 16 warps per SM (v1: 121 registers x 4 warps, 4 blocks = 16 warps).
 //   dQ, hd 128: 4 warps x 245 registers, 104,448 B -> 2 blocks = 8 warps per SM.
-// With dropout the mask's hashing raises registers to 200-255 (dK/dV hd 128 spills 124 B).
+// With dropout the mask's hashing raises registers to 200-255.
+#include <type_traits>
+
 #include "onebit/kernels/cuda/attention_v2.cuh"
+#include "onebit/kernels/cuda/attention_v2_dkdv.cuh"
 #include "onebit/kernels/cuda/attention_v2_tiles.cuh"
 
 namespace onebit::kernels::cuda {
@@ -31,124 +32,12 @@ namespace {
 using namespace attn2;
 
 template <int HD>
-using KvCfg = Cfg<HD, kKvWarps<HD>>;
-template <int HD>
 using DqCfg = Cfg<HD, kDqWarps<HD>>;
-
-template <int HD>
-constexpr size_t dkdv_smem_bytes() {
-  using C = KvCfg<HD>;
-  return sizeof(__nv_bfloat16) * (size_t)(2 * C::kRows + 4 * C::kStream) * C::kLd +
-         sizeof(float) * 4 * (size_t)C::kStream;
-}
 
 template <int HD>
 constexpr size_t dq_smem_bytes() {
   using C = DqCfg<HD>;
   return sizeof(__nv_bfloat16) * (size_t)(2 * C::kRows + 4 * C::kStream) * C::kLd;
-}
-
-// grid (key tiles of kRows, KV, B). For each head of the GQA group and each query tile at or after the
-// block's first key: Sᵀ = K Qᵀ, dPᵀ = V dOᵀ, P = exp(S - lse), dS = P ∘ (Z ∘ dP - D) / sqrt(hd);
-// dV += (P ∘ Z)ᵀ dO, dK += dSᵀ Q (Z: the dropout mask, 1 without kDrop).
-// Blocks per SM: 3 at hd 64 without dropout (at most 168 registers), else 2.
-template <int HD, bool kDrop>
-__global__ void __launch_bounds__(KvCfg<HD>::kThreads, HD == 64 && !kDrop ? 3 : 2) flash_dkdv_v2_kernel(
-    __nv_bfloat16* dk, __nv_bfloat16* dv, const __nv_bfloat16* dout, const __nv_bfloat16* q, const __nv_bfloat16* k,
-    const __nv_bfloat16* v, const float* lse, const float* D, int T, int H, int KV, float scale_log2, float scale,
-    float p_drop, uint64_t seed) {
-  using C = KvCfg<HD>;
-  constexpr int ld = C::kLd, BK = C::kRows, BQ = C::kStream, NT = C::kThreads;
-  extern __shared__ __align__(16) unsigned char smem[];
-  auto* sK = reinterpret_cast<__nv_bfloat16*>(smem);
-  __nv_bfloat16* sV = sK + BK * ld;
-  __nv_bfloat16* sQ = sV + BK * ld;       // [2][BQ][ld]
-  __nv_bfloat16* sdO = sQ + 2 * BQ * ld;  // [2][BQ][ld]
-  auto* sL = reinterpret_cast<float*>(sdO + 2 * BQ * ld);  // [2][BQ] natural-log lse
-  float* sD = sL + 2 * BQ;                                 // [2][BQ]
-  const int j0 = blockIdx.x * BK, kh = blockIdx.y, b = blockIdx.z, group = H / KV;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const size_t q_stride = (size_t)H * HD, kv_stride = (size_t)KV * HD;
-  // Query tiles per head: those at or after the block's first key (j0 is a multiple of BQ).
-  const int per_head = (T - j0 + BQ - 1) / BQ, steps = group * per_head;
-  auto load_step = [&](int step, int stage) {
-    const int h = kh * group + step / per_head, q0 = j0 + (step % per_head) * BQ;
-    cp_tile<HD, BQ, NT>(sQ + stage * BQ * ld, q + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
-    cp_tile<HD, BQ, NT>(sdO + stage * BQ * ld, dout + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
-    if (threadIdx.x < BQ) {
-      const int qi = q0 + threadIdx.x;
-      const bool ok = qi < T;
-      const size_t at = ((size_t)b * H + h) * T + (ok ? qi : 0);
-      cp_async4(sL + stage * BQ + threadIdx.x, lse + at, ok);
-      cp_async4(sD + stage * BQ + threadIdx.x, D + at, ok);
-    }
-  };
-  cp_tile<HD, BK, NT>(sK, k + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
-  cp_tile<HD, BK, NT>(sV, v + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
-  load_step(0, 0);
-  cp_async_commit();
-
-  const int w0 = j0 + warp * 16;  // this warp's first key: rows of Sᵀ, dPᵀ and of dK, dV
-  const int kj[2] = {w0 + g, w0 + g + 8};
-  float accK[HD / 8][4], accV[HD / 8][4];
-#pragma unroll
-  for (int n = 0; n < HD / 8; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) accK[n][e] = accV[n][e] = 0.0f;
-
-  for (int step = 0; step < steps; ++step) {
-    if (step + 1 < steps) {
-      load_step(step + 1, (step + 1) & 1);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads();
-    const int st = step & 1, h = kh * group + step / per_head, q0 = j0 + (step % per_head) * BQ;
-    const __nv_bfloat16* cQ = sQ + st * BQ * ld;
-    const __nv_bfloat16* cdO = sdO + st * BQ * ld;
-    const float* cL = sL + st * BQ;
-    const float* cD = sD + st * BQ;
-    if (q0 + BQ - 1 >= w0 && w0 < T) {  // warp-uniform: some query of the tile sees some key of the warp
-      float p[8][4], dp[8][4];
-      mma_abt<HD>(p, sK + warp * 16 * ld, cQ, lane);    // Sᵀ = K Qᵀ
-      mma_abt<HD>(dp, sV + warp * 16 * ld, cdO, lane);  // dPᵀ = V dOᵀ (before the mask)
-      const bool edge = q0 < w0 + 15 || q0 + BQ > T || w0 + 15 >= T;
-      const uint64_t drop_head = ((uint64_t)b * H + h) * T;
-#pragma unroll
-      for (int n = 0; n < 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int c = n * 8 + 2 * t + (e & 1), qi = q0 + c, key = kj[e >> 1];
-          const bool live = !edge || (key <= qi && qi < T && key < T);
-          const float pr = live ? exp2f(p[n][e] * scale_log2 - cL[c] * kLog2e) : 0.0f;
-          if constexpr (kDrop) {
-            const float z = dropout_factor(seed, (drop_head + qi) * T + key, p_drop);
-            p[n][e] = pr * z;
-            dp[n][e] = pr * (z * dp[n][e] - cD[c]) * scale;  // dSᵀ
-          } else {
-            p[n][e] = pr;
-            dp[n][e] = pr * (dp[n][e] - cD[c]) * scale;  // dSᵀ
-          }
-        }
-      mma_pv<HD>(accV, p, cdO, lane);  // dV += (P ∘ Z)ᵀ dO
-      mma_pv<HD>(accK, dp, cQ, lane);  // dK += dSᵀ Q
-    }
-    __syncthreads();  // stage st is refilled by the next iteration's load
-  }
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    if (kj[r] >= T) continue;
-    const size_t off = (((size_t)b * T + kj[r]) * KV + kh) * HD;
-#pragma unroll
-    for (int n = 0; n < HD / 8; ++n) {
-      *reinterpret_cast<__nv_bfloat162*>(dk + off + n * 8 + 2 * t) =
-          __floats2bfloat162_rn(accK[n][2 * r], accK[n][2 * r + 1]);
-      *reinterpret_cast<__nv_bfloat162*>(dv + off + n * 8 + 2 * t) =
-          __floats2bfloat162_rn(accV[n][2 * r], accV[n][2 * r + 1]);
-    }
-  }
 }
 
 // grid (query tiles of kRows, H, B), longest (last) query tiles first. Streams the key tiles this
@@ -181,12 +70,12 @@ __global__ void __launch_bounds__(DqCfg<HD>::kThreads, kDrop ? 1 : 2) flash_dq_v
 
   const int w0 = q0 + warp * 16;
   const int qi[2] = {w0 + g, w0 + g + 8};
-  float L2[2], Dr[2];  // this lane's two rows: lse in base 2, D
+  float L2[2], Ds[2];  // this lane's two rows: lse in base 2, D times the scale
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const size_t at = ((size_t)b * H + h) * T + qi[r];
     L2[r] = qi[r] < T ? lse[at] * kLog2e : 0.0f;
-    Dr[r] = qi[r] < T ? D[at] : 0.0f;
+    Ds[r] = qi[r] < T ? D[at] * scale : 0.0f;
   }
   const uint64_t drop_row[2] = {(((uint64_t)b * H + h) * T + qi[0]) * T, (((uint64_t)b * H + h) * T + qi[1]) * T};
   float acc[HD / 8][4];
@@ -211,21 +100,28 @@ __global__ void __launch_bounds__(DqCfg<HD>::kThreads, kDrop ? 1 : 2) flash_dq_v
       float s[8][4], ds[8][4];
       mma_abt<HD>(s, sQ + warp * 16 * ld, cK, lane);    // S = Q Kᵀ
       mma_abt<HD>(ds, sdO + warp * 16 * ld, cV, lane);  // dP = dO Vᵀ (before the mask)
-      const bool edge = j0 + BN - 1 > w0 || j0 + BN > T;
+      // Each element: an FFMA, an ex2 and an FFMA and FMUL; only tiles that cross the diagonal or T mask
+      // (a select after the exponential: a masked score may overflow it).
+      auto probs = [&](auto mask) {
 #pragma unroll
-      for (int n = 0; n < 8; ++n)
+        for (int n = 0; n < 8; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int r = e >> 1, key = j0 + n * 8 + 2 * t + (e & 1);
-          const bool live = !edge || (key <= qi[r] && qi[r] < T && key < T);
-          const float pr = live ? exp2f(s[n][e] * scale_log2 - L2[r]) : 0.0f;
-          if constexpr (kDrop) {
-            const float z = dropout_factor(seed, drop_row[r] + (uint64_t)key, p_drop);
-            ds[n][e] = pr * (z * ds[n][e] - Dr[r]) * scale;
-          } else {
-            ds[n][e] = pr * (ds[n][e] - Dr[r]) * scale;
+          for (int e = 0; e < 4; ++e) {
+            const int r = e >> 1, key = j0 + n * 8 + 2 * t + (e & 1);
+            float pr = ex2(fmaf(s[n][e], scale_log2, -L2[r]));
+            if constexpr (decltype(mask)::value) pr = (key <= qi[r] && qi[r] < T && key < T) ? pr : 0.0f;
+            if constexpr (kDrop) {
+              const float z = dropout_factor(seed, drop_row[r] + (uint64_t)key, p_drop);
+              ds[n][e] = pr * fmaf(z * ds[n][e], scale, -Ds[r]);
+            } else {
+              ds[n][e] = pr * fmaf(ds[n][e], scale, -Ds[r]);
+            }
           }
-        }
+      };
+      if (j0 + BN - 1 > w0 || j0 + BN > T)
+        probs(std::true_type{});
+      else
+        probs(std::false_type{});
       mma_pv<HD>(acc, ds, cK, lane);  // dQ += dS K
     }
     __syncthreads();
@@ -246,7 +142,7 @@ void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const 
   using CK = KvCfg<HD>;
   using CQ = DqCfg<HD>;
   constexpr size_t kv_bytes = dkdv_smem_bytes<HD>(), q_bytes = dq_smem_bytes<HD>();
-  static const bool allowed = (allow_smem(flash_dkdv_v2_kernel<HD, kDrop>, kv_bytes),
+  static const bool allowed = (allow_smem(flash_dkdv_v2_kernel<HD, kDrop, false>, kv_bytes),
                                allow_smem(flash_dq_v2_kernel<HD, kDrop>, q_bytes), true);
   (void)allowed;
   const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * kLog2e;
@@ -255,8 +151,8 @@ void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const 
   cudaStream_t st = stream_of(ctx), side = ctx.fork();
   flash_dq_v2_kernel<HD, kDrop><<<dim3((T + CQ::kRows - 1) / CQ::kRows, H, B), CQ::kThreads, q_bytes, side>>>(
       dev(dq), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed);
-  flash_dkdv_v2_kernel<HD, kDrop><<<dim3((T + CK::kRows - 1) / CK::kRows, KV, B), CK::kThreads, kv_bytes, st>>>(
-      dev(dk), dev(dv), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed);
+  flash_dkdv_v2_kernel<HD, kDrop, false><<<dim3((T + CK::kRows - 1) / CK::kRows, KV, B), CK::kThreads, kv_bytes, st>>>(
+      dev(dk), dev(dv), nullptr, dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed, 0);
   ctx.join();
   check_last_launch("attention_backward (v2)");
 }

@@ -129,6 +129,71 @@ __device__ inline void mma_pv(float acc[HD / 8][4], const float p[8][4], const _
   }
 }
 
+// 2^x on the special-function unit alone (ex2.approx.ftz: relative error ~2^-22, results below 2^-126
+// flushed to 0): exp2f without fast-math adds a scaling sequence for subnormal results that the
+// probabilities do not need. ex2(-inf) = 0.
+__device__ inline float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// One key tile (keys j0..j0+63) of the forward's online softmax for a warp's rows w0..w0+15 (this lane:
+// qi[0], qi[1]): masks keys after the row or past T where the tile crosses them, updates the running
+// max m (base 2, scaled) and this lane's share of the normaliser l, rescales the output accumulator
+// acc, and leaves P (times the dropout mask with kDrop; l stays that of the undropped probabilities)
+// in s for the P·V product. The max is taken over the raw scores and each probability is one FFMA and
+// one ex2 (FlashAttention-2's arrangement); tiles that cross nothing skip the mask. A warp whose rows
+// all precede the tile (possible in the wgmma kernel, whose warpgroups compute such tiles) gets P = 0
+// and acc, m, l unchanged.
+template <int HD, bool kDrop>
+__device__ inline void online_softmax_step(float (&s)[8][4], float (&acc)[HD / 8][4], float (&m)[2], float (&l)[2],
+                                           int j0, int w0, const int (&qi)[2], int T, float scale_log2,
+                                           const uint64_t (&drop_row)[2], float p_drop, uint64_t seed, int t) {
+  if (j0 + 63 > w0 || j0 + 64 > T) {  // the tile crosses the diagonal or T
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int kj = j0 + n * 8 + 2 * t + (e & 1);
+        if (!(kj <= qi[e >> 1] && kj < T)) s[n][e] = -INFINITY;
+      }
+  }
+  float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int n = 0; n < 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], s[n][e]);
+  float base[2], alpha[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    const float m_new = fmaxf(m[r], mx[r] * scale_log2);
+    base[r] = m_new == -INFINITY ? 0.0f : m_new;  // a row with no live key yet keeps p = 0
+    alpha[r] = ex2(m[r] - base[r]);
+    m[r] = m_new;
+    l[r] *= alpha[r];
+  }
+#pragma unroll
+  for (int n = 0; n < 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = e >> 1;
+      s[n][e] = ex2(fmaf(s[n][e], scale_log2, -base[r]));
+      l[r] += s[n][e];  // the normaliser is that of the undropped probabilities
+      if constexpr (kDrop)
+        s[n][e] *= dropout_factor(seed, drop_row[r] + (uint64_t)(j0 + n * 8 + 2 * t + (e & 1)), p_drop);
+    }
+#pragma unroll
+  for (int n = 0; n < HD / 8; ++n) {
+    acc[n][0] *= alpha[0];
+    acc[n][1] *= alpha[0];
+    acc[n][2] *= alpha[1];
+    acc[n][3] *= alpha[1];
+  }
+}
+
 // Sets a 16-byte-aligned dynamic shared memory size above the 48 KB default, once per kernel.
 template <typename Kernel>
 void allow_smem(Kernel kernel, size_t bytes) {

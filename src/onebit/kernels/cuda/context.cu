@@ -125,6 +125,8 @@ void Context::join() {
   OB_CUDA(cudaStreamWaitEvent(impl_->stream, impl_->joined, 0));
 }
 
+size_t Context::scratch_capacity() const { return impl_->scratch_bytes; }
+
 size_t Context::held_bytes() const {
   return impl_->workspace_bytes + impl_->scratch_bytes;
 }

@@ -56,6 +56,7 @@ class Context {
   // Scratch memory owned by the context, grown on demand to exactly the largest request (the old
   // contents are dropped; growth happens in a run's first step, so no headroom is kept).
   void* scratch(size_t bytes);
+  size_t scratch_capacity() const;  // bytes scratch() returns without growing
   // A second stream for launches that may overlap the main stream's: fork() makes it wait for all
   // work queued on the main stream so far and returns it; join() makes the main stream wait for all
   // work queued on it. Callers keep stream order by pairing the two around independent launches.
@@ -140,21 +141,31 @@ void qk_norm_rope_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, 
 
 // ---- 4. flash attention: causal, GQA (H % KV == 0), scale 1/sqrt(hd); tensor-core kernels for head_dim
 // 64 and 128, a warp-per-row kernel for any other head_dim up to 256 (attention_generic.cuh) ----
-// Two generations of the tensor-core kernels: V2 (default: cp.async double buffering, ldmatrix, 128-row
-// tiles at hd 64) and V1 (the first ones, kept to compare and to fall back). The process default is
-// $ONEBIT_CUDA_ATTENTION, read once: attention_kernels_from(getenv(...)).
-enum class AttentionKernels { V1, V2 };
-// "v1" -> V1, "v2", unset or empty -> V2; anything else is an error naming ONEBIT_CUDA_ATTENTION.
+// Generations of the tensor-core kernels, all kept selectable and tested, chosen by measurement
+// (docs/benchmarks.md): V2 (cp.async double buffering, ldmatrix, 128-row tiles at hd 64); V1 (the
+// first ones); V3 (V2's forward; the backward's dK/dV pass writes dS once and the dQ pass is dQ = dS K
+// instead of recomputing S and dP: faster with attention dropout, slower without); V4 (V3 with
+// Hopper's warpgroup MMA for the forward and the dK/dV pass at hd 64, where
+// attention_wgmma_available(); V3 elsewhere; slower than V3 so far). Auto, the default: V2, and V3's
+// backward when attention dropout is on. The process default is $ONEBIT_CUDA_ATTENTION, read once:
+// attention_kernels_from(getenv(...)).
+enum class AttentionKernels { V1, V2, V3, V4, Auto };
+// "v1".."v4" -> V1..V4, "auto", unset or empty -> Auto; anything else is an error naming
+// ONEBIT_CUDA_ATTENTION.
 AttentionKernels attention_kernels_from(const char* value);
 AttentionKernels default_attention_kernels();
-const char* attention_kernels_name(AttentionKernels k);  // "v1", "v2"
+const char* attention_kernels_name(AttentionKernels k);  // "v1" .. "v4", "auto"
+// Whether V4's wgmma kernels can run: the build holds sm_90a code (CMAKE_CUDA_ARCHITECTURES with 90a,
+// the default) and the device is compute capability 9.0.
+bool attention_wgmma_available();
 // q/o[B,T,H,hd], k/v[B,T,KV,hd] bf16; lse[B,H,T] f32 (natural-log log-sum-exp of the scaled scores).
 // Attention dropout p in [0, 1) with the shared mask (kernels.h Ops::attention_forward); p = 0: none.
 // `kernels` picks v1/v2 for head_dim 64 and 128; other head dims take the generic kernels either way.
 void attention_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int T,
                        int H, int KV, int hd, float p, uint64_t seed,
                        AttentionKernels kernels = default_attention_kernels());
-// Overwrites dq, dk, dv. Deterministic (no atomics): dk/dv and dq are separate passes. p, seed: the forward's.
+// Overwrites dq, dk, dv. Deterministic (no atomics): dk/dv and dq are separate passes (v3: dQ from the
+// dS the dK/dV pass wrote to the context's scratch). p, seed: the forward's.
 void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                         const bf16* v, const bf16* o, const float* lse, int B, int T, int H, int KV, int hd, float p,
                         uint64_t seed, AttentionKernels kernels = default_attention_kernels());

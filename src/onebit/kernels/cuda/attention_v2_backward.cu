@@ -1,5 +1,6 @@
 // Flash attention backward, v2 (the default without attention dropout; ONEBIT_CUDA_ATTENTION=v1 selects
-// attention_backward.cu's kernels). Still deterministic, no atomics (exact resume on the GPU needs the same bits every run):
+// attention_backward.cu's kernels). Still deterministic, no atomics (exact resume on the GPU needs the
+// same bits every run):
 // FlashAttention-2's single kernel accumulates dQ with f32 atomics in an order that varies from run
 // to run, so v2 keeps v1's two passes (dK/dV per key tile, dQ per query tile; S and dP recomputed in
 // both) and makes each of them faster the way the v2 forward is:

@@ -96,6 +96,38 @@ __device__ inline void dkdv_probs(float (&p)[8][4], float (&dp)[8][4], const flo
     dkdv_probs_tile<kDrop, false>(p, dp, cL, cD, q0, kj, T, drop_head, scale_log2, scale, p_drop, seed, t);
 }
 
+// One streamed tile's row statistics into shared memory: lse and D of queries q0..q0+63 of head h
+// (rows past T: zeros), one 4-byte cp.async per row by the block's first 64 threads.
+__device__ inline void cp_row_stats(float* sL, float* sD, const float* lse, const float* D, int b, int h, int q0, int T,
+                                    int H) {
+  if (threadIdx.x < 64) {
+    const int qi = q0 + threadIdx.x;
+    const bool ok = qi < T;
+    const size_t at = ((size_t)b * H + h) * T + (ok ? qi : 0);
+    cp_async4(sL + threadIdx.x, lse + at, ok);
+    cp_async4(sD + threadIdx.x, D + at, ok);
+  }
+}
+
+// The dK/dV pass's end for a warp's key rows kj: dK and dV rounded to bf16 (keys past T: nothing).
+template <int HD>
+__device__ inline void write_dkdv_rows(__nv_bfloat16* dk, __nv_bfloat16* dv, const float (&accK)[HD / 8][4],
+                                       const float (&accV)[HD / 8][4], const int (&kj)[2], int b, int kh, int T, int KV,
+                                       int t) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if (kj[r] >= T) continue;
+    const size_t off = (((size_t)b * T + kj[r]) * KV + kh) * HD;
+#pragma unroll
+    for (int n = 0; n < HD / 8; ++n) {
+      *reinterpret_cast<__nv_bfloat162*>(dk + off + n * 8 + 2 * t) =
+          __floats2bfloat162_rn(accK[n][2 * r], accK[n][2 * r + 1]);
+      *reinterpret_cast<__nv_bfloat162*>(dv + off + n * 8 + 2 * t) =
+          __floats2bfloat162_rn(accV[n][2 * r], accV[n][2 * r + 1]);
+    }
+  }
+}
+
 // grid (key tiles of kRows, KV, batch rows b0..). For each head of the GQA group and each query tile at or after the
 // block's first key: Sᵀ = K Qᵀ, dPᵀ = V dOᵀ, P = exp(S - lse), dS = P ∘ (Z ∘ dP - D) / sqrt(hd);
 // dV += (P ∘ Z)ᵀ dO, dK += dSᵀ Q (Z: the dropout mask, 1 without kDrop).
@@ -105,9 +137,9 @@ __device__ inline void dkdv_probs(float (&p)[8][4], float (&dp)[8][4], const flo
 // Blocks per SM: 3 at hd 64 without dropout (at most 168 registers), else 2.
 template <int HD, bool kDrop, bool kStoreDs>
 __global__ void __launch_bounds__(KvCfg<HD>::kThreads, HD == 64 && !kDrop ? 3 : 2) flash_dkdv_v2_kernel(
-    __nv_bfloat16* dk, __nv_bfloat16* dv, __nv_bfloat16* ds, const __nv_bfloat16* dout, const __nv_bfloat16* q, const __nv_bfloat16* k,
-    const __nv_bfloat16* v, const float* lse, const float* D, int T, int H, int KV, float scale_log2, float scale,
-    float p_drop, uint64_t seed, int b0) {
+    __nv_bfloat16* dk, __nv_bfloat16* dv, __nv_bfloat16* ds, const __nv_bfloat16* dout, const __nv_bfloat16* q,
+    const __nv_bfloat16* k, const __nv_bfloat16* v, const float* lse, const float* D, int T, int H, int KV,
+    float scale_log2, float scale, float p_drop, uint64_t seed, int b0) {
   using C = KvCfg<HD>;
   constexpr int ld = C::kLd, BK = C::kRows, BQ = C::kStream, NT = C::kThreads;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -128,13 +160,7 @@ __global__ void __launch_bounds__(KvCfg<HD>::kThreads, HD == 64 && !kDrop ? 3 : 
     const int h = kh * group + step / per_head, q0 = j0 + (step % per_head) * BQ;
     cp_tile<HD, BQ, NT>(sQ + stage * BQ * ld, q + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
     cp_tile<HD, BQ, NT>(sdO + stage * BQ * ld, dout + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
-    if (threadIdx.x < BQ) {
-      const int qi = q0 + threadIdx.x;
-      const bool ok = qi < T;
-      const size_t at = ((size_t)b * H + h) * T + (ok ? qi : 0);
-      cp_async4(sL + stage * BQ + threadIdx.x, lse + at, ok);
-      cp_async4(sD + stage * BQ + threadIdx.x, D + at, ok);
-    }
+    cp_row_stats(sL + stage * BQ, sD + stage * BQ, lse, D, b, h, q0, T, H);
   };
   cp_tile<HD, BK, NT>(sK, k + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
   cp_tile<HD, BK, NT>(sV, v + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
@@ -176,18 +202,7 @@ __global__ void __launch_bounds__(KvCfg<HD>::kThreads, HD == 64 && !kDrop ? 3 : 
     }
     __syncthreads();  // stage st is refilled by the next iteration's load
   }
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    if (kj[r] >= T) continue;
-    const size_t off = (((size_t)b * T + kj[r]) * KV + kh) * HD;
-#pragma unroll
-    for (int n = 0; n < HD / 8; ++n) {
-      *reinterpret_cast<__nv_bfloat162*>(dk + off + n * 8 + 2 * t) =
-          __floats2bfloat162_rn(accK[n][2 * r], accK[n][2 * r + 1]);
-      *reinterpret_cast<__nv_bfloat162*>(dv + off + n * 8 + 2 * t) =
-          __floats2bfloat162_rn(accV[n][2 * r], accV[n][2 * r + 1]);
-    }
-  }
+  write_dkdv_rows<HD>(dk, dv, accK, accV, kj, b, kh, T, KV, t);
 }
 
 

@@ -194,6 +194,30 @@ __device__ inline void online_softmax_step(float (&s)[8][4], float (&acc)[HD / 8
   }
 }
 
+// The forward's end for a warp's rows (this lane: qi[0], qi[1]): the normaliser summed over the four
+// lanes of each row, O = acc / l rounded to bf16, and the natural-log lse (row past T: nothing).
+template <int HD>
+__device__ inline void write_forward_rows(__nv_bfloat16* o, float* lse, const float (&acc)[HD / 8][4],
+                                          const float (&m)[2], float (&l)[2], const int (&qi)[2], int b, int h, int T,
+                                          int H, int t) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    if (qi[r] >= T) continue;
+    const float inv = 1.0f / l[r];
+    __nv_bfloat16* orow = o + (((size_t)b * T + qi[r]) * H + h) * HD;
+#pragma unroll
+    for (int n = 0; n < HD / 8; ++n)
+      *reinterpret_cast<__nv_bfloat162*>(orow + n * 8 + 2 * t) =
+          __floats2bfloat162_rn(acc[n][2 * r] * inv, acc[n][2 * r + 1] * inv);
+    if (t == 0) lse[((size_t)b * H + h) * T + qi[r]] = (m[r] + log2f(l[r])) * 0.6931471805599453f;
+  }
+}
+
 // Sets a 16-byte-aligned dynamic shared memory size above the 48 KB default, once per kernel.
 template <typename Kernel>
 void allow_smem(Kernel kernel, size_t bytes) {

@@ -146,13 +146,7 @@ __global__ void __launch_bounds__(128, 3) flash_dkdv_wgmma_kernel(
     const int h = kh * group + step / per_head, q0 = j0 + (step % per_head) * BQ;
     wg::cp_tile_core<BQ, NT>(sQ + stage * kWgTile, q + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
     wg::cp_tile_core<BQ, NT>(sdO + stage * kWgTile, dout + ((size_t)b * T * H + h) * HD, q0, T, q_stride);
-    if (threadIdx.x < BQ) {
-      const int qi = q0 + threadIdx.x;
-      const bool ok = qi < T;
-      const size_t at = ((size_t)b * H + h) * T + (ok ? qi : 0);
-      cp_async4(sL + stage * BQ + threadIdx.x, lse + at, ok);
-      cp_async4(sD + stage * BQ + threadIdx.x, D + at, ok);
-    }
+    cp_row_stats(sL + stage * BQ, sD + stage * BQ, lse, D, b, h, q0, T, H);
   };
   wg::cp_tile_core<BK, NT>(sK, k + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
   wg::cp_tile_core<BK, NT>(sV, v + ((size_t)b * T * KV + kh) * HD, j0, T, kv_stride);
@@ -197,18 +191,7 @@ __global__ void __launch_bounds__(128, 3) flash_dkdv_wgmma_kernel(
     wg::wait_all();
     __syncthreads();  // stage st is refilled by the next iteration's load
   }
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    if (kj[r] >= T) continue;
-    const size_t off = (((size_t)b * T + kj[r]) * KV + kh) * HD;
-#pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      *reinterpret_cast<__nv_bfloat162*>(dk + off + n * 8 + 2 * t) =
-          __floats2bfloat162_rn(accK[n][2 * r], accK[n][2 * r + 1]);
-      *reinterpret_cast<__nv_bfloat162*>(dv + off + n * 8 + 2 * t) =
-          __floats2bfloat162_rn(accV[n][2 * r], accV[n][2 * r + 1]);
-    }
-  }
+  write_dkdv_rows<HD>(dk, dv, accK, accV, kj, b, kh, T, KV, t);
 #else
   __trap();
 #endif
@@ -232,14 +215,15 @@ void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const 
   }
   for (int b0 = 0; b0 < B; b0 += chunk) {
     const int nb = std::min(chunk, B - b0);
+    const dim3 kv_grid((T + CK::kRows - 1) / CK::kRows, KV, nb);
     if (wgmma)
       flash_dkdv_wgmma_kernel<kDrop><<<dim3((T + 63) / 64, KV, nb), 128, kWgDkdvSmem, st>>>(
           dev(dk), dev(dv), dev(ds), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed,
           b0);
     else
-      flash_dkdv_v2_kernel<HD, kDrop, true><<<dim3((T + CK::kRows - 1) / CK::kRows, KV, nb), CK::kThreads, kv_bytes,
-                                              st>>>(dev(dk), dev(dv), dev(ds), dev(dout), dev(q), dev(k), dev(v), lse, D,
-                                                    T, H, KV, scale_log2, scale, p, seed, b0);
+      flash_dkdv_v2_kernel<HD, kDrop, true><<<kv_grid, CK::kThreads, kv_bytes, st>>>(
+          dev(dk), dev(dv), dev(ds), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed,
+          b0);
     flash_dq_from_ds_kernel<HD><<<dim3((T + kDqRowsV3 - 1) / kDqRowsV3, H, nb), kDqThreadsV3, q_bytes, st>>>(
         dev(dq), dev(ds), dev(k), T, H, KV, b0);
   }

@@ -78,22 +78,7 @@ __global__ void __launch_bounds__(256, kDrop ? 1 : 2) flash_forward_wgmma_kernel
     }
     __syncthreads();  // every warp is done with stage j & 1 before iteration j+1 refills it
   }
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-  }
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    if (qi[r] >= T) continue;
-    const float inv = 1.0f / l[r];
-    __nv_bfloat16* orow = o + (((size_t)b * T + qi[r]) * H + h) * HD;
-#pragma unroll
-    for (int n = 0; n < 8; ++n)
-      *reinterpret_cast<__nv_bfloat162*>(orow + n * 8 + 2 * t) =
-          __floats2bfloat162_rn(acc[n][2 * r] * inv, acc[n][2 * r + 1] * inv);
-    if (t == 0) lse[((size_t)b * H + h) * T + qi[r]] = (m[r] + log2f(l[r])) * 0.6931471805599453f;
-  }
+  write_forward_rows<HD>(o, lse, acc, m, l, qi, b, h, T, H, t);
 #else
   __trap();
 #endif

@@ -83,7 +83,9 @@ for c in configs:
             print(f"{c}: onebit produced no metrics"); continue
         recs = [json.loads(l) for l in open(mf) if '"loss"' in l]
         ms = statistics.median(r["step_ms"] for r in recs[warmup:])
-        row = dict(config=c, segments=int(seg), gpu=gpu, B=B, T=T, steps_timed=len(recs) - warmup,
+        # attention: the flash-attention kernels onebit ran (ONEBIT_CUDA_ATTENTION; unset = auto)
+        row = dict(config=c, segments=int(seg), gpu=gpu, attention=os.environ.get("ONEBIT_CUDA_ATTENTION") or "auto",
+                   B=B, T=T, steps_timed=len(recs) - warmup,
                    onebit_ms_step=round(ms, 2), onebit_tok_s=round(B * T / ms * 1e3),
                    onebit_mfu=round(flops_per_step / (ms / 1e3) / 989e12, 3),
                    onebit_peak_gib=round(max(r.get("gpu_peak_mb", 0) for r in recs) / 1024, 2),

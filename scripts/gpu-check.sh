@@ -8,6 +8,9 @@
 # GPU_QUALITY=0 the shakespeare-char quality run, GPU_THROUGHPUT=0 the throughput runs, GPU_SCALING=1
 # adds bench/multi_gpu_scaling.sh (1, 2, 4, 8 GPUs, as many as are visible);
 # ONEBIT_GPU_CHECK=bench builds onebit and runs only the GPU benchmarks.
+# ONEBIT_GPU_CHECK=attention: what a flash-attention change needs in one call: the attention tests, the
+# kernel benchmark, and training throughput (no peer) under each ONEBIT_CUDA_ATTENTION generation
+# (ATTENTION_VERSIONS, default "auto v2 v3 v4"; CONFIGS, default "125m 0.3b").
 # ONEBIT_GPU_CHECK=xeon-infer uses no GPU: bench/xeon_infer.sh, issue 16's CPU inference rows (onebit vs
 # llama.cpp and bitnet.cpp) on this machine's Xeon; carry .deps and .peer (bench/build_peer_binaries.sh).
 # On an image without a package registry, run scripts/fetch-device-deps.sh first and carry .deps.
@@ -70,6 +73,21 @@ run_gpu_benches() {  # training throughput vs the peer (and the 1b preset with c
 if [ "${ONEBIT_GPU_CHECK:-all}" = bench ]; then  # the GPU benchmarks alone (after a passing check)
   cmake --build "$build" -j "$(nproc)" --target onebit 2>&1 | tee "$out/build.log" | grep -E "error|FAILED" | head || true
   run_gpu_benches
+  exit "$status"
+fi
+if [ "${ONEBIT_GPU_CHECK:-all}" = attention ]; then
+  cmake --build "$build" -j "$(nproc)" --target onebit cuda_kernels_test bench_cuda_kernels 2>&1 | tee "$out/build.log" |
+    grep -E "error|FAILED" | head -n 30 || true
+  "$build/tests/cuda/cuda_kernels_test" --gtest_filter='*Attention*' > "$out/attention_test.log" 2>&1 || status=$?
+  grep -E "^\[  (FAILED|PASSED) |ONEBIT_TEST_SEED|Failure|relative" "$out/attention_test.log" | head -n 30 || true
+  "$build/bench/bench_cuda_kernels" > "$out/bench.log" 2>&1 || status=$?
+  grep -E "flash attention" "$out/bench.log" | grep -v "fwd+bwd" || true
+  cp bench/results/cuda_kernels.json "$out/" 2>/dev/null || true
+  for v in ${ATTENTION_VERSIONS:-auto v2 v3 v4}; do
+    ONEBIT_CUDA_ATTENTION=$v NO_PEER=1 CONFIGS="${CONFIGS:-125m 0.3b}" RESULT=gpu_train_attention_$v \
+      ONEBIT_BINARY=$build/src/cli/onebit bash bench/gpu_train_throughput.sh 2> "$out/train_$v.err" |
+      grep " seg " | sed "s/^/$v /" || status=1
+  done
   exit "$status"
 fi
 if [ "${ONEBIT_GPU_CHECK:-all}" = cuda ]; then

@@ -210,29 +210,32 @@ void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* 
   OB_CHECK(!flash || ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)dout) % 16 == 0,
            "attention_backward: inputs not 16-byte aligned");
   const size_t rows = (size_t)B * T * H;
-  // Auto: v3's backward with attention dropout (one dropout hash per score instead of two: 21-25% faster
+  // Auto: v3's backward with attention dropout (one dropout hash per score instead of two: 21-24% faster
   // on the H200 at the 125m and 0.3b shapes), v2's without (v3's dS write and read cost more than the
   // recomputation they save there). docs/benchmarks.md, "CUDA kernels".
   if (kernels == AttentionKernels::Auto) kernels = p > 0.0f ? AttentionKernels::V3 : AttentionKernels::V2;
-  if (flash && (kernels == AttentionKernels::V3 || kernels == AttentionKernels::V4)) {
-    // D and the dS buffer share the context's scratch: as many batch rows of dS as the scratch already
-    // holds, at least kMinDsBudget's worth (the size of the trainer's LM-head logits chunk) or one row;
-    // the rest of the batch runs in further chunks. The budget bounds what v3 adds to a training step's
-    // peak memory (125m at batch 16 x 1024: +80 MB, 0.3b: +50 MB on the H200).
+  const bool v3 = flash && (kernels == AttentionKernels::V3 || kernels == AttentionKernels::V4);
+  // D (and v3's dS buffer after it) in the context's scratch. v3 takes as many batch rows of dS as the
+  // scratch already holds, at least kMinDsBudget's worth (the size of the trainer's LM-head logits
+  // chunk) or one row; the rest of the batch runs in further chunks. The budget bounds what v3 adds to
+  // a training step's peak memory (125m at batch 16 x 1024: +80 MB, 0.3b: +50 MB on the H200).
+  size_t d_bytes = sizeof(float) * rows, ds_bytes = 0;
+  int chunk = 0;
+  if (v3) {
     constexpr size_t kMinDsBudget = size_t{128} << 20;
-    const size_t d_bytes = (sizeof(float) * rows + 255) / 256 * 256, per_row = attention_v3_ds_bytes(T, H);
-    const size_t held = ctx.scratch_capacity(), budget = std::max(held > d_bytes ? held - d_bytes : 0, kMinDsBudget);
-    const int chunk = (int)std::clamp<size_t>(budget / per_row, 1, (size_t)B);
-    auto* base = static_cast<char*>(ctx.scratch(d_bytes + per_row * chunk));
-    auto* D = reinterpret_cast<float*>(base);
-    attention_delta_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream_of(ctx)>>>(D, dev(dout), dev(o), T, H, hd,
-                                                                                   rows);
-    return attention_backward_v3(ctx, dq, dk, dv, dout, q, k, v, lse, D, reinterpret_cast<bf16*>(base + d_bytes), chunk,
-                                 B, T, H, KV, hd, p, seed, kernels == AttentionKernels::V4);
+    d_bytes = (d_bytes + 255) / 256 * 256;
+    const size_t per_row = attention_v3_ds_bytes(T, H), held = ctx.scratch_capacity();
+    const size_t budget = std::max(held > d_bytes ? held - d_bytes : 0, kMinDsBudget);
+    chunk = (int)std::clamp<size_t>(budget / per_row, 1, (size_t)B);
+    ds_bytes = per_row * chunk;
   }
-  auto* D = static_cast<float*>(ctx.scratch(sizeof(float) * rows));
+  auto* base = static_cast<char*>(ctx.scratch(d_bytes + ds_bytes));
+  auto* D = reinterpret_cast<float*>(base);
   attention_delta_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream_of(ctx)>>>(D, dev(dout), dev(o), T, H, hd, rows);
-  if (!flash)
+  if (v3)
+    attention_backward_v3(ctx, dq, dk, dv, dout, q, k, v, lse, D, reinterpret_cast<bf16*>(base + d_bytes), chunk, B, T,
+                          H, KV, hd, p, seed, kernels == AttentionKernels::V4);
+  else if (!flash)
     attention_backward_generic(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed);
   else if (kernels == AttentionKernels::V2)
     attention_backward_v2(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed);

@@ -84,15 +84,10 @@ __global__ void __launch_bounds__(DqCfg<HD>::kThreads, kDrop ? 1 : 2) flash_dq_v
   for (int n = 0; n < HD / 8; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
 
   for (int j = 0; j < tiles; ++j) {
-    if (j + 1 < tiles) {
-      const int s1 = (j + 1) & 1;
-      cp_tile<HD, BN, NT>(sK + s1 * BN * ld, kb, (j + 1) * BN, T, kv_stride);
-      cp_tile<HD, BN, NT>(sV + s1 * BN * ld, vb, (j + 1) * BN, T, kv_stride);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    double_buffer_step(j, tiles, [&](int jn, int s1) {
+      cp_tile<HD, BN, NT>(sK + s1 * BN * ld, kb, jn * BN, T, kv_stride);
+      cp_tile<HD, BN, NT>(sV + s1 * BN * ld, vb, jn * BN, T, kv_stride);
+    });
     __syncthreads();
     const int j0 = j * BN;
     const __nv_bfloat16* cK = sK + (j & 1) * BN * ld;

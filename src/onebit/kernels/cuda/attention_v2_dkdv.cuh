@@ -176,13 +176,7 @@ __global__ void __launch_bounds__(KvCfg<HD>::kThreads, HD == 64 && !kDrop ? 3 : 
     for (int e = 0; e < 4; ++e) accK[n][e] = accV[n][e] = 0.0f;
 
   for (int step = 0; step < steps; ++step) {
-    if (step + 1 < steps) {
-      load_step(step + 1, (step + 1) & 1);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    double_buffer_step(step, steps, load_step);
     __syncthreads();
     const int st = step & 1, h = kh * group + step / per_head, q0 = j0 + (step % per_head) * BQ;
     const __nv_bfloat16* cQ = sQ + st * BQ * ld;

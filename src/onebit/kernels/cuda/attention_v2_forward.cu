@@ -68,15 +68,10 @@ __global__ void __launch_bounds__(FwdCfg<HD>::kThreads, kDrop ? 1 : 2) flash_for
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g + 8 (l: this lane's share)
 
   for (int j = 0; j < tiles; ++j) {
-    if (j + 1 < tiles) {  // tile j+1 into the other stage (free since the barrier ending iteration j-1)
-      const int s1 = (j + 1) & 1;
-      cp_tile<HD, BN, NT>(sK + s1 * BN * ld, kb, (j + 1) * BN, T, kv_stride);
-      cp_tile<HD, BN, NT>(sV + s1 * BN * ld, vb, (j + 1) * BN, T, kv_stride);
-      cp_async_commit();
-      cp_async_wait<1>();  // everything but tile j+1 has landed
-    } else {
-      cp_async_wait<0>();
-    }
+    double_buffer_step(j, tiles, [&](int jn, int s1) {
+      cp_tile<HD, BN, NT>(sK + s1 * BN * ld, kb, jn * BN, T, kv_stride);
+      cp_tile<HD, BN, NT>(sV + s1 * BN * ld, vb, jn * BN, T, kv_stride);
+    });
     __syncthreads();
     const int j0 = j * BN;
     const __nv_bfloat16* cK = sK + (j & 1) * BN * ld;

@@ -65,6 +65,21 @@ __device__ inline void cp_tile(__nv_bfloat16* dst, const __nv_bfloat16* src, int
   }
 }
 
+// One step of a two-stage cp.async pipeline over `count` streamed tiles: starts loading tile j + 1 into
+// the other stage (free since the barrier that ended iteration j - 1) with load(j + 1, stage), and
+// waits until everything but that tile has landed (at the last tile: everything). The caller's barrier
+// follows.
+template <class Load>
+__device__ inline void double_buffer_step(int j, int count, Load&& load) {
+  if (j + 1 < count) {
+    load(j + 1, (j + 1) & 1);
+    cp_async_commit();
+    cp_async_wait<1>();
+  } else {
+    cp_async_wait<0>();
+  }
+}
+
 __device__ inline void ldsm_x4(uint32_t r[4], const __nv_bfloat16* p) {
   const unsigned a = (unsigned)__cvta_generic_to_shared(p);
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -110,22 +125,28 @@ __device__ inline void mma_abt(float acc[8][4], const __nv_bfloat16* a_rows, con
 // acc (16 x HD) += P (16 x 64 f32 score accumulators, rounded to bf16 as the A operand: blocks 2kk and
 // 2kk+1 form the A fragment of columns kk*16..kk*16+15) · the 64 staged rows at `b_rows` (64 x HD,
 // row-major, so loaded transposed: (k 0-7, n 0-7), (8-15, 0-7), (0-7, 8-15), (8-15, 8-15)).
+// acc (16 x HD) += A (one 16 x 16 A fragment) · the 16 staged rows at `k16_rows` (16 x HD, row-major,
+// stride HD + 8, loaded transposed: (k 0-7, n 0-7), (8-15, 0-7), (0-7, 8-15), (8-15, 8-15)).
+template <int HD>
+__device__ inline void mma_a_rows(float acc[HD / 8][4], const uint32_t a[4], const __nv_bfloat16* k16_rows, int lane) {
+  const __nv_bfloat16* rows = k16_rows + (lane & 15) * (HD + 8) + (lane >> 4) * 8;
+#pragma unroll
+  for (int np = 0; np < HD / 16; ++np) {
+    uint32_t b[4];
+    ldsm_x4_trans(b, rows + np * 16);
+    mma16816(acc[2 * np], a, b[0], b[1]);
+    mma16816(acc[2 * np + 1], a, b[2], b[3]);
+  }
+}
+
 template <int HD>
 __device__ inline void mma_pv(float acc[HD / 8][4], const float p[8][4], const __nv_bfloat16* b_rows, int lane) {
-  constexpr int ld = HD + 8;
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
     const uint32_t pa[4] = {pack_bf16(p[2 * kk][0], p[2 * kk][1]), pack_bf16(p[2 * kk][2], p[2 * kk][3]),
                             pack_bf16(p[2 * kk + 1][0], p[2 * kk + 1][1]),
                             pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3])};
-    const __nv_bfloat16* rows = b_rows + (kk * 16 + (lane & 15)) * ld + (lane >> 4) * 8;
-#pragma unroll
-    for (int np = 0; np < HD / 16; ++np) {
-      uint32_t b[4];
-      ldsm_x4_trans(b, rows + np * 16);
-      mma16816(acc[2 * np], pa, b[0], b[1]);
-      mma16816(acc[2 * np + 1], pa, b[2], b[3]);
-    }
+    mma_a_rows<HD>(acc, pa, b_rows + kk * 16 * (HD + 8), lane);
   }
 }
 

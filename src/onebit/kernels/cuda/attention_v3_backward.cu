@@ -6,7 +6,7 @@
 //
 // dS costs B x H x (T/64)(T/64 + 1)/2 x 8 KB (at B 16, T 1024, 12 heads: 214 MB); attention_backward
 // runs the batch in chunks of at most 128 MiB of dS (or what the context's scratch already holds).
-// Measured on the H200 (docs/benchmarks.md): with attention dropout v3 is 21-25% faster than v2 (the
+// Measured on the H200 (docs/benchmarks.md): with attention dropout v3 is 21-24% faster than v2 (the
 // dropout hash runs once per score instead of twice), without it 8-13% slower (writing and reading dS
 // costs more than recomputing S, P and dP on the tensor cores): the default (Auto) takes v3's
 // backward only with dropout.
@@ -16,7 +16,7 @@
 // keys, so the four products per query tile (Sᵀ = K Qᵀ, dPᵀ = V dOᵀ, dV += Pᵀ dO, dK += dSᵀ Q) are
 // wgmma instructions reading K, V, Q and dO from shared memory once per block instead of once per
 // warp; the per-warp probability and dS code is the mma.sync kernel's (dkdv_probs). Correct, but
-// 5-6% slower than v3 on the H200: ncu shows these kernels issue-bound (a warp issues every 8-11
+// slower than v3 on the H200 (backward 5-6%, v4's forward 11%): ncu shows these kernels issue-bound (a warp issues every 8-11
 // cycles at 12-16 warps per SM), not tensor-bound, so the faster products do not show; FlashAttention-
 // 3's producer/consumer warpgroups and overlapped softmax would be the next step.
 //
@@ -79,13 +79,7 @@ __global__ void __launch_bounds__(kDqThreadsV3, 2)
   for (int n = 0; n < HD / 8; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
 
   for (int j = 0; j < tiles; ++j) {
-    if (j + 1 < tiles) {
-      load(j + 1, (j + 1) & 1);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    double_buffer_step(j, tiles, load);
     __syncthreads();
     if (i < nt && j <= i && w0 < T) {  // warp-uniform
       const __nv_bfloat16* cK = sbuf + (j & 1) * kStage;
@@ -96,14 +90,7 @@ __global__ void __launch_bounds__(kDqThreadsV3, 2)
         // (q 0-7, keys 0-7), (q 8-15, keys 0-7), (q 0-7, keys 8-15), (q 8-15, keys 8-15).
         uint32_t a[4];
         ldsm_x4_trans(a, cS + (kk * 16 + (lane & 7) + (lane >> 4) * 8) * kLdS + qoff + ((lane >> 3) & 1) * 8);
-        const __nv_bfloat16* rows = cK + (kk * 16 + (lane & 15)) * ldK + (lane >> 4) * 8;
-#pragma unroll
-        for (int np = 0; np < HD / 16; ++np) {
-          uint32_t bf[4];
-          ldsm_x4_trans(bf, rows + np * 16);
-          mma16816(acc[2 * np], a, bf[0], bf[1]);
-          mma16816(acc[2 * np + 1], a, bf[2], bf[3]);
-        }
+        mma_a_rows<HD>(acc, a, cK + kk * 16 * ldK, lane);  // dQ += dS K
       }
     }
     __syncthreads();  // the stage just read is refilled by the next iteration's load
@@ -162,13 +149,7 @@ __global__ void __launch_bounds__(128, 3) flash_dkdv_wgmma_kernel(
     for (int e = 0; e < 4; ++e) accK[n][e] = accV[n][e] = 0.0f;
 
   for (int step = 0; step < steps; ++step) {
-    if (step + 1 < steps) {
-      load_step(step + 1, (step + 1) & 1);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    double_buffer_step(step, steps, load_step);
     wg::fence_async_smem();
     __syncthreads();
     const int st = step & 1, h = kh * group + step / per_head, q0 = j0 + (step % per_head) * BQ;
@@ -202,6 +183,7 @@ void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const 
             const float* lse, const float* D, bf16* ds, int chunk, int B, int T, int H, int KV, float p,
             uint64_t seed, bool wgmma_requested) {
   using CK = KvCfg<HD>;
+  static_assert(CK::kRows == kDsTile && CK::kStream == kDsTile, "dS tiles are the dK/dV pass's 64-row tiles");
   constexpr size_t kv_bytes = dkdv_smem_bytes<HD>(), q_bytes = dq_from_ds_smem_bytes<HD>();
   static const bool allowed = (allow_smem(flash_dkdv_v2_kernel<HD, kDrop, true>, kv_bytes),
                                allow_smem(flash_dq_from_ds_kernel<HD>, q_bytes), true);
@@ -215,9 +197,9 @@ void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const 
   }
   for (int b0 = 0; b0 < B; b0 += chunk) {
     const int nb = std::min(chunk, B - b0);
-    const dim3 kv_grid((T + CK::kRows - 1) / CK::kRows, KV, nb);
+    const dim3 kv_grid((T + CK::kRows - 1) / CK::kRows, KV, nb);  // 64-key blocks for either kernel
     if (wgmma)
-      flash_dkdv_wgmma_kernel<kDrop><<<dim3((T + 63) / 64, KV, nb), 128, kWgDkdvSmem, st>>>(
+      flash_dkdv_wgmma_kernel<kDrop><<<kv_grid, 128, kWgDkdvSmem, st>>>(
           dev(dk), dev(dv), dev(ds), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed,
           b0);
     else

@@ -52,15 +52,10 @@ __global__ void __launch_bounds__(256, kDrop ? 1 : 2) flash_forward_wgmma_kernel
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
   for (int j = 0; j < tiles; ++j) {
-    if (j + 1 < tiles) {
-      const int s1 = (j + 1) & 1;
-      wg::cp_tile_core<BN, NT>(sK + s1 * kFwdTile, kb, (j + 1) * BN, T, kv_stride);
-      wg::cp_tile_core<BN, NT>(sV + s1 * kFwdTile, vb, (j + 1) * BN, T, kv_stride);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    double_buffer_step(j, tiles, [&](int jn, int s1) {
+      wg::cp_tile_core<BN, NT>(sK + s1 * kFwdTile, kb, jn * BN, T, kv_stride);
+      wg::cp_tile_core<BN, NT>(sV + s1 * kFwdTile, vb, jn * BN, T, kv_stride);
+    });
     wg::fence_async_smem();
     __syncthreads();
     const int j0 = j * BN;

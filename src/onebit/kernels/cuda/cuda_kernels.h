@@ -160,7 +160,7 @@ const char* attention_kernels_name(AttentionKernels k);  // "v1" .. "v4", "auto"
 bool attention_wgmma_available();
 // q/o[B,T,H,hd], k/v[B,T,KV,hd] bf16; lse[B,H,T] f32 (natural-log log-sum-exp of the scaled scores).
 // Attention dropout p in [0, 1) with the shared mask (kernels.h Ops::attention_forward); p = 0: none.
-// `kernels` picks v1/v2 for head_dim 64 and 128; other head dims take the generic kernels either way.
+// `kernels` picks the generation for head_dim 64 and 128; other head dims take the generic kernels.
 void attention_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const bf16* k, const bf16* v, int B, int T,
                        int H, int KV, int hd, float p, uint64_t seed,
                        AttentionKernels kernels = default_attention_kernels());

@@ -130,6 +130,27 @@ TEST_P(AttentionShapes, ForwardAndBackwardWithDropoutMatchReference) {
   forward_and_backward_match_reference(std::get<0>(GetParam()), std::get<1>(GetParam()), 0.2f);
 }
 
+// Random bf16-exact q/k/v and upstream gradient for one shape, and the five outputs (O, lse, dq, dk,
+// dv) of one forward and backward with given kernels in a fresh context (a fresh scratch, as v3's dS
+// chunking assumes below).
+struct AttentionInputs {
+  int B, T, H, KV, hd;
+  uint64_t seed;
+  size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd;
+  DevBf16 q{bf16_exact(randn(nq, seed, 1.5))}, k{bf16_exact(randn(nk, seed + 1, 1.5))};
+  DevBf16 v{bf16_exact(randn(nk, seed + 2))}, dy{bf16_exact(randn(nq, seed + 3))};
+
+  std::vector<std::vector<float>> run(AttentionKernels version, float p) const {
+    Context ctx;
+    DevBf16 o(nq), dq(nq), dk(nk), dv(nk);
+    Dev<float> lse((size_t)B * H * T);
+    attention_forward(ctx, o.get(), lse.get(), q.get(), k.get(), v.get(), B, T, H, KV, hd, p, seed, version);
+    attention_backward(ctx, dq.get(), dk.get(), dv.get(), dy.get(), q.get(), k.get(), v.get(), o.get(), lse.get(), B,
+                       T, H, KV, hd, p, seed, version);
+    return {o.take_f32(), lse.take(), dq.take_f32(), dk.take_f32(), dv.take_f32()};
+  }
+};
+
 // v1 .. v4 compute the same function with the same bf16 roundings of P and dS but different tile
 // orders (the online softmax rescales at other points): their outputs agree far closer than any does
 // with the f64 reference, so a slip that the reference tolerance would absorb still shows here. At 16
@@ -138,25 +159,12 @@ TEST_P(AttentionShapes, ForwardAndBackwardWithDropoutMatchReference) {
 // (b0: inputs, outputs and the dropout mask's index) are checked too.
 TEST(CudaAttention, AllVersionsAgreeWithV1AtTheTrainingShape) {
   ONEBIT_REQUIRE_GPU();
-  const int B = 8, T = 1024, H = 16, KV = 8, hd = 64;
-  const uint64_t s = test_seed();
-  SCOPED_TRACE(::testing::Message() << "seed " << s);
-  const size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd;
-  DevBf16 q(bf16_exact(randn(nq, s, 1.5))), k(bf16_exact(randn(nk, s + 1, 1.5))), v(bf16_exact(randn(nk, s + 2)));
-  DevBf16 dy(bf16_exact(randn(nq, s + 3)));
+  const AttentionInputs in{8, 1024, 16, 8, 64, test_seed()};
+  SCOPED_TRACE(::testing::Message() << "seed " << in.seed);
   const AttentionKernels versions[] = {AttentionKernels::V1, AttentionKernels::V2, AttentionKernels::V3,
                                        AttentionKernels::V4};
   std::vector<std::vector<float>> out[4];
-  for (int i = 0; i < 4; ++i) {
-    const auto version = versions[i];
-    Context ctx;
-    DevBf16 o(nq), dq(nq), dk(nk), dv(nk);
-    Dev<float> lse((size_t)B * H * T);
-    attention_forward(ctx, o.get(), lse.get(), q.get(), k.get(), v.get(), B, T, H, KV, hd, 0.1f, s, version);
-    attention_backward(ctx, dq.get(), dk.get(), dv.get(), dy.get(), q.get(), k.get(), v.get(), o.get(), lse.get(), B,
-                       T, H, KV, hd, 0.1f, s, version);
-    out[i] = {o.take_f32(), lse.take(), dq.take_f32(), dk.take_f32(), dv.take_f32()};
-  }
+  for (int i = 0; i < 4; ++i) out[i] = in.run(versions[i], 0.1f);
   const char* names[] = {"O", "lse", "dq", "dk", "dv"};
   for (int v = 1; v < 4; ++v)
     for (int t = 0; t < 5; ++t) {
@@ -173,25 +181,12 @@ TEST(CudaAttention, AllVersionsAgreeWithV1AtTheTrainingShape) {
 // The default (Auto) is v2 without attention dropout and v3's backward with it, bit for bit.
 TEST(CudaAttention, AutoRunsV2WithoutDropoutAndV3WithIt) {
   ONEBIT_REQUIRE_GPU();
-  const int B = 2, T = 200, H = 4, KV = 2, hd = 64;
-  const uint64_t s = test_seed();
-  SCOPED_TRACE(::testing::Message() << "seed " << s);
-  const size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd;
-  DevBf16 q(bf16_exact(randn(nq, s, 1.5))), k(bf16_exact(randn(nk, s + 1, 1.5))), v(bf16_exact(randn(nk, s + 2)));
-  DevBf16 dy(bf16_exact(randn(nq, s + 3)));
+  const AttentionInputs in{2, 200, 4, 2, 64, test_seed()};
+  SCOPED_TRACE(::testing::Message() << "seed " << in.seed);
   for (float p : {0.0f, 0.2f}) {
-    std::vector<std::vector<float>> out[2];
-    const AttentionKernels versions[] = {AttentionKernels::Auto, p > 0 ? AttentionKernels::V3 : AttentionKernels::V2};
-    for (int i = 0; i < 2; ++i) {
-      Context ctx;
-      DevBf16 o(nq), dq(nq), dk(nk), dv(nk);
-      Dev<float> lse((size_t)B * H * T);
-      attention_forward(ctx, o.get(), lse.get(), q.get(), k.get(), v.get(), B, T, H, KV, hd, p, s, versions[i]);
-      attention_backward(ctx, dq.get(), dk.get(), dv.get(), dy.get(), q.get(), k.get(), v.get(), o.get(), lse.get(), B,
-                         T, H, KV, hd, p, s, versions[i]);
-      out[i] = {o.take_f32(), lse.take(), dq.take_f32(), dk.take_f32(), dv.take_f32()};
-    }
-    for (int t = 0; t < 5; ++t) EXPECT_EQ(out[0][t], out[1][t]) << "output " << t << " dropout " << p;
+    const auto got = in.run(AttentionKernels::Auto, p);
+    const auto want = in.run(p > 0 ? AttentionKernels::V3 : AttentionKernels::V2, p);
+    for (int t = 0; t < 5; ++t) EXPECT_EQ(got[t], want[t]) << "output " << t << " dropout " << p;
   }
 }
 

@@ -153,9 +153,6 @@ void bench_preset(Context& ctx, const Preset& p, double peak_tf, double peak_gbs
     bf16 *dq = buf.get<bf16>(nq), *dk = buf.get<bf16>(nk), *dv = buf.get<bf16>(nk);
     float* lse = buf.get<float>((size_t)B * H * T);
     const double fl = 2.0 * B * H * (double)T * T * hd;
-    // The scratch as a training step's LM head leaves it (its 128 MiB logits chunk) before the first
-    // attention backward: v3 sizes its dS chunks from it (two chunks at these shapes, as in training).
-    ctx.scratch(size_t{128} << 20);
     struct Variant {
       AttentionKernels kernels;
       float p;

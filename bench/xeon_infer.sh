@@ -13,7 +13,8 @@
 # anchor, 1b last], THREADS ["1 2 <nproc>"], ROUNDS [1: the machine is the call's alone, so one run
 # per engine, each after its own warm-up], XEON_PHASES ["main bf16 tq1", below], XEON_DEADLINE_S
 # [540], CPU_TAG [intel-xeon], RESULT_SUFFIX [""], PEER_DIR [.peer], ONEBIT_BUILD_DIR [build-xeon],
-# WORK [/tmp/onebit-xeon-infer].
+# WORK [/tmp/onebit-xeon-infer]; MAIN_MODELS, BF16_MODELS, TQ1_MODELS [MODELS] give one phase other models
+# (the GGUF files are exported by phase main: TQ1_MODELS must be among its models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
@@ -69,7 +70,9 @@ phase() {  # name, then the phase's settings for bench/llama_cpp_bench.sh
   shift
   ((left > 20)) || { since "no time left for phase $name"; return 0; }
   since "phase $name ($left s left)"
-  env ONEBIT_BINARY="$build/src/cli/onebit" LLAMA_CPP_DIR="$PEER_DIR/llama.cpp" MODELS="${MODELS:-125m 2b4t 1b}" \
+  local models_var=${name^^}_MODELS  # MAIN_MODELS, BF16_MODELS, TQ1_MODELS: that phase's models
+  env ONEBIT_BINARY="$build/src/cli/onebit" LLAMA_CPP_DIR="$PEER_DIR/llama.cpp" \
+    MODELS="${!models_var:-${MODELS:-125m 2b4t 1b}}" \
     THREADS="${THREADS:-1 2 $(nproc)}" ROUNDS="${ROUNDS:-1}" CPU_TAG="${CPU_TAG:-intel-xeon}" \
     RESULT_SUFFIX="${RESULT_SUFFIX:-}" RESULT_DIR="$OUT" WORK="$WORK" KEEP_SAMPLES=$((phases_run > 0)) "$@" \
     timeout "$left" bash bench/llama_cpp_bench.sh || rc=$?

@@ -232,20 +232,36 @@ inline float bf16_scalar(uint16_t b) {
 inline __m256 load_f32x8(const float* p) { return _mm256_loadu_ps(p); }
 inline float f32_scalar(float f) { return f; }
 
+// Two independent accumulator chains per token: with one, decode's row dot (the f32/bf16 LM head) waited
+// on the FMA latency every 8 weights. The same U for every NX keeps a token's summation order, and so
+// its bits, independent of how many tokens share the call (prefill chunking); 2 x 4 tokens of
+// accumulators fit AVX2's 16 registers.
 template <typename W, __m256 (*Load8)(const W*), float (*Load1)(W), int NX>
 void dot_float_rows(const W* w, int n, const float* x, size_t xs, float* out) {
-  __m256 acc[NX];
-  for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
+  constexpr int U = 2;
+  __m256 acc[U][NX];
+  for (int u = 0; u < U; ++u)
+    for (int j = 0; j < NX; ++j) acc[u][j] = _mm256_setzero_ps();
   int k = 0;
-  for (; k + 8 <= n; k += 8) {
+  for (; k + 8 * U <= n; k += 8 * U) {
     // Decode's head GEMV streams its rows one after another: ask for each line kRowPrefetchBytes on.
     if constexpr (NX == 1)
-      if (k % (64 / sizeof(W)) == 0) __builtin_prefetch(w + k + kRowPrefetchBytes / sizeof(W), 0, 3);
+      for (int u = 0; u < U; u += 64 / (8 * (int)sizeof(W)))
+        __builtin_prefetch(w + k + 8 * u + kRowPrefetchBytes / sizeof(W), 0, 3);
+    for (int u = 0; u < U; ++u) {
+      const __m256 wv = Load8(w + k + 8 * u);
+      for (int j = 0; j < NX; ++j)
+        acc[u][j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + j * xs + k + 8 * u), acc[u][j]);
+    }
+  }
+  for (; k + 8 <= n; k += 8) {
     const __m256 wv = Load8(w + k);
-    for (int j = 0; j < NX; ++j) acc[j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + j * xs + k), acc[j]);
+    for (int j = 0; j < NX; ++j) acc[0][j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + j * xs + k), acc[0][j]);
   }
   for (int j = 0; j < NX; ++j) {
-    float s = hsum_ps(acc[j]);
+    __m256 a = acc[0][j];
+    for (int u = 1; u < U; ++u) a = _mm256_add_ps(a, acc[u][j]);
+    float s = hsum_ps(a);
     for (int t = k; t < n; ++t) s += Load1(w[t]) * x[j * xs + t];
     out[j] = s;
   }

@@ -2,8 +2,7 @@
 // only). vpdpbusd multiplies unsigned stored codes with signed int8 activations and sums four
 // products straight into int32 lanes (no int16 stage to overflow). A 512-bit register holds two
 // 32-byte blocks; the activations of the two blocks are loaded as two halves. An odd last block runs
-// at 256 bits. The f32/bf16 dots and attention are the AVX2 ones (the head's f32 GEMV is bound by
-// memory bandwidth either way).
+// at 256 bits. Attention is the AVX2 one.
 // GCC 12's avx512fintrin.h builds the results of _mm512_extracti64x4_epi64 / _mm512_inserti64x4 from an
 // "undefined" register and then warns about it being uninitialized in the inlined header code.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -294,6 +293,62 @@ void dot_int8(const uint8_t* w, int nblocks, const int8_t* x, size_t xs, const i
   }
 }
 
+// f32 and bf16 weight rows against f32 activations (the LM head) at 16 lanes, with four independent
+// accumulator chains per token so that decode's row dot is not held to one FMA per latency (with one
+// chain the bf16 head streamed ~4 bytes of weights per cycle, below a core's share of memory
+// bandwidth), and the tail by masked loads. The same chains for every NX keep a token's summation
+// order, and so its bits, independent of how many tokens share the call (prefill chunking).
+inline __m512 load_f32x16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+inline __m512 load_bf16x16(const uint16_t* p, __mmask16 m) {
+  const __m512i u = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+}
+
+template <typename W, __m512 (*Load16)(const W*, __mmask16), int NX>
+void dot_float_rows(const W* w, int n, const float* x, size_t xs, float* out) {
+  constexpr int U = 4;
+  constexpr __mmask16 all = 0xFFFF;
+  __m512 acc[U][NX];
+  for (int u = 0; u < U; ++u)
+    for (int j = 0; j < NX; ++j) acc[u][j] = _mm512_setzero_ps();
+  int k = 0;
+  for (; k + 16 * U <= n; k += 16 * U) {
+    // Decode's head GEMV streams its rows one after another: ask for each line kRowPrefetchBytes on.
+    if constexpr (NX == 1)
+      for (int u = 0; u < U; u += 64 / (16 * (int)sizeof(W)))
+        __builtin_prefetch(w + k + 16 * u + kRowPrefetchBytes / sizeof(W), 0, 3);
+    for (int u = 0; u < U; ++u) {
+      const __m512 wv = Load16(w + k + 16 * u, all);
+      for (int j = 0; j < NX; ++j)
+        acc[u][j] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + j * xs + k + 16 * u), acc[u][j]);
+    }
+  }
+  for (; k < n; k += 16) {
+    const __mmask16 m = n - k >= 16 ? all : (__mmask16)((1u << (n - k)) - 1);
+    const __m512 wv = Load16(w + k, m);
+    for (int j = 0; j < NX; ++j) acc[0][j] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + j * xs + k), acc[0][j]);
+  }
+  for (int j = 0; j < NX; ++j) {
+    __m512 a = acc[0][j];
+    for (int u = 1; u < U; ++u) a = _mm512_add_ps(a, acc[u][j]);
+    out[j] = _mm512_reduce_add_ps(a);
+  }
+}
+
+template <typename W, __m512 (*Load16)(const W*, __mmask16)>
+void dot_float(const W* w, int n, const float* x, size_t xs, int nx, float* out) {
+  switch (nx) {
+    case 1:
+      return dot_float_rows<W, Load16, 1>(w, n, x, xs, out);
+    case 2:
+      return dot_float_rows<W, Load16, 2>(w, n, x, xs, out);
+    case 3:
+      return dot_float_rows<W, Load16, 3>(w, n, x, xs, out);
+    default:
+      return dot_float_rows<W, Load16, 4>(w, n, x, xs, out);
+  }
+}
+
 }  // namespace
 
 const DotKernels& avx512vnni_shifted_kernels() {
@@ -307,6 +362,8 @@ const DotKernels& avx512vnni_shifted_kernels() {
     t.int8 = dot_int8;
     t.q6 = dot_q6;
     t.ternary2_4rows = ternary2_4rows;
+    t.f32 = dot_float<float, load_f32x16>;
+    t.bf16 = dot_float<uint16_t, load_bf16x16>;
     return t;
   }();
   return k;

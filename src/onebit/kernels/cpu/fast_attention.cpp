@@ -56,9 +56,7 @@ void attention_forward(float* y, float* lse, const float* q, const float* k, con
     for (int i = 0; i < rows; ++i) {
       float* p = P + (size_t)i * cols;
       const int n = r0 + i + 1;
-      float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-      for (int j = 0; j < n; ++j) mx = std::max(mx, p[j]);
+      const float mx = vmax(p, (size_t)n, -INFINITY);
       float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
       for (int j = 0; j < n; ++j) {

@@ -13,9 +13,7 @@ namespace onebit::kernels::cpu {
 namespace {
 
 inline void quant_row(float* o, const float* x, int C) {
-  float m = 0.0f;
-#pragma omp simd reduction(max : m)
-  for (int c = 0; c < C; ++c) m = std::max(m, std::fabs(x[c]));
+  const float m = vmax_abs(x, (size_t)C, 0.0f);
   const float s = 127.0f / std::max(m, 1e-5f);
   // A true division (not * (1/s)) keeps xq/s bitwise equal to the reference formula.
 #pragma omp simd

@@ -34,8 +34,7 @@ double reduce(const float* w, size_t n, Red op, float center) {
 #pragma omp simd reduction(+ : s)
         for (size_t i = b; i < e; ++i) s += std::fabs(w[i] - center);
       } else {
-#pragma omp simd reduction(max : s)
-        for (size_t i = b; i < e; ++i) s = std::max(s, std::fabs(w[i]));
+        s = vmax_abs(w + b, e - b, s);
       }
       acc = op == Red::MaxAbs ? std::max(acc, (double)s) : acc + s;
     }

@@ -19,9 +19,7 @@ double cross_entropy(float* logits, float* losses, const int32_t* targets, int N
         if (want_grad) std::fill(l, l + V, 0.0f);
         continue;
       }
-      float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-      for (int v = 0; v < V; ++v) mx = std::max(mx, l[v]);
+      const float mx = vmax(l, (size_t)V, -INFINITY);
       const float target_logit = l[tgt];
       float sum = 0.0f;
       if (want_grad) {  // keep exp(l - max) in place: one exp per logit

@@ -3,6 +3,8 @@
 // vectorize without -ffast-math). exp: Cody-Waite range reduction + degree-6 polynomial, ~2 ulp.
 #include <algorithm>
 #include <bit>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 namespace onebit::kernels::cpu {
@@ -30,6 +32,31 @@ inline float vexp(float x) {
 // the loops of the weight and activation quantizers that used std::clamp(__builtin_roundevenf(..)) ran
 // one element at a time.
 inline float vround_clamp(float x, float lo, float hi) { return std::min(std::max(__builtin_rintf(x), lo), hi); }
+
+// std::max folded over f(p[0]), ..., f(p[n-1]) starting from init (NaN elements are skipped, as std::max
+// skips them), in 32 lanes that gcc 12 turns into two vmaxps chains: it leaves `#pragma omp simd
+// reduction(max : m)` over std::max a scalar vmaxss chain, one element per 4 cycles (in the training
+// step's cross-entropy that was three quarters of its time). The maximum of a set does not depend on
+// the order, so the value is the scalar fold's (up to the sign of a zero maximum, which no caller sees).
+template <typename F>
+inline float vmax_fold(const float* p, size_t n, float init, F f) {
+  constexpr int L = 32;
+  float m[L];
+  for (int j = 0; j < L; ++j) m[j] = init;
+  size_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int j = 0; j < L; ++j) m[j] = std::max(m[j], f(p[i + j]));
+  float r = init;
+  for (int j = 0; j < L; ++j) r = std::max(r, m[j]);
+  for (; i < n; ++i) r = std::max(r, f(p[i]));
+  return r;
+}
+inline float vmax(const float* p, size_t n, float init) {
+  return vmax_fold(p, n, init, [](float x) { return x; });
+}
+inline float vmax_abs(const float* p, size_t n, float init) {
+  return vmax_fold(p, n, init, [](float x) { return std::fabs(x); });
+}
 
 inline float vsigmoid(float x) { return 1.0f / (1.0f + vexp(-x)); }
 

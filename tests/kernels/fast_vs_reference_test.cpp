@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -420,6 +421,34 @@ TEST(FastVsReference, VexpAgainstExp) {
   EXPECT_TRUE(std::isnan(cpu::vexp(NAN)));
   EXPECT_EQ(cpu::vexp(-INFINITY), cpu::vexp(-87.3f));
   EXPECT_EQ(cpu::vexp(INFINITY), cpu::vexp(88.3f));
+}
+
+// vmax / vmax_abs (vec_math.h), the max folds of cross-entropy, attention and the absmax quantizers:
+// the value of the plain std::max fold at every length around the 32-lane blocks, with NaNs (skipped
+// by both), infinities and the maximum in the tail or in a block.
+TEST(FastVsReference, VmaxFoldsAreTheStdMaxFold) {
+  const uint64_t s = seed();
+  SCOPED_TRACE(s);
+  std::mt19937_64 g(s);
+  for (size_t n : {size_t(0), size_t(1), size_t(31), size_t(32), size_t(33), size_t(64), size_t(95), size_t(32001)}) {
+    for (int trial = 0; trial < 6; ++trial) {
+      Vec x = randn<float>(n, s + 97 * n + trial, 10.0);
+      if (n > 0 && trial == 1) x[g() % n] = NAN;
+      if (n > 0 && trial == 2) x[n - 1] = 1000.0f;  // the maximum in the tail
+      if (n > 0 && trial == 3) x[g() % n] = -INFINITY;
+      if (n > 0 && trial == 4) x[g() % n] = INFINITY;
+      if (n > 0 && trial == 5) x[0] = NAN;
+      float want = -INFINITY, want_abs = 0.0f;
+      for (float v : x) {
+        want = std::max(want, v);
+        want_abs = std::max(want_abs, std::fabs(v));
+      }
+      EXPECT_EQ(std::bit_cast<uint32_t>(cpu::vmax(x.data(), n, -INFINITY)), std::bit_cast<uint32_t>(want))
+          << "n=" << n << " trial " << trial;
+      EXPECT_EQ(std::bit_cast<uint32_t>(cpu::vmax_abs(x.data(), n, 0.0f)), std::bit_cast<uint32_t>(want_abs))
+          << "n=" << n << " trial " << trial;
+    }
+  }
 }
 
 TEST(FastVsReference, GatedActivations) {

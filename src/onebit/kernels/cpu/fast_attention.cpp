@@ -17,18 +17,13 @@
 #include <vector>
 
 #include "onebit/kernels/cpu/fast.h"
+#include "onebit/kernels/cpu/scratch.h"
 #include "onebit/kernels/cpu/thread_pool.h"
 #include "onebit/kernels/cpu/vec_math.h"
 
 namespace onebit::kernels::cpu {
 namespace {
 constexpr int kRows = 64;
-
-// The calling thread's scratch of at least n floats (reused across calls; a [kRows, T] tile).
-float* scratch(std::vector<float>& s, size_t n) {
-  if (s.size() < n) s.resize(n);
-  return s.data();
-}
 }  // namespace
 
 void attention_forward(float* y, float* lse, const float* q, const float* k, const float* v, int B, int T, int H,
@@ -51,7 +46,7 @@ void attention_forward(float* y, float* lse, const float* q, const float* k, con
     const int r0 = tile * kRows, rows = std::min(kRows, T - r0);
     const int cols = r0 + rows;  // keys 0..cols-1 are visible to some row of this tile
     static thread_local std::vector<float> buf;
-    float* P = scratch(buf, (size_t)rows * cols);
+    float* P = aligned_scratch(buf, (size_t)rows * cols);  // a [kRows, T] tile
     gemm_serial(false, true, rows, cols, hd, scale, qb + (size_t)r0 * ldq, ldq, kb, ldk, 0.0f, P, cols);
     for (int i = 0; i < rows; ++i) {
       float* p = P + (size_t)i * cols;
@@ -89,7 +84,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dy, const 
     const int b = (int)(item / KV), kh = (int)(item % KV);
     static thread_local std::vector<float> buf;
     const int max_rows = std::min(kRows, T);
-    float* P = scratch(buf, 2 * (size_t)max_rows * T);
+    float* P = aligned_scratch(buf, 2 * (size_t)max_rows * T);
     float* dS = P + (size_t)max_rows * T;
     const float* kb = k + (size_t)b * T * ldk + (size_t)kh * hd;
     const float* vb = v + (size_t)b * T * ldk + (size_t)kh * hd;

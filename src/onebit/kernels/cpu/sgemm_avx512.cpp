@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "onebit/core/error.h"
+#include "onebit/kernels/cpu/scratch.h"
 #include "onebit/kernels/cpu/sgemm_plan.h"
 #include "onebit/kernels/cpu/thread_pool.h"
 
@@ -136,13 +137,6 @@ void pack_b_panel(bool tb, const float* B, int ldb, int p0, int kc, int j0, int 
     pack_rows(B + (size_t)p0 * ldb + j0, ldb, NR, nr, kc, Bp);
 }
 
-// Grows only: resizing down and up again would zero-fill the regrown part on every call (the packs write
-// every float they later read), which cost ~1% of a training step in memset.
-float* aligned(std::vector<float>& v, size_t n) {
-  if (v.size() < n + 16) v.resize(n + 16);
-  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t(63));
-}
-
 // Calls f(i) for i in [0, n): over the pool when `parallel`, else inline.
 template <typename F>
 void run(bool parallel, int64_t n, F&& f) {
@@ -177,8 +171,8 @@ void sgemm_avx512(bool ta, bool tb, int M, int N, int K, float alpha, const floa
         const SgemmChunk ch = plan.chunk(kci, mci, nci);
         const int i0 = ch.ip0 * MR, nrows = std::min(M - i0, ch.mpanels * MR);
         const int j0 = ch.jp0 * NR, ncols = std::min(N - j0, ch.npanels * NR);
-        float* Ap = aligned(abuf, (size_t)ch.kblocks * ch.mpanels * a_panel);
-        float* Bp = aligned(bbuf, (size_t)ch.kblocks * ch.npanels * b_panel);
+        float* Ap = aligned_scratch(abuf, (size_t)ch.kblocks * ch.mpanels * a_panel);
+        float* Bp = aligned_scratch(bbuf, (size_t)ch.kblocks * ch.npanels * b_panel);
         // Both operands of the chunk, packed once by all threads together: no barrier per K block afterwards.
         const int64_t apanels = (int64_t)ch.kblocks * ch.mpanels, panels = apanels + (int64_t)ch.kblocks * ch.npanels;
         auto pack = [&](int64_t lo, int64_t hi) {
@@ -199,7 +193,7 @@ void sgemm_avx512(bool ta, bool tb, int M, int N, int K, float alpha, const floa
           pack(0, panels);
         // Segment s > 0 sums into partial s (nrows x ncols); the last task to finish a tile adds the partials to C
         // in segment order, so every element's sum has the same order whichever threads ran the segments.
-        float* P = ch.segments > 1 ? aligned(pbuf, (size_t)(ch.segments - 1) * nrows * ncols) : nullptr;
+        float* P = ch.segments > 1 ? aligned_scratch(pbuf, (size_t)(ch.segments - 1) * nrows * ncols) : nullptr;
         const auto finished = std::make_unique<std::atomic<int>[]>((size_t)ch.mparts * ch.nparts);
         const float beta_chunk = kci == 0 ? beta : 1.0f;
         float* Cc = C + (size_t)i0 * ldc + j0;

@@ -15,6 +15,7 @@
 
 #include "onebit/core/error.h"
 #include "onebit/kernels/cpu/act_codes.h"
+#include "onebit/kernels/cpu/scratch.h"
 #include "onebit/kernels/cpu/thread_pool.h"
 
 #if defined(__x86_64__)
@@ -25,11 +26,6 @@ namespace onebit::kernels::cpu {
 namespace {
 
 constexpr int MR = 8, NR = 32, MC = 64;
-
-uint8_t* aligned_bytes(std::vector<uint8_t>& v, size_t n) {
-  v.resize(n + 64);
-  return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t(63));
-}
 
 #if defined(__x86_64__)
 // acc += u8 x s8 dot products of 4, in place (GCC 12 otherwise copies and spills the accumulators of
@@ -143,7 +139,7 @@ void ternary_gemm(float* y, const float* xq, int N, const TernaryPack& p) {
   static thread_local std::vector<float> rbuf;
   const int mpanels = (N + MR - 1) / MR;
   const size_t apanel = (size_t)p.kpad * MR;
-  uint8_t* U = aligned_bytes(ubuf, mpanels * apanel);
+  uint8_t* U = aligned_scratch(ubuf, mpanels * apanel);
   rbuf.assign((size_t)mpanels * MR, 0.0f);
   float* rs = rbuf.data();
   parallel_for(mpanels, [&](int64_t ip) {

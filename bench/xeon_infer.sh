@@ -14,7 +14,10 @@
 # per engine, each after its own warm-up], XEON_PHASES ["main bf16 tq1", below], XEON_DEADLINE_S
 # [540], CPU_TAG [intel-xeon], RESULT_SUFFIX [""], PEER_DIR [.peer], ONEBIT_BUILD_DIR [build-xeon],
 # WORK [/tmp/onebit-xeon-infer]; MAIN_MODELS, BF16_MODELS, TQ1_MODELS [MODELS] give one phase other models
-# (the GGUF files are exported by phase main: TQ1_MODELS must be among its models).
+# (the GGUF files are exported by phase main: TQ1_MODELS must be among its models); MAIN_HEADS ["int8"]:
+# onebit's LM heads in phase main ("int8 bf16" measures both there, beside the peers, with no bf16
+# phase); MAIN_BITNET [1]: 0 leaves bitnet.cpp's I2_S out of phase main (on the 2B-4T shape it takes
+# about 2.5 of the call's minutes, so that shape's TQ2_0, TQ1_0 and both heads fit one call without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
@@ -85,9 +88,11 @@ phases_run=0
 for p in ${XEON_PHASES:-main bf16 tq1}; do
   case $p in
     main) if ((peers_ok)); then
-            phase main TYPES=tq2_0 EXPORT_TYPES="tq2_0 tq1_0" ONEBIT_LM_HEAD=int8 BITNET_CPP_DIR="$PEER_DIR/bitnet.cpp"
+            bitnet=$PEER_DIR/bitnet.cpp
+            [[ ${MAIN_BITNET:-1} == 1 ]] || bitnet=
+            phase main TYPES=tq2_0 EXPORT_TYPES="tq2_0 tq1_0" ONEBIT_LM_HEAD="${MAIN_HEADS:-int8}" BITNET_CPP_DIR="$bitnet"
           else
-            phase main TYPES= EXPORT_TYPES= ONEBIT_LM_HEAD=int8 BITNET_CPP_DIR=
+            phase main TYPES= EXPORT_TYPES= ONEBIT_LM_HEAD="${MAIN_HEADS:-int8}" BITNET_CPP_DIR=
           fi ;;
     bf16) phase bf16 TYPES= EXPORT_TYPES= ONEBIT_LM_HEAD=bf16 BITNET_CPP_DIR= ;;
     tq1) ((peers_ok)) && phase tq1 TYPES=tq1_0 ONEBIT_LM_HEAD= BITNET_CPP_DIR= ;;

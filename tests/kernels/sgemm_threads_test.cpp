@@ -56,8 +56,13 @@ void check_shape(const Shape& s, bool ta, bool tb, uint64_t seed) {
   std::mt19937_64 g(seed);
   const float alpha = std::uniform_real_distribution<float>(-2.0f, 2.0f)(g);
   const float beta = g() % 3 == 0 ? 0.0f : std::uniform_real_distribution<float>(-1.5f, 1.5f)(g);
-  const int lda = ta ? s.M : s.K, ldb = tb ? s.K : s.N, ldc = s.N + (int)(g() % 5);  // ldc > N too
-  const Vec A = randn<float>((size_t)s.M * s.K, seed + 1), B = randn<float>((size_t)s.K * s.N, seed + 2);
+  // Leading dimensions above the minimum too: op(A) = A's full row panels are read in place with lda.
+  const int lda = (ta ? s.M : s.K) + (int)(g() % 4), ldb = tb ? s.K : s.N, ldc = s.N + (int)(g() % 5);
+  Vec A = randn<float>((size_t)(ta ? s.K : s.M) * lda, seed + 1);
+  const Vec B = randn<float>((size_t)s.K * s.N, seed + 2);
+  const int a_rows = ta ? s.K : s.M, a_cols = ta ? s.M : s.K;
+  for (int i = 0; i < a_rows; ++i)  // a read of the padding would make NaNs
+    for (int j = a_cols; j < lda; ++j) A[(size_t)i * lda + j] = NAN;
   Vec C0 = randn<float>((size_t)s.M * ldc, seed + 3);
   if (beta == 0.0f) std::fill(C0.begin(), C0.end(), NAN);  // BLAS semantics: C is not read
   // The reference in double; the same on |A|, |B|, |C| bounds each element's rounding error.

@@ -8,7 +8,8 @@
 #                                       PEER_STEPS, CPU_TAG)
 # onebit: median time per step from metrics.jsonl, excluding the first WARMUP steps.
 # torch:  each peer run times PEER_STEPS steps after its own warm-up, eager then compiled (compilation is
-#         not timed); it is run PEER_RUNS times and the median of the runs is reported for each mode.
+#         not timed); it is run PEER_RUNS times and the median of the runs is reported for each mode, with
+#         onebit's ratio to that median and to the fastest run.
 # Writes bench/results/train_throughput_<CPU_TAG>.json (CPU_TAG defaults to one made from the CPU model
 # name) and prints a table with the ratios.
 set -euo pipefail
@@ -85,23 +86,28 @@ for t in map(int, threads.split()):
             r[key] = None
             continue
         ms = statistics.median(row["ms_step"] for row in mine)
-        r[key] = {"ms_step_median_of_runs": ms, "tok_s": tokens / ms * 1e3, "runs": mine}
+        fastest = min(row["ms_step"] for row in mine)
+        r[key] = {"ms_step_median_of_runs": ms, "ms_step_fastest_run": fastest, "tok_s": tokens / ms * 1e3,
+                  "runs": mine}
         r[f"speedup_over_{key}"] = ms / ob_ms
+        # The peer's runs spread widely on a shared machine: the ratio against its fastest run too, the
+        # figure to quote where the target must hold run for run.
+        r[f"speedup_over_{key}_fastest_run"] = fastest / ob_ms
     res["by_threads"].append(r)
 json.dump(res, open(out + ".tmp", "w"), indent=1)
 import os; os.replace(out + ".tmp", out)
 print(f"{cpu}, {res['date_utc']} UTC")
-print(f"{'threads':>8}{'trainer':>15}{'ms/step':>10}{'tokens/s':>10}{'onebit is':>12}   load avg")
+print(f"{'threads':>8}{'trainer':>15}{'ms/step':>10}{'tokens/s':>10}{'onebit is':>12}{'vs fastest run':>16}   load avg")
 for r in res["by_threads"]:
     t = r["threads"]
-    print(f"{t:8}{'onebit':>15}{r['onebit']['ms_step_median']:10.0f}{r['onebit']['tok_s']:10.0f}{'':12}   "
+    print(f"{t:8}{'onebit':>15}{r['onebit']['ms_step_median']:10.0f}{r['onebit']['tok_s']:10.0f}{'':28}   "
           f"{r['loadavg_before']} -> {r['loadavg_after']}")
     for key, label in (("torch_eager", "torch eager"), ("torch_compile", "torch.compile")):
         if r[key] is None:
             print(f"{t:8}{label:>15}    failed (see the peer's output above)")
             continue
         print(f"{t:8}{label:>15}{r[key]['ms_step_median_of_runs']:10.0f}{r[key]['tok_s']:10.0f}"
-              f"{r['speedup_over_' + key]:11.2f}x")
+              f"{r['speedup_over_' + key]:11.2f}x{r['speedup_over_' + key + '_fastest_run']:15.2f}x")
 print("targets: >= 1.5x torch eager, >= 1.2x torch.compile")
 print(f"wrote {out}")
 PY

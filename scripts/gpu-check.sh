@@ -13,6 +13,10 @@
 # (ATTENTION_VERSIONS, default "auto v2 v3 v4"; CONFIGS, default "125m 0.3b").
 # ONEBIT_GPU_CHECK=xeon-infer uses no GPU: bench/xeon_infer.sh, issue 16's CPU inference rows (onebit vs
 # llama.cpp and bitnet.cpp) on this machine's Xeon; carry .deps and .peer (bench/build_peer_binaries.sh).
+# ONEBIT_GPU_CHECK=xeon-train uses no GPU either: issue 13's CPU training rows on the Xeon, a CPU-only build of
+# `onebit` then bench/train_throughput.sh against the PyTorch peer (eager and torch.compile) at 2 threads and
+# every core (THREADS, PEER_RUNS [2], CPU_TAG [intel-xeon] as that script takes them; the peer from
+# ../shared/bench or .peer/); the result JSON and the log go to $OUT.
 # On an image without a package registry, run scripts/fetch-device-deps.sh first and carry .deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +41,24 @@ if [ "${ONEBIT_GPU_CHECK:-all}" = xeon-infer ]; then  # its own logs and results
   trap - EXIT
   rm -rf "$out"
   OUT=$final_out exec bash bench/xeon_infer.sh
+fi
+if [ "${ONEBIT_GPU_CHECK:-all}" = xeon-train ]; then
+  trap - EXIT
+  rm -rf "$out"
+  peer=../shared/bench/peer_torch_bitnet.py
+  [ -f "$peer" ] || peer=.peer/peer_torch_bitnet.py
+  lscpu -e=CPU,CORE,SOCKET,NODE 2>/dev/null | tee "$final_out/xeon-train-cpus.txt" | head -n 3
+  cmake -S . -B build-xeon -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=OFF -DONEBIT_BUILD_TESTS=OFF \
+    -DONEBIT_BUILD_BENCH=OFF > "$final_out/xeon-train-build.log" 2>&1 &&
+    cmake --build build-xeon -j "$(nproc)" --target onebit >> "$final_out/xeon-train-build.log" 2>&1 ||
+    { grep -E "error|FAILED" "$final_out/xeon-train-build.log" | head -n 30; exit 1; }
+  tag=${CPU_TAG:-intel-xeon}
+  status=0
+  THREADS="${THREADS:-2 $(nproc)}" PEER_RUNS="${PEER_RUNS:-2}" PYTHON="${PYTHON:-python3}" PEER=$peer CPU_TAG=$tag \
+    ONEBIT_BINARY=build-xeon/src/cli/onebit bash bench/train_throughput.sh 2>&1 |
+    tee "$final_out/xeon-train.log" | grep -vE "it/s|step/s|^\[onebit info\]|[Ww]arn" | tail -n 12 || status=1
+  cp "bench/results/train_throughput_$tag.json" "$final_out/" 2>/dev/null || status=1
+  exit "$status"
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON \

@@ -52,10 +52,7 @@ fi
 bash bench/check_peer_binaries.sh "$PEER_DIR" || { echo "xeon-infer: the peer binaries fail their check: onebit's rows only"; peers_ok=0; }
 
 since "building onebit ($build, CPU only)"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=OFF -DONEBIT_BUILD_TESTS=OFF \
-  -DONEBIT_BUILD_BENCH=OFF > "$OUT/xeon-build.log" 2>&1 || { tail -n 30 "$OUT/xeon-build.log"; exit 1; }
-cmake --build "$build" -j "$(nproc)" --target onebit >> "$OUT/xeon-build.log" 2>&1 ||
-  { grep -E "error|FAILED" "$OUT/xeon-build.log" | head -n 30; exit 1; }
+bash bench/build_cpu_onebit.sh "$build" "$OUT/xeon-build.log" || exit 1
 since "built $build/src/cli/onebit"
 
 # The work in the order it matters, each phase adding its rows to the same result

@@ -42,16 +42,15 @@ if [ "${ONEBIT_GPU_CHECK:-all}" = xeon-infer ]; then  # its own logs and results
   rm -rf "$out"
   OUT=$final_out exec bash bench/xeon_infer.sh
 fi
+# The peer trainer for the side-by-side benchmarks: ../shared/bench, or .peer/ where the checkout
+# travelled without ../shared (the device copies only the working tree).
+peer=../shared/bench/peer_torch_bitnet.py
+[ -f "$peer" ] || peer=.peer/peer_torch_bitnet.py
 if [ "${ONEBIT_GPU_CHECK:-all}" = xeon-train ]; then
   trap - EXIT
   rm -rf "$out"
-  peer=../shared/bench/peer_torch_bitnet.py
-  [ -f "$peer" ] || peer=.peer/peer_torch_bitnet.py
   lscpu -e=CPU,CORE,SOCKET,NODE 2>/dev/null | tee "$final_out/xeon-train-cpus.txt" | head -n 3
-  cmake -S . -B build-xeon -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=OFF -DONEBIT_BUILD_TESTS=OFF \
-    -DONEBIT_BUILD_BENCH=OFF > "$final_out/xeon-train-build.log" 2>&1 &&
-    cmake --build build-xeon -j "$(nproc)" --target onebit >> "$final_out/xeon-train-build.log" 2>&1 ||
-    { grep -E "error|FAILED" "$final_out/xeon-train-build.log" | head -n 30; exit 1; }
+  bash bench/build_cpu_onebit.sh build-xeon "$final_out/xeon-train-build.log" || exit 1
   tag=${CPU_TAG:-intel-xeon}
   status=0
   THREADS="${THREADS:-2 $(nproc)}" PEER_RUNS="${PEER_RUNS:-2}" PYTHON="${PYTHON:-python3}" PEER=$peer CPU_TAG=$tag \
@@ -64,10 +63,6 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90a 2>&1 | tee "$out/configure.log"
 status=0
-# The peer trainer for the side-by-side GPU benchmark: ../shared/bench, or .peer/ where the checkout
-# travelled without ../shared (the device copies only the working tree).
-peer=../shared/bench/peer_torch_bitnet.py
-[ -f "$peer" ] || peer=.peer/peer_torch_bitnet.py
 gpu_tests="cuda_kernels_test cuda_ops_test cuda_model_test cuda_train_test"
 # The NCCL data-parallel tests (one GPU: a world of one forced onto NCCL; two GPUs where visible),
 # where the configure found NCCL.

@@ -56,7 +56,7 @@ void check_shape(const Shape& s, bool ta, bool tb, uint64_t seed) {
   std::mt19937_64 g(seed);
   const float alpha = std::uniform_real_distribution<float>(-2.0f, 2.0f)(g);
   const float beta = g() % 3 == 0 ? 0.0f : std::uniform_real_distribution<float>(-1.5f, 1.5f)(g);
-  // Leading dimensions above the minimum too: op(A) = A's full row panels are read in place with lda.
+  // A's leading dimension above the minimum too, its padding NaN: the packs must step by lda, not by K or M.
   const int lda = (ta ? s.M : s.K) + (int)(g() % 4), ldb = tb ? s.K : s.N, ldc = s.N + (int)(g() % 5);
   Vec A = randn<float>((size_t)(ta ? s.K : s.M) * lda, seed + 1);
   const Vec B = randn<float>((size_t)s.K * s.N, seed + 2);

@@ -206,6 +206,49 @@ TEST(CudaAttention, VersionComesFromTheEnvironmentVariable) {
   }
 }
 
+// dv written at a row stride (the fused Q/K/V gradient's last column block): every generation, with
+// and without dropout, and the generic kernels (head_dim 48) write the same bits as the contiguous
+// call into the block and nothing outside it (the other columns keep a planted NaN pattern).
+TEST(CudaAttention, StridedDvIsTheContiguousDvInItsColumnBlock) {
+  ONEBIT_REQUIRE_GPU();
+  for (const int hd : {64, 128, 48}) {
+    const AttentionInputs in{2, 203, 4, 2, hd, test_seed() + (uint64_t)hd};
+    const int w = in.KV * hd, ld = w + 3 * 8, rows = in.B * in.T;
+    const AttentionKernels versions[] = {AttentionKernels::V1, AttentionKernels::V2, AttentionKernels::V3,
+                                         AttentionKernels::V4};
+    for (const AttentionKernels version : versions) {
+      if (hd == 48 && version != AttentionKernels::V2) continue;  // one generic kernel for every version
+      for (const float p : {0.0f, 0.15f}) {
+        SCOPED_TRACE(::testing::Message() << "seed " << in.seed << " hd " << hd << " "
+                                          << attention_kernels_name(version) << " dropout " << p);
+        const auto want = in.run(version, p);
+        Context ctx;
+        DevBf16 o(in.nq), dq(in.nq), dk(in.nk), dv_wide((size_t)rows * ld);
+        Dev<float> lse((size_t)in.B * in.H * in.T);
+        const std::vector<bf16> planted((size_t)rows * ld, bf16{0x7fc1});  // a NaN bit pattern
+        dv_wide.put(planted);
+        attention_forward(ctx, o.get(), lse.get(), in.q.get(), in.k.get(), in.v.get(), in.B, in.T, in.H, in.KV, hd, p,
+                          in.seed, version);
+        attention_backward(ctx, dq.get(), dk.get(), dv_wide.get() + 16, in.dy.get(), in.q.get(), in.k.get(),
+                           in.v.get(), o.get(), lse.get(), in.B, in.T, in.H, in.KV, hd, p, in.seed, version, ld);
+        EXPECT_EQ(dq.take_f32(), want[2]);
+        EXPECT_EQ(dk.take_f32(), want[3]);
+        const auto wide = dv_wide.take();
+        size_t bad = 0;
+        for (int r = 0; r < rows; ++r)
+          for (int c = 0; c < ld; ++c) {
+            const bf16 got = wide[(size_t)r * ld + c];
+            const bool inside = c >= 16 && c < 16 + w;
+            const bool ok = inside ? to_float(got) == want[4][(size_t)r * w + c - 16] : got.bits == 0x7fc1;
+            bad += !ok;
+          }
+        EXPECT_EQ(bad, 0u) << "elements of the strided dv that differ from the contiguous call or were written "
+                              "outside the block";
+      }
+    }
+  }
+}
+
 TEST(CudaAttention, RejectsHeadDimsAboveTheGenericLimit) {
   ONEBIT_REQUIRE_GPU();
   Context ctx;

@@ -10,10 +10,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <vector>
 
 #include "cuda_test_util.h"
 #include "onebit/kernels/backend.h"
+#include "onebit/model/network.h"
 #include "onebit/model/transformer.h"
 #include "onebit/train/adamw.h"
 
@@ -112,6 +114,48 @@ TEST_P(CudaModel, MatchesTheCpuBackendWithDropout) {
   flash.dropout = generic.dropout = 0.2f;
   compare_with_cpu(flash, {GetParam(), 8.0f}, 2, 80);
   compare_with_cpu(generic, {GetParam(), 8.0f}, 3, 37);
+}
+
+// The fused Q/K/V and gate/up backward (the CUDA default) against the unfused one on the same GPU: the
+// loss is the same bits (the forward is shared) and every gradient agrees to bf16 rounding (the fused
+// dx is one product rounded once; the unfused adds two more products into the rounded bf16 sum).
+TEST_P(CudaModel, FusedProjectionsMatchTheUnfusedBackward) {
+  ONEBIT_REQUIRE_GPU();
+  auto& ops = kernels::cuda_ops();
+  for (const bool sub_ln : {true, false}) {
+    auto cfg = test_config(128, 2, 1);  // hd 64, GQA: kvd 64, ff 264
+    cfg.sub_ln = sub_ln;
+    cfg.dropout = sub_ln ? 0.0f : 0.1f;
+    const uint64_t s = test_seed();
+    SCOPED_TRACE(::testing::Message() << "seed " << s << " sub_ln " << sub_ln << " phase " << (int)GetParam());
+    const Batch b = random_batch(2, 80, cfg.vocab_size, s + 1);
+    double loss[2];
+    std::vector<float> g[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      model::Network<float, kernels::bf16> net(cfg, ops);
+      if (fused == 0 && std::getenv("ONEBIT_CUDA_FUSED_PROJECTIONS") == nullptr) {
+        EXPECT_TRUE(net.fused_projections()) << "the CUDA backend fuses by default";
+      }
+      net.set_fused_projections(fused == 1);
+      net.init_weights(s);
+      net.set_quant_state({GetParam(), 8.0f});
+      net.set_dropout_seed(s + 2);
+      net.zero_grad();
+      loss[fused] = net.forward(b.tokens.data(), b.targets.data(), 2, 80);
+      net.backward(1.0f);
+      g[fused].resize(net.num_params());
+      ops.download(g[fused].data(), net.grads(), g[fused].size());
+      if (fused == 1) {
+        EXPECT_EQ(loss[1], loss[0]) << "loss";
+        for (const auto& p : net.layout().info) {
+          double ratio = 0;
+          const double c = cosine(g[0].data() + p.offset, g[1].data() + p.offset, p.numel, &ratio);
+          EXPECT_GE(c, 0.999) << p.name;
+          EXPECT_NEAR(ratio, 1.0, 0.01) << p.name;
+        }
+      }
+    }
+  }
 }
 
 TEST(CudaModelInvariants, DeterministicAndCheckpointingChangesNothing) {

@@ -76,6 +76,37 @@ TEST(CudaGatedAct, ForwardAndBackwardMatchReference) {
   }
 }
 
+// The fused gate/up gradient's two column blocks: gated_act_backward_rows writes, row by row, the bits
+// gated_act_backward writes contiguously, and nothing else; odd widths take the scalar kernel.
+TEST(CudaGatedAct, RowStridedBackwardIsTheContiguousOneInItsBlocks) {
+  ONEBIT_REQUIRE_GPU();
+  Context ctx;
+  for (const int C : {2048, 104, 37}) {
+    for (const GatedAct act : {GatedAct::SwiGLU, GatedAct::ReLU2, GatedAct::GELU}) {
+      const uint64_t s = test_seed() + C;
+      SCOPED_TRACE(::testing::Message() << "seed " << s << " C " << C << " act " << (int)act);
+      const int N = 77, ld = 2 * C + (C % 8 == 0 ? 8 : 3);
+      const size_t n = (size_t)N * C;
+      const auto g = bf16_exact(randn(n, s, 3.0)), u = bf16_exact(randn(n, s + 1)), d = bf16_exact(randn(n, s + 2));
+      DevBf16 dg(g), du(u), dd(d), dgate(n), dup(n), wide((size_t)N * ld);
+      const std::vector<bf16> planted((size_t)N * ld, bf16{0x7fc1});
+      wide.put(planted);
+      gated_act_backward(ctx, dgate.get(), dup.get(), dd.get(), dg.get(), du.get(), n, act);
+      gated_act_backward_rows(ctx, wide.get(), wide.get() + C, ld, dd.get(), dg.get(), du.get(), N, C, act);
+      const auto wg = dgate.take(), wu = dup.take(), got = wide.take();
+      size_t bad = 0;
+      for (int r = 0; r < N; ++r)
+        for (int c = 0; c < ld; ++c) {
+          const uint16_t expect = c < C       ? wg[(size_t)r * C + c].bits
+                                  : c < 2 * C ? wu[(size_t)r * C + c - C].bits
+                                              : uint16_t{0x7fc1};
+          bad += got[(size_t)r * ld + c].bits != expect;
+        }
+      EXPECT_EQ(bad, 0u) << "elements that differ from the contiguous call or lie outside the blocks";
+    }
+  }
+}
+
 TEST(CudaResidual, DropoutMaskIsTheSharedOneAndValuesMatch) {
   ONEBIT_REQUIRE_GPU();
   const size_t n = 200011;

@@ -103,6 +103,48 @@ TEST(CudaFused, QkNormRopeBackwardRotatesBackThenNormBackwardAndOverwritesDx) {
   }
 }
 
+// dx at a token row stride (a column block of the fused Q/K/V gradient): the contiguous call's bits in
+// the block, the planted values elsewhere untouched, dw the same.
+TEST(CudaFused, QkNormRopeBackwardWritesDxAtARowStride) {
+  ONEBIT_REQUIRE_GPU();
+  for (const int hd : {16, 64, 128}) {
+    const uint64_t s = test_seed() + 11 * hd;
+    SCOPED_TRACE(::testing::Message() << "seed " << s << " hd " << hd);
+    const int B = 2, T = 31, H = 3, N = B * T * H, width = H * hd, ld = width + 5 * 8 + hd, col = 24;
+    const auto x = bf16_exact(randn((size_t)N * hd, s)), w = randn(hd, s + 1, 0.2, 1.0);
+    const auto g = bf16_exact(randn((size_t)N * hd, s + 2));
+    std::vector<float> tmp(x.size()), r(N);
+    ref::rmsnorm_forward<float>(tmp.data(), nullptr, r.data(), x.data(), w.data(), N, hd, 1e-6f);
+    const Tables tb = rope_tables(T, hd);
+    Context ctx;
+    DevBf16 dxin(x), dense((size_t)N * hd), wide((size_t)B * T * ld);
+    Dev<float> dwt(hd), drstd(N), dc(tb.cos.size()), ds(tb.sin.size()), dw1(hd), dw2(hd);
+    dwt.put(w);
+    drstd.put(r);
+    dc.put(tb.cos);
+    ds.put(tb.sin);
+    const std::vector<bf16> planted((size_t)B * T * ld, bf16{0x7fc1});
+    wide.put(planted);
+    dw1.put(std::vector<float>(hd, 0.0f));
+    dw2.put(std::vector<float>(hd, 0.0f));
+    DevBf16 g1(g), g2(g);  // the backward may rotate its input in place
+    qk_norm_rope_backward(ctx, dense.get(), dw1.get(), g1.get(), dxin.get(), dwt.get(), drstd.get(), dc.get(), ds.get(),
+                          B, T, H, hd);
+    qk_norm_rope_backward(ctx, wide.get() + col, dw2.get(), g2.get(), dxin.get(), dwt.get(), drstd.get(), dc.get(),
+                          ds.get(), B, T, H, hd, ld);
+    EXPECT_EQ(dw1.take(), dw2.take());
+    const auto want = dense.take(), got = wide.take();
+    size_t bad = 0;
+    for (int t = 0; t < B * T; ++t)
+      for (int c = 0; c < ld; ++c) {
+        const bool inside = c >= col && c < col + width;
+        const uint16_t expect = inside ? want[(size_t)t * width + c - col].bits : uint16_t{0x7fc1};
+        bad += got[(size_t)t * ld + c].bits != expect;
+      }
+    EXPECT_EQ(bad, 0u) << "elements that differ from the contiguous call or lie outside the block";
+  }
+}
+
 TEST(CudaFused, GatedActivationWithInt8QuantizationOfItsF32Value) {
   ONEBIT_REQUIRE_GPU();
   Context ctx;

@@ -352,6 +352,51 @@ class Ops : public ParamOps<T> {
     act_quant_int8(out_q, out, N, C);
   }
 
+  // ---- a projection group's output gradients as column blocks of one row-major matrix ----
+  // The Q/K/V and gate/up projections read one input, so their weights side by side are one matrix
+  // and one product gives the input's gradient (one dW product too) when the gradients of their
+  // outputs are the column blocks of one [rows, ld] matrix. These write such a block: the calls above
+  // with the named output at a row stride of ld elements (a row = a token). The defaults compute into
+  // contiguous scratch and copy the rows; a backend whose kernels take the stride overrides them.
+  // True where the network should use the fused products by default (CPU: false, so its bits stay).
+  virtual bool prefers_fused_projections() const { return false; }
+  // attention_backward with dv's token rows ld_dv elements apart (dq, dk contiguous as there).
+  virtual void attention_backward_ld(A* dq, A* dk, A* dv, int ld_dv, const A* dy, const A* q, const A* k,
+                                     const A* v, const A* y, const T* lse, int B, int Tn, int H, int KV, int hd,
+                                     float p, uint64_t seed) {
+    const int w = KV * hd;
+    if (ld_dv == w) return attention_backward(dq, dk, dv, dy, q, k, v, y, lse, B, Tn, H, KV, hd, p, seed);
+    A* tmp = alloc_act((size_t)B * Tn * w);
+    attention_backward(dq, dk, tmp, dy, q, k, v, y, lse, B, Tn, H, KV, hd, p, seed);
+    copy_rows(dv, ld_dv, tmp, w, B * Tn, w);
+    free_act(tmp);
+  }
+  // qk_norm_rope_backward with dx's token rows (H heads of hd) ld_dx elements apart.
+  virtual void qk_norm_rope_backward_ld(A* dx, int ld_dx, T* dw, A* dout, const A* x, const T* w, const T* rstd,
+                                        const T* cos, const T* sin, int B, int Tn, int H, int hd) {
+    const int width = H * hd;
+    if (ld_dx == width) return qk_norm_rope_backward(dx, dw, dout, x, w, rstd, cos, sin, B, Tn, H, hd);
+    A* tmp = alloc_act((size_t)B * Tn * width);
+    qk_norm_rope_backward(tmp, dw, dout, x, w, rstd, cos, sin, B, Tn, H, hd);
+    copy_rows(dx, ld_dx, tmp, width, B * Tn, width);
+    free_act(tmp);
+  }
+  // gated_act_backward over [N, C] rows with dgate's and dup's rows ld elements apart.
+  virtual void gated_act_backward_ld(A* dgate, A* dup, int ld, const A* dout, const A* gate, const A* up, int N,
+                                     int C, GatedAct act) {
+    if (ld == C) return gated_act_backward(dgate, dup, dout, gate, up, (size_t)N * C, act);
+    A* tg = alloc_act((size_t)N * C * 2);
+    gated_act_backward(tg, tg + (size_t)N * C, dout, gate, up, (size_t)N * C, act);
+    copy_rows(dgate, ld, tg, C, N, C);
+    copy_rows(dup, ld, tg + (size_t)N * C, C, N, C);
+    free_act(tg);
+  }
+  // dst[r, 0:cols] = src[r, 0:cols] for r < rows, rows ld_dst / ld_src elements apart.
+  void copy_rows(A* dst, int ld_dst, const A* src, int ld_src, int rows, int cols) {
+    for (int r = 0; r < rows; ++r)
+      this->copy_bytes(dst + (size_t)r * ld_dst, src + (size_t)r * ld_src, (size_t)cols * sizeof(A));
+  }
+
   // ---- residual branch: out = x + scale * dropout(y) (p = 0: no dropout) ----
   virtual void residual_forward(A* out, const A* x, const A* y, T scale, float p, uint64_t seed, size_t n) = 0;
   // dy = scale * dropout_mask * dout (overwrites dy; elementwise, so dy may be dout: the embedding dropout)

@@ -22,13 +22,12 @@ Network<T, A>::Network(const ModelConfig& cfg, kernels::Ops<T, A>& ops) : cfg_(c
   layout_ = build_param_layout(cfg_);
   params_ = ops_.alloc(layout_.total);
   grads_ = ops_.alloc(layout_.total);
+  fused_ = ops_.prefers_fused_projections();
   auto make = [&](int param, const std::string& module) {
     Linear lin;
     lin.param = param;
     lin.wq = to_weight_quant(cfg_.precision_of(module));
     lin.quantized_input = takes_int8_input(lin.wq) && cfg_.quantization.activation_bits == ActBits::Int8;
-    // With A != T even an unquantized weight needs its A copy (on CUDA: the bf16 operand of the matmuls).
-    if (lin.wq != kernels::WeightQuant::None || !std::is_same_v<A, T>) lin.qbuf = ops_.alloc_act(layout_.info[param].numel);
     return lin;
   };
   for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
@@ -38,10 +37,18 @@ Network<T, A>::Network(const ModelConfig& cfg, kernels::Ops<T, A>& ops) : cfg_(c
                     make(P.v, p + "self_attn.v_proj"), make(P.o, p + "self_attn.o_proj"),
                     make(P.gate, p + "mlp.gate_proj"), make(P.up, p + "mlp.up_proj"),
                     make(P.down, p + "mlp.down_proj")});
+    auto& Ls = lin_.back();
+    // The projection groups' copies adjacent, so their backward can be one product (fusable_group).
+    alloc_group_qbufs({&Ls[kQ], &Ls[kK], &Ls[kV]});
+    alloc_group_qbufs({&Ls[kO]});
+    alloc_group_qbufs({&Ls[kGate], &Ls[kUp]});
+    alloc_group_qbufs({&Ls[kDown]});
   }
   embed_lin_ = make(layout_.embed, "model.embed_tokens");
   embed_lin_.quantized_input = false;  // a lookup has no activation input
   head_lin_ = make(layout_.lm_head, "lm_head");
+  alloc_group_qbufs({&embed_lin_});
+  alloc_group_qbufs({&head_lin_});
   size_t num_linears = 0;
   for_each_linear([&](int, Linear&) { ++num_linears; });
   scales_ = kernels::DeviceBuffer<kernels::QuantScale>(ops_, num_linears);
@@ -54,10 +61,36 @@ template <typename T, typename A>
 Network<T, A>::~Network() {
   free_arena();
   for_each_linear([&](int, Linear& lin) {
-    if (lin.qbuf) ops_.free_act(lin.qbuf);
+    if (lin.qbuf && lin.owns_qbuf) ops_.free_act(lin.qbuf);
   });
+  for (A* p : qbuf_groups_) ops_.free_act(p);
   ops_.free(params_);
   ops_.free(grads_);
+}
+
+template <typename T, typename A>
+void Network<T, A>::alloc_group_qbufs(std::initializer_list<Linear*> group) {
+  // With A != T even an unquantized weight needs its A copy (on CUDA: the bf16 operand of the matmuls).
+  auto needs = [&](const Linear* lin) { return lin->wq != kernels::WeightQuant::None || !std::is_same_v<A, T>; };
+  size_t total = 0, members = 0;
+  for (const Linear* lin : group)
+    if (needs(lin)) total += (layout_.info[lin->param].numel + 15) / 16 * 16, ++members;
+  if (members == 0) return;
+  if (members == 1) {
+    for (Linear* lin : group)
+      if (needs(lin)) lin->qbuf = ops_.alloc_act(layout_.info[lin->param].numel);
+    return;
+  }
+  // Each member at a 16-element boundary, as param_layout places the master weights: adjacent exactly
+  // where the master weights are.
+  A* block = ops_.alloc_act(total);
+  qbuf_groups_.push_back(block);
+  for (Linear* lin : group)
+    if (needs(lin)) {
+      lin->qbuf = block;
+      lin->owns_qbuf = false;
+      block += (layout_.info[lin->param].numel + 15) / 16 * 16;
+    }
 }
 
 template <typename T, typename A>

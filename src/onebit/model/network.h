@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -60,6 +61,11 @@ class Network {
   // The next forward counts the codes of the ternary/binary weights it quantizes (in the same pass),
   // and the next weight_stats returns those counts instead of a pass of its own.
   void request_weight_stats() { count_next_ = true; }
+  // The Q/K/V and gate/up projections' backward as one dx and one dW product per group where the group
+  // allows it (fusable_group): the backend's preference (Ops::prefers_fused_projections) unless set here.
+  // The same gradients either way, up to the summation order of the products.
+  void set_fused_projections(bool on) { fused_ = on; }
+  bool fused_projections() const { return fused_; }
 
  private:
   struct LayerActs {  // activations in A; per-row statistics (rstd, lse) in T
@@ -77,7 +83,8 @@ class Network {
     kernels::WeightQuant wq = kernels::WeightQuant::None;
     bool quantized_input = false;  // int8 activation quant applies (Hard phase only)
     A* eff = nullptr;              // effective weight for this forward (params, or the quantized copy)
-    A* qbuf = nullptr;             // owned quantized copy (non-F32 precisions, and every weight when A != T)
+    A* qbuf = nullptr;             // quantized copy (non-F32 precisions, and every weight when A != T)
+    bool owns_qbuf = true;         // false: part of a projection group's block (qbuf_groups_)
     kernels::QuantScale* scale = nullptr;  // this weight's scale, in the backend's memory (scales_)
     // Hard ternary with int8 input on a backend with an integer path: this forward runs
     // ops.ternary_linear_forward on `packed` (packed from eff by prepare_weights) instead of gemm.
@@ -113,6 +120,14 @@ class Network {
   // model::linear_backward (linear.h) on this network's ops with lin's effective weight, and the backend's
   // ternary backward where the forward took the integer path (packed_for).
   void linear_backward(const Linear& lin, const A* dy, int out, const A* x, int in, int N, A* dx, T dx_beta, T* dw);
+  // Whether the linears of a projection group (members in order, all reading x this phase) can run their
+  // backward as one product pair: fusion on, no integer path, effective weights and gradients each adjacent
+  // in member order (so [W1; W2; ...] is one row-major matrix), widths multiples of 8.
+  // Its backward is then linear_backward of the first member with out = the members' total rows and dy
+  // their output gradients as column blocks: dx = dy · [W1; W2; ...], [dW1; dW2; ...] += dyᵀ · x.
+  bool fusable_group(std::initializer_list<const Linear*> group) const;
+  // One block of effective-weight copies for the members that need one, in order (adjacent: fusable).
+  void alloc_group_qbufs(std::initializer_list<Linear*> group);
   const A* down_input(int l, const LayerActs& a) const;
   void for_each_linear(const std::function<void(int id, Linear&)>& f);
   T* w(int param) { return params_ + layout_.info[param].offset; }
@@ -144,6 +159,9 @@ class Network {
   T *xf_rstd_ = nullptr, *row_loss_ = nullptr;
   T* head_dw_ = nullptr;  // dL/dW_head from the fused forward, scaled into grads by backward()
   A *tmp_d_ = nullptr, *dres_ = nullptr, *dA_ = nullptr, *dB_ = nullptr, *dC_ = nullptr;
+  // dq_, dk_, dv_ are three buffers, or (fused Q/K/V) one [N, d + 2 kvd] matrix at dq_; dF1_..dF3_ are
+  // three [N, ff] buffers, two of them ([dF2_ dF3_], or [dF1_ dF2_] with sub-norms) one [N, 2 ff] matrix
+  // of the fused gate/up gradient.
   A *dq_ = nullptr, *dk_ = nullptr, *dv_ = nullptr, *dqr_ = nullptr, *dkr_ = nullptr;
   A *dF1_ = nullptr, *dF2_ = nullptr, *dF3_ = nullptr;
   int chunk_rows_ = 0;
@@ -154,6 +172,8 @@ class Network {
   kernels::DeviceBuffer<kernels::QuantScale> scales_;  // one per Linear
   kernels::DeviceBuffer<int64_t> code_counts_;         // weight_stats' int64[3]
   bool count_next_ = false, counted_ = false;          // request_weight_stats; code_counts_ holds a forward's
+  bool fused_ = false;                                 // set_fused_projections
+  std::vector<A*> qbuf_groups_;                        // alloc_group_qbufs' blocks
   // Loss sums of the forwards not yet read (loss_slots_[0..pending_)), with their scored counts.
   kernels::DeviceBuffer<double> loss_slots_;
   std::vector<int64_t> pending_scored_;

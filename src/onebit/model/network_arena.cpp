@@ -129,6 +129,8 @@ void Network<T, A>::ensure_arena(int B, int Tn) {
     dA_ = take(N * d);
     dB_ = take(N * d);
     dC_ = take(N * d);
+    // Taken consecutively, so [dq_, dv_ + N kvd) holds the fused Q/K/V gradient [N, d + 2 kvd] and
+    // dF1_..dF3_ the fused gate/up gradient [N, 2 ff] at dF1_ or dF2_ (layer_backward).
     dq_ = take(N * d);
     dk_ = take(N * kvd);
     dv_ = take(N * kvd);

@@ -91,18 +91,30 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
   };
 
   // MLP branch: x_out = x_mid + rs * drop(down(act)).
+  // Fused gate/up: their gradients are the column blocks of one [N, 2 ff] matrix in two of dF1_..dF3_
+  // (consecutive in the arena): [dF2_ dF3_], or [dF1_ dF2_] with the sub-norm's output gradient in dF3_
+  // (dF1_ is dead once the sub-norm's backward has read it).
+  const bool fuse_gu = fusable_group({&Ls[kGate], &Ls[kUp]});
   linear_backward(Ls[kDown], branch_grad(kDropMlpResidual), d, down_input(l, a), ff, N, dF1_, T(0), g(P.down));
   A* dact = dF1_;
   if (cfg_.sub_ln) {
-    ops_.zero_act(dF2_, (size_t)N * ff);
-    ops_.rmsnorm_backward(dF2_, g(P.ffn_sub_norm), dF1_, a.act, w(P.ffn_sub_norm), a.act_rstd, N, ff);
-    dact = dF2_;
+    A* dn = fuse_gu ? dF3_ : dF2_;
+    ops_.zero_act(dn, (size_t)N * ff);
+    ops_.rmsnorm_backward(dn, g(P.ffn_sub_norm), dF1_, a.act, w(P.ffn_sub_norm), a.act_rstd, N, ff);
+    dact = dn;
   }
-  A* dgate = cfg_.sub_ln ? dF1_ : dF2_;
-  A* dup = dF3_;
-  ops_.gated_act_backward(dgate, dup, dact, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
-  linear_backward(Ls[kGate], dgate, ff, input_for(Ls[kGate], a.h2, a.h2q), d, N, dB_, T(0), g(P.gate));
-  linear_backward(Ls[kUp], dup, ff, input_for(Ls[kUp], a.h2, a.h2q), d, N, dB_, T(1), g(P.up));
+  const A* h2_in = input_for(Ls[kGate], a.h2, a.h2q);
+  if (fuse_gu) {
+    A* dgu = cfg_.sub_ln ? dF1_ : dF2_;
+    ops_.gated_act_backward_ld(dgu, dgu + ff, 2 * ff, dact, a.gate, a.up, N, ff, to_gated(cfg_.hidden_act));
+    linear_backward(Ls[kGate], dgu, 2 * ff, h2_in, d, N, dB_, T(0), g(P.gate));
+  } else {
+    A* dgate = cfg_.sub_ln ? dF1_ : dF2_;
+    A* dup = dF3_;
+    ops_.gated_act_backward(dgate, dup, dact, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
+    linear_backward(Ls[kGate], dgate, ff, h2_in, d, N, dB_, T(0), g(P.gate));
+    linear_backward(Ls[kUp], dup, ff, input_for(Ls[kUp], a.h2, a.h2q), d, N, dB_, T(1), g(P.up));
+  }
   ops_.rmsnorm_backward(dres, g(P.post_norm), dB_, a.x_mid, w(P.post_norm), a.rstd2, N, d);
 
   // Attention branch: x_mid = x_in + rs * drop(o(attn)).
@@ -113,23 +125,55 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
     ops_.rmsnorm_backward(dC_, g(P.attn_sub_norm), dB_, a.att, w(P.attn_sub_norm), a.att_rstd, N, d);
     datt = dC_;
   }
-  ops_.attention_backward(dqr_, dkr_, dv_, datt, a.qr, a.kr, a.v, a.att, a.lse, B_, T_, H, KV, hd, p,
-                          dropout_seed(l, kDropAttnProbs));
-  A* dq = dqr_;
-  A* dk = dkr_;
-  if (cfg_.qk_norm) {
-    ops_.qk_norm_rope_backward(dq_, g(P.q_norm), dqr_, a.q, w(P.q_norm), a.q_rstd, cos_, sin_, B_, T_, H, hd);
-    ops_.qk_norm_rope_backward(dk_, g(P.k_norm), dkr_, a.k, w(P.k_norm), a.k_rstd, cos_, sin_, B_, T_, KV, hd);
-    dq = dq_;
-    dk = dk_;
+  const A* h1_in = input_for(Ls[kQ], a.h1, a.h1q);
+  if (cfg_.qk_norm && fusable_group({&Ls[kQ], &Ls[kK], &Ls[kV]})) {
+    // Fused Q/K/V (QK-norm's backward writes at a row stride; RoPE alone does not): the gradients of q,
+    // k and v are the column blocks of one [N, d + 2 kvd] matrix at dq_ (dq_, dk_, dv_ are consecutive
+    // in the arena), so one product gives dx and one the three dW.
+    const int ld = d + 2 * kvd;
+    ops_.attention_backward_ld(dqr_, dkr_, dq_ + d + kvd, ld, datt, a.qr, a.kr, a.v, a.att, a.lse, B_, T_, H, KV, hd,
+                               p, dropout_seed(l, kDropAttnProbs));
+    ops_.qk_norm_rope_backward_ld(dq_, ld, g(P.q_norm), dqr_, a.q, w(P.q_norm), a.q_rstd, cos_, sin_, B_, T_, H, hd);
+    ops_.qk_norm_rope_backward_ld(dq_ + d, ld, g(P.k_norm), dkr_, a.k, w(P.k_norm), a.k_rstd, cos_, sin_, B_, T_, KV,
+                                  hd);
+    linear_backward(Ls[kQ], dq_, ld, h1_in, d, N, dB_, T(0), g(P.q));
   } else {
-    ops_.rope(dqr_, cos_, sin_, B_, T_, H, hd, true);
-    ops_.rope(dkr_, cos_, sin_, B_, T_, KV, hd, true);
+    ops_.attention_backward(dqr_, dkr_, dv_, datt, a.qr, a.kr, a.v, a.att, a.lse, B_, T_, H, KV, hd, p,
+                            dropout_seed(l, kDropAttnProbs));
+    A* dq = dqr_;
+    A* dk = dkr_;
+    if (cfg_.qk_norm) {
+      ops_.qk_norm_rope_backward(dq_, g(P.q_norm), dqr_, a.q, w(P.q_norm), a.q_rstd, cos_, sin_, B_, T_, H, hd);
+      ops_.qk_norm_rope_backward(dk_, g(P.k_norm), dkr_, a.k, w(P.k_norm), a.k_rstd, cos_, sin_, B_, T_, KV, hd);
+      dq = dq_;
+      dk = dk_;
+    } else {
+      ops_.rope(dqr_, cos_, sin_, B_, T_, H, hd, true);
+      ops_.rope(dkr_, cos_, sin_, B_, T_, KV, hd, true);
+    }
+    linear_backward(Ls[kQ], dq, d, h1_in, d, N, dB_, T(0), g(P.q));
+    linear_backward(Ls[kK], dk, kvd, input_for(Ls[kK], a.h1, a.h1q), d, N, dB_, T(1), g(P.k));
+    linear_backward(Ls[kV], dv_, kvd, input_for(Ls[kV], a.h1, a.h1q), d, N, dB_, T(1), g(P.v));
   }
-  linear_backward(Ls[kQ], dq, d, input_for(Ls[kQ], a.h1, a.h1q), d, N, dB_, T(0), g(P.q));
-  linear_backward(Ls[kK], dk, kvd, input_for(Ls[kK], a.h1, a.h1q), d, N, dB_, T(1), g(P.k));
-  linear_backward(Ls[kV], dv_, kvd, input_for(Ls[kV], a.h1, a.h1q), d, N, dB_, T(1), g(P.v));
   ops_.rmsnorm_backward(dres, g(P.input_norm), dB_, a.x_in, w(P.input_norm), a.rstd1, N, d);
+}
+
+template <typename T, typename A>
+bool Network<T, A>::fusable_group(std::initializer_list<const Linear*> group) const {
+  if (!fused_) return false;
+  const Linear* prev = nullptr;
+  for (const Linear* lin : group) {
+    const auto& info = layout_.info[lin->param];
+    if (packed_for(*lin) || info.shape[0] % 8 != 0) return false;
+    if (prev) {
+      const auto& pinfo = layout_.info[prev->param];
+      if (act_quant_on(*lin) != act_quant_on(*prev) || lin->eff != prev->eff + pinfo.numel ||
+          info.offset != pinfo.offset + pinfo.numel)
+        return false;
+    }
+    prev = lin;
+  }
+  return true;
 }
 
 template <typename T, typename A>
@@ -143,7 +187,8 @@ void Network<T, A>::linear_backward(const Linear& lin, const A* dy, int out, con
   template void Network<T, A>::layer_backward(int, LayerActs&, A*);                                       \
   template const A* Network<T, A>::o_input(int, const LayerActs&) const;                                  \
   template const A* Network<T, A>::down_input(int, const LayerActs&) const;                               \
-  template void Network<T, A>::linear_backward(const Linear&, const A*, int, const A*, int, int, A*, T, T*);
+  template void Network<T, A>::linear_backward(const Linear&, const A*, int, const A*, int, int, A*, T, T*); \
+  template bool Network<T, A>::fusable_group(std::initializer_list<const Linear*>) const;
 ONEBIT_INSTANTIATE_LAYER(float, float)
 ONEBIT_INSTANTIATE_LAYER(double, double)
 ONEBIT_INSTANTIATE_LAYER(float, kernels::bf16)

@@ -57,7 +57,7 @@ __global__ void __launch_bounds__(kThreads) flash_dkdv_kernel(__nv_bfloat16* dk,
                                                               const __nv_bfloat16* k, const __nv_bfloat16* v,
                                                               const float* lse, const float* D, int T, int H, int KV,
                                                               float scale_log2, float scale, float p_drop,
-                                                              uint64_t seed) {
+                                                              uint64_t seed, int ld_dv) {
   extern __shared__ __align__(16) unsigned char smem[];
   constexpr int ld = ld_h<HD>();
   auto* sK = reinterpret_cast<__nv_bfloat16*>(smem);
@@ -107,10 +107,11 @@ __global__ void __launch_bounds__(kThreads) flash_dkdv_kernel(__nv_bfloat16* dk,
   for (int r = 0; r < 2; ++r) {
     if (kj[r] >= T) continue;
     const size_t off = (((size_t)b * T + kj[r]) * KV + kh) * HD;
+    const size_t voff = ((size_t)b * T + kj[r]) * ld_dv + (size_t)kh * HD;
     for (int n = 0; n < HD / 8; ++n) {
       *reinterpret_cast<__nv_bfloat162*>(dk + off + n * 8 + 2 * t) =
           __floats2bfloat162_rn(accK[n][2 * r], accK[n][2 * r + 1]);
-      *reinterpret_cast<__nv_bfloat162*>(dv + off + n * 8 + 2 * t) =
+      *reinterpret_cast<__nv_bfloat162*>(dv + voff + n * 8 + 2 * t) =
           __floats2bfloat162_rn(accV[n][2 * r], accV[n][2 * r + 1]);
     }
   }
@@ -174,7 +175,7 @@ __global__ void __launch_bounds__(kThreads) flash_dq_kernel(__nv_bfloat16* dq, c
 template <int HD, bool kDrop>
 void launch_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                      const bf16* v, const float* lse, const float* D, int B, int T, int H, int KV, float p,
-                     uint64_t seed) {
+                     uint64_t seed, int ld_dv) {
   constexpr size_t bytes = smem_bytes<HD>();
   OB_CUDA(cudaFuncSetAttribute(flash_dkdv_kernel<HD, kDrop>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
   OB_CUDA(cudaFuncSetAttribute(flash_dq_kernel<HD, kDrop>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
@@ -182,7 +183,7 @@ void launch_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dou
   const int tiles = (T + kTile - 1) / kTile;
   cudaStream_t st = stream_of(ctx);
   flash_dkdv_kernel<HD, kDrop><<<dim3(tiles, KV, B), kThreads, bytes, st>>>(
-      dev(dk), dev(dv), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed);
+      dev(dk), dev(dv), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed, ld_dv);
   flash_dq_kernel<HD, kDrop><<<dim3(tiles, H, B), kThreads, bytes, st>>>(dev(dq), dev(dout), dev(q), dev(k), dev(v),
                                                                           lse, D, T, H, KV, scale_log2, scale, p, seed);
   check_last_launch("attention_backward");
@@ -191,21 +192,24 @@ void launch_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dou
 template <int HD>
 void launch_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                      const bf16* v, const float* lse, const float* D, int B, int T, int H, int KV, float p,
-                     uint64_t seed) {
+                     uint64_t seed, int ld_dv) {
   if (p > 0.0f)
-    launch_backward<HD, true>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed);
+    launch_backward<HD, true>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed, ld_dv);
   else
-    launch_backward<HD, false>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed);
+    launch_backward<HD, false>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed, ld_dv);
 }
 
 }  // namespace
 
 void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                         const bf16* v, const bf16* o, const float* lse, int B, int T, int H, int KV, int hd, float p,
-                        uint64_t seed, AttentionKernels kernels) {
+                        uint64_t seed, AttentionKernels kernels, int ld_dv) {
   OB_CHECK(B > 0 && T > 0 && H > 0 && KV > 0 && H % KV == 0, "attention_backward: bad shape B=", B, " T=", T,
            " H=", H, " KV=", KV);
   OB_CHECK(p >= 0.0f && p < 1.0f, "attention_backward: dropout ", p, " is outside [0, 1)");
+  if (ld_dv == 0) ld_dv = KV * hd;
+  OB_CHECK(ld_dv >= KV * hd && ld_dv % 8 == 0, "attention_backward: dv row stride ", ld_dv, " is below ", KV * hd,
+           " or not a multiple of 8");
   const bool flash = hd == 64 || hd == 128;
   OB_CHECK(!flash || ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)dout) % 16 == 0,
            "attention_backward: inputs not 16-byte aligned");
@@ -234,15 +238,15 @@ void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* 
   attention_delta_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream_of(ctx)>>>(D, dev(dout), dev(o), T, H, hd, rows);
   if (v3)
     attention_backward_v3(ctx, dq, dk, dv, dout, q, k, v, lse, D, reinterpret_cast<bf16*>(base + d_bytes), chunk, B, T,
-                          H, KV, hd, p, seed, kernels == AttentionKernels::V4);
+                          H, KV, hd, p, seed, kernels == AttentionKernels::V4, ld_dv);
   else if (!flash)
-    attention_backward_generic(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed);
+    attention_backward_generic(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed, ld_dv);
   else if (kernels == AttentionKernels::V2)
-    attention_backward_v2(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed);
+    attention_backward_v2(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed, ld_dv);
   else if (hd == 64)
-    launch_backward<64>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed);
+    launch_backward<64>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed, ld_dv);
   else
-    launch_backward<128>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed);
+    launch_backward<128>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed, ld_dv);
 }
 
 }  // namespace onebit::kernels::cuda

@@ -94,7 +94,7 @@ __global__ void dq_kernel(__nv_bfloat16* dq, const __nv_bfloat16* dout, const __
 // grid (T, KV, B), one warp: dk and dv of key row j, kv head kh, summed over its query heads and rows.
 __global__ void dkdv_kernel(__nv_bfloat16* dk, __nv_bfloat16* dv, const __nv_bfloat16* dout, const __nv_bfloat16* q,
                             const __nv_bfloat16* k, const __nv_bfloat16* v, const float* lse, const float* D, int T,
-                            int H, int KV, int hd, float scale, float p_drop, uint64_t seed) {
+                            int H, int KV, int hd, float scale, float p_drop, uint64_t seed, int ld_dv) {
   const int j = blockIdx.x, kh = blockIdx.y, b = blockIdx.z, lane = threadIdx.x, group = H / KV;
   const size_t kv = (((size_t)b * T + j) * KV + kh) * hd;
   float kr[kPer], vr[kPer], dka[kPer], dva[kPer];
@@ -124,7 +124,7 @@ __global__ void dkdv_kernel(__nv_bfloat16* dk, __nv_bfloat16* dv, const __nv_bfl
     const int d = lane + 32 * i;
     if (d < hd) {
       dk[kv + d] = __float2bfloat16_rn(dka[i]);
-      dv[kv + d] = __float2bfloat16_rn(dva[i]);
+      dv[((size_t)b * T + j) * ld_dv + (size_t)kh * hd + d] = __float2bfloat16_rn(dva[i]);
     }
   }
 }
@@ -143,7 +143,7 @@ void attention_forward_generic(Context& ctx, bf16* o, float* lse, const bf16* q,
 
 void attention_backward_generic(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q,
                                 const bf16* k, const bf16* v, const float* lse, const float* D, int B, int T, int H,
-                                int KV, int hd, float p, uint64_t seed) {
+                                int KV, int hd, float p, uint64_t seed, int ld_dv) {
   OB_CHECK(hd > 0 && hd <= kGenericMaxHeadDim, "attention: head_dim ", hd, " is not supported (at most ",
            kGenericMaxHeadDim, ")");
   const float scale = 1.0f / sqrtf((float)hd);
@@ -151,7 +151,7 @@ void attention_backward_generic(Context& ctx, bf16* dq, bf16* dk, bf16* dv, cons
   dq_kernel<<<dim3(T, H, B), 32, 0, st>>>(dev(dq), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, hd, scale, p,
                                           seed);
   dkdv_kernel<<<dim3(T, KV, B), 32, 0, st>>>(dev(dk), dev(dv), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV,
-                                             hd, scale, p, seed);
+                                             hd, scale, p, seed, ld_dv);
   check_last_launch("attention_backward (generic head_dim)");
 }
 

@@ -11,6 +11,6 @@ void attention_forward_v2(Context& ctx, bf16* o, float* lse, const bf16* q, cons
 // D[B,H,T] = rowsum(dout ∘ o), as attention_backward's delta kernel writes it.
 void attention_backward_v2(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                            const bf16* v, const float* lse, const float* D, int B, int T, int H, int KV, int hd,
-                           float p, uint64_t seed);
+                           float p, uint64_t seed, int ld_dv);
 
 }  // namespace onebit::kernels::cuda

@@ -113,16 +113,17 @@ __device__ inline void cp_row_stats(float* sL, float* sD, const float* lse, cons
 template <int HD>
 __device__ inline void write_dkdv_rows(__nv_bfloat16* dk, __nv_bfloat16* dv, const float (&accK)[HD / 8][4],
                                        const float (&accV)[HD / 8][4], const int (&kj)[2], int b, int kh, int T, int KV,
-                                       int t) {
+                                       int t, int ld_dv) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     if (kj[r] >= T) continue;
     const size_t off = (((size_t)b * T + kj[r]) * KV + kh) * HD;
+    const size_t voff = ((size_t)b * T + kj[r]) * ld_dv + (size_t)kh * HD;
 #pragma unroll
     for (int n = 0; n < HD / 8; ++n) {
       *reinterpret_cast<__nv_bfloat162*>(dk + off + n * 8 + 2 * t) =
           __floats2bfloat162_rn(accK[n][2 * r], accK[n][2 * r + 1]);
-      *reinterpret_cast<__nv_bfloat162*>(dv + off + n * 8 + 2 * t) =
+      *reinterpret_cast<__nv_bfloat162*>(dv + voff + n * 8 + 2 * t) =
           __floats2bfloat162_rn(accV[n][2 * r], accV[n][2 * r + 1]);
     }
   }
@@ -139,7 +140,7 @@ template <int HD, bool kDrop, bool kStoreDs>
 __global__ void __launch_bounds__(KvCfg<HD>::kThreads, HD == 64 && !kDrop ? 3 : 2) flash_dkdv_v2_kernel(
     __nv_bfloat16* dk, __nv_bfloat16* dv, __nv_bfloat16* ds, const __nv_bfloat16* dout, const __nv_bfloat16* q,
     const __nv_bfloat16* k, const __nv_bfloat16* v, const float* lse, const float* D, int T, int H, int KV,
-    float scale_log2, float scale, float p_drop, uint64_t seed, int b0) {
+    float scale_log2, float scale, float p_drop, uint64_t seed, int b0, int ld_dv) {
   using C = KvCfg<HD>;
   constexpr int ld = C::kLd, BK = C::kRows, BQ = C::kStream, NT = C::kThreads;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -196,7 +197,7 @@ __global__ void __launch_bounds__(KvCfg<HD>::kThreads, HD == 64 && !kDrop ? 3 : 
     }
     __syncthreads();  // stage st is refilled by the next iteration's load
   }
-  write_dkdv_rows<HD>(dk, dv, accK, accV, kj, b, kh, T, KV, t);
+  write_dkdv_rows<HD>(dk, dv, accK, accV, kj, b, kh, T, KV, t, ld_dv);
 }
 
 

@@ -18,6 +18,6 @@ size_t attention_v3_ds_bytes(int T, int H);
 // dK/dV pass on Hopper's warpgroup MMA at head_dim 64 where attention_wgmma_available().
 void attention_backward_v3(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                            const bf16* v, const float* lse, const float* D, bf16* ds, int chunk, int B, int T, int H,
-                           int KV, int hd, float p, uint64_t seed, bool wgmma);
+                           int KV, int hd, float p, uint64_t seed, bool wgmma, int ld_dv);
 
 }  // namespace onebit::kernels::cuda

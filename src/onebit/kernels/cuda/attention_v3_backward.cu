@@ -115,7 +115,7 @@ template <bool kDrop>
 __global__ void __launch_bounds__(128, 3) flash_dkdv_wgmma_kernel(
     __nv_bfloat16* dk, __nv_bfloat16* dv, __nv_bfloat16* ds, const __nv_bfloat16* dout, const __nv_bfloat16* q,
     const __nv_bfloat16* k, const __nv_bfloat16* v, const float* lse, const float* D, int T, int H, int KV,
-    float scale_log2, float scale, float p_drop, uint64_t seed, int b0) {
+    float scale_log2, float scale, float p_drop, uint64_t seed, int b0, int ld_dv) {
 #if ONEBIT_WGMMA
   constexpr int HD = 64, BK = 64, BQ = 64, NT = 128;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -172,7 +172,7 @@ __global__ void __launch_bounds__(128, 3) flash_dkdv_wgmma_kernel(
     wg::wait_all();
     __syncthreads();  // stage st is refilled by the next iteration's load
   }
-  write_dkdv_rows<HD>(dk, dv, accK, accV, kj, b, kh, T, KV, t);
+  write_dkdv_rows<HD>(dk, dv, accK, accV, kj, b, kh, T, KV, t, ld_dv);
 #else
   __trap();
 #endif
@@ -181,7 +181,7 @@ __global__ void __launch_bounds__(128, 3) flash_dkdv_wgmma_kernel(
 template <int HD, bool kDrop>
 void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
             const float* lse, const float* D, bf16* ds, int chunk, int B, int T, int H, int KV, float p,
-            uint64_t seed, bool wgmma_requested) {
+            uint64_t seed, bool wgmma_requested, int ld_dv) {
   using CK = KvCfg<HD>;
   static_assert(CK::kRows == kDsTile && CK::kStream == kDsTile, "dS tiles are the dK/dV pass's 64-row tiles");
   constexpr size_t kv_bytes = dkdv_smem_bytes<HD>(), q_bytes = dq_from_ds_smem_bytes<HD>();
@@ -201,11 +201,11 @@ void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const 
     if (wgmma)
       flash_dkdv_wgmma_kernel<kDrop><<<kv_grid, 128, kWgDkdvSmem, st>>>(
           dev(dk), dev(dv), dev(ds), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed,
-          b0);
+          b0, ld_dv);
     else
       flash_dkdv_v2_kernel<HD, kDrop, true><<<kv_grid, CK::kThreads, kv_bytes, st>>>(
           dev(dk), dev(dv), dev(ds), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed,
-          b0);
+          b0, ld_dv);
     flash_dq_from_ds_kernel<HD><<<dim3((T + kDqRowsV3 - 1) / kDqRowsV3, H, nb), kDqThreadsV3, q_bytes, st>>>(
         dev(dq), dev(ds), dev(k), T, H, KV, b0);
   }
@@ -215,11 +215,11 @@ void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const 
 template <int HD>
 void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
             const float* lse, const float* D, bf16* ds, int chunk, int B, int T, int H, int KV, float p,
-            uint64_t seed, bool wgmma) {
+            uint64_t seed, bool wgmma, int ld_dv) {
   if (p > 0.0f)
-    launch<HD, true>(ctx, dq, dk, dv, dout, q, k, v, lse, D, ds, chunk, B, T, H, KV, p, seed, wgmma);
+    launch<HD, true>(ctx, dq, dk, dv, dout, q, k, v, lse, D, ds, chunk, B, T, H, KV, p, seed, wgmma, ld_dv);
   else
-    launch<HD, false>(ctx, dq, dk, dv, dout, q, k, v, lse, D, ds, chunk, B, T, H, KV, p, seed, wgmma);
+    launch<HD, false>(ctx, dq, dk, dv, dout, q, k, v, lse, D, ds, chunk, B, T, H, KV, p, seed, wgmma, ld_dv);
 }
 
 }  // namespace
@@ -228,11 +228,11 @@ size_t attention_v3_ds_bytes(int T, int H) { return sizeof(bf16) * ds_tiles_per_
 
 void attention_backward_v3(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                            const bf16* v, const float* lse, const float* D, bf16* ds, int chunk, int B, int T, int H,
-                           int KV, int hd, float p, uint64_t seed, bool wgmma) {
+                           int KV, int hd, float p, uint64_t seed, bool wgmma, int ld_dv) {
   if (hd == 64)
-    launch<64>(ctx, dq, dk, dv, dout, q, k, v, lse, D, ds, chunk, B, T, H, KV, p, seed, wgmma);
+    launch<64>(ctx, dq, dk, dv, dout, q, k, v, lse, D, ds, chunk, B, T, H, KV, p, seed, wgmma, ld_dv);
   else
-    launch<128>(ctx, dq, dk, dv, dout, q, k, v, lse, D, ds, chunk, B, T, H, KV, p, seed, wgmma);
+    launch<128>(ctx, dq, dk, dv, dout, q, k, v, lse, D, ds, chunk, B, T, H, KV, p, seed, wgmma, ld_dv);
 }
 
 }  // namespace onebit::kernels::cuda

@@ -136,8 +136,10 @@ void act_quant_int8(Context& ctx, bf16* out, const bf16* x, int N, int C);
 bool qk_norm_rope_fusable(int hd);
 void qk_norm_rope_forward(Context& ctx, bf16* out, float* rstd, const bf16* x, const float* w, const float* cos,
                           const float* sin, int B, int T, int H, int hd, float eps);
+// ld_dx: dx's token rows (H heads of hd) are ld_dx elements apart (a multiple of 8; 0: H * hd).
 void qk_norm_rope_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
-                           const float* rstd, const float* cos, const float* sin, int B, int T, int H, int hd);
+                           const float* rstd, const float* cos, const float* sin, int B, int T, int H, int hd,
+                           int ld_dx = 0);
 
 // ---- 4. flash attention: causal, GQA (H % KV == 0), scale 1/sqrt(hd); tensor-core kernels for head_dim
 // 64 and 128, a warp-per-row kernel for any other head_dim up to 256 (attention_generic.cuh) ----
@@ -165,10 +167,12 @@ void attention_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const b
                        int H, int KV, int hd, float p, uint64_t seed,
                        AttentionKernels kernels = default_attention_kernels());
 // Overwrites dq, dk, dv. Deterministic (no atomics): dk/dv and dq are separate passes (v3: dQ from the
-// dS the dK/dV pass wrote to the context's scratch). p, seed: the forward's.
+// dS the dK/dV pass wrote to the context's scratch). p, seed: the forward's. ld_dv: dv's token rows are
+// ld_dv elements apart (a multiple of 8; 0: KV * hd, contiguous), so dv can be a column block of the
+// fused Q/K/V gradient.
 void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                         const bf16* v, const bf16* o, const float* lse, int B, int T, int H, int KV, int hd, float p,
-                        uint64_t seed, AttentionKernels kernels = default_attention_kernels());
+                        uint64_t seed, AttentionKernels kernels = default_attention_kernels(), int ld_dv = 0);
 
 // ---- 5. fused cross-entropy ----
 // logits[N,V] bf16: losses[N] = lse - logit[target] (f32; 0 where target < 0); if want_grad, logits
@@ -194,6 +198,10 @@ bool gated_act_quant_forward(Context& ctx, bf16* out, bf16* out_q, const bf16* g
                              GatedAct act);
 void gated_act_backward(Context& ctx, bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up,
                         size_t n, GatedAct act);
+// The same over [N, C] rows with dgate's and dup's rows ld elements apart (dout, gate, up contiguous):
+// the two column blocks of the fused gate/up gradient. Same values as gated_act_backward.
+void gated_act_backward_rows(Context& ctx, bf16* dgate, bf16* dup, int ld, const bf16* dout, const bf16* gate,
+                             const bf16* up, int N, int C, GatedAct act);
 // out = x + scale * dropout(y), the mask from kernels::dropout_factor(seed, i, p) (same as the CPU).
 void residual_forward(Context& ctx, bf16* out, const bf16* x, const bf16* y, float scale, float p, uint64_t seed,
                       size_t n);

@@ -364,6 +364,37 @@ void CudaOps::gated_act_backward(bf16* dgate, bf16* dup, const bf16* dout, const
   OB_TIMED("gated_act_backward");
   cuda::gated_act_backward(*ctx_, dgate, dup, dout, gate, up, n, act);
 }
+bool CudaOps::prefers_fused_projections() const {
+  static const bool on = [] {
+    const char* e = std::getenv("ONEBIT_CUDA_FUSED_PROJECTIONS");
+    if (!e || !*e || std::string(e) == "1") return true;
+    OB_CHECK(std::string(e) == "0", "ONEBIT_CUDA_FUSED_PROJECTIONS must be 0 or 1 (got '", e, "')");
+    return false;
+  }();
+  return on;
+}
+void CudaOps::attention_backward_ld(bf16* dq, bf16* dk, bf16* dv, int ld_dv, const bf16* dy, const bf16* q,
+                                    const bf16* k, const bf16* v, const bf16* y, const float* lse, int B, int Tn,
+                                    int H, int KV, int hd, float p, uint64_t seed) {
+  if (ld_dv % 8 != 0)
+    return Ops::attention_backward_ld(dq, dk, dv, ld_dv, dy, q, k, v, y, lse, B, Tn, H, KV, hd, p, seed);
+  OB_TIMED("attention_backward");
+  cuda::attention_backward(*ctx_, dq, dk, dv, dy, q, k, v, y, lse, B, Tn, H, KV, hd, p, seed,
+                           cuda::default_attention_kernels(), ld_dv);
+}
+void CudaOps::qk_norm_rope_backward_ld(bf16* dx, int ld_dx, float* dw, bf16* dout, const bf16* x, const float* w,
+                                       const float* rstd, const float* cos, const float* sin, int B, int Tn, int H,
+                                       int hd) {
+  if (!cuda::qk_norm_rope_fusable(hd) || !aligned16(dx) || !aligned16(dout) || !aligned16(x) || ld_dx % 8 != 0)
+    return Ops::qk_norm_rope_backward_ld(dx, ld_dx, dw, dout, x, w, rstd, cos, sin, B, Tn, H, hd);
+  OB_TIMED("qk_norm_rope_backward");
+  cuda::qk_norm_rope_backward(*ctx_, dx, dw, dout, x, w, rstd, cos, sin, B, Tn, H, hd, ld_dx);
+}
+void CudaOps::gated_act_backward_ld(bf16* dgate, bf16* dup, int ld, const bf16* dout, const bf16* gate,
+                                    const bf16* up, int N, int C, GatedAct act) {
+  OB_TIMED("gated_act_backward");
+  cuda::gated_act_backward_rows(*ctx_, dgate, dup, ld, dout, gate, up, N, C, act);
+}
 void CudaOps::residual_forward(bf16* out, const bf16* x, const bf16* y, float scale, float p, uint64_t seed,
                                size_t n) {
   OB_TIMED("residual_forward");

@@ -86,6 +86,17 @@ class CudaOps final : public Ops<float, bf16> {
   void weight_quantize_many(const QuantJob* jobs, size_t njobs, int64_t* counts) override;
   void gated_act_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up, size_t n,
                           GatedAct act) override;
+  // The fused Q/K/V and gate/up products (one dx and one dW product per group): on unless
+  // $ONEBIT_CUDA_FUSED_PROJECTIONS is 0 (read once; any value but 0 or 1 is an error naming it).
+  bool prefers_fused_projections() const override;
+  void attention_backward_ld(bf16* dq, bf16* dk, bf16* dv, int ld_dv, const bf16* dy, const bf16* q, const bf16* k,
+                             const bf16* v, const bf16* y, const float* lse, int B, int Tn, int H, int KV, int hd,
+                             float p, uint64_t seed) override;
+  void qk_norm_rope_backward_ld(bf16* dx, int ld_dx, float* dw, bf16* dout, const bf16* x, const float* w,
+                                const float* rstd, const float* cos, const float* sin, int B, int Tn, int H,
+                                int hd) override;
+  void gated_act_backward_ld(bf16* dgate, bf16* dup, int ld, const bf16* dout, const bf16* gate, const bf16* up,
+                             int N, int C, GatedAct act) override;
   void residual_forward(bf16* out, const bf16* x, const bf16* y, float scale, float p, uint64_t seed,
                         size_t n) override;
   void residual_backward(bf16* dy, const bf16* dout, float scale, float p, uint64_t seed, size_t n) override;

@@ -120,6 +120,40 @@ __global__ void gated_backward_vec_kernel(__nv_bfloat16* dgate, __nv_bfloat16* d
   }
 }
 
+// gated_backward_kernel / _vec_kernel over [N, C] rows with dgate's and dup's rows ld apart (the fused
+// gate/up gradient's column blocks). VEC: 8 elements per thread (C % 8 == 0, ld % 8 == 0, aligned).
+template <bool VEC>
+__global__ void gated_backward_rows_kernel(__nv_bfloat16* dgate, __nv_bfloat16* dup, int ld,
+                                           const __nv_bfloat16* dout, const __nv_bfloat16* gate,
+                                           const __nv_bfloat16* up, int N, int C, GatedAct act) {
+  const unsigned per_row = VEC ? (unsigned)C / 8 : (unsigned)C, total = (unsigned)N * per_row;
+  for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const unsigned row = i / per_row, col = (i - row * per_row) * (VEC ? 8 : 1);
+    const size_t in = (size_t)row * C + col, out = (size_t)row * ld + col;
+    if constexpr (VEC) {
+      float g[8], u[8], d[8], dg[8], du[8];
+      load8(g, gate + in);
+      load8(u, up + in);
+      load8(d, dout + in);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        float f, df;
+        gated_value(g[e], act, f, df);
+        dg[e] = d[e] * u[e] * df;
+        du[e] = d[e] * f;
+      }
+      store8(dgate + out, dg);
+      store8(dup + out, du);
+    } else {
+      float f, df;
+      gated_value(__bfloat162float(gate[in]), act, f, df);
+      const float d = __bfloat162float(dout[in]);
+      dgate[out] = __float2bfloat16_rn(d * __bfloat162float(up[in]) * df);
+      dup[out] = __float2bfloat16_rn(d * f);
+    }
+  }
+}
+
 // Products and sum rounded separately (no fused multiply-add): the value of the plain C++
 // expression, whatever the CUDA compiler would contract.
 __device__ inline float residual_value(float x, float y, float scale, float p, uint64_t seed, size_t i) {
@@ -305,6 +339,26 @@ void gated_act_backward(Context& ctx, bf16* dgate, bf16* dup, const bf16* dout, 
     gated_backward_kernel<<<blocks_for(n - 8 * nv, kThreads), kThreads, 0, st>>>(dev(dgate), dev(dup), dev(dout),
                                                                                 dev(gate), dev(up), 8 * nv, n, act);
   check_last_launch("gated_act_backward");
+}
+
+void gated_act_backward_rows(Context& ctx, bf16* dgate, bf16* dup, int ld, const bf16* dout, const bf16* gate,
+                             const bf16* up, int N, int C, GatedAct act) {
+  OB_CHECK(N >= 0 && C >= 0 && ld >= C && (uint64_t)N * C < (1ull << 32), "gated_act_backward_rows: bad shape N=", N,
+           " C=", C, " ld=", ld);
+  if (N == 0 || C == 0) return;
+  cudaStream_t st = stream_of(ctx);
+  const bool vec = C % 8 == 0 && ld % 8 == 0 && aligned16(dgate) && aligned16(dup) && aligned16(dout) &&
+                   aligned16(gate) && aligned16(up);
+  const size_t work = vec ? (size_t)N * C / 8 : (size_t)N * C;
+  if (vec)
+    gated_backward_rows_kernel<true><<<blocks_for(work, kThreads), kThreads, 0, st>>>(dev(dgate), dev(dup), ld,
+                                                                                     dev(dout), dev(gate), dev(up), N,
+                                                                                     C, act);
+  else
+    gated_backward_rows_kernel<false><<<blocks_for(work, kThreads), kThreads, 0, st>>>(dev(dgate), dev(dup), ld,
+                                                                                      dev(dout), dev(gate), dev(up),
+                                                                                      N, C, act);
+  check_last_launch("gated_act_backward_rows");
 }
 
 bool gated_act_quant_forward(Context& ctx, bf16* out, bf16* out_q, const bf16* gate, const bf16* up, int N, int C,

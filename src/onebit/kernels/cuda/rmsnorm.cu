@@ -255,7 +255,7 @@ template <int VPL, bool ROPE = false, bool OVERWRITE = false>
 __global__ void __launch_bounds__(kWarps * 32, VPL <= 3 ? 2 : 1) rmsnorm_backward_vec_kernel(
     __nv_bfloat16* dx, float* partial, const __nv_bfloat16* dout, const __nv_bfloat16* x, const float* w,
     const float* rstd, int N, int C, int G, int rows_per_block, const float* cosv = nullptr,
-    const float* sinv = nullptr, int T = 1, int H = 1) {
+    const float* sinv = nullptr, int T = 1, int H = 1, int ld_dx = 0) {
   extern __shared__ float sdw[];  // [kWarps * (32 / G)][C]
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, R = 32 / G, grp = lane / G, gl = lane % G;
   const int nvec = C / 8;
@@ -270,7 +270,10 @@ __global__ void __launch_bounds__(kWarps * 32, VPL <= 3 ? 2 : 1) rmsnorm_backwar
   for (int base = r0 + warp * R; base < r1; base += kWarps * R) {  // warp-uniform: every lane shuffles
     const int row = base + grp;
     const bool live = row < r1;
-    const size_t off = (size_t)(live ? row : r0) * C;
+    const int at = live ? row : r0;
+    const size_t off = (size_t)at * C;
+    // dx's row: the same offset, or for ROPE rows (token, head) at a token stride of ld_dx.
+    const size_t dx_off = ROPE && ld_dx ? (size_t)(at / H) * ld_dx + (size_t)(at % H) * C : off;
     float dy[VPL][8], xh[VPL][8];
     const float r = live ? rstd[row] : 0.0f;
     float dot = 0.0f;
@@ -289,7 +292,8 @@ __global__ void __launch_bounds__(kWarps * 32, VPL <= 3 ? 2 : 1) rmsnorm_backwar
 #pragma unroll
     for (int j = 0; j < VPL; ++j) {
       const int v = gl + G * j;
-      old[j] = !OVERWRITE && live && v < nvec ? *reinterpret_cast<const uint4*>(dx + off + v * 8) : make_uint4(0, 0, 0, 0);
+      old[j] = !OVERWRITE && live && v < nvec ? *reinterpret_cast<const uint4*>(dx + dx_off + v * 8)
+                                              : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int j = 0; j < VPL; ++j) {
@@ -335,7 +339,7 @@ __global__ void __launch_bounds__(kWarps * 32, VPL <= 3 ? 2 : 1) rmsnorm_backwar
         po[e] = OVERWRITE ? __float2bfloat16_rn(d) : __float2bfloat16_rn(__bfloat162float(po[e]) + d);
         acc[j][e] += dy[j][e] * xh[j][e];
       }
-      *reinterpret_cast<uint4*>(dx + off + v * 8) = old[j];
+      *reinterpret_cast<uint4*>(dx + dx_off + v * 8) = old[j];
     }
   }
   // This block's dw: the kWarps * R lane groups' sums, added in group order.
@@ -435,7 +439,7 @@ namespace {
 template <int VPL, bool ROPE = false, bool OVERWRITE = false>
 void launch_backward_vec(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
                          const float* rstd, int N, int C, const float* cos = nullptr, const float* sin = nullptr,
-                         int T = 1, int H = 1) {
+                         int T = 1, int H = 1, int ld_dx = 0) {
   const int nvec = C / 8;
   int G = 1;
   while (G < nvec && G < 32) G <<= 1;
@@ -452,7 +456,7 @@ void launch_backward_vec(Context& ctx, bf16* dx, float* dw, const bf16* dout, co
   if (smem > 48 * 1024)
     OB_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
   kernel<<<used, kWarps * 32, smem, st>>>(dev(dx), partial, dev(dout), dev(x), w, rstd, N, C, G, rows_per_block, cos,
-                                          sin, T, H);
+                                          sin, T, H, ld_dx);
   rmsnorm_dw_final_kernel<<<(C + 31) / 32, dim3(32, 8), 0, st>>>(dw, partial, used, C);
   check_last_launch("rmsnorm_backward");
 }
@@ -486,12 +490,15 @@ void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const
 }
 
 void qk_norm_rope_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
-                           const float* rstd, const float* cos, const float* sin, int B, int T, int H, int hd) {
+                           const float* rstd, const float* cos, const float* sin, int B, int T, int H, int hd,
+                           int ld_dx) {
   OB_CHECK(qk_norm_rope_fusable(hd) && aligned16(dx) && aligned16(dout) && aligned16(x),
            "qk_norm_rope_backward: head_dim ", hd, " is not a power of two in [16, 256] or rows are unaligned");
+  OB_CHECK(ld_dx == 0 || (ld_dx >= H * hd && ld_dx % 8 == 0), "qk_norm_rope_backward: dx row stride ", ld_dx,
+           " is below ", H * hd, " or not a multiple of 8");
   const int N = B * T * H;
   if (N == 0) return;
-  if (hd <= 256) launch_backward_vec<1, true, true>(ctx, dx, dw, dout, x, w, rstd, N, hd, cos, sin, T, H);
+  if (hd <= 256) launch_backward_vec<1, true, true>(ctx, dx, dw, dout, x, w, rstd, N, hd, cos, sin, T, H, ld_dx);
 }
 
 }  // namespace onebit::kernels::cuda

@@ -124,17 +124,38 @@ struct AdamWConsts {
 };
 
 // The CPU backend's per-element formula (fast_optim.cpp adamw_step), term for term.
+__device__ inline void adamw_one(float& p, float g, float& m, float& v, float c, const AdamWConsts& k) {
+  const float gi = __fmul_rn(g, c);
+  m = __fadd_rn(__fmul_rn(k.b1, m), __fmul_rn(1.0f - k.b1, gi));
+  v = __fadd_rn(__fmul_rn(k.b2, v), __fmul_rn(__fmul_rn(1.0f - k.b2, gi), gi));
+  const float denom = __fadd_rn(__fmul_rn(__fsqrt_rn(v), k.inv_sqrt_bc2), k.eps);
+  p = __fsub_rn(__fmul_rn(p, k.decay), __fdiv_rn(__fmul_rn(k.step_size, m), denom));
+}
+
 __global__ void adamw_range_kernel(float* p, const float* g, float* m, float* v, size_t n, const float* clip,
                                    AdamWConsts k) {
   const float c = clip ? *clip : 1.0f;
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    const float gi = __fmul_rn(g[i], c);
-    const float mi = __fadd_rn(__fmul_rn(k.b1, m[i]), __fmul_rn(1.0f - k.b1, gi));
-    const float vi = __fadd_rn(__fmul_rn(k.b2, v[i]), __fmul_rn(__fmul_rn(1.0f - k.b2, gi), gi));
-    m[i] = mi;
-    v[i] = vi;
-    const float denom = __fadd_rn(__fmul_rn(__fsqrt_rn(vi), k.inv_sqrt_bc2), k.eps);
-    p[i] = __fsub_rn(__fmul_rn(p[i], k.decay), __fdiv_rn(__fmul_rn(k.step_size, mi), denom));
+    float pi = p[i], mi = m[i], vi = v[i];
+    adamw_one(pi, g[i], mi, vi, c, k);
+    p[i] = pi, m[i] = mi, v[i] = vi;
+  }
+}
+
+// Four elements a thread (16-byte accesses; the arena's tensors start on 64-byte boundaries): the
+// scalar kernel reached about half the H200's bandwidth on this pass (1.48 ms for the 125m model's
+// 3.5 GB of state). The same per-element formula, so the same bits.
+__global__ void adamw_range_vec_kernel(float4* p, const float4* g, float4* m, float4* v, size_t n4, const float* clip,
+                                       AdamWConsts k) {
+  const float c = clip ? *clip : 1.0f;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n4; i += (size_t)gridDim.x * blockDim.x) {
+    float4 pi = p[i], mi = m[i], vi = v[i];
+    const float4 gi = g[i];
+    adamw_one(pi.x, gi.x, mi.x, vi.x, c, k);
+    adamw_one(pi.y, gi.y, mi.y, vi.y, c, k);
+    adamw_one(pi.z, gi.z, mi.z, vi.z, c, k);
+    adamw_one(pi.w, gi.w, mi.w, vi.w, c, k);
+    p[i] = pi, m[i] = mi, v[i] = vi;
   }
 }
 
@@ -213,8 +234,17 @@ void adamw_step(Context& ctx, float* params, const float* grads, float* m, float
     const AdamWRange& rg = ranges[r];
     if (rg.numel == 0) continue;
     k.decay = rg.decay ? 1.0f - h.lr * h.weight_decay : 1.0f;
-    adamw_range_kernel<<<grid_for(rg.numel), kThreads, 0, st>>>(params + rg.offset, grads + rg.offset, m + rg.offset,
-                                                                v + rg.offset, rg.numel, clip, k);
+    float *pp = params + rg.offset, *mp = m + rg.offset, *vp = v + rg.offset;
+    const float* gp = grads + rg.offset;
+    const size_t n4 = aligned16(pp) && aligned16(gp) && aligned16(mp) && aligned16(vp) ? rg.numel / 4 : 0;
+    if (n4)
+      adamw_range_vec_kernel<<<grid_for(n4), kThreads, 0, st>>>(reinterpret_cast<float4*>(pp),
+                                                                reinterpret_cast<const float4*>(gp),
+                                                                reinterpret_cast<float4*>(mp),
+                                                                reinterpret_cast<float4*>(vp), n4, clip, k);
+    if (4 * n4 < rg.numel)
+      adamw_range_kernel<<<grid_for(rg.numel - 4 * n4), kThreads, 0, st>>>(pp + 4 * n4, gp + 4 * n4, mp + 4 * n4,
+                                                                         vp + 4 * n4, rg.numel - 4 * n4, clip, k);
   }
   check_last_launch("adamw_step");
 }

@@ -77,9 +77,11 @@ __global__ void __launch_bounds__(rows::kWarps * 32) rmsnorm_forward_vec_kernel(
     for (int j = 0; j < VPL; ++j) {
       const int vi = gl + G * j;
       if (vi >= nvec) continue;
+      float wv[8];
+      rows::load_f32x8(wv, w + 8 * vi);
 #pragma unroll
-      for (int e = 0; e < 8; ++e) {  // (w: f32 parameters, not necessarily 16-byte aligned in the arena)
-        v[j][e] = v[j][e] * r * w[8 * vi + e];
+      for (int e = 0; e < 8; ++e) {
+        v[j][e] = v[j][e] * r * wv[e];
         m = fmaxf(m, fabsf(v[j][e]));
       }
       if (live) store8(out + off + 8 * vi, v[j]);
@@ -162,12 +164,14 @@ __global__ void __launch_bounds__(rows::kWarps * 32) qk_norm_rope_forward_kernel
     ss = rows::group_sum(ss, G);
     const float r = 1.0f / sqrtf(ss / (float)hd + eps);
     if (live && gl == 0) rstd[row] = r;
+    float wv[8], cp[8], sp[8];
+    rows::load_f32x8(wv, w + 8 * gl);
 #pragma unroll
-    for (int e = 0; e < 8; ++e) v[e] = v[e] * r * w[8 * gl + e];
+    for (int e = 0; e < 8; ++e) v[e] = v[e] * r * wv[e];
     float o[8];
     const int t = live ? (row / H) % T : 0;
-    const float* cp = cosv + (size_t)t * half + i0;
-    const float* sp = sinv + (size_t)t * half + i0;
+    rows::load_f32x8(cp, cosv + (size_t)t * half + i0);
+    rows::load_f32x8(sp, sinv + (size_t)t * half + i0);
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
       const float p = __shfl_xor_sync(0xffffffffu, v[e], G / 2);
@@ -282,11 +286,8 @@ __global__ void __launch_bounds__(kWarps * 32, VPL <= 3 ? 2 : 1) rmsnorm_backwar
     float rc[ROPE ? 8 : 1], rs[ROPE ? 8 : 1];
     if constexpr (ROPE) {
       const int half = C / 2, i0 = (gl < G / 2 ? gl : gl - G / 2) * 8, t = live ? (row / H) % T : 0;
-#pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        rc[e] = cosv[(size_t)t * half + i0 + e];
-        rs[e] = sinv[(size_t)t * half + i0 + e];
-      }
+      rows::load_f32x8(rc, cosv + (size_t)t * half + i0);
+      rows::load_f32x8(rs, sinv + (size_t)t * half + i0);
     }
     uint4 old[VPL];
 #pragma unroll
@@ -303,11 +304,13 @@ __global__ void __launch_bounds__(kWarps * 32, VPL <= 3 ? 2 : 1) rmsnorm_backwar
         const uint4 b = *reinterpret_cast<const uint4*>(x + off + v * 8);
         const __nv_bfloat16* pa = reinterpret_cast<const __nv_bfloat16*>(&a);
         const __nv_bfloat16* pb = reinterpret_cast<const __nv_bfloat16*>(&b);
+        float wv[8];
+        rows::load_f32x8(wv, w + v * 8);
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
           dy[j][e] = __bfloat162float(pa[e]);
           xh[j][e] = __bfloat162float(pb[e]) * r;
-          dot += dy[j][e] * __ldg(w + v * 8 + e) * xh[j][e];
+          dot += dy[j][e] * wv[e] * xh[j][e];
         }
       } else {
 #pragma unroll
@@ -317,13 +320,15 @@ __global__ void __launch_bounds__(kWarps * 32, VPL <= 3 ? 2 : 1) rmsnorm_backwar
     if constexpr (ROPE) {  // inverse rotation: a' = a*c + b*s, b' = b*c - a*s
       const bool first = gl < G / 2;
       dot = 0.0f;
+      float wv[8];
+      rows::load_f32x8(wv, w + gl * 8);
 #pragma unroll
       for (int e = 0; e < 8; ++e) {
         const float p = __shfl_xor_sync(0xffffffffu, dy[0][e], G / 2);
         const float c = rc[e], sn = rs[e];
         const float d = first ? dy[0][e] * c + p * sn : dy[0][e] * c - p * sn;
         dy[0][e] = d;
-        dot += d * __ldg(w + gl * 8 + e) * xh[0][e];
+        dot += d * wv[e] * xh[0][e];
       }
     }
     for (int o = G / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
@@ -333,9 +338,11 @@ __global__ void __launch_bounds__(kWarps * 32, VPL <= 3 ? 2 : 1) rmsnorm_backwar
       const int v = gl + G * j;
       if (!live || v >= nvec) continue;
       __nv_bfloat16* po = reinterpret_cast<__nv_bfloat16*>(&old[j]);
+      float wv[8];
+      rows::load_f32x8(wv, w + v * 8);
 #pragma unroll
       for (int e = 0; e < 8; ++e) {
-        const float d = r * (dy[j][e] * __ldg(w + v * 8 + e) - xh[j][e] * dot);
+        const float d = r * (dy[j][e] * wv[e] - xh[j][e] * dot);
         po[e] = OVERWRITE ? __float2bfloat16_rn(d) : __float2bfloat16_rn(__bfloat162float(po[e]) + d);
         acc[j][e] += dy[j][e] * xh[j][e];
       }

@@ -45,6 +45,7 @@ __global__ void rmsnorm_forward_kernel(__nv_bfloat16* out, __nv_bfloat16* out_q,
 
 // The forward with each row in registers (see row_groups.cuh): one read of x serves the sum of
 // squares, the output and the absmax of the int8 quantization. C = 8 * nvec, 16-byte aligned rows.
+// out may be null (only out_q is stored).
 template <int VPL>
 __global__ void __launch_bounds__(rows::kWarps * 32) rmsnorm_forward_vec_kernel(
     __nv_bfloat16* out, __nv_bfloat16* out_q, float* rstd, const __nv_bfloat16* x, const float* w, int N, int C,
@@ -84,7 +85,7 @@ __global__ void __launch_bounds__(rows::kWarps * 32) rmsnorm_forward_vec_kernel(
         v[j][e] = v[j][e] * r * wv[e];
         m = fmaxf(m, fabsf(v[j][e]));
       }
-      if (live) store8(out + off + 8 * vi, v[j]);
+      if (live && out) store8(out + off + 8 * vi, v[j]);
     }
     if (!out_q) continue;
     m = rows::group_max(m, G);
@@ -255,8 +256,10 @@ __global__ void rmsnorm_dw_final_kernel(float* dw, const float* partial, int chu
 // ROPE (QK-norm rows, one vector per lane, G = C / 8): dout is the gradient of the rotated output,
 // turned back into the gradient of the normalised row by the inverse rotation in registers.
 // OVERWRITE: dx = the row's gradient instead of dx += it.
+// ROPE rows (hd <= 256, one vector per lane) run three blocks per SM: at two (88 registers) the kernel
+// kept too few loads in flight to approach the memory bandwidth.
 template <int VPL, bool ROPE = false, bool OVERWRITE = false>
-__global__ void __launch_bounds__(kWarps * 32, VPL <= 3 ? 2 : 1) rmsnorm_backward_vec_kernel(
+__global__ void __launch_bounds__(kWarps * 32, ROPE ? 3 : VPL <= 3 ? 2 : 1) rmsnorm_backward_vec_kernel(
     __nv_bfloat16* dx, float* partial, const __nv_bfloat16* dout, const __nv_bfloat16* x, const float* w,
     const float* rstd, int N, int C, int G, int rows_per_block, const float* cosv = nullptr,
     const float* sinv = nullptr, int T = 1, int H = 1, int ld_dx = 0) {
@@ -403,8 +406,9 @@ void rmsnorm_forward(Context& ctx, bf16* out, bf16* out_q, float* rstd, const bf
   cudaStream_t st = stream_of(ctx);
   if (vec_rows_ok(C, {out, out_q, x}) &&
       with_vpl(C / 8, [&](auto vpl) {
+        // out == out_q (the network's shared buffer: only the quantized value is read): one store.
         rmsnorm_forward_vec_kernel<decltype(vpl)::value><<<rows::blocks_for_rows(N, C / 8), rows::kWarps * 32, 0, st>>>(
-            dev(out), out_q ? dev(out_q) : nullptr, rstd, dev(x), w, N, C, eps);
+            out == out_q ? nullptr : dev(out), out_q ? dev(out_q) : nullptr, rstd, dev(x), w, N, C, eps);
       })) {
     check_last_launch("rmsnorm_forward");
     return;
@@ -451,9 +455,10 @@ void launch_backward_vec(Context& ctx, bf16* dx, float* dw, const bf16* dout, co
   int G = 1;
   while (G < nvec && G < 32) G <<= 1;
   const int R = 32 / G;
-  // About four blocks per SM, each a contiguous run of rows.
+  // About four blocks per SM, each a contiguous run of rows; ROPE rows: the three that are resident at
+  // once (one wave, no tail).
   const int rows_per_unit = kWarps * R;
-  const int blocks = std::max(1, std::min((N + rows_per_unit - 1) / rows_per_unit, 132 * 4));
+  const int blocks = std::max(1, std::min((N + rows_per_unit - 1) / rows_per_unit, 132 * (ROPE ? 3 : 4)));
   const int rows_per_block = (N + blocks - 1) / blocks;
   const int used = (N + rows_per_block - 1) / rows_per_block;
   const size_t smem = sizeof(float) * (size_t)kWarps * R * C;

@@ -265,8 +265,7 @@ __global__ void __launch_bounds__(1024) gated_quant_row_kernel(__nv_bfloat16* ou
       const int vi = threadIdx.x + j * blockDim.x;
       if (vi >= nvec) continue;
 #pragma unroll
-      for (int e = 0; e < 8; ++e)  // rows::quant_int8's code, its quotient from the table
-        v[j][e] = quot[(int)fminf(fmaxf(rintf(v[j][e] * s), -128.0f), 127.0f) + 128];
+      for (int e = 0; e < 8; ++e) v[j][e] = rows::quant_int8_table(quot, v[j][e], s);
       store8(out_q + off + 8 * vi, v[j]);
     }
   }

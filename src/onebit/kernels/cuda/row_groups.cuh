@@ -44,6 +44,13 @@ __device__ inline void load_f32x8(float (&o)[8], const float* p) {
 // The rounding of per-token absmax int8 quantization (reference.h), as a bf16-representable value.
 __device__ inline float quant_int8(float y, float s) { return fminf(fmaxf(rintf(y * s), -128.0f), 127.0f) / s; }
 
+// The same value with the quotient q / s read from a row's table of all 256 (quot[q + 128] = q / s,
+// the same correctly rounded divisions), for a pass bound by instruction issue where a division per
+// element was much of it (the gated activation + int8 pass; the RMSNorm forward gained nothing from it
+// on the H200, session 13: it is bound by memory).
+__device__ inline int int8_code(float y, float s) { return (int)fminf(fmaxf(rintf(y * s), -128.0f), 127.0f); }
+__device__ inline float quant_int8_table(const float* quot, float y, float s) { return quot[int8_code(y, s) + 128]; }
+
 // Launch shape for N rows of nvec vectors: enough blocks to cover the rows, capped at a few waves
 // (the kernels loop).
 inline unsigned blocks_for_rows(int N, int nvec) {

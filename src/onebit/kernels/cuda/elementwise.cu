@@ -102,24 +102,30 @@ __global__ void gated_backward_kernel(__nv_bfloat16* dgate, __nv_bfloat16* dup, 
   }
 }
 
+// Eight elements of the gated backward: inputs at `in`, outputs at `out` (16-byte aligned).
+__device__ inline void gated_backward8(__nv_bfloat16* dgate, __nv_bfloat16* dup, size_t out,
+                                       const __nv_bfloat16* dout, const __nv_bfloat16* gate,
+                                       const __nv_bfloat16* up, size_t in, GatedAct act) {
+  float g[8], u[8], d[8], dg[8], du[8];
+  load8(g, gate + in);
+  load8(u, up + in);
+  load8(d, dout + in);
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    float f, df;
+    gated_value(g[e], act, f, df);
+    dg[e] = d[e] * u[e] * df;
+    du[e] = d[e] * f;
+  }
+  store8(dgate + out, dg);
+  store8(dup + out, du);
+}
+
 __global__ void gated_backward_vec_kernel(__nv_bfloat16* dgate, __nv_bfloat16* dup, const __nv_bfloat16* dout,
                                           const __nv_bfloat16* gate, const __nv_bfloat16* up, size_t nvec,
                                           GatedAct act) {
-  for (size_t v = blockIdx.x * (size_t)blockDim.x + threadIdx.x; v < nvec; v += (size_t)gridDim.x * blockDim.x) {
-    float g[8], u[8], d[8], dg[8], du[8];
-    load8(g, gate + 8 * v);
-    load8(u, up + 8 * v);
-    load8(d, dout + 8 * v);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      float f, df;
-      gated_value(g[e], act, f, df);
-      dg[e] = d[e] * u[e] * df;
-      du[e] = d[e] * f;
-    }
-    store8(dgate + 8 * v, dg);
-    store8(dup + 8 * v, du);
-  }
+  for (size_t v = blockIdx.x * (size_t)blockDim.x + threadIdx.x; v < nvec; v += (size_t)gridDim.x * blockDim.x)
+    gated_backward8(dgate, dup, 8 * v, dout, gate, up, 8 * v, act);
 }
 
 // gated_backward_kernel / _vec_kernel over [N, C] rows with dgate's and dup's rows ld apart (the fused
@@ -133,19 +139,7 @@ __global__ void gated_backward_rows_kernel(__nv_bfloat16* dgate, __nv_bfloat16* 
     const unsigned row = i / per_row, col = (i - row * per_row) * (VEC ? 8 : 1);
     const size_t in = (size_t)row * C + col, out = (size_t)row * ld + col;
     if constexpr (VEC) {
-      float g[8], u[8], d[8], dg[8], du[8];
-      load8(g, gate + in);
-      load8(u, up + in);
-      load8(d, dout + in);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        float f, df;
-        gated_value(g[e], act, f, df);
-        dg[e] = d[e] * u[e] * df;
-        du[e] = d[e] * f;
-      }
-      store8(dgate + out, dg);
-      store8(dup + out, du);
+      gated_backward8(dgate, dup, out, dout, gate, up, in, act);
     } else {
       float f, df;
       gated_value(__bfloat162float(gate[in]), act, f, df);

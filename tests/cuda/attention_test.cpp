@@ -49,7 +49,8 @@ INSTANTIATE_TEST_SUITE_P(Odd, AttentionShapes,
 // the version.
 INSTANTIATE_TEST_SUITE_P(GenericHeadDim, AttentionShapes,
                          ::testing::Combine(::testing::Values(Shape{2, 33, 4, 2, 48}, Shape{1, 70, 2, 1, 16},
-                                                              Shape{1, 20, 3, 3, 80}, Shape{1, 9, 2, 2, 256}),
+                                                              Shape{1, 20, 3, 3, 80}, Shape{1, 9, 2, 2, 256},
+                                                              Shape{1, 23, 2, 1, 12}),  // dv rows of 12
                                             ::testing::Values(AttentionKernels::V2)));
 
 // cancel: an absolute allowance for dS = P * (dP - D), where D comes from the bf16-rounded O: with

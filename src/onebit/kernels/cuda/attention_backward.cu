@@ -207,10 +207,12 @@ void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* 
   OB_CHECK(B > 0 && T > 0 && H > 0 && KV > 0 && H % KV == 0, "attention_backward: bad shape B=", B, " T=", T,
            " H=", H, " KV=", KV);
   OB_CHECK(p >= 0.0f && p < 1.0f, "attention_backward: dropout ", p, " is outside [0, 1)");
-  if (ld_dv == 0) ld_dv = KV * hd;
-  OB_CHECK(ld_dv >= KV * hd && ld_dv % 8 == 0, "attention_backward: dv row stride ", ld_dv, " is below ", KV * hd,
-           " or not a multiple of 8");
   const bool flash = hd == 64 || hd == 128;
+  // The tensor-core kernels store dv in bf16 pairs, so a strided dv needs a stride in whole vectors; the
+  // generic kernel stores scalars (any head_dim, contiguous dv of any width as before).
+  if (ld_dv == 0) ld_dv = KV * hd;
+  OB_CHECK(ld_dv >= KV * hd && (!flash || ld_dv % 8 == 0), "attention_backward: dv row stride ", ld_dv,
+           " is below ", KV * hd, " or not a multiple of 8");
   OB_CHECK(!flash || ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)dout) % 16 == 0,
            "attention_backward: inputs not 16-byte aligned");
   const size_t rows = (size_t)B * T * H;

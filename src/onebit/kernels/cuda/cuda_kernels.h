@@ -168,8 +168,8 @@ void attention_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const b
                        AttentionKernels kernels = default_attention_kernels());
 // Overwrites dq, dk, dv. Deterministic (no atomics): dk/dv and dq are separate passes (v3: dQ from the
 // dS the dK/dV pass wrote to the context's scratch). p, seed: the forward's. ld_dv: dv's token rows are
-// ld_dv elements apart (a multiple of 8; 0: KV * hd, contiguous), so dv can be a column block of the
-// fused Q/K/V gradient.
+// ld_dv elements apart (0: KV * hd, contiguous; at head_dim 64 / 128 a multiple of 8), so dv can be a
+// column block of the fused Q/K/V gradient.
 void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                         const bf16* v, const bf16* o, const float* lse, int B, int T, int H, int KV, int hd, float p,
                         uint64_t seed, AttentionKernels kernels = default_attention_kernels(), int ld_dv = 0);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "onebit/core/error.h"
@@ -60,10 +61,7 @@ Network<T, A>::Network(const ModelConfig& cfg, kernels::Ops<T, A>& ops) : cfg_(c
 template <typename T, typename A>
 Network<T, A>::~Network() {
   free_arena();
-  for_each_linear([&](int, Linear& lin) {
-    if (lin.qbuf && lin.owns_qbuf) ops_.free_act(lin.qbuf);
-  });
-  for (A* p : qbuf_groups_) ops_.free_act(p);
+  for (A* p : qbuf_blocks_) ops_.free_act(p);
   ops_.free(params_);
   ops_.free(grads_);
 }
@@ -72,25 +70,20 @@ template <typename T, typename A>
 void Network<T, A>::alloc_group_qbufs(std::initializer_list<Linear*> group) {
   // With A != T even an unquantized weight needs its A copy (on CUDA: the bf16 operand of the matmuls).
   auto needs = [&](const Linear* lin) { return lin->wq != kernels::WeightQuant::None || !std::is_same_v<A, T>; };
-  size_t total = 0, members = 0;
-  for (const Linear* lin : group)
-    if (needs(lin)) total += (layout_.info[lin->param].numel + 15) / 16 * 16, ++members;
-  if (members == 0) return;
-  if (members == 1) {
-    for (Linear* lin : group)
-      if (needs(lin)) lin->qbuf = ops_.alloc_act(layout_.info[lin->param].numel);
-    return;
-  }
-  // Each member at a 16-element boundary, as param_layout places the master weights: adjacent exactly
-  // where the master weights are.
-  A* block = ops_.alloc_act(total);
-  qbuf_groups_.push_back(block);
+  // Each member at a 16-element boundary, as param_layout places the master weights (adjacent exactly
+  // where the master weights are); the block ends with the last member.
+  size_t end = 0;
+  std::vector<std::pair<Linear*, size_t>> at;
   for (Linear* lin : group)
     if (needs(lin)) {
-      lin->qbuf = block;
-      lin->owns_qbuf = false;
-      block += (layout_.info[lin->param].numel + 15) / 16 * 16;
+      const size_t offset = (end + 15) / 16 * 16;
+      at.emplace_back(lin, offset);
+      end = offset + layout_.info[lin->param].numel;
     }
+  if (at.empty()) return;
+  A* block = ops_.alloc_act(end);
+  qbuf_blocks_.push_back(block);
+  for (const auto& [lin, offset] : at) lin->qbuf = block + offset;
 }
 
 template <typename T, typename A>

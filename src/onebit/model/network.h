@@ -83,8 +83,7 @@ class Network {
     kernels::WeightQuant wq = kernels::WeightQuant::None;
     bool quantized_input = false;  // int8 activation quant applies (Hard phase only)
     A* eff = nullptr;              // effective weight for this forward (params, or the quantized copy)
-    A* qbuf = nullptr;             // quantized copy (non-F32 precisions, and every weight when A != T)
-    bool owns_qbuf = true;         // false: part of a projection group's block (qbuf_groups_)
+    A* qbuf = nullptr;             // quantized copy (non-F32 precisions, and every weight when A != T), in qbuf_blocks_
     kernels::QuantScale* scale = nullptr;  // this weight's scale, in the backend's memory (scales_)
     // Hard ternary with int8 input on a backend with an integer path: this forward runs
     // ops.ternary_linear_forward on `packed` (packed from eff by prepare_weights) instead of gemm.
@@ -173,7 +172,7 @@ class Network {
   kernels::DeviceBuffer<int64_t> code_counts_;         // weight_stats' int64[3]
   bool count_next_ = false, counted_ = false;          // request_weight_stats; code_counts_ holds a forward's
   bool fused_ = false;                                 // set_fused_projections
-  std::vector<A*> qbuf_groups_;                        // alloc_group_qbufs' blocks
+  std::vector<A*> qbuf_blocks_;                        // alloc_group_qbufs' blocks: every Linear's qbuf
   // Loss sums of the forwards not yet read (loss_slots_[0..pending_)), with their scored counts.
   kernels::DeviceBuffer<double> loss_slots_;
   std::vector<int64_t> pending_scored_;

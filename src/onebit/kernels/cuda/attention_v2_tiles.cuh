@@ -4,6 +4,7 @@
 // ldmatrix fragment loads for the bf16 mma.sync.m16n8k16 of attention_tiles.cuh. Fragment layouts
 // (PTX ISA, lane l = 4g + t): ldmatrix gives lane l row g, elements 2t and 2t+1 of each 8x8 matrix
 // whose row addresses lanes 8m..8m+7 supply; with .trans, elements (2t, g) and (2t+1, g).
+#include "onebit/kernels/cuda/async_copy.cuh"
 #include "onebit/kernels/cuda/attention_tiles.cuh"
 
 namespace onebit::kernels::cuda::attn2 {
@@ -34,22 +35,11 @@ inline constexpr int kDqWarps = HD == 64 ? 8 : 4;
 template <int HD>
 inline constexpr int kKvWarps = 4;
 
-// 16-byte asynchronous copy global -> shared; valid = false writes 16 zero bytes and reads nothing
-// (the source size operand is 0), which pads tiles past T.
-__device__ inline void cp_async16(void* smem, const void* gmem, bool valid) {
-  const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
-}
-__device__ inline void cp_async4(void* smem, const void* gmem, bool valid) {
-  const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(valid ? 4 : 0) : "memory");
-}
-__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-// Waits until at most N of this thread's committed groups are still in flight.
-template <int N>
-__device__ inline void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
+// The asynchronous copies (async_copy.cuh), under the names the attention kernels use.
+using cuda::cp_async16;
+using cuda::cp_async4;
+using cuda::cp_async_commit;
+using cuda::cp_async_wait;
 
 // Starts copying rows [row0, row0 + ROWS) of one head (row stride `stride` elements) into
 // dst[ROWS][HD + 8]; rows past T become zeros. Every thread of the block (NT of them) takes part.

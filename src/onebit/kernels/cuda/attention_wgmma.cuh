@@ -17,14 +17,7 @@
 #include <cstdint>
 
 #include "onebit/kernels/cuda/attention_v2_tiles.cuh"
-
-// wgmma exists only in sm_90a device code; elsewhere the wgmma kernels compile to a trap and the host
-// never launches them (wgmma_available()).
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define ONEBIT_WGMMA 1
-#else
-#define ONEBIT_WGMMA 0
-#endif
+#include "onebit/kernels/cuda/wgmma.cuh"
 
 namespace onebit::kernels::cuda::wg {
 
@@ -50,20 +43,7 @@ __device__ inline void cp_tile_core(__nv_bfloat16* dst, const __nv_bfloat16* src
 constexpr uint32_t kKMajorLbo = 128, kKMajorSbo = 1024;  // rows = M/N, columns = K
 constexpr uint32_t kMnMajorLbo = 1024, kMnMajorSbo = 128;  // rows = K, columns = N (transposed B)
 
-__device__ inline uint64_t desc(const void* smem, uint32_t lbo, uint32_t sbo) {
-  const uint32_t a = (uint32_t)__cvta_generic_to_shared(smem);
-  return (uint64_t)((a & 0x3FFFF) >> 4) | ((uint64_t)((lbo >> 4) & 0x3FFF) << 16) |
-         ((uint64_t)((sbo >> 4) & 0x3FFF) << 32);  // base offset 0, no swizzle (bits 62-63 = 0)
-}
-
 #if ONEBIT_WGMMA
-__device__ inline void fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ inline void commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ inline void wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
-// Shared memory that cp.async (the generic proxy) wrote and wgmma (the async proxy) reads next: each
-// writing thread fences after its copies land, before the barrier.
-__device__ inline void fence_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-
 #define ONEBIT_WG_D32                                                                                       \
   "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), \
       "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),  \
@@ -95,10 +75,6 @@ __device__ inline void mma_rs(float* d, const uint32_t a[4], uint64_t db) {
 #undef ONEBIT_WG_D32
 #undef ONEBIT_WG_REGS32
 #else
-__device__ inline void fence() { __trap(); }
-__device__ inline void commit() { __trap(); }
-__device__ inline void wait_all() { __trap(); }
-__device__ inline void fence_async_smem() { __trap(); }
 __device__ inline void mma_ss(float*, uint64_t, uint64_t, int) { __trap(); }
 __device__ inline void mma_rs(float*, const uint32_t*, uint64_t) { __trap(); }
 #endif

@@ -140,8 +140,10 @@ void bench_preset(Context& ctx, const Preset& p, double peak_tf, double peak_gbs
     rep("rmsnorm fwd + int8 act quant",
         time_ms(ctx, [&] { rmsnorm_forward(ctx, out, oq, rstd, x, w, N, C, 1e-6f); }), 0, 6.0 * n);
     rep("rmsnorm bwd", time_ms(ctx, [&] { rmsnorm_backward(ctx, dx, dw, out, x, w, rstd, N, C); }), 0, 10.0 * n);
+    // QK-norm has a row (and an rstd) per token and head: n / hd of them, not N.
+    float* qk_rstd = buf.get<float>(n / hd);
     rep("qk-norm fwd (C=head_dim)",
-        time_ms(ctx, [&] { rmsnorm_forward(ctx, out, nullptr, rstd, x, w, (int)(n / hd), hd, 1e-6f); }), 0, 4.0 * n);
+        time_ms(ctx, [&] { rmsnorm_forward(ctx, out, nullptr, qk_rstd, x, w, (int)(n / hd), hd, 1e-6f); }), 0, 4.0 * n);
   }
   // Flash attention, every kernel generation (ONEBIT_CUDA_ATTENTION=v1|v2|v3|v4; v4 on Hopper only),
   // and v2, v3, v4 with attention dropout 0.1. Causal FLOPs: half of 4 B H T^2 hd forward, 2.5x that backward

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "onebit/core/json_util.h"
@@ -119,6 +120,30 @@ void bench_preset(Context& ctx, const Preset& p, double peak_tf, double peak_gbs
     rep("matmul y=xW^T [N,C]x[I,C]", time_ms(ctx, [&] { linear_forward(ctx, y, x, W, N, C, I); }), fl, 0);
     rep("matmul dx=dyW", time_ms(ctx, [&] { linear_backward_input(ctx, x, y, W, N, C, I); }), fl, 0);
     rep("matmul dW+=dy^Tx (f32)", time_ms(ctx, [&] { linear_backward_weight(ctx, dW, y, x, N, C, I); }), fl, 0);
+  }
+  // The Hard-phase forward products, bf16 cuBLASLt beside the int8 tensor-core kernel (where it runs):
+  // Q/K/V/O ([N,C] x [C,C]), gate/up ([N,C] x [I,C]) and down ([N,I] x [C,I]). Codes are a pseudo-random
+  // spread (all-zero operands would flatter the tensor cores' power draw).
+  for (const auto& [what, K, O] : {std::tuple{"q/k/v/o", C, C}, std::tuple{"gate/up", C, I}, std::tuple{"down", I, C}}) {
+    bf16 *x = buf.bf((size_t)N * K), *W = buf.bf((size_t)O * K), *y = buf.bf((size_t)N * O);
+    const double fl = 2.0 * N * K * O;
+    const std::string shape = std::string("fwd ") + what + " [N," + std::to_string(K) + "]x[" + std::to_string(O) +
+                              "," + std::to_string(K) + "]";
+    const double ms_bf16 = time_ms(ctx, [&] { linear_forward(ctx, y, x, W, N, K, O); });
+    rep(shape + " bf16", ms_bf16, fl, 0);
+    if (!int8_gemm_available()) continue;
+    auto codes = [&](size_t n, int mod) {
+      int8_t* p = buf.get<int8_t>(n);
+      std::vector<int8_t> h(n);
+      for (size_t i = 0; i < n; ++i) h[i] = (int8_t)((int)((i * 2654435761u) >> 7) % mod - mod / 2);
+      upload(p, h.data(), n);
+      return p;
+    };
+    int8_t *xc = codes((size_t)N * K, 255), *wc = codes((size_t)O * K, 3);
+    float *xf = buf.f32(N, 1e-3f), *g = buf.f32(1, 0.05f);
+    const double ms_int8 = time_ms(ctx, [&] { int8_linear_forward(ctx, y, xc, xf, wc, g, N, O, K); });
+    rep(shape + " int8", ms_int8, fl, 0);
+    std::printf("%-12s %-34s %9.2fx\n", p.name.c_str(), (std::string(what) + " int8 vs bf16").c_str(), ms_bf16 / ms_int8);
   }
   // Weight quantization of the MLP weight: 2 f32 reads (scale, quantize) + 1 bf16 write per weight.
   {

@@ -85,6 +85,26 @@ void linear_backward_input(Context& ctx, bf16* dx, const bf16* dy, const bf16* W
 // dW += dyᵀ x (f32 accumulation into the f32 gradient)
 void linear_backward_weight(Context& ctx, float* dW, const bf16* dy, const bf16* x, int N, int in, int out);
 
+// The operand the int8 product below reads, written by the per-row int8 quantizers (rmsnorm_forward's
+// out_q, act_quant_int8, gated_act_quant_forward) beside their bf16 value q / s when asked: codes[N, C]
+// the codes q, factor[N] one code step of each row, max(absmax, 1e-5) / 127 (= 1 / s up to rounding).
+// Null members are not written.
+struct Int8Rows {
+  int8_t* codes = nullptr;
+  float* factor = nullptr;
+};
+// The Hard-phase forward of a ternary linear on int8 tensor cores (int8_gemm.cu), where
+// int8_gemm_available() (sm_90a code in the build, a compute capability 9.0 device):
+// y[M,N] = bf16(float((xc · wcᵀ)[m][n]) · (xf[m] · *g)) with xc[M,K] and xf[M] an Int8Rows, wc[N,K] the
+// weight's ternary codes and g its scale (device f32): exact int32 sums, one f32 rounding of each row's
+// factor product and one of each scaling, then bf16 (round to nearest even). K % 16 == 0, N even, xc and
+// wc 16-byte aligned.
+bool int8_gemm_available();
+void int8_linear_forward(Context& ctx, bf16* y, const int8_t* xc, const float* xf, const int8_t* wc, const float* g,
+                         int M, int N, int K);
+// t = sign(w_eff) as int8 (-1, 0, +1): the codes of a Hard ternary weight w_eff = g · t.
+void ternary_codes(Context& ctx, int8_t* t, const bf16* w_eff, size_t n);
+
 // ---- 2. weight quantization ----
 // Per-tensor parameters on the device: {center, scale} as QuantScale (kernels.h).
 // The scale alone (absmean + 1e-5 for ternary, mean and mean |w - mean| for binary, max |w| for int8;
@@ -120,15 +140,16 @@ void weight_quantize(Context& ctx, bf16* out, QuantScale* scale, int64_t* counts
 
 // ---- 3. RMSNorm (QK-norm is the same kernel with C = head_dim) ----
 // out = x * rstd * w (bf16), rstd[N] f32. out_q (nullable): per-row absmax int8 quantization of out
-// (computed from the f32 value), written as its effective value q/s in bf16.
+// (computed from the f32 value), written as its effective value q/s in bf16, and, where `codes` asks, as
+// codes and row factors (Int8Rows).
 void rmsnorm_forward(Context& ctx, bf16* out, bf16* out_q, float* rstd, const bf16* x, const float* w, int N, int C,
-                     float eps);
+                     float eps, Int8Rows codes = {});
 // dx += d/dx (bf16, accumulated in f32 then rounded), dw += d/dw (f32; summed over rows in a fixed
 // order: the result does not depend on scheduling).
 void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
                       const float* rstd, int N, int C);
 // Per-row absmax int8 activation quantization on its own (out = q/s, bf16); may run in place.
-void act_quant_int8(Context& ctx, bf16* out, const bf16* x, int N, int C);
+void act_quant_int8(Context& ctx, bf16* out, const bf16* x, int N, int C, Int8Rows codes = {});
 // QK-norm and RoPE fused (head_dim a power of two in [16, 256], 16-byte aligned rows): out = rope(x *
 // rstd * w) over the [B, T, H, hd] rows, rotating the f32 normalised values (one bf16 rounding);
 // the backward takes the gradient of the rotated output, rotates it back in registers and
@@ -195,7 +216,7 @@ void gated_act_forward(Context& ctx, bf16* out, const bf16* gate, const bf16* up
 // pass: out_q = quant(act(gate) * up); out (nullable, or equal to out_q) also gets the unquantized
 // value. Rows of C % 8 == 0 up to 16384 wide, 16-byte aligned: returns false (nothing launched) otherwise.
 bool gated_act_quant_forward(Context& ctx, bf16* out, bf16* out_q, const bf16* gate, const bf16* up, int N, int C,
-                             GatedAct act);
+                             GatedAct act, Int8Rows codes = {});
 void gated_act_backward(Context& ctx, bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate, const bf16* up,
                         size_t n, GatedAct act);
 // The same over [N, C] rows with dgate's and dup's rows ld elements apart (dout, gate, up contiguous):

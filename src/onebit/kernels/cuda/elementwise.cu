@@ -210,7 +210,7 @@ __global__ void residual_backward_vec_kernel(__nv_bfloat16* dy, const __nv_bfloa
 template <int VPT>
 __global__ void __launch_bounds__(1024) gated_quant_row_kernel(__nv_bfloat16* out, __nv_bfloat16* out_q,
                                                                const __nv_bfloat16* gate, const __nv_bfloat16* up,
-                                                               int N, int C, GatedAct act) {
+                                                               int N, int C, GatedAct act, Int8Rows codes) {
   __shared__ float sh[32];
   __shared__ float quot[256];  // quot[q + 128] = q / s for this row's s
   const int nvec = C / 8;
@@ -253,11 +253,13 @@ __global__ void __launch_bounds__(1024) gated_quant_row_kernel(__nv_bfloat16* ou
     m = block_max(m, sh);  // its barriers also order the previous row's table reads before the refill
     const float s = 127.0f / fmaxf(m, 1e-5f);
     for (int t = threadIdx.x; t < 256; t += blockDim.x) quot[t] = (float)(t - 128) / s;
+    if (codes.factor && threadIdx.x == 0) codes.factor[row] = rows::code_factor(m);
     __syncthreads();
 #pragma unroll
     for (int j = 0; j < VPT; ++j) {
       const int vi = threadIdx.x + j * blockDim.x;
       if (vi >= nvec) continue;
+      if (codes.codes) rows::store_codes8(codes.codes + off + 8 * vi, v[j], s);
 #pragma unroll
       for (int e = 0; e < 8; ++e) v[j][e] = rows::quant_int8_table(quot, v[j][e], s);
       store8(out_q + off + 8 * vi, v[j]);
@@ -365,7 +367,7 @@ void gated_act_backward_rows(Context& ctx, bf16* dgate, bf16* dup, int ld, const
 }
 
 bool gated_act_quant_forward(Context& ctx, bf16* out, bf16* out_q, const bf16* gate, const bf16* up, int N, int C,
-                             GatedAct act) {
+                             GatedAct act, Int8Rows codes) {
   if (N <= 0 || C % 8 != 0 || C > 16384 || !aligned16(out_q) || !aligned16(gate) || !aligned16(up) ||
       (out && !aligned16(out)))
     return false;
@@ -378,10 +380,10 @@ bool gated_act_quant_forward(Context& ctx, bf16* out, bf16* out_q, const bf16* g
   const int blocks = std::min(N, 132 * 2 * std::max(1, 2048 / threads));
   if (vpt == 1)
     gated_quant_row_kernel<1><<<blocks, threads, 0, st>>>(plain ? dev(plain) : nullptr, dev(out_q), dev(gate), dev(up),
-                                                          N, C, act);
+                                                          N, C, act, codes);
   else
     gated_quant_row_kernel<2><<<blocks, threads, 0, st>>>(plain ? dev(plain) : nullptr, dev(out_q), dev(gate), dev(up),
-                                                          N, C, act);
+                                                          N, C, act, codes);
   check_last_launch("gated_act_quant_forward");
   return true;
 }

@@ -16,7 +16,7 @@ constexpr int kWarps = 8;
 __device__ inline float quant_int8(float y, float s) { return fminf(fmaxf(rintf(y * s), -128.0f), 127.0f) / s; }
 
 __global__ void rmsnorm_forward_kernel(__nv_bfloat16* out, __nv_bfloat16* out_q, float* rstd, const __nv_bfloat16* x,
-                                       const float* w, int N, int C, float eps) {
+                                       const float* w, int N, int C, float eps, Int8Rows codes) {
   const int row = blockIdx.x * kWarps + (threadIdx.x >> 5), lane = threadIdx.x & 31;
   if (row >= N) return;
   const __nv_bfloat16* xr = x + (size_t)row * C;
@@ -40,7 +40,9 @@ __global__ void rmsnorm_forward_kernel(__nv_bfloat16* out, __nv_bfloat16* out_q,
   for (int c = lane; c < C; c += 32) {
     const float y = __bfloat162float(xr[c]) * r * w[c];  // the f32 value, as the CPU path quantizes
     out_q[(size_t)row * C + c] = __float2bfloat16_rn(quant_int8(y, s));
+    if (codes.codes) codes.codes[(size_t)row * C + c] = (int8_t)rows::int8_code(y, s);
   }
+  if (codes.factor && lane == 0) codes.factor[row] = rows::code_factor(m);
 }
 
 // The forward with each row in registers (see row_groups.cuh): one read of x serves the sum of
@@ -49,7 +51,7 @@ __global__ void rmsnorm_forward_kernel(__nv_bfloat16* out, __nv_bfloat16* out_q,
 template <int VPL>
 __global__ void __launch_bounds__(rows::kWarps * 32) rmsnorm_forward_vec_kernel(
     __nv_bfloat16* out, __nv_bfloat16* out_q, float* rstd, const __nv_bfloat16* x, const float* w, int N, int C,
-    float eps) {
+    float eps, Int8Rows codes) {
   const int nvec = C / 8, G = rows::group_lanes(nvec), R = 32 / G;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane / G, gl = lane % G;
   for (int base = (blockIdx.x * rows::kWarps + warp) * R; base < N; base += gridDim.x * rows::kWarps * R) {
@@ -90,6 +92,7 @@ __global__ void __launch_bounds__(rows::kWarps * 32) rmsnorm_forward_vec_kernel(
     if (!out_q) continue;
     m = rows::group_max(m, G);
     const float s = 127.0f / fmaxf(m, 1e-5f);
+    if (live && gl == 0 && codes.factor) codes.factor[row] = rows::code_factor(m);
 #pragma unroll
     for (int j = 0; j < VPL; ++j) {
       const int vi = gl + G * j;
@@ -98,13 +101,14 @@ __global__ void __launch_bounds__(rows::kWarps * 32) rmsnorm_forward_vec_kernel(
 #pragma unroll
       for (int e = 0; e < 8; ++e) q[e] = rows::quant_int8(v[j][e], s);  // from the f32 value, as the CPU path
       store8(out_q + off + 8 * vi, q);
+      if (codes.codes) rows::store_codes8(codes.codes + off + 8 * vi, v[j], s);
     }
   }
 }
 
 template <int VPL>
 __global__ void __launch_bounds__(rows::kWarps * 32) act_quant_vec_kernel(__nv_bfloat16* out, const __nv_bfloat16* x,
-                                                                           int N, int C) {
+                                                                           int N, int C, Int8Rows codes) {
   const int nvec = C / 8, G = rows::group_lanes(nvec), R = 32 / G;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane / G, gl = lane % G;
   for (int base = (blockIdx.x * rows::kWarps + warp) * R; base < N; base += gridDim.x * rows::kWarps * R) {
@@ -127,10 +131,12 @@ __global__ void __launch_bounds__(rows::kWarps * 32) act_quant_vec_kernel(__nv_b
     }
     m = rows::group_max(m, G);
     const float s = 127.0f / fmaxf(m, 1e-5f);
+    if (live && gl == 0 && codes.factor) codes.factor[row] = rows::code_factor(m);
 #pragma unroll
     for (int j = 0; j < VPL; ++j) {
       const int vi = gl + G * j;
       if (!live || vi >= nvec) continue;
+      if (codes.codes) rows::store_codes8(codes.codes + off + 8 * vi, v[j], s);
 #pragma unroll
       for (int e = 0; e < 8; ++e) v[j][e] = rows::quant_int8(v[j][e], s);
       store8(out + off + 8 * vi, v[j]);
@@ -183,15 +189,19 @@ __global__ void __launch_bounds__(rows::kWarps * 32) qk_norm_rope_forward_kernel
   }
 }
 
-__global__ void act_quant_kernel(__nv_bfloat16* out, const __nv_bfloat16* x, int N, int C) {
+__global__ void act_quant_kernel(__nv_bfloat16* out, const __nv_bfloat16* x, int N, int C, Int8Rows codes) {
   const int row = blockIdx.x * kWarps + (threadIdx.x >> 5), lane = threadIdx.x & 31;
   if (row >= N) return;
   float m = 0;
   for (int c = lane; c < C; c += 32) m = fmaxf(m, fabsf(__bfloat162float(x[(size_t)row * C + c])));
   m = warp_max(m);
   const float s = 127.0f / fmaxf(m, 1e-5f);
-  for (int c = lane; c < C; c += 32)
-    out[(size_t)row * C + c] = __float2bfloat16_rn(quant_int8(__bfloat162float(x[(size_t)row * C + c]), s));
+  for (int c = lane; c < C; c += 32) {
+    const float v = __bfloat162float(x[(size_t)row * C + c]);
+    if (codes.codes) codes.codes[(size_t)row * C + c] = (int8_t)rows::int8_code(v, s);
+    out[(size_t)row * C + c] = __float2bfloat16_rn(quant_int8(v, s));
+  }
+  if (codes.factor && lane == 0) codes.factor[row] = rows::code_factor(m);
 }
 
 __global__ void rmsnorm_dx_kernel(__nv_bfloat16* dx, const __nv_bfloat16* dout, const __nv_bfloat16* x, const float* w,
@@ -401,34 +411,35 @@ bool vec_rows_ok(int C, std::initializer_list<const void*> ptrs) {
 }  // namespace
 
 void rmsnorm_forward(Context& ctx, bf16* out, bf16* out_q, float* rstd, const bf16* x, const float* w, int N, int C,
-                     float eps) {
+                     float eps, Int8Rows codes) {
+  OB_CHECK(out_q || !(codes.codes || codes.factor), "rmsnorm_forward: int8 codes without out_q");
   OB_CHECK(N > 0 && C > 0, "rmsnorm_forward: empty shape");
   cudaStream_t st = stream_of(ctx);
   if (vec_rows_ok(C, {out, out_q, x}) &&
       with_vpl(C / 8, [&](auto vpl) {
         // out == out_q (the network's shared buffer: only the quantized value is read): one store.
         rmsnorm_forward_vec_kernel<decltype(vpl)::value><<<rows::blocks_for_rows(N, C / 8), rows::kWarps * 32, 0, st>>>(
-            out == out_q ? nullptr : dev(out), out_q ? dev(out_q) : nullptr, rstd, dev(x), w, N, C, eps);
+            out == out_q ? nullptr : dev(out), out_q ? dev(out_q) : nullptr, rstd, dev(x), w, N, C, eps, codes);
       })) {
     check_last_launch("rmsnorm_forward");
     return;
   }
   rmsnorm_forward_kernel<<<row_blocks(N), kWarps * 32, 0, st>>>(dev(out), out_q ? dev(out_q) : nullptr, rstd, dev(x), w,
-                                                                 N, C, eps);
+                                                                 N, C, eps, codes);
   check_last_launch("rmsnorm_forward");
 }
 
-void act_quant_int8(Context& ctx, bf16* out, const bf16* x, int N, int C) {
+void act_quant_int8(Context& ctx, bf16* out, const bf16* x, int N, int C, Int8Rows codes) {
   OB_CHECK(N > 0 && C > 0, "act_quant_int8: empty shape");
   cudaStream_t st = stream_of(ctx);
   if (vec_rows_ok(C, {out, x}) && with_vpl(C / 8, [&](auto vpl) {
         act_quant_vec_kernel<decltype(vpl)::value>
-            <<<rows::blocks_for_rows(N, C / 8), rows::kWarps * 32, 0, st>>>(dev(out), dev(x), N, C);
+            <<<rows::blocks_for_rows(N, C / 8), rows::kWarps * 32, 0, st>>>(dev(out), dev(x), N, C, codes);
       })) {
     check_last_launch("act_quant_int8");
     return;
   }
-  act_quant_kernel<<<row_blocks(N), kWarps * 32, 0, st>>>(dev(out), dev(x), N, C);
+  act_quant_kernel<<<row_blocks(N), kWarps * 32, 0, st>>>(dev(out), dev(x), N, C, codes);
   check_last_launch("act_quant_int8");
 }
 

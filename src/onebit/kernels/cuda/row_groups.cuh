@@ -51,6 +51,16 @@ __device__ inline float quant_int8(float y, float s) { return fminf(fmaxf(rintf(
 __device__ inline int int8_code(float y, float s) { return (int)fminf(fmaxf(rintf(y * s), -128.0f), 127.0f); }
 __device__ inline float quant_int8_table(const float* quot, float y, float s) { return quot[int8_code(y, s) + 128]; }
 
+// The int8 GEMM's operand (int8_gemm.cu): the codes of eight values as one 8-byte store (p 8-byte aligned),
+// and a row's factor, the value of one code step, max(absmax, 1e-5) / 127 (1 / s up to rounding).
+__device__ inline void store_codes8(int8_t* p, const float (&y)[8], float s) {
+  uint32_t w[2] = {0, 0};
+#pragma unroll
+  for (int e = 0; e < 8; ++e) w[e >> 2] |= (uint32_t)(uint8_t)(int8_t)int8_code(y[e], s) << (8 * (e & 3));
+  *reinterpret_cast<uint2*>(p) = make_uint2(w[0], w[1]);
+}
+__device__ inline float code_factor(float absmax) { return fmaxf(absmax, 1e-5f) / 127.0f; }
+
 // Launch shape for N rows of nvec vectors: enough blocks to cover the rows, capped at a few waves
 // (the kernels loop).
 inline unsigned blocks_for_rows(int N, int nvec) {

@@ -1,0 +1,216 @@
+// The Hard-phase forward on int8 tensor cores (int8_gemm.cu) and the operand its quantizers write:
+// - int8_linear_forward against the host's exact integer product with the same f32 scaling and bf16
+//   rounding: bitwise equal, on fresh random codes, odd shapes (rows, columns and K not multiples of the
+//   128 x 256 x 128 block), K shorter than one block and the presets' shapes;
+// - the int8 codes and row factors of rmsnorm_forward, act_quant_int8 and gated_act_quant_forward (vector and
+//   scalar kernels) against their bf16 output: code x factor is that value to its bf16 rounding, and each
+//   row's largest code is +-127; act_quant_int8's codes also against the host's quantizer, bit for bit;
+// - the chain the model runs (act_quant_int8's codes, ternary_codes of g * t, the int8 product) against the
+//   bf16 cuBLASLt product of the same effective values, within a bf16 rounding.
+// Cases skip where int8_gemm_available() is false (no GPU, no sm_90a code, not compute capability 9.0).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <ostream>
+
+#include "cuda_test_util.h"
+#include "onebit/core/error.h"
+
+namespace onebit::kernels::cuda {
+namespace {
+
+using namespace testing;
+
+#define ONEBIT_REQUIRE_INT8_GEMM()                                                                          \
+  do {                                                                                                      \
+    ONEBIT_REQUIRE_GPU();                                                                                   \
+    if (!int8_gemm_available()) GTEST_SKIP() << "no sm_90a code or not a compute capability 9.0 device"; \
+  } while (0)
+
+std::vector<int8_t> random_codes(size_t n, uint64_t seed, int lo, int hi) {
+  std::mt19937_64 g(seed);
+  std::uniform_int_distribution<int> d(lo, hi);
+  std::vector<int8_t> v(n);
+  for (auto& x : v) x = (int8_t)d(g);
+  return v;
+}
+
+// The contract of int8_linear_forward, evaluated on the host: exact integer sums, f32 products, bf16 RNE.
+std::vector<bf16> host_int8_linear(const std::vector<int8_t>& xc, const std::vector<float>& xf,
+                                   const std::vector<int8_t>& wc, float g, int M, int N, int K) {
+  std::vector<bf16> y((size_t)M * N);
+  for (int m = 0; m < M; ++m) {
+    const float f = xf[m] * g;
+    for (int n = 0; n < N; ++n) {
+      int64_t acc = 0;
+      for (int k = 0; k < K; ++k) acc += (int)xc[(size_t)m * K + k] * (int)wc[(size_t)n * K + k];
+      const float v = (float)acc * f;
+      y[(size_t)m * N + n] = to_bf16(v);
+    }
+  }
+  return y;
+}
+
+struct Shape {
+  int M, N, K;
+};
+std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << "M" << s.M << "_N" << s.N << "_K" << s.K; }
+class Int8GemmShapes : public ::testing::TestWithParam<Shape> {};
+INSTANTIATE_TEST_SUITE_P(Shapes, Int8GemmShapes,
+                         ::testing::Values(Shape{1, 2, 16}, Shape{37, 50, 48}, Shape{131, 258, 144},
+                                           Shape{300, 514, 400}, Shape{129, 256, 128}, Shape{257, 768, 2064},
+                                           Shape{1024, 768, 768}, Shape{512, 2048, 768}, Shape{384, 768, 2048}));
+
+TEST_P(Int8GemmShapes, BitwiseEqualToTheExactIntegerProduct) {
+  ONEBIT_REQUIRE_INT8_GEMM();
+  const auto [M, N, K] = GetParam();
+  const uint64_t s = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << s);
+  // Codes over the quantizer's whole range (-128 included), ternary weights, positive factors of a few
+  // binades so the products use the f32 range.
+  const auto xc = random_codes((size_t)M * K, s, -128, 127), wc = random_codes((size_t)N * K, s + 1, -1, 1);
+  std::vector<float> xf = randn(M, s + 2, 0.5);
+  for (auto& f : xf) f = std::abs(f) * 1e-2f + 1e-6f;
+  const float g = 0.0371f;
+  Dev<int8_t> dx((size_t)M * K), dw((size_t)N * K);
+  Dev<float> df(M), dg(1);
+  dx.put(xc), dw.put(wc), df.put(xf), dg.put({g});
+  Context ctx;
+  const auto want = host_int8_linear(xc, xf, wc, g, M, N, K);
+  Dev<bf16> dy((size_t)M * N);
+  int8_linear_forward(ctx, dy.get(), dx.get(), df.get(), dw.get(), dg.get(), M, N, K);
+  const auto got = dy.take();
+  size_t bad = 0, first = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (got[i].bits != want[i].bits && bad++ == 0) first = i;
+  EXPECT_EQ(bad, 0u) << bad << " of " << got.size() << " outputs differ; first [" << first / N << ", " << first % N
+                     << "] got " << to_float(got[first]) << " want " << to_float(want[first]);
+}
+
+TEST(Int8Gemm, RejectsShapesItCannotRun) {
+  ONEBIT_REQUIRE_INT8_GEMM();
+  Dev<int8_t> x(64 * 40), w(64 * 40);
+  Dev<float> f(64), g(1);
+  Dev<bf16> y(64 * 64);
+  Context ctx;
+  EXPECT_THROW(int8_linear_forward(ctx, y.get(), x.get(), f.get(), w.get(), g.get(), 64, 64, 40), Error);  // K % 16
+  EXPECT_THROW(int8_linear_forward(ctx, y.get(), x.get(), f.get(), w.get(), g.get(), 64, 63, 32), Error);  // odd N
+}
+
+// Every code times its row factor is the bf16 value the quantizer wrote, to that value's rounding, and
+// the largest code of a row is +-127 (the row maximum maps to it).
+void expect_codes_match(const std::vector<float>& q, const std::vector<int8_t>& codes, const std::vector<float>& f,
+                        int N, int C, const char* what) {
+  size_t bad = 0;
+  for (int r = 0; r < N; ++r) {
+    int top = 0;
+    for (int c = 0; c < C; ++c) {
+      const size_t i = (size_t)r * C + c;
+      const float v = (float)codes[i] * f[r];
+      top = std::max(top, std::abs((int)codes[i]));
+      if (!(std::abs(v - q[i]) <= 0.5f * bf16_ulp(q[i]) + 1e-6f * std::abs(q[i])) && bad++ < 3)
+        ADD_FAILURE() << what << ": row " << r << " col " << c << " code " << (int)codes[i] << " x factor " << f[r]
+                      << " = " << v << ", quantized value " << q[i];
+    }
+    if (top != 127 && bad++ < 3) ADD_FAILURE() << what << ": row " << r << " largest code " << top;
+  }
+  EXPECT_EQ(bad, 0u) << what;
+}
+
+TEST(Int8Codes, ActQuantCodesAreTheHostQuantizersBitForBit) {
+  ONEBIT_REQUIRE_GPU();
+  Context ctx;
+  for (const auto& [N, C] : {std::pair{37, 768}, std::pair{5, 44}, std::pair{64, 2048}}) {  // 44: the scalar kernel
+    const uint64_t s = test_seed();
+    SCOPED_TRACE(::testing::Message() << "seed " << s << " N " << N << " C " << C);
+    const auto x = bf16_exact(randn((size_t)N * C, s, 2.0));
+    DevBf16 dx(x), dq((size_t)N * C);
+    Dev<int8_t> codes((size_t)N * C);
+    Dev<float> factor(N);
+    act_quant_int8(ctx, dq.get(), dx.get(), N, C, Int8Rows{codes.get(), factor.get()});
+    const auto got = codes.take();
+    const auto f = factor.take();
+    for (int r = 0; r < N; ++r) {
+      float m = 0;
+      for (int c = 0; c < C; ++c) m = std::max(m, std::abs(x[(size_t)r * C + c]));
+      const float sc = 127.0f / std::max(m, 1e-5f);
+      EXPECT_EQ(f[r], std::max(m, 1e-5f) / 127.0f) << "row " << r;
+      for (int c = 0; c < C; ++c) {
+        const float code = std::min(std::max(std::nearbyint(x[(size_t)r * C + c] * sc), -128.0f), 127.0f);
+        ASSERT_EQ((int)got[(size_t)r * C + c], (int)code) << "row " << r << " col " << c;
+      }
+    }
+    expect_codes_match(dq.take_f32(), got, f, N, C, "act_quant_int8");
+  }
+}
+
+TEST(Int8Codes, RmsNormAndGatedQuantizersWriteCodesOfTheirOutput) {
+  ONEBIT_REQUIRE_GPU();
+  Context ctx;
+  for (const auto& [N, C] : {std::pair{33, 768}, std::pair{7, 40}, std::pair{19, 2048}}) {
+    const uint64_t s = test_seed();
+    SCOPED_TRACE(::testing::Message() << "seed " << s << " N " << N << " C " << C);
+    const auto x = bf16_exact(randn((size_t)N * C, s)), w = randn(C, s + 1, 0.3, 1.0);
+    DevBf16 dx(x), out((size_t)N * C), outq((size_t)N * C);
+    Dev<float> dw(C), rstd(N), factor(N);
+    dw.put(w);
+    Dev<int8_t> codes((size_t)N * C);
+    rmsnorm_forward(ctx, out.get(), outq.get(), rstd.get(), dx.get(), dw.get(), N, C, 1e-6f,
+                    Int8Rows{codes.get(), factor.get()});
+    expect_codes_match(outq.take_f32(), codes.take(), factor.take(), N, C, "rmsnorm_forward");
+    // The shared buffer (only the quantized value stored) writes the same codes.
+    Dev<int8_t> codes2((size_t)N * C);
+    Dev<float> factor2(N);
+    rmsnorm_forward(ctx, outq.get(), outq.get(), rstd.get(), dx.get(), dw.get(), N, C, 1e-6f,
+                    Int8Rows{codes2.get(), factor2.get()});
+    EXPECT_EQ(codes.take(), codes2.take());
+    EXPECT_EQ(factor.take(), factor2.take());
+    if (C % 8 != 0) continue;
+    const auto up = bf16_exact(randn((size_t)N * C, s + 2));
+    DevBf16 du(up), gq((size_t)N * C);
+    for (GatedAct act : {GatedAct::SwiGLU, GatedAct::GELU, GatedAct::ReLU2}) {
+      ASSERT_TRUE(gated_act_quant_forward(ctx, nullptr, gq.get(), dx.get(), du.get(), N, C, act,
+                                          Int8Rows{codes.get(), factor.get()}));
+      expect_codes_match(gq.take_f32(), codes.take(), factor.take(), N, C, "gated_act_quant_forward");
+    }
+  }
+}
+
+TEST(Int8Gemm, TheModelsChainMatchesTheBf16Product) {
+  ONEBIT_REQUIRE_INT8_GEMM();
+  const int M = 333, K = 768, N = 520;
+  const uint64_t s = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << s);
+  Context ctx;
+  const auto x = bf16_exact(randn((size_t)M * K, s));
+  // A Hard ternary effective weight: g * t in bf16.
+  const float g = 0.0213f;
+  const auto t = random_codes((size_t)N * K, s + 1, -1, 1);
+  std::vector<float> weff(t.size());
+  for (size_t i = 0; i < t.size(); ++i) weff[i] = to_float(to_bf16(g * (float)t[i]));
+  DevBf16 dx(x), dxq((size_t)M * K), dweff(weff), y_int((size_t)M * N), y_ref((size_t)M * N);
+  Dev<int8_t> codes((size_t)M * K), tc((size_t)N * K);
+  Dev<float> factor(M), dg(1);
+  dg.put({g});
+  act_quant_int8(ctx, dxq.get(), dx.get(), M, K, Int8Rows{codes.get(), factor.get()});
+  ternary_codes(ctx, tc.get(), dweff.get(), weff.size());
+  EXPECT_EQ(tc.take(), t);
+  int8_linear_forward(ctx, y_int.get(), codes.get(), factor.get(), tc.get(), dg.get(), M, N, K);
+  linear_forward(ctx, y_ref.get(), dxq.get(), dweff.get(), M, K, N);
+  // The bf16 path multiplies q/s and g*t each rounded to bf16 (2^-9 relative each) and rounds the sum;
+  // the integer path rounds once. Sums of ~K/3 terms of both signs: compare against the sum of |terms|.
+  const auto a = y_int.take_f32(), b = y_ref.take_f32();
+  const auto f = factor.take();
+  size_t bad = 0;
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      const double scale = 127.0 * f[m] * g * K;  // bound of sum |q t| * factor * g
+      const double err = std::abs(a[(size_t)m * N + n] - b[(size_t)m * N + n]);
+      if (err > 8e-3 * std::abs(b[(size_t)m * N + n]) + 2e-3 * scale / std::sqrt((double)K) && bad++ < 3)
+        ADD_FAILURE() << "[" << m << ", " << n << "] int8 " << a[(size_t)m * N + n] << " bf16 " << b[(size_t)m * N + n];
+    }
+  EXPECT_EQ(bad, 0u);
+}
+
+}  // namespace
+}  // namespace onebit::kernels::cuda

@@ -11,10 +11,12 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "cuda_test_util.h"
 #include "onebit/kernels/backend.h"
+#include "onebit/kernels/cuda/cuda_ops.h"
 #include "onebit/model/network.h"
 #include "onebit/model/transformer.h"
 #include "onebit/train/adamw.h"
@@ -156,6 +158,73 @@ TEST_P(CudaModel, FusedProjectionsMatchTheUnfusedBackward) {
       }
     }
   }
+}
+
+// The Hard-phase forward on int8 tensor cores (CudaOps::ternary_linear_forward) against the bf16 products
+// of the same effective values on the same GPU: every ternary product of a model whose widths are
+// multiples of 16 runs on the codes (none falls back), and the loss, logits and gradients agree as the
+// GPU agrees with the CPU (the products differ at rounding level; an activation code downstream may flip).
+// Also bitwise repeatable and unchanged by checkpointed segments (the recompute writes the codes again).
+TEST(CudaModelInvariants, Int8ForwardMatchesTheBf16Forward) {
+  ONEBIT_REQUIRE_GPU();
+  if (!kernels::cuda::int8_gemm_available()) GTEST_SKIP() << "no sm_90a code or not a compute capability 9.0 device";
+  auto cfg = test_config(128, 2, 1);
+  cfg.intermediate_size = 256;
+  const uint64_t s = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << s);
+  const Batch b = random_batch(2, 80, cfg.vocab_size, s + 1);
+  const char* saved = std::getenv("ONEBIT_CUDA_INT8_FORWARD");
+  const std::string restore = saved ? saved : "";
+  struct Run {
+    double loss;
+    std::vector<float> grads, logits;
+    int64_t int8, fallback;
+    std::vector<model::ParamInfo> info;
+  };
+  auto run = [&](bool int8, int segments) {
+    setenv("ONEBIT_CUDA_INT8_FORWARD", int8 ? "1" : "0", 1);
+    kernels::cuda::CudaOps ops;  // reads the variable when it is made
+    model::Network<float, kernels::bf16> net(cfg, ops);
+    net.init_weights(s);
+    net.set_quant_state({model::QuantPhase::Hard, 0});
+    net.set_checkpoint_segments(segments);
+    net.zero_grad();
+    Run r;
+    r.loss = net.forward(b.tokens.data(), b.targets.data(), 2, 80);
+    net.backward(1.0f);
+    r.grads.resize(net.num_params());
+    ops.download(r.grads.data(), net.grads(), r.grads.size());
+    r.logits.resize((size_t)2 * 80 * cfg.vocab_size);
+    net.logits(b.tokens.data(), 2, 80, r.logits.data(), false);
+    r.int8 = ops.int8_products(), r.fallback = ops.int8_fallbacks();
+    r.info = net.layout().info;
+    return r;
+  };
+  const Run bf = run(false, 0), i8 = run(true, 0), again = run(true, 0), seg = run(true, 2);
+  if (saved)
+    setenv("ONEBIT_CUDA_INT8_FORWARD", restore.c_str(), 1);
+  else
+    unsetenv("ONEBIT_CUDA_INT8_FORWARD");
+  EXPECT_EQ(bf.int8, 0);
+  // 7 ternary linears per layer, 2 layers; the training forward and the logits pass.
+  EXPECT_EQ(i8.int8, 2 * 7 * 2);
+  EXPECT_EQ(i8.fallback, 0);
+  EXPECT_NEAR(i8.loss, bf.loss, 0.02 * std::abs(bf.loss) + 0.02);
+  double num = 0, den = 0;
+  for (size_t i = 0; i < bf.logits.size(); ++i)
+    num += (i8.logits[i] - bf.logits[i]) * (double)(i8.logits[i] - bf.logits[i]), den += (double)bf.logits[i] * bf.logits[i];
+  EXPECT_LE(std::sqrt(num / den), 0.05) << "logits";
+  for (const auto& p : bf.info) {
+    double ratio = 0;
+    const double c = cosine(bf.grads.data() + p.offset, i8.grads.data() + p.offset, p.numel, &ratio);
+    EXPECT_GE(c, 0.99) << p.name;
+    EXPECT_NEAR(ratio, 1.0, 0.05) << p.name;
+  }
+  EXPECT_EQ(again.loss, i8.loss);
+  EXPECT_TRUE(again.grads == i8.grads) << "two identical int8 steps differ";
+  EXPECT_TRUE(seg.grads == i8.grads) << "checkpointed segments change the int8 step's gradients";
+  EXPECT_GT(seg.int8, i8.int8) << "the recomputed forwards run on the codes too";
+  EXPECT_EQ(seg.fallback, 0);
 }
 
 TEST(CudaModelInvariants, DeterministicAndCheckpointingChangesNothing) {

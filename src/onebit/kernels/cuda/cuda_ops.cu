@@ -6,7 +6,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -161,7 +163,43 @@ class Timed {
 struct CudaOps::Impl {
   cudaStream_t stream = nullptr;
   std::unordered_map<void*, size_t> sizes;  // live allocations, for the byte counts
+  // The int8 forward (pack_ternary, ternary_linear_forward).
+  bool int8_on = false;
+  std::shared_ptr<int> packs_alive = std::make_shared<int>(0);
+  int8_t* codes = nullptr;   // the last quantization's codes [slot_n, slot_c] and row factors
+  float* factors = nullptr;
+  size_t codes_cap = 0, factors_cap = 0;
+  int8_t* tcodes = nullptr;  // one weight's ternary codes, converted just before its product
+  size_t tcodes_cap = 0;
+  const void* slot = nullptr;  // the bf16 output whose codes `codes` holds (null: none)
+  int slot_n = 0, slot_c = 0;
+  int64_t int8_products = 0, int8_fallbacks = 0;
 };
+
+namespace {
+// Opt-in: on the H200 the int8 products run at 0.95-1.19x cuBLASLt's bf16 rate, which the weight-code
+// conversion and the codes the quantizers write more than use up (a 125m step: 33.9 vs 32.6 ms; see
+// docs/benchmarks.md "The Hard-phase forward on int8 tensor cores").
+bool int8_forward_enabled() {
+  const char* e = std::getenv("ONEBIT_CUDA_INT8_FORWARD");
+  if (!e || !*e || std::string(e) == "0") return false;
+  OB_CHECK(std::string(e) == "1", "ONEBIT_CUDA_INT8_FORWARD must be 0 or 1 (got '", e, "')");
+  return int8_gemm_available();
+}
+
+// What pack_ternary keeps: the weight is converted to codes at each product, into one scratch buffer,
+// so the packs cost no memory of their own (a per-weight int8 copy is 0.3 GB at the 0.3b shape).
+struct CudaPackedTernary final : PackedTernary {
+  explicit CudaPackedTernary(std::shared_ptr<int> alive) : alive_(std::move(alive)) { ++*alive_; }
+  ~CudaPackedTernary() override { --*alive_; }
+  const bf16* w_eff = nullptr;
+  const QuantScale* scale = nullptr;
+  int out = 0, in = 0;
+
+ private:
+  std::shared_ptr<int> alive_;
+};
+}  // namespace
 
 CudaOps::CudaOps() : impl_(std::make_unique<Impl>()) {
   OB_CHECK(device_available(), "--device cuda: no usable CUDA device is visible (check nvidia-smi and "
@@ -178,6 +216,7 @@ CudaOps::CudaOps() : impl_(std::make_unique<Impl>()) {
     peak_ = std::max(peak_, allocated_);
   });
   loss_tmp_ = static_cast<float*>(alloc_bytes(sizeof(float)));
+  impl_->int8_on = int8_forward_enabled();
 }
 
 CudaOps::~CudaOps() {
@@ -274,8 +313,9 @@ void CudaOps::embedding_backward(float* dtable, const bf16* dout, const int32_t*
 }
 void CudaOps::rmsnorm_forward(bf16* out, bf16* out_q, float* rstd, const bf16* x, const float* w, int N, int C,
                               float eps) {
+  const Int8Rows codes = out_q ? int8_rows_for(out_q, N, C) : Int8Rows{};
   OB_TIMED(C <= 256 ? "rmsnorm_forward (qk)" : "rmsnorm_forward");
-  cuda::rmsnorm_forward(*ctx_, out, out_q, rstd, x, w, N, C, eps);
+  cuda::rmsnorm_forward(*ctx_, out, out_q, rstd, x, w, N, C, eps, codes);
 }
 void CudaOps::rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
                                const float* rstd, int N, int C) {
@@ -283,8 +323,9 @@ void CudaOps::rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16
   cuda::rmsnorm_backward(*ctx_, dx, dw, dout, x, w, rstd, N, C);
 }
 void CudaOps::act_quant_int8(bf16* out, const bf16* x, int N, int C) {
+  const Int8Rows codes = int8_rows_for(out, N, C);
   OB_TIMED("act_quant_int8");
-  cuda::act_quant_int8(*ctx_, out, x, N, C);
+  cuda::act_quant_int8(*ctx_, out, x, N, C, codes);
 }
 void CudaOps::weight_quant_scale(QuantScale* scale, const float* w, size_t n, WeightQuant q) {
   OB_TIMED("weight_quant_scale");
@@ -339,11 +380,69 @@ void CudaOps::qk_norm_rope_backward(bf16* dx, float* dw, bf16* dout, const bf16*
 void CudaOps::gated_act_quant_forward(bf16* out, bf16* out_q, const bf16* gate, const bf16* up, int N, int C,
                                       GatedAct act) {
   {
+    const Int8Rows codes = int8_rows_for(out_q, N, C);
     OB_TIMED("gated_act_quant_forward");
-    if (cuda::gated_act_quant_forward(*ctx_, out, out_q, gate, up, N, C, act)) return;
+    if (cuda::gated_act_quant_forward(*ctx_, out, out_q, gate, up, N, C, act, codes)) return;
+    impl_->slot = nullptr;  // not written
   }
-  Ops::gated_act_quant_forward(out, out_q, gate, up, N, C, act);
+  Ops::gated_act_quant_forward(out, out_q, gate, up, N, C, act);  // its act_quant_int8 writes codes
 }
+
+Int8Rows CudaOps::int8_rows_for(const bf16* out_q, int N, int C) {
+  Impl& m = *impl_;
+  m.slot = nullptr;  // every quantization replaces the last one's codes
+  if (!m.int8_on || *m.packs_alive == 0 || C % 16 != 0) return {};
+  auto grow = [&](auto*& p, size_t& cap, size_t need) {
+    if (cap >= need) return;
+    free_bytes(p);
+    p = static_cast<std::remove_reference_t<decltype(p)>>(alloc_bytes(need * sizeof(*p)));
+    cap = need;
+  };
+  grow(m.codes, m.codes_cap, (size_t)N * C);
+  grow(m.factors, m.factors_cap, (size_t)N);
+  m.slot = out_q, m.slot_n = N, m.slot_c = C;
+  return Int8Rows{m.codes, m.factors};
+}
+
+bool CudaOps::pack_ternary(std::unique_ptr<PackedTernary>& packed, const bf16* w_eff, int out, int in,
+                           const QuantScale* scale) {
+  // K a multiple of 16 (16-byte code rows) and an even output width (bf16 pairs): the presets' shapes.
+  if (!impl_->int8_on || in % 16 != 0 || out % 2 != 0) return false;
+  auto* p = dynamic_cast<CudaPackedTernary*>(packed.get());
+  if (!p) {
+    packed = std::make_unique<CudaPackedTernary>(impl_->packs_alive);
+    p = static_cast<CudaPackedTernary*>(packed.get());
+  }
+  p->w_eff = w_eff, p->scale = scale, p->out = out, p->in = in;
+  return true;
+}
+
+void CudaOps::ternary_linear_forward(bf16* y, const bf16* xq, int N, const PackedTernary& packed) {
+  const auto& p = dynamic_cast<const CudaPackedTernary&>(packed);
+  Impl& m = *impl_;
+  if (m.slot != xq || m.slot_n != N || m.slot_c != p.in) {
+    // The input is not the last quantization (a caller that quantized elsewhere): the same effective
+    // values through the bf16 product.
+    ++m.int8_fallbacks;
+    return gemm(false, true, N, p.out, p.in, 1.0f, xq, p.in, p.w_eff, p.in, 0.0f, y, p.out);
+  }
+  const size_t n = (size_t)p.out * p.in;
+  if (m.tcodes_cap < n) {
+    free_bytes(m.tcodes);
+    m.tcodes = static_cast<int8_t*>(alloc_bytes(n));
+    m.tcodes_cap = n;
+  }
+  {
+    OB_TIMED("ternary_codes");
+    cuda::ternary_codes(*ctx_, m.tcodes, p.w_eff, n);
+  }
+  OB_TIMED("int8_linear_forward");
+  cuda::int8_linear_forward(*ctx_, y, m.codes, m.factors, m.tcodes, &p.scale->scale, N, p.out, p.in);
+  ++m.int8_products;
+}
+
+int64_t CudaOps::int8_products() const { return impl_->int8_products; }
+int64_t CudaOps::int8_fallbacks() const { return impl_->int8_fallbacks; }
 void CudaOps::weight_quantize_many(const QuantJob* jobs, size_t njobs, int64_t* counts) {
   std::vector<cuda::ManyQuantJob> fast;
   fast.reserve(njobs);

@@ -18,8 +18,10 @@ namespace onebit::kernels::cuda {
 namespace {
 
 // ONEBIT_CUDA_PROFILE=1: every CudaOps call is bracketed by a pair of CUDA events on the stream and
-// the GPU time per call kind is printed to stderr at exit. The events are resolved in batches
-// (pending pairs are waited for once 4096 accumulate, and at exit), so the stream is not serialised:
+// the GPU time per call kind is printed to stderr at exit. The events are resolved in batches (once
+// 4096 pairs are pending, those already complete; everything at exit), never by waiting for the GPU
+// mid-run: a blocking drain let the GPU run dry while the host read thousands of events, and that idle
+// showed up as a gap before whichever call came next. So the stream is not serialised:
 // the step runs as it would, and a call's time is what the GPU spent between its two events, which
 // includes any gap in which the GPU waited for the host to launch it. Two more figures tell a
 // host-bound step from a GPU-bound one: the host time spent inside each kind of call (launch
@@ -35,22 +37,31 @@ class Profile {
   }
   bool on() const { return on_; }
   void add(const char* what, cudaEvent_t a, cudaEvent_t b, double host_ms) {
-    pending_.push_back({what, a, b, last_b_});
+    pending_.push_back({what, a, b, last_b_, last_what_, ordinal_++});
     last_b_ = b;
+    last_what_ = what;
     totals_[what].host_ms += host_ms;
-    if (pending_.size() >= 4096) drain();
+    if (pending_.size() >= 4096) drain(/*wait=*/false);
     // The first optimizer steps find cuBLASLt plans and grow buffers: left out, so the figures are
     // the steady state's (one adamw_step call ends each training step).
-    if (std::strcmp(what, "adamw_step") == 0 && ++steps_ == kSkipSteps) {
-      drain();
+    if (std::strcmp(what, "adamw_step") != 0) return;
+    ordinal_ = 0;  // calls are numbered within a step; AdamW ends one
+    if (++steps_ == kSkipSteps) {
+      drain(/*wait=*/true);
       totals_.clear();
+      idle_at_.clear();
       gaps_ms_ = 0;
     }
   }
-  void drain() {
-    if (pending_.empty()) return;
-    for (auto& p : pending_) {
-      cudaEventSynchronize(p.b);
+  // Resolves the pending pairs in order: all of them (wait), or those whose end event has completed.
+  void drain(bool wait) {
+    size_t done = 0;
+    for (; done < pending_.size(); ++done) {
+      const Pending& p = pending_[done];
+      if (wait)
+        cudaEventSynchronize(p.b);
+      else if (cudaEventQuery(p.b) != cudaSuccess)
+        break;
       float ms = 0;
       cudaEventElapsedTime(&ms, p.a, p.b);
       auto& e = totals_[p.what];
@@ -60,16 +71,24 @@ class Profile {
         float gap = 0;
         cudaEventElapsedTime(&gap, p.prev, p.a);
         gaps_ms_ += gap;
+        e.gap_before_ms += gap;
+        if (gap > 0.01f) {
+          auto& w = idle_at_[{p.ordinal, std::string(p.prev_what ? p.prev_what : "") + " -> " + p.what}];
+          w.first += gap;
+          w.second += 1;
+        }
       }
     }
-    // Every event goes back to the pool except the newest end event: the next call's gap starts there.
+    if (done == 0) return;
+    // Every resolved event goes back to the pool except the last resolved end event: the next pair's gap
+    // starts there.
     if (held_) free_.push_back(held_);
-    for (auto& p : pending_) {
-      free_.push_back(p.a);
-      if (p.b != last_b_) free_.push_back(p.b);
+    for (size_t i = 0; i < done; ++i) {
+      free_.push_back(pending_[i].a);
+      if (i + 1 < done) free_.push_back(pending_[i].b);
     }
-    held_ = last_b_;
-    pending_.clear();
+    held_ = pending_[done - 1].b;
+    pending_.erase(pending_.begin(), pending_.begin() + (std::ptrdiff_t)done);
   }
   cudaEvent_t event() {
     if (free_.empty()) {
@@ -83,7 +102,7 @@ class Profile {
   }
   ~Profile() {
     if (!on_) return;
-    drain();
+    drain(/*wait=*/true);
     if (totals_.empty()) return;
     double all = 0, host = 0;
     for (auto& [k, v] : totals_) {
@@ -101,21 +120,35 @@ class Profile {
     std::fprintf(stderr, "\n");
     std::multimap<double, std::string, std::greater<>> order;
     for (auto& [k, v] : totals_) order.emplace(v.gpu_ms, k);
-    std::fprintf(stderr, "  %-26s %10s %6s %8s %9s %9s\n", "call", "GPU ms", "%", "calls", "GPU us/c", "host us/c");
+    // "idle before": GPU time between the previous call's end and this kind's starts, summed: where the GPU
+    // waited (for the host to launch, or for a copy to or from the host, which is not a call).
+    std::fprintf(stderr, "  %-26s %10s %6s %8s %9s %9s %14s\n", "call", "GPU ms", "%", "calls", "GPU us/c", "host us/c",
+                 "idle before ms");
     for (auto& [ms, k] : order) {
       const Total& t = totals_[k];
-      std::fprintf(stderr, "  %-26s %10.2f %5.1f%% %8ld %9.1f %9.1f\n", k.c_str(), ms, 100 * ms / all, t.calls,
-                   1e3 * ms / (double)t.calls, 1e3 * t.host_ms / (double)t.calls);
+      std::fprintf(stderr, "  %-26s %10.2f %5.1f%% %8ld %9.1f %9.1f %14.2f\n", k.c_str(), ms, 100 * ms / all, t.calls,
+                   1e3 * ms / (double)t.calls, 1e3 * t.host_ms / (double)t.calls, t.gap_before_ms);
     }
+    // Where in the step the GPU waited longest: call number within the step (0 = the first call after
+    // the previous step's AdamW), the calls on either side of the gap, total idle and how often.
+    std::multimap<double, std::string, std::greater<>> idle;
+    for (auto& [k, v] : idle_at_)
+      idle.emplace(v.first, cat("  call ", k.first, " (", k.second, "): ", v.first, " ms in ", v.second, " steps"));
+    std::fprintf(stderr, "  largest GPU idle gaps (over 10 us), summed over the steps:\n");
+    int shown = 0;
+    for (auto& [ms, line] : idle)
+      if (shown++ < 12) std::fprintf(stderr, "%s\n", line.c_str());
   }
 
  private:
   struct Pending {
     const char* what;
     cudaEvent_t a, b, prev;
+    const char* prev_what;
+    int ordinal;
   };
   struct Total {
-    double gpu_ms = 0, host_ms = 0;
+    double gpu_ms = 0, host_ms = 0, gap_before_ms = 0;
     long calls = 0;
   };
   Profile() {
@@ -128,6 +161,9 @@ class Profile {
   std::vector<Pending> pending_;
   std::vector<cudaEvent_t> free_;
   cudaEvent_t last_b_ = nullptr, held_ = nullptr;
+  const char* last_what_ = nullptr;
+  int ordinal_ = 0;
+  std::map<std::pair<int, std::string>, std::pair<double, int>> idle_at_;
   double gaps_ms_ = 0;
   std::map<std::string, Total> totals_;
 };

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -56,6 +57,14 @@ inline float bf16_ulp(float x) {  // spacing of bf16 numbers at |x|
   int e;
   std::frexp(std::max(std::abs(x), 1e-30f), &e);
   return std::ldexp(1.0f, e - 8);
+}
+
+// A GEMM shape for parameterised tests, printed in test names (ctest -R can select one).
+struct GemmShape {
+  int M, N, K;
+};
+inline std::ostream& operator<<(std::ostream& os, const GemmShape& s) {
+  return os << "M" << s.M << "_N" << s.N << "_K" << s.K;
 }
 
 // A typed device buffer (RAII).

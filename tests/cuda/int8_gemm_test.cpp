@@ -51,15 +51,12 @@ std::vector<bf16> host_int8_linear(const std::vector<int8_t>& xc, const std::vec
   return y;
 }
 
-struct Shape {
-  int M, N, K;
-};
-std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << "M" << s.M << "_N" << s.N << "_K" << s.K; }
-class Int8GemmShapes : public ::testing::TestWithParam<Shape> {};
+class Int8GemmShapes : public ::testing::TestWithParam<GemmShape> {};
 INSTANTIATE_TEST_SUITE_P(Shapes, Int8GemmShapes,
-                         ::testing::Values(Shape{1, 2, 16}, Shape{37, 50, 48}, Shape{131, 258, 144},
-                                           Shape{300, 514, 400}, Shape{129, 256, 128}, Shape{257, 768, 2064},
-                                           Shape{1024, 768, 768}, Shape{512, 2048, 768}, Shape{384, 768, 2048}));
+                         ::testing::Values(GemmShape{1, 2, 16}, GemmShape{37, 50, 48}, GemmShape{131, 258, 144},
+                                           GemmShape{300, 514, 400}, GemmShape{129, 256, 128},
+                                           GemmShape{257, 768, 2064}, GemmShape{1024, 768, 768},
+                                           GemmShape{512, 2048, 768}, GemmShape{384, 768, 2048}));
 
 TEST_P(Int8GemmShapes, BitwiseEqualToTheExactIntegerProduct) {
   ONEBIT_REQUIRE_INT8_GEMM();

@@ -21,15 +21,10 @@ std::vector<double> ref_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
   return c;
 }
 
-struct Shape {
-  int M, N, K;
-};
-// Printed in test names (ctest -R can select a shape).
-std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << "M" << s.M << "_N" << s.N << "_K" << s.K; }
-class MatmulShapes : public ::testing::TestWithParam<Shape> {};
+class MatmulShapes : public ::testing::TestWithParam<GemmShape> {};
 INSTANTIATE_TEST_SUITE_P(Odd, MatmulShapes,
-                         ::testing::Values(Shape{3, 5, 7}, Shape{37, 131, 67}, Shape{301, 515, 259},
-                                           Shape{64, 128, 1024}));
+                         ::testing::Values(GemmShape{3, 5, 7}, GemmShape{37, 131, 67}, GemmShape{301, 515, 259},
+                                           GemmShape{64, 128, 1024}));
 
 TEST_P(MatmulShapes, EveryTransposeAndOutputType) {
   ONEBIT_REQUIRE_GPU();

@@ -8,7 +8,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -213,15 +212,18 @@ struct CudaOps::Impl {
 };
 
 namespace {
+// A 0/1 switch from the environment: unset or empty gives `unset`; any value but 0 or 1 is an error naming it.
+bool env_switch(const char* name, bool unset) {
+  const char* e = std::getenv(name);
+  if (!e || !*e) return unset;
+  OB_CHECK(std::string(e) == "0" || std::string(e) == "1", name, " must be 0 or 1 (got '", e, "')");
+  return std::string(e) == "1";
+}
+
 // Opt-in: on the H200 the int8 products run at 0.95-1.19x cuBLASLt's bf16 rate, which the weight-code
 // conversion and the codes the quantizers write more than use up (a 125m step: 33.9 vs 32.6 ms; see
 // docs/benchmarks.md "The Hard-phase forward on int8 tensor cores").
-bool int8_forward_enabled() {
-  const char* e = std::getenv("ONEBIT_CUDA_INT8_FORWARD");
-  if (!e || !*e || std::string(e) == "0") return false;
-  OB_CHECK(std::string(e) == "1", "ONEBIT_CUDA_INT8_FORWARD must be 0 or 1 (got '", e, "')");
-  return int8_gemm_available();
-}
+bool int8_forward_enabled() { return env_switch("ONEBIT_CUDA_INT8_FORWARD", false) && int8_gemm_available(); }
 
 // What pack_ternary keeps: the weight is converted to codes at each product, into one scratch buffer,
 // so the packs cost no memory of their own (a per-weight int8 copy is 0.3 GB at the 0.3b shape).
@@ -428,14 +430,8 @@ Int8Rows CudaOps::int8_rows_for(const bf16* out_q, int N, int C) {
   Impl& m = *impl_;
   m.slot = nullptr;  // every quantization replaces the last one's codes
   if (!m.int8_on || *m.packs_alive == 0 || C % 16 != 0) return {};
-  auto grow = [&](auto*& p, size_t& cap, size_t need) {
-    if (cap >= need) return;
-    free_bytes(p);
-    p = static_cast<std::remove_reference_t<decltype(p)>>(alloc_bytes(need * sizeof(*p)));
-    cap = need;
-  };
-  grow(m.codes, m.codes_cap, (size_t)N * C);
-  grow(m.factors, m.factors_cap, (size_t)N);
+  grow_buffer(m.codes, m.codes_cap, (size_t)N * C);
+  grow_buffer(m.factors, m.factors_cap, (size_t)N);
   m.slot = out_q, m.slot_n = N, m.slot_c = C;
   return Int8Rows{m.codes, m.factors};
 }
@@ -463,11 +459,7 @@ void CudaOps::ternary_linear_forward(bf16* y, const bf16* xq, int N, const Packe
     return gemm(false, true, N, p.out, p.in, 1.0f, xq, p.in, p.w_eff, p.in, 0.0f, y, p.out);
   }
   const size_t n = (size_t)p.out * p.in;
-  if (m.tcodes_cap < n) {
-    free_bytes(m.tcodes);
-    m.tcodes = static_cast<int8_t*>(alloc_bytes(n));
-    m.tcodes_cap = n;
-  }
+  grow_buffer(m.tcodes, m.tcodes_cap, n);
   {
     OB_TIMED("ternary_codes");
     cuda::ternary_codes(*ctx_, m.tcodes, p.w_eff, n);
@@ -500,12 +492,7 @@ void CudaOps::gated_act_backward(bf16* dgate, bf16* dup, const bf16* dout, const
   cuda::gated_act_backward(*ctx_, dgate, dup, dout, gate, up, n, act);
 }
 bool CudaOps::prefers_fused_projections() const {
-  static const bool on = [] {
-    const char* e = std::getenv("ONEBIT_CUDA_FUSED_PROJECTIONS");
-    if (!e || !*e || std::string(e) == "1") return true;
-    OB_CHECK(std::string(e) == "0", "ONEBIT_CUDA_FUSED_PROJECTIONS must be 0 or 1 (got '", e, "')");
-    return false;
-  }();
+  static const bool on = env_switch("ONEBIT_CUDA_FUSED_PROJECTIONS", true);
   return on;
 }
 void CudaOps::attention_backward_ld(bf16* dq, bf16* dk, bf16* dv, int ld_dv, const bf16* dy, const bf16* q,

@@ -120,6 +120,14 @@ class CudaOps final : public Ops<float, bf16> {
  private:
   // The quantizers' codes and row factors for an output of N x C (null when no pack is alive).
   Int8Rows int8_rows_for(const bf16* out_q, int N, int C);
+  // Makes p hold at least `need` elements (a counted allocation; the old contents are dropped).
+  template <typename U>
+  void grow_buffer(U*& p, size_t& cap, size_t need) {
+    if (cap >= need) return;
+    free_bytes(p);
+    p = static_cast<U*>(alloc_bytes(need * sizeof(U)));
+    cap = need;
+  }
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<Context> ctx_;

@@ -13,8 +13,6 @@ namespace {
 
 constexpr int kWarps = 8;
 
-__device__ inline float quant_int8(float y, float s) { return fminf(fmaxf(rintf(y * s), -128.0f), 127.0f) / s; }
-
 __global__ void rmsnorm_forward_kernel(__nv_bfloat16* out, __nv_bfloat16* out_q, float* rstd, const __nv_bfloat16* x,
                                        const float* w, int N, int C, float eps, Int8Rows codes) {
   const int row = blockIdx.x * kWarps + (threadIdx.x >> 5), lane = threadIdx.x & 31;
@@ -39,7 +37,7 @@ __global__ void rmsnorm_forward_kernel(__nv_bfloat16* out, __nv_bfloat16* out_q,
   const float s = 127.0f / fmaxf(m, 1e-5f);
   for (int c = lane; c < C; c += 32) {
     const float y = __bfloat162float(xr[c]) * r * w[c];  // the f32 value, as the CPU path quantizes
-    out_q[(size_t)row * C + c] = __float2bfloat16_rn(quant_int8(y, s));
+    out_q[(size_t)row * C + c] = __float2bfloat16_rn(rows::quant_int8(y, s));
     if (codes.codes) codes.codes[(size_t)row * C + c] = (int8_t)rows::int8_code(y, s);
   }
   if (codes.factor && lane == 0) codes.factor[row] = rows::code_factor(m);
@@ -199,7 +197,7 @@ __global__ void act_quant_kernel(__nv_bfloat16* out, const __nv_bfloat16* x, int
   for (int c = lane; c < C; c += 32) {
     const float v = __bfloat162float(x[(size_t)row * C + c]);
     if (codes.codes) codes.codes[(size_t)row * C + c] = (int8_t)rows::int8_code(v, s);
-    out[(size_t)row * C + c] = __float2bfloat16_rn(quant_int8(v, s));
+    out[(size_t)row * C + c] = __float2bfloat16_rn(rows::quant_int8(v, s));
   }
   if (codes.factor && lane == 0) codes.factor[row] = rows::code_factor(m);
 }

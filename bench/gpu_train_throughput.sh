@@ -83,8 +83,10 @@ for c in configs:
             print(f"{c}: onebit produced no metrics"); continue
         recs = [json.loads(l) for l in open(mf) if '"loss"' in l]
         ms = statistics.median(r["step_ms"] for r in recs[warmup:])
-        # attention: the flash-attention kernels onebit ran (ONEBIT_CUDA_ATTENTION; unset = auto)
+        # attention: the flash-attention kernels onebit ran (ONEBIT_CUDA_ATTENTION; unset = auto); int8_forward:
+        # the Hard-phase forward on int8 tensor cores (ONEBIT_CUDA_INT8_FORWARD; unset = on where it runs)
         row = dict(config=c, segments=int(seg), gpu=gpu, attention=os.environ.get("ONEBIT_CUDA_ATTENTION") or "auto",
+                   int8_forward=os.environ.get("ONEBIT_CUDA_INT8_FORWARD") or "default",
                    B=B, T=T, steps_timed=len(recs) - warmup,
                    onebit_ms_step=round(ms, 2), onebit_tok_s=round(B * T / ms * 1e3),
                    onebit_mfu=round(flops_per_step / (ms / 1e3) / 989e12, 3),

@@ -102,8 +102,15 @@ struct Int8Rows {
 bool int8_gemm_available();
 void int8_linear_forward(Context& ctx, bf16* y, const int8_t* xc, const float* xf, const int8_t* wc, const float* g,
                          int M, int N, int K);
-// t = sign(w_eff) as int8 (-1, 0, +1): the codes of a Hard ternary weight w_eff = g · t.
+// t = sign(w_eff) as int8 (-1, 0, +1): the codes of a Hard ternary weight w_eff = g · t; any alignment.
 void ternary_codes(Context& ctx, int8_t* t, const bf16* w_eff, size_t n);
+// The same for several weights, up to 8 a launch (a layer's weights: the conversion is bound by launches).
+struct TernaryCodesJob {
+  int8_t* t;
+  const bf16* w_eff;
+  size_t n;
+};
+void ternary_codes_many(Context& ctx, const TernaryCodesJob* jobs, size_t njobs);
 
 // ---- 2. weight quantization ----
 // Per-tensor parameters on the device: {center, scale} as QuantScale (kernels.h).

@@ -1,6 +1,7 @@
 // CudaOps: each virtual of the kernel interface as launches of the CUDA kernels on one stream.
 #include "onebit/kernels/cuda/cuda_ops.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -195,17 +196,29 @@ class Timed {
 
 #define OB_TIMED(name) Timed ob_timed_(name, impl_->stream)
 
+namespace {
+struct CudaPackedTernary;
+// The live packs in the order they were made: the network packs its linears in forward order, so the
+// packs after a weight are the ones its layer multiplies next.
+struct PackRegistry {
+  std::vector<const CudaPackedTernary*> order;
+};
+}  // namespace
+
 struct CudaOps::Impl {
   cudaStream_t stream = nullptr;
   std::unordered_map<void*, size_t> sizes;  // live allocations, for the byte counts
   // The int8 forward (pack_ternary, ternary_linear_forward).
   bool int8_on = false;
-  std::shared_ptr<int> packs_alive = std::make_shared<int>(0);
+  std::shared_ptr<PackRegistry> packs = std::make_shared<PackRegistry>();
   int8_t* codes = nullptr;   // the last quantization's codes [slot_n, slot_c] and row factors
   float* factors = nullptr;
   size_t codes_cap = 0, factors_cap = 0;
-  int8_t* tcodes = nullptr;  // one weight's ternary codes, converted just before its product
+  // Weights' ternary codes, converted a run of packs at a time (see ternary_linear_forward); `converted`
+  // says where each pack's codes are, until a weight quantization rewrites the effective weights.
+  int8_t* tcodes = nullptr;
   size_t tcodes_cap = 0;
+  std::unordered_map<const PackedTernary*, size_t> converted;
   const void* slot = nullptr;  // the bf16 output whose codes `codes` holds (null: none)
   int slot_n = 0, slot_c = 0;
   int64_t int8_products = 0, int8_fallbacks = 0;
@@ -220,23 +233,27 @@ bool env_switch(const char* name, bool unset) {
   return std::string(e) == "1";
 }
 
-// Opt-in: on the H200 the int8 products run at 0.95-1.19x cuBLASLt's bf16 rate, which the weight-code
-// conversion and the codes the quantizers write more than use up (a 125m step: 33.9 vs 32.6 ms; see
-// docs/benchmarks.md "The Hard-phase forward on int8 tensor cores").
-bool int8_forward_enabled() { return env_switch("ONEBIT_CUDA_INT8_FORWARD", false) && int8_gemm_available(); }
+// On by default where the kernel can run: on the H200 the int8 products run at 1.55-1.89x cuBLASLt's bf16 rate,
+// more than the weight-code conversion and the codes the quantizers write cost (docs/benchmarks.md "The
+// Hard-phase forward on int8 tensor cores"); ONEBIT_CUDA_INT8_FORWARD=0 turns it off for A/B runs.
+bool int8_forward_enabled() { return env_switch("ONEBIT_CUDA_INT8_FORWARD", true) && int8_gemm_available(); }
 
-// What pack_ternary keeps: the weight is converted to codes at each product, into one scratch buffer,
-// so the packs cost no memory of their own (a per-weight int8 copy is 0.3 GB at the 0.3b shape).
+// What pack_ternary keeps: the effective weight, whose codes are converted into one buffer a few weights
+// at a time before their products, so the packs cost no memory of their own (a per-weight int8 copy is
+// 0.3 GB at the 0.3b shape, more than the memory margin under torch.compile).
 struct CudaPackedTernary final : PackedTernary {
-  explicit CudaPackedTernary(std::shared_ptr<int> alive) : alive_(std::move(alive)) { ++*alive_; }
-  ~CudaPackedTernary() override { --*alive_; }
+  explicit CudaPackedTernary(std::shared_ptr<PackRegistry> reg) : reg_(std::move(reg)) { reg_->order.push_back(this); }
+  ~CudaPackedTernary() override { reg_->order.erase(std::find(reg_->order.begin(), reg_->order.end(), this)); }
   const bf16* w_eff = nullptr;
   const QuantScale* scale = nullptr;
   int out = 0, in = 0;
 
  private:
-  std::shared_ptr<int> alive_;
+  std::shared_ptr<PackRegistry> reg_;
 };
+
+// Codes converted per launch: a layer's weights at the presets' shapes (7.1M at 125m, 12.8M at 0.3b-stack).
+constexpr size_t kCodesRun = size_t{16} << 20;
 }  // namespace
 
 CudaOps::CudaOps() : impl_(std::make_unique<Impl>()) {
@@ -375,6 +392,7 @@ void CudaOps::ternary_scale_clamped(QuantScale* scale, const float* w, size_t n)
 }
 void CudaOps::weight_quantize(bf16* out, const float* w, size_t n, WeightQuant q, const QuantScale* scale,
                               float soft_k) {
+  impl_->converted.clear();  // the codes of any weight may change
   OB_TIMED("weight_quantize");
   weight_quantize_scaled(*ctx_, out, scale, w, n, q, soft_k);
 }
@@ -429,7 +447,7 @@ void CudaOps::gated_act_quant_forward(bf16* out, bf16* out_q, const bf16* gate, 
 Int8Rows CudaOps::int8_rows_for(const bf16* out_q, int N, int C) {
   Impl& m = *impl_;
   m.slot = nullptr;  // every quantization replaces the last one's codes
-  if (!m.int8_on || *m.packs_alive == 0 || C % 16 != 0) return {};
+  if (!m.int8_on || m.packs->order.empty() || C % 16 != 0) return {};
   grow_buffer(m.codes, m.codes_cap, (size_t)N * C);
   grow_buffer(m.factors, m.factors_cap, (size_t)N);
   m.slot = out_q, m.slot_n = N, m.slot_c = C;
@@ -442,10 +460,11 @@ bool CudaOps::pack_ternary(std::unique_ptr<PackedTernary>& packed, const bf16* w
   if (!impl_->int8_on || in % 16 != 0 || out % 2 != 0) return false;
   auto* p = dynamic_cast<CudaPackedTernary*>(packed.get());
   if (!p) {
-    packed = std::make_unique<CudaPackedTernary>(impl_->packs_alive);
+    packed = std::make_unique<CudaPackedTernary>(impl_->packs);
     p = static_cast<CudaPackedTernary*>(packed.get());
   }
   p->w_eff = w_eff, p->scale = scale, p->out = out, p->in = in;
+  impl_->converted.clear();
   return true;
 }
 
@@ -458,20 +477,39 @@ void CudaOps::ternary_linear_forward(bf16* y, const bf16* xq, int N, const Packe
     ++m.int8_fallbacks;
     return gemm(false, true, N, p.out, p.in, 1.0f, xq, p.in, p.w_eff, p.in, 0.0f, y, p.out);
   }
-  const size_t n = (size_t)p.out * p.in;
-  grow_buffer(m.tcodes, m.tcodes_cap, n);
-  {
+  auto at = m.converted.find(&p);
+  if (at == m.converted.end()) {
+    // Convert this weight and the packs made after it, up to kCodesRun codes (or this one alone if larger):
+    // the rest of its layer, whose products follow (a launch per weight cost 0.47 ms a 125m step; per run
+    // of a layer ~0.1 ms). Each pack's codes start on a 16-byte boundary, as the int8 GEMM needs.
+    const auto& order = m.packs->order;
+    size_t i = std::find(order.begin(), order.end(), &p) - order.begin(), used = 0;
+    OB_CHECK(i < order.size(), "ternary_linear_forward: a pack this backend does not know");
+    std::vector<cuda::TernaryCodesJob> jobs;
+    m.converted.clear();
+    for (; i < order.size(); ++i) {
+      const size_t n = (size_t)order[i]->out * order[i]->in;
+      if (!jobs.empty() && used + n > kCodesRun) break;
+      jobs.push_back({nullptr, order[i]->w_eff, n});
+      m.converted[order[i]] = used;
+      used += (n + 15) / 16 * 16;
+    }
+    grow_buffer(m.tcodes, m.tcodes_cap, used);
+    size_t off = 0;
+    for (auto& j : jobs) j.t = m.tcodes + off, off += (j.n + 15) / 16 * 16;
     OB_TIMED("ternary_codes");
-    cuda::ternary_codes(*ctx_, m.tcodes, p.w_eff, n);
+    cuda::ternary_codes_many(*ctx_, jobs.data(), jobs.size());
+    at = m.converted.find(&p);
   }
   OB_TIMED("int8_linear_forward");
-  cuda::int8_linear_forward(*ctx_, y, m.codes, m.factors, m.tcodes, &p.scale->scale, N, p.out, p.in);
+  cuda::int8_linear_forward(*ctx_, y, m.codes, m.factors, m.tcodes + at->second, &p.scale->scale, N, p.out, p.in);
   ++m.int8_products;
 }
 
 int64_t CudaOps::int8_products() const { return impl_->int8_products; }
 int64_t CudaOps::int8_fallbacks() const { return impl_->int8_fallbacks; }
 void CudaOps::weight_quantize_many(const QuantJob* jobs, size_t njobs, int64_t* counts) {
+  impl_->converted.clear();  // the codes of any weight may change
   std::vector<cuda::ManyQuantJob> fast;
   fast.reserve(njobs);
   for (size_t i = 0; i < njobs; ++i) {

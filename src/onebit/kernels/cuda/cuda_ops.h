@@ -103,13 +103,13 @@ class CudaOps final : public Ops<float, bf16> {
   void cross_entropy(bf16* logits, float* losses, double* loss_sum, const int32_t* targets, int N, int V, float dscale,
                      bool want_grad) override;
 
-  // The Hard-phase forward on int8 tensor cores (int8_gemm.cu): opt-in, where int8_gemm_available() and
-  // $ONEBIT_CUDA_INT8_FORWARD is 1 (read when the backend is made; any value but 0 or 1 is an error naming
-  // it), since it does not yet beat the bf16 products over a whole step. pack_ternary
-  // keeps the effective weight and its scale; while a pack is alive the int8 quantizers also write their
-  // codes and row factors (one buffer: the last quantization), and ternary_linear_forward multiplies
-  // those codes by the weight's ternary codes (converted into scratch just before the product) when its
-  // input is that last quantization, else runs the bf16 product of the same effective values.
+  // The Hard-phase forward on int8 tensor cores (int8_gemm.cu): on where int8_gemm_available(), unless
+  // $ONEBIT_CUDA_INT8_FORWARD is 0 (read when the backend is made; any value but 0 or 1 is an error naming
+  // it). pack_ternary keeps the effective weight and its scale; while a pack is alive the int8 quantizers also
+  // write their codes and row factors (one buffer: the last quantization), and ternary_linear_forward
+  // multiplies those codes by the weight's ternary codes (converted for a run of the packs, in the order they
+  // were made, at the first product that needs them after each weight quantization) when its input is that
+  // last quantization, else runs the bf16 product of the same effective values.
   bool pack_ternary(std::unique_ptr<PackedTernary>& packed, const bf16* w_eff, int out, int in,
                     const QuantScale* scale) override;
   void ternary_linear_forward(bf16* y, const bf16* xq, int N, const PackedTernary& packed) override;

@@ -4,26 +4,34 @@
 // int32 or int8 only, and an int32 output plus a scaling pass would move more bytes than the int8 rate
 // saves, so the scaling is this kernel's epilogue.
 //
-// A block computes 128 rows x 256 columns of y with two warpgroups (64 rows each, one m64n256k32 product
-// per 32 bytes of K). Both operands are K-major int8 tiles of 128 bytes of K per row in the 128-byte
-// swizzle (tile_byte), and the k-th 32-byte step's descriptor starts 32 bytes further. Tiles stream through a
-// four-stage cp.async ring: the copy of tile kt + 2 is issued while tile kt's products run and tile
-// kt - 1's may still be running (one wgmma group in flight across iterations), so a buffer is refilled
-// only after both warpgroups waited for the products that read it (the barrier at the top of each
-// iteration orders that).
-#include "onebit/kernels/cuda/async_copy.cuh"
+// A persistent block per SM walks the output tiles (128 rows x 256 columns each, the columns fastest) with
+// three roles: one producer warp issues TMA copies of 128-byte K tiles of both operands into a four-stage
+// ring (the copies of the next output tile start while the last one's epilogue runs), and two consumer
+// warpgroups (64 rows each) run one m64n256k32 product per 32 bytes of K from it, releasing each stage once
+// the products that read it are done. Both operands are K-major int8 tiles in wgmma's 128-byte swizzle,
+// which is the layout TMA writes with CU_TENSOR_MAP_SWIZZLE_128B. The epilogue scales, rounds to bf16 into
+// 64-column boxes of shared memory and hands them to TMA stores, which drain while the next tile computes.
+// (The first version, one output tile per block and cp.async issued by the computing warps, ran the
+// presets' shapes at 650-940 int8 TOP/s: each block's prologue and epilogue were exposed.)
 #include "onebit/kernels/cuda/common.cuh"
+#include "onebit/kernels/cuda/tma.cuh"
 #include "onebit/kernels/cuda/wgmma.cuh"
 
 namespace onebit::kernels::cuda {
 namespace {
 
-constexpr int kBM = 128, kBN = 256, kBK = 128;  // block tile: rows, columns, bytes (= int8 elements) of K
-constexpr int kStages = 4, kThreads = 256;
+constexpr int kBM = 128, kBN = 256, kBK = 128;  // output tile: rows, columns; bytes (= int8 elements) of K a stage
+constexpr int kStages = 4, kConsumers = 2;
+constexpr int kThreads = 128 * kConsumers + 32;  // the consumer warpgroups, then the producer warp
 constexpr int kATileBytes = kBM * kBK, kBTileBytes = kBN * kBK, kStageBytes = kATileBytes + kBTileBytes;
-constexpr int kSmemBytes = kStages * kStageBytes;  // 192 KB: one block per SM
+constexpr int kBoxCols = 64;                        // an output box: 64 bf16 = one 128-byte swizzle row
+constexpr int kBoxBytes = (kBM / kConsumers) * kBoxCols * 2;  // a warpgroup's 64 rows of it: 8 KB
+constexpr int kOutBytes = kConsumers * 2 * kBoxBytes;        // two boxes per warpgroup (double-buffered)
+constexpr int kSmemBytes = kStages * kStageBytes + kOutBytes + 2 * kStages * 8;  // + the ring's barriers
+// 192 + 32 KB + 64 bytes (+ 1 KB alignment slack at launch): one block per SM.
 
-// Byte offset of (row r, byte c, c % 16 == 0) in a tile of 128-byte rows in wgmma's 128-byte swizzle: rows
+// Byte offset of (row r, byte c, c % 16 == 0) in a tile of 128-byte rows in the 128-byte swizzle (what TMA
+// writes and reads with CU_TENSOR_MAP_SWIZZLE_128B and wgmma reads with layout type 1): rows
 // are contiguous and the 16-byte chunks of row r are permuted by r % 8 (chunk c at c ^ (r % 8)), so an atom of
 // 8 rows is 1024 aligned bytes and the tensor cores read any 16 bytes of 8 rows without bank conflicts. (The
 // no-swizzle "interleaved" layout, core matrix by core matrix, measured 1.6-1.9x slower: the warps stalled
@@ -34,20 +42,6 @@ __device__ inline int tile_byte(int r, int c) { return r * 128 + ((((c >> 4) ^ r
 // LBO is unused (1), SBO is 1024 bytes (one atom of 8 rows), layout type 1 = 128-byte swizzle (bits 62-63).
 __device__ inline uint64_t step_desc(const uint8_t* tile, int kk) {
   return wg::desc(tile + kk * 32, 16, 1024) | (uint64_t{1} << 62);
-}
-
-// Starts copying rows [row0, row0 + ROWS) x bytes [k0, k0 + 128) of a row-major int8 matrix (`nrows` rows
-// of K bytes, row stride ld) into dst; rows past nrows and bytes past K (K % 16 == 0) become zeros. Each 8
-// lanes copy one row's 128 bytes (one global line; in shared memory a permutation of one 128-byte row).
-template <int ROWS>
-__device__ inline void load_tile(uint8_t* dst, const int8_t* src, int row0, int nrows, int k0, int K, size_t ld) {
-  static_assert((ROWS * 8) % kThreads == 0, "int8 tile copy: threads must divide the 16-byte vectors");
-#pragma unroll
-  for (int i = 0; i < ROWS * 8 / kThreads; ++i) {
-    const int idx = threadIdx.x + i * kThreads, r = idx >> 3, c = (idx & 7) * 16;
-    const bool ok = row0 + r < nrows && k0 + c < K;
-    cp_async16(dst + tile_byte(r, c), src + (ok ? (size_t)(row0 + r) * ld + k0 + c : 0), ok);
-  }
 }
 
 #if ONEBIT_WGMMA
@@ -78,82 +72,182 @@ __device__ inline void mma_s8_n256(int32_t* d, uint64_t da, uint64_t db) {
 __device__ inline void mma_s8_n256(int32_t*, uint64_t, uint64_t) { __trap(); }
 #endif
 
+// Grid: at most one block per SM; block b takes tiles b, b + gridDim.x, ... With kTmaStore (N % 8 == 0: y's
+// rows are 16-byte aligned, as TMA needs) the boxes leave through TMA stores; otherwise the warpgroup copies
+// them out element by element (shapes no model has; the tests' odd widths).
+template <bool kTmaStore>
 __global__ void __launch_bounds__(kThreads, 1)
-    int8_gemm_kernel(__nv_bfloat16* __restrict__ y, const int8_t* __restrict__ xc, const float* __restrict__ xf,
-                     const int8_t* __restrict__ wc, const float* __restrict__ g, int M, int N, int K) {
+    int8_gemm_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap,
+                     const __grid_constant__ CUtensorMap ymap, __nv_bfloat16* __restrict__ y,
+                     const float* __restrict__ xf, const float* __restrict__ g, int M, int N, int K) {
   extern __shared__ uint8_t smem_raw[];
-  // Swizzle atoms must start on 1024-byte boundaries (the launch adds that much slack).
+  // Swizzle atoms (and TMA's swizzled boxes) must start on 1024-byte boundaries (the launch adds the slack).
   uint8_t* smem = smem_raw + ((1024 - ((uint32_t)__cvta_generic_to_shared(smem_raw) & 1023)) & 1023);
-  const int n0 = blockIdx.x * kBN, m0 = blockIdx.y * kBM;
-  const int wgrp = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+  uint8_t* outbox = smem + kStages * kStageBytes;
+  uint64_t* full = reinterpret_cast<uint64_t*>(outbox + kOutBytes);  // a stage's copies landed
+  uint64_t* empty = full + kStages;                                  // both warpgroups are done reading it
+  const int tiles_n = (N + kBN - 1) / kBN, tiles = tiles_n * ((M + kBM - 1) / kBM);
   const int KT = (K + kBK - 1) / kBK;
-  auto load_stage = [&](int kt) {
-    if (kt < KT) {
-      uint8_t* st = smem + (kt % kStages) * kStageBytes;
-      load_tile<kBM>(st, xc, m0, M, kt * kBK, K, (size_t)K);
-      load_tile<kBN>(st + kATileBytes, wc, n0, N, kt * kBK, K, (size_t)K);
-    }
-    cp_async_commit();  // an empty group past the end keeps the group count uniform
-  };
-#pragma unroll
-  for (int s = 0; s < kStages - 2; ++s) load_stage(s);
-  int32_t d[128];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) d[i] = 0;
-  for (int kt = 0; kt < KT; ++kt) {
-    cp_async_wait<kStages - 3>();  // this thread's copies of tile kt have landed
-    wg::fence_async_smem();
-    __syncthreads();  // everyone's copies of tile kt; both warpgroups are done with tile kt - 2's products
-    load_stage(kt + kStages - 2);  // into tile kt - 2's buffer
-    const uint8_t* a = smem + (kt % kStages) * kStageBytes + wgrp * (kBM / 2) * kBK;
-    const uint8_t* b = smem + (kt % kStages) * kStageBytes + kATileBytes;
-    wg::fence();
-#pragma unroll
-    for (int kk = 0; kk < kBK / 32; ++kk)
-      mma_s8_n256(d, step_desc(a, kk), step_desc(b, kk));
-    wg::commit();
-    wg::wait<1>();  // tile kt - 1's products are done
-  }
-  wg::wait_all();
-  // Epilogue: y = bf16(acc · (xf[row] · g)). The block's 128 x 256 outputs go through shared memory (free now:
-  // every product has read its tiles) so that global stores are whole 16-byte vectors of a row; stored
-  // directly, a warp's bf16 pairs used half of every 32-byte sector. Rows are padded by 16 bytes: the 8 rows
-  // a warp writes at once then start in different banks.
-  constexpr int kLdOut = kBN + 8;  // bf16 elements per staged row
-  __syncthreads();  // the other warpgroup may still be reading the last tiles
-  __nv_bfloat16* out = reinterpret_cast<__nv_bfloat16*>(smem);
-  const float gv = *g;
-  const int gq = lane >> 2, tq = lane & 3;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int r = wgrp * 64 + warp * 16 + gq + 8 * h;
-    const float f = m0 + r < M ? __fmul_rn(xf[m0 + r], gv) : 0.0f;
-#pragma unroll
-    for (int i = 0; i < 32; ++i)
-      *reinterpret_cast<__nv_bfloat162*>(out + r * kLdOut + 8 * i + 2 * tq) = __floats2bfloat162_rn(
-          __fmul_rn((float)d[4 * i + 2 * h], f), __fmul_rn((float)d[4 * i + 2 * h + 1], f));
+  const int wgrp = threadIdx.x >> 7;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) tma::mbar_init(&full[s], 1), tma::mbar_init(&empty[s], kConsumers);
+    tma::fence_barrier_init();
   }
   __syncthreads();
-  const bool vec = N % 8 == 0;  // 16-byte aligned rows of y
-#pragma unroll 4
-  for (int idx = threadIdx.x; idx < kBM * (kBN / 8); idx += kThreads) {
-    const int r = idx / (kBN / 8), c = (idx % (kBN / 8)) * 8, row = m0 + r, col = n0 + c;
-    if (row >= M || col >= N) continue;
-    const __nv_bfloat16* src = out + r * kLdOut + c;
-    __nv_bfloat16* dst = y + (size_t)row * N + col;
-    if (vec) {
-      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-    } else {
-      for (int e = 0; e < 8 && col + e < N; ++e) dst[e] = src[e];
+
+  if (wgrp == kConsumers) {  // the producer warp; one lane issues every copy
+    if (threadIdx.x != 128 * kConsumers) return;
+    int stage = 0;
+    uint32_t phase = 0;
+    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+      const int m0 = tile / tiles_n * kBM, n0 = tile % tiles_n * kBN;
+      for (int kt = 0; kt < KT; ++kt) {
+        tma::mbar_wait(&empty[stage], phase ^ 1);  // the first pass over the ring finds it empty
+        uint8_t* st = smem + stage * kStageBytes;
+        tma::mbar_expect_tx(&full[stage], kStageBytes);  // boxes past the edges count whole (zero-filled)
+        tma::load_2d(st, &xmap, kt * kBK, m0, &full[stage]);
+        tma::load_2d(st + kATileBytes, &wmap, kt * kBK, n0, &full[stage]);
+        if (++stage == kStages) stage = 0, phase ^= 1;
+      }
     }
+    return;
+  }
+
+  const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, gq = lane >> 2, tq = lane & 3;
+  const bool leader = (threadIdx.x & 127) == 0;  // signals for its warpgroup
+  const float gv = *g;
+  int stage = 0, boxes = 0;  // boxes: how many output boxes this warpgroup has written (it alternates buffers)
+  uint32_t phase = 0;
+  int32_t d[128];
+  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int m0 = tile / tiles_n * kBM, n0 = tile % tiles_n * kBN;
+#pragma unroll
+    for (int i = 0; i < 128; ++i) d[i] = 0;
+    int last = 0;
+    for (int kt = 0; kt < KT; ++kt) {
+      tma::mbar_wait(&full[stage], phase);
+      const uint8_t* a = smem + stage * kStageBytes + wgrp * (kBM / kConsumers) * kBK;
+      const uint8_t* b = smem + stage * kStageBytes + kATileBytes;
+      wg::fence();
+#pragma unroll
+      for (int kk = 0; kk < kBK / 32; ++kk) mma_s8_n256(d, step_desc(a, kk), step_desc(b, kk));
+      wg::commit();
+      wg::wait<1>();  // the previous stage's products are done: its buffers may be refilled
+      if (kt > 0 && leader) tma::mbar_arrive(&empty[last]);
+      last = stage;
+      if (++stage == kStages) stage = 0, phase ^= 1;
+    }
+    wg::wait_all();
+    if (leader) tma::mbar_arrive(&empty[last]);
+
+    // Epilogue: y = bf16(acc · (xf[row] · g)), 64 columns at a time through this warpgroup's two boxes. A box
+    // is rewritten only after the store issued from it two boxes ago has read it (buffers alternate over all the
+    // boxes a warpgroup writes, across tiles too: a last tile narrower than 256 columns writes fewer).
+    const int rbase = wgrp * (kBM / kConsumers), r0 = warp * 16 + gq;  // this thread's rows: r0, r0 + 8
+    float f[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = m0 + rbase + r0 + 8 * h;
+      f[h] = row < M ? __fmul_rn(xf[row], gv) : 0.0f;
+    }
+#pragma unroll
+    for (int c = 0; c < kBN / kBoxCols; ++c) {
+      if (n0 + c * kBoxCols >= N) break;
+      uint8_t* box = outbox + (wgrp * 2 + (boxes++ & 1)) * kBoxBytes;
+      if constexpr (kTmaStore) {
+        if (leader) tma::store_wait_read<1>();
+      }
+      tma::named_barrier(1 + wgrp, 128);
+#pragma unroll
+      for (int j = 0; j < kBoxCols / 8; ++j) {
+        const int i = c * (kBoxCols / 8) + j;  // the accumulators' 8-column group
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int r = r0 + 8 * h;  // r % 8 == gq: the 8 rows of an instruction hit 8 different chunks
+          *reinterpret_cast<__nv_bfloat162*>(box + tile_byte(r, 16 * j) + 4 * tq) = __floats2bfloat162_rn(
+              __fmul_rn((float)d[4 * i + 2 * h], f[h]), __fmul_rn((float)d[4 * i + 2 * h + 1], f[h]));
+        }
+      }
+      if constexpr (kTmaStore) {
+        wg::fence_async_smem();  // the generic-proxy writes above, before the async-proxy store reads them
+        tma::named_barrier(1 + wgrp, 128);
+        if (leader) {
+          tma::store_2d(&ymap, n0 + c * kBoxCols, m0 + rbase, box);
+          tma::store_commit();
+        }
+      } else {
+        tma::named_barrier(1 + wgrp, 128);
+        for (int idx = threadIdx.x & 127; idx < (kBM / kConsumers) * kBoxCols; idx += 128) {
+          const int r = idx / kBoxCols, cc = idx % kBoxCols, row = m0 + rbase + r, col = n0 + c * kBoxCols + cc;
+          if (row < M && col < N)
+            y[(size_t)row * N + col] =
+                *reinterpret_cast<const __nv_bfloat16*>(box + tile_byte(r, cc * 2 & ~15) + (cc * 2 & 15));
+        }
+      }
+    }
+  }
+  if constexpr (kTmaStore) {
+    if (leader) tma::store_wait_all();
   }
 }
 
-__global__ void ternary_codes_kernel(int8_t* t, const __nv_bfloat16* w, size_t n) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    const float v = __bfloat162float(w[i]);
-    t[i] = (int8_t)(v > 0.0f ? 1 : v < 0.0f ? -1 : 0);
+// t = sign(w) for up to kCodeJobs weights in one launch (blockIdx.y picks the job): eight at a time (16-byte
+// loads, 8-byte stores) where both are aligned, else one by one; the tail past the last whole 8 one by one.
+constexpr int kCodeJobs = 8;
+struct CodeJobs {
+  TernaryCodesJob job[kCodeJobs];
+};
+__device__ inline int8_t sign_code(__nv_bfloat16 w) {
+  const float v = __bfloat162float(w);
+  return (int8_t)(v > 0.0f ? 1 : v < 0.0f ? -1 : 0);
+}
+__global__ void ternary_codes_kernel(CodeJobs jobs) {
+  const TernaryCodesJob& j = jobs.job[blockIdx.y];
+  int8_t* t = j.t;
+  const auto* w = reinterpret_cast<const __nv_bfloat16*>(j.w_eff);
+  const size_t n = j.n, stride = (size_t)gridDim.x * blockDim.x, i0 = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+  const size_t whole = (reinterpret_cast<uintptr_t>(w) & 15) == 0 && (reinterpret_cast<uintptr_t>(t) & 7) == 0 ? n / 8 : 0;
+  for (size_t i = i0; i < whole; i += stride) {
+    const uint4 u = reinterpret_cast<const uint4*>(w)[i];
+    const __nv_bfloat16* h = reinterpret_cast<const __nv_bfloat16*>(&u);
+    uint2 out;
+    int8_t* o = reinterpret_cast<int8_t*>(&out);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) o[e] = sign_code(h[e]);
+    reinterpret_cast<uint2*>(t)[i] = out;
   }
+  for (size_t i = whole * 8 + i0; i < n; i += stride) t[i] = sign_code(w[i]);
+}
+
+int sm_count() {
+  static const int n = [] {
+    int dev = 0, count = 0;
+    OB_CUDA(cudaGetDevice(&dev));
+    OB_CUDA(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, dev));
+    return count;
+  }();
+  return n;
+}
+
+template <bool kTmaStore>
+void launch_int8_gemm(Context& ctx, bf16* y, const int8_t* xc, const float* xf, const int8_t* wc, const float* g, int M,
+                      int N, int K) {
+  static const bool attr = [] {
+    OB_CUDA(cudaFuncSetAttribute(int8_gemm_kernel<kTmaStore>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 kSmemBytes + 1024));
+    return true;
+  }();
+  (void)attr;
+  const CUtensorMap xmap = swizzled_tile_map(xc, CU_TENSOR_MAP_DATA_TYPE_UINT8, M, K, K, kBM, kBK);
+  const CUtensorMap wmap = swizzled_tile_map(wc, CU_TENSOR_MAP_DATA_TYPE_UINT8, N, K, K, kBN, kBK);
+  // Without TMA stores the map is unused: any valid one (x's) fills the parameter.
+  const CUtensorMap ymap = kTmaStore ? swizzled_tile_map(y, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, M, N, (uint64_t)N * 2,
+                                                         kBM / kConsumers, kBoxCols)
+                                     : xmap;
+  const int tiles = ((N + kBN - 1) / kBN) * ((M + kBM - 1) / kBM);
+  int8_gemm_kernel<kTmaStore><<<std::min(tiles, sm_count()), kThreads, kSmemBytes + 1024, stream_of(ctx)>>>(
+      xmap, wmap, ymap, dev(y), xf, g, M, N, K);
+  check_last_launch("int8_linear_forward");
 }
 
 }  // namespace
@@ -166,20 +260,28 @@ void int8_linear_forward(Context& ctx, bf16* y, const int8_t* xc, const float* x
   OB_CHECK(M > 0 && N > 0 && K > 0 && K % 16 == 0 && N % 2 == 0, "int8_linear_forward: shape ", M, " x ", N, " x ", K,
            " needs K % 16 == 0 and an even N");
   OB_CHECK(aligned16(xc) && aligned16(wc) && ((uintptr_t)y & 3) == 0, "int8_linear_forward: unaligned operands");
-  static const bool attr = [] {
-    OB_CUDA(cudaFuncSetAttribute(int8_gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes + 1024));
-    return true;
-  }();
-  (void)attr;
-  const dim3 grid((unsigned)((N + kBN - 1) / kBN), (unsigned)((M + kBM - 1) / kBM));
-  int8_gemm_kernel<<<grid, kThreads, kSmemBytes + 1024, stream_of(ctx)>>>(dev(y), xc, xf, wc, g, M, N, K);
-  check_last_launch("int8_linear_forward");
+  if (N % 8 == 0 && aligned16(y))
+    launch_int8_gemm<true>(ctx, y, xc, xf, wc, g, M, N, K);
+  else
+    launch_int8_gemm<false>(ctx, y, xc, xf, wc, g, M, N, K);
+}
+
+void ternary_codes_many(Context& ctx, const TernaryCodesJob* jobs, size_t njobs) {
+  for (size_t first = 0; first < njobs; first += kCodeJobs) {
+    CodeJobs batch{};
+    const int count = (int)std::min<size_t>(kCodeJobs, njobs - first);
+    size_t most = 0;
+    for (int i = 0; i < count; ++i) batch.job[i] = jobs[first + i], most = std::max(most, jobs[first + i].n);
+    if (most == 0) continue;
+    ternary_codes_kernel<<<dim3(blocks_for(most / 8 + 1, 256, 132 * 4), (unsigned)count), 256, 0, stream_of(ctx)>>>(
+        batch);
+    check_last_launch("ternary_codes");
+  }
 }
 
 void ternary_codes(Context& ctx, int8_t* t, const bf16* w_eff, size_t n) {
-  if (n == 0) return;
-  ternary_codes_kernel<<<blocks_for(n, 256, 132 * 16), 256, 0, stream_of(ctx)>>>(t, dev(w_eff), n);
-  check_last_launch("ternary_codes");
+  const TernaryCodesJob job{t, w_eff, n};
+  ternary_codes_many(ctx, &job, 1);
 }
 
 }  // namespace onebit::kernels::cuda

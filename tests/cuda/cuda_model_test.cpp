@@ -177,7 +177,7 @@ TEST(CudaModelInvariants, Int8ForwardMatchesTheBf16Forward) {
   const std::string restore = saved ? saved : "";
   struct Run {
     double loss;
-    std::vector<float> grads, logits;
+    std::vector<float> grads, logits, logits_after;
     int64_t int8, fallback;
     std::vector<model::ParamInfo> info;
   };
@@ -198,6 +198,14 @@ TEST(CudaModelInvariants, Int8ForwardMatchesTheBf16Forward) {
     net.logits(b.tokens.data(), 2, 80, r.logits.data(), false);
     r.int8 = ops.int8_products(), r.fallback = ops.int8_fallbacks();
     r.info = net.layout().info;
+    // A weight update that flips half the codes (every other master weight negated): the next pass must
+    // multiply the new codes, not the ones converted for the passes before it.
+    std::vector<float> p(net.num_params());
+    ops.download(p.data(), net.params(), p.size());
+    for (size_t i = 0; i < p.size(); i += 2) p[i] = -p[i];
+    ops.upload(net.params(), p.data(), p.size());
+    r.logits_after.resize(r.logits.size());
+    net.logits(b.tokens.data(), 2, 80, r.logits_after.data(), false);
     return r;
   };
   const Run bf = run(false, 0), i8 = run(true, 0), again = run(true, 0), seg = run(true, 2);
@@ -214,6 +222,14 @@ TEST(CudaModelInvariants, Int8ForwardMatchesTheBf16Forward) {
   for (size_t i = 0; i < bf.logits.size(); ++i)
     num += (i8.logits[i] - bf.logits[i]) * (double)(i8.logits[i] - bf.logits[i]), den += (double)bf.logits[i] * bf.logits[i];
   EXPECT_LE(std::sqrt(num / den), 0.05) << "logits";
+  num = den = 0;
+  double moved = 0;
+  for (size_t i = 0; i < bf.logits.size(); ++i) {
+    const double e = i8.logits_after[i] - bf.logits_after[i], m = bf.logits_after[i] - bf.logits[i];
+    num += e * e, den += (double)bf.logits_after[i] * bf.logits_after[i], moved += m * m;
+  }
+  EXPECT_LE(std::sqrt(num / den), 0.05) << "logits after the weights changed";
+  EXPECT_GE(std::sqrt(moved / den), 0.2) << "the weight change must move the logits for the check above to mean anything";
   for (const auto& p : bf.info) {
     double ratio = 0;
     const double c = cosine(bf.grads.data() + p.offset, i8.grads.data() + p.offset, p.numel, &ratio);

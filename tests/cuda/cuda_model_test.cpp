@@ -58,6 +58,14 @@ double cosine(const float* a, const float* b, size_t n, double* norm_ratio) {
   return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : (aa == bb ? 1.0 : 0.0);
 }
 
+// ||got - want|| / ||want|| (Frobenius).
+double relative_error(const std::vector<float>& got, const std::vector<float>& want) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    num += (got[i] - want[i]) * (double)(got[i] - want[i]), den += (double)want[i] * want[i];
+  return std::sqrt(num / den);
+}
+
 void compare_with_cpu(const model::ModelConfig& cfg, model::QuantState q, int B, int T) {
   const uint64_t s = test_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << s << " hd " << cfg.head_dim() << " phase " << (int)q.phase
@@ -88,9 +96,7 @@ void compare_with_cpu(const model::ModelConfig& cfg, model::QuantState q, int B,
   std::vector<float> oc((size_t)B * T * cfg.vocab_size), og(oc.size());
   cpu.logits(b.tokens.data(), B, T, oc.data(), false);
   gpu.logits(b.tokens.data(), B, T, og.data(), false);
-  double num = 0, den = 0;
-  for (size_t i = 0; i < oc.size(); ++i) num += (og[i] - oc[i]) * (double)(og[i] - oc[i]), den += (double)oc[i] * oc[i];
-  EXPECT_LE(std::sqrt(num / den), q.phase == model::QuantPhase::Hard ? 0.05 : 0.03) << "logits";
+  EXPECT_LE(relative_error(og, oc), q.phase == model::QuantPhase::Hard ? 0.05 : 0.03) << "logits";
 }
 
 class CudaModel : public ::testing::TestWithParam<model::QuantPhase> {};
@@ -218,18 +224,10 @@ TEST(CudaModelInvariants, Int8ForwardMatchesTheBf16Forward) {
   EXPECT_EQ(i8.int8, 2 * 7 * 2);
   EXPECT_EQ(i8.fallback, 0);
   EXPECT_NEAR(i8.loss, bf.loss, 0.02 * std::abs(bf.loss) + 0.02);
-  double num = 0, den = 0;
-  for (size_t i = 0; i < bf.logits.size(); ++i)
-    num += (i8.logits[i] - bf.logits[i]) * (double)(i8.logits[i] - bf.logits[i]), den += (double)bf.logits[i] * bf.logits[i];
-  EXPECT_LE(std::sqrt(num / den), 0.05) << "logits";
-  num = den = 0;
-  double moved = 0;
-  for (size_t i = 0; i < bf.logits.size(); ++i) {
-    const double e = i8.logits_after[i] - bf.logits_after[i], m = bf.logits_after[i] - bf.logits[i];
-    num += e * e, den += (double)bf.logits_after[i] * bf.logits_after[i], moved += m * m;
-  }
-  EXPECT_LE(std::sqrt(num / den), 0.05) << "logits after the weights changed";
-  EXPECT_GE(std::sqrt(moved / den), 0.2) << "the weight change must move the logits for the check above to mean anything";
+  EXPECT_LE(relative_error(i8.logits, bf.logits), 0.05) << "logits";
+  EXPECT_LE(relative_error(i8.logits_after, bf.logits_after), 0.05) << "logits after the weights changed";
+  EXPECT_GE(relative_error(bf.logits, bf.logits_after), 0.2)
+      << "the weight change must move the logits for the check above to mean anything";
   for (const auto& p : bf.info) {
     double ratio = 0;
     const double c = cosine(bf.grads.data() + p.offset, i8.grads.data() + p.offset, p.numel, &ratio);

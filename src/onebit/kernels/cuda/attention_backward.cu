@@ -177,8 +177,8 @@ void launch_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dou
                      const bf16* v, const float* lse, const float* D, int B, int T, int H, int KV, float p,
                      uint64_t seed, int ld_dv) {
   constexpr size_t bytes = smem_bytes<HD>();
-  OB_CUDA(cudaFuncSetAttribute(flash_dkdv_kernel<HD, kDrop>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
-  OB_CUDA(cudaFuncSetAttribute(flash_dq_kernel<HD, kDrop>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+  allow_smem(flash_dkdv_kernel<HD, kDrop>, bytes);
+  allow_smem(flash_dq_kernel<HD, kDrop>, bytes);
   const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * kLog2e;
   const int tiles = (T + kTile - 1) / kTile;
   cudaStream_t st = stream_of(ctx);

@@ -229,10 +229,4 @@ __device__ inline void write_forward_rows(__nv_bfloat16* o, float* lse, const fl
   }
 }
 
-// Sets a 16-byte-aligned dynamic shared memory size above the 48 KB default, once per kernel.
-template <typename Kernel>
-void allow_smem(Kernel kernel, size_t bytes) {
-  OB_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
-}
-
 }  // namespace onebit::kernels::cuda::attn2

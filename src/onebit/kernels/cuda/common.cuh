@@ -79,6 +79,12 @@ __device__ inline void store8(__nv_bfloat16* p, const float (&v)[8]) {
 }
 inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
+// Lets `kernel` take `bytes` of dynamic shared memory, above the 48 KB default (callers do it once per kernel).
+template <typename Kernel>
+void allow_smem(Kernel kernel, size_t bytes) {
+  OB_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+}
+
 // Warp and block sums / maxima (blockDim.x a multiple of 32, at most 1024). Every thread gets the result.
 template <typename T>
 __device__ inline T warp_sum(T v) {

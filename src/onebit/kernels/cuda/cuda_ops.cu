@@ -486,17 +486,18 @@ void CudaOps::ternary_linear_forward(bf16* y, const bf16* xq, int N, const Packe
     size_t i = std::find(order.begin(), order.end(), &p) - order.begin(), used = 0;
     OB_CHECK(i < order.size(), "ternary_linear_forward: a pack this backend does not know");
     std::vector<cuda::TernaryCodesJob> jobs;
+    std::vector<size_t> offsets;  // each job's codes in tcodes, known before the buffer is (re)allocated
     m.converted.clear();
     for (; i < order.size(); ++i) {
       const size_t n = (size_t)order[i]->out * order[i]->in;
       if (!jobs.empty() && used + n > kCodesRun) break;
       jobs.push_back({nullptr, order[i]->w_eff, n});
+      offsets.push_back(used);
       m.converted[order[i]] = used;
       used += (n + 15) / 16 * 16;
     }
     grow_buffer(m.tcodes, m.tcodes_cap, used);
-    size_t off = 0;
-    for (auto& j : jobs) j.t = m.tcodes + off, off += (j.n + 15) / 16 * 16;
+    for (size_t k = 0; k < jobs.size(); ++k) jobs[k].t = m.tcodes + offsets[k];
     OB_TIMED("ternary_codes");
     cuda::ternary_codes_many(*ctx_, jobs.data(), jobs.size());
     at = m.converted.find(&p);

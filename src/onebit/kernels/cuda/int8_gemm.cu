@@ -232,12 +232,8 @@ int sm_count() {
 template <bool kTmaStore>
 void launch_int8_gemm(Context& ctx, bf16* y, const int8_t* xc, const float* xf, const int8_t* wc, const float* g, int M,
                       int N, int K) {
-  static const bool attr = [] {
-    OB_CUDA(cudaFuncSetAttribute(int8_gemm_kernel<kTmaStore>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 kSmemBytes + 1024));
-    return true;
-  }();
-  (void)attr;
+  static const bool allowed = (allow_smem(int8_gemm_kernel<kTmaStore>, kSmemBytes + 1024), true);
+  (void)allowed;
   const CUtensorMap xmap = swizzled_tile_map(xc, CU_TENSOR_MAP_DATA_TYPE_UINT8, M, K, K, kBM, kBK);
   const CUtensorMap wmap = swizzled_tile_map(wc, CU_TENSOR_MAP_DATA_TYPE_UINT8, N, K, K, kBN, kBK);
   // Without TMA stores the map is unused: any valid one (x's) fills the parameter.

@@ -474,8 +474,7 @@ void launch_backward_vec(Context& ctx, bf16* dx, float* dw, const bf16* dout, co
   auto* partial = static_cast<float*>(ctx.scratch(sizeof(float) * (size_t)used * C));
   cudaStream_t st = stream_of(ctx);
   auto* kernel = rmsnorm_backward_vec_kernel<VPL, ROPE, OVERWRITE>;
-  if (smem > 48 * 1024)
-    OB_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  if (smem > 48 * 1024) allow_smem(kernel, smem);
   kernel<<<used, kWarps * 32, smem, st>>>(dev(dx), partial, dev(dout), dev(x), w, rstd, N, C, G, rows_per_block, cos,
                                           sin, T, H, ld_dx);
   rmsnorm_dw_final_kernel<<<(C + 31) / 32, dim3(32, 8), 0, st>>>(dw, partial, used, C);

@@ -173,7 +173,8 @@ void bench_preset(Context& ctx, const Preset& p, double peak_tf, double peak_gbs
   // Flash attention, every kernel generation (ONEBIT_CUDA_ATTENTION=v1|v2|v3|v4; v4 on Hopper only),
   // and v2, v3, v4 with attention dropout 0.1. Causal FLOPs: half of 4 B H T^2 hd forward, 2.5x that backward
   // (FlashAttention-2's count: 5 products, S and dP once; the v1/v2 two-pass backward does 7, so its
-  // hardware rate is 7/5 of the figure shown; v3/v4 do 5 and write and read dS once).
+  // hardware rate is 7/5 of the figure shown, as is v4's without dropout (v2's dQ pass); v3 and v4 with
+  // dropout do 5 and write and read dS once).
   {
     const size_t nq = (size_t)N * H * hd, nk = (size_t)N * KV * hd;
     bf16 *q = buf.bf(nq), *k = buf.bf(nk), *v = buf.bf(nk), *o = buf.get<bf16>(nq), *dout = buf.bf(nq);

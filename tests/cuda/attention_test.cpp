@@ -10,6 +10,7 @@
 #include <ostream>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <cmath>
@@ -31,8 +32,8 @@ std::ostream& operator<<(std::ostream& os, const Shape& s) {
   return os << "B" << s.B << "_T" << s.T << "_H" << s.H << "_KV" << s.KV << "_hd" << s.hd;
 }
 // Every generation of the tensor-core kernels runs every shape (ONEBIT_CUDA_ATTENTION picks one at run
-// time; the others must stay correct). Named v1 .. v4 in the test names; v4 is v3 where Hopper's wgmma
-// is unavailable.
+// time; the others must stay correct). Named v1 .. v4 in the test names; v4 is v3 (with v2's forward) where
+// Hopper's wgmma is unavailable.
 std::ostream& operator<<(std::ostream& os, AttentionKernels k) { return os << attention_kernels_name(k); }
 class AttentionShapes : public ::testing::TestWithParam<std::tuple<Shape, AttentionKernels>> {};
 const auto kAllVersions =
@@ -141,13 +142,14 @@ struct AttentionInputs {
   DevBf16 q{bf16_exact(randn(nq, seed, 1.5))}, k{bf16_exact(randn(nk, seed + 1, 1.5))};
   DevBf16 v{bf16_exact(randn(nk, seed + 2))}, dy{bf16_exact(randn(nq, seed + 3))};
 
-  std::vector<std::vector<float>> run(AttentionKernels version, float p) const {
+  std::vector<std::vector<float>> run(AttentionKernels version, float p) const { return run(version, version, p); }
+  std::vector<std::vector<float>> run(AttentionKernels forward, AttentionKernels backward, float p) const {
     Context ctx;
     DevBf16 o(nq), dq(nq), dk(nk), dv(nk);
     Dev<float> lse((size_t)B * H * T);
-    attention_forward(ctx, o.get(), lse.get(), q.get(), k.get(), v.get(), B, T, H, KV, hd, p, seed, version);
+    attention_forward(ctx, o.get(), lse.get(), q.get(), k.get(), v.get(), B, T, H, KV, hd, p, seed, forward);
     attention_backward(ctx, dq.get(), dk.get(), dv.get(), dy.get(), q.get(), k.get(), v.get(), o.get(), lse.get(), B,
-                       T, H, KV, hd, p, seed, version);
+                       T, H, KV, hd, p, seed, backward);
     return {o.take_f32(), lse.take(), dq.take_f32(), dk.take_f32(), dv.take_f32()};
   }
 };
@@ -157,37 +159,46 @@ struct AttentionInputs {
 // with the f64 reference, so a slip that the reference tolerance would absorb still shows here. At 16
 // heads and T 1024 one batch row's dS is 17.8 MB: 8 rows (142 MB) outgrow the v3/v4 minimum dS budget
 // in a fresh context (128 MiB), so they run the batch in two chunks (7 + 1 rows) and the chunk offsets
-// (b0: inputs, outputs and the dropout mask's index) are checked too.
+// (b0: inputs, outputs and the dropout mask's index) are checked too. Without dropout v4's forward is its
+// own kernel (TMA, 128-key tiles over several persistent work items per block), so both cases run.
 TEST(CudaAttention, AllVersionsAgreeWithV1AtTheTrainingShape) {
   ONEBIT_REQUIRE_GPU();
   const AttentionInputs in{8, 1024, 16, 8, 64, test_seed()};
-  SCOPED_TRACE(::testing::Message() << "seed " << in.seed);
   const AttentionKernels versions[] = {AttentionKernels::V1, AttentionKernels::V2, AttentionKernels::V3,
                                        AttentionKernels::V4};
-  std::vector<std::vector<float>> out[4];
-  for (int i = 0; i < 4; ++i) out[i] = in.run(versions[i], 0.1f);
-  const char* names[] = {"O", "lse", "dq", "dk", "dv"};
-  for (int v = 1; v < 4; ++v)
-    for (int t = 0; t < 5; ++t) {
-      double num = 0, den = 0;
-      for (size_t i = 0; i < out[0][t].size(); ++i) {
-        const double d = (double)out[v][t][i] - out[0][t][i];
-        num += d * d, den += (double)out[0][t][i] * out[0][t][i];
+  for (const float p : {0.1f, 0.0f}) {
+    SCOPED_TRACE(::testing::Message() << "seed " << in.seed << " dropout " << p);
+    std::vector<std::vector<float>> out[4];
+    for (int i = 0; i < 4; ++i) out[i] = in.run(versions[i], p);
+    const char* names[] = {"O", "lse", "dq", "dk", "dv"};
+    for (int v = 1; v < 4; ++v)
+      for (int t = 0; t < 5; ++t) {
+        double num = 0, den = 0;
+        for (size_t i = 0; i < out[0][t].size(); ++i) {
+          const double d = (double)out[v][t][i] - out[0][t][i];
+          num += d * d, den += (double)out[0][t][i] * out[0][t][i];
+        }
+        EXPECT_LE(std::sqrt(num / std::max(den, 1e-30)), 4e-3)
+            << names[t] << " relative Frobenius difference " << attention_kernels_name(versions[v]) << " - v1";
       }
-      EXPECT_LE(std::sqrt(num / std::max(den, 1e-30)), 4e-3)
-          << names[t] << " relative Frobenius difference " << attention_kernels_name(versions[v]) << " - v1";
-    }
+  }
 }
 
-// The default (Auto) is v2 without attention dropout and v3's backward with it, bit for bit.
-TEST(CudaAttention, AutoRunsV2WithoutDropoutAndV3WithIt) {
+// The default (Auto), bit for bit: v4's forward (v2's with dropout, at head_dim 128 or without Hopper); the
+// backward v3's with attention dropout, else v4's where its TMA dK/dV pass runs (head_dim 64, T % 4 == 0,
+// Hopper), else v2's (v4's fallback there is v3's structure, slower without dropout).
+TEST(CudaAttention, AutoPicksTheFastestKernelsForEachCase) {
   ONEBIT_REQUIRE_GPU();
-  const AttentionInputs in{2, 200, 4, 2, 64, test_seed()};
-  SCOPED_TRACE(::testing::Message() << "seed " << in.seed);
-  for (float p : {0.0f, 0.2f}) {
-    const auto got = in.run(AttentionKernels::Auto, p);
-    const auto want = in.run(p > 0 ? AttentionKernels::V3 : AttentionKernels::V2, p);
-    for (int t = 0; t < 5; ++t) EXPECT_EQ(got[t], want[t]) << "output " << t << " dropout " << p;
+  for (const auto& [hd, T] : {std::pair{64, 200}, std::pair{64, 201}, std::pair{128, 200}}) {
+    const AttentionInputs in{2, T, 4, 2, hd, test_seed()};
+    SCOPED_TRACE(::testing::Message() << "seed " << in.seed << " hd " << hd << " T " << T);
+    const bool tma_dkdv = hd == 64 && T % 4 == 0 && attention_wgmma_available();
+    for (float p : {0.0f, 0.2f}) {
+      const auto got = in.run(AttentionKernels::Auto, p);
+      const auto backward = p > 0 ? AttentionKernels::V3 : tma_dkdv ? AttentionKernels::V4 : AttentionKernels::V2;
+      const auto want = in.run(AttentionKernels::V4, backward, p);
+      for (int t = 0; t < 5; ++t) EXPECT_EQ(got[t], want[t]) << "output " << t << " dropout " << p;
+    }
   }
 }
 
@@ -210,17 +221,18 @@ TEST(CudaAttention, VersionComesFromTheEnvironmentVariable) {
 // dv written at a row stride (the fused Q/K/V gradient's last column block): every generation, with
 // and without dropout, and the generic kernels (head_dim 48) write the same bits as the contiguous
 // call into the block and nothing outside it (the other columns keep a planted NaN pattern).
+// T 204 as well at head_dim 64: v4's TMA dK/dV pass runs where T % 4 == 0 (203 takes v3's structure).
 TEST(CudaAttention, StridedDvIsTheContiguousDvInItsColumnBlock) {
   ONEBIT_REQUIRE_GPU();
-  for (const int hd : {64, 128, 48}) {
-    const AttentionInputs in{2, 203, 4, 2, hd, test_seed() + (uint64_t)hd};
+  for (const auto& [hd, T] : {std::pair{64, 203}, std::pair{64, 204}, std::pair{128, 203}, std::pair{48, 203}}) {
+    const AttentionInputs in{2, T, 4, 2, hd, test_seed() + (uint64_t)hd};
     const int w = in.KV * hd, ld = w + 3 * 8, rows = in.B * in.T;
     const AttentionKernels versions[] = {AttentionKernels::V1, AttentionKernels::V2, AttentionKernels::V3,
                                          AttentionKernels::V4};
     for (const AttentionKernels version : versions) {
       if (hd == 48 && version != AttentionKernels::V2) continue;  // one generic kernel for every version
       for (const float p : {0.0f, 0.15f}) {
-        SCOPED_TRACE(::testing::Message() << "seed " << in.seed << " hd " << hd << " "
+        SCOPED_TRACE(::testing::Message() << "seed " << in.seed << " hd " << hd << " T " << T << " "
                                           << attention_kernels_name(version) << " dropout " << p);
         const auto want = in.run(version, p);
         Context ctx;

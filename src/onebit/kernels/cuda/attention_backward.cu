@@ -217,10 +217,16 @@ void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* 
            "attention_backward: inputs not 16-byte aligned");
   const size_t rows = (size_t)B * T * H;
   // Auto: v3's backward with attention dropout (one dropout hash per score instead of two: 21-24% faster
-  // on the H200 at the 125m and 0.3b shapes), v2's without (v3's dS write and read cost more than the
-  // recomputation they save there). docs/benchmarks.md, "CUDA kernels".
-  if (kernels == AttentionKernels::Auto) kernels = p > 0.0f ? AttentionKernels::V3 : AttentionKernels::V2;
-  const bool v3 = flash && (kernels == AttentionKernels::V3 || kernels == AttentionKernels::V4);
+  // on the H200 at the 125m and 0.3b shapes), v4's without (its TMA dK/dV pass and v2's dQ pass: 0.402 vs
+  // v2's 0.462 ms at 125m) where that pass runs, else v2's. docs/benchmarks.md, "CUDA kernels".
+  if (kernels == AttentionKernels::Auto)
+    kernels = p > 0.0f                                 ? AttentionKernels::V3
+              : attention_dkdv_tma_runs(hd, p, T, lse) ? AttentionKernels::V4
+                                                       : AttentionKernels::V2;
+  // V4 without dropout: v4's dK/dV pass and v2's dQ pass where the TMA kernel runs (head_dim 64, Hopper,
+  // T % 4 == 0; D is the scratch's start, 256-byte aligned); the v3 structure with wgmma otherwise.
+  const bool tma_dkdv = kernels == AttentionKernels::V4 && attention_dkdv_tma_runs(hd, p, T, lse);
+  const bool v3 = flash && !tma_dkdv && (kernels == AttentionKernels::V3 || kernels == AttentionKernels::V4);
   // D (and v3's dS buffer after it) in the context's scratch. v3 takes as many batch rows of dS as the
   // scratch already holds, at least kMinDsBudget's worth (the size of the trainer's LM-head logits
   // chunk) or one row; the rest of the batch runs in further chunks. The budget bounds what v3 adds to
@@ -243,8 +249,8 @@ void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* 
                           H, KV, hd, p, seed, kernels == AttentionKernels::V4, ld_dv);
   else if (!flash)
     attention_backward_generic(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed, ld_dv);
-  else if (kernels == AttentionKernels::V2)
-    attention_backward_v2(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed, ld_dv);
+  else if (kernels == AttentionKernels::V2 || tma_dkdv)
+    attention_backward_v2(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, hd, p, seed, ld_dv, tma_dkdv);
   else if (hd == 64)
     launch_backward<64>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed, ld_dv);
   else

@@ -133,8 +133,11 @@ void attention_forward(Context& ctx, bf16* o, float* lse, const bf16* q, const b
   OB_CHECK(T <= 65535 * kTile && H <= 65535 && B <= 65535, "attention_forward: shape too large");
   if (hd != 64 && hd != 128) return attention_forward_generic(ctx, o, lse, q, k, v, B, T, H, KV, hd, p, seed);
   OB_CHECK(((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0, "attention_forward: q/k/v not 16-byte aligned");
-  if (kernels == AttentionKernels::V4) return attention_forward_v4(ctx, o, lse, q, k, v, B, T, H, KV, hd, p, seed);
-  if (kernels != AttentionKernels::V1) return attention_forward_v2(  // V2, Auto, and V3's forward is V2's
+  // Auto: v4's forward (TMA and wgmma, 1.46x v2's at the 125m shape on the H200), which is v2's with dropout,
+  // at head_dim 128 or without Hopper.
+  if (kernels == AttentionKernels::V4 || kernels == AttentionKernels::Auto)
+    return attention_forward_v4(ctx, o, lse, q, k, v, B, T, H, KV, hd, p, seed);
+  if (kernels != AttentionKernels::V1) return attention_forward_v2(  // V2, and V3's forward is V2's
       ctx, o, lse, q, k, v, B, T, H, KV, hd, p, seed);
   if (hd == 64)
     launch_forward<64>(ctx, o, lse, q, k, v, B, T, H, KV, p, seed);

@@ -26,6 +26,7 @@
 #include "onebit/kernels/cuda/attention_v2.cuh"
 #include "onebit/kernels/cuda/attention_v2_dkdv.cuh"
 #include "onebit/kernels/cuda/attention_v2_tiles.cuh"
+#include "onebit/kernels/cuda/attention_v3.cuh"
 
 namespace onebit::kernels::cuda {
 namespace {
@@ -134,7 +135,8 @@ __global__ void __launch_bounds__(DqCfg<HD>::kThreads, kDrop ? 1 : 2) flash_dq_v
 
 template <int HD, bool kDrop>
 void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
-            const float* lse, const float* D, int B, int T, int H, int KV, float p, uint64_t seed, int ld_dv) {
+            const float* lse, const float* D, int B, int T, int H, int KV, float p, uint64_t seed, int ld_dv,
+            bool tma_dkdv) {
   using CK = KvCfg<HD>;
   using CQ = DqCfg<HD>;
   constexpr size_t kv_bytes = dkdv_smem_bytes<HD>(), q_bytes = dq_smem_bytes<HD>();
@@ -147,31 +149,35 @@ void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const 
   cudaStream_t st = stream_of(ctx), side = ctx.fork();
   flash_dq_v2_kernel<HD, kDrop><<<dim3((T + CQ::kRows - 1) / CQ::kRows, H, B), CQ::kThreads, q_bytes, side>>>(
       dev(dq), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed);
-  flash_dkdv_v2_kernel<HD, kDrop, false><<<dim3((T + CK::kRows - 1) / CK::kRows, KV, B), CK::kThreads, kv_bytes, st>>>(
-      dev(dk), dev(dv), nullptr, dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed, 0,
-      ld_dv);
+  if (tma_dkdv)
+    attention_dkdv_tma(st, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, ld_dv);
+  else
+    flash_dkdv_v2_kernel<HD, kDrop, false><<<dim3((T + CK::kRows - 1) / CK::kRows, KV, B), CK::kThreads, kv_bytes,
+                                             st>>>(dev(dk), dev(dv), nullptr, dev(dout), dev(q), dev(k), dev(v), lse,
+                                                   D, T, H, KV, scale_log2, scale, p, seed, 0, ld_dv);
   ctx.join();
   check_last_launch("attention_backward (v2)");
 }
 
 template <int HD>
 void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k, const bf16* v,
-            const float* lse, const float* D, int B, int T, int H, int KV, float p, uint64_t seed, int ld_dv) {
+            const float* lse, const float* D, int B, int T, int H, int KV, float p, uint64_t seed, int ld_dv,
+            bool tma_dkdv) {
   if (p > 0.0f)
-    launch<HD, true>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed, ld_dv);
+    launch<HD, true>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed, ld_dv, false);
   else
-    launch<HD, false>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed, ld_dv);
+    launch<HD, false>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed, ld_dv, tma_dkdv);
 }
 
 }  // namespace
 
 void attention_backward_v2(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const bf16* q, const bf16* k,
                            const bf16* v, const float* lse, const float* D, int B, int T, int H, int KV, int hd,
-                           float p, uint64_t seed, int ld_dv) {
+                           float p, uint64_t seed, int ld_dv, bool tma_dkdv) {
   if (hd == 64)
-    launch<64>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed, ld_dv);
+    launch<64>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed, ld_dv, tma_dkdv);
   else
-    launch<128>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed, ld_dv);
+    launch<128>(ctx, dq, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, p, seed, ld_dv, false);
 }
 
 }  // namespace onebit::kernels::cuda

@@ -53,6 +53,9 @@ struct Context::Impl {
 
 inline cudaStream_t stream_of(Context& ctx) { return ctx.stream(); }
 
+// The current device's streaming multiprocessors: the grid of a persistent kernel (one block per SM).
+int sm_count();
+
 inline unsigned blocks_for(size_t n, unsigned threads, unsigned cap = 65535u * 16u) {
   const size_t b = (n + threads - 1) / threads;
   return (unsigned)(b < 1 ? 1 : (b > cap ? cap : b));

@@ -35,6 +35,12 @@ int current_device() {
   return d;
 }
 
+int sm_count() {
+  int count = 0;
+  OB_CUDA(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, current_device()));
+  return count;
+}
+
 void* device_alloc(size_t bytes) {
   void* p = nullptr;
   if (bytes == 0) return nullptr;

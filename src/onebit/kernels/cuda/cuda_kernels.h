@@ -174,10 +174,11 @@ void qk_norm_rope_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, 
 // Generations of the tensor-core kernels, all kept selectable and tested, chosen by measurement
 // (docs/benchmarks.md): V2 (cp.async double buffering, ldmatrix, 128-row tiles at hd 64); V1 (the
 // first ones); V3 (V2's forward; the backward's dK/dV pass writes dS once and the dQ pass is dQ = dS K
-// instead of recomputing S and dP: faster with attention dropout, slower without); V4 (V3 with
-// Hopper's warpgroup MMA for the forward and the dK/dV pass at hd 64, where
-// attention_wgmma_available(); V3 elsewhere; slower than V3 so far). Auto, the default: V2, and V3's
-// backward when attention dropout is on. The process default is $ONEBIT_CUDA_ATTENTION, read once:
+// instead of recomputing S and dP: faster with attention dropout, slower without); V4 (Hopper's
+// warpgroup MMA at hd 64 where attention_wgmma_available(): without dropout a TMA-fed, warp-specialised
+// forward (1.46x V2's) and dK/dV pass (with V2's dQ pass: 1.15x V2's backward), with dropout V3's
+// backward with its dK/dV pass on wgmma; V2's forward and V3's backward elsewhere). Auto, the default:
+// V4's forward; V3's backward with attention dropout, else V4's where its dK/dV pass runs, else V2's. The process default is $ONEBIT_CUDA_ATTENTION, read once:
 // attention_kernels_from(getenv(...)).
 enum class AttentionKernels { V1, V2, V3, V4, Auto };
 // "v1".."v4" -> V1..V4, "auto", unset or empty -> Auto; anything else is an error naming

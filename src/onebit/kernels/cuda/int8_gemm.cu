@@ -38,11 +38,6 @@ constexpr int kSmemBytes = kStages * kStageBytes + kOutBytes + 2 * kStages * 8; 
 // on shared memory.)
 __device__ inline int tile_byte(int r, int c) { return r * 128 + ((((c >> 4) ^ r) & 7) << 4); }
 
-// The descriptor of the 32-byte K step kk of a tile (K-major): the start advances within the swizzle atom,
-// LBO is unused (1), SBO is 1024 bytes (one atom of 8 rows), layout type 1 = 128-byte swizzle (bits 62-63).
-__device__ inline uint64_t step_desc(const uint8_t* tile, int kk) {
-  return wg::desc(tile + kk * 32, 16, 1024) | (uint64_t{1} << 62);
-}
 
 #if ONEBIT_WGMMA
 #define OB_D8(i)                                                                                              \
@@ -130,7 +125,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       const uint8_t* b = smem + stage * kStageBytes + kATileBytes;
       wg::fence();
 #pragma unroll
-      for (int kk = 0; kk < kBK / 32; ++kk) mma_s8_n256(d, step_desc(a, kk), step_desc(b, kk));
+      for (int kk = 0; kk < kBK / 32; ++kk) mma_s8_n256(d, wg::sw128_kmajor_desc(a, kk), wg::sw128_kmajor_desc(b, kk));
       wg::commit();
       wg::wait<1>();  // the previous stage's products are done: its buffers may be refilled
       if (kt > 0 && leader) tma::mbar_arrive(&empty[last]);
@@ -217,16 +212,6 @@ __global__ void ternary_codes_kernel(CodeJobs jobs) {
     reinterpret_cast<uint2*>(t)[i] = out;
   }
   for (size_t i = whole * 8 + i0; i < n; i += stride) t[i] = sign_code(w[i]);
-}
-
-int sm_count() {
-  static const int n = [] {
-    int dev = 0, count = 0;
-    OB_CUDA(cudaGetDevice(&dev));
-    OB_CUDA(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, dev));
-    return count;
-  }();
-  return n;
 }
 
 template <bool kTmaStore>

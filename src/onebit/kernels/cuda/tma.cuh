@@ -18,6 +18,15 @@ namespace onebit::kernels::cuda {
 // when the driver has no TMA or rejects the map.
 CUtensorMap swizzled_tile_map(const void* base, CUtensorMapDataType type, uint64_t rows, uint64_t cols,
                               uint64_t row_bytes, uint32_t box_rows, uint32_t box_cols);
+// A 2-D map as swizzled_tile_map's without a swizzle (box_cols x element size a multiple of 16 bytes): rows
+// of per-position statistics such as attention's lse[B, H, T] (rows = B * H, cols = T).
+CUtensorMap plain_tile_map(const void* base, CUtensorMapDataType type, uint64_t rows, uint64_t cols,
+                           uint64_t row_bytes, uint32_t box_rows, uint32_t box_cols);
+// A 4-D map over bf16 heads laid out [B, T, heads, 64] (the attention kernels' q, k, v): a box is box_rows
+// consecutive positions of one head of one batch row, 64 x 128-byte rows in the 128-byte swizzle; positions
+// past T read as zeros (the box is clipped per batch row, never reaching into the next one). Coordinates
+// (innermost first): element 0, head, position, batch row.
+CUtensorMap swizzled_head_map(const void* base, int B, int T, int heads, uint32_t box_rows);
 
 namespace tma {
 
@@ -54,6 +63,14 @@ __device__ inline void load_2d(void* dst, const CUtensorMap* map, int c0, int r0
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(r0), "r"(smem_addr(bar))
       : "memory");
 }
+// The 4-D form (swizzled_head_map): coordinates innermost first.
+__device__ inline void load_4d(void* dst, const CUtensorMap* map, int c0, int c1, int c2, int c3, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], "
+      "[%6];\n" ::"r"(smem_addr(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_addr(bar))
+      : "memory");
+}
 // Stores the box in src to (column c0, row r0), clipped to the matrix; one bulk group per commit.
 __device__ inline void store_2d(const CUtensorMap* map, int c0, int r0, const void* src) {
   asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
@@ -80,6 +97,7 @@ __device__ inline void mbar_expect_tx(uint64_t*, uint32_t) { __trap(); }
 __device__ inline void mbar_arrive(uint64_t*) { __trap(); }
 __device__ inline void mbar_wait(uint64_t*, uint32_t) { __trap(); }
 __device__ inline void load_2d(void*, const CUtensorMap*, int, int, uint64_t*) { __trap(); }
+__device__ inline void load_4d(void*, const CUtensorMap*, int, int, int, int, uint64_t*) { __trap(); }
 __device__ inline void store_2d(const CUtensorMap*, int, int, const void*) { __trap(); }
 __device__ inline void store_commit() { __trap(); }
 template <int N>

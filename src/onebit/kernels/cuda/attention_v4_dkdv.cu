@@ -4,9 +4,9 @@
 // (attention_v4_forward.cu):
 //   - a persistent block per SM walks (128-key tile, kv head, batch row) items, the longest key tiles (the
 //     first ones: the most queries follow them) of every head first;
-//   - a producer warpgroup (one thread of it) issues TMA copies: each item's K and V (128 keys; double-buffered, so the next item's
-//     arrive while this one finishes) and, into a four-stage ring, 64-query tiles of Q and dO (128-byte
-//     swizzle) with their lse and D (64 f32 each, from [B, H, T] rows: T % 4 == 0);
+//   - a producer warpgroup (one thread of it) issues TMA copies: each item's K and V (128 keys; double-
+//     buffered, so the next item's arrive while this one finishes) and, into a four-stage ring, 64-query
+//     tiles of Q and dO (128-byte swizzle) with their lse and D (64 f32 each, from [B, H, T] rows: T % 4 == 0);
 //   - two consumer warpgroups (64 keys each) run Sᵀ = K Qᵀ and dPᵀ = V dOᵀ (m64n64k16, both operands in
 //     shared memory), then dV += Pᵀ dO and dK += dSᵀ Q with Pᵀ and dSᵀ in registers and Q, dO read as
 //     MN-major operands of the same tiles; a query tile's Sᵀ and dPᵀ are issued together with the previous

@@ -20,6 +20,12 @@
 #include "onebit/kernels/cpu/reference.h"
 
 namespace onebit::kernels::cuda {
+
+// Test names print the generation (v1 .. v4, auto): googletest finds a parameter's PrintTo by argument-
+// dependent lookup, so it lives in the enum's own namespace, not the unnamed one below (where it went
+// unused and the names read "4-byte object <00-00 00-00>").
+void PrintTo(AttentionKernels k, std::ostream* os) { *os << attention_kernels_name(k); }
+
 namespace {
 
 using namespace testing;
@@ -32,9 +38,8 @@ std::ostream& operator<<(std::ostream& os, const Shape& s) {
   return os << "B" << s.B << "_T" << s.T << "_H" << s.H << "_KV" << s.KV << "_hd" << s.hd;
 }
 // Every generation of the tensor-core kernels runs every shape (ONEBIT_CUDA_ATTENTION picks one at run
-// time; the others must stay correct). Named v1 .. v4 in the test names; v4 is v3 (with v2's forward) where
-// Hopper's wgmma is unavailable.
-std::ostream& operator<<(std::ostream& os, AttentionKernels k) { return os << attention_kernels_name(k); }
+// time; the others must stay correct). Named v1 .. v4 in the test names (PrintTo above); v4 is v3 (with
+// v2's forward) where Hopper's wgmma is unavailable.
 class AttentionShapes : public ::testing::TestWithParam<std::tuple<Shape, AttentionKernels>> {};
 const auto kAllVersions =
     ::testing::Values(AttentionKernels::V1, AttentionKernels::V2, AttentionKernels::V3, AttentionKernels::V4);

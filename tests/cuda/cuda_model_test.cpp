@@ -100,9 +100,18 @@ void compare_with_cpu(const model::ModelConfig& cfg, model::QuantState q, int B,
 }
 
 class CudaModel : public ::testing::TestWithParam<model::QuantPhase> {};
+// Named by phase in the test names (ctest -R Hard), not googletest's bytes of the enum.
 INSTANTIATE_TEST_SUITE_P(Phases, CudaModel,
                          ::testing::Values(model::QuantPhase::FullPrecision, model::QuantPhase::Soft,
-                                           model::QuantPhase::Hard));
+                                           model::QuantPhase::Hard),
+                         [](const ::testing::TestParamInfo<model::QuantPhase>& info) -> std::string {
+                           switch (info.param) {
+                             case model::QuantPhase::FullPrecision: return "FullPrecision";
+                             case model::QuantPhase::Soft: return "Soft";
+                             case model::QuantPhase::Hard: return "Hard";
+                           }
+                           return "Unknown";
+                         });
 
 TEST_P(CudaModel, MatchesTheCpuBackendFlashHeadDim) {
   ONEBIT_REQUIRE_GPU();

@@ -205,6 +205,40 @@ __device__ inline void online_softmax_step(float (&s)[8][4], float (&acc)[HD / 8
   }
 }
 
+// One 64-key tile (keys j0..j0+63) of the dQ pass for a warp's rows w0..w0+15 (this lane: qi[0], qi[1], their
+// lse in base 2 L2 and D times the scale Ds): from S in s and dP in ds, leaves dS = P ∘ (Z ∘ dP - D) / sqrt(hd)
+// in ds, zero where a key follows the row or either is past T. Each element an FFMA, an ex2 and an FFMA and
+// FMUL; only tiles that cross the diagonal or T mask (a select after the exponential: a masked score may
+// overflow it).
+template <bool kDrop, bool kMask>
+__device__ inline void dq_probs_tile(const float (&s)[8][4], float (&ds)[8][4], int j0, const int (&qi)[2], int T,
+                                     const float (&L2)[2], const float (&Ds)[2], float scale_log2, float scale,
+                                     const uint64_t (&drop_row)[2], float p_drop, uint64_t seed, int t) {
+#pragma unroll
+  for (int n = 0; n < 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = e >> 1, key = j0 + n * 8 + 2 * t + (e & 1);
+      float pr = ex2(fmaf(s[n][e], scale_log2, -L2[r]));
+      if constexpr (kMask) pr = (key <= qi[r] && qi[r] < T && key < T) ? pr : 0.0f;
+      if constexpr (kDrop) {
+        const float z = dropout_factor(seed, drop_row[r] + (uint64_t)key, p_drop);
+        ds[n][e] = pr * fmaf(z * ds[n][e], scale, -Ds[r]);
+      } else {
+        ds[n][e] = pr * fmaf(ds[n][e], scale, -Ds[r]);
+      }
+    }
+}
+template <bool kDrop>
+__device__ inline void dq_probs(const float (&s)[8][4], float (&ds)[8][4], int j0, int w0, const int (&qi)[2], int T,
+                                const float (&L2)[2], const float (&Ds)[2], float scale_log2, float scale,
+                                const uint64_t (&drop_row)[2], float p_drop, uint64_t seed, int t) {
+  if (j0 + 63 > w0 || j0 + 64 > T)
+    dq_probs_tile<kDrop, true>(s, ds, j0, qi, T, L2, Ds, scale_log2, scale, drop_row, p_drop, seed, t);
+  else
+    dq_probs_tile<kDrop, false>(s, ds, j0, qi, T, L2, Ds, scale_log2, scale, drop_row, p_drop, seed, t);
+}
+
 // The forward's end for a warp's rows (this lane: qi[0], qi[1]): the normaliser summed over the four
 // lanes of each row, O = acc / l rounded to bf16, and the natural-log lse (row past T: nothing).
 template <int HD>

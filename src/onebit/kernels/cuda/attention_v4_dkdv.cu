@@ -4,9 +4,9 @@
 // (attention_v4_forward.cu):
 //   - a persistent block per SM walks (128-key tile, kv head, batch row) items, the longest key tiles (the
 //     first ones: the most queries follow them) of every head first;
-//   - a producer warpgroup (one thread of it) issues TMA copies: each item's K and V (128 keys; double-buffered, so the next item's
-//     arrive while this one finishes) and, into a four-stage ring, 64-query tiles of Q and dO (128-byte
-//     swizzle) with their lse and D (64 f32 each, from [B, H, T] rows: T % 4 == 0);
+//   - a producer warpgroup (one thread of it) issues TMA copies: each item's K and V (128 keys; double-
+//     buffered, so the next item's arrive while this one finishes) and, into a four-stage ring, 64-query
+//     tiles of Q and dO (128-byte swizzle) with their lse and D (64 f32 each, from [B, H, T] rows: T % 4 == 0);
 //   - two consumer warpgroups (64 keys each) run Sᵀ = K Qᵀ and dPᵀ = V dOᵀ (m64n64k16, both operands in
 //     shared memory), then dV += Pᵀ dO and dK += dSᵀ Q with Pᵀ and dSᵀ in registers and Q, dO read as
 //     MN-major operands of the same tiles; a query tile's Sᵀ and dPᵀ are issued together with the previous
@@ -48,27 +48,6 @@ struct Item {
 __device__ inline Item item_of(int i, int B, int KV) {
   const int bk = i % (B * KV);
   return Item{bk / KV, bk % KV, i / (B * KV) * kBK};
-}
-
-__device__ inline void issue_products(float (&acc)[8][4], const uint32_t (&a)[4][4], const uint8_t* b_tile) {
-#pragma unroll
-  for (int kk = 0; kk < kBQ / 16; ++kk) wg::mma_rs(&acc[0][0], a[kk], wg::sw128_mnmajor_desc(b_tile, kk));
-}
-__device__ inline void issue_scores(float (&d)[8][4], const uint8_t* a_tile, const uint8_t* b_tile) {
-#pragma unroll
-  for (int kk = 0; kk < kHd / 16; ++kk)
-    wg::mma_ss(&d[0][0], wg::sw128_kmajor_desc(a_tile, kk), wg::sw128_kmajor_desc(b_tile, kk), kk > 0);
-}
-// A 64 x 64 tile of f32 accumulators (this thread's d[n][e]) rounded to bf16 as the A fragments of the
-// four k16 steps of a product over its 64 columns.
-__device__ inline void pack_a(uint32_t (&a)[4][4], const float (&d)[8][4]) {
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk) {
-    a[kk][0] = attn2::pack_bf16(d[2 * kk][0], d[2 * kk][1]);
-    a[kk][1] = attn2::pack_bf16(d[2 * kk][2], d[2 * kk][3]);
-    a[kk][2] = attn2::pack_bf16(d[2 * kk + 1][0], d[2 * kk + 1][1]);
-    a[kk][3] = attn2::pack_bf16(d[2 * kk + 1][2], d[2 * kk + 1][3]);
-  }
 }
 
 // Compiled for every architecture (the wgmma, TMA and mbarrier wrappers trap outside sm_90a code); the host
@@ -158,13 +137,13 @@ __global__ void __launch_bounds__(kThreads, 1)
           continue;
         }
         wg::fence();
-        issue_scores(s, k_tile, st);                // Sᵀ = K Qᵀ
-        issue_scores(dp, v_tile, st + kQTileBytes);  // dPᵀ = V dOᵀ
+        wg::mma_abt64_sw128(s, k_tile, st);                // Sᵀ = K Qᵀ
+        wg::mma_abt64_sw128(dp, v_tile, st + kQTileBytes);  // dPᵀ = V dOᵀ
         wg::commit();
         if (pending) {
           const uint8_t* pst = ring + prev * kStageBytes;
-          issue_products(accV, pa, pst + kQTileBytes);  // dV += Pᵀ dO (the previous tile)
-          issue_products(accK, dsa, pst);               // dK += dSᵀ Q
+          wg::mma_ab64_sw128(accV, pa, pst + kQTileBytes);  // dV += Pᵀ dO (the previous tile)
+          wg::mma_ab64_sw128(accK, dsa, pst);               // dK += dSᵀ Q
           wg::commit();
           wg::wait<1>();  // Sᵀ and dPᵀ are done; the previous tile's products may still run
         } else {
@@ -176,8 +155,8 @@ __global__ void __launch_bounds__(kThreads, 1)
           wg::wait<0>();  // the previous tile's products are done: its stage is free, pa/dsa may be rewritten
           if (lane == 0) tma::mbar_arrive(&empty[prev]);
         }
-        pack_a(pa, s);
-        pack_a(dsa, dp);
+        wg::pack_a(pa, s);
+        wg::pack_a(dsa, dp);
         pending = true;
         prev = stage;
         if (++stage == kStages) stage = 0, phase ^= 1;
@@ -186,8 +165,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (pending) {
       const uint8_t* pst = ring + prev * kStageBytes;
       wg::fence();
-      issue_products(accV, pa, pst + kQTileBytes);
-      issue_products(accK, dsa, pst);
+      wg::mma_ab64_sw128(accV, pa, pst + kQTileBytes);
+      wg::mma_ab64_sw128(accK, dsa, pst);
       wg::commit();
       wg::wait<0>();
       if (lane == 0) tma::mbar_arrive(&empty[prev]);

@@ -41,25 +41,6 @@ __device__ inline Item item_of(int i, int B, int H, int T, int qtiles) {
   return Item{bh / H, bh % H, q0, min(T - 1, q0 + kBM - 1) / kBN + 1};
 }
 
-__device__ inline void issue_scores(float (&d)[8][4], const uint8_t* a_tile, const uint8_t* b_tile) {
-#pragma unroll
-  for (int kk = 0; kk < kHd / 16; ++kk)
-    wg::mma_ss(&d[0][0], wg::sw128_kmajor_desc(a_tile, kk), wg::sw128_kmajor_desc(b_tile, kk), kk > 0);
-}
-__device__ inline void issue_dq(float (&acc)[8][4], const uint32_t (&a)[4][4], const uint8_t* k_tile) {
-#pragma unroll
-  for (int kk = 0; kk < kBN / 16; ++kk) wg::mma_rs(&acc[0][0], a[kk], wg::sw128_mnmajor_desc(k_tile, kk));
-}
-__device__ inline void pack_a(uint32_t (&a)[4][4], const float (&d)[8][4]) {
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk) {
-    a[kk][0] = attn2::pack_bf16(d[2 * kk][0], d[2 * kk][1]);
-    a[kk][1] = attn2::pack_bf16(d[2 * kk][2], d[2 * kk][3]);
-    a[kk][2] = attn2::pack_bf16(d[2 * kk + 1][0], d[2 * kk + 1][1]);
-    a[kk][3] = attn2::pack_bf16(d[2 * kk + 1][2], d[2 * kk + 1][3]);
-  }
-}
-
 // Compiled for every architecture (the wgmma, TMA and mbarrier wrappers trap outside sm_90a code); the host
 // launches it only where attention_dkdv_tma_runs() (the same conditions).
 __global__ void __launch_bounds__(kThreads, 1)
@@ -146,11 +127,11 @@ __global__ void __launch_bounds__(kThreads, 1)
         continue;
       }
       wg::fence();
-      issue_scores(s, q_rows, st);                // S = Q Kᵀ
-      issue_scores(ds, o_rows, st + kTileBytes);  // dP = dO Vᵀ
+      wg::mma_abt64_sw128(s, q_rows, st);                // S = Q Kᵀ
+      wg::mma_abt64_sw128(ds, o_rows, st + kTileBytes);  // dP = dO Vᵀ
       wg::commit();
       if (pending) {
-        issue_dq(acc, dsa, ring + prev * kStageBytes);  // dQ += dS K (the previous tile)
+        wg::mma_ab64_sw128(acc, dsa, ring + prev * kStageBytes);  // dQ += dS K (the previous tile)
         wg::commit();
         wg::wait<1>();  // S and dP are done; the previous tile's product may still run
       } else {
@@ -162,14 +143,14 @@ __global__ void __launch_bounds__(kThreads, 1)
         wg::wait<0>();  // the previous tile's product is done: its stage is free, dsa may be rewritten
         if (lane == 0) tma::mbar_arrive(&empty[prev]);
       }
-      pack_a(dsa, ds);
+      wg::pack_a(dsa, ds);
       pending = true;
       prev = stage;
       if (++stage == kStages) stage = 0, phase ^= 1;
     }
     if (pending) {
       wg::fence();
-      issue_dq(acc, dsa, ring + prev * kStageBytes);
+      wg::mma_ab64_sw128(acc, dsa, ring + prev * kStageBytes);
       wg::commit();
       wg::wait<0>();
       if (lane == 0) tma::mbar_arrive(&empty[prev]);

@@ -19,10 +19,8 @@
 //   dK/dV: attention_v2_dkdv.cuh.
 //   dQ, hd 64: 8 warps (128 queries) x 128 registers, 73,728 B (Q, dO 128 x 72 + 2 stages x (K, V)
 //     64 x 72) -> 2 blocks = 16 warps per SM (v1: 121 registers x 4 warps, 4 blocks = 16 warps).
-//   dQ, hd 128: 4 warps x 245 registers, 104,448 B -> 2 blocks = 8 warps per SM.
+//   dQ, hd 128: 4 warps x 242 registers, 104,448 B -> 2 blocks = 8 warps per SM.
 // With dropout the mask's hashing raises registers to 200-255.
-#include <type_traits>
-
 #include "onebit/kernels/cuda/attention_v2.cuh"
 #include "onebit/kernels/cuda/attention_v2_dkdv.cuh"
 #include "onebit/kernels/cuda/attention_v2_tiles.cuh"
@@ -97,28 +95,7 @@ __global__ void __launch_bounds__(DqCfg<HD>::kThreads, kDrop ? 1 : 2) flash_dq_v
       float s[8][4], ds[8][4];
       mma_abt<HD>(s, sQ + warp * 16 * ld, cK, lane);    // S = Q Kᵀ
       mma_abt<HD>(ds, sdO + warp * 16 * ld, cV, lane);  // dP = dO Vᵀ (before the mask)
-      // Each element: an FFMA, an ex2 and an FFMA and FMUL; only tiles that cross the diagonal or T mask
-      // (a select after the exponential: a masked score may overflow it).
-      auto probs = [&](auto mask) {
-#pragma unroll
-        for (int n = 0; n < 8; ++n)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int r = e >> 1, key = j0 + n * 8 + 2 * t + (e & 1);
-            float pr = ex2(fmaf(s[n][e], scale_log2, -L2[r]));
-            if constexpr (decltype(mask)::value) pr = (key <= qi[r] && qi[r] < T && key < T) ? pr : 0.0f;
-            if constexpr (kDrop) {
-              const float z = dropout_factor(seed, drop_row[r] + (uint64_t)key, p_drop);
-              ds[n][e] = pr * fmaf(z * ds[n][e], scale, -Ds[r]);
-            } else {
-              ds[n][e] = pr * fmaf(ds[n][e], scale, -Ds[r]);
-            }
-          }
-      };
-      if (j0 + BN - 1 > w0 || j0 + BN > T)
-        probs(std::true_type{});
-      else
-        probs(std::false_type{});
+      dq_probs<kDrop>(s, ds, j0, w0, qi, T, L2, Ds, scale_log2, scale, drop_row, p_drop, seed, t);
       mma_pv<HD>(acc, ds, cK, lane);  // dQ += dS K
     }
     __syncthreads();
@@ -147,8 +124,11 @@ void launch(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* dout, const 
   // The two passes read only the inputs and write disjoint outputs: the dQ pass runs on the context's
   // second stream beside the dK/dV pass, so each fills the SMs the other's last wave leaves idle.
   cudaStream_t st = stream_of(ctx), side = ctx.fork();
-  flash_dq_v2_kernel<HD, kDrop><<<dim3((T + CQ::kRows - 1) / CQ::kRows, H, B), CQ::kThreads, q_bytes, side>>>(
-      dev(dq), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed);
+  if (tma_dkdv)
+    attention_dq_tma(side, dq, dout, q, k, v, lse, D, B, T, H, KV);
+  else
+    flash_dq_v2_kernel<HD, kDrop><<<dim3((T + CQ::kRows - 1) / CQ::kRows, H, B), CQ::kThreads, q_bytes, side>>>(
+        dev(dq), dev(dout), dev(q), dev(k), dev(v), lse, D, T, H, KV, scale_log2, scale, p, seed);
   if (tma_dkdv)
     attention_dkdv_tma(st, dk, dv, dout, q, k, v, lse, D, B, T, H, KV, ld_dv);
   else

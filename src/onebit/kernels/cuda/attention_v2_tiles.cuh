@@ -149,21 +149,21 @@ __device__ inline float ex2(float x) {
   return y;
 }
 
-// One key tile (keys j0..j0+63) of the forward's online softmax for a warp's rows w0..w0+15 (this lane:
-// qi[0], qi[1]): masks keys after the row or past T where the tile crosses them, updates the running
-// max m (base 2, scaled) and this lane's share of the normaliser l, rescales the output accumulator
-// acc, and leaves P (times the dropout mask with kDrop; l stays that of the undropped probabilities)
-// in s for the P·V product. The max is taken over the raw scores and each probability is one FFMA and
-// one ex2 (FlashAttention-2's arrangement); tiles that cross nothing skip the mask. A warp whose rows
-// all precede the tile (possible in the wgmma kernel, whose warpgroups compute such tiles) gets P = 0
-// and acc, m, l unchanged.
-template <int HD, bool kDrop>
-__device__ inline void online_softmax_step(float (&s)[8][4], float (&acc)[HD / 8][4], float (&m)[2], float (&l)[2],
-                                           int j0, int w0, const int (&qi)[2], int T, float scale_log2,
-                                           const uint64_t (&drop_row)[2], float p_drop, uint64_t seed, int t) {
-  if (j0 + 63 > w0 || j0 + 64 > T) {  // the tile crosses the diagonal or T
+// The scores half of one key tile (keys j0..j0 + 8 NB - 1) of the forward's online softmax for a warp's
+// rows w0..w0+15 (this lane: qi[0], qi[1]): masks keys after the row or past T where the tile crosses
+// them, updates the running max m (base 2, scaled) and this lane's share of the normaliser l, returns in
+// alpha the factor the output accumulator must be rescaled by, and leaves P (times the dropout mask with
+// kDrop; l stays that of the undropped probabilities) in s for the P·V product. The max is taken over the
+// raw scores and each probability is one FFMA and one ex2 (FlashAttention-2's arrangement); tiles that
+// cross nothing skip the mask. A warp whose rows all precede the tile (possible in the wgmma kernels,
+// whose warpgroups compute such tiles) gets P = 0 and m, l unchanged (alpha 1).
+template <int NB, bool kDrop>
+__device__ inline void online_softmax_scores(float (&s)[NB][4], float (&m)[2], float (&l)[2], float (&alpha)[2], int j0,
+                                             int w0, const int (&qi)[2], int T, float scale_log2,
+                                             const uint64_t (&drop_row)[2], float p_drop, uint64_t seed, int t) {
+  if (j0 + 8 * NB - 1 > w0 || j0 + 8 * NB > T) {  // the tile crosses the diagonal or T
 #pragma unroll
-    for (int n = 0; n < 8; ++n)
+    for (int n = 0; n < NB; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int kj = j0 + n * 8 + 2 * t + (e & 1);
@@ -172,10 +172,10 @@ __device__ inline void online_softmax_step(float (&s)[8][4], float (&acc)[HD / 8
   }
   float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-  for (int n = 0; n < 8; ++n)
+  for (int n = 0; n < NB; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], s[n][e]);
-  float base[2], alpha[2];
+  float base[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
@@ -187,7 +187,7 @@ __device__ inline void online_softmax_step(float (&s)[8][4], float (&acc)[HD / 8
     l[r] *= alpha[r];
   }
 #pragma unroll
-  for (int n = 0; n < 8; ++n)
+  for (int n = 0; n < NB; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int r = e >> 1;
@@ -196,6 +196,16 @@ __device__ inline void online_softmax_step(float (&s)[8][4], float (&acc)[HD / 8
       if constexpr (kDrop)
         s[n][e] *= dropout_factor(seed, drop_row[r] + (uint64_t)(j0 + n * 8 + 2 * t + (e & 1)), p_drop);
     }
+}
+
+// One 64-key tile of the forward's online softmax (online_softmax_scores) with the output accumulator acc
+// rescaled in place: the mma.sync kernels, whose P·V product has finished when the next tile's runs.
+template <int HD, bool kDrop>
+__device__ inline void online_softmax_step(float (&s)[8][4], float (&acc)[HD / 8][4], float (&m)[2], float (&l)[2],
+                                           int j0, int w0, const int (&qi)[2], int T, float scale_log2,
+                                           const uint64_t (&drop_row)[2], float p_drop, uint64_t seed, int t) {
+  float alpha[2];
+  online_softmax_scores<8, kDrop>(s, m, l, alpha, j0, w0, qi, T, scale_log2, drop_row, p_drop, seed, t);
 #pragma unroll
   for (int n = 0; n < HD / 8; ++n) {
     acc[n][0] *= alpha[0];
@@ -203,6 +213,40 @@ __device__ inline void online_softmax_step(float (&s)[8][4], float (&acc)[HD / 8
     acc[n][2] *= alpha[1];
     acc[n][3] *= alpha[1];
   }
+}
+
+// One 64-key tile (keys j0..j0+63) of the dQ pass for a warp's rows w0..w0+15 (this lane: qi[0], qi[1], their
+// lse in base 2 L2 and D times the scale Ds): from S in s and dP in ds, leaves dS = P ∘ (Z ∘ dP - D) / sqrt(hd)
+// in ds, zero where a key follows the row or either is past T. Each element an FFMA, an ex2 and an FFMA and
+// FMUL; only tiles that cross the diagonal or T mask (a select after the exponential: a masked score may
+// overflow it).
+template <bool kDrop, bool kMask>
+__device__ inline void dq_probs_tile(const float (&s)[8][4], float (&ds)[8][4], int j0, const int (&qi)[2], int T,
+                                     const float (&L2)[2], const float (&Ds)[2], float scale_log2, float scale,
+                                     const uint64_t (&drop_row)[2], float p_drop, uint64_t seed, int t) {
+#pragma unroll
+  for (int n = 0; n < 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = e >> 1, key = j0 + n * 8 + 2 * t + (e & 1);
+      float pr = ex2(fmaf(s[n][e], scale_log2, -L2[r]));
+      if constexpr (kMask) pr = (key <= qi[r] && qi[r] < T && key < T) ? pr : 0.0f;
+      if constexpr (kDrop) {
+        const float z = dropout_factor(seed, drop_row[r] + (uint64_t)key, p_drop);
+        ds[n][e] = pr * fmaf(z * ds[n][e], scale, -Ds[r]);
+      } else {
+        ds[n][e] = pr * fmaf(ds[n][e], scale, -Ds[r]);
+      }
+    }
+}
+template <bool kDrop>
+__device__ inline void dq_probs(const float (&s)[8][4], float (&ds)[8][4], int j0, int w0, const int (&qi)[2], int T,
+                                const float (&L2)[2], const float (&Ds)[2], float scale_log2, float scale,
+                                const uint64_t (&drop_row)[2], float p_drop, uint64_t seed, int t) {
+  if (j0 + 63 > w0 || j0 + 64 > T)
+    dq_probs_tile<kDrop, true>(s, ds, j0, qi, T, L2, Ds, scale_log2, scale, drop_row, p_drop, seed, t);
+  else
+    dq_probs_tile<kDrop, false>(s, ds, j0, qi, T, L2, Ds, scale_log2, scale, drop_row, p_drop, seed, t);
 }
 
 // The forward's end for a warp's rows (this lane: qi[0], qi[1]): the normaliser summed over the four

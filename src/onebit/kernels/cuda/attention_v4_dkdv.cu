@@ -50,27 +50,6 @@ __device__ inline Item item_of(int i, int B, int KV) {
   return Item{bk / KV, bk % KV, i / (B * KV) * kBK};
 }
 
-__device__ inline void issue_products(float (&acc)[8][4], const uint32_t (&a)[4][4], const uint8_t* b_tile) {
-#pragma unroll
-  for (int kk = 0; kk < kBQ / 16; ++kk) wg::mma_rs(&acc[0][0], a[kk], wg::sw128_mnmajor_desc(b_tile, kk));
-}
-__device__ inline void issue_scores(float (&d)[8][4], const uint8_t* a_tile, const uint8_t* b_tile) {
-#pragma unroll
-  for (int kk = 0; kk < kHd / 16; ++kk)
-    wg::mma_ss(&d[0][0], wg::sw128_kmajor_desc(a_tile, kk), wg::sw128_kmajor_desc(b_tile, kk), kk > 0);
-}
-// A 64 x 64 tile of f32 accumulators (this thread's d[n][e]) rounded to bf16 as the A fragments of the
-// four k16 steps of a product over its 64 columns.
-__device__ inline void pack_a(uint32_t (&a)[4][4], const float (&d)[8][4]) {
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk) {
-    a[kk][0] = attn2::pack_bf16(d[2 * kk][0], d[2 * kk][1]);
-    a[kk][1] = attn2::pack_bf16(d[2 * kk][2], d[2 * kk][3]);
-    a[kk][2] = attn2::pack_bf16(d[2 * kk + 1][0], d[2 * kk + 1][1]);
-    a[kk][3] = attn2::pack_bf16(d[2 * kk + 1][2], d[2 * kk + 1][3]);
-  }
-}
-
 // Compiled for every architecture (the wgmma, TMA and mbarrier wrappers trap outside sm_90a code); the host
 // launches it only where attention_dkdv_tma_runs().
 __global__ void __launch_bounds__(kThreads, 1)
@@ -158,13 +137,13 @@ __global__ void __launch_bounds__(kThreads, 1)
           continue;
         }
         wg::fence();
-        issue_scores(s, k_tile, st);                // Sᵀ = K Qᵀ
-        issue_scores(dp, v_tile, st + kQTileBytes);  // dPᵀ = V dOᵀ
+        wg::mma_abt64_sw128(s, k_tile, st);                // Sᵀ = K Qᵀ
+        wg::mma_abt64_sw128(dp, v_tile, st + kQTileBytes);  // dPᵀ = V dOᵀ
         wg::commit();
         if (pending) {
           const uint8_t* pst = ring + prev * kStageBytes;
-          issue_products(accV, pa, pst + kQTileBytes);  // dV += Pᵀ dO (the previous tile)
-          issue_products(accK, dsa, pst);               // dK += dSᵀ Q
+          wg::mma_ab64_sw128(accV, pa, pst + kQTileBytes);  // dV += Pᵀ dO (the previous tile)
+          wg::mma_ab64_sw128(accK, dsa, pst);               // dK += dSᵀ Q
           wg::commit();
           wg::wait<1>();  // Sᵀ and dPᵀ are done; the previous tile's products may still run
         } else {
@@ -176,8 +155,8 @@ __global__ void __launch_bounds__(kThreads, 1)
           wg::wait<0>();  // the previous tile's products are done: its stage is free, pa/dsa may be rewritten
           if (lane == 0) tma::mbar_arrive(&empty[prev]);
         }
-        pack_a(pa, s);
-        pack_a(dsa, dp);
+        wg::pack_a(pa, s);
+        wg::pack_a(dsa, dp);
         pending = true;
         prev = stage;
         if (++stage == kStages) stage = 0, phase ^= 1;
@@ -186,8 +165,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (pending) {
       const uint8_t* pst = ring + prev * kStageBytes;
       wg::fence();
-      issue_products(accV, pa, pst + kQTileBytes);
-      issue_products(accK, dsa, pst);
+      wg::mma_ab64_sw128(accV, pa, pst + kQTileBytes);
+      wg::mma_ab64_sw128(accK, dsa, pst);
       wg::commit();
       wg::wait<0>();
       if (lane == 0) tma::mbar_arrive(&empty[prev]);

@@ -68,66 +68,11 @@ __device__ inline Item item_of(int i, int B, int H, int qtiles) {
   return Item{bh / H, bh % H, qt * kBM, qt + 1};  // kBM == kBN: query tile qt sees key tiles 0..qt
 }
 
-// The online softmax of one 128-key tile (keys j0..j0+127) for a warp's rows w0..w0+15 (this lane: qi[0],
-// qi[1]): online_softmax_step's arithmetic, except that O's rescaling is returned (alpha) instead of
-// applied, since O is still being accumulated by the tensor cores when this runs.
-__device__ inline void softmax_tile(float (&s)[16][4], float (&m)[2], float (&l)[2], float (&alpha)[2], int j0, int w0,
-                                    const int (&qi)[2], int T, float scale_log2, int t) {
-  if (j0 + kBN - 1 > w0 || j0 + kBN > T) {  // the tile crosses the diagonal or T
-#pragma unroll
-    for (int n = 0; n < 16; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int kj = j0 + n * 8 + 2 * t + (e & 1);
-        if (!(kj <= qi[e >> 1] && kj < T)) s[n][e] = -INFINITY;
-      }
-  }
-  float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-  for (int n = 0; n < 16; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], s[n][e]);
-  float base[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-    const float m_new = fmaxf(m[r], mx[r] * scale_log2);
-    base[r] = m_new == -INFINITY ? 0.0f : m_new;  // a row with no live key yet keeps p = 0
-    alpha[r] = attn2::ex2(m[r] - base[r]);
-    m[r] = m_new;
-    l[r] *= alpha[r];
-  }
-#pragma unroll
-  for (int n = 0; n < 16; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int r = e >> 1;
-      s[n][e] = attn2::ex2(fmaf(s[n][e], scale_log2, -base[r]));
-      l[r] += s[n][e];
-    }
-}
-
-// P (the tile's probabilities) rounded to bf16 as the A fragments of the eight k16 steps of P·V.
-__device__ inline void pack_p(uint32_t (&p)[8][4], const float (&s)[16][4]) {
-#pragma unroll
-  for (int kk = 0; kk < 8; ++kk) {
-    p[kk][0] = attn2::pack_bf16(s[2 * kk][0], s[2 * kk][1]);
-    p[kk][1] = attn2::pack_bf16(s[2 * kk][2], s[2 * kk][3]);
-    p[kk][2] = attn2::pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-    p[kk][3] = attn2::pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-  }
-}
-
 __device__ inline void issue_s(float (&s)[16][4], const uint8_t* q_tile, const uint8_t* k_tile) {
 #pragma unroll
-  for (int kk = 0; kk < kHd / 16; ++kk) mma_ss_n128(&s[0][0], wg::sw128_kmajor_desc(q_tile, kk), wg::sw128_kmajor_desc(k_tile, kk), kk > 0);
+  for (int kk = 0; kk < kHd / 16; ++kk)
+    mma_ss_n128(&s[0][0], wg::sw128_kmajor_desc(q_tile, kk), wg::sw128_kmajor_desc(k_tile, kk), kk > 0);
 }
-__device__ inline void issue_pv(float (&o)[8][4], const uint32_t (&p)[8][4], const uint8_t* v_tile) {
-#pragma unroll
-  for (int kk = 0; kk < kBN / 16; ++kk) wg::mma_rs(&o[0][0], p[kk], wg::sw128_mnmajor_desc(v_tile, kk));
-}
-
 // Compiled for every architecture (the wgmma, TMA and mbarrier wrappers trap outside sm_90a code); the host
 // launches it only where attention_wgmma_available().
 __global__ void __launch_bounds__(kThreads, 1)
@@ -184,7 +129,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int w0 = it.q0 + wgrp * 64 + warp * 16;  // this warp's first query row
     const int qi[2] = {w0 + g, w0 + g + 8};
     float acc[8][4], s[16][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, alpha[2];
-    uint32_t p[8][4];
+    uint32_t p[8][4];  // the previous tile's P as A fragments
+    const uint64_t no_drop[2] = {0, 0};
 #pragma unroll
     for (int n = 0; n < 8; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
 
@@ -197,8 +143,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     wg::commit();
     wg::wait<0>();
     if (it.tiles == 1 && lane == 0) tma::mbar_arrive(q_empty);
-    softmax_tile(s, m, l, alpha, 0, w0, qi, T, scale_log2, t);
-    pack_p(p, s);
+    attn2::online_softmax_scores<16, false>(s, m, l, alpha, 0, w0, qi, T, scale_log2, no_drop, 0.0f, 0, t);
+    wg::pack_a(p, s);
     int prev = stage;
     if (++stage == kStages) stage = 0, phase ^= 1;
     for (int j = 1; j < it.tiles; ++j) {
@@ -206,11 +152,12 @@ __global__ void __launch_bounds__(kThreads, 1)
       wg::fence();
       issue_s(s, q_tile, ring + stage * kStageBytes);  // S_j
       wg::commit();
-      issue_pv(acc, p, ring + prev * kStageBytes + kTileBytes);  // O += P_{j-1} V_{j-1}
+      wg::mma_ab64_sw128(acc, p, ring + prev * kStageBytes + kTileBytes);  // O += P_{j-1} V_{j-1}
       wg::commit();
       wg::wait<1>();  // S_j is done (groups complete in order); P V may still run
       if (j == it.tiles - 1 && lane == 0) tma::mbar_arrive(q_empty);  // this warp reads Q no more
-      softmax_tile(s, m, l, alpha, j * kBN, w0, qi, T, scale_log2, t);
+      attn2::online_softmax_scores<16, false>(s, m, l, alpha, j * kBN, w0, qi, T, scale_log2, no_drop, 0.0f, 0,
+                                              t);
       wg::wait<0>();  // P_{j-1} V_{j-1} is done: O may be rescaled, p rewritten, the stage refilled
       if (lane == 0) tma::mbar_arrive(&empty[prev]);
 #pragma unroll
@@ -220,12 +167,12 @@ __global__ void __launch_bounds__(kThreads, 1)
         acc[n][2] *= alpha[1];
         acc[n][3] *= alpha[1];
       }
-      pack_p(p, s);
+      wg::pack_a(p, s);
       prev = stage;
       if (++stage == kStages) stage = 0, phase ^= 1;
     }
     wg::fence();
-    issue_pv(acc, p, ring + prev * kStageBytes + kTileBytes);
+    wg::mma_ab64_sw128(acc, p, ring + prev * kStageBytes + kTileBytes);
     wg::commit();
     wg::wait<0>();
     if (lane == 0) tma::mbar_arrive(&empty[prev]);

@@ -98,4 +98,31 @@ __device__ inline void mma_pv64(float* d, const float (*p)[4], const __nv_bfloat
   }
 }
 
+// The TMA-fed kernels' forms (attention_v4_*.cu): tiles of 64-element (128-byte) rows in the 128-byte
+// swizzle, 1024-byte aligned (wgmma.cuh's sw128 descriptors).
+// d (64 x 64) = A · Bᵀ over K = 64: A and B 64-row K-major tiles (S = Q Kᵀ and its relatives).
+__device__ inline void mma_abt64_sw128(float (&d)[8][4], const void* a_tile, const void* b_tile) {
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) mma_ss(&d[0][0], sw128_kmajor_desc(a_tile, kk), sw128_kmajor_desc(b_tile, kk), kk > 0);
+}
+// d (64 x 64) += A · B over K = 16 K16: A in registers (pack_a), B the first 16 K16 rows of an MN-major tile
+// (rows = K: P·V and its relatives).
+template <int K16>
+__device__ inline void mma_ab64_sw128(float (&d)[8][4], const uint32_t (&a)[K16][4], const void* b_tile) {
+#pragma unroll
+  for (int kk = 0; kk < K16; ++kk) mma_rs(&d[0][0], a[kk], sw128_mnmajor_desc(b_tile, kk));
+}
+// An accumulator tile (d[n][e], n the 8-column groups) rounded to bf16 as the A fragments of the K16 k16
+// steps of a product over its columns.
+template <int K16>
+__device__ inline void pack_a(uint32_t (&a)[K16][4], const float (&d)[2 * K16][4]) {
+#pragma unroll
+  for (int kk = 0; kk < K16; ++kk) {
+    a[kk][0] = attn2::pack_bf16(d[2 * kk][0], d[2 * kk][1]);
+    a[kk][1] = attn2::pack_bf16(d[2 * kk][2], d[2 * kk][3]);
+    a[kk][2] = attn2::pack_bf16(d[2 * kk + 1][0], d[2 * kk + 1][1]);
+    a[kk][3] = attn2::pack_bf16(d[2 * kk + 1][2], d[2 * kk + 1][3]);
+  }
+}
+
 }  // namespace onebit::kernels::cuda::wg

@@ -381,6 +381,17 @@ class Ops : public ParamOps<T> {
     copy_rows(dx, ld_dx, tmp, width, B * Tn, width);
     free_act(tmp);
   }
+  // The MLP's sub-layer norm backward (dn = the gradient of its input h = act(gate) * up, dw += its weight
+  // gradient) and the gated backward of dn (dgate, dup at row stride ld, not overlapping dout) as one pass,
+  // where a backend has one for these shapes (CUDA: one read of dout, gate and up instead of writing and
+  // re-reading dn, h recomputed from gate and up): returns false, having done nothing, where it has not,
+  // and the caller composes zero_act, rmsnorm_backward and gated_act_backward_ld (the CPU backends always).
+  virtual bool sub_norm_gated_backward(A* dgate, A* dup, int ld, T* dw, const A* dout, const T* w, const T* rstd,
+                                       const A* gate, const A* up, int N, int C, GatedAct act) {
+    (void)dgate, (void)dup, (void)ld, (void)dw, (void)dout, (void)w, (void)rstd, (void)gate, (void)up, (void)N,
+        (void)C, (void)act;
+    return false;
+  }
   // gated_act_backward over [N, C] rows with dgate's and dup's rows ld elements apart.
   virtual void gated_act_backward_ld(A* dgate, A* dup, int ld, const A* dout, const A* gate, const A* up, int N,
                                      int C, GatedAct act) {

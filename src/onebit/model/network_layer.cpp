@@ -94,10 +94,18 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
   // Fused gate/up: their gradients are the column blocks of one [N, 2 ff] matrix in two of dF1_..dF3_
   // (consecutive in the arena): [dF2_ dF3_], or [dF1_ dF2_] with the sub-norm's output gradient in dF3_
   // (dF1_ is dead once the sub-norm's backward has read it).
+  // With the backend's one-pass sub-norm + gated backward (CUDA), the gate/up gradients go where they go
+  // without a sub-norm ([dF2_ dF3_]): the pass reads dF1_ while it writes them.
   const bool fuse_gu = fusable_group({&Ls[kGate], &Ls[kUp]});
   linear_backward(Ls[kDown], branch_grad(kDropMlpResidual), d, down_input(l, a), ff, N, dF1_, T(0), g(P.down));
+  const kernels::GatedAct act = to_gated(cfg_.hidden_act);
+  const bool one_pass = cfg_.sub_ln && ops_.sub_norm_gated_backward(dF2_, fuse_gu ? dF2_ + ff : dF3_,
+                                                                    fuse_gu ? 2 * ff : ff, g(P.ffn_sub_norm), dF1_,
+                                                                    w(P.ffn_sub_norm), a.act_rstd, a.gate, a.up, N,
+                                                                    ff, act);
+  const bool composed_sub_ln = cfg_.sub_ln && !one_pass;
   A* dact = dF1_;
-  if (cfg_.sub_ln) {
+  if (composed_sub_ln) {
     A* dn = fuse_gu ? dF3_ : dF2_;
     ops_.zero_act(dn, (size_t)N * ff);
     ops_.rmsnorm_backward(dn, g(P.ffn_sub_norm), dF1_, a.act, w(P.ffn_sub_norm), a.act_rstd, N, ff);
@@ -105,13 +113,13 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
   }
   const A* h2_in = input_for(Ls[kGate], a.h2, a.h2q);
   if (fuse_gu) {
-    A* dgu = cfg_.sub_ln ? dF1_ : dF2_;
-    ops_.gated_act_backward_ld(dgu, dgu + ff, 2 * ff, dact, a.gate, a.up, N, ff, to_gated(cfg_.hidden_act));
+    A* dgu = composed_sub_ln ? dF1_ : dF2_;
+    if (!one_pass) ops_.gated_act_backward_ld(dgu, dgu + ff, 2 * ff, dact, a.gate, a.up, N, ff, act);
     linear_backward(Ls[kGate], dgu, 2 * ff, h2_in, d, N, dB_, T(0), g(P.gate));
   } else {
-    A* dgate = cfg_.sub_ln ? dF1_ : dF2_;
+    A* dgate = composed_sub_ln ? dF1_ : dF2_;
     A* dup = dF3_;
-    ops_.gated_act_backward(dgate, dup, dact, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
+    if (!one_pass) ops_.gated_act_backward(dgate, dup, dact, a.gate, a.up, (size_t)N * ff, act);
     linear_backward(Ls[kGate], dgate, ff, h2_in, d, N, dB_, T(0), g(P.gate));
     linear_backward(Ls[kUp], dup, ff, input_for(Ls[kUp], a.h2, a.h2q), d, N, dB_, T(1), g(P.up));
   }

@@ -556,6 +556,14 @@ void CudaOps::gated_act_backward_ld(bf16* dgate, bf16* dup, int ld, const bf16* 
   OB_TIMED("gated_act_backward");
   cuda::gated_act_backward_rows(*ctx_, dgate, dup, ld, dout, gate, up, N, C, act);
 }
+bool CudaOps::sub_norm_gated_backward(bf16* dgate, bf16* dup, int ld, float* dw, const bf16* dout, const float* w,
+                                      const float* rstd, const bf16* gate, const bf16* up, int N, int C,
+                                      GatedAct act) {
+  static const bool on = env_switch("ONEBIT_CUDA_FUSED_SUB_NORM", true);
+  if (!on) return false;
+  OB_TIMED("sub_norm_gated_backward");
+  return cuda::sub_norm_gated_backward(*ctx_, dgate, dup, ld, dw, dout, w, rstd, gate, up, N, C, act);
+}
 void CudaOps::residual_forward(bf16* out, const bf16* x, const bf16* y, float scale, float p, uint64_t seed,
                                size_t n) {
   OB_TIMED("residual_forward");

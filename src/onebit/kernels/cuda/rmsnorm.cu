@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "onebit/kernels/cuda/common.cuh"
+#include "onebit/kernels/cuda/gated.cuh"
 #include "onebit/kernels/cuda/row_groups.cuh"
 
 namespace onebit::kernels::cuda {
@@ -377,6 +378,76 @@ __global__ void __launch_bounds__(kWarps * 32, ROPE ? 3 : VPL <= 3 ? 2 : 1) rmsn
   }
 }
 
+// The MLP's sub-layer norm backward and the gated activation's backward in one pass (sub_norm_gated_backward):
+// a block takes a run of rows, each row of C = 8 nvec values spread over the block's threads (vector v of the
+// row at thread v % 256, at most kSngVectors per thread). Per row: dout, gate and up are read once; the
+// norm's input h = act(gate) * up is recomputed as the forward rounded it (gated_forward_vec_kernel's bf16),
+// so the input itself is never read; the row's dot = sum(dout * w * h * rstd) / C is a block sum; the norm's
+// dx = rstd (dout w - xhat dot) is rounded to bf16 as the unfused pass stores it, and the gated backward
+// (gated_backward8's formulas) turns it into dgate and dup at row stride ld. Each column's dw terms
+// (dout * xhat) stay with one thread for the whole run and leave as partial[block, C] for
+// rmsnorm_dw_final_kernel: deterministic, like every reduction here.
+constexpr int kSngThreads = 256, kSngVectors = 2;
+__global__ void __launch_bounds__(kSngThreads) sub_norm_gated_backward_kernel(
+    __nv_bfloat16* dgate, __nv_bfloat16* dup, int ld, float* partial, const __nv_bfloat16* dout, const float* w,
+    const float* rstd, const __nv_bfloat16* gate, const __nv_bfloat16* up, int N, int C, int rows_per_block,
+    GatedAct act) {
+  __shared__ float red[32];
+  const int nvec = C / 8, r0 = blockIdx.x * rows_per_block, r1 = min(N, r0 + rows_per_block);
+  float acc[kSngVectors][8];
+#pragma unroll
+  for (int j = 0; j < kSngVectors; ++j)
+#pragma unroll
+    for (int e = 0; e < 8; ++e) acc[j][e] = 0.0f;
+  for (int row = r0; row < r1; ++row) {  // block-uniform: every thread reaches the block sum
+    const size_t off = (size_t)row * C, out = (size_t)row * ld;
+    const float r = rstd[row];
+    float dy[kSngVectors][8], u[kSngVectors][8], xh[kSngVectors][8], f[kSngVectors][8], df[kSngVectors][8];
+    float dot = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kSngVectors; ++j) {
+      const int v = threadIdx.x + kSngThreads * j;
+      if (v < nvec) {
+        float g[8], wv[8];
+        load8(dy[j], dout + off + 8 * v);
+        load8(g, gate + off + 8 * v);
+        load8(u[j], up + off + 8 * v);
+        rows::load_f32x8(wv, w + 8 * v);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          gated_value(g[e], act, f[j][e], df[j][e]);
+          xh[j][e] = __bfloat162float(__float2bfloat16_rn(f[j][e] * u[j][e])) * r;
+          dot += dy[j][e] * wv[e] * xh[j][e];
+        }
+      }
+    }
+    dot = block_sum(dot, red) / (float)C;
+#pragma unroll
+    for (int j = 0; j < kSngVectors; ++j) {
+      const int v = threadIdx.x + kSngThreads * j;
+      if (v >= nvec) continue;
+      float wv[8], dg[8], du[8];
+      rows::load_f32x8(wv, w + 8 * v);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        const float dn = __bfloat162float(__float2bfloat16_rn(r * (dy[j][e] * wv[e] - xh[j][e] * dot)));
+        dg[e] = dn * u[j][e] * df[j][e];
+        du[e] = dn * f[j][e];
+        acc[j][e] += dy[j][e] * xh[j][e];
+      }
+      store8(dgate + out + 8 * v, dg);
+      store8(dup + out + 8 * v, du);
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < kSngVectors; ++j) {
+    const int v = threadIdx.x + kSngThreads * j;
+    if (v < nvec)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) partial[(size_t)blockIdx.x * C + 8 * v + e] = acc[j][e];
+  }
+}
+
 unsigned row_blocks(int N) { return (unsigned)((N + kWarps - 1) / kWarps); }
 
 }  // namespace
@@ -507,6 +578,24 @@ void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const
                                                                             rows_per_chunk);
   rmsnorm_dw_final_kernel<<<col_blocks, dim3(32, 8), 0, st>>>(dw, partial, used, C);
   check_last_launch("rmsnorm_backward");
+}
+
+bool sub_norm_gated_backward(Context& ctx, bf16* dgate, bf16* dup, int ld, float* dw, const bf16* dout, const float* w,
+                             const float* rstd, const bf16* gate, const bf16* up, int N, int C, GatedAct act) {
+  if (N <= 0 || C % 8 != 0 || C > 8 * kSngThreads * kSngVectors || ld % 8 != 0 || ld < C || !aligned16(dgate) ||
+      !aligned16(dup) || !aligned16(dout) || !aligned16(gate) || !aligned16(up))
+    return false;
+  // Rows in contiguous runs, about eight blocks per SM (2048 threads): 16 rows a block at the 125m shape.
+  const int blocks = std::max(1, std::min(N, sm_count() * 8));
+  const int rows_per_block = (N + blocks - 1) / blocks;
+  const int used = (N + rows_per_block - 1) / rows_per_block;
+  auto* partial = static_cast<float*>(ctx.scratch(sizeof(float) * (size_t)used * C));
+  cudaStream_t st = stream_of(ctx);
+  sub_norm_gated_backward_kernel<<<used, kSngThreads, 0, st>>>(dev(dgate), dev(dup), ld, partial, dev(dout), w, rstd,
+                                                              dev(gate), dev(up), N, C, rows_per_block, act);
+  rmsnorm_dw_final_kernel<<<(C + 31) / 32, dim3(32, 8), 0, st>>>(dw, partial, used, C);
+  check_last_launch("sub_norm_gated_backward");
+  return true;
 }
 
 void qk_norm_rope_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,

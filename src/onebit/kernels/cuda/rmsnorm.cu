@@ -378,70 +378,89 @@ __global__ void __launch_bounds__(kWarps * 32, ROPE ? 3 : VPL <= 3 ? 2 : 1) rmsn
   }
 }
 
-// The MLP's sub-layer norm backward and the gated activation's backward in one pass (sub_norm_gated_backward):
-// a block takes a run of rows, each row of C = 8 nvec values spread over the block's threads (vector v of the
-// row at thread v % 256, at most kSngVectors per thread). Per row: dout, gate and up are read once; the
-// norm's input h = act(gate) * up is recomputed as the forward rounded it (gated_forward_vec_kernel's bf16),
-// so the input itself is never read; the row's dot = sum(dout * w * h * rstd) / C is a block sum; the norm's
-// dx = rstd (dout w - xhat dot) is rounded to bf16 as the unfused pass stores it, and the gated backward
-// (gated_backward8's formulas) turns it into dgate and dup at row stride ld. Each column's dw terms
-// (dout * xhat) stay with one thread for the whole run and leave as partial[block, C] for
-// rmsnorm_dw_final_kernel: deterministic, like every reduction here.
-constexpr int kSngThreads = 256, kSngVectors = 2;
-__global__ void __launch_bounds__(kSngThreads) sub_norm_gated_backward_kernel(
-    __nv_bfloat16* dgate, __nv_bfloat16* dup, int ld, float* partial, const __nv_bfloat16* dout, const float* w,
-    const float* rstd, const __nv_bfloat16* gate, const __nv_bfloat16* up, int N, int C, int rows_per_block,
-    GatedAct act) {
+// Wide rows (1024 < C <= 4096, C % 8 == 0, 16-byte aligned) of the RMSNorm backward, and the MLP's sub-layer
+// norm backward fused with the gated activation's backward (kGated, sub_norm_gated_backward). A block takes a
+// run of rows, each row of C = 8 nvec values spread over the block's threads (vector v of the row at thread
+// v % 256, at most kWideVectors per thread): one read of the row serves the row's dot = sum(dout * w * xhat) / C
+// (a block sum) and dx = rstd (dout w - xhat dot). The register-resident kernel above stops at 1024 (its lane
+// groups would need 64 values of each row per lane); these rows used to take the scalar warp-per-row dx
+// kernel and a separate dw pass that read dout and x again.
+// Plain: dx += that, rounded to bf16 (the old dx read with the row). kGated: the norm's input h = act(gate) * up
+// is recomputed exactly as the forward rounded it (gated_forward_vec_kernel's bf16), so h is never read; dx is
+// rounded to bf16 as the unfused pass stores it and turned by the gated backward (gated_backward8's formulas)
+// into dgate and dup at row stride ld. Each column's dw terms (dout * xhat) stay with one thread for the whole
+// run and leave as partial[block, C] for rmsnorm_dw_final_kernel: deterministic, like every reduction here.
+constexpr int kWideThreads = 256, kWideVectors = 2, kWideMaxC = 8 * kWideThreads * kWideVectors;
+template <bool kGated>
+__global__ void __launch_bounds__(kWideThreads) rmsnorm_backward_wide_kernel(
+    __nv_bfloat16* dx, __nv_bfloat16* dup, int ld, float* partial, const __nv_bfloat16* dout, const __nv_bfloat16* x,
+    const float* w, const float* rstd, const __nv_bfloat16* gate, const __nv_bfloat16* up, int N, int C,
+    int rows_per_block, GatedAct act) {
   __shared__ float red[32];
   const int nvec = C / 8, r0 = blockIdx.x * rows_per_block, r1 = min(N, r0 + rows_per_block);
-  float acc[kSngVectors][8];
+  float acc[kWideVectors][8];
 #pragma unroll
-  for (int j = 0; j < kSngVectors; ++j)
+  for (int j = 0; j < kWideVectors; ++j)
 #pragma unroll
     for (int e = 0; e < 8; ++e) acc[j][e] = 0.0f;
   for (int row = r0; row < r1; ++row) {  // block-uniform: every thread reaches the block sum
     const size_t off = (size_t)row * C, out = (size_t)row * ld;
     const float r = rstd[row];
-    float dy[kSngVectors][8], u[kSngVectors][8], xh[kSngVectors][8], f[kSngVectors][8], df[kSngVectors][8];
+    // old: dx's values (plain) or up (kGated); f, df: the activation and its derivative (kGated).
+    float dy[kWideVectors][8], old[kWideVectors][8], xh[kWideVectors][8], f[kWideVectors][8], df[kWideVectors][8];
     float dot = 0.0f;
 #pragma unroll
-    for (int j = 0; j < kSngVectors; ++j) {
-      const int v = threadIdx.x + kSngThreads * j;
-      if (v < nvec) {
-        float g[8], wv[8];
-        load8(dy[j], dout + off + 8 * v);
+    for (int j = 0; j < kWideVectors; ++j) {
+      const int v = threadIdx.x + kWideThreads * j;
+      if (v >= nvec) continue;
+      float wv[8], h[8];
+      load8(dy[j], dout + off + 8 * v);
+      rows::load_f32x8(wv, w + 8 * v);
+      if constexpr (kGated) {
+        float g[8];
         load8(g, gate + off + 8 * v);
-        load8(u[j], up + off + 8 * v);
-        rows::load_f32x8(wv, w + 8 * v);
+        load8(old[j], up + off + 8 * v);
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
           gated_value(g[e], act, f[j][e], df[j][e]);
-          xh[j][e] = __bfloat162float(__float2bfloat16_rn(f[j][e] * u[j][e])) * r;
-          dot += dy[j][e] * wv[e] * xh[j][e];
+          h[e] = __bfloat162float(__float2bfloat16_rn(f[j][e] * old[j][e]));
         }
+      } else {
+        load8(h, x + off + 8 * v);
+        load8(old[j], dx + out + 8 * v);
+      }
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        xh[j][e] = h[e] * r;
+        dot += dy[j][e] * wv[e] * xh[j][e];
       }
     }
     dot = block_sum(dot, red) / (float)C;
 #pragma unroll
-    for (int j = 0; j < kSngVectors; ++j) {
-      const int v = threadIdx.x + kSngThreads * j;
+    for (int j = 0; j < kWideVectors; ++j) {
+      const int v = threadIdx.x + kWideThreads * j;
       if (v >= nvec) continue;
-      float wv[8], dg[8], du[8];
+      float wv[8], o0[8], o1[8];
       rows::load_f32x8(wv, w + 8 * v);
 #pragma unroll
       for (int e = 0; e < 8; ++e) {
-        const float dn = __bfloat162float(__float2bfloat16_rn(r * (dy[j][e] * wv[e] - xh[j][e] * dot)));
-        dg[e] = dn * u[j][e] * df[j][e];
-        du[e] = dn * f[j][e];
+        const float d = r * (dy[j][e] * wv[e] - xh[j][e] * dot);
+        if constexpr (kGated) {
+          const float dn = __bfloat162float(__float2bfloat16_rn(d));
+          o0[e] = dn * old[j][e] * df[j][e];  // dgate
+          o1[e] = dn * f[j][e];               // dup
+        } else {
+          o0[e] = old[j][e] + d;
+        }
         acc[j][e] += dy[j][e] * xh[j][e];
       }
-      store8(dgate + out + 8 * v, dg);
-      store8(dup + out + 8 * v, du);
+      store8(dx + out + 8 * v, o0);
+      if constexpr (kGated) store8(dup + out + 8 * v, o1);
     }
   }
 #pragma unroll
-  for (int j = 0; j < kSngVectors; ++j) {
-    const int v = threadIdx.x + kSngThreads * j;
+  for (int j = 0; j < kWideVectors; ++j) {
+    const int v = threadIdx.x + kWideThreads * j;
     if (v < nvec)
 #pragma unroll
       for (int e = 0; e < 8; ++e) partial[(size_t)blockIdx.x * C + 8 * v + e] = acc[j][e];
@@ -552,6 +571,26 @@ void launch_backward_vec(Context& ctx, bf16* dx, float* dw, const bf16* dout, co
   check_last_launch("rmsnorm_backward");
 }
 
+// rmsnorm_backward_wide_kernel over N rows in contiguous runs, about eight blocks per SM (2048 threads): 16 rows
+// a block at the 125m shape. Plain: dx at ld = C, dup, gate, up unused.
+template <bool kGated>
+void launch_backward_wide(Context& ctx, bf16* dx, bf16* dup, int ld, float* dw, const bf16* dout, const bf16* x,
+                          const float* w, const float* rstd, const bf16* gate, const bf16* up, int N, int C,
+                          GatedAct act) {
+  const int blocks = std::max(1, std::min(N, sm_count() * 8));
+  const int rows_per_block = (N + blocks - 1) / blocks;
+  const int used = (N + rows_per_block - 1) / rows_per_block;
+  auto* partial = static_cast<float*>(ctx.scratch(sizeof(float) * (size_t)used * C));
+  cudaStream_t st = stream_of(ctx);
+  rmsnorm_backward_wide_kernel<kGated><<<used, kWideThreads, 0, st>>>(dev(dx), kGated ? dev(dup) : nullptr, ld,
+                                                                      partial, dev(dout), kGated ? nullptr : dev(x),
+                                                                      w, rstd, kGated ? dev(gate) : nullptr,
+                                                                      kGated ? dev(up) : nullptr, N, C,
+                                                                      rows_per_block, act);
+  rmsnorm_dw_final_kernel<<<(C + 31) / 32, dim3(32, 8), 0, st>>>(dw, partial, used, C);
+  check_last_launch(kGated ? "sub_norm_gated_backward" : "rmsnorm_backward");
+}
+
 }  // namespace
 
 void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
@@ -565,7 +604,10 @@ void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const
     if (vpl == 3) return launch_backward_vec<3>(ctx, dx, dw, dout, x, w, rstd, N, C);
     return launch_backward_vec<4>(ctx, dx, dw, dout, x, w, rstd, N, C);
   }
-  // Any other width: a warp per row for dx, then the column reduction in fixed row chunks.
+  if (aligned && C % 8 == 0 && C <= kWideMaxC)
+    return launch_backward_wide<false>(ctx, dx, nullptr, C, dw, dout, x, w, rstd, nullptr, nullptr, N, C,
+                                       GatedAct::SwiGLU);
+  // Any other width (or unaligned rows): a warp per row for dx, then the column reduction in fixed row chunks.
   cudaStream_t st = stream_of(ctx);
   rmsnorm_dx_kernel<<<row_blocks(N), kWarps * 32, 0, st>>>(dev(dx), dev(dout), dev(x), w, rstd, N, C);
   // About 1024 blocks of (32 columns x a row chunk) fill the GPU at any C; rows_per_chunk >= 8.
@@ -582,19 +624,10 @@ void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const
 
 bool sub_norm_gated_backward(Context& ctx, bf16* dgate, bf16* dup, int ld, float* dw, const bf16* dout, const float* w,
                              const float* rstd, const bf16* gate, const bf16* up, int N, int C, GatedAct act) {
-  if (N <= 0 || C % 8 != 0 || C > 8 * kSngThreads * kSngVectors || ld % 8 != 0 || ld < C || !aligned16(dgate) ||
-      !aligned16(dup) || !aligned16(dout) || !aligned16(gate) || !aligned16(up))
+  if (N <= 0 || C % 8 != 0 || C > kWideMaxC || ld % 8 != 0 || ld < C || !aligned16(dgate) || !aligned16(dup) ||
+      !aligned16(dout) || !aligned16(gate) || !aligned16(up))
     return false;
-  // Rows in contiguous runs, about eight blocks per SM (2048 threads): 16 rows a block at the 125m shape.
-  const int blocks = std::max(1, std::min(N, sm_count() * 8));
-  const int rows_per_block = (N + blocks - 1) / blocks;
-  const int used = (N + rows_per_block - 1) / rows_per_block;
-  auto* partial = static_cast<float*>(ctx.scratch(sizeof(float) * (size_t)used * C));
-  cudaStream_t st = stream_of(ctx);
-  sub_norm_gated_backward_kernel<<<used, kSngThreads, 0, st>>>(dev(dgate), dev(dup), ld, partial, dev(dout), w, rstd,
-                                                              dev(gate), dev(up), N, C, rows_per_block, act);
-  rmsnorm_dw_final_kernel<<<(C + 31) / 32, dim3(32, 8), 0, st>>>(dw, partial, used, C);
-  check_last_launch("sub_norm_gated_backward");
+  launch_backward_wide<true>(ctx, dgate, dup, ld, dw, dout, nullptr, w, rstd, gate, up, N, C, act);
   return true;
 }
 

@@ -185,6 +185,60 @@ TEST(CudaFused, GatedActivationWithInt8QuantizationOfItsF32Value) {
   EXPECT_FALSE(gated_act_quant_forward(ctx, a.get(), a.get(), b.get(), c.get(), 3, 77, GatedAct::SwiGLU));
 }
 
+// The one-pass MLP gated activation + sub-layer norm forward (gated_sub_norm_forward) against the passes it
+// replaces on the GPU: gated_act_forward, then rmsnorm_forward with int8 codes. Only the f32 order of each row's
+// sum of squares and absmax differs: rstd within 1e-6 relative, the outputs within a bf16 rounding, int8 codes
+// equal but for a rare one-step flip at a rounding boundary, row factors within 1e-6. With out == out_q (the
+// network's shared buffer) only the quantized value is stored.
+TEST(CudaFused, GatedSubNormForwardIsTheComposedPasses) {
+  ONEBIT_REQUIRE_GPU();
+  Context ctx;
+  for (const int C : {64, 2048, 2816, 4096})
+    for (const GatedAct act : {GatedAct::SwiGLU, GatedAct::ReLU2, GatedAct::GELU}) {
+      const uint64_t s = test_seed() + C + 3 * (int)act;
+      const int N = C == 64 ? 1001 : 301;
+      SCOPED_TRACE(::testing::Message() << "seed " << s << " C " << C << " act " << (int)act);
+      const size_t n = (size_t)N * C;
+      const auto g = bf16_exact(randn(n, s, 2.0)), u = bf16_exact(randn(n, s + 1)), w = randn(C, s + 2, 0.2, 1.0);
+      DevBf16 dg(g), du(u), h(n), out_a(n), q_a(n), out_b(n), q_b(n), shared(n);
+      Dev<float> dw(C), r_a(N), r_b(N), r_c(N), f_a(N), f_b(N), f_c(N);
+      Dev<int8_t> c_a(n), c_b(n), c_c(n);
+      dw.put(w);
+      gated_act_forward(ctx, h.get(), dg.get(), du.get(), n, act);
+      rmsnorm_forward(ctx, out_a.get(), q_a.get(), r_a.get(), h.get(), dw.get(), N, C, 1e-5f, {c_a.get(), f_a.get()});
+      ASSERT_TRUE(sub_norm_fusable(N, C, {out_b.get(), q_b.get(), dg.get(), du.get()}));
+      gated_sub_norm_forward(ctx, out_b.get(), q_b.get(), r_b.get(), dg.get(), du.get(), dw.get(), N, C, 1e-5f, act,
+                             {c_b.get(), f_b.get()});
+      gated_sub_norm_forward(ctx, shared.get(), shared.get(), r_c.get(), dg.get(), du.get(), dw.get(), N, C, 1e-5f,
+                             act, {c_c.get(), f_c.get()});
+      const auto ra = r_a.take();
+      expect_close(r_b.take(), std::vector<double>(ra.begin(), ra.end()), 1e-6, 0, "rstd");
+      const auto oa = out_a.take_f32();
+      expect_close(out_b.take_f32(), std::vector<double>(oa.begin(), oa.end()), kBf16Rtol, 1e-6, "out");
+      const auto fa = f_a.take();
+      expect_close(f_b.take(), std::vector<double>(fa.begin(), fa.end()), 1e-6, 0, "row factors");
+      const auto ca = c_a.take(), cb = c_b.take(), cc = c_c.take();
+      size_t flips = 0, far = 0;
+      for (size_t i = 0; i < n; ++i) {
+        flips += ca[i] != cb[i];
+        far += std::abs(ca[i] - cb[i]) > 1;
+      }
+      EXPECT_EQ(far, 0u) << "int8 codes more than one step apart";
+      EXPECT_LE(flips, std::max<size_t>(2, n / 1000)) << "int8 codes one step apart";
+      EXPECT_EQ(cc, cb) << "out == out_q writes the same codes";
+      EXPECT_EQ(shared.take_f32(), q_b.take_f32()) << "out == out_q keeps the quantized value";
+      const auto qa = q_a.take_f32(), qb = q_b.take_f32();
+      size_t qdiff = 0;
+      for (size_t i = 0; i < n; ++i) qdiff += qa[i] != qb[i];
+      EXPECT_LE(qdiff, flips + std::max<size_t>(2, n / 1000)) << "quantized values that differ";
+    }
+  // Rows it does not take: the network composes the passes.
+  DevBf16 a(77 * 3);
+  EXPECT_FALSE(sub_norm_fusable(3, 77, {a.get()}));
+  EXPECT_FALSE(sub_norm_fusable(3, 4104, {a.get()}));
+  EXPECT_FALSE(sub_norm_fusable(3, 64, {a.get() + 1}));
+}
+
 // The one-pass MLP sub-layer norm + gated backward (sub_norm_gated_backward) against the passes it replaces,
 // run on the GPU as the network runs them without it: gated_act_forward and rmsnorm_forward for h and rstd,
 // then dn zeroed, rmsnorm_backward and gated_act_backward_rows. Only the f32 order of each row's dot product

@@ -59,9 +59,13 @@ void Network<T, A>::layer_forward(int l, LayerActs& a, const A* x_in, A* x_out) 
   linear_forward(Ls[kGate], input_for(Ls[kGate], a.h2, a.h2q), d, N, a.gate, ff);
   linear_forward(Ls[kUp], input_for(Ls[kUp], a.h2, a.h2q), d, N, a.up, ff);
   if (cfg_.sub_ln) {
-    ops_.gated_act_forward(a.act, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
-    ops_.rmsnorm_forward(a.act_n, act_quant_on(Ls[kDown]) ? a.act_q : nullptr, a.act_rstd, a.act, w(P.ffn_sub_norm),
-                         N, ff, cfg_.rms_norm_eps);
+    A* act_q = act_quant_on(Ls[kDown]) ? a.act_q : nullptr;
+    a.act_stored = !ops_.gated_sub_norm_forward(a.act_n, act_q, a.act_rstd, a.gate, a.up, w(P.ffn_sub_norm), N, ff,
+                                                cfg_.rms_norm_eps, to_gated(cfg_.hidden_act));
+    if (a.act_stored) {
+      ops_.gated_act_forward(a.act, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
+      ops_.rmsnorm_forward(a.act_n, act_q, a.act_rstd, a.act, w(P.ffn_sub_norm), N, ff, cfg_.rms_norm_eps);
+    }
   } else if (act_quant_on(Ls[kDown])) {
     ops_.gated_act_quant_forward(a.act, a.act_q, a.gate, a.up, N, ff, to_gated(cfg_.hidden_act));
   } else {
@@ -106,6 +110,8 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
   const bool composed_sub_ln = cfg_.sub_ln && !one_pass;
   A* dact = dF1_;
   if (composed_sub_ln) {
+    // The forward's one pass did not store the sub-norm's input; the backend's one-pass backward declined.
+    if (!a.act_stored) ops_.gated_act_forward(a.act, a.gate, a.up, (size_t)N * ff, act);
     A* dn = fuse_gu ? dF3_ : dF2_;
     ops_.zero_act(dn, (size_t)N * ff);
     ops_.rmsnorm_backward(dn, g(P.ffn_sub_norm), dF1_, a.act, w(P.ffn_sub_norm), a.act_rstd, N, ff);

@@ -467,6 +467,74 @@ __global__ void __launch_bounds__(kWideThreads) rmsnorm_backward_wide_kernel(
   }
 }
 
+// The MLP's gated activation and its sub-layer norm's forward in one pass over rows of the wide kernel's
+// shape (gated_sub_norm_forward): h = act(gate) * up rounded to bf16 as gated_act_forward stores it, then the
+// norm and the int8 quantization exactly as rmsnorm_forward_vec_kernel computes them from h (y = h r w, the
+// absmax of y, codes from the f32 y), with the row's sum of squares and absmax as block reductions. h itself is
+// never stored: rmsnorm_backward_wide_kernel<true> recomputes it.
+__global__ void __launch_bounds__(kWideThreads) gated_sub_norm_forward_kernel(
+    __nv_bfloat16* out, __nv_bfloat16* out_q, float* rstd, const __nv_bfloat16* gate, const __nv_bfloat16* up,
+    const float* w, int N, int C, int rows_per_block, float eps, GatedAct act, Int8Rows codes) {
+  __shared__ float red[32];
+  const int nvec = C / 8, r0 = blockIdx.x * rows_per_block, r1 = min(N, r0 + rows_per_block);
+  for (int row = r0; row < r1; ++row) {  // block-uniform: every thread reaches the block reductions
+    const size_t off = (size_t)row * C;
+    float v[kWideVectors][8];
+    float ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kWideVectors; ++j) {
+      const int vi = threadIdx.x + kWideThreads * j;
+      if (vi < nvec) {
+        float g[8], u[8];
+        load8(g, gate + off + 8 * vi);
+        load8(u, up + off + 8 * vi);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          float f, df;
+          gated_value(g[e], act, f, df);
+          v[j][e] = __bfloat162float(__float2bfloat16_rn(f * u[e]));
+        }
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v[j][e] = 0.0f;
+      }
+#pragma unroll
+      for (int e = 0; e < 8; ++e) ss += v[j][e] * v[j][e];
+    }
+    ss = block_sum(ss, red);
+    const float r = 1.0f / sqrtf(ss / (float)C + eps);
+    if (threadIdx.x == 0) rstd[row] = r;
+    float m = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kWideVectors; ++j) {
+      const int vi = threadIdx.x + kWideThreads * j;
+      if (vi >= nvec) continue;
+      float wv[8];
+      rows::load_f32x8(wv, w + 8 * vi);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        v[j][e] = v[j][e] * r * wv[e];
+        m = fmaxf(m, fabsf(v[j][e]));
+      }
+      if (out) store8(out + off + 8 * vi, v[j]);
+    }
+    if (!out_q) continue;
+    m = block_max(m, red);
+    const float s = 127.0f / fmaxf(m, 1e-5f);
+    if (threadIdx.x == 0 && codes.factor) codes.factor[row] = rows::code_factor(m);
+#pragma unroll
+    for (int j = 0; j < kWideVectors; ++j) {
+      const int vi = threadIdx.x + kWideThreads * j;
+      if (vi >= nvec) continue;
+      float q[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e) q[e] = rows::quant_int8(v[j][e], s);
+      store8(out_q + off + 8 * vi, q);
+      if (codes.codes) rows::store_codes8(codes.codes + off + 8 * vi, v[j], s);
+    }
+  }
+}
+
 unsigned row_blocks(int N) { return (unsigned)((N + kWarps - 1) / kWarps); }
 
 }  // namespace
@@ -622,11 +690,29 @@ void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const
   check_last_launch("rmsnorm_backward");
 }
 
+bool sub_norm_fusable(int N, int C, std::initializer_list<const void*> rows) {
+  static_assert(kWideMaxC == 4096, "vec_rows_ok's width limit is the wide kernels'");
+  return N > 0 && vec_rows_ok(C, rows);
+}
+
+void gated_sub_norm_forward(Context& ctx, bf16* out, bf16* out_q, float* rstd, const bf16* gate, const bf16* up,
+                            const float* w, int N, int C, float eps, GatedAct act, Int8Rows codes) {
+  OB_CHECK(sub_norm_fusable(N, C, {out, out_q, gate, up}), "gated_sub_norm_forward: rows of ", C,
+           " are not a multiple of 8 up to ", kWideMaxC, " or not 16-byte aligned");
+  OB_CHECK(out_q || !(codes.codes || codes.factor), "gated_sub_norm_forward: int8 codes without out_q");
+  const int blocks = std::max(1, std::min(N, sm_count() * 8));
+  const int rows_per_block = (N + blocks - 1) / blocks;
+  const int used = (N + rows_per_block - 1) / rows_per_block;
+  // out == out_q (the network's shared buffer: only the quantized value is read): one store.
+  gated_sub_norm_forward_kernel<<<used, kWideThreads, 0, stream_of(ctx)>>>(
+      out == out_q ? nullptr : dev(out), out_q ? dev(out_q) : nullptr, rstd, dev(gate), dev(up), w, N, C,
+      rows_per_block, eps, act, codes);
+  check_last_launch("gated_sub_norm_forward");
+}
+
 bool sub_norm_gated_backward(Context& ctx, bf16* dgate, bf16* dup, int ld, float* dw, const bf16* dout, const float* w,
                              const float* rstd, const bf16* gate, const bf16* up, int N, int C, GatedAct act) {
-  if (N <= 0 || C % 8 != 0 || C > kWideMaxC || ld % 8 != 0 || ld < C || !aligned16(dgate) || !aligned16(dup) ||
-      !aligned16(dout) || !aligned16(gate) || !aligned16(up))
-    return false;
+  if (!sub_norm_fusable(N, C, {dgate, dup, dout, gate, up}) || ld % 8 != 0 || ld < C) return false;
   launch_backward_wide<true>(ctx, dgate, dup, ld, dw, dout, nullptr, w, rstd, gate, up, N, C, act);
   return true;
 }

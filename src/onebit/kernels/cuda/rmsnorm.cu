@@ -96,11 +96,7 @@ __global__ void __launch_bounds__(rows::kWarps * 32) rmsnorm_forward_vec_kernel(
     for (int j = 0; j < VPL; ++j) {
       const int vi = gl + G * j;
       if (!live || vi >= nvec) continue;
-      float q[8];
-#pragma unroll
-      for (int e = 0; e < 8; ++e) q[e] = rows::quant_int8(v[j][e], s);  // from the f32 value, as the CPU path
-      store8(out_q + off + 8 * vi, q);
-      if (codes.codes) rows::store_codes8(codes.codes + off + 8 * vi, v[j], s);
+      rows::store_quantized8(out_q + off + 8 * vi, codes.codes ? codes.codes + off + 8 * vi : nullptr, v[j], s);
     }
   }
 }
@@ -526,11 +522,7 @@ __global__ void __launch_bounds__(kWideThreads) gated_sub_norm_forward_kernel(
     for (int j = 0; j < kWideVectors; ++j) {
       const int vi = threadIdx.x + kWideThreads * j;
       if (vi >= nvec) continue;
-      float q[8];
-#pragma unroll
-      for (int e = 0; e < 8; ++e) q[e] = rows::quant_int8(v[j][e], s);
-      store8(out_q + off + 8 * vi, q);
-      if (codes.codes) rows::store_codes8(codes.codes + off + 8 * vi, v[j], s);
+      rows::store_quantized8(out_q + off + 8 * vi, codes.codes ? codes.codes + off + 8 * vi : nullptr, v[j], s);
     }
   }
 }

@@ -631,15 +631,24 @@ void launch_backward_vec(Context& ctx, bf16* dx, float* dw, const bf16* dout, co
   check_last_launch("rmsnorm_backward");
 }
 
-// rmsnorm_backward_wide_kernel over N rows in contiguous runs, about eight blocks per SM (2048 threads): 16 rows
-// a block at the 125m shape. Plain: dx at ld = C, dup, gate, up unused.
+// The wide kernels' grid: N rows in contiguous runs, at most eight blocks per H200 SM (2048 threads): 16 rows a
+// block at the 125m shape. A fixed count, not the device's SM count, as launch_backward_vec's: the backward's dw
+// partials are grouped by these runs, so their sum's bits are the same on every GPU.
+struct RowRuns {
+  int blocks, rows_per_block;
+};
+RowRuns wide_row_runs(int N) {
+  const int cap = std::max(1, std::min(N, 132 * 8));
+  const int rows_per_block = (N + cap - 1) / cap;
+  return RowRuns{(N + rows_per_block - 1) / rows_per_block, rows_per_block};
+}
+
+// rmsnorm_backward_wide_kernel over wide_row_runs(N). Plain: dx at ld = C, dup, gate, up unused.
 template <bool kGated>
 void launch_backward_wide(Context& ctx, bf16* dx, bf16* dup, int ld, float* dw, const bf16* dout, const bf16* x,
                           const float* w, const float* rstd, const bf16* gate, const bf16* up, int N, int C,
                           GatedAct act) {
-  const int blocks = std::max(1, std::min(N, sm_count() * 8));
-  const int rows_per_block = (N + blocks - 1) / blocks;
-  const int used = (N + rows_per_block - 1) / rows_per_block;
+  const auto [used, rows_per_block] = wide_row_runs(N);
   auto* partial = static_cast<float*>(ctx.scratch(sizeof(float) * (size_t)used * C));
   cudaStream_t st = stream_of(ctx);
   rmsnorm_backward_wide_kernel<kGated><<<used, kWideThreads, 0, st>>>(dev(dx), kGated ? dev(dup) : nullptr, ld,
@@ -692,9 +701,7 @@ void gated_sub_norm_forward(Context& ctx, bf16* out, bf16* out_q, float* rstd, c
   OB_CHECK(sub_norm_fusable(N, C, {out, out_q, gate, up}), "gated_sub_norm_forward: rows of ", C,
            " are not a multiple of 8 up to ", kWideMaxC, " or not 16-byte aligned");
   OB_CHECK(out_q || !(codes.codes || codes.factor), "gated_sub_norm_forward: int8 codes without out_q");
-  const int blocks = std::max(1, std::min(N, sm_count() * 8));
-  const int rows_per_block = (N + blocks - 1) / blocks;
-  const int used = (N + rows_per_block - 1) / rows_per_block;
+  const auto [used, rows_per_block] = wide_row_runs(N);
   // out == out_q (the network's shared buffer: only the quantized value is read): one store.
   gated_sub_norm_forward_kernel<<<used, kWideThreads, 0, stream_of(ctx)>>>(
       out == out_q ? nullptr : dev(out), out_q ? dev(out_q) : nullptr, rstd, dev(gate), dev(up), w, N, C,

@@ -187,7 +187,7 @@ TEST(CudaFused, GatedActivationWithInt8QuantizationOfItsF32Value) {
 
 // The one-pass MLP gated activation + sub-layer norm forward (gated_sub_norm_forward) against the passes it
 // replaces on the GPU: gated_act_forward, then rmsnorm_forward with int8 codes. Only the f32 order of each row's
-// sum of squares and absmax differs: rstd within 1e-6 relative, the outputs within a bf16 rounding, int8 codes
+// sum of squares and absmax differs: rstd within 1e-6 relative, the outputs within one bf16 step, int8 codes
 // equal but for a rare one-step flip at a rounding boundary, row factors within 1e-6. With out == out_q (the
 // network's shared buffer) only the quantized value is stored.
 TEST(CudaFused, GatedSubNormForwardIsTheComposedPasses) {
@@ -214,7 +214,9 @@ TEST(CudaFused, GatedSubNormForwardIsTheComposedPasses) {
       const auto ra = r_a.take();
       expect_close(r_b.take(), std::vector<double>(ra.begin(), ra.end()), 1e-6, 0, "rstd");
       const auto oa = out_a.take_f32();
-      expect_close(out_b.take_f32(), std::vector<double>(oa.begin(), oa.end()), kBf16Rtol, 1e-6, "out");
+      // rstd's last bit may differ, so a product at a rounding boundary lands one bf16 step away (2^-7 relative
+      // at the bottom of a binade): seen on the H200 at 1 to 4 of ~600k values.
+      expect_close(out_b.take_f32(), std::vector<double>(oa.begin(), oa.end()), 2 * kBf16Rtol, 1e-6, "out");
       const auto fa = f_a.take();
       expect_close(f_b.take(), std::vector<double>(fa.begin(), fa.end()), 1e-6, 0, "row factors");
       const auto ca = c_a.take(), cb = c_b.take(), cc = c_c.take();

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -243,6 +244,34 @@ void bench_preset(Context& ctx, const Preset& p, double peak_tf, double peak_gbs
     rep("swiglu fwd", time_ms(ctx, [&] { gated_act_forward(ctx, out, gt, up, nI, GatedAct::SwiGLU); }), 0, 6.0 * nI);
     rep("swiglu bwd", time_ms(ctx, [&] { gated_act_backward(ctx, dg, du, out, gt, up, nI, GatedAct::SwiGLU); }), 0,
         10.0 * nI);
+    // The MLP's gated activation + sub-layer norm (+ int8 codes), composed as the network runs them without
+    // ONEBIT_CUDA_FUSED_SUB_NORM and as the one-pass kernels. Bytes: each pass's reads and writes (bf16 rows,
+    // int8 codes); the composed backward also zeroes dn first, as the network does.
+    {
+      const int NI = (int)(nI / I);
+      bf16 *h = buf.get<bf16>(nI), *oq = buf.get<bf16>(nI), *dy = buf.bf(nI), *dn = buf.get<bf16>(nI);
+      float *w = buf.f32(I, 1.0f), *rs = buf.get<float>(NI), *dw = buf.get<float>(I), *fac = buf.get<float>(NI);
+      int8_t* cq = buf.get<int8_t>(nI);
+      const Int8Rows codes{cq, fac};
+      rep("mlp act+sub-norm fwd composed", time_ms(ctx, [&] {
+            gated_act_forward(ctx, h, gt, up, nI, GatedAct::SwiGLU);
+            rmsnorm_forward(ctx, oq, oq, rs, h, w, NI, I, 1e-6f, codes);
+          }), 0, 11.0 * nI);
+      if (sub_norm_fusable(NI, I, {oq, gt, up}))
+        rep("mlp act+sub-norm fwd one pass", time_ms(ctx, [&] {
+              gated_sub_norm_forward(ctx, oq, oq, rs, gt, up, w, NI, I, 1e-6f, GatedAct::SwiGLU, codes);
+            }), 0, 7.0 * nI);
+      gated_act_forward(ctx, h, gt, up, nI, GatedAct::SwiGLU);
+      rep("mlp sub-norm+act bwd composed", time_ms(ctx, [&] {
+            cudaMemsetAsync(dn, 0, sizeof(bf16) * nI, ctx.stream());
+            rmsnorm_backward(ctx, dn, dw, dy, h, w, rs, NI, I);
+            gated_act_backward_rows(ctx, dg, du, I, dn, gt, up, NI, I, GatedAct::SwiGLU);
+          }), 0, 20.0 * nI);
+      rep("mlp sub-norm+act bwd one pass", time_ms(ctx, [&] {
+            if (!sub_norm_gated_backward(ctx, dg, du, I, dw, dy, w, rs, gt, up, NI, I, GatedAct::SwiGLU))
+              throw std::runtime_error("sub_norm_gated_backward declined the preset's rows");
+          }), 0, 10.0 * nI);
+    }
     bf16 *x = buf.bf(nC), *y = buf.bf(nC), *r = buf.get<bf16>(nC);
     rep("residual fwd dropout 0.1", time_ms(ctx, [&] { residual_forward(ctx, r, x, y, 1.0f, 0.1f, 42, nC); }), 0,
         6.0 * nC);

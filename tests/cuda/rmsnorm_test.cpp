@@ -29,6 +29,9 @@ class RmsNormShapes : public ::testing::TestWithParam<Shape> {};
 INSTANTIATE_TEST_SUITE_P(Odd, RmsNormShapes,
                          ::testing::Values(Shape{1, 64}, Shape{37, 77}, Shape{301, 768}, Shape{13, 1031},
                                            Shape{1000, 128}, Shape{29, 2816},
+                                           // the wide-row backward (1024 < C <= 4096): one and two vectors a
+                                           // thread, rows that do not divide into the blocks' runs
+                                           Shape{3001, 2048}, Shape{33, 4096}, Shape{7, 1032},
                                            // the register-blocked backward: every vectors-per-lane count,
                                            // several rows per warp, many blocks to fold
                                            Shape{4099, 48}, Shape{999, 1024}, Shape{2047, 256}, Shape{20000, 64}));

@@ -381,6 +381,27 @@ class Ops : public ParamOps<T> {
     copy_rows(dx, ld_dx, tmp, width, B * Tn, width);
     free_act(tmp);
   }
+  // The MLP's gated activation and sub-layer norm forward as one pass that does not store h = act(gate) * up,
+  // where a backend has one for these shapes (CUDA): out, out_q and rstd as rmsnorm_forward(out, out_q, rstd,
+  // h, w, N, C, eps) writes them. Returns false, having done nothing, where it has not (the CPU backends);
+  // the caller then runs gated_act_forward and rmsnorm_forward. Where it ran, the backward must not read h:
+  // sub_norm_gated_backward recomputes it, and where that declines the caller recomputes h first.
+  virtual bool gated_sub_norm_forward(A* out, A* out_q, T* rstd, const A* gate, const A* up, const T* w, int N, int C,
+                                      float eps, GatedAct act) {
+    (void)out, (void)out_q, (void)rstd, (void)gate, (void)up, (void)w, (void)N, (void)C, (void)eps, (void)act;
+    return false;
+  }
+  // The MLP's sub-layer norm backward (dn = the gradient of its input h = act(gate) * up, dw += its weight
+  // gradient) and the gated backward of dn (dgate, dup at row stride ld, not overlapping dout) as one pass,
+  // where a backend has one for these shapes (CUDA: one read of dout, gate and up instead of writing and
+  // re-reading dn, h recomputed from gate and up): returns false, having done nothing, where it has not,
+  // and the caller composes zero_act, rmsnorm_backward and gated_act_backward_ld (the CPU backends always).
+  virtual bool sub_norm_gated_backward(A* dgate, A* dup, int ld, T* dw, const A* dout, const T* w, const T* rstd,
+                                       const A* gate, const A* up, int N, int C, GatedAct act) {
+    (void)dgate, (void)dup, (void)ld, (void)dw, (void)dout, (void)w, (void)rstd, (void)gate, (void)up, (void)N,
+        (void)C, (void)act;
+    return false;
+  }
   // gated_act_backward over [N, C] rows with dgate's and dup's rows ld elements apart.
   virtual void gated_act_backward_ld(A* dgate, A* dup, int ld, const A* dout, const A* gate, const A* up, int N,
                                      int C, GatedAct act) {

@@ -74,6 +74,7 @@ class Network {
     A *att = nullptr, *att_n = nullptr, *att_q = nullptr;
     A *x_mid = nullptr, *h2 = nullptr, *h2q = nullptr;
     A *gate = nullptr, *up = nullptr, *act = nullptr, *act_n = nullptr, *act_q = nullptr;
+    bool act_stored = true;  // false where the forward's one-pass gated + sub-norm left act unwritten
     A* x_out = nullptr;
     T *rstd1 = nullptr, *q_rstd = nullptr, *k_rstd = nullptr, *lse = nullptr, *att_rstd = nullptr, *rstd2 = nullptr,
       *act_rstd = nullptr;

@@ -59,9 +59,13 @@ void Network<T, A>::layer_forward(int l, LayerActs& a, const A* x_in, A* x_out) 
   linear_forward(Ls[kGate], input_for(Ls[kGate], a.h2, a.h2q), d, N, a.gate, ff);
   linear_forward(Ls[kUp], input_for(Ls[kUp], a.h2, a.h2q), d, N, a.up, ff);
   if (cfg_.sub_ln) {
-    ops_.gated_act_forward(a.act, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
-    ops_.rmsnorm_forward(a.act_n, act_quant_on(Ls[kDown]) ? a.act_q : nullptr, a.act_rstd, a.act, w(P.ffn_sub_norm),
-                         N, ff, cfg_.rms_norm_eps);
+    A* act_q = act_quant_on(Ls[kDown]) ? a.act_q : nullptr;
+    a.act_stored = !ops_.gated_sub_norm_forward(a.act_n, act_q, a.act_rstd, a.gate, a.up, w(P.ffn_sub_norm), N, ff,
+                                                cfg_.rms_norm_eps, to_gated(cfg_.hidden_act));
+    if (a.act_stored) {
+      ops_.gated_act_forward(a.act, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
+      ops_.rmsnorm_forward(a.act_n, act_q, a.act_rstd, a.act, w(P.ffn_sub_norm), N, ff, cfg_.rms_norm_eps);
+    }
   } else if (act_quant_on(Ls[kDown])) {
     ops_.gated_act_quant_forward(a.act, a.act_q, a.gate, a.up, N, ff, to_gated(cfg_.hidden_act));
   } else {
@@ -94,10 +98,20 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
   // Fused gate/up: their gradients are the column blocks of one [N, 2 ff] matrix in two of dF1_..dF3_
   // (consecutive in the arena): [dF2_ dF3_], or [dF1_ dF2_] with the sub-norm's output gradient in dF3_
   // (dF1_ is dead once the sub-norm's backward has read it).
+  // With the backend's one-pass sub-norm + gated backward (CUDA), the gate/up gradients go where they go
+  // without a sub-norm ([dF2_ dF3_]): the pass reads dF1_ while it writes them.
   const bool fuse_gu = fusable_group({&Ls[kGate], &Ls[kUp]});
   linear_backward(Ls[kDown], branch_grad(kDropMlpResidual), d, down_input(l, a), ff, N, dF1_, T(0), g(P.down));
+  const kernels::GatedAct act = to_gated(cfg_.hidden_act);
+  const bool one_pass = cfg_.sub_ln && ops_.sub_norm_gated_backward(dF2_, fuse_gu ? dF2_ + ff : dF3_,
+                                                                    fuse_gu ? 2 * ff : ff, g(P.ffn_sub_norm), dF1_,
+                                                                    w(P.ffn_sub_norm), a.act_rstd, a.gate, a.up, N,
+                                                                    ff, act);
+  const bool composed_sub_ln = cfg_.sub_ln && !one_pass;
   A* dact = dF1_;
-  if (cfg_.sub_ln) {
+  if (composed_sub_ln) {
+    // The forward's one pass did not store the sub-norm's input; the backend's one-pass backward declined.
+    if (!a.act_stored) ops_.gated_act_forward(a.act, a.gate, a.up, (size_t)N * ff, act);
     A* dn = fuse_gu ? dF3_ : dF2_;
     ops_.zero_act(dn, (size_t)N * ff);
     ops_.rmsnorm_backward(dn, g(P.ffn_sub_norm), dF1_, a.act, w(P.ffn_sub_norm), a.act_rstd, N, ff);
@@ -105,13 +119,13 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
   }
   const A* h2_in = input_for(Ls[kGate], a.h2, a.h2q);
   if (fuse_gu) {
-    A* dgu = cfg_.sub_ln ? dF1_ : dF2_;
-    ops_.gated_act_backward_ld(dgu, dgu + ff, 2 * ff, dact, a.gate, a.up, N, ff, to_gated(cfg_.hidden_act));
+    A* dgu = composed_sub_ln ? dF1_ : dF2_;
+    if (!one_pass) ops_.gated_act_backward_ld(dgu, dgu + ff, 2 * ff, dact, a.gate, a.up, N, ff, act);
     linear_backward(Ls[kGate], dgu, 2 * ff, h2_in, d, N, dB_, T(0), g(P.gate));
   } else {
-    A* dgate = cfg_.sub_ln ? dF1_ : dF2_;
+    A* dgate = composed_sub_ln ? dF1_ : dF2_;
     A* dup = dF3_;
-    ops_.gated_act_backward(dgate, dup, dact, a.gate, a.up, (size_t)N * ff, to_gated(cfg_.hidden_act));
+    if (!one_pass) ops_.gated_act_backward(dgate, dup, dact, a.gate, a.up, (size_t)N * ff, act);
     linear_backward(Ls[kGate], dgate, ff, h2_in, d, N, dB_, T(0), g(P.gate));
     linear_backward(Ls[kUp], dup, ff, input_for(Ls[kUp], a.h2, a.h2q), d, N, dB_, T(1), g(P.up));
   }

@@ -63,8 +63,7 @@ inline unsigned blocks_for(size_t n, unsigned threads, unsigned cap = 65535u * 1
 
 // Eight bf16 values moved as one 16-byte access (the unit of every vectorised kernel: a warp's loads
 // then cover 512 contiguous bytes), widened to / narrowed from f32 registers.
-__device__ inline void load8(float (&v)[8], const __nv_bfloat16* p) {
-  const uint4 u = *reinterpret_cast<const uint4*>(p);
+__device__ inline void unpack8(float (&v)[8], const uint4& u) {
   const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
@@ -72,6 +71,9 @@ __device__ inline void load8(float (&v)[8], const __nv_bfloat16* p) {
     v[2 * i] = f.x;
     v[2 * i + 1] = f.y;
   }
+}
+__device__ inline void load8(float (&v)[8], const __nv_bfloat16* p) {
+  unpack8(v, *reinterpret_cast<const uint4*>(p));
 }
 __device__ inline void store8(__nv_bfloat16* p, const float (&v)[8]) {
   uint4 u;

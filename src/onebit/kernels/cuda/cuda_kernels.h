@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -231,6 +232,21 @@ void gated_act_backward(Context& ctx, bf16* dgate, bf16* dup, const bf16* dout, 
 // the two column blocks of the fused gate/up gradient. Same values as gated_act_backward.
 void gated_act_backward_rows(Context& ctx, bf16* dgate, bf16* dup, int ld, const bf16* dout, const bf16* gate,
                              const bf16* up, int N, int C, GatedAct act);
+// The MLP's gated activation and sub-layer norm in one pass each way (rows of C % 8 == 0 up to 4096, 16-byte
+// aligned: sub_norm_fusable; null pointers are not checked). The forward: rmsnorm_forward(out, out_q, rstd,
+// act(gate) * up, w, ...) without storing the product (the backward recomputes it), up to the f32 order of the
+// row's sum of squares.
+bool sub_norm_fusable(int N, int C, std::initializer_list<const void*> rows);
+void gated_sub_norm_forward(Context& ctx, bf16* out, bf16* out_q, float* rstd, const bf16* gate, const bf16* up,
+                            const float* w, int N, int C, float eps, GatedAct act, Int8Rows codes = {});
+// The MLP's sub-layer norm backward followed by the gated activation's backward, in one pass: the same
+// values as zeroing dn, rmsnorm_backward(dn, dw, dout, act(gate) * up, w, rstd) and
+// gated_act_backward_rows(dgate, dup, ld, dn, gate, up) up to the f32 order of the row sums (the norm's input
+// is recomputed from gate and up as gated_act_forward rounds it, so it is not an argument). dw accumulates;
+// dgate, dup must not overlap dout. Rows of C % 8 == 0 up to 4096, ld % 8 == 0, 16-byte aligned: returns
+// false (nothing launched) otherwise.
+bool sub_norm_gated_backward(Context& ctx, bf16* dgate, bf16* dup, int ld, float* dw, const bf16* dout, const float* w,
+                             const float* rstd, const bf16* gate, const bf16* up, int N, int C, GatedAct act);
 // out = x + scale * dropout(y), the mask from kernels::dropout_factor(seed, i, p) (same as the CPU).
 void residual_forward(Context& ctx, bf16* out, const bf16* x, const bf16* y, float scale, float p, uint64_t seed,
                       size_t n);

@@ -556,6 +556,27 @@ void CudaOps::gated_act_backward_ld(bf16* dgate, bf16* dup, int ld, const bf16* 
   OB_TIMED("gated_act_backward");
   cuda::gated_act_backward_rows(*ctx_, dgate, dup, ld, dout, gate, up, N, C, act);
 }
+namespace {
+bool fused_sub_norm_enabled() {
+  static const bool on = env_switch("ONEBIT_CUDA_FUSED_SUB_NORM", true);
+  return on;
+}
+}  // namespace
+bool CudaOps::gated_sub_norm_forward(bf16* out, bf16* out_q, float* rstd, const bf16* gate, const bf16* up,
+                                     const float* w, int N, int C, float eps, GatedAct act) {
+  if (!fused_sub_norm_enabled() || !cuda::sub_norm_fusable(N, C, {out, out_q, gate, up})) return false;
+  const Int8Rows codes = out_q ? int8_rows_for(out_q, N, C) : Int8Rows{};
+  OB_TIMED("gated_sub_norm_forward");
+  cuda::gated_sub_norm_forward(*ctx_, out, out_q, rstd, gate, up, w, N, C, eps, act, codes);
+  return true;
+}
+bool CudaOps::sub_norm_gated_backward(bf16* dgate, bf16* dup, int ld, float* dw, const bf16* dout, const float* w,
+                                      const float* rstd, const bf16* gate, const bf16* up, int N, int C,
+                                      GatedAct act) {
+  if (!fused_sub_norm_enabled()) return false;
+  OB_TIMED("sub_norm_gated_backward");
+  return cuda::sub_norm_gated_backward(*ctx_, dgate, dup, ld, dw, dout, w, rstd, gate, up, N, C, act);
+}
 void CudaOps::residual_forward(bf16* out, const bf16* x, const bf16* y, float scale, float p, uint64_t seed,
                                size_t n) {
   OB_TIMED("residual_forward");

@@ -97,6 +97,12 @@ class CudaOps final : public Ops<float, bf16> {
                                 int hd) override;
   void gated_act_backward_ld(bf16* dgate, bf16* dup, int ld, const bf16* dout, const bf16* gate, const bf16* up,
                              int N, int C, GatedAct act) override;
+  // These two: on unless $ONEBIT_CUDA_FUSED_SUB_NORM is 0 (read once; any value but 0 or 1 is an error naming it).
+  bool gated_sub_norm_forward(bf16* out, bf16* out_q, float* rstd, const bf16* gate, const bf16* up, const float* w,
+                              int N, int C, float eps, GatedAct act) override;
+  bool sub_norm_gated_backward(bf16* dgate, bf16* dup, int ld, float* dw, const bf16* dout, const float* w,
+                               const float* rstd, const bf16* gate, const bf16* up, int N, int C,
+                               GatedAct act) override;
   void residual_forward(bf16* out, const bf16* x, const bf16* y, float scale, float p, uint64_t seed,
                         size_t n) override;
   void residual_backward(bf16* dy, const bf16* dout, float scale, float p, uint64_t seed, size_t n) override;

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "onebit/kernels/cuda/common.cuh"
+#include "onebit/kernels/cuda/gated.cuh"
 #include "onebit/kernels/cuda/row_groups.cuh"
 
 namespace onebit::kernels::cuda {
@@ -95,11 +96,7 @@ __global__ void __launch_bounds__(rows::kWarps * 32) rmsnorm_forward_vec_kernel(
     for (int j = 0; j < VPL; ++j) {
       const int vi = gl + G * j;
       if (!live || vi >= nvec) continue;
-      float q[8];
-#pragma unroll
-      for (int e = 0; e < 8; ++e) q[e] = rows::quant_int8(v[j][e], s);  // from the f32 value, as the CPU path
-      store8(out_q + off + 8 * vi, q);
-      if (codes.codes) rows::store_codes8(codes.codes + off + 8 * vi, v[j], s);
+      rows::store_quantized8(out_q + off + 8 * vi, codes.codes ? codes.codes + off + 8 * vi : nullptr, v[j], s);
     }
   }
 }
@@ -377,6 +374,221 @@ __global__ void __launch_bounds__(kWarps * 32, ROPE ? 3 : VPL <= 3 ? 2 : 1) rmsn
   }
 }
 
+// Wide rows (1024 < C <= 4096, C % 8 == 0, 16-byte aligned) of the RMSNorm backward, and the MLP's sub-layer
+// norm backward fused with the gated activation's backward (kGated, sub_norm_gated_backward). A block takes a
+// run of rows, each row of C = 8 nvec values spread over the block's threads (vector v of the row at thread
+// v % blockDim, VPT vectors per thread: wide_shape): one read of the row serves the row's dot = sum(dout * w * xhat) / C (a block
+// sum) and dx = rstd (dout w - xhat dot). The register-resident kernel above stops at 1024 (its lane groups
+// would need 64 values of each row per lane); these rows used to take the scalar warp-per-row dx kernel and a
+// separate dw pass that read dout and x again.
+// Plain: dx += that, rounded to bf16 (the old dx read with the row). kGated: the norm's input h = act(gate) * up
+// is recomputed exactly as the forward rounded it (gated_forward_vec_kernel's bf16), so h is never read; dx is
+// rounded to bf16 as the unfused pass stores it and turned by the gated backward (gated_backward8's formulas)
+// into dgate and dup at row stride ld. Each column's dw terms (dout * xhat) stay with one thread for the whole
+// run and leave as partial[block, C] for rmsnorm_dw_final_kernel: deterministic, like every reduction here.
+// Speed: the rows are held as their raw bf16 words (a quarter of the registers of f32 copies; the activation is
+// recomputed after the block sum rather than kept) and the next row's loads are issued before this row's block
+// sum, so a block always has a row in flight while it waits at the barrier. Keeping f32 copies of five arrays
+// (128 registers: two vectors a thread at every width) left 512 threads per SM and the pass ran no faster than
+// the two it replaced; now 80 registers, 768 threads per SM at the presets' widths.
+constexpr int kWideMaxThreads = 384, kWideMaxC = 4096;
+// The block of a row of C: one 16-byte vector a thread (a warp multiple) up to 384 of them (C 3072: the 125m
+// and 0.3b MLPs' 2048 and 2816), two a thread above (at most 256 threads at C 4096): a second vector's
+// registers only where the row has one for most threads.
+struct WideShape {
+  int vpt, threads;
+};
+inline WideShape wide_shape(int C) {
+  const int nvec = C / 8, vpt = nvec <= kWideMaxThreads ? 1 : 2;
+  return WideShape{vpt, ((nvec + vpt - 1) / vpt + 31) / 32 * 32};
+}
+// A row's three bf16 arrays as raw 16-byte words, VPT vectors each.
+template <int VPT>
+struct WideRow {
+  uint4 a[VPT], b[VPT], c[VPT];
+};
+template <int VPT>
+__device__ inline void load_wide_row(WideRow<VPT>& r, const __nv_bfloat16* a, const __nv_bfloat16* b,
+                                     const __nv_bfloat16* c, int nvec) {
+#pragma unroll
+  for (int j = 0; j < VPT; ++j) {
+    const int v = threadIdx.x + blockDim.x * j;
+    if (v >= nvec) continue;
+    r.a[j] = *reinterpret_cast<const uint4*>(a + 8 * v);
+    r.b[j] = *reinterpret_cast<const uint4*>(b + 8 * v);
+    r.c[j] = *reinterpret_cast<const uint4*>(c + 8 * v);
+  }
+}
+
+template <bool kGated, int VPT>
+__global__ void __launch_bounds__(kWideMaxThreads) rmsnorm_backward_wide_kernel(
+    __nv_bfloat16* dx, __nv_bfloat16* dup, int ld, float* partial, const __nv_bfloat16* dout, const __nv_bfloat16* x,
+    const float* w, const float* rstd, const __nv_bfloat16* gate, const __nv_bfloat16* up, int N, int C,
+    int rows_per_block, GatedAct act) {
+  __shared__ float red[32];
+  const int nvec = C / 8, r0 = blockIdx.x * rows_per_block, r1 = min(N, r0 + rows_per_block);
+  float acc[VPT][8];
+#pragma unroll
+  for (int j = 0; j < VPT; ++j)
+#pragma unroll
+    for (int e = 0; e < 8; ++e) acc[j][e] = 0.0f;
+  // a: dout; b: x (plain) or gate (kGated); c: dx's old values (plain, at stride ld = C) or up (kGated).
+  auto load = [&](WideRow<VPT>& r, int row) {
+    const size_t off = (size_t)row * C;
+    load_wide_row(r, dout + off, kGated ? gate + off : x + off, kGated ? up + off : dx + (size_t)row * ld, nvec);
+  };
+  WideRow<VPT> cur, next;
+  if (r0 < r1) load(cur, r0);
+  for (int row = r0; row < r1; ++row) {  // block-uniform: every thread reaches the block sum
+    if (row + 1 < r1) load(next, row + 1);
+    const float r = rstd[row];
+    float xh[VPT][8];
+    float dot = 0.0f;
+#pragma unroll
+    for (int j = 0; j < VPT; ++j) {
+      const int v = threadIdx.x + blockDim.x * j;
+      if (v >= nvec) continue;
+      float dy[8], wv[8], h[8];
+      unpack8(dy, cur.a[j]);
+      unpack8(h, cur.b[j]);
+      rows::load_f32x8(wv, w + 8 * v);
+      if constexpr (kGated) {
+        float u[8];
+        unpack8(u, cur.c[j]);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          float f, df;
+          gated_value(h[e], act, f, df);  // h held the gate
+          h[e] = __bfloat162float(__float2bfloat16_rn(f * u[e]));
+        }
+      }
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        xh[j][e] = h[e] * r;
+        dot += dy[e] * wv[e] * xh[j][e];
+      }
+    }
+    dot = block_sum(dot, red) / (float)C;
+    const size_t out = (size_t)row * ld;
+#pragma unroll
+    for (int j = 0; j < VPT; ++j) {
+      const int v = threadIdx.x + blockDim.x * j;
+      if (v >= nvec) continue;
+      float dy[8], wv[8], old[8], o0[8], o1[8];
+      unpack8(dy, cur.a[j]);
+      unpack8(old, cur.c[j]);
+      rows::load_f32x8(wv, w + 8 * v);
+      float g[8];
+      if constexpr (kGated) unpack8(g, cur.b[j]);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        const float d = r * (dy[e] * wv[e] - xh[j][e] * dot);
+        if constexpr (kGated) {
+          float f, df;
+          gated_value(g[e], act, f, df);
+          const float dn = __bfloat162float(__float2bfloat16_rn(d));
+          o0[e] = dn * old[e] * df;  // dgate (old: up)
+          o1[e] = dn * f;            // dup
+        } else {
+          o0[e] = old[e] + d;
+        }
+        acc[j][e] += dy[e] * xh[j][e];
+      }
+      store8(dx + out + 8 * v, o0);
+      if constexpr (kGated) store8(dup + out + 8 * v, o1);
+    }
+    cur = next;
+  }
+#pragma unroll
+  for (int j = 0; j < VPT; ++j) {
+    const int v = threadIdx.x + blockDim.x * j;
+    if (v < nvec)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) partial[(size_t)blockIdx.x * C + 8 * v + e] = acc[j][e];
+  }
+}
+
+// The MLP's gated activation and its sub-layer norm's forward in one pass over rows of the wide kernel's
+// shape (gated_sub_norm_forward): h = act(gate) * up rounded to bf16 as gated_act_forward stores it, then the
+// norm and the int8 quantization exactly as rmsnorm_forward_vec_kernel computes them from h (y = h r w, the
+// absmax of y, codes from the f32 y), with the row's sum of squares and absmax as block reductions. h itself is
+// never stored: rmsnorm_backward_wide_kernel<true> recomputes it. Like the backward, the next row's gate and up
+// are loaded before this row's reductions.
+template <int VPT>
+__global__ void __launch_bounds__(kWideMaxThreads) gated_sub_norm_forward_kernel(
+    __nv_bfloat16* out, __nv_bfloat16* out_q, float* rstd, const __nv_bfloat16* gate, const __nv_bfloat16* up,
+    const float* w, int N, int C, int rows_per_block, float eps, GatedAct act, Int8Rows codes) {
+  __shared__ float red[32];
+  const int nvec = C / 8, r0 = blockIdx.x * rows_per_block, r1 = min(N, r0 + rows_per_block);
+  uint4 cg[VPT], cu[VPT], ng[VPT], nu[VPT];
+  auto load = [&](uint4 (&g)[VPT], uint4 (&u)[VPT], int row) {
+    const size_t off = (size_t)row * C;
+#pragma unroll
+    for (int j = 0; j < VPT; ++j) {
+      const int vi = threadIdx.x + blockDim.x * j;
+      if (vi >= nvec) continue;
+      g[j] = *reinterpret_cast<const uint4*>(gate + off + 8 * vi);
+      u[j] = *reinterpret_cast<const uint4*>(up + off + 8 * vi);
+    }
+  };
+  if (r0 < r1) load(cg, cu, r0);
+  for (int row = r0; row < r1; ++row) {  // block-uniform: every thread reaches the block reductions
+    if (row + 1 < r1) load(ng, nu, row + 1);
+    const size_t off = (size_t)row * C;
+    float v[VPT][8];
+    float ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < VPT; ++j) {
+      const int vi = threadIdx.x + blockDim.x * j;
+      if (vi < nvec) {
+        float g[8], u[8];
+        unpack8(g, cg[j]);
+        unpack8(u, cu[j]);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          float f, df;
+          gated_value(g[e], act, f, df);
+          v[j][e] = __bfloat162float(__float2bfloat16_rn(f * u[e]));
+        }
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v[j][e] = 0.0f;
+      }
+#pragma unroll
+      for (int e = 0; e < 8; ++e) ss += v[j][e] * v[j][e];
+    }
+    ss = block_sum(ss, red);
+    const float r = 1.0f / sqrtf(ss / (float)C + eps);
+    if (threadIdx.x == 0) rstd[row] = r;
+    float m = 0.0f;
+#pragma unroll
+    for (int j = 0; j < VPT; ++j) {
+      const int vi = threadIdx.x + blockDim.x * j;
+      if (vi >= nvec) continue;
+      float wv[8];
+      rows::load_f32x8(wv, w + 8 * vi);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        v[j][e] = v[j][e] * r * wv[e];
+        m = fmaxf(m, fabsf(v[j][e]));
+      }
+      if (out) store8(out + off + 8 * vi, v[j]);
+    }
+#pragma unroll
+    for (int j = 0; j < VPT; ++j) cg[j] = ng[j], cu[j] = nu[j];
+    if (!out_q) continue;
+    m = block_max(m, red);
+    const float s = 127.0f / fmaxf(m, 1e-5f);
+    if (threadIdx.x == 0 && codes.factor) codes.factor[row] = rows::code_factor(m);
+#pragma unroll
+    for (int j = 0; j < VPT; ++j) {
+      const int vi = threadIdx.x + blockDim.x * j;
+      if (vi >= nvec) continue;
+      rows::store_quantized8(out_q + off + 8 * vi, codes.codes ? codes.codes + off + 8 * vi : nullptr, v[j], s);
+    }
+  }
+}
+
 unsigned row_blocks(int N) { return (unsigned)((N + kWarps - 1) / kWarps); }
 
 }  // namespace
@@ -481,6 +693,35 @@ void launch_backward_vec(Context& ctx, bf16* dx, float* dw, const bf16* dout, co
   check_last_launch("rmsnorm_backward");
 }
 
+// The wide kernels' grid: N rows in contiguous runs, at most 1056 blocks (8 per H200 SM; 2-3 are resident, so
+// about three waves): 16 rows a block at the 125m shape, long enough runs for the next-row prefetch. A fixed count, not the device's SM count, as launch_backward_vec's: the backward's dw
+// partials are grouped by these runs, so their sum's bits are the same on every GPU.
+struct RowRuns {
+  int blocks, rows_per_block;
+};
+RowRuns wide_row_runs(int N) {
+  const int cap = std::max(1, std::min(N, 132 * 8));
+  const int rows_per_block = (N + cap - 1) / cap;
+  return RowRuns{(N + rows_per_block - 1) / rows_per_block, rows_per_block};
+}
+
+// rmsnorm_backward_wide_kernel over wide_row_runs(N). Plain: dx at ld = C, dup, gate, up unused.
+template <bool kGated>
+void launch_backward_wide(Context& ctx, bf16* dx, bf16* dup, int ld, float* dw, const bf16* dout, const bf16* x,
+                          const float* w, const float* rstd, const bf16* gate, const bf16* up, int N, int C,
+                          GatedAct act) {
+  const auto [used, rows_per_block] = wide_row_runs(N);
+  auto* partial = static_cast<float*>(ctx.scratch(sizeof(float) * (size_t)used * C));
+  cudaStream_t st = stream_of(ctx);
+  const WideShape shape = wide_shape(C);
+  auto kernel = shape.vpt == 1 ? rmsnorm_backward_wide_kernel<kGated, 1> : rmsnorm_backward_wide_kernel<kGated, 2>;
+  kernel<<<used, shape.threads, 0, st>>>(dev(dx), kGated ? dev(dup) : nullptr, ld, partial, dev(dout),
+                                        kGated ? nullptr : dev(x), w, rstd, kGated ? dev(gate) : nullptr,
+                                        kGated ? dev(up) : nullptr, N, C, rows_per_block, act);
+  rmsnorm_dw_final_kernel<<<(C + 31) / 32, dim3(32, 8), 0, st>>>(dw, partial, used, C);
+  check_last_launch(kGated ? "sub_norm_gated_backward" : "rmsnorm_backward");
+}
+
 }  // namespace
 
 void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
@@ -494,7 +735,10 @@ void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const
     if (vpl == 3) return launch_backward_vec<3>(ctx, dx, dw, dout, x, w, rstd, N, C);
     return launch_backward_vec<4>(ctx, dx, dw, dout, x, w, rstd, N, C);
   }
-  // Any other width: a warp per row for dx, then the column reduction in fixed row chunks.
+  if (aligned && C % 8 == 0 && C <= kWideMaxC)
+    return launch_backward_wide<false>(ctx, dx, nullptr, C, dw, dout, x, w, rstd, nullptr, nullptr, N, C,
+                                       GatedAct::SwiGLU);
+  // Any other width (or unaligned rows): a warp per row for dx, then the column reduction in fixed row chunks.
   cudaStream_t st = stream_of(ctx);
   rmsnorm_dx_kernel<<<row_blocks(N), kWarps * 32, 0, st>>>(dev(dx), dev(dout), dev(x), w, rstd, N, C);
   // About 1024 blocks of (32 columns x a row chunk) fill the GPU at any C; rows_per_chunk >= 8.
@@ -507,6 +751,33 @@ void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const
                                                                             rows_per_chunk);
   rmsnorm_dw_final_kernel<<<col_blocks, dim3(32, 8), 0, st>>>(dw, partial, used, C);
   check_last_launch("rmsnorm_backward");
+}
+
+bool sub_norm_fusable(int N, int C, std::initializer_list<const void*> rows) {
+  static_assert(kWideMaxC == 4096, "vec_rows_ok's width limit is the wide kernels'");
+  return N > 0 && vec_rows_ok(C, rows);
+}
+
+void gated_sub_norm_forward(Context& ctx, bf16* out, bf16* out_q, float* rstd, const bf16* gate, const bf16* up,
+                            const float* w, int N, int C, float eps, GatedAct act, Int8Rows codes) {
+  OB_CHECK(sub_norm_fusable(N, C, {out, out_q, gate, up}), "gated_sub_norm_forward: rows of ", C,
+           " are not a multiple of 8 up to ", kWideMaxC, " or not 16-byte aligned");
+  OB_CHECK(out_q || !(codes.codes || codes.factor), "gated_sub_norm_forward: int8 codes without out_q");
+  const auto [used, rows_per_block] = wide_row_runs(N);
+  // out == out_q (the network's shared buffer: only the quantized value is read): one store.
+  const WideShape shape = wide_shape(C);
+  auto kernel = shape.vpt == 1 ? gated_sub_norm_forward_kernel<1> : gated_sub_norm_forward_kernel<2>;
+  kernel<<<used, shape.threads, 0, stream_of(ctx)>>>(
+      out == out_q ? nullptr : dev(out), out_q ? dev(out_q) : nullptr, rstd, dev(gate), dev(up), w, N, C,
+      rows_per_block, eps, act, codes);
+  check_last_launch("gated_sub_norm_forward");
+}
+
+bool sub_norm_gated_backward(Context& ctx, bf16* dgate, bf16* dup, int ld, float* dw, const bf16* dout, const float* w,
+                             const float* rstd, const bf16* gate, const bf16* up, int N, int C, GatedAct act) {
+  if (!sub_norm_fusable(N, C, {dgate, dup, dout, gate, up}) || ld % 8 != 0 || ld < C) return false;
+  launch_backward_wide<true>(ctx, dgate, dup, ld, dw, dout, nullptr, w, rstd, gate, up, N, C, act);
+  return true;
 }
 
 void qk_norm_rope_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,

@@ -60,6 +60,15 @@ __device__ inline void store_codes8(int8_t* p, const float (&y)[8], float s) {
   *reinterpret_cast<uint2*>(p) = make_uint2(w[0], w[1]);
 }
 __device__ inline float code_factor(float absmax) { return fmaxf(absmax, 1e-5f) / 127.0f; }
+// Eight values' int8 quantization from their f32 values y (scale s = 127 / absmax): the effective values q / s in
+// bf16 at out_q and, where codes is not null, the codes (both 16- / 8-byte aligned).
+__device__ inline void store_quantized8(__nv_bfloat16* out_q, int8_t* codes, const float (&y)[8], float s) {
+  float q[8];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) q[e] = quant_int8(y[e], s);  // from the f32 value, as the CPU path
+  store8(out_q, q);
+  if (codes) store_codes8(codes, y, s);
+}
 
 // Launch shape for N rows of nvec vectors: enough blocks to cover the rows, capped at a few waves
 // (the kernels loop).

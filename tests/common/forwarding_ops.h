@@ -108,6 +108,7 @@ class ForwardingOps : public Ops<T> {
                                const PackedTernary& packed) override {
     return b_.ternary_linear_backward(dx, dx_beta, dw, dy, xq, N, packed);
   }
+  bool has_packed_backward(const PackedTernary& packed) const override { return b_.has_packed_backward(packed); }
 
  protected:
   // Called after every int8 activation quantization: out holds the dequantized codes of x.

@@ -15,6 +15,7 @@
 #include "forwarding_ops.h"
 #include "model_test_util.h"
 #include "test_seed.h"
+#include "onebit/kernels/cpu/ternary_gemm.h"
 #include "onebit/kernels/kernels.h"
 #include "onebit/model/network.h"
 
@@ -105,8 +106,28 @@ Result run(kernels::Ops<T>& base, const ModelConfig& cfg, QuantState q, bool fus
   return r;
 }
 
+// A backend that packs the ternary weights for the Hard phase's integer forward (counting those products) and
+// declares whether it has a packed backward of its own: the CUDA backend has none (its int8 forward must leave
+// the backward fusable), the CPU has one with ONEBIT_AMX_BACKWARD=1 (then a packed group stays unfused).
 template <typename T>
-void check(kernels::Ops<T>& base, double tol, std::vector<QuantState> phases) {
+class PackedForward : public kernels::testing::ForwardingOps<T> {
+ public:
+  PackedForward(kernels::Ops<T>& base, bool own_backward)
+      : kernels::testing::ForwardingOps<T>(base), own_backward_(own_backward) {}
+  void ternary_linear_forward(T* y, const T* xq, int N, const kernels::PackedTernary& packed) override {
+    ++packed_forwards;
+    kernels::testing::ForwardingOps<T>::ternary_linear_forward(y, xq, N, packed);
+  }
+  bool has_packed_backward(const kernels::PackedTernary&) const override { return own_backward_; }
+  int packed_forwards = 0;
+
+ private:
+  bool own_backward_;
+};
+
+// hard_fuses: whether the Hard phase's ternary groups fuse (false where the backend declares a packed backward).
+template <typename T>
+void check(kernels::Ops<T>& base, double tol, std::vector<QuantState> phases, bool hard_fuses = true) {
   const uint64_t seed = onebit::test::test_seed(0x5eed'f05e);
   for (const Case& c : cases()) {
     for (const QuantState& q : phases) {
@@ -122,8 +143,12 @@ void check(kernels::Ops<T>& base, double tol, std::vector<QuantState> phases) {
       // precision only (every effective weight is then the master weight, adjacent in the layout).
       const int L = c.cfg.num_hidden_layers;
       const bool split = c.name == "mixed_precision_group" && q.phase != QuantPhase::FullPrecision;
-      const int qkv_layers = !c.cfg.qk_norm ? 0 : split ? L - 1 : L;
-      EXPECT_EQ(count(fused.inner, 2 * ff), L);
+      // A backend's own packed backward keeps the ternary groups unfused in the Hard phase (binary ones never pack).
+      const bool own = q.phase == QuantPhase::Hard && !hard_fuses;
+      const bool qkv_own = own && c.cfg.quantization.attention == Precision::Ternary;
+      const bool gu_own = own && c.cfg.quantization.mlp == Precision::Ternary;
+      const int qkv_layers = !c.cfg.qk_norm || qkv_own ? 0 : split ? L - 1 : L;
+      EXPECT_EQ(count(fused.inner, 2 * ff), gu_own ? 0 : L);
       EXPECT_EQ(count(fused.inner, d + 2 * kvd), qkv_layers);
       EXPECT_EQ(count(plain.inner, 2 * ff), 0);
       EXPECT_EQ(count(plain.inner, d + 2 * kvd), 0);
@@ -151,6 +176,20 @@ TEST(FusedProjections, ReferenceDoubleEveryPhase) {
 // (the Hard phase's packed ternary backward is never fused: fusable_group).
 TEST(FusedProjections, FastCpuFloat) {
   check<float>(kernels::cpu_ops(), 2e-5, {{QuantPhase::FullPrecision, 0.0f}, {QuantPhase::Soft, 3.0f}});
+}
+
+// The Hard phase on the integer forward (packed ternary weights, int8 activations): a backend without a packed
+// backward (as CUDA) still fuses the backward over the effective weights, and one with its own packed backward
+// keeps each linear's. Regression: the packed forward once turned fusion off wherever it ran (the CUDA Hard
+// phase ran seven dx and seven dW products a layer instead of four each).
+TEST(FusedProjections, HardPhaseOnThePackedForward) {
+  if (!kernels::cpu::ternary_gemm_available()) GTEST_SKIP() << "no packed ternary forward on this CPU";
+  for (const bool own_backward : {false, true}) {
+    SCOPED_TRACE(own_backward ? "with a packed backward" : "without a packed backward");
+    PackedForward<float> ops(kernels::cpu_ops(), own_backward);
+    check<float>(ops, 2e-5, {{QuantPhase::Hard, 0.0f}}, !own_backward);
+    EXPECT_GT(ops.packed_forwards, 0) << "the Hard phase ran the packed forward";
+  }
 }
 
 // The backends' defaults keep the bits of the CPU path: nothing fuses unless asked.

@@ -304,6 +304,13 @@ class Ops : public ParamOps<T> {
     (void)dx, (void)dx_beta, (void)dw, (void)dy, (void)xq, (void)N, (void)packed;
     return false;
   }
+  // Whether ternary_linear_backward takes `packed`'s backward. The network fuses a projection group's backward
+  // (one dx and one dW product over adjacent effective weights) only where none of its members has one: the
+  // CUDA backend has none, so its int8 Hard-phase forward leaves the backward fusable.
+  virtual bool has_packed_backward(const PackedTernary& packed) const {
+    (void)packed;
+    return false;
+  }
 
   // ---- RoPE ("rotate_half": pairs i and i+hd/2), in place on x[B,T,H,hd]; cos/sin are [T, hd/2].
   // inverse=true rotates by the negative angle (the backward).

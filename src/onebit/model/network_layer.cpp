@@ -178,7 +178,8 @@ bool Network<T, A>::fusable_group(std::initializer_list<const Linear*> group) co
   const Linear* prev = nullptr;
   for (const Linear* lin : group) {
     const auto& info = layout_.info[lin->param];
-    if (packed_for(*lin) || info.shape[0] % 8 != 0) return false;
+    const kernels::PackedTernary* packed = packed_for(*lin);
+    if ((packed && ops_.has_packed_backward(*packed)) || info.shape[0] % 8 != 0) return false;
     if (prev) {
       const auto& pinfo = layout_.info[prev->param];
       if (act_quant_on(*lin) != act_quant_on(*prev) || lin->eff != prev->eff + pinfo.numel ||

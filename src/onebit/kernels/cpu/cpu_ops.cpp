@@ -99,6 +99,9 @@ class CpuOps final : public cpu::HostMemoryOps<float> {
     cpu::bf16x3_backward_dw(dw, dy, xq, N, p.back.out, p.back.in);
     return true;
   }
+  bool has_packed_backward(const PackedTernary& packed) const override {
+    return dynamic_cast<const CpuTernaryPack&>(packed).backward;
+  }
   void rope(float* x, const float* cos, const float* sin, int B, int T, int H, int hd, bool inverse) override {
     cpu::rope(x, cos, sin, B, T, H, hd, inverse);
   }

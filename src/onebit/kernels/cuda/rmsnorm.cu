@@ -374,23 +374,22 @@ __global__ void __launch_bounds__(kWarps * 32, ROPE ? 3 : VPL <= 3 ? 2 : 1) rmsn
   }
 }
 
-// Wide rows (1024 < C <= 4096, C % 8 == 0, 16-byte aligned) of the RMSNorm backward, and the MLP's sub-layer
-// norm backward fused with the gated activation's backward (kGated, sub_norm_gated_backward). A block takes a
-// run of rows, each row of C = 8 nvec values spread over the block's threads (vector v of the row at thread
-// v % blockDim, VPT vectors per thread: wide_shape): one read of the row serves the row's dot = sum(dout * w * xhat) / C (a block
-// sum) and dx = rstd (dout w - xhat dot). The register-resident kernel above stops at 1024 (its lane groups
-// would need 64 values of each row per lane); these rows used to take the scalar warp-per-row dx kernel and a
-// separate dw pass that read dout and x again.
-// Plain: dx += that, rounded to bf16 (the old dx read with the row). kGated: the norm's input h = act(gate) * up
-// is recomputed exactly as the forward rounded it (gated_forward_vec_kernel's bf16), so h is never read; dx is
-// rounded to bf16 as the unfused pass stores it and turned by the gated backward (gated_backward8's formulas)
-// into dgate and dup at row stride ld. Each column's dw terms (dout * xhat) stay with one thread for the whole
-// run and leave as partial[block, C] for rmsnorm_dw_final_kernel: deterministic, like every reduction here.
+// Wide rows (1024 < C <= 4096, C % 8 == 0, 16-byte aligned) of the RMSNorm backward, and the MLP's sub-layer norm
+// backward fused with the gated activation's backward (kGated, sub_norm_gated_backward). A block takes a run of rows,
+// each row of C = 8 nvec values spread over the block's threads (vector v of the row at thread v % blockDim, VPT
+// vectors per thread: wide_shape): one read of the row serves the row's dot = sum(dout * w * xhat) / C (a block sum)
+// and dx = rstd (dout w - xhat dot). The register-resident kernel above stops at 1024 (its lane groups would need 64
+// values of each row per lane); these rows used to take the scalar warp-per-row dx kernel and a separate dw pass that
+// read dout and x again. Plain: dx += that, rounded to bf16 (the old dx read with the row). kGated: the norm's input h
+// = act(gate) * up is recomputed exactly as the forward rounded it (gated_forward_vec_kernel's bf16), so h is never
+// read; dx is rounded to bf16 as the unfused pass stores it and turned by the gated backward (gated_backward8's
+// formulas) into dgate and dup at row stride ld. Each column's dw terms (dout * xhat) stay with one thread for the
+// whole run and leave as partial[block, C] for rmsnorm_dw_final_kernel: deterministic, like every reduction here.
 // Speed: the rows are held as their raw bf16 words (a quarter of the registers of f32 copies; the activation is
-// recomputed after the block sum rather than kept) and the next row's loads are issued before this row's block
-// sum, so a block always has a row in flight while it waits at the barrier. Keeping f32 copies of five arrays
-// (128 registers: two vectors a thread at every width) left 512 threads per SM and the pass ran no faster than
-// the two it replaced; now 80 registers, 768 threads per SM at the presets' widths.
+// recomputed after the block sum rather than kept) and the next row's loads are issued before this row's block sum, so
+// a block always has a row in flight while it waits at the barrier. Keeping f32 copies of five arrays (128 registers:
+// two vectors a thread at every width) left 512 threads per SM and the pass ran no faster than the two it replaced; now
+// 80 registers, 768 threads per SM at the presets' widths.
 constexpr int kWideMaxThreads = 384, kWideMaxC = 4096;
 // The block of a row of C: one 16-byte vector a thread (a warp multiple) up to 384 of them (C 3072: the 125m
 // and 0.3b MLPs' 2048 and 2816), two a thread above (at most 256 threads at C 4096): a second vector's
@@ -693,9 +692,10 @@ void launch_backward_vec(Context& ctx, bf16* dx, float* dw, const bf16* dout, co
   check_last_launch("rmsnorm_backward");
 }
 
-// The wide kernels' grid: N rows in contiguous runs, at most 1056 blocks (8 per H200 SM; 2-3 are resident, so
-// about three waves): 16 rows a block at the 125m shape, long enough runs for the next-row prefetch. A fixed count, not the device's SM count, as launch_backward_vec's: the backward's dw
-// partials are grouped by these runs, so their sum's bits are the same on every GPU.
+// The wide kernels' grid: N rows in contiguous runs, at most 1056 blocks (8 per H200 SM; 2-3 are resident, so about
+// three waves): 16 rows a block at the 125m shape, long enough runs for the next-row prefetch. A fixed count, not the
+// device's SM count, as launch_backward_vec's: the backward's dw partials are grouped by these runs, so their sum's
+// bits are the same on every GPU.
 struct RowRuns {
   int blocks, rows_per_block;
 };

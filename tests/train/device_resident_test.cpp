@@ -28,8 +28,16 @@ class TransferCounter final : public kernels::testing::ForwardingOps<float> {
  public:
   using ForwardingOps::ForwardingOps;
   int downloads = 0, uploads = 0;
+  int downloads_after_update = 0;  // since the last adamw_step was queued
+  bool updated = false;
   size_t download_bytes_total = 0;
-  void reset() { downloads = uploads = 0, download_bytes_total = 0; }
+  void reset() { downloads = uploads = downloads_after_update = 0, download_bytes_total = 0, updated = false; }
+
+  void adamw_step(float* p, const float* g, float* m, float* v, const kernels::AdamWRange* ranges, size_t num_ranges,
+                  const kernels::AdamWHyper& h, const float* clip) override {
+    updated = true;
+    ForwardingOps::adamw_step(p, g, m, v, ranges, num_ranges, h, clip);
+  }
 
   void upload(float* d, const float* h, size_t n) override {
     ++uploads;
@@ -37,6 +45,7 @@ class TransferCounter final : public kernels::testing::ForwardingOps<float> {
   }
   void download(float* h, const float* s, size_t n) override {
     ++downloads;
+    downloads_after_update += updated;
     download_bytes_total += n * sizeof(float);
     ForwardingOps::download(h, s, n);
   }
@@ -46,6 +55,7 @@ class TransferCounter final : public kernels::testing::ForwardingOps<float> {
   }
   void download_bytes(void* h, const void* s, size_t bytes) override {
     ++downloads;
+    downloads_after_update += updated;
     download_bytes_total += bytes;
     ForwardingOps::download_bytes(h, s, bytes);
   }
@@ -103,6 +113,37 @@ TEST(DeviceResident, OneTrainingStepReadsBackOnlyTheLoggedScalars) {
   EXPECT_EQ(ops.download_bytes_total, accum * sizeof(double) + sizeof(double) + 3 * sizeof(int64_t));
   // Sent: each micro-batch's tokens and targets, once.
   EXPECT_EQ(ops.uploads, 2 * accum);
+}
+
+// The trainer's order (metrics on: request_weight_stats before the step's forwards): every read-back comes
+// before the update is queued (the losses and the counting forward's code counts in take_losses, the norm
+// between the clip factor and AdamW), so on a GPU the host logs while the update runs instead of waiting for
+// it. The counts read early are the ones weight_stats computes afresh from the same weights.
+TEST(DeviceResident, TheStepReadsBackBeforeTheUpdate) {
+  TransferCounter ops(kernels::cpu_ops());
+  model::Transformer m(micro_config(), ops);
+  m.init_weights(test_seed());
+  m.set_quant_state({model::QuantPhase::Hard, 0.0f});
+  AdamW adam(m.num_params(), {}, ranges_of(m), ops);
+  RandomSource src(m.config().vocab_size, test_seed(2));
+  for (int s = 0; s < 2; ++s) {
+    ops.reset();
+    m.request_weight_stats();
+    const float loss = accumulate_gradients(m, src, 2, 8, 2, 7);
+    EXPECT_TRUE(std::isfinite(loss));
+    EXPECT_EQ(ops.downloads, 2) << "the losses and the code counts, in take_losses";
+    const model::WeightStats early = m.weight_stats();
+    EXPECT_EQ(ops.downloads, 2) << "weight_stats used the counts take_losses read";
+    const model::WeightStats fresh = m.weight_stats();  // nothing counted now: recomputed from the weights
+    EXPECT_EQ(early.neg, fresh.neg);
+    EXPECT_EQ(early.zero, fresh.zero);
+    EXPECT_EQ(early.pos, fresh.pos);
+    EXPECT_NEAR(early.neg + early.zero + early.pos, 1.0, 1e-12);
+    adam.clip_and_step(m.params().data(), m.grads().data(), 1e-3f, 1.0);
+    EXPECT_GT(adam.read_grad_norm(), 0.0);
+    EXPECT_TRUE(ops.updated);
+    EXPECT_EQ(ops.downloads_after_update, 0) << "a read-back waited for the update";
+  }
 }
 
 // Before the optimizer moved behind Ops, the trainer scaled the gradients on the host

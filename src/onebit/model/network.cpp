@@ -192,6 +192,7 @@ void Network<T, A>::prepare_weights() {
     code_counts_.zero();
     counts = code_counts_.get();
     counted_ = true;
+    counts_read_ = false;
   }
   count_next_ = false;
   ops_.weight_quantize_many(jobs.data(), jobs.size(), counts);
@@ -230,9 +231,12 @@ WeightStats Network<T, A>::weight_stats() {
     });
     ops_.weight_quantize_many(jobs.data(), jobs.size(), code_counts_.get());
   }
-  counted_ = false;
   int64_t counts[3] = {0, 0, 0};
-  code_counts_.download(counts, 3);
+  if (counted_ && counts_read_)
+    std::copy(counts_host_, counts_host_ + 3, counts);
+  else
+    code_counts_.download(counts, 3);
+  counted_ = counts_read_ = false;
   WeightStats s;
   const double total = (double)(counts[0] + counts[1] + counts[2]);
   if (total > 0) {
@@ -330,6 +334,10 @@ std::vector<double> Network<T, A>::take_losses() {
   const size_t n = pending_scored_.size();
   std::vector<double> sums(n);
   if (n) loss_slots_.download(sums.data(), n);
+  if (counted_ && !counts_read_) {  // the forward that counted is done: read its counts now, while waiting anyway
+    code_counts_.download(counts_host_, 3);
+    counts_read_ = true;
+  }
   for (size_t i = 0; i < n; ++i) sums[i] = pending_scored_[i] > 0 ? sums[i] / (double)pending_scored_[i] : 0.0;
   pending_scored_.clear();
   return sums;

@@ -172,6 +172,10 @@ class Network {
   kernels::DeviceBuffer<kernels::QuantScale> scales_;  // one per Linear
   kernels::DeviceBuffer<int64_t> code_counts_;         // weight_stats' int64[3]
   bool count_next_ = false, counted_ = false;          // request_weight_stats; code_counts_ holds a forward's
+  // A counting forward's counts, read by take_losses (already waiting for that forward) so that weight_stats
+  // needs no second wait later, behind the optimizer's update.
+  bool counts_read_ = false;
+  int64_t counts_host_[3] = {0, 0, 0};
   bool fused_ = false;                                 // set_fused_projections
   std::vector<A*> qbuf_blocks_;                        // alloc_group_qbufs' blocks: every Linear's qbuf
   // Loss sums of the forwards not yet read (loss_slots_[0..pending_)), with their scored counts.

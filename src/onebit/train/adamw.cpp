@@ -55,14 +55,14 @@ void AdamW::step(std::span<float> params, std::span<const float> grads, float lr
 void AdamW::clip_and_step(float* params, const float* grads, float lr, double max_norm) {
   ops_.grad_norm_sq(norm_sq_.get(), grads, num_params_);
   ops_.clip_factor(clip_.get(), norm_sq_.get(), max_norm);
+  // Read before the update is queued, not after: on a GPU this download waits for the norm alone, and the
+  // trainer's logging then runs while the update does (it used to wait for the whole update: ~0.4 ms of an
+  // idle GPU in every 125m step on the H200).
+  norm_sq_.download(&last_norm_sq_, 1);
   step(params, grads, lr, clip_.get());
 }
 
-double AdamW::read_grad_norm() const {
-  double norm_sq = 0;
-  norm_sq_.download(&norm_sq, 1);
-  return std::sqrt(norm_sq);
-}
+double AdamW::read_grad_norm() const { return std::sqrt(last_norm_sq_); }
 
 void AdamW::download_state(std::vector<float>& m, std::vector<float>& v) const {
   m.resize(m_.size());

@@ -44,7 +44,7 @@ class AdamW {
   void step(std::span<float> params, std::span<const float> grads, float lr);  // sizes checked
   // Global-norm clipping to max_norm (<= 0: none) and the step, all on the backend: norm -> clip
   // factor -> AdamW; the gradients are not modified. read_grad_norm() then returns the norm before
-  // clipping (one download).
+  // clipping (downloaded by clip_and_step before it queues the update).
   void clip_and_step(float* params, const float* grads, float lr, double max_norm);
   double read_grad_norm() const;
 
@@ -73,6 +73,7 @@ class AdamW {
   kernels::DeviceBuffer<float> m_, v_;
   kernels::DeviceBuffer<double> norm_sq_;
   kernels::DeviceBuffer<float> clip_;
+  double last_norm_sq_ = 0;  // the last clip_and_step's squared norm, on the host
   int64_t t_ = 0;
 };
 

@@ -17,6 +17,8 @@
 # `onebit` then bench/train_throughput.sh against the PyTorch peer (eager and torch.compile) at 2 threads and
 # every core (THREADS, PEER_RUNS [2], CPU_TAG [intel-xeon] as that script takes them; the peer from
 # ../shared/bench or .peer/); the result JSON and the log go to $OUT.
+# Each CUDA test binary runs under `timeout ${GPU_TEST_TIMEOUT:-300}` (seconds): a kernel that hangs (an mbarrier
+# waiting for bytes that never come) then costs one binary's limit, not the whole device call.
 # On an image without a package registry, run scripts/fetch-device-deps.sh first and carry .deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -95,7 +97,8 @@ fi
 if [ "${ONEBIT_GPU_CHECK:-all}" = attention ]; then
   cmake --build "$build" -j "$(nproc)" --target onebit cuda_kernels_test bench_cuda_kernels 2>&1 | tee "$out/build.log" |
     grep -E "error|FAILED" | head -n 30 || true
-  "$build/tests/cuda/cuda_kernels_test" --gtest_filter='*Attention*' > "$out/attention_test.log" 2>&1 || status=$?
+  timeout "${GPU_TEST_TIMEOUT:-300}" "$build/tests/cuda/cuda_kernels_test" --gtest_filter='*Attention*' \
+    > "$out/attention_test.log" 2>&1 || status=$?
   grep -E "^\[  (FAILED|PASSED) |ONEBIT_TEST_SEED|Failure|relative" "$out/attention_test.log" | head -n 30 || true
   "$build/bench/bench_cuda_kernels" > "$out/bench.log" 2>&1 || status=$?
   grep -E "flash attention" "$out/bench.log" | grep -v "fwd+bwd" || true
@@ -111,7 +114,10 @@ if [ "${ONEBIT_GPU_CHECK:-all}" = cuda ]; then
   cmake --build "$build" -j "$(nproc)" --target onebit $gpu_tests bench_cuda_kernels 2>&1 | tee "$out/build.log" |
     grep -E "error|FAILED" | head -n 30 || true
   for t in $gpu_tests; do
-    "$build/tests/cuda/$t" > "$out/$t.log" 2>&1 || status=$?
+    rc=0
+    timeout "${GPU_TEST_TIMEOUT:-300}" "$build/tests/cuda/$t" > "$out/$t.log" 2>&1 || rc=$?
+    if [ "$rc" != 0 ]; then status=$rc; fi
+    if [ "$rc" = 124 ]; then echo "== $t: timed out after ${GPU_TEST_TIMEOUT:-300} s (a hang?)"; fi
     echo "== $t"; grep -E "^\[  (FAILED|PASSED|SKIPPED) |ONEBIT_TEST_SEED|Failure|error|steps .*diff|largest" "$out/$t.log" |
       head -n 40 || true
   done

@@ -8,9 +8,11 @@
 // cuda_ops_test's single step; the differences of three steps add up, they do not grow.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
 
 #include "cuda_test_util.h"
+#include "onebit/core/rng.h"
 #include "onebit/kernels/backend.h"
 #include "onebit/train/adamw.h"
 
@@ -82,6 +84,58 @@ TEST(CudaAdamW, TrainerOptimizerOnCudaOpsMatchesTheCpuBackend) {
     EXPECT_EQ(gpu.steps_taken(), 3);
     // Gradients are read, never written: clipping is applied on the fly.
     EXPECT_EQ(download_all(dg), randn(total, s + 3, 0.1));
+  }
+}
+
+// Many ranges, as a model's arena has them (a launch takes up to 96): 250 ranges of 1 to 5000 values, most
+// starting on a 16-value boundary after a gap that belongs to no range (as param_layout pads tensors), every
+// seventh right after its neighbour (misaligned: element by element). Against the CPU backend, and the gaps
+// keep their values.
+TEST(CudaAdamW, ManyRangesWithGapsMatchTheCpuBackend) {
+  ONEBIT_REQUIRE_GPU();
+  const uint64_t s = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << s);
+  auto& gpu_ops = kernels::cuda_ops();
+  Rng rng(s);
+  std::vector<train::DecayRange> ranges;
+  size_t end = 0;
+  for (int i = 0; i < 250; ++i) {
+    const size_t start = i % 7 == 6 ? end : (end + 15) / 16 * 16 + 16 * rng.uniform_int(2);
+    const size_t n = 1 + rng.uniform_int(5000);
+    ranges.push_back({start, n, i % 3 != 0});
+    end = start + n;
+  }
+  const size_t total = end + 5;
+  std::vector<char> in_range(total, 0);
+  for (const auto& r : ranges) std::fill(in_range.begin() + r.offset, in_range.begin() + r.offset + r.numel, 1);
+  train::AdamWConfig cfg;
+  cfg.weight_decay = 0.1f;
+  train::AdamW cpu(total, cfg, ranges, kernels::cpu_ops());
+  train::AdamW gpu(total, cfg, ranges, gpu_ops);
+  const auto initial = randn(total, s + 1, 0.05);
+  auto params = initial;
+  DeviceBuffer<float> dp(gpu_ops, total), dg(gpu_ops, total);
+  dp.upload(params.data(), total);
+  for (int step = 0; step < 2; ++step) {
+    SCOPED_TRACE(::testing::Message() << "step " << step);
+    const auto grads = randn(total, s + 2 + step, 0.1);
+    dg.upload(grads.data(), total);
+    cpu.clip_and_step(params.data(), grads.data(), 2e-3f, 0.0);
+    gpu.clip_and_step(dp.get(), dg.get(), 2e-3f, 0.0);
+    const auto got = download_all(dp);
+    expect_close(got, params, 1e-5, 1e-7, "params");
+    std::vector<float> cm, cv, gm, gv;
+    cpu.download_state(cm, cv);
+    gpu.download_state(gm, gv);
+    expect_close(gm, cm, 1e-5, 2e-8, "exp_avg");
+    expect_close(gv, cv, 1e-5, 1e-12, "exp_avg_sq");
+    size_t moved = 0, updated = 0;
+    for (size_t i = 0; i < total; ++i) {
+      moved += !in_range[i] && got[i] != initial[i];
+      updated += in_range[i] && got[i] != initial[i];
+    }
+    EXPECT_EQ(moved, 0u) << "values in the gaps between ranges changed";
+    EXPECT_GT(updated, total / 2) << "the ranges were updated";
   }
 }
 

@@ -132,30 +132,61 @@ __device__ inline void adamw_one(float& p, float g, float& m, float& v, float c,
   p = __fsub_rn(__fmul_rn(p, k.decay), __fdiv_rn(__fmul_rn(k.step_size, m), denom));
 }
 
-__global__ void adamw_range_kernel(float* p, const float* g, float* m, float* v, size_t n, const float* clip,
-                                   AdamWConsts k) {
-  const float c = clip ? *clip : 1.0f;
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    float pi = p[i], mi = m[i], vi = v[i];
-    adamw_one(pi, g[i], mi, vi, c, k);
-    p[i] = pi, m[i] = mi, v[i] = vi;
-  }
-}
+// Every range of the arena in one launch (a model has ~10 ranges a layer: a launch per range, each with its own
+// tail, ran the 125m update at 1.35 ms, ~65% of the bandwidth, with ~0.5 ms of host time in launches; before
+// that, a scalar kernel reached half the bandwidth: 16-byte accesses matter here).
+// A launch takes up to kAdamWSpans ranges as kernel parameters. Work is counted in units of four elements:
+// unit u of the launch belongs to span i where first_unit[i] <= u < first_unit[i + 1] (a binary search in shared
+// memory); a span whose four pointers are 16-byte aligned moves its full units as float4, anything else (a
+// misaligned span, the last unit's 1-3 leftover elements) element by element. The same adamw_one per element as
+// the per-range kernels, so the same bits.
+constexpr int kAdamWSpans = 96;
+struct AdamWSpans {
+  int count;
+  unsigned long long first_unit[kAdamWSpans + 1];
+  unsigned long long offset[kAdamWSpans], numel[kAdamWSpans];
+  float decay[kAdamWSpans];
+  unsigned char vec[kAdamWSpans];
+};
+static_assert(sizeof(AdamWSpans) + 64 <= 4096, "a launch's parameters stay within the classic 4 KB");
 
-// Four elements a thread (16-byte accesses; the arena's tensors start on 64-byte boundaries): the
-// scalar kernel reached about half the H200's bandwidth on this pass (1.48 ms for the 125m model's
-// 3.5 GB of state). The same per-element formula, so the same bits.
-__global__ void adamw_range_vec_kernel(float4* p, const float4* g, float4* m, float4* v, size_t n4, const float* clip,
-                                       AdamWConsts k) {
+__global__ void __launch_bounds__(kThreads) adamw_spans_kernel(float* p, const float* g, float* m, float* v,
+                                                               const float* clip, AdamWConsts k, AdamWSpans s) {
+  __shared__ unsigned long long first[kAdamWSpans + 1];
+  for (int i = threadIdx.x; i <= s.count; i += blockDim.x) first[i] = s.first_unit[i];
+  __syncthreads();
   const float c = clip ? *clip : 1.0f;
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n4; i += (size_t)gridDim.x * blockDim.x) {
-    float4 pi = p[i], mi = m[i], vi = v[i];
-    const float4 gi = g[i];
-    adamw_one(pi.x, gi.x, mi.x, vi.x, c, k);
-    adamw_one(pi.y, gi.y, mi.y, vi.y, c, k);
-    adamw_one(pi.z, gi.z, mi.z, vi.z, c, k);
-    adamw_one(pi.w, gi.w, mi.w, vi.w, c, k);
-    p[i] = pi, m[i] = mi, v[i] = vi;
+  const unsigned long long units = first[s.count];
+  for (unsigned long long u = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; u < units;
+       u += (unsigned long long)gridDim.x * blockDim.x) {
+    int lo = 0, hi = s.count - 1;  // the last span with first[span] <= u
+    while (lo < hi) {
+      const int mid = (lo + hi + 1) / 2;
+      if (first[mid] <= u) lo = mid;
+      else hi = mid - 1;
+    }
+    const unsigned long long local = 4 * (u - first[lo]);
+    const size_t e = s.offset[lo] + local;
+    AdamWConsts kk = k;
+    kk.decay = s.decay[lo];
+    const unsigned long long left = s.numel[lo] - local;
+    if (left >= 4 && s.vec[lo]) {
+      float4 pi = *reinterpret_cast<float4*>(p + e), mi = *reinterpret_cast<float4*>(m + e),
+             vi = *reinterpret_cast<float4*>(v + e);
+      const float4 gi = *reinterpret_cast<const float4*>(g + e);
+      adamw_one(pi.x, gi.x, mi.x, vi.x, c, kk);
+      adamw_one(pi.y, gi.y, mi.y, vi.y, c, kk);
+      adamw_one(pi.z, gi.z, mi.z, vi.z, c, kk);
+      adamw_one(pi.w, gi.w, mi.w, vi.w, c, kk);
+      *reinterpret_cast<float4*>(p + e) = pi, *reinterpret_cast<float4*>(m + e) = mi,
+                                  *reinterpret_cast<float4*>(v + e) = vi;
+    } else {
+      for (unsigned long long j = 0; j < left && j < 4; ++j) {
+        float pi = p[e + j], mi = m[e + j], vi = v[e + j];
+        adamw_one(pi, g[e + j], mi, vi, c, kk);
+        p[e + j] = pi, m[e + j] = mi, v[e + j] = vi;
+      }
+    }
   }
 }
 
@@ -229,23 +260,31 @@ void adamw_step(Context& ctx, float* params, const float* grads, float* m, float
   k.eps = h.eps;
   k.step_size = h.lr / h.bias1;
   k.inv_sqrt_bc2 = 1.0f / std::sqrt(h.bias2);
+  k.decay = 1.0f;  // per span below
   cudaStream_t st = stream_of(ctx);
+  // Ranges in launches of up to kAdamWSpans (the 125m model's ~140 ranges: two launches).
+  AdamWSpans spans{};
+  auto launch = [&] {
+    if (spans.count == 0) return;
+    const unsigned long long units = spans.first_unit[spans.count];
+    adamw_spans_kernel<<<grid_for(units), kThreads, 0, st>>>(params, grads, m, v, clip, k, spans);
+    spans.count = 0;
+  };
   for (size_t r = 0; r < num_ranges; ++r) {
     const AdamWRange& rg = ranges[r];
     if (rg.numel == 0) continue;
-    k.decay = rg.decay ? 1.0f - h.lr * h.weight_decay : 1.0f;
-    float *pp = params + rg.offset, *mp = m + rg.offset, *vp = v + rg.offset;
-    const float* gp = grads + rg.offset;
-    const size_t n4 = aligned16(pp) && aligned16(gp) && aligned16(mp) && aligned16(vp) ? rg.numel / 4 : 0;
-    if (n4)
-      adamw_range_vec_kernel<<<grid_for(n4), kThreads, 0, st>>>(reinterpret_cast<float4*>(pp),
-                                                                reinterpret_cast<const float4*>(gp),
-                                                                reinterpret_cast<float4*>(mp),
-                                                                reinterpret_cast<float4*>(vp), n4, clip, k);
-    if (4 * n4 < rg.numel)
-      adamw_range_kernel<<<grid_for(rg.numel - 4 * n4), kThreads, 0, st>>>(pp + 4 * n4, gp + 4 * n4, mp + 4 * n4,
-                                                                         vp + 4 * n4, rg.numel - 4 * n4, clip, k);
+    const int i = spans.count;
+    spans.offset[i] = rg.offset;
+    spans.numel[i] = rg.numel;
+    spans.decay[i] = rg.decay ? 1.0f - h.lr * h.weight_decay : 1.0f;
+    spans.vec[i] = aligned16(params + rg.offset) && aligned16(grads + rg.offset) && aligned16(m + rg.offset) &&
+                   aligned16(v + rg.offset);
+    if (i == 0) spans.first_unit[0] = 0;
+    spans.first_unit[i + 1] = spans.first_unit[i] + (rg.numel + 3) / 4;
+    spans.count = i + 1;
+    if (spans.count == kAdamWSpans) launch();
   }
+  launch();
   check_last_launch("adamw_step");
 }
 

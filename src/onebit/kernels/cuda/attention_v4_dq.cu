@@ -53,18 +53,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint8_t* sQ = smem;
   uint8_t* sdO = smem + kRowsBytes;
   uint8_t* ring = smem + 2 * kRowsBytes;  // [stage][K, V]
-  uint64_t* bars = reinterpret_cast<uint64_t*>(ring + kStages * kStageBytes);
-  uint64_t* q_full = bars;            // Q and dO of the current item landed
-  uint64_t* q_empty = bars + 1;       // every consumer warp's last score products of the item are done
-  uint64_t* full = bars + 2;          // [kStages]
-  uint64_t* empty = full + kStages;   // [kStages]
+  // q_full: Q and dO of the current item landed; q_empty: every consumer warp's last score products of the item
+  // are done; full / empty: a stage's K and V.
+  const tma::RingBarriers bars =
+      tma::ring_barriers<kStages>(reinterpret_cast<uint64_t*>(ring + kStages * kStageBytes), kConsumerWarps);
+  uint64_t *q_full = bars.item_full, *q_empty = bars.item_empty, *full = bars.full, *empty = bars.empty;
   const int qtiles = (T + kBM - 1) / kBM, items = B * H * qtiles, group = H / KV;
-  if (threadIdx.x == 0) {
-    tma::mbar_init(q_full, 1), tma::mbar_init(q_empty, kConsumerWarps);
-    for (int s = 0; s < kStages; ++s) tma::mbar_init(&full[s], 1), tma::mbar_init(&empty[s], kConsumerWarps);
-    tma::fence_barrier_init();
-  }
-  __syncthreads();
 
   const int wgrp = threadIdx.x >> 7;
   if (wgrp == kConsumers) {  // the producer warp; one lane issues every copy
@@ -78,14 +72,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       tma::load_4d(sQ, &qmap, 0, it.h, it.q0, it.b, q_full);
       tma::load_4d(sdO, &omap, 0, it.h, it.q0, it.b, q_full);
       q_phase ^= 1;
-      for (int j = 0; j < it.tiles; ++j) {
-        tma::mbar_wait(&empty[stage], phase ^ 1);
-        uint8_t* st = ring + stage * kStageBytes;
-        tma::mbar_expect_tx(&full[stage], kStageBytes);
-        tma::load_4d(st, &kmap, 0, it.h / group, j * kBN, it.b, &full[stage]);
-        tma::load_4d(st + kTileBytes, &vmap, 0, it.h / group, j * kBN, it.b, &full[stage]);
-        if (++stage == kStages) stage = 0, phase ^= 1;
-      }
+      tma::load_pair_ring<kStages, kTileBytes>(ring, full, empty, &kmap, &vmap, it.h / group, kBN, it.b, it.tiles,
+                                               stage, phase);
     }
     return;
   }

@@ -84,18 +84,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint8_t* smem = smem_raw + ((1024 - ((uint32_t)__cvta_generic_to_shared(smem_raw) & 1023)) & 1023);
   uint8_t* sQ = smem;
   uint8_t* ring = smem + kQBytes;
-  uint64_t* bars = reinterpret_cast<uint64_t*>(ring + kStages * kStageBytes);
-  uint64_t* q_full = bars;            // Q of the current item landed
-  uint64_t* q_empty = bars + 1;       // every consumer warp's last S product of the item is done
-  uint64_t* full = bars + 2;          // a stage's K and V landed
-  uint64_t* empty = full + kStages;   // every consumer warp is done with the stage
+  // q_full: Q of the current item landed; q_empty: every consumer warp's last S product of the item is done;
+  // full: a stage's K and V landed; empty: every consumer warp is done with the stage.
+  const tma::RingBarriers bars =
+      tma::ring_barriers<kStages>(reinterpret_cast<uint64_t*>(ring + kStages * kStageBytes), kWarpsPerItem);
+  uint64_t *q_full = bars.item_full, *q_empty = bars.item_empty, *full = bars.full, *empty = bars.empty;
   const int qtiles = (T + kBM - 1) / kBM, items = B * H * qtiles, group = H / KV;
-  if (threadIdx.x == 0) {
-    tma::mbar_init(q_full, 1), tma::mbar_init(q_empty, kWarpsPerItem);
-    for (int s = 0; s < kStages; ++s) tma::mbar_init(&full[s], 1), tma::mbar_init(&empty[s], kWarpsPerItem);
-    tma::fence_barrier_init();
-  }
-  __syncthreads();
 
   const int wgrp = threadIdx.x >> 7;
   if (wgrp == kConsumers) {  // the producer warp; one lane issues every copy
@@ -108,14 +102,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       tma::mbar_expect_tx(q_full, kQBytes);  // boxes past T count whole (zero-filled)
       tma::load_4d(sQ, &qmap, 0, it.h, it.q0, it.b, q_full);
       q_phase ^= 1;
-      for (int j = 0; j < it.tiles; ++j) {
-        tma::mbar_wait(&empty[stage], phase ^ 1);
-        uint8_t* st = ring + stage * kStageBytes;
-        tma::mbar_expect_tx(&full[stage], kStageBytes);
-        tma::load_4d(st, &kmap, 0, it.h / group, j * kBN, it.b, &full[stage]);
-        tma::load_4d(st + kTileBytes, &vmap, 0, it.h / group, j * kBN, it.b, &full[stage]);
-        if (++stage == kStages) stage = 0, phase ^= 1;
-      }
+      tma::load_pair_ring<kStages, kTileBytes>(ring, full, empty, &kmap, &vmap, it.h / group, kBN, it.b, it.tiles,
+                                               stage, phase);
     }
     return;
   }

@@ -79,13 +79,7 @@ __global__ void __launch_bounds__(rows::kWarps * 32) rmsnorm_forward_vec_kernel(
     for (int j = 0; j < VPL; ++j) {
       const int vi = gl + G * j;
       if (vi >= nvec) continue;
-      float wv[8];
-      rows::load_f32x8(wv, w + 8 * vi);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        v[j][e] = v[j][e] * r * wv[e];
-        m = fmaxf(m, fabsf(v[j][e]));
-      }
+      m = fmaxf(m, rows::scale8_absmax(v[j], r, w + 8 * vi));
       if (live && out) store8(out + off + 8 * vi, v[j]);
     }
     if (!out_q) continue;
@@ -564,13 +558,7 @@ __global__ void __launch_bounds__(kWideMaxThreads) gated_sub_norm_forward_kernel
     for (int j = 0; j < VPT; ++j) {
       const int vi = threadIdx.x + blockDim.x * j;
       if (vi >= nvec) continue;
-      float wv[8];
-      rows::load_f32x8(wv, w + 8 * vi);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        v[j][e] = v[j][e] * r * wv[e];
-        m = fmaxf(m, fabsf(v[j][e]));
-      }
+      m = fmaxf(m, rows::scale8_absmax(v[j], r, w + 8 * vi));
       if (out) store8(out + off + 8 * vi, v[j]);
     }
 #pragma unroll

@@ -60,6 +60,18 @@ __device__ inline void store_codes8(int8_t* p, const float (&y)[8], float s) {
   *reinterpret_cast<uint2*>(p) = make_uint2(w[0], w[1]);
 }
 __device__ inline float code_factor(float absmax) { return fmaxf(absmax, 1e-5f) / 127.0f; }
+// A norm's output for eight values in place, y = x * r * w[0..8) (rstd r, the f32 weights at w), and the
+// largest |y| of them (for the row's int8 absmax).
+__device__ inline float scale8_absmax(float (&v)[8], float r, const float* w) {
+  float wv[8], m = 0.0f;
+  load_f32x8(wv, w);
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    v[e] = v[e] * r * wv[e];
+    m = fmaxf(m, fabsf(v[e]));
+  }
+  return m;
+}
 // Eight values' int8 quantization from their f32 values y (scale s = 127 / absmax): the effective values q / s in
 // bf16 at out_q and, where codes is not null, the codes (both 16- / 8-byte aligned).
 __device__ inline void store_quantized8(__nv_bfloat16* out_q, int8_t* codes, const float (&y)[8], float s) {

@@ -108,5 +108,42 @@ __device__ inline void store_wait_all() { __trap(); }
 __device__ inline void named_barrier(int, int) { __trap(); }
 #endif
 
+// The barriers of a producer/consumer kernel that streams a per-item buffer (item_full / item_empty) and a ring of
+// kStages (full / empty per stage), laid out from `bars` (2 + 2 kStages of them): a full barrier completes on the
+// bytes the producer announced, an empty one on `consumers` arrivals. Thread 0 initialises them; every thread of
+// the block calls this (it ends in __syncthreads).
+struct RingBarriers {
+  uint64_t *item_full, *item_empty, *full, *empty;
+};
+template <int kStages>
+__device__ inline RingBarriers ring_barriers(uint64_t* bars, uint32_t consumers) {
+  const RingBarriers r{bars, bars + 1, bars + 2, bars + 2 + kStages};
+  if (threadIdx.x == 0) {
+    mbar_init(r.item_full, 1), mbar_init(r.item_empty, consumers);
+    for (int s = 0; s < kStages; ++s) mbar_init(&r.full[s], 1), mbar_init(&r.empty[s], consumers);
+    fence_barrier_init();
+  }
+  __syncthreads();
+  return r;
+}
+
+// A producer's stream of `count` stages through a ring of kStages, each stage two boxes of kBoxBytes (box j of
+// map a then of map b, at coordinates (0, c1, j * rows, c3) of 4-D maps such as swizzled_head_map's): waits
+// for the stage to be free, announces its bytes, issues both copies. stage and phase are the ring's position,
+// carried from one call to the next (the flash-attention v4 kernels stream each work item's K and V tiles).
+template <int kStages, int kBoxBytes>
+__device__ inline void load_pair_ring(uint8_t* ring, uint64_t* full, uint64_t* empty, const CUtensorMap* a,
+                                      const CUtensorMap* b, int c1, int rows, int c3, int count, int& stage,
+                                      uint32_t& phase) {
+  for (int j = 0; j < count; ++j) {
+    mbar_wait(&empty[stage], phase ^ 1);
+    uint8_t* st = ring + stage * 2 * kBoxBytes;
+    mbar_expect_tx(&full[stage], 2 * kBoxBytes);
+    load_4d(st, a, 0, c1, j * rows, c3, &full[stage]);
+    load_4d(st + kBoxBytes, b, 0, c1, j * rows, c3, &full[stage]);
+    if (++stage == kStages) stage = 0, phase ^= 1;
+  }
+}
+
 }  // namespace tma
 }  // namespace onebit::kernels::cuda

@@ -7,6 +7,11 @@
 // (plus 2^-21 of the scale where two tanh terms cancel).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
 #include "cuda_test_util.h"
 #include "onebit/kernels/cpu/reference.h"
 
@@ -81,6 +86,89 @@ TEST_P(WeightQuantSizes, EveryQuantizerMatchesReference) {
     ref::weight_code_counts(w.data(), n, c.q, gs, want_counts.data());
     EXPECT_EQ(counts.take(), want_counts) << "code counts";
   }
+}
+
+// The model's batched path (weight_quantize_many: every ternary weight with its scale and code counts, every plain
+// cast, a few launches for all) against the reference per tensor: ternary jobs hard and soft, clamped and not, casts,
+// sizes that are and are not multiples of 4, and tensors that start 16-byte aligned (four weights a thread) or 4 bytes
+// past it (element by element), as an arena's tensors and odd views do. Scales within 1e-6 of the f64 reference,
+// hard values and the counts exact, soft values within a bf16 ulp (tanhf), casts exact.
+TEST(CudaWeightQuant, ManyTensorsMatchTheReferencePerTensor) {
+  ONEBIT_REQUIRE_GPU();
+  Context ctx;
+  const uint64_t s = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << s);
+  struct Spec {
+    size_t n;
+    bool ternary, clamped, misaligned;
+    float k;
+  };
+  const std::vector<Spec> specs{{589824, true, false, false, 0},  {4099, true, true, true, 0},
+                                {1, true, false, false, 0},       {300007, true, false, true, 0},
+                                {12288, true, false, false, 7.5f}, {24576, false, false, false, 0},
+                                {777, false, false, true, 0},      {65, true, true, false, 0}};
+  size_t total = 0;
+  std::vector<size_t> at;
+  for (const Spec& sp : specs) {
+    total = (total + 15) / 16 * 16 + (sp.misaligned ? 1 : 0);  // 64-byte starts, or 4 bytes past one
+    at.push_back(total);
+    total += sp.n;
+  }
+  const auto w = randn(total, s, 0.02);
+  Dev<float> dw(total);
+  dw.put(w);
+  DevBf16 out(total + 8);
+  Dev<QuantScale> scales(specs.size());
+  Dev<int64_t> counts(3);
+  const std::vector<int64_t> counts0{1, 2, 3};  // counts accumulate
+  counts.put(counts0);
+  std::vector<ManyQuantJob> jobs;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    ManyQuantJob j;
+    j.w = dw.get() + at[i];
+    j.n = specs[i].n;
+    j.q = specs[i].ternary ? WeightQuant::Ternary : WeightQuant::None;
+    j.scale = scales.get() + i;
+    j.with_scale = specs[i].ternary;
+    j.clamped = specs[i].clamped;
+    j.out = out.get() + at[i];
+    j.soft_k = specs[i].k;
+    ASSERT_EQ(many_fast_kind(j), specs[i].ternary ? 1 : 2);
+    jobs.push_back(j);
+  }
+  weight_quantize_many(ctx, jobs.data(), jobs.size(), counts.get());
+  const auto got = out.take_f32();
+  const auto gs = scales.take();
+  std::vector<int64_t> want_counts = counts0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const Spec& sp = specs[i];
+    SCOPED_TRACE(::testing::Message() << "tensor " << i << " n " << sp.n << (sp.misaligned ? " misaligned" : ""));
+    const float* wi = w.data() + at[i];
+    const WeightQuant q = sp.ternary ? WeightQuant::Ternary : WeightQuant::None;
+    QuantScale used{};
+    if (sp.ternary) {
+      double a = 0;
+      for (size_t e = 0; e < sp.n; ++e) a += std::abs((double)wi[e]);
+      const double mean = a / (double)sp.n;
+      const float want_scale = sp.clamped ? (float)std::max(mean, 1e-5) : (float)(mean + 1e-5);
+      EXPECT_NEAR(gs[i].scale, want_scale, 1e-6 * want_scale) << "scale";
+      used = gs[i];
+      if (sp.k == 0) ref::weight_code_counts(wi, sp.n, q, used, want_counts.data());
+    }
+    size_t bad = 0;
+    for (size_t e = 0; e < sp.n; ++e) {
+      const float want = ref::bf16_round(ref::quantize_one(wi[e], q, used, sp.k));
+      const float g = got[at[i] + e];
+      bad += sp.k > 0 ? !(std::abs(g - want) <= bf16_ulp(want) + std::ldexp(used.scale, -21))
+                      : std::memcmp(&g, &want, 4) != 0;
+    }
+    EXPECT_EQ(bad, 0u) << "effective weights";
+  }
+  // Soft jobs count too (their hard codes): add them after the hard ones' above.
+  for (size_t i = 0; i < specs.size(); ++i)
+    if (specs[i].ternary && specs[i].k > 0)
+      ref::weight_code_counts(w.data() + at[i], specs[i].n, WeightQuant::Ternary, gs[i], want_counts.data());
+  EXPECT_EQ(counts.take(), want_counts) << "code counts";
 }
 
 // The scale alone, with no output counts: a null counts pointer is allowed.

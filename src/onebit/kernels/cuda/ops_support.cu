@@ -143,7 +143,7 @@ __device__ inline void adamw_one(float& p, float g, float& m, float& v, float c,
 // Every range of the arena in one launch (a model has ~10 ranges a layer: a launch per range, each with its own
 // tail, ran the 125m update at 1.35 ms, ~65% of the bandwidth, with ~0.5 ms of host time in launches; before
 // that, a scalar kernel reached half the bandwidth: 16-byte accesses matter here).
-// A launch takes up to kAdamWSpans ranges as kernel parameters. Work is counted in units of four elements:
+// A launch takes up to kAdamWSpans spans (runs of adjacent ranges with one decay factor) as kernel parameters. Work is counted in units of four elements:
 // unit u of the launch belongs to span i where first_unit[i] <= u < first_unit[i + 1] (a binary search in shared
 // memory); a span whose four pointers are 16-byte aligned moves its full units as float4, anything else (a
 // misaligned span, the last unit's 1-3 leftover elements) element by element. The same adamw_one per element as
@@ -270,7 +270,7 @@ void adamw_step(Context& ctx, float* params, const float* grads, float* m, float
   k.inv_sqrt_bc2 = 1.0f / std::sqrt(h.bias2);
   k.decay = 1.0f;  // per span below
   cudaStream_t st = stream_of(ctx);
-  // Ranges in launches of up to kAdamWSpans (the 125m model's ~140 ranges: two launches).
+  // Ranges in launches of up to kAdamWSpans spans (adjacent ranges of one decay merge: one launch at the presets).
   AdamWSpans spans{};
   auto launch = [&] {
     if (spans.count == 0) return;
@@ -281,10 +281,19 @@ void adamw_step(Context& ctx, float* params, const float* grads, float* m, float
   for (size_t r = 0; r < num_ranges; ++r) {
     const AdamWRange& rg = ranges[r];
     if (rg.numel == 0) continue;
+    const float decay = rg.decay ? 1.0f - h.lr * h.weight_decay : 1.0f;
+    const int last = spans.count - 1;
+    if (last >= 0 && spans.offset[last] + spans.numel[last] == rg.offset && spans.decay[last] == decay) {
+      // Adjacent with the same decay (a layer's projections, its norms): one span, the units of the whole run
+      // counted from its start (aligned or not as the start is).
+      spans.numel[last] += rg.numel;
+      spans.first_unit[last + 1] = spans.first_unit[last] + (spans.numel[last] + 3) / 4;
+      continue;
+    }
     const int i = spans.count;
     spans.offset[i] = rg.offset;
     spans.numel[i] = rg.numel;
-    spans.decay[i] = rg.decay ? 1.0f - h.lr * h.weight_decay : 1.0f;
+    spans.decay[i] = decay;
     spans.vec[i] = aligned16(params + rg.offset) && aligned16(grads + rg.offset) && aligned16(m + rg.offset) &&
                    aligned16(v + rg.offset);
     if (i == 0) spans.first_unit[0] = 0;

@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
+#include <span>
 
 #include "cuda_test_util.h"
 #include "onebit/core/rng.h"
@@ -46,7 +48,8 @@ TEST(CudaAdamW, TrainerOptimizerOnCudaOpsMatchesTheCpuBackend) {
     size_t offset, count;
   };
   // The whole arena, and a shard that cuts ranges on both ends.
-  for (const Shard shard : {Shard{0, total}, Shard{500, 70001 + 300 + 700}}) {
+  // 501: the shard's parameters start 4 bytes past a 16-byte boundary while its moments start on one.
+  for (const Shard shard : {Shard{0, total}, Shard{500, 70001 + 300 + 700}, Shard{501, 70001 + 300}}) {
     SCOPED_TRACE(::testing::Message() << "shard [" << shard.offset << ", " << shard.offset + shard.count << ")");
     train::AdamW cpu(total, cfg, ranges, kernels::cpu_ops(), shard.offset, shard.count);
     train::AdamW gpu(total, cfg, ranges, gpu_ops, shard.offset, shard.count);
@@ -87,10 +90,11 @@ TEST(CudaAdamW, TrainerOptimizerOnCudaOpsMatchesTheCpuBackend) {
   }
 }
 
-// Many ranges, as a model's arena has them (a launch takes up to 96): 250 ranges of 1 to 5000 values, most
-// starting on a 16-value boundary after a gap that belongs to no range (as param_layout pads tensors), every
-// seventh right after its neighbour (misaligned: element by element). Against the CPU backend, and the gaps
-// keep their values.
+// Many ranges, as a model's arena has them (a launch takes up to 96 spans): 250 ranges of 1 to 5000 values,
+// most starting on a 16-value boundary after a gap that belongs to no range (as param_layout pads tensors),
+// every seventh right after its neighbour: merged into its span where the decay matches, else a span of its own
+// that starts misaligned unless the neighbour's size is a multiple of 4 (element by element). Against the CPU
+// backend, and the gaps keep their values. Also the gradient norm from a misaligned start (its scalar path).
 TEST(CudaAdamW, ManyRangesWithGapsMatchTheCpuBackend) {
   ONEBIT_REQUIRE_GPU();
   const uint64_t s = test_seed();
@@ -137,6 +141,14 @@ TEST(CudaAdamW, ManyRangesWithGapsMatchTheCpuBackend) {
     EXPECT_EQ(moved, 0u) << "values in the gaps between ranges changed";
     EXPECT_GT(updated, total / 2) << "the ranges were updated";
   }
+  const auto g = randn(total, s + 9, 0.1);
+  dg.upload(g.data(), total);
+  DeviceBuffer<double> norm_sq(gpu_ops, 1);
+  gpu_ops.grad_norm_sq(norm_sq.get(), dg.get() + 1, total - 1);
+  double got = 0;
+  norm_sq.download(&got, 1);
+  const double want = train::global_grad_norm(std::span<const float>(g.data() + 1, total - 1));
+  EXPECT_NEAR(std::sqrt(got), want, 1e-12 * want) << "gradient norm from a misaligned start";
 }
 
 }  // namespace

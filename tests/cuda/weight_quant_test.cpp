@@ -91,8 +91,10 @@ TEST_P(WeightQuantSizes, EveryQuantizerMatchesReference) {
 // The model's batched path (weight_quantize_many: every ternary weight with its scale and code counts, every plain
 // cast, a few launches for all) against the reference per tensor: ternary jobs hard and soft, clamped and not, casts,
 // sizes that are and are not multiples of 4, and tensors that start 16-byte aligned (four weights a thread) or 4 bytes
-// past it (element by element), as an arena's tensors and odd views do. Scales within 1e-6 of the f64 reference,
-// hard values and the counts exact, soft values within a bf16 ulp (tanhf), casts exact.
+// past it (element by element), as an arena's tensors and odd views do, and one whose weights are aligned but whose
+// output is not (element by element too); one tensor small enough that the 1e-5 clamp decides its scale. Scales
+// within 1e-6 of the f64 reference, hard values and the counts exact, soft values within a bf16 ulp (tanhf), casts
+// exact, and the output between the tensors untouched.
 TEST(CudaWeightQuant, ManyTensorsMatchTheReferencePerTensor) {
   ONEBIT_REQUIRE_GPU();
   Context ctx;
@@ -102,22 +104,29 @@ TEST(CudaWeightQuant, ManyTensorsMatchTheReferencePerTensor) {
     size_t n;
     bool ternary, clamped, misaligned;
     float k;
+    int out_shift;  // the output this many bf16 past the weights' index (1: misaligned output only)
   };
-  const std::vector<Spec> specs{{589824, true, false, false, 0},  {4099, true, true, true, 0},
-                                {1, true, false, false, 0},       {300007, true, false, true, 0},
-                                {12288, true, false, false, 7.5f}, {24576, false, false, false, 0},
-                                {777, false, false, true, 0},      {65, true, true, false, 0}};
+  const std::vector<Spec> specs{{589824, true, false, false, 0, 0},  {4099, true, true, true, 0, 0},
+                                {1, true, false, false, 0, 0},       {300007, true, false, true, 0, 0},
+                                {12288, true, false, false, 7.5f, 0}, {24576, false, false, false, 0, 0},
+                                {777, false, false, true, 0, 0},      {65, true, true, false, 0, 0},
+                                {1001, true, false, true, 3.0f, 0},  {4096, true, false, false, 0, 1},
+                                {999, true, true, false, 0, 0}};
+  const size_t tiny = specs.size() - 1;  // weights ~1e-6: the clamp sets the scale
   size_t total = 0;
   std::vector<size_t> at;
   for (const Spec& sp : specs) {
     total = (total + 15) / 16 * 16 + (sp.misaligned ? 1 : 0);  // 64-byte starts, or 4 bytes past one
     at.push_back(total);
-    total += sp.n;
+    total += sp.n + 8;  // room for a shifted output, and a gap to check
   }
-  const auto w = randn(total, s, 0.02);
+  auto w = randn(total, s, 0.02);
+  for (size_t e = 0; e < specs[tiny].n; ++e) w[at[tiny] + e] *= 5e-5f;
   Dev<float> dw(total);
   dw.put(w);
   DevBf16 out(total + 8);
+  const float sentinel = 7.0f;  // a value no job writes here (|q| <= 1.x for these weights)
+  out.put_f32(std::vector<float>(total + 8, sentinel));
   Dev<QuantScale> scales(specs.size());
   Dev<int64_t> counts(3);
   const std::vector<int64_t> counts0{1, 2, 3};  // counts accumulate
@@ -131,7 +140,7 @@ TEST(CudaWeightQuant, ManyTensorsMatchTheReferencePerTensor) {
     j.scale = scales.get() + i;
     j.with_scale = specs[i].ternary;
     j.clamped = specs[i].clamped;
-    j.out = out.get() + at[i];
+    j.out = out.get() + at[i] + specs[i].out_shift;
     j.soft_k = specs[i].k;
     ASSERT_EQ(many_fast_kind(j), specs[i].ternary ? 1 : 2);
     jobs.push_back(j);
@@ -155,15 +164,26 @@ TEST(CudaWeightQuant, ManyTensorsMatchTheReferencePerTensor) {
       used = gs[i];
       if (sp.k == 0) ref::weight_code_counts(wi, sp.n, q, used, want_counts.data());
     }
+    if (i == tiny) {
+      EXPECT_EQ(gs[i].scale, 1e-5f) << "the clamp";
+    }
     size_t bad = 0;
     for (size_t e = 0; e < sp.n; ++e) {
       const float want = ref::bf16_round(ref::quantize_one(wi[e], q, used, sp.k));
-      const float g = got[at[i] + e];
+      const float g = got[at[i] + sp.out_shift + e];
       bad += sp.k > 0 ? !(std::abs(g - want) <= bf16_ulp(want) + std::ldexp(used.scale, -21))
                       : std::memcmp(&g, &want, 4) != 0;
     }
     EXPECT_EQ(bad, 0u) << "effective weights";
   }
+  std::vector<char> written(total + 8, 0);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const auto first = written.begin() + (ptrdiff_t)(at[i] + specs[i].out_shift);
+    std::fill(first, first + (ptrdiff_t)specs[i].n, 1);
+  }
+  size_t stray = 0;
+  for (size_t e = 0; e < total + 8; ++e) stray += !written[e] && got[e] != sentinel;
+  EXPECT_EQ(stray, 0u) << "output outside the tensors changed";
   // Soft jobs count too (their hard codes): add them after the hard ones' above.
   for (size_t i = 0; i < specs.size(); ++i)
     if (specs[i].ternary && specs[i].k > 0)

@@ -140,14 +140,14 @@ __device__ inline void adamw_one(float& p, float g, float& m, float& v, float c,
   p = __fsub_rn(__fmul_rn(p, k.decay), __fdiv_rn(__fmul_rn(k.step_size, m), denom));
 }
 
-// Every range of the arena in one launch (a model has ~10 ranges a layer: a launch per range, each with its own
-// tail, ran the 125m update at 1.35 ms, ~65% of the bandwidth, with ~0.5 ms of host time in launches; before
-// that, a scalar kernel reached half the bandwidth: 16-byte accesses matter here).
-// A launch takes up to kAdamWSpans spans (runs of adjacent ranges with one decay factor) as kernel parameters. Work is counted in units of four elements:
-// unit u of the launch belongs to span i where first_unit[i] <= u < first_unit[i + 1] (a binary search in shared
-// memory); a span whose four pointers are 16-byte aligned moves its full units as float4, anything else (a
-// misaligned span, the last unit's 1-3 leftover elements) element by element. The same adamw_one per element as
-// the per-range kernels, so the same bits.
+// Every range of the arena in one launch (a model has ~10 ranges a layer: a launch per range, each with its own tail,
+// ran the 125m update at 1.35 ms, ~65% of the bandwidth, with ~0.5 ms of host time in launches; before that, a scalar
+// kernel reached half the bandwidth: 16-byte accesses matter here). A launch takes up to kAdamWSpans spans (runs of
+// adjacent ranges with one decay factor) as kernel parameters. Work is counted in units of four elements: unit u of the
+// launch belongs to span i where first_unit[i] <= u < first_unit[i + 1] (a binary search in shared memory); a span
+// whose four pointers are 16-byte aligned moves its full units as float4, anything else (a misaligned span, the last
+// unit's 1-3 leftover elements) element by element. The same adamw_one per element as the per-range kernels, so the
+// same bits.
 constexpr int kAdamWSpans = 96;
 struct AdamWSpans {
   int count;
@@ -159,7 +159,8 @@ struct AdamWSpans {
 static_assert(sizeof(AdamWSpans) + 64 <= 4096, "a launch's parameters stay within the classic 4 KB");
 
 __global__ void __launch_bounds__(kThreads) adamw_spans_kernel(float* p, const float* g, float* m, float* v,
-                                                               const float* clip, AdamWConsts k, AdamWSpans s) {
+                                                               const float* clip, AdamWConsts k,
+                                                               const __grid_constant__ AdamWSpans s) {
   __shared__ unsigned long long first[kAdamWSpans + 1];
   for (int i = threadIdx.x; i <= s.count; i += blockDim.x) first[i] = s.first_unit[i];
   __syncthreads();
@@ -278,9 +279,13 @@ void adamw_step(Context& ctx, float* params, const float* grads, float* m, float
     adamw_spans_kernel<<<grid_for(units), kThreads, 0, st>>>(params, grads, m, v, clip, k, spans);
     spans.count = 0;
   };
+  size_t end = 0;
   for (size_t r = 0; r < num_ranges; ++r) {
     const AdamWRange& rg = ranges[r];
     if (rg.numel == 0) continue;
+    // One launch updates its spans concurrently: ranges must not overlap (the layouts' never do).
+    OB_CHECK(rg.offset >= end, "adamw_step: range ", r, " at ", rg.offset, " overlaps or precedes the one before");
+    end = rg.offset + rg.numel;
     const float decay = rg.decay ? 1.0f - h.lr * h.weight_decay : 1.0f;
     const int last = spans.count - 1;
     if (last >= 0 && spans.offset[last] + spans.numel[last] == rg.offset && spans.decay[last] == decay) {

@@ -88,6 +88,8 @@ class ForwardingOps : public Ops<T> {
                      bool want_grad) override {
     b_.cross_entropy(logits, losses, loss_sum, tgt, N, V, dscale, want_grad);
   }
+  size_t logits_chunk_elems() const override { return b_.logits_chunk_elems(); }
+  int logits_chunk_row_multiple() const override { return b_.logits_chunk_row_multiple(); }
   void grad_norm_sq(double* norm_sq, const T* g, size_t n) override { b_.grad_norm_sq(norm_sq, g, n); }
   void clip_factor(T* factor, const double* norm_sq, double max_norm) override {
     b_.clip_factor(factor, norm_sq, max_norm);

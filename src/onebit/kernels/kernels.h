@@ -200,6 +200,9 @@ class Ops : public ParamOps<T> {
   }
   // Rows of logits a backend prefers to hold at once is chosen from this budget (elements of A).
   virtual size_t logits_chunk_elems() const { return size_t{8} << 20; }
+  // ... rounded down to a multiple of this many rows (where the budget holds that many): the matmuls'
+  // row tile, so no chunk ends in a partly empty tile row.
+  virtual int logits_chunk_row_multiple() const { return 1; }
 
   // ---- matrix multiply, row-major: C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C ----
   // Activations out (C in A):

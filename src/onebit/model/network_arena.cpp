@@ -51,7 +51,12 @@ void Network<T, A>::ensure_arena(int B, int Tn) {
   for (int s = 0; s < nseg; ++s) max_len = std::max(max_len, (s + 1) * L / nseg - s * L / nseg);
   bool any_q = false;
   for_each_linear([&](int, Linear& lin) { any_q = any_q || lin.quantized_input; });
-  chunk_rows_ = (int)std::max<size_t>(1, std::min<size_t>(N, ops_.logits_chunk_elems() / V));
+  {
+    size_t rows = ops_.logits_chunk_elems() / V;
+    const size_t mult = (size_t)ops_.logits_chunk_row_multiple();
+    if (rows >= mult) rows -= rows % mult;
+    chunk_rows_ = (int)std::max<size_t>(1, std::min<size_t>(N, rows));
+  }
 
   // Two passes over the same plan: the first only measures, the second hands out pointers. Activations
   // (A) and per-row statistics (T) come from two arenas.

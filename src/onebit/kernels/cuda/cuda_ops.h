@@ -29,9 +29,11 @@ class CudaOps final : public Ops<float, bf16> {
 
   const char* name() const override { return "cuda"; }
   void set_num_threads(int) override {}
-  // 64 Mi bf16 logits (128 MiB): 2097 rows at vocab 32000, GEMMs still large enough for the tensor
-  // cores, half the memory of twice that.
+  // 64 Mi bf16 logits (128 MiB): 2048 rows at vocab 32000 (whole 256-row multiples; 2097 rows, the budget
+  // itself, left every chunk's last 128-row tile of the head's products 38% full in 8 chunks either way),
+  // GEMMs still large enough for the tensor cores, half the memory of twice that.
   size_t logits_chunk_elems() const override { return size_t{64} << 20; }
+  int logits_chunk_row_multiple() const override { return 256; }
 
   void* alloc_bytes(size_t bytes) override;
   void free_bytes(void* p) override;

@@ -92,9 +92,9 @@ TEST_P(WeightQuantSizes, EveryQuantizerMatchesReference) {
 // cast, a few launches for all) against the reference per tensor: ternary jobs hard and soft, clamped and not, casts,
 // sizes that are and are not multiples of 4, and tensors that start 16-byte aligned (four weights a thread) or 4 bytes
 // past it (element by element), as an arena's tensors and odd views do, and one whose weights are aligned but whose
-// output is not (element by element too); one tensor small enough that the 1e-5 clamp decides its scale. Scales
-// within 1e-6 of the f64 reference, hard values and the counts exact, soft values within a bf16 ulp (tanhf), casts
-// exact, and the output between the tensors untouched.
+// output is not (element by element too); more tensors than one launch holds; one tensor small enough that the 1e-5
+// clamp decides its scale. Scales within 1e-6 of the f64 reference, hard values and the counts exact, soft values
+// within a bf16 ulp (tanhf), casts exact, and the output between the tensors untouched.
 TEST(CudaWeightQuant, ManyTensorsMatchTheReferencePerTensor) {
   ONEBIT_REQUIRE_GPU();
   Context ctx;
@@ -106,13 +106,17 @@ TEST(CudaWeightQuant, ManyTensorsMatchTheReferencePerTensor) {
     float k;
     int out_shift;  // the output this many bf16 past the weights' index (1: misaligned output only)
   };
-  const std::vector<Spec> specs{{589824, true, false, false, 0, 0},  {4099, true, true, true, 0, 0},
-                                {1, true, false, false, 0, 0},       {300007, true, false, true, 0, 0},
-                                {12288, true, false, false, 7.5f, 0}, {24576, false, false, false, 0, 0},
-                                {777, false, false, true, 0, 0},      {65, true, true, false, 0, 0},
-                                {1001, true, false, true, 3.0f, 0},  {4096, true, false, false, 0, 1},
-                                {999, true, true, false, 0, 0}};
+  std::vector<Spec> specs{{589824, true, false, false, 0, 0},  {4099, true, true, true, 0, 0},
+                          {1, true, false, false, 0, 0},       {300007, true, false, true, 0, 0},
+                          {12288, true, false, false, 7.5f, 0}, {24576, false, false, false, 0, 0},
+                          {777, false, false, true, 0, 0},      {65, true, true, false, 0, 0},
+                          {1001, true, false, true, 3.0f, 0},  {4096, true, false, false, 0, 1},
+                          {999, true, true, false, 0, 0}};
   const size_t tiny = specs.size() - 1;  // weights ~1e-6: the clamp sets the scale
+  // More tensors than one launch takes (64), of sizes around the 4096 weights of one block: the flat grids'
+  // block-to-tensor search across batches, tensors of one block and of several.
+  for (int i = 0; i < 70; ++i)
+    specs.push_back({(size_t)(1000 + 1531 * i % 9000), i % 5 != 4, i % 3 == 0, i % 7 == 3, i % 11 == 5 ? 2.0f : 0, 0});
   size_t total = 0;
   std::vector<size_t> at;
   for (const Spec& sp : specs) {

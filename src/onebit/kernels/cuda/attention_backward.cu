@@ -20,7 +20,7 @@ namespace {
 
 using namespace attn;
 
-// D[b,h,t] = sum_i dO[b,t,h,i] O[b,t,h,i] (f32); one warp per row.
+// D[b,h,t] = sum_i dO[b,t,h,i] O[b,t,h,i] (f32); one warp per row (head sizes that are not 8 x a power of two).
 __global__ void attention_delta_kernel(float* D, const __nv_bfloat16* dout, const __nv_bfloat16* o, int T, int H,
                                        int hd, size_t rows) {
   const size_t row = blockIdx.x * (size_t)(blockDim.x / 32) + (threadIdx.x >> 5);
@@ -32,6 +32,38 @@ __global__ void attention_delta_kernel(float* D, const __nv_bfloat16* dout, cons
   if (lane == 0) {
     const size_t h = row % H, bt = row / H, t = bt % T, b = bt / T;
     D[(b * H + h) * T + t] = acc;
+  }
+}
+
+// The same for hd = 8 G (G a power of two <= 32) with 16-byte aligned rows: a group of G lanes per row, one 16-byte
+// load of each operand a lane, so a warp reads 1 KB a step. (The warp-per-row kernel read two bf16 a lane and moved
+// ~1.2 TB/s: 47 us of a 125m layer's backward, 0.55 ms a step.) Every lane reaches the shuffles.
+__global__ void attention_delta_vec_kernel(float* D, const __nv_bfloat16* dout, const __nv_bfloat16* o, int T, int H,
+                                           int G, size_t rows) {
+  const size_t gid = blockIdx.x * (size_t)blockDim.x + threadIdx.x, row = gid / G;
+  const int gl = (int)(gid % G);
+  float acc = 0.0f;
+  if (row < rows) {
+    float a[8], b[8];
+    load8(a, dout + (row * G + gl) * 8);
+    load8(b, o + (row * G + gl) * 8);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) acc += a[e] * b[e];
+  }
+  for (int off = G / 2; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+  if (row < rows && gl == 0) {
+    const size_t h = row % H, bt = row / H, t = bt % T, b = bt / T;
+    D[(b * H + h) * T + t] = acc;
+  }
+}
+
+void launch_attention_delta(cudaStream_t st, float* D, const __nv_bfloat16* dout, const __nv_bfloat16* o, int T, int H,
+                            int hd, size_t rows) {
+  const int G = hd / 8;
+  if (hd % 8 == 0 && G <= 32 && (G & (G - 1)) == 0 && aligned16(dout) && aligned16(o)) {
+    attention_delta_vec_kernel<<<(unsigned)((rows * G + 255) / 256), 256, 0, st>>>(D, dout, o, T, H, G, rows);
+  } else {
+    attention_delta_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, st>>>(D, dout, o, T, H, hd, rows);
   }
 }
 
@@ -243,7 +275,7 @@ void attention_backward(Context& ctx, bf16* dq, bf16* dk, bf16* dv, const bf16* 
   }
   auto* base = static_cast<char*>(ctx.scratch(d_bytes + ds_bytes));
   auto* D = reinterpret_cast<float*>(base);
-  attention_delta_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream_of(ctx)>>>(D, dev(dout), dev(o), T, H, hd, rows);
+  launch_attention_delta(stream_of(ctx), D, dev(dout), dev(o), T, H, hd, rows);
   if (v3)
     attention_backward_v3(ctx, dq, dk, dv, dout, q, k, v, lse, D, reinterpret_cast<bf16*>(base + d_bytes), chunk, B, T,
                           H, KV, hd, p, seed, kernels == AttentionKernels::V4, ld_dv);

@@ -53,8 +53,11 @@ __global__ void cross_entropy_kernel(__nv_bfloat16* logits, float* losses, const
 // reads them twice (its online max / sum pass, then the gradient pass). The max, the sum of exp(x - M)
 // and the gradient are computed from the same bf16 values in the same fixed block-reduction order,
 // with the exact max taken first (no online rescaling). V a multiple of 8, rows 16-byte aligned.
-template <int VPT>
-__global__ void __launch_bounds__(kThreads) cross_entropy_regs_kernel(__nv_bfloat16* logits, float* losses,
+// THREADS a block: vocabularies up to 32768 take 1024 threads of 4 vectors (at most 64 registers: 32 warps per
+// SM) rather than 512 of 8 (98 registers, one block and 16 warps per SM, which left a 32000-wide row's loads
+// and its reductions' barriers in turn on each SM: ~46% of the bandwidth, 0.93 ms of a 125m step).
+template <int VPT, int THREADS = kThreads>
+__global__ void __launch_bounds__(THREADS) cross_entropy_regs_kernel(__nv_bfloat16* logits, float* losses,
                                                                      const int32_t* targets, int V, float dscale,
                                                                      bool want_grad) {
   __shared__ float shm[32], shs[32];
@@ -65,14 +68,14 @@ __global__ void __launch_bounds__(kThreads) cross_entropy_regs_kernel(__nv_bfloa
   if (tgt < 0) {
     if (threadIdx.x == 0) losses[row] = 0.0f;
     if (want_grad)
-      for (int i = threadIdx.x; i < nvec; i += kThreads) lv[i] = make_uint4(0, 0, 0, 0);
+      for (int i = threadIdx.x; i < nvec; i += THREADS) lv[i] = make_uint4(0, 0, 0, 0);
     return;
   }
   uint4 r[VPT];
   float m = -INFINITY;
 #pragma unroll
   for (int j = 0; j < VPT; ++j) {
-    const int i = threadIdx.x + j * kThreads;
+    const int i = threadIdx.x + j * THREADS;
     if (i < nvec) {
       r[j] = lv[i];
       const __nv_bfloat16* e = reinterpret_cast<const __nv_bfloat16*>(&r[j]);
@@ -87,7 +90,7 @@ __global__ void __launch_bounds__(kThreads) cross_entropy_regs_kernel(__nv_bfloa
   float s = 0.0f;
 #pragma unroll
   for (int j = 0; j < VPT; ++j) {
-    if (threadIdx.x + j * kThreads < nvec) {
+    if (threadIdx.x + j * THREADS < nvec) {
       const __nv_bfloat16* e = reinterpret_cast<const __nv_bfloat16*>(&r[j]);
 #pragma unroll
       for (int k = 0; k < 8; ++k) s += expf(__bfloat162float(e[k]) - M);
@@ -98,7 +101,7 @@ __global__ void __launch_bounds__(kThreads) cross_entropy_regs_kernel(__nv_bfloa
   if (!want_grad) return;
 #pragma unroll
   for (int j = 0; j < VPT; ++j) {
-    const int i = threadIdx.x + j * kThreads;
+    const int i = threadIdx.x + j * THREADS;
     if (i < nvec) {
       const __nv_bfloat16* e = reinterpret_cast<const __nv_bfloat16*>(&r[j]);
       float g[8];
@@ -126,12 +129,14 @@ void cross_entropy(Context& ctx, bf16* logits, float* losses, float* loss_sum, c
   OB_CHECK(N > 0 && V > 0, "cross_entropy: empty shape");
   cudaStream_t st = stream_of(ctx);
   // Rows that fit in registers (V <= 512 threads x 16 vectors x 8 = 65536) take the one-read kernel.
-  const int vpt = (V / 8 + kThreads - 1) / kThreads;
+  const int nvec = V / 8, vpt = (nvec + kThreads - 1) / kThreads;
   auto* lg = dev(logits);
   if (V % 8 != 0 || !aligned16(logits) || vpt > 16)
     cross_entropy_kernel<<<N, kThreads, 0, st>>>(lg, losses, targets, V, dscale, want_grad);
   else if (vpt <= 4)
     cross_entropy_regs_kernel<4><<<N, kThreads, 0, st>>>(lg, losses, targets, V, dscale, want_grad);
+  else if (nvec <= 4 * 1024)
+    cross_entropy_regs_kernel<4, 1024><<<N, 1024, 0, st>>>(lg, losses, targets, V, dscale, want_grad);
   else if (vpt <= 8)
     cross_entropy_regs_kernel<8><<<N, kThreads, 0, st>>>(lg, losses, targets, V, dscale, want_grad);
   else

@@ -53,6 +53,9 @@ if [ "${ONEBIT_GPU_CHECK:-all}" = xeon-train ]; then
   rm -rf "$out"
   lscpu -e=CPU,CORE,SOCKET,NODE 2>/dev/null | tee "$final_out/xeon-train-cpus.txt" | head -n 3
   bash bench/build_cpu_onebit.sh build-xeon "$final_out/xeon-train-build.log" || exit 1
+  # The build ran on every core: let the load settle before the 2-thread rows (a run started at load 6.8 took
+  # 25% longer than the same code at rest). At most two minutes.
+  for _ in $(seq 1 30); do awk '{exit !($1 < 1.5)}' /proc/loadavg && break; sleep 4; done
   tag=${CPU_TAG:-intel-xeon}
   status=0
   THREADS="${THREADS:-2 $(nproc)}" PEER_RUNS="${PEER_RUNS:-2}" PYTHON="${PYTHON:-python3}" PEER=$peer CPU_TAG=$tag \

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Build the GPU binaries here (no GPU needed: nvcc compiles sm_90a) and carry them to the device machine, so a
+# device call spends its minutes running tests and benchmarks rather than building (~3 min a fresh machine).
+#
+#   here:   bash scripts/gpu-binaries.sh pack [REV]     # default REV: HEAD
+#           -> build-gpubin/bin.tar.xz (git-ignored, ~15 MB): onebit, the CUDA test binaries, bench_cuda_kernels,
+#              stripped, built for CMAKE_CUDA_ARCHITECTURES=90a in a worktree at $ONEBIT_GPU_SRC (/tmp/obsrc)
+#   device: bash scripts/gpu-binaries.sh unpack         # in the checkout; carry .deps and build-gpubin
+#           -> build-gpu/... as a build there would place them, and a link $ONEBIT_GPU_SRC -> the checkout
+#
+# The binaries hold absolute paths of the tree they were built from (the tests' fixtures, the benchmarks' configs):
+# the worktree sits at a fixed path and the device links that path to its own checkout, whose files must match REV's
+# (send the tree at REV). The device's libraries: CUDA 13 (cuBLASLt) as here, the rest from .deps
+# (scripts/fetch-device-deps.sh); run the binaries with LD_LIBRARY_PATH=$PWD/.deps/root/usr/lib/x86_64-linux-gnu.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=${ONEBIT_GPU_SRC:-/tmp/obsrc}
+targets=(onebit cuda_kernels_test cuda_ops_test cuda_model_test cuda_train_test bench_cuda_kernels)
+case "${1:-}" in
+  pack)
+    rev=$(git rev-parse "${2:-HEAD}")
+    if [ -e "$src/.git" ]; then
+      git -C "$src" checkout -q --detach "$rev"
+    else
+      git worktree add -q --detach "$src" "$rev"
+    fi
+    cmake -S "$src" -B "$src/build-gpu" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON \
+      -DCMAKE_CUDA_ARCHITECTURES=90a > /dev/null
+    ninja -C "$src/build-gpu" "${targets[@]}"
+    stage=$(mktemp -d)
+    trap 'rm -rf "$stage"' EXIT
+    for f in src/cli/onebit tests/cuda/cuda_kernels_test tests/cuda/cuda_ops_test tests/cuda/cuda_model_test \
+      tests/cuda/cuda_train_test bench/bench_cuda_kernels; do
+      mkdir -p "$stage/build-gpu/$(dirname "$f")"
+      strip -o "$stage/build-gpu/$f" "$src/build-gpu/$f"
+    done
+    mkdir -p build-gpubin
+    tar cJf build-gpubin/bin.tar.xz.tmp -C "$stage" build-gpu
+    mv build-gpubin/bin.tar.xz.tmp build-gpubin/bin.tar.xz
+    echo "build-gpubin/bin.tar.xz: $(du -h build-gpubin/bin.tar.xz | cut -f1), built from $(git log --oneline -1 "$rev")"
+    ;;
+  unpack)
+    [ -f build-gpubin/bin.tar.xz ] || { echo "gpu-binaries: no build-gpubin/bin.tar.xz (carry it)" >&2; exit 1; }
+    [ -e "$src" ] && [ ! -L "$src" ] && { echo "gpu-binaries: $src exists and is not a link" >&2; exit 1; }
+    ln -sfn "$PWD" "$src"
+    tar xJf build-gpubin/bin.tar.xz
+    echo "unpacked into build-gpu/; $src -> $PWD"
+    ;;
+  *)
+    echo "usage: bash scripts/gpu-binaries.sh pack [REV] | unpack" >&2
+    exit 2
+    ;;
+esac

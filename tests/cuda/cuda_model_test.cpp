@@ -52,6 +52,26 @@ Batch random_batch(int B, int T, int V, uint64_t seed) {
   return b;
 }
 
+// One training pass of `net` (its phase and segments set by the caller) on a batch of 2 rows of T tokens: the loss,
+// every gradient and the logits, and how many products the backend ran on the int8 codes or fell back from them.
+struct Pass {
+  double loss;
+  std::vector<float> grads, logits;
+  int64_t int8, fallback;
+};
+Pass train_pass(kernels::cuda::CudaOps& ops, model::Network<float, kernels::bf16>& net, const Batch& b, int T) {
+  net.zero_grad();
+  Pass r;
+  r.loss = net.forward(b.tokens.data(), b.targets.data(), 2, T);
+  net.backward(1.0f);
+  r.grads.resize(net.num_params());
+  ops.download(r.grads.data(), net.grads(), r.grads.size());
+  r.logits.resize((size_t)2 * T * net.config().vocab_size);
+  net.logits(b.tokens.data(), 2, T, r.logits.data(), false);
+  r.int8 = ops.int8_products(), r.fallback = ops.int8_fallbacks();
+  return r;
+}
+
 double cosine(const float* a, const float* b, size_t n, double* norm_ratio) {
   double ab = 0, aa = 0, bb = 0;
   for (size_t i = 0; i < n; ++i) ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
@@ -189,10 +209,8 @@ TEST(CudaModelInvariants, Int8ForwardMatchesTheBf16Forward) {
   const uint64_t s = test_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << s);
   const Batch b = random_batch(2, 80, cfg.vocab_size, s + 1);
-  struct Run {
-    double loss;
-    std::vector<float> grads, logits, logits_after;
-    int64_t int8, fallback;
+  struct Run : Pass {
+    std::vector<float> logits_after;
     std::vector<model::ParamInfo> info;
   };
   auto run = [&](bool int8, int segments) {
@@ -202,15 +220,8 @@ TEST(CudaModelInvariants, Int8ForwardMatchesTheBf16Forward) {
     net.init_weights(s);
     net.set_quant_state({model::QuantPhase::Hard, 0});
     net.set_checkpoint_segments(segments);
-    net.zero_grad();
     Run r;
-    r.loss = net.forward(b.tokens.data(), b.targets.data(), 2, 80);
-    net.backward(1.0f);
-    r.grads.resize(net.num_params());
-    ops.download(r.grads.data(), net.grads(), r.grads.size());
-    r.logits.resize((size_t)2 * 80 * cfg.vocab_size);
-    net.logits(b.tokens.data(), 2, 80, r.logits.data(), false);
-    r.int8 = ops.int8_products(), r.fallback = ops.int8_fallbacks();
+    static_cast<Pass&>(r) = train_pass(ops, net, b, 80);
     r.info = net.layout().info;
     // A weight update that flips half the codes (every other master weight negated): the next pass must
     // multiply the new codes, not the ones converted for the passes before it.
@@ -264,29 +275,15 @@ TEST(CudaModelInvariants, Int8GroupsMatchTheMembersProducts) {
     const uint64_t s = test_seed();
     SCOPED_TRACE(::testing::Message() << "seed " << s << " hidden " << sh.hidden << " kv heads " << sh.kv);
     const Batch b = random_batch(2, 64, cfg.vocab_size, s + 1);
-    struct Run {
-      double loss;
-      std::vector<float> grads, logits;
-      int64_t int8, fallback;
-    };
     auto run = [&](bool groups) {
       const ScopedEnv int8("ONEBIT_CUDA_INT8_FORWARD", "1"), env("ONEBIT_CUDA_INT8_GROUPS", groups ? "1" : "0");
       kernels::cuda::CudaOps ops;  // reads the variables when it is made
       model::Network<float, kernels::bf16> net(cfg, ops);
       net.init_weights(s);
       net.set_quant_state({model::QuantPhase::Hard, 0});
-      net.zero_grad();
-      Run r;
-      r.loss = net.forward(b.tokens.data(), b.targets.data(), 2, 64);
-      net.backward(1.0f);
-      r.grads.resize(net.num_params());
-      ops.download(r.grads.data(), net.grads(), r.grads.size());
-      r.logits.resize((size_t)2 * 64 * cfg.vocab_size);
-      net.logits(b.tokens.data(), 2, 64, r.logits.data(), false);
-      r.int8 = ops.int8_products(), r.fallback = ops.int8_fallbacks();
-      return r;
+      return train_pass(ops, net, b, 64);
     };
-    const Run apart = run(false), grouped = run(true);
+    const Pass apart = run(false), grouped = run(true);
     const int L = cfg.num_hidden_layers;
     EXPECT_EQ(apart.int8, 2 * L * 7);  // the training forward and the logits pass
     EXPECT_EQ(grouped.int8, 2 * L * 4);

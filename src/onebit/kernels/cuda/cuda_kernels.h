@@ -103,6 +103,21 @@ struct Int8Rows {
 bool int8_gemm_available();
 void int8_linear_forward(Context& ctx, bf16* y, const int8_t* xc, const float* xf, const int8_t* wc, const float* g,
                          int M, int N, int K);
+// The same product for up to kInt8GroupMax linears that read one input (Q, K, V; gate, up) in one launch: wc is
+// their codes stacked, [N, K] with N the sum of the widths, and output s takes the next `width` columns of the
+// product into its own y[M, width] (row-major), scaled by its own *g: bitwise each linear's int8_linear_forward.
+// A tile of the product belongs to one output, so every width but the last is a multiple of the 256-column
+// tile; every width is a multiple of 8 and every y 16-byte aligned (TMA stores). int8_group_fits says whether
+// outputs meet that (int8_linear_forward_group fails with a message where they do not).
+constexpr int kInt8GroupMax = 3;
+struct Int8GroupOut {
+  bf16* y;
+  const float* g;
+  int width;
+};
+bool int8_group_fits(const Int8GroupOut* outs, int count);
+void int8_linear_forward_group(Context& ctx, const Int8GroupOut* outs, int count, const int8_t* xc, const float* xf,
+                               const int8_t* wc, int M, int K);
 // t = sign(w_eff) as int8 (-1, 0, +1): the codes of a Hard ternary weight w_eff = g · t; any alignment.
 void ternary_codes(Context& ctx, int8_t* t, const bf16* w_eff, size_t n);
 // The same for several weights, up to 8 a launch (a layer's weights: the conversion is bound by launches).

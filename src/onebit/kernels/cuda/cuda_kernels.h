@@ -168,9 +168,11 @@ void weight_quantize(Context& ctx, bf16* out, QuantScale* scale, int64_t* counts
 void rmsnorm_forward(Context& ctx, bf16* out, bf16* out_q, float* rstd, const bf16* x, const float* w, int N, int C,
                      float eps, Int8Rows codes = {});
 // dx += d/dx (bf16, accumulated in f32 then rounded), dw += d/dw (f32; summed over rows in a fixed
-// order: the result does not depend on scheduling).
+// order: the result does not depend on scheduling). Rows of C <= 1024 (C % 8 == 0, 16-byte aligned) are held
+// in registers by lane groups; rows_by_block gives them the wider rows' kernel instead (a block a row, the
+// next row's loads issued before this row's block sum), for A/B runs (CudaOps: $ONEBIT_CUDA_NORM_ROWS_BY_BLOCK).
 void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
-                      const float* rstd, int N, int C);
+                      const float* rstd, int N, int C, bool rows_by_block = false);
 // Per-row absmax int8 activation quantization on its own (out = q/s, bf16); may run in place.
 void act_quant_int8(Context& ctx, bf16* out, const bf16* x, int N, int C, Int8Rows codes = {});
 // QK-norm and RoPE fused (head_dim a power of two in [16, 256], 16-byte aligned rows): out = rope(x *

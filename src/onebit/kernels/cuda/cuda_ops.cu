@@ -379,8 +379,9 @@ void CudaOps::rmsnorm_forward(bf16* out, bf16* out_q, float* rstd, const bf16* x
 }
 void CudaOps::rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
                                const float* rstd, int N, int C) {
+  static const bool by_block = env_switch("ONEBIT_CUDA_NORM_ROWS_BY_BLOCK", false);
   OB_TIMED(C <= 256 ? "rmsnorm_backward (qk)" : "rmsnorm_backward");
-  cuda::rmsnorm_backward(*ctx_, dx, dw, dout, x, w, rstd, N, C);
+  cuda::rmsnorm_backward(*ctx_, dx, dw, dout, x, w, rstd, N, C, by_block);
 }
 void CudaOps::act_quant_int8(bf16* out, const bf16* x, int N, int C) {
   const Int8Rows codes = int8_rows_for(out, N, C);

@@ -483,7 +483,10 @@ void CudaOps::ternary_linear_forward(bf16* y, const bf16* xq, int N, const Packe
     ++m.int8_fallbacks;
     return gemm(false, true, N, p.out, p.in, 1.0f, xq, p.in, p.w_eff, p.in, 0.0f, y, p.out);
   }
-  const int8_t* wc = m.tcodes + weight_codes(p);
+  // Two statements: weight_codes may reallocate tcodes, and the operands of + are unsequenced (reading the old
+  // pointer first was an illegal address on the GPU).
+  const size_t at = weight_codes(p);
+  const int8_t* wc = m.tcodes + at;
   OB_TIMED("int8_linear_forward");
   cuda::int8_linear_forward(*ctx_, y, m.codes, m.factors, wc, &p.scale->scale, N, p.out, p.in);
   ++m.int8_products;

@@ -166,6 +166,8 @@ void bench_preset(Context& ctx, const Preset& p, double peak_tf, double peak_gbs
     rep("rmsnorm fwd + int8 act quant",
         time_ms(ctx, [&] { rmsnorm_forward(ctx, out, oq, rstd, x, w, N, C, 1e-6f); }), 0, 6.0 * n);
     rep("rmsnorm bwd", time_ms(ctx, [&] { rmsnorm_backward(ctx, dx, dw, out, x, w, rstd, N, C); }), 0, 10.0 * n);
+    rep("rmsnorm bwd (block a row)",
+        time_ms(ctx, [&] { rmsnorm_backward(ctx, dx, dw, out, x, w, rstd, N, C, true); }), 0, 10.0 * n);
     // QK-norm has a row (and an rstd) per token and head: n / hd of them, not N.
     float* qk_rstd = buf.get<float>(n / hd);
     rep("qk-norm fwd (C=head_dim)",

@@ -9,7 +9,8 @@
 
 namespace onebit::kernels::testing {
 
-// An Ops<T> that forwards every call to `base` (the kernels' whole interface).
+// An Ops<T> that forwards every call to `base` (the kernels' whole interface) but ternary_linear_forward_group,
+// whose default (false) sends a group's products through ternary_linear_forward, where decorators watch them.
 template <typename T>
 class ForwardingOps : public Ops<T> {
  public:

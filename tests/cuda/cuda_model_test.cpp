@@ -24,6 +24,7 @@
 namespace onebit {
 namespace {
 
+using kernels::cuda::testing::ScopedEnv;
 using kernels::cuda::testing::test_seed;
 
 model::ModelConfig test_config(int hidden, int heads, int kv) {
@@ -49,6 +50,26 @@ Batch random_batch(int B, int T, int V, uint64_t seed) {
   for (int i = 0; i < B * T; ++i) b.tokens.push_back(d(g)), b.targets.push_back(d(g));
   b.targets[3] = -1;  // an ignored position
   return b;
+}
+
+// One training pass of `net` (its phase and segments set by the caller) on a batch of 2 rows of T tokens: the loss,
+// every gradient and the logits, and how many products the backend ran on the int8 codes or fell back from them.
+struct Pass {
+  double loss;
+  std::vector<float> grads, logits;
+  int64_t int8, fallback;
+};
+Pass train_pass(kernels::cuda::CudaOps& ops, model::Network<float, kernels::bf16>& net, const Batch& b, int T) {
+  net.zero_grad();
+  Pass r;
+  r.loss = net.forward(b.tokens.data(), b.targets.data(), 2, T);
+  net.backward(1.0f);
+  r.grads.resize(net.num_params());
+  ops.download(r.grads.data(), net.grads(), r.grads.size());
+  r.logits.resize((size_t)2 * T * net.config().vocab_size);
+  net.logits(b.tokens.data(), 2, T, r.logits.data(), false);
+  r.int8 = ops.int8_products(), r.fallback = ops.int8_fallbacks();
+  return r;
 }
 
 double cosine(const float* a, const float* b, size_t n, double* norm_ratio) {
@@ -188,30 +209,19 @@ TEST(CudaModelInvariants, Int8ForwardMatchesTheBf16Forward) {
   const uint64_t s = test_seed();
   SCOPED_TRACE(::testing::Message() << "seed " << s);
   const Batch b = random_batch(2, 80, cfg.vocab_size, s + 1);
-  const char* saved = std::getenv("ONEBIT_CUDA_INT8_FORWARD");
-  const std::string restore = saved ? saved : "";
-  struct Run {
-    double loss;
-    std::vector<float> grads, logits, logits_after;
-    int64_t int8, fallback;
+  struct Run : Pass {
+    std::vector<float> logits_after;
     std::vector<model::ParamInfo> info;
   };
   auto run = [&](bool int8, int segments) {
-    setenv("ONEBIT_CUDA_INT8_FORWARD", int8 ? "1" : "0", 1);
+    const ScopedEnv env("ONEBIT_CUDA_INT8_FORWARD", int8 ? "1" : "0");
     kernels::cuda::CudaOps ops;  // reads the variable when it is made
     model::Network<float, kernels::bf16> net(cfg, ops);
     net.init_weights(s);
     net.set_quant_state({model::QuantPhase::Hard, 0});
     net.set_checkpoint_segments(segments);
-    net.zero_grad();
     Run r;
-    r.loss = net.forward(b.tokens.data(), b.targets.data(), 2, 80);
-    net.backward(1.0f);
-    r.grads.resize(net.num_params());
-    ops.download(r.grads.data(), net.grads(), r.grads.size());
-    r.logits.resize((size_t)2 * 80 * cfg.vocab_size);
-    net.logits(b.tokens.data(), 2, 80, r.logits.data(), false);
-    r.int8 = ops.int8_products(), r.fallback = ops.int8_fallbacks();
+    static_cast<Pass&>(r) = train_pass(ops, net, b, 80);
     r.info = net.layout().info;
     // A weight update that flips half the codes (every other master weight negated): the next pass must
     // multiply the new codes, not the ones converted for the passes before it.
@@ -224,13 +234,11 @@ TEST(CudaModelInvariants, Int8ForwardMatchesTheBf16Forward) {
     return r;
   };
   const Run bf = run(false, 0), i8 = run(true, 0), again = run(true, 0), seg = run(true, 2);
-  if (saved)
-    setenv("ONEBIT_CUDA_INT8_FORWARD", restore.c_str(), 1);
-  else
-    unsetenv("ONEBIT_CUDA_INT8_FORWARD");
   EXPECT_EQ(bf.int8, 0);
-  // 7 ternary linears per layer, 2 layers; the training forward and the logits pass.
-  EXPECT_EQ(i8.int8, 2 * 7 * 2);
+  // 7 ternary linears per layer, 2 layers; the training forward and the logits pass. Gate and up (256 wide
+  // each) run as one product unless ONEBIT_CUDA_INT8_GROUPS=0; Q/K/V cannot (Q's 128 columns end inside a tile).
+  const char* groups = std::getenv("ONEBIT_CUDA_INT8_GROUPS");
+  EXPECT_EQ(i8.int8, 2 * (groups && std::string(groups) == "0" ? 7 : 6) * 2);
   EXPECT_EQ(i8.fallback, 0);
   EXPECT_NEAR(i8.loss, bf.loss, 0.02 * std::abs(bf.loss) + 0.02);
   EXPECT_LE(relative_error(i8.logits, bf.logits), 0.05) << "logits";
@@ -248,6 +256,43 @@ TEST(CudaModelInvariants, Int8ForwardMatchesTheBf16Forward) {
   EXPECT_TRUE(seg.grads == i8.grads) << "checkpointed segments change the int8 step's gradients";
   EXPECT_GT(seg.int8, i8.int8) << "the recomputed forwards run on the codes too";
   EXPECT_EQ(seg.fallback, 0);
+}
+
+// The Hard phase's projection groups as one int8 product each (CudaOps::ternary_linear_forward_group) against
+// the members' own products (ONEBIT_CUDA_INT8_GROUPS=0) on the same GPU: the loss, the gradients and the logits
+// are the same bits, and per layer Q/K/V and gate/up each ran as one product (4 int8 products, not 7). Shapes: an
+// MHA and a GQA group (1024 + 256 + 256 style), and a layer whose codes' conversion run (16 Mi codes from layer
+// 0's Q) ends after its Q, so its group converts its codes again from Q.
+TEST(CudaModelInvariants, Int8GroupsMatchTheMembersProducts) {
+  ONEBIT_REQUIRE_GPU();
+  if (!kernels::cuda::int8_gemm_available()) GTEST_SKIP() << "no sm_90a code or not a compute capability 9.0 device";
+  struct Shape {
+    int hidden, heads, kv, ff;
+  };
+  for (const Shape& sh : {Shape{256, 4, 4, 512}, Shape{512, 8, 4, 768}, Shape{1024, 16, 16, 3584}}) {
+    auto cfg = test_config(sh.hidden, sh.heads, sh.kv);
+    cfg.intermediate_size = sh.ff;
+    const uint64_t s = test_seed();
+    SCOPED_TRACE(::testing::Message() << "seed " << s << " hidden " << sh.hidden << " kv heads " << sh.kv);
+    const Batch b = random_batch(2, 64, cfg.vocab_size, s + 1);
+    auto run = [&](bool groups) {
+      const ScopedEnv int8("ONEBIT_CUDA_INT8_FORWARD", "1"), env("ONEBIT_CUDA_INT8_GROUPS", groups ? "1" : "0");
+      kernels::cuda::CudaOps ops;  // reads the variables when it is made
+      model::Network<float, kernels::bf16> net(cfg, ops);
+      net.init_weights(s);
+      net.set_quant_state({model::QuantPhase::Hard, 0});
+      return train_pass(ops, net, b, 64);
+    };
+    const Pass apart = run(false), grouped = run(true);
+    const int L = cfg.num_hidden_layers;
+    EXPECT_EQ(apart.int8, 2 * L * 7);  // the training forward and the logits pass
+    EXPECT_EQ(grouped.int8, 2 * L * 4);
+    EXPECT_EQ(apart.fallback, 0);
+    EXPECT_EQ(grouped.fallback, 0);
+    EXPECT_EQ(grouped.loss, apart.loss);
+    EXPECT_TRUE(grouped.grads == apart.grads) << "gradients";
+    EXPECT_TRUE(grouped.logits == apart.logits) << "logits";
+  }
 }
 
 TEST(CudaModelInvariants, DeterministicAndCheckpointingChangesNothing) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <numeric>
 #include <random>
 
@@ -237,6 +238,77 @@ TEST(CudaOps, AttentionWithDropoutMatchesTheCpuBackend) {
   check_grad(dq.take_f32(), gq, "dq");
   check_grad(dk.take_f32(), gk, "dk");
   check_grad(dv.take_f32(), gv, "dv");
+}
+
+// ternary_linear_forward_group on this backend's packs: one int8 product whose outputs are the members' own
+// ternary_linear_forward products bit for bit, converting the members' codes itself; and false, with nothing
+// written and nothing counted, where one launch cannot serve the group: packs not made one after another (out of
+// order, or another between them), a boundary inside a 256-column tile, an input that is not the last quantization.
+TEST(CudaOps, Int8GroupIsItsMembersProductsOrDeclines) {
+  ONEBIT_REQUIRE_GPU();
+  if (!int8_gemm_available()) GTEST_SKIP() << "no sm_90a code or not a compute capability 9.0 device";
+  const ScopedEnv int8("ONEBIT_CUDA_INT8_FORWARD", "1"), groups("ONEBIT_CUDA_INT8_GROUPS", "1");
+  CudaOps o;
+  const int N = 200, K = 256;
+  const std::vector<int> outs = {512, 256, 264, 256};  // packed in this order
+  const uint64_t s = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << s);
+  // Hard ternary effective weights g t (bf16), each with its own scale.
+  std::mt19937_64 gen(s);
+  std::uniform_int_distribution<int> code(-1, 1);
+  std::vector<std::unique_ptr<DevBf16>> w;
+  std::vector<QuantScale> scale(outs.size());
+  for (size_t i = 0; i < outs.size(); ++i) {
+    scale[i].scale = 0.02f + 0.01f * (float)i;
+    std::vector<float> weff((size_t)outs[i] * K);
+    for (auto& v : weff) v = to_float(to_bf16(scale[i].scale * (float)code(gen)));
+    w.push_back(std::make_unique<DevBf16>(weff));
+  }
+  Dev<QuantScale> dscale(outs.size());
+  dscale.put(scale);
+  std::vector<std::unique_ptr<PackedTernary>> packs(outs.size());
+  for (size_t i = 0; i < outs.size(); ++i)
+    ASSERT_TRUE(o.pack_ternary(packs[i], w[i]->get(), outs[i], K, dscale.get() + i));
+  DevBf16 x(bf16_exact(randn((size_t)N * K, s + 1))), xq((size_t)N * K);
+  o.act_quant_int8(xq.get(), x.get(), N, K);  // the last quantization, whose codes the products read
+
+  std::vector<std::unique_ptr<DevBf16>> got, want;
+  for (int i = 0; i < 3; ++i) {
+    got.push_back(std::make_unique<DevBf16>((size_t)N * outs[i]));
+    want.push_back(std::make_unique<DevBf16>((size_t)N * outs[i]));
+  }
+  const int64_t products = o.int8_products();
+  bf16* ys[3] = {got[0]->get(), got[1]->get(), got[2]->get()};
+  const PackedTernary* first3[3] = {packs[0].get(), packs[1].get(), packs[2].get()};
+  ASSERT_TRUE(o.ternary_linear_forward_group(ys, xq.get(), N, first3, 3));
+  EXPECT_EQ(o.int8_products(), products + 1) << "one product for the group";
+  for (int i = 0; i < 3; ++i) o.ternary_linear_forward(want[i]->get(), xq.get(), N, *packs[i]);
+  o.synchronize();
+  for (int i = 0; i < 3; ++i) {
+    const auto a = got[i]->take(), b = want[i]->take();
+    size_t differ = 0;
+    for (size_t j = 0; j < a.size(); ++j) differ += a[j].bits != b[j].bits;
+    EXPECT_EQ(differ, 0u) << "member " << i << " differs from its own product";
+  }
+
+  const int64_t before = o.int8_products(), fallbacks = o.int8_fallbacks();
+  DevBf16 spare((size_t)N * 512), spare2((size_t)N * 512);  // zeros: a product written there leaves nonzeros
+  bf16* two[2] = {spare.get(), spare2.get()};
+  auto declines = [&](const PackedTernary* a, const PackedTernary* b, const bf16* in, const char* why) {
+    const PackedTernary* pair[2] = {a, b};
+    EXPECT_FALSE(o.ternary_linear_forward_group(two, in, N, pair, 2)) << why;
+  };
+  declines(packs[0].get(), packs[2].get(), xq.get(), "another pack between them");
+  declines(packs[1].get(), packs[0].get(), xq.get(), "out of order");
+  declines(packs[2].get(), packs[3].get(), xq.get(), "the first width, 264, ends inside a tile");
+  declines(packs[0].get(), packs[1].get(), x.get(), "the input is not the last quantization");
+  o.synchronize();
+  EXPECT_EQ(o.int8_products(), before);
+  EXPECT_EQ(o.int8_fallbacks(), fallbacks);
+  for (const DevBf16* d : {&spare, &spare2}) {
+    const auto v = d->take();
+    EXPECT_TRUE(std::all_of(v.begin(), v.end(), [](bf16 b) { return b.bits == 0; })) << "a declined group wrote";
+  }
 }
 
 TEST(CudaOps, CountsWhatItHolds) {

@@ -49,6 +49,29 @@ inline std::vector<float> bf16_exact(std::vector<float> v) {
   return v;
 }
 
+// Sets an environment variable for a scope and restores it after (a backend reads its switches when it is made).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (had_)
+      setenv(name_.c_str(), old_.c_str(), 1);
+    else
+      unsetenv(name_.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
 // Relative tolerance of one bf16 rounding of an f32 result: half a bf16 ulp (at most 2^-8 of the
 // value) plus 1e-5 for the f32 arithmetic before it.
 constexpr double kBf16Rtol = 1.0 / 256 + 1e-5;

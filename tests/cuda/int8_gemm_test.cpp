@@ -3,6 +3,10 @@
 //   rounding: bitwise equal, on fresh random codes, odd shapes (rows, columns and K not multiples of the
 //   128 x 256 x 128 tile), K shorter than one stage, the presets' shapes and more tiles than SMs (the
 //   persistent blocks' second tiles), with TMA stores (N % 8 == 0) and element stores;
+// - int8_linear_forward_group (a projection group's products as one) against int8_linear_forward of each
+//   output's rows of the stacked codes: bitwise, for the 125m Q/K/V and gate/up shapes, a GQA-like group, row
+//   counts not multiples of 128 and more tiles than SMs, with every element around each output untouched; and
+//   the outputs it refuses (a boundary inside a tile, widths not multiples of 8, an unaligned output);
 // - ternary_codes against sign(w) at every alignment of both ends;
 // - the int8 codes and row factors of rmsnorm_forward, act_quant_int8 and gated_act_quant_forward (vector and
 //   scalar kernels) against their bf16 output: code x factor is that value to its bf16 rounding, and each
@@ -98,6 +102,96 @@ TEST(Int8Gemm, RejectsShapesItCannotRun) {
   Context ctx;
   EXPECT_THROW(int8_linear_forward(ctx, y.get(), x.get(), f.get(), w.get(), g.get(), 64, 64, 40), Error);  // K % 16
   EXPECT_THROW(int8_linear_forward(ctx, y.get(), x.get(), f.get(), w.get(), g.get(), 64, 63, 32), Error);  // odd N
+}
+
+// A projection group: M rows of K-wide input, the outputs' widths in column order.
+struct GroupShape {
+  int M, K;
+  std::vector<int> widths;
+};
+std::ostream& operator<<(std::ostream& os, const GroupShape& s) {
+  os << "M" << s.M << "_K" << s.K << "_N";
+  for (int w : s.widths) os << "_" << w;
+  return os;
+}
+
+class Int8GemmGroups : public ::testing::TestWithParam<GroupShape> {};
+INSTANTIATE_TEST_SUITE_P(Shapes, Int8GemmGroups,
+                         ::testing::Values(GroupShape{1000, 768, {768, 768, 768}},    // 125m Q, K, V
+                                           GroupShape{2053, 768, {2048, 2048}},       // 125m gate, up
+                                           GroupShape{300, 1024, {1024, 256, 256}},   // GQA: kv heads of a quarter
+                                           GroupShape{4100, 768, {768, 768, 768}},    // 297 tiles: blocks run several
+                                           GroupShape{129, 256, {256, 520}},          // a last width off the tile
+                                           GroupShape{77, 64, {264}}));               // one output
+
+// Each output of the group equals the single product of its own rows of the stacked codes with its own scale, bit
+// for bit; the outputs share one buffer with guard elements before, between and after them, which stay as filled.
+TEST_P(Int8GemmGroups, EachOutputIsItsOwnProductBitwise) {
+  ONEBIT_REQUIRE_INT8_GEMM();
+  const GroupShape& shape = GetParam();
+  const int M = shape.M, K = shape.K, count = (int)shape.widths.size();
+  int N = 0;
+  for (int w : shape.widths) N += w;
+  const uint64_t s = test_seed();
+  SCOPED_TRACE(::testing::Message() << "seed " << s);
+  const auto xc = random_codes((size_t)M * K, s, -128, 127), wc = random_codes((size_t)N * K, s + 1, -1, 1);
+  std::vector<float> xf = randn(M, s + 2, 0.5);
+  for (auto& f : xf) f = std::abs(f) * 1e-2f + 1e-6f;
+  const std::vector<float> g = {0.0371f, 0.0213f, 0.0589f};  // a different scale for each output
+  Dev<int8_t> dx((size_t)M * K), dw((size_t)N * K);
+  Dev<float> df(M), dg(g.size());
+  dx.put(xc), dw.put(wc), df.put(xf), dg.put(g);
+  // [guard][y0][guard][y1]...[guard]: 64 guard elements keep every output 16-byte aligned.
+  constexpr size_t kGuard = 64;
+  std::vector<size_t> at;
+  size_t total = kGuard;
+  for (int w : shape.widths) at.push_back(total), total += (size_t)M * w + kGuard;
+  const bf16 fill{0x7fa5};  // a NaN no product writes
+  Dev<bf16> dy(total);
+  dy.put(std::vector<bf16>(total, fill));
+  std::vector<Int8GroupOut> outs;
+  for (int i = 0; i < count; ++i) outs.push_back({dy.get() + at[i], dg.get() + i, shape.widths[i]});
+  ASSERT_TRUE(int8_group_fits(outs.data(), count));
+  Context ctx;
+  int8_linear_forward_group(ctx, outs.data(), count, dx.get(), df.get(), dw.get(), M, K);
+  const auto got = dy.take();
+  int col0 = 0;
+  size_t guard_end = 0;
+  for (int i = 0; i < count; ++i) {
+    const int w = shape.widths[i];
+    SCOPED_TRACE(::testing::Message() << "output " << i << " (columns " << col0 << " to " << col0 + w << ")");
+    Dev<bf16> ref((size_t)M * w);
+    int8_linear_forward(ctx, ref.get(), dx.get(), df.get(), dw.get() + (size_t)col0 * K, dg.get() + i, M, w, K);
+    const auto want = ref.take();
+    size_t bad = 0, first = 0;
+    for (size_t j = 0; j < want.size(); ++j)
+      if (got[at[i] + j].bits != want[j].bits && bad++ == 0) first = j;
+    EXPECT_EQ(bad, 0u) << bad << " of " << want.size() << " outputs differ from the single product; first ["
+                       << first / w << ", " << first % w << "]";
+    for (size_t j = guard_end; j < at[i]; ++j) ASSERT_EQ(got[j].bits, fill.bits) << "guard element " << j;
+    guard_end = at[i] + want.size();
+    col0 += w;
+  }
+  for (size_t j = guard_end; j < total; ++j) ASSERT_EQ(got[j].bits, fill.bits) << "guard element " << j;
+}
+
+TEST(Int8Gemm, GroupRefusesOutputsOneLaunchCannotWrite) {
+  ONEBIT_REQUIRE_INT8_GEMM();
+  Dev<int8_t> x(64 * 64), w(1024 * 64);
+  Dev<float> f(64), g(1);
+  Dev<bf16> y(64 * 1024 + 8);
+  Context ctx;
+  auto refused = [&](std::vector<Int8GroupOut> outs) {
+    EXPECT_FALSE(int8_group_fits(outs.data(), (int)outs.size()));
+    EXPECT_THROW(int8_linear_forward_group(ctx, outs.data(), (int)outs.size(), x.get(), f.get(), w.get(), 64, 64),
+                 Error);
+  };
+  bf16* y1 = y.get() + 64 * 512;
+  refused({{y.get(), g.get(), 384}, {y1, g.get(), 256}});      // a boundary inside a tile
+  refused({{y.get(), g.get(), 256}, {y1, g.get(), 260}});      // a width not a multiple of 8
+  refused({{y.get(), g.get(), 256}, {y1 + 4, g.get(), 256}});  // an output not 16-byte aligned
+  refused({{y.get(), g.get(), 256}, {y1, g.get(), 256}, {y1, g.get(), 8}, {y1, g.get(), 8}});  // four outputs
+  EXPECT_TRUE(int8_group_fits(std::vector<Int8GroupOut>{{y.get(), g.get(), 256}, {y1, g.get(), 264}}.data(), 2));
 }
 
 // Every code times its row factor is the bf16 value the quantizer wrote, to that value's rounding, and

@@ -78,22 +78,27 @@ TEST_P(RmsNormShapes, BackwardAccumulatesLikeReference) {
   const auto dw0 = randn(C, s + 4);
   std::vector<float> tmp(x.size()), r(N);
   ref::rmsnorm_forward<float>(tmp.data(), nullptr, r.data(), x.data(), w.data(), N, C, 1e-6f);
-  Context ctx;
-  DevBf16 dx(dx0), dg(g), dxin(x);
-  Dev<float> dw(C), dwt(C), drstd(N);
-  dw.put(dw0);
-  dwt.put(w);
-  drstd.put(r);
-  rmsnorm_backward(ctx, dx.get(), dw.get(), dg.get(), dxin.get(), dwt.get(), drstd.get(), N, C);
   std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end()), gd(g.begin(), g.end()), rd(r.begin(), r.end());
   std::vector<double> dxd((size_t)N * C, 0.0), dwd(dw0.begin(), dw0.end());
   ref::rmsnorm_backward<double>(dxd.data(), dwd.data(), gd.data(), xd.data(), wd.data(), rd.data(), N, C);
-  const auto got = dx.take_f32();
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double want = dx0[i] + dxd[i];
-    ASSERT_NEAR(got[i], want, (std::abs(dx0[i]) + std::abs(dxd[i])) / 256 + 1e-5) << "dx[" << i << "]";
+  Context ctx;
+  // Both kernels for rows up to 1024 wide: the lane groups' and the block-a-row kernel of wider rows (the A/B
+  // switch $ONEBIT_CUDA_NORM_ROWS_BY_BLOCK); other shapes take one kernel either way.
+  for (const bool by_block : {false, true}) {
+    SCOPED_TRACE(by_block ? "block a row" : "lane groups");
+    DevBf16 dx(dx0), dg(g), dxin(x);
+    Dev<float> dw(C), dwt(C), drstd(N);
+    dw.put(dw0);
+    dwt.put(w);
+    drstd.put(r);
+    rmsnorm_backward(ctx, dx.get(), dw.get(), dg.get(), dxin.get(), dwt.get(), drstd.get(), N, C, by_block);
+    const auto got = dx.take_f32();
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double want = dx0[i] + dxd[i];
+      ASSERT_NEAR(got[i], want, (std::abs(dx0[i]) + std::abs(dxd[i])) / 256 + 1e-5) << "dx[" << i << "]";
+    }
+    expect_close(dw.take(), dwd, 1e-5, 1e-6 * N, "dw");
   }
-  expect_close(dw.take(), dwd, 1e-5, 1e-6 * N, "dw");
 }
 
 TEST(CudaActQuant, Int8MatchesReferenceBitwiseAndInPlace) {

@@ -298,6 +298,15 @@ class Ops : public ParamOps<T> {
     (void)y, (void)xq, (void)N, (void)packed;
     throw std::logic_error(std::string(this->name()) + ": ternary_linear_forward without a successful pack_ternary");
   }
+  // The forwards of a projection group that reads one input (Q, K, V; gate, up) as one product where the backend
+  // has one for these packs (CUDA's int8 tensor cores): ys[s] = ternary_linear_forward(ys[s], xq, N, *packs[s])
+  // for s < count, bitwise. Returns false, having done nothing, where it has not (the CPU backends: always);
+  // the caller then runs each member's ternary_linear_forward.
+  virtual bool ternary_linear_forward_group(A* const* ys, const A* xq, int N, const PackedTernary* const* packs,
+                                            int count) {
+    (void)ys, (void)xq, (void)N, (void)packs, (void)count;
+    return false;
+  }
   // Its backward, where the backend has one for `packed` (else false, nothing written, and the caller runs
   // the two gemm calls): dx[N,in] = dx_beta·dx + dy[N,out] · W_eff and dw[out,in] += dyᵀ · xq, with the
   // same xq the forward read. Results differ from the gemm calls at rounding level (the CPU's AMX-BF16

@@ -106,6 +106,16 @@ class Network {
   void linear_forward(const Linear& lin, const A* x, int in, int N, A* y, int out);
   // The packed weight when the integer path applies to `lin` (packed and fed int8 activations), else null.
   const kernels::PackedTernary* packed_for(const Linear& lin) const;
+  // One member of a projection group's forward: y[N, out] = x · lin's W_effᵀ.
+  struct GroupOut {
+    const Linear* lin;
+    A* y;
+    int out;
+  };
+  // The forwards of a projection group (at most 3 members, reading `plain`, or `quant` where their activation
+  // quantization is on): one backend product where every member takes the integer path and the backend has one
+  // for them (Ops::ternary_linear_forward_group), else each member's linear_forward, in order.
+  void group_forward(std::initializer_list<GroupOut> group, const A* plain, const A* quant, int in, int N);
   void layer_forward(int l, LayerActs& a, const A* x_in, A* x_out);
   void layer_backward(int l, LayerActs& a, A* dres);
   // Runs every layer from boundary_[0] (the embeddings); segment boundaries land in boundary_.

@@ -32,9 +32,7 @@ void Network<T, A>::layer_forward(int l, LayerActs& a, const A* x_in, A* x_out) 
   // Attention.
   const bool qkv_q = act_quant_on(Ls[kQ]) || act_quant_on(Ls[kK]) || act_quant_on(Ls[kV]);
   ops_.rmsnorm_forward(a.h1, qkv_q ? a.h1q : nullptr, a.rstd1, x_in, w(P.input_norm), N, d, cfg_.rms_norm_eps);
-  linear_forward(Ls[kQ], input_for(Ls[kQ], a.h1, a.h1q), d, N, a.q, d);
-  linear_forward(Ls[kK], input_for(Ls[kK], a.h1, a.h1q), d, N, a.k, kvd);
-  linear_forward(Ls[kV], input_for(Ls[kV], a.h1, a.h1q), d, N, a.v, kvd);
+  group_forward({{&Ls[kQ], a.q, d}, {&Ls[kK], a.k, kvd}, {&Ls[kV], a.v, kvd}}, a.h1, a.h1q, d, N);
   if (cfg_.qk_norm) {
     ops_.qk_norm_rope_forward(a.qr, a.q_rstd, a.q, w(P.q_norm), cos_, sin_, B_, T_, H, hd, cfg_.rms_norm_eps);
     ops_.qk_norm_rope_forward(a.kr, a.k_rstd, a.k, w(P.k_norm), cos_, sin_, B_, T_, KV, hd, cfg_.rms_norm_eps);
@@ -56,8 +54,7 @@ void Network<T, A>::layer_forward(int l, LayerActs& a, const A* x_in, A* x_out) 
   // MLP.
   const bool up_q = act_quant_on(Ls[kGate]) || act_quant_on(Ls[kUp]);
   ops_.rmsnorm_forward(a.h2, up_q ? a.h2q : nullptr, a.rstd2, a.x_mid, w(P.post_norm), N, d, cfg_.rms_norm_eps);
-  linear_forward(Ls[kGate], input_for(Ls[kGate], a.h2, a.h2q), d, N, a.gate, ff);
-  linear_forward(Ls[kUp], input_for(Ls[kUp], a.h2, a.h2q), d, N, a.up, ff);
+  group_forward({{&Ls[kGate], a.gate, ff}, {&Ls[kUp], a.up, ff}}, a.h2, a.h2q, d, N);
   if (cfg_.sub_ln) {
     A* act_q = act_quant_on(Ls[kDown]) ? a.act_q : nullptr;
     a.act_stored = !ops_.gated_sub_norm_forward(a.act_n, act_q, a.act_rstd, a.gate, a.up, w(P.ffn_sub_norm), N, ff,
@@ -173,6 +170,25 @@ void Network<T, A>::layer_backward(int l, LayerActs& a, A* dres) {
 }
 
 template <typename T, typename A>
+void Network<T, A>::group_forward(std::initializer_list<GroupOut> group, const A* plain, const A* quant, int in,
+                                  int N) {
+  constexpr int kMaxMembers = 3;
+  OB_CHECK((int)group.size() <= kMaxMembers, "group_forward: ", group.size(), " members (at most ", kMaxMembers, ")");
+  A* ys[kMaxMembers];
+  const kernels::PackedTernary* packs[kMaxMembers];
+  int count = 0;
+  for (const GroupOut& o : group) {
+    ys[count] = o.y;
+    packs[count] = packed_for(*o.lin);
+    if (!packs[count]) break;
+    ++count;
+  }
+  // Members on the integer path read the quantized input.
+  if (count == (int)group.size() && ops_.ternary_linear_forward_group(ys, quant, N, packs, count)) return;
+  for (const GroupOut& o : group) linear_forward(*o.lin, input_for(*o.lin, plain, quant), in, N, o.y, o.out);
+}
+
+template <typename T, typename A>
 bool Network<T, A>::fusable_group(std::initializer_list<const Linear*> group) const {
   if (!fused_) return false;
   const Linear* prev = nullptr;
@@ -203,7 +219,8 @@ void Network<T, A>::linear_backward(const Linear& lin, const A* dy, int out, con
   template const A* Network<T, A>::o_input(int, const LayerActs&) const;                                  \
   template const A* Network<T, A>::down_input(int, const LayerActs&) const;                               \
   template void Network<T, A>::linear_backward(const Linear&, const A*, int, const A*, int, int, A*, T, T*); \
-  template bool Network<T, A>::fusable_group(std::initializer_list<const Linear*>) const;
+  template bool Network<T, A>::fusable_group(std::initializer_list<const Linear*>) const;                    \
+  template void Network<T, A>::group_forward(std::initializer_list<GroupOut>, const A*, const A*, int, int);
 ONEBIT_INSTANTIATE_LAYER(float, float)
 ONEBIT_INSTANTIATE_LAYER(double, double)
 ONEBIT_INSTANTIATE_LAYER(float, kernels::bf16)

@@ -75,7 +75,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   __syncthreads();
 
-  const int wgrp = threadIdx.x >> 7;
+  // Warp-uniform to the compiler too (a shuffle from lane 0, as CUTLASS does): derived from threadIdx alone it made
+  // every branch on this warpgroup's rows look divergent, and ptxas serialised the wgmma products behind them (C7520).
+  const int wgrp = __shfl_sync(0xffffffffu, (int)(threadIdx.x >> 7), 0);
   if (wgrp == kConsumers) {  // the producer warpgroup: it gives its registers to the consumers; one lane copies
     wg::set_max_registers<kProducerRegisters, false>();
     if (threadIdx.x != 128 * kConsumers) return;

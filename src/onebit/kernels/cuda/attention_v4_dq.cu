@@ -60,7 +60,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint64_t *q_full = bars.item_full, *q_empty = bars.item_empty, *full = bars.full, *empty = bars.empty;
   const int qtiles = (T + kBM - 1) / kBM, items = B * H * qtiles, group = H / KV;
 
-  const int wgrp = threadIdx.x >> 7;
+  // Warp-uniform to the compiler too (a shuffle from lane 0, as CUTLASS does): derived from threadIdx alone it made
+  // every branch on this warpgroup's rows look divergent, and ptxas serialised the wgmma products behind them (C7520).
+  const int wgrp = __shfl_sync(0xffffffffu, (int)(threadIdx.x >> 7), 0);
   if (wgrp == kConsumers) {  // the producer warp; one lane issues every copy
     if (threadIdx.x != 128 * kConsumers) return;
     int stage = 0;

@@ -122,4 +122,23 @@ __device__ inline T block_max(T v, T* shared32) {
   return warp_max(t);
 }
 
+
+// Binary search over ascending keys[0, n): the first index whose key is >= key (upper: > key).
+template <typename U>
+__device__ inline int run_bound(const U* keys, int n, U key, bool upper) {
+  int lo = 0, hi = n;
+  while (lo < hi) {
+    const int mid = (lo + hi) >> 1;
+    if (keys[mid] < key || (upper && keys[mid] == key)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+// The run a flat index x falls in, where first[i] is run i's first index (ascending, first[0] <= x): the last i of
+// [0, count) with first[i] <= x. An empty run (first[i] == first[i + 1]) is never chosen. The flat grids of the
+// batched kernels (AdamW's spans, the weight quantization's tensors) find their work with it.
+template <typename U>
+__device__ inline int run_of(const U* first, int count, U x) {
+  return run_bound(first, count, x, true) - 1;
+}
 }  // namespace onebit::kernels::cuda

@@ -103,6 +103,21 @@ struct Int8Rows {
 bool int8_gemm_available();
 void int8_linear_forward(Context& ctx, bf16* y, const int8_t* xc, const float* xf, const int8_t* wc, const float* g,
                          int M, int N, int K);
+// The same product for up to kInt8GroupMax linears that read one input (Q, K, V; gate, up) in one launch: wc is
+// their codes stacked, [N, K] with N the sum of the widths, and output s takes the next `width` columns of the
+// product into its own y[M, width] (row-major), scaled by its own *g: bitwise each linear's int8_linear_forward.
+// A tile of the product belongs to one output, so every width but the last is a multiple of the 256-column
+// tile; every width is a multiple of 8 and every y 16-byte aligned (TMA stores). int8_group_fits says whether
+// outputs meet that (int8_linear_forward_group fails with a message where they do not).
+constexpr int kInt8GroupMax = 3;
+struct Int8GroupOut {
+  bf16* y;
+  const float* g;
+  int width;
+};
+bool int8_group_fits(const Int8GroupOut* outs, int count);
+void int8_linear_forward_group(Context& ctx, const Int8GroupOut* outs, int count, const int8_t* xc, const float* xf,
+                               const int8_t* wc, int M, int K);
 // t = sign(w_eff) as int8 (-1, 0, +1): the codes of a Hard ternary weight w_eff = g · t; any alignment.
 void ternary_codes(Context& ctx, int8_t* t, const bf16* w_eff, size_t n);
 // The same for several weights, up to 8 a launch (a layer's weights: the conversion is bound by launches).
@@ -153,9 +168,11 @@ void weight_quantize(Context& ctx, bf16* out, QuantScale* scale, int64_t* counts
 void rmsnorm_forward(Context& ctx, bf16* out, bf16* out_q, float* rstd, const bf16* x, const float* w, int N, int C,
                      float eps, Int8Rows codes = {});
 // dx += d/dx (bf16, accumulated in f32 then rounded), dw += d/dw (f32; summed over rows in a fixed
-// order: the result does not depend on scheduling).
+// order: the result does not depend on scheduling). Rows of C <= 1024 (C % 8 == 0, 16-byte aligned) are held
+// in registers by lane groups; rows_by_block gives them the wider rows' kernel instead (a block a row, the
+// next row's loads issued before this row's block sum), for A/B runs (CudaOps: $ONEBIT_CUDA_NORM_ROWS_BY_BLOCK).
 void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
-                      const float* rstd, int N, int C);
+                      const float* rstd, int N, int C, bool rows_by_block = false);
 // Per-row absmax int8 activation quantization on its own (out = q/s, bf16); may run in place.
 void act_quant_int8(Context& ctx, bf16* out, const bf16* x, int N, int C, Int8Rows codes = {});
 // QK-norm and RoPE fused (head_dim a power of two in [16, 256], 16-byte aligned rows): out = rope(x *

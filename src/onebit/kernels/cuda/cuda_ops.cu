@@ -222,6 +222,7 @@ struct CudaOps::Impl {
   const void* slot = nullptr;  // the bf16 output whose codes `codes` holds (null: none)
   int slot_n = 0, slot_c = 0;
   int64_t int8_products = 0, int8_fallbacks = 0;
+  bool int8_groups = true;  // ternary_linear_forward_group's one product per group (ONEBIT_CUDA_INT8_GROUPS)
 };
 
 namespace {
@@ -247,6 +248,9 @@ struct CudaPackedTernary final : PackedTernary {
   const bf16* w_eff = nullptr;
   const QuantScale* scale = nullptr;
   int out = 0, in = 0;
+  // Its product runs with the next pack's (ternary_linear_forward_group reads their codes as one matrix), so a
+  // conversion run does not end between the two. Set by the group's first product, kept for later ones.
+  mutable bool joins_next = false;
 
  private:
   std::shared_ptr<PackRegistry> reg_;
@@ -272,6 +276,7 @@ CudaOps::CudaOps() : impl_(std::make_unique<Impl>()) {
   });
   loss_tmp_ = static_cast<float*>(alloc_bytes(sizeof(float)));
   impl_->int8_on = int8_forward_enabled();
+  impl_->int8_groups = env_switch("ONEBIT_CUDA_INT8_GROUPS", true);
 }
 
 CudaOps::~CudaOps() {
@@ -374,8 +379,9 @@ void CudaOps::rmsnorm_forward(bf16* out, bf16* out_q, float* rstd, const bf16* x
 }
 void CudaOps::rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
                                const float* rstd, int N, int C) {
+  static const bool by_block = env_switch("ONEBIT_CUDA_NORM_ROWS_BY_BLOCK", false);
   OB_TIMED(C <= 256 ? "rmsnorm_backward (qk)" : "rmsnorm_backward");
-  cuda::rmsnorm_backward(*ctx_, dx, dw, dout, x, w, rstd, N, C);
+  cuda::rmsnorm_backward(*ctx_, dx, dw, dout, x, w, rstd, N, C, by_block);
 }
 void CudaOps::act_quant_int8(bf16* out, const bf16* x, int N, int C) {
   const Int8Rows codes = int8_rows_for(out, N, C);
@@ -477,34 +483,90 @@ void CudaOps::ternary_linear_forward(bf16* y, const bf16* xq, int N, const Packe
     ++m.int8_fallbacks;
     return gemm(false, true, N, p.out, p.in, 1.0f, xq, p.in, p.w_eff, p.in, 0.0f, y, p.out);
   }
-  auto at = m.converted.find(&p);
-  if (at == m.converted.end()) {
-    // Convert this weight and the packs made after it, up to kCodesRun codes (or this one alone if larger):
-    // the rest of its layer, whose products follow (a launch per weight cost 0.47 ms a 125m step; per run
-    // of a layer ~0.1 ms). Each pack's codes start on a 16-byte boundary, as the int8 GEMM needs.
-    const auto& order = m.packs->order;
-    size_t i = std::find(order.begin(), order.end(), &p) - order.begin(), used = 0;
-    OB_CHECK(i < order.size(), "ternary_linear_forward: a pack this backend does not know");
-    std::vector<cuda::TernaryCodesJob> jobs;
-    std::vector<size_t> offsets;  // each job's codes in tcodes, known before the buffer is (re)allocated
-    m.converted.clear();
-    for (; i < order.size(); ++i) {
-      const size_t n = (size_t)order[i]->out * order[i]->in;
-      if (!jobs.empty() && used + n > kCodesRun) break;
-      jobs.push_back({nullptr, order[i]->w_eff, n});
-      offsets.push_back(used);
-      m.converted[order[i]] = used;
-      used += (n + 15) / 16 * 16;
-    }
-    grow_buffer(m.tcodes, m.tcodes_cap, used);
-    for (size_t k = 0; k < jobs.size(); ++k) jobs[k].t = m.tcodes + offsets[k];
-    OB_TIMED("ternary_codes");
-    cuda::ternary_codes_many(*ctx_, jobs.data(), jobs.size());
-    at = m.converted.find(&p);
-  }
+  // Two statements: weight_codes may reallocate tcodes, and the operands of + are unsequenced (reading the old
+  // pointer first was an illegal address on the GPU).
+  const size_t at = weight_codes(p);
+  const int8_t* wc = m.tcodes + at;
   OB_TIMED("int8_linear_forward");
-  cuda::int8_linear_forward(*ctx_, y, m.codes, m.factors, m.tcodes + at->second, &p.scale->scale, N, p.out, p.in);
+  cuda::int8_linear_forward(*ctx_, y, m.codes, m.factors, wc, &p.scale->scale, N, p.out, p.in);
   ++m.int8_products;
+}
+
+size_t CudaOps::weight_codes(const PackedTernary& packed) {
+  Impl& m = *impl_;
+  if (const auto at = m.converted.find(&packed); at != m.converted.end()) return at->second;
+  // Convert this weight and the packs made after it, up to kCodesRun codes (or this one alone if larger, and never
+  // ending inside a group: the group's packs in full): the rest of its layer, whose products follow (a launch per
+  // weight cost 0.47 ms a 125m step; per run of a layer ~0.1 ms). Each pack's codes start on a 16-byte boundary,
+  // as the int8 GEMM needs, right after the previous pack's where those are a multiple of 16 (as every pack's are:
+  // pack_ternary takes in % 16 == 0), so a group's codes are one matrix.
+  const auto& order = m.packs->order;
+  const size_t first = std::find(order.begin(), order.end(), &packed) - order.begin();
+  OB_CHECK(first < order.size(), "ternary_linear_forward: a pack this backend does not know");
+  std::vector<cuda::TernaryCodesJob> jobs;
+  std::vector<size_t> offsets;  // each job's codes in tcodes, known before the buffer is (re)allocated
+  size_t used = 0;
+  m.converted.clear();
+  for (size_t i = first; i < order.size(); ++i) {
+    const size_t n = (size_t)order[i]->out * order[i]->in;
+    if (i > first && !order[i - 1]->joins_next && used + n > kCodesRun) break;
+    jobs.push_back({nullptr, order[i]->w_eff, n});
+    offsets.push_back(used);
+    m.converted[order[i]] = used;
+    used += (n + 15) / 16 * 16;
+  }
+  grow_buffer(m.tcodes, m.tcodes_cap, used);
+  for (size_t k = 0; k < jobs.size(); ++k) jobs[k].t = m.tcodes + offsets[k];
+  OB_TIMED("ternary_codes");
+  cuda::ternary_codes_many(*ctx_, jobs.data(), jobs.size());
+  return 0;  // the run starts with this pack
+}
+
+const int8_t* CudaOps::stacked_codes(const PackedTernary* const* packs, int count) {
+  Impl& m = *impl_;
+  // Only packs made one after another are converted one after another.
+  const auto& order = m.packs->order;
+  const auto first = std::find(order.begin(), order.end(), packs[0]);
+  if (order.end() - first < count || !std::equal(packs, packs + count, first)) return nullptr;
+  const auto stacked = [&] {
+    for (int s = 1; s < count; ++s) {
+      const auto prev = m.converted.find(packs[s - 1]), at = m.converted.find(packs[s]);
+      const auto* p = static_cast<const CudaPackedTernary*>(packs[s - 1]);
+      if (at == m.converted.end() || at->second != prev->second + (size_t)p->out * p->in) return false;
+    }
+    return true;
+  };
+  for (int s = 0; s + 1 < count; ++s) static_cast<const CudaPackedTernary*>(packs[s])->joins_next = true;
+  size_t at = weight_codes(*packs[0]);
+  if (!stacked()) {
+    // The run that holds the first member was made before this group was known and ended inside it (once per
+    // group after the packs are made: later runs keep it whole).
+    m.converted.clear();
+    at = weight_codes(*packs[0]);
+  }
+  return m.tcodes + at;
+}
+
+bool CudaOps::ternary_linear_forward_group(bf16* const* ys, const bf16* xq, int N, const PackedTernary* const* packs,
+                                           int count) {
+  Impl& m = *impl_;
+  if (!m.int8_groups || count < 2 || count > cuda::kInt8GroupMax) return false;
+  const CudaPackedTernary* p[cuda::kInt8GroupMax];
+  cuda::Int8GroupOut outs[cuda::kInt8GroupMax];
+  for (int s = 0; s < count; ++s) {
+    p[s] = dynamic_cast<const CudaPackedTernary*>(packs[s]);
+    if (!p[s] || p[s]->in != p[0]->in) return false;
+    outs[s] = {ys[s], &p[s]->scale->scale, p[s]->out};
+  }
+  // The input must be the last quantization, as for ternary_linear_forward's int8 path (where it is not, each
+  // member's own call runs the bf16 product), and the outputs must suit one launch.
+  if (m.slot != xq || m.slot_n != N || m.slot_c != p[0]->in || !cuda::int8_group_fits(outs, count)) return false;
+  const int8_t* wc = stacked_codes(packs, count);
+  if (!wc) return false;
+  OB_TIMED("int8_linear_forward");
+  cuda::int8_linear_forward_group(*ctx_, outs, count, m.codes, m.factors, wc, N, p[0]->in);
+  ++m.int8_products;  // one product for the group
+  return true;
 }
 
 int64_t CudaOps::int8_products() const { return impl_->int8_products; }

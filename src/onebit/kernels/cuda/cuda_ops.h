@@ -64,6 +64,8 @@ class CudaOps final : public Ops<float, bf16> {
   void embedding_backward(float* dtable, const bf16* dout, const int32_t* tokens, int N, int C) override;
   void rmsnorm_forward(bf16* out, bf16* out_q, float* rstd, const bf16* x, const float* w, int N, int C,
                        float eps) override;
+  // Rows up to 1024 wide on the lane-group kernel unless $ONEBIT_CUDA_NORM_ROWS_BY_BLOCK is 1 (the block-a-row
+  // kernel of wider rows; read once; any value but 0 or 1 is an error naming it).
   void rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w, const float* rstd, int N,
                         int C) override;
   void act_quant_int8(bf16* out, const bf16* x, int N, int C) override;
@@ -121,6 +123,13 @@ class CudaOps final : public Ops<float, bf16> {
   bool pack_ternary(std::unique_ptr<PackedTernary>& packed, const bf16* w_eff, int out, int in,
                     const QuantScale* scale) override;
   void ternary_linear_forward(bf16* y, const bf16* xq, int N, const PackedTernary& packed) override;
+  // A group's int8 products as one (int8_linear_forward_group) where the input is the last quantization, the
+  // packs share their input width, were made one after another (so their codes convert into one [sum of outs,
+  // in] matrix) and their outputs suit one launch (every width but the last a multiple of 256, all multiples of
+  // 8, 16-byte aligned); else false. Counts as one int8 product. On unless $ONEBIT_CUDA_INT8_GROUPS is 0 (read
+  // when the backend is made; any value but 0 or 1 is an error naming it).
+  bool ternary_linear_forward_group(bf16* const* ys, const bf16* xq, int N, const PackedTernary* const* packs,
+                                    int count) override;
   // Products that ran on int8 codes / fell back to bf16 since construction (tests, the profile).
   int64_t int8_products() const;
   int64_t int8_fallbacks() const;
@@ -128,6 +137,12 @@ class CudaOps final : public Ops<float, bf16> {
  private:
   // The quantizers' codes and row factors for an output of N x C (null when no pack is alive).
   Int8Rows int8_rows_for(const bf16* out_q, int N, int C);
+  // Where packed's ternary codes start in the converted buffer, converting a run that starts with it where they
+  // are not there.
+  size_t weight_codes(const PackedTernary& packed);
+  // The group's codes as one matrix, member after member in the converted buffer (converted again from the
+  // first member where a run ended inside the group); null where the packs were not made one after another.
+  const int8_t* stacked_codes(const PackedTernary* const* packs, int count);
   // Makes p hold at least `need` elements (a counted allocation; the old contents are dropped).
   template <typename U>
   void grow_buffer(U*& p, size_t& cap, size_t need) {

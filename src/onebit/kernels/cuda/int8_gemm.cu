@@ -13,6 +13,11 @@
 // 64-column boxes of shared memory and hands them to TMA stores, which drain while the next tile computes.
 // (The first version, one output tile per block and cp.async issued by the computing warps, ran the
 // presets' shapes at 650-940 int8 TOP/s: each block's prologue and epilogue were exposed.)
+//
+// One launch may also serve a group of linears that read the same input (Q, K, V; gate, up): their weight codes
+// stacked as one [N, K] matrix, the product's columns split into consecutive segments, each written to its own
+// output with its own scale (int8_linear_forward_group). A segment boundary falls on a tile boundary, so a tile
+// belongs to one segment and only the epilogue knows about them. The single product is the one-segment case.
 #include "onebit/kernels/cuda/common.cuh"
 #include "onebit/kernels/cuda/tma.cuh"
 #include "onebit/kernels/cuda/wgmma.cuh"
@@ -22,6 +27,7 @@ namespace {
 
 constexpr int kBM = 128, kBN = 256, kBK = 128;  // output tile: rows, columns; bytes (= int8 elements) of K a stage
 constexpr int kStages = 4, kConsumers = 2;
+constexpr int kMaxSegments = kInt8GroupMax;  // outputs of one product (int8_linear_forward_group)
 constexpr int kThreads = 128 * kConsumers + 32;  // the consumer warpgroups, then the producer warp
 constexpr int kATileBytes = kBM * kBK, kBTileBytes = kBN * kBK, kStageBytes = kATileBytes + kBTileBytes;
 constexpr int kBoxCols = 64;                        // an output box: 64 bf16 = one 128-byte swizzle row
@@ -67,14 +73,43 @@ __device__ inline void mma_s8_n256(int32_t* d, uint64_t da, uint64_t db) {
 __device__ inline void mma_s8_n256(int32_t*, uint64_t, uint64_t) { __trap(); }
 #endif
 
-// Grid: at most one block per SM; block b takes tiles b, b + gridDim.x, ... With kTmaStore (N % 8 == 0: y's
-// rows are 16-byte aligned, as TMA needs) the boxes leave through TMA stores; otherwise the warpgroup copies
-// them out element by element (shapes no model has; the tests' odd widths).
+// The outputs of one product: segment s is columns [col0[s], col0[s + 1]) of it, written to y[s] (row-major, its
+// width a row) scaled by *g[s]. col0[0] = 0, the boundaries between segments are multiples of kBN, and col0[s] = N
+// for every s >= count (so no tile picks an unused segment).
+struct Segments {
+  __nv_bfloat16* y[kMaxSegments];
+  const float* g[kMaxSegments];
+  int col0[kMaxSegments + 1];
+};
+// The segment that holds the output tile starting at column n0, with its store map.
+struct Segment {
+  const CUtensorMap* map;
+  __nv_bfloat16* y;
+  const float* g;
+  int col0, width;
+};
+__device__ inline Segment segment_at(const Segments& segs, const CUtensorMap* const* maps, int n0) {
+  // Constant indices under selects: a dynamic index would copy the parameters to local memory.
+  Segment seg{maps[0], segs.y[0], segs.g[0], 0, segs.col0[1]};
+#pragma unroll
+  for (int j = 1; j < kMaxSegments; ++j)
+    if (n0 >= segs.col0[j])
+      seg = Segment{maps[j], segs.y[j], segs.g[j], segs.col0[j], segs.col0[j + 1] - segs.col0[j]};
+  return seg;
+}
+
+// Grid: at most one block per SM; block b takes tiles b, b + gridDim.x, ... With kTmaStore (every segment's width
+// % 8 == 0: its rows are 16-byte aligned, as TMA needs) the boxes leave through TMA stores, one map per segment
+// (ymap0..2; those of unused segments any valid map); otherwise (one segment) the warpgroup copies them out
+// element by element (shapes no model has; the tests' odd widths).
 template <bool kTmaStore>
 __global__ void __launch_bounds__(kThreads, 1)
     int8_gemm_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap,
-                     const __grid_constant__ CUtensorMap ymap, __nv_bfloat16* __restrict__ y,
-                     const float* __restrict__ xf, const float* __restrict__ g, int M, int N, int K) {
+                     const __grid_constant__ CUtensorMap ymap0, const __grid_constant__ CUtensorMap ymap1,
+                     const __grid_constant__ CUtensorMap ymap2, const Segments segs, const float* __restrict__ xf,
+                     int M, int N, int K) {
+  static_assert(kMaxSegments == 3, "one store map parameter per segment");
+  const CUtensorMap* const ymaps[kMaxSegments] = {&ymap0, &ymap1, &ymap2};
   extern __shared__ uint8_t smem_raw[];
   // Swizzle atoms (and TMA's swizzled boxes) must start on 1024-byte boundaries (the launch adds the slack).
   uint8_t* smem = smem_raw + ((1024 - ((uint32_t)__cvta_generic_to_shared(smem_raw) & 1023)) & 1023);
@@ -110,7 +145,6 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, gq = lane >> 2, tq = lane & 3;
   const bool leader = (threadIdx.x & 127) == 0;  // signals for its warpgroup
-  const float gv = *g;
   int stage = 0, boxes = 0;  // boxes: how many output boxes this warpgroup has written (it alternates buffers)
   uint32_t phase = 0;
   int32_t d[128];
@@ -135,10 +169,14 @@ __global__ void __launch_bounds__(kThreads, 1)
     wg::wait_all();
     if (leader) tma::mbar_arrive(&empty[last]);
 
-    // Epilogue: y = bf16(acc · (xf[row] · g)), 64 columns at a time through this warpgroup's two boxes. A box
-    // is rewritten only after the store issued from it two boxes ago has read it (buffers alternate over all the
-    // boxes a warpgroup writes, across tiles too: a last tile narrower than 256 columns writes fewer).
+    // Epilogue: y = bf16(acc · (xf[row] · g)) into the tile's segment, 64 columns at a time through this
+    // warpgroup's two boxes. A box is rewritten only after the store issued from it two boxes ago has read it
+    // (buffers alternate over all the boxes a warpgroup writes, across tiles too: a last tile narrower than 256
+    // columns writes fewer).
     const int rbase = wgrp * (kBM / kConsumers), r0 = warp * 16 + gq;  // this thread's rows: r0, r0 + 8
+    const Segment seg = segment_at(segs, ymaps, n0);  // found here: nothing of it lives across the products
+    const int c0 = n0 - seg.col0;                      // the tile's first column in its segment's output
+    const float gv = *seg.g;
     float f[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -147,6 +185,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
 #pragma unroll
     for (int c = 0; c < kBN / kBoxCols; ++c) {
+      // Segments before the last end on tile boundaries: only the product's end cuts a tile short (a comparison
+      // with a parameter; the segment's own end would hold a register through the epilogue).
       if (n0 + c * kBoxCols >= N) break;
       uint8_t* box = outbox + (wgrp * 2 + (boxes++ & 1)) * kBoxBytes;
       if constexpr (kTmaStore) {
@@ -167,15 +207,15 @@ __global__ void __launch_bounds__(kThreads, 1)
         wg::fence_async_smem();  // the generic-proxy writes above, before the async-proxy store reads them
         tma::named_barrier(1 + wgrp, 128);
         if (leader) {
-          tma::store_2d(&ymap, n0 + c * kBoxCols, m0 + rbase, box);
+          tma::store_2d(seg.map, c0 + c * kBoxCols, m0 + rbase, box);
           tma::store_commit();
         }
       } else {
         tma::named_barrier(1 + wgrp, 128);
         for (int idx = threadIdx.x & 127; idx < (kBM / kConsumers) * kBoxCols; idx += 128) {
-          const int r = idx / kBoxCols, cc = idx % kBoxCols, row = m0 + rbase + r, col = n0 + c * kBoxCols + cc;
-          if (row < M && col < N)
-            y[(size_t)row * N + col] =
+          const int r = idx / kBoxCols, cc = idx % kBoxCols, row = m0 + rbase + r, col = c0 + c * kBoxCols + cc;
+          if (row < M && col < seg.width)
+            seg.y[(size_t)row * seg.width + col] =
                 *reinterpret_cast<const __nv_bfloat16*>(box + tile_byte(r, cc * 2 & ~15) + (cc * 2 & 15));
         }
       }
@@ -214,21 +254,46 @@ __global__ void ternary_codes_kernel(CodeJobs jobs) {
   for (size_t i = whole * 8 + i0; i < n; i += stride) t[i] = sign_code(w[i]);
 }
 
+// The segments of a group's outputs, which follow each other in the product's columns.
+Segments segments_of(const Int8GroupOut* outs, int count) {
+  Segments segs{};
+  for (int s = 0; s < kMaxSegments; ++s) {
+    const Int8GroupOut& o = outs[std::min(s, count - 1)];  // unused entries repeat the last (never picked)
+    segs.y[s] = dev(o.y), segs.g[s] = o.g;
+    segs.col0[s + 1] = segs.col0[s] + (s < count ? outs[s].width : 0);
+  }
+  return segs;
+}
+
+// The TMA store map of one output: boxes of a warpgroup's 64 rows by 64 columns.
+CUtensorMap output_map(const Int8GroupOut& o, int M) {
+  return swizzled_tile_map(o.y, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, M, o.width, (uint64_t)o.width * 2, kBM / kConsumers,
+                           kBoxCols);
+}
+
 template <bool kTmaStore>
-void launch_int8_gemm(Context& ctx, bf16* y, const int8_t* xc, const float* xf, const int8_t* wc, const float* g, int M,
-                      int N, int K) {
+void launch_int8_gemm(Context& ctx, const Int8GroupOut* outs, int count, const int8_t* xc, const float* xf,
+                      const int8_t* wc, int M, int K) {
   static const bool allowed = (allow_smem(int8_gemm_kernel<kTmaStore>, kSmemBytes + 1024), true);
   (void)allowed;
+  const Segments segs = segments_of(outs, count);
+  const int N = segs.col0[kMaxSegments];
   const CUtensorMap xmap = swizzled_tile_map(xc, CU_TENSOR_MAP_DATA_TYPE_UINT8, M, K, K, kBM, kBK);
   const CUtensorMap wmap = swizzled_tile_map(wc, CU_TENSOR_MAP_DATA_TYPE_UINT8, N, K, K, kBN, kBK);
-  // Without TMA stores the map is unused: any valid one (x's) fills the parameter.
-  const CUtensorMap ymap = kTmaStore ? swizzled_tile_map(y, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, M, N, (uint64_t)N * 2,
-                                                         kBM / kConsumers, kBoxCols)
-                                     : xmap;
+  // Without TMA stores the maps are unused, as are those past the last segment: any valid one (x's) fills them.
+  CUtensorMap ymaps[kMaxSegments];
+  for (int s = 0; s < kMaxSegments; ++s) ymaps[s] = kTmaStore && s < count ? output_map(outs[s], M) : xmap;
   const int tiles = ((N + kBN - 1) / kBN) * ((M + kBM - 1) / kBM);
   int8_gemm_kernel<kTmaStore><<<std::min(tiles, sm_count()), kThreads, kSmemBytes + 1024, stream_of(ctx)>>>(
-      xmap, wmap, ymap, dev(y), xf, g, M, N, K);
+      xmap, wmap, ymaps[0], ymaps[1], ymaps[2], segs, xf, M, N, K);
   check_last_launch("int8_linear_forward");
+}
+
+void check_operands(const char* what, const int8_t* xc, const int8_t* wc, int M, int N, int K) {
+  OB_CHECK(int8_gemm_available(), what, ": needs sm_90a code and a compute capability 9.0 device");
+  OB_CHECK(M > 0 && N > 0 && K > 0 && K % 16 == 0 && N % 2 == 0, what, ": shape ", M, " x ", N, " x ", K,
+           " needs K % 16 == 0 and an even N");
+  OB_CHECK(aligned16(xc) && aligned16(wc), what, ": unaligned operands");
 }
 
 }  // namespace
@@ -237,14 +302,31 @@ bool int8_gemm_available() { return attention_wgmma_available(); }  // the same 
 
 void int8_linear_forward(Context& ctx, bf16* y, const int8_t* xc, const float* xf, const int8_t* wc, const float* g,
                          int M, int N, int K) {
-  OB_CHECK(int8_gemm_available(), "int8_linear_forward: needs sm_90a code and a compute capability 9.0 device");
-  OB_CHECK(M > 0 && N > 0 && K > 0 && K % 16 == 0 && N % 2 == 0, "int8_linear_forward: shape ", M, " x ", N, " x ", K,
-           " needs K % 16 == 0 and an even N");
-  OB_CHECK(aligned16(xc) && aligned16(wc) && ((uintptr_t)y & 3) == 0, "int8_linear_forward: unaligned operands");
+  check_operands("int8_linear_forward", xc, wc, M, N, K);
+  OB_CHECK(((uintptr_t)y & 3) == 0, "int8_linear_forward: unaligned output");
+  const Int8GroupOut out{y, g, N};
   if (N % 8 == 0 && aligned16(y))
-    launch_int8_gemm<true>(ctx, y, xc, xf, wc, g, M, N, K);
+    launch_int8_gemm<true>(ctx, &out, 1, xc, xf, wc, M, K);
   else
-    launch_int8_gemm<false>(ctx, y, xc, xf, wc, g, M, N, K);
+    launch_int8_gemm<false>(ctx, &out, 1, xc, xf, wc, M, K);
+}
+
+bool int8_group_fits(const Int8GroupOut* outs, int count) {
+  if (count < 1 || count > kInt8GroupMax) return false;
+  for (int s = 0; s < count; ++s) {
+    const Int8GroupOut& o = outs[s];
+    if (!o.g || o.width <= 0 || o.width % 8 != 0 || !aligned16(o.y) || (s + 1 < count && o.width % kBN != 0))
+      return false;
+  }
+  return true;
+}
+
+void int8_linear_forward_group(Context& ctx, const Int8GroupOut* outs, int count, const int8_t* xc, const float* xf,
+                               const int8_t* wc, int M, int K) {
+  OB_CHECK(int8_group_fits(outs, count), "int8_linear_forward_group: needs 1 to ", kInt8GroupMax, " outputs (got ",
+           count, "), 16-byte aligned, with widths % 8 == 0 and all but the last % ", kBN, " == 0");
+  check_operands("int8_linear_forward_group", xc, wc, M, segments_of(outs, count).col0[kMaxSegments], K);
+  launch_int8_gemm<true>(ctx, outs, count, xc, xf, wc, M, K);
 }
 
 void ternary_codes_many(Context& ctx, const TernaryCodesJob* jobs, size_t njobs) {

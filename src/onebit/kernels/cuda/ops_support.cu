@@ -37,16 +37,6 @@ __global__ void embedding_forward_kernel(__nv_bfloat16* out, const int32_t* toke
 // on every run.
 constexpr int kEmbSeg = 64;
 
-__device__ inline int run_bound(const int32_t* keys, int N, int key, bool upper) {  // binary search
-  int lo = 0, hi = N;
-  while (lo < hi) {
-    const int mid = (lo + hi) >> 1;
-    if (keys[mid] < key || (upper && keys[mid] == key)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 __global__ void embedding_segment_kernel(float* dtable, float* partial, const __nv_bfloat16* dout,
                                          const int32_t* keys, const int32_t* pos, int N, int C) {
   const int i = blockIdx.x;
@@ -144,7 +134,7 @@ __device__ inline void adamw_one(float& p, float g, float& m, float& v, float c,
 // ran the 125m update at 1.35 ms, ~65% of the bandwidth, with ~0.5 ms of host time in launches; before that, a scalar
 // kernel reached half the bandwidth: 16-byte accesses matter here). A launch takes up to kAdamWSpans spans (runs of
 // adjacent ranges with one decay factor) as kernel parameters. Work is counted in units of four elements: unit u of the
-// launch belongs to span i where first_unit[i] <= u < first_unit[i + 1] (a binary search in shared memory); a span
+// launch belongs to span i where first_unit[i] <= u < first_unit[i + 1] (run_of over a copy in shared memory); a span
 // whose four pointers are 16-byte aligned moves its full units as float4, anything else (a misaligned span, the last
 // unit's 1-3 leftover elements) element by element. The same adamw_one per element as the per-range kernels, so the
 // same bits.
@@ -168,12 +158,7 @@ __global__ void __launch_bounds__(kThreads) adamw_spans_kernel(float* p, const f
   const unsigned long long units = first[s.count];
   for (unsigned long long u = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; u < units;
        u += (unsigned long long)gridDim.x * blockDim.x) {
-    int lo = 0, hi = s.count - 1;  // the last span with first[span] <= u
-    while (lo < hi) {
-      const int mid = (lo + hi + 1) / 2;
-      if (first[mid] <= u) lo = mid;
-      else hi = mid - 1;
-    }
+    const int lo = run_of(first, s.count, u);  // u's span
     const unsigned long long local = 4 * (u - first[lo]);
     const size_t e = s.offset[lo] + local;
     AdamWConsts kk = k;

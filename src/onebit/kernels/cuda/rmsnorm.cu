@@ -719,10 +719,10 @@ void launch_backward_wide(Context& ctx, bf16* dx, bf16* dup, int ld, float* dw, 
 }  // namespace
 
 void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
-                      const float* rstd, int N, int C) {
+                      const float* rstd, int N, int C, bool rows_by_block) {
   OB_CHECK(N > 0 && C > 0, "rmsnorm_backward: empty shape");
   const bool aligned = ((uintptr_t)dx | (uintptr_t)dout | (uintptr_t)x) % 16 == 0;
-  if (aligned && C % 8 == 0 && C <= 1024) {
+  if (aligned && C % 8 == 0 && C <= 1024 && !rows_by_block) {
     const int vpl = (C / 8 + 31) / 32;  // vectors per lane once a row spans all 32 lanes
     if (vpl <= 1) return launch_backward_vec<1>(ctx, dx, dw, dout, x, w, rstd, N, C);
     if (vpl == 2) return launch_backward_vec<2>(ctx, dx, dw, dout, x, w, rstd, N, C);

@@ -124,7 +124,7 @@ __global__ void quantize_kernel(__nv_bfloat16* out, const QuantScale* scale, uns
 
 // ---- many tensors in three launches (weight_quantize_many): a model's weights are ~100 tensors of 0.6-2 M
 // values, about a microsecond of bandwidth each, so a launch per tensor cost more than its pass. Each launch
-// is one flat grid over every tensor's blocks (a block finds its tensor by a binary search over the batch's
+// is one flat grid over every tensor's blocks (a block finds its tensor by run_of over the batch's
 // first blocks): a 2D grid sized by the largest tensor left a third of the scale blocks and up to two thirds
 // of the quantize blocks empty, and blocks of 4 weights a thread spent more time starting and reducing than
 // loading (the whole pass ran at ~25% of the copy bandwidth). Now 16 weights a thread, four at a time where
@@ -152,22 +152,11 @@ struct ManyBatch {
   int count;
 };
 
-// The tensor of flat block b: the largest j with first[j] <= b (tensors with no blocks are skipped).
-__device__ inline int tensor_of(const int* first, int count, int b) {
-  int lo = 0, hi = count - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) >> 1;
-    if (first[mid] <= b) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
-
 // Units of `per` consecutive weights (1 or 4) for thread t of block p of np: p * blockDim + t, then a
 // stride of np * blockDim.
 __global__ void many_partials_kernel(const __grid_constant__ ManyBatch b, double* partials) {
   __shared__ double sh[32];
-  const int jt = tensor_of(b.first_partial, b.count, blockIdx.x);
+  const int jt = run_of(b.first_partial, b.count, (int)blockIdx.x);
   const ManyDesc& j = b.d[jt];
   const int p = blockIdx.x - b.first_partial[jt];
   const size_t t0 = (size_t)p * blockDim.x + threadIdx.x, stride = (size_t)j.np * blockDim.x;
@@ -200,7 +189,7 @@ __global__ void many_fold_kernel(const __grid_constant__ ManyBatch b, const doub
 }
 
 __global__ void many_quantize_kernel(const __grid_constant__ ManyBatch b, unsigned long long* counts, int ternary) {
-  const int jt = tensor_of(b.first_block, b.count, blockIdx.x);
+  const int jt = run_of(b.first_block, b.count, (int)blockIdx.x);
   const ManyDesc& j = b.d[jt];
   const WeightQuant q = ternary ? WeightQuant::Ternary : WeightQuant::None;
   const QuantScale s = ternary ? *j.scale : QuantScale{};

@@ -82,8 +82,8 @@ TEST_P(RmsNormShapes, BackwardAccumulatesLikeReference) {
   std::vector<double> dxd((size_t)N * C, 0.0), dwd(dw0.begin(), dw0.end());
   ref::rmsnorm_backward<double>(dxd.data(), dwd.data(), gd.data(), xd.data(), wd.data(), rd.data(), N, C);
   Context ctx;
-  // Both kernels for rows up to 1024 wide: the lane groups' and the block-a-row kernel of wider rows (the A/B
-  // switch $ONEBIT_CUDA_NORM_ROWS_BY_BLOCK); other shapes take one kernel either way.
+  // Both kernels for rows up to 1024 wide: the lane groups' and the block-a-row kernel of wider rows (CudaOps picks
+  // by width, or $ONEBIT_CUDA_NORM_ROWS_BY_BLOCK); other shapes take one kernel either way.
   for (const bool by_block : {false, true}) {
     SCOPED_TRACE(by_block ? "block a row" : "lane groups");
     DevBf16 dx(dx0), dg(g), dxin(x);

@@ -170,7 +170,7 @@ void rmsnorm_forward(Context& ctx, bf16* out, bf16* out_q, float* rstd, const bf
 // dx += d/dx (bf16, accumulated in f32 then rounded), dw += d/dw (f32; summed over rows in a fixed
 // order: the result does not depend on scheduling). Rows of C <= 1024 (C % 8 == 0, 16-byte aligned) are held
 // in registers by lane groups; rows_by_block gives them the wider rows' kernel instead (a block a row, the
-// next row's loads issued before this row's block sum), for A/B runs (CudaOps: $ONEBIT_CUDA_NORM_ROWS_BY_BLOCK).
+// next row's loads issued before this row's block sum; CudaOps chooses it for rows of 512 and more).
 void rmsnorm_backward(Context& ctx, bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w,
                       const float* rstd, int N, int C, bool rows_by_block = false);
 // Per-row absmax int8 activation quantization on its own (out = q/s, bf16); may run in place.

@@ -64,8 +64,9 @@ class CudaOps final : public Ops<float, bf16> {
   void embedding_backward(float* dtable, const bf16* dout, const int32_t* tokens, int N, int C) override;
   void rmsnorm_forward(bf16* out, bf16* out_q, float* rstd, const bf16* x, const float* w, int N, int C,
                        float eps) override;
-  // Rows up to 1024 wide on the lane-group kernel unless $ONEBIT_CUDA_NORM_ROWS_BY_BLOCK is 1 (the block-a-row
-  // kernel of wider rows; read once; any value but 0 or 1 is an error naming it).
+  // Rows of 512 to 1024 on the block-a-row kernel of wider rows, narrower ones on the lane-group kernel;
+  // $ONEBIT_CUDA_NORM_ROWS_BY_BLOCK 1 / 0 puts every row up to 1024 on the one / the other (read once; any value
+  // but 0 or 1 is an error naming it).
   void rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, const float* w, const float* rstd, int N,
                         int C) override;
   void act_quant_int8(bf16* out, const bf16* x, int N, int C) override;

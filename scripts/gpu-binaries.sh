@@ -3,8 +3,11 @@
 # device call spends its minutes running tests and benchmarks rather than building (~3 min a fresh machine).
 #
 #   here:   bash scripts/gpu-binaries.sh pack [REV]     # default REV: HEAD
-#           -> build-gpubin/bin.tar.xz (git-ignored, ~15 MB): onebit, the CUDA test binaries, bench_cuda_kernels,
-#              stripped, built for CMAKE_CUDA_ARCHITECTURES=90a in a worktree at $ONEBIT_GPU_SRC (/tmp/obsrc)
+#           -> build-gpubin/bin.tar.xz (git-ignored, ~19 MB): onebit, the CUDA test binaries, bench_cuda_kernels,
+#              stripped, built for CMAKE_CUDA_ARCHITECTURES=90a in a worktree at $ONEBIT_GPU_SRC (/tmp/obsrc); and a
+#              CPU-only onebit for the device's Xeon (build-xeon/: -march=sapphirerapids, the ISA of its Emerald
+#              Rapids, family 6 model 207), which ONEBIT_GPU_CHECK=xeon-train times instead of building one there
+#              (the build on all 16 cores cost minutes of the call and left the load high for the 2-thread rows)
 #   device: bash scripts/gpu-binaries.sh unpack         # in the checkout; carry .deps and build-gpubin
 #           -> build-gpu/... as a build there would place them, and a link $ONEBIT_GPU_SRC -> the checkout
 #
@@ -27,6 +30,9 @@ case "${1:-}" in
     cmake -S "$src" -B "$src/build-gpu" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON \
       -DCMAKE_CUDA_ARCHITECTURES=90a > /dev/null
     ninja -C "$src/build-gpu" "${targets[@]}"
+    cmake -S "$src" -B "$src/build-xeon" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=OFF -DONEBIT_NATIVE=OFF \
+      -DCMAKE_CXX_FLAGS=-march=sapphirerapids -DONEBIT_BUILD_TESTS=OFF -DONEBIT_BUILD_BENCH=OFF > /dev/null
+    ninja -C "$src/build-xeon" onebit
     stage=$(mktemp -d)
     trap 'rm -rf "$stage"' EXIT
     for f in src/cli/onebit tests/cuda/cuda_kernels_test tests/cuda/cuda_ops_test tests/cuda/cuda_model_test \
@@ -34,8 +40,10 @@ case "${1:-}" in
       mkdir -p "$stage/build-gpu/$(dirname "$f")"
       strip -o "$stage/build-gpu/$f" "$src/build-gpu/$f"
     done
+    mkdir -p "$stage/build-xeon/src/cli"
+    strip -o "$stage/build-xeon/src/cli/onebit" "$src/build-xeon/src/cli/onebit"
     mkdir -p build-gpubin
-    tar cJf build-gpubin/bin.tar.xz.tmp -C "$stage" build-gpu
+    tar cJf build-gpubin/bin.tar.xz.tmp -C "$stage" build-gpu build-xeon
     mv build-gpubin/bin.tar.xz.tmp build-gpubin/bin.tar.xz
     echo "build-gpubin/bin.tar.xz: $(du -h build-gpubin/bin.tar.xz | cut -f1), built from $(git log --oneline -1 "$rev")"
     ;;
@@ -44,7 +52,7 @@ case "${1:-}" in
     [ -e "$src" ] && [ ! -L "$src" ] && { echo "gpu-binaries: $src exists and is not a link" >&2; exit 1; }
     ln -sfn "$PWD" "$src"
     tar xJf build-gpubin/bin.tar.xz
-    echo "unpacked into build-gpu/; $src -> $PWD"
+    echo "unpacked into build-gpu/ and build-xeon/; $src -> $PWD"
     ;;
   *)
     echo "usage: bash scripts/gpu-binaries.sh pack [REV] | unpack" >&2

@@ -13,8 +13,8 @@
 # (ATTENTION_VERSIONS, default "auto v2 v3 v4"; CONFIGS, default "125m 0.3b").
 # ONEBIT_GPU_CHECK=xeon-infer uses no GPU: bench/xeon_infer.sh, issue 16's CPU inference rows (onebit vs
 # llama.cpp and bitnet.cpp) on this machine's Xeon; carry .deps and .peer (bench/build_peer_binaries.sh).
-# ONEBIT_GPU_CHECK=xeon-train uses no GPU either: issue 13's CPU training rows on the Xeon, a CPU-only build of
-# `onebit` then bench/train_throughput.sh against the PyTorch peer (eager and torch.compile) at 2 threads and
+# ONEBIT_GPU_CHECK=xeon-train uses no GPU either: issue 13's CPU training rows on the Xeon, a CPU-only
+# `onebit` (the one scripts/gpu-binaries.sh carries, or built here) then bench/train_throughput.sh against the PyTorch peer (eager and torch.compile) at 2 threads and
 # every core (THREADS, PEER_RUNS [2], CPU_TAG [intel-xeon] as that script takes them; the peer from
 # ../shared/bench or .peer/); the result JSON and the log go to $OUT.
 # Each CUDA test binary runs under `timeout ${GPU_TEST_TIMEOUT:-300}` (seconds): a kernel that hangs (an mbarrier
@@ -52,8 +52,13 @@ if [ "${ONEBIT_GPU_CHECK:-all}" = xeon-train ]; then
   trap - EXIT
   rm -rf "$out"
   lscpu -e=CPU,CORE,SOCKET,NODE 2>/dev/null | tee "$final_out/xeon-train-cpus.txt" | head -n 3
-  bash bench/build_cpu_onebit.sh build-xeon "$final_out/xeon-train-build.log" || exit 1
-  # The build ran on every core: let the load settle before the 2-thread rows (a run started at load 6.8 took
+  # The binary `scripts/gpu-binaries.sh pack` built for this CPU where it was unpacked, else a build here.
+  if [ -x build-xeon/src/cli/onebit ] && [ ! -f build-xeon/CMakeCache.txt ]; then
+    echo "xeon-train: the carried build-xeon/src/cli/onebit (-march=sapphirerapids)" | tee "$final_out/xeon-train-build.log"
+  else
+    bash bench/build_cpu_onebit.sh build-xeon "$final_out/xeon-train-build.log" || exit 1
+  fi
+  # A build runs on every core: let the load settle before the 2-thread rows (a run started at load 6.8 took
   # 25% longer than the same code at rest). At most two minutes.
   for _ in $(seq 1 30); do awk '{exit !($1 < 1.5)}' /proc/loadavg && break; sleep 4; done
   tag=${CPU_TAG:-intel-xeon}

@@ -214,7 +214,7 @@ TEST(CudaModelInvariants, Int8ForwardMatchesTheBf16Forward) {
     std::vector<model::ParamInfo> info;
   };
   auto run = [&](bool int8, int segments) {
-    const ScopedEnv env("ONEBIT_CUDA_INT8_FORWARD", int8 ? "1" : "0");
+    const ScopedEnv env({{"ONEBIT_CUDA_INT8_FORWARD", std::string(int8 ? "1" : "0")}});
     kernels::cuda::CudaOps ops;  // reads the variable when it is made
     model::Network<float, kernels::bf16> net(cfg, ops);
     net.init_weights(s);
@@ -276,7 +276,7 @@ TEST(CudaModelInvariants, Int8GroupsMatchTheMembersProducts) {
     SCOPED_TRACE(::testing::Message() << "seed " << s << " hidden " << sh.hidden << " kv heads " << sh.kv);
     const Batch b = random_batch(2, 64, cfg.vocab_size, s + 1);
     auto run = [&](bool groups) {
-      const ScopedEnv int8("ONEBIT_CUDA_INT8_FORWARD", "1"), env("ONEBIT_CUDA_INT8_GROUPS", groups ? "1" : "0");
+      const ScopedEnv env({{"ONEBIT_CUDA_INT8_FORWARD", "1"}, {"ONEBIT_CUDA_INT8_GROUPS", groups ? "1" : "0"}});
       kernels::cuda::CudaOps ops;  // reads the variables when it is made
       model::Network<float, kernels::bf16> net(cfg, ops);
       net.init_weights(s);

@@ -247,7 +247,7 @@ TEST(CudaOps, AttentionWithDropoutMatchesTheCpuBackend) {
 TEST(CudaOps, Int8GroupIsItsMembersProductsOrDeclines) {
   ONEBIT_REQUIRE_GPU();
   if (!int8_gemm_available()) GTEST_SKIP() << "no sm_90a code or not a compute capability 9.0 device";
-  const ScopedEnv int8("ONEBIT_CUDA_INT8_FORWARD", "1"), groups("ONEBIT_CUDA_INT8_GROUPS", "1");
+  const ScopedEnv env({{"ONEBIT_CUDA_INT8_FORWARD", "1"}, {"ONEBIT_CUDA_INT8_GROUPS", "1"}});
   CudaOps o;
   const int N = 200, K = 256;
   const std::vector<int> outs = {512, 256, 264, 256};  // packed in this order

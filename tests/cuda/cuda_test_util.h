@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <string>
@@ -49,27 +51,27 @@ inline std::vector<float> bf16_exact(std::vector<float> v) {
   return v;
 }
 
-// Sets an environment variable for a scope and restores it after (a backend reads its switches when it is made).
+// Sets environment variables for its lifetime and restores them after: for a backend made in that scope (it reads
+// its switches when it is made) and for processes spawned in it (they copy the environment at fork).
 class ScopedEnv {
  public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    const char* old = std::getenv(name);
-    had_ = old != nullptr;
-    if (had_) old_ = old;
-    setenv(name, value, 1);
+  explicit ScopedEnv(const std::map<std::string, std::string>& vars) {
+    for (const auto& [k, v] : vars) {
+      const char* old = std::getenv(k.c_str());
+      saved_[k] = old ? std::optional<std::string>(old) : std::nullopt;
+      ::setenv(k.c_str(), v.c_str(), 1);
+    }
   }
   ~ScopedEnv() {
-    if (had_)
-      setenv(name_.c_str(), old_.c_str(), 1);
-    else
-      unsetenv(name_.c_str());
+    for (const auto& [k, v] : saved_)
+      if (v) ::setenv(k.c_str(), v->c_str(), 1);
+      else ::unsetenv(k.c_str());
   }
   ScopedEnv(const ScopedEnv&) = delete;
   ScopedEnv& operator=(const ScopedEnv&) = delete;
 
  private:
-  std::string name_, old_;
-  bool had_ = false;
+  std::map<std::string, std::optional<std::string>> saved_;
 };
 
 // Relative tolerance of one bf16 rounding of an f32 result: half a bf16 ulp (at most 2^-8 of the

@@ -20,8 +20,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <map>
-#include <optional>
 
 #include "../cli/cli_util.h"
 #include "../cli/trajectory.h"
@@ -33,25 +31,7 @@ using namespace onebit::test;
 
 namespace {
 
-// Sets variables for the processes spawned in its lifetime (they copy the environment at fork).
-class ScopedEnv {
- public:
-  explicit ScopedEnv(const std::map<std::string, std::string>& vars) {
-    for (const auto& [k, v] : vars) {
-      const char* old = std::getenv(k.c_str());
-      saved_[k] = old ? std::optional<std::string>(old) : std::nullopt;
-      ::setenv(k.c_str(), v.c_str(), 1);
-    }
-  }
-  ~ScopedEnv() {
-    for (const auto& [k, v] : saved_)
-      if (v) ::setenv(k.c_str(), v->c_str(), 1);
-      else ::unsetenv(k.c_str());
-  }
-
- private:
-  std::map<std::string, std::optional<std::string>> saved_;
-};
+using kernels::cuda::testing::ScopedEnv;
 
 std::vector<std::string> tiny_args(const fs::path& data, const fs::path& out, int batch, int64_t steps = 20) {
   return {"train", "--data", data.string(), "--model-config", "tiny", "--output-dir", out.string(),

@@ -14,9 +14,9 @@
 # ONEBIT_GPU_CHECK=xeon-infer uses no GPU: bench/xeon_infer.sh, issue 16's CPU inference rows (onebit vs
 # llama.cpp and bitnet.cpp) on this machine's Xeon; carry .deps and .peer (bench/build_peer_binaries.sh).
 # ONEBIT_GPU_CHECK=xeon-train uses no GPU either: issue 13's CPU training rows on the Xeon, a CPU-only
-# `onebit` (the one scripts/gpu-binaries.sh carries, or built here) then bench/train_throughput.sh against the PyTorch peer (eager and torch.compile) at 2 threads and
-# every core (THREADS, PEER_RUNS [2], CPU_TAG [intel-xeon] as that script takes them; the peer from
-# ../shared/bench or .peer/); the result JSON and the log go to $OUT.
+# `onebit` (the one scripts/gpu-binaries.sh carries, or built here) then bench/train_throughput.sh against the
+# PyTorch peer (eager and torch.compile) at 2 threads and every core (THREADS, PEER_RUNS [2], CPU_TAG [intel-xeon]
+# as that script takes them; the peer from ../shared/bench or .peer/); the result JSON and the log go to $OUT.
 # Each CUDA test binary runs under `timeout ${GPU_TEST_TIMEOUT:-300}` (seconds): a kernel that hangs (an mbarrier
 # waiting for bytes that never come) then costs one binary's limit, not the whole device call.
 # On an image without a package registry, run scripts/fetch-device-deps.sh first and carry .deps.

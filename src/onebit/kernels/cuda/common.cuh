@@ -122,7 +122,6 @@ __device__ inline T block_max(T v, T* shared32) {
   return warp_max(t);
 }
 
-
 // Binary search over ascending keys[0, n): the first index whose key is >= key (upper: > key).
 template <typename U>
 __device__ inline int run_bound(const U* keys, int n, U key, bool upper) {

@@ -5,13 +5,13 @@
 # at each thread count of THREADS (default: 2 and all cores), in one run.
 #
 #   bench/train_throughput.sh     (env: ONEBIT_BINARY, PYTHON, PEER, THREADS, STEPS, WARMUP, PEER_RUNS,
-#                                       PEER_STEPS, CPU_TAG)
+#                                       PEER_STEPS, CPU_TAG, RESULT_JSON)
 # onebit: median time per step from metrics.jsonl, excluding the first WARMUP steps.
 # torch:  each peer run times PEER_STEPS steps after its own warm-up, eager then compiled (compilation is
 #         not timed); it is run PEER_RUNS times and the median of the runs is reported for each mode, with
 #         onebit's ratio to that median and to the fastest run.
-# Writes bench/results/train_throughput_<CPU_TAG>.json (CPU_TAG defaults to one made from the CPU model
-# name) and prints a table with the ratios.
+# Writes RESULT_JSON (default bench/results/train_throughput_<CPU_TAG>.json; CPU_TAG defaults to one made
+# from the CPU model name) and prints a table with the ratios.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -42,33 +42,19 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$repo/bench/results"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 cpu_tag=${CPU_TAG:-$(echo "$cpu" | tr 'A-Z' 'a-z' | sed -E 's/\((r|tm)\)//g; s/(processor|cpu|[0-9]+-core|@.*)//g; s/[^a-z0-9]+/-/g; s/^-+|-+$//g')}
-out="$repo/bench/results/train_throughput_${cpu_tag}.json"
+out=${RESULT_JSON:-$repo/bench/results/train_throughput_${cpu_tag}.json}
 
-for t in $THREADS; do
-  load=$(cut -d' ' -f1-3 /proc/loadavg)  # other work on the machine skews every number
-  echo "== $t threads (load avg $load): onebit, 25m, batch $BATCH x seq $SEQ, $((WARMUP + STEPS)) steps" >&2
-  echo "$load" > "$work/load-$t"
-  # The byte tokenizer keeps ids < 257; the step's cost does not depend on which ids appear.
-  XDG_CACHE_HOME="$work/cache" "$ONEBIT_BINARY" train --data "$repo/data/tinyshakespeare.txt" \
-    --model-config "$repo/configs/25m.json" --output-dir "$work/onebit-$t" --no-resume \
-    --batch-size $BATCH --seq-len $SEQ --max-steps $((WARMUP + STEPS)) --threads "$t" \
-    --quant-warmup-steps 0 --quant-anneal-steps 0 --val-fraction 0 --keep-checkpoints 1 >&2
-  echo "== $t threads: torch peer, $PEER_RUNS runs of $PEER_STEPS timed steps, eager then torch.compile" >&2
-  for r in $(seq 1 "$PEER_RUNS"); do
-    "$PYTHON" "$PEER" --device cpu --config 25M --batch $BATCH --seq $SEQ --threads "$t" \
-      --steps "$PEER_STEPS" --no-unquantized --json-out "$work/peer-$t-$r.json" >&2
-  done
-  cut -d' ' -f1-3 /proc/loadavg >> "$work/load-$t"
-done
-
-"$PYTHON" - "$work" "$WARMUP" "$out" "$cpu" "$ONEBIT_BINARY" "$THREADS" <<'PY'
+# The summary (JSON and table) is rewritten after each thread count, so a run cut short (a device call's
+# time limit) keeps the rows it finished; "complete" says whether every count of THREADS is in it.
+summarize() {  # $1: the thread counts done so far
+"$PYTHON" - "$work" "$WARMUP" "$out" "$cpu" "$ONEBIT_BINARY" "$1" "$THREADS" <<'PY'
 import datetime, glob, json, statistics, sys
-work, warmup, out, cpu, binary, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+work, warmup, out, cpu, binary, threads, planned = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
 res = {"benchmark": "train_throughput", "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
        "cpu": cpu, "config": "25m (vocab 32000, d 512, 6 layers, 8 heads, ff 1408, untied head)", "batch": 8, "seq": 256,
        "quantization": "hard ternary weights + int8 activations (QAT), AdamW step included", "onebit_binary": binary,
-       "by_threads": []}
-rows = []
+       "threads_planned": [int(t) for t in planned.split()],
+       "complete": threads.split() == planned.split(), "by_threads": []}
 for t in map(int, threads.split()):
     steps = [json.loads(l) for l in open(f"{work}/onebit-{t}/metrics.jsonl") if '"loss"' in l]
     timed = [s for s in steps if s["step"] > warmup]
@@ -108,6 +94,28 @@ for r in res["by_threads"]:
             continue
         print(f"{t:8}{label:>15}{r[key]['ms_step_median_of_runs']:10.0f}{r[key]['tok_s']:10.0f}"
               f"{r['speedup_over_' + key]:11.2f}x{r['speedup_over_' + key + '_fastest_run']:15.2f}x")
-print("targets: >= 1.5x torch eager, >= 1.2x torch.compile")
+print("targets: >= 1.5x torch eager, >= 1.2x torch.compile"
+      + ("" if res["complete"] else f" (partial: {threads} of {planned} threads so far)"))
 print(f"wrote {out}")
 PY
+}
+
+for t in $THREADS; do
+  load=$(cut -d' ' -f1-3 /proc/loadavg)  # other work on the machine skews every number
+  echo "== $t threads (load avg $load): onebit, 25m, batch $BATCH x seq $SEQ, $((WARMUP + STEPS)) steps" >&2
+  echo "$load" > "$work/load-$t"
+  # The byte tokenizer keeps ids < 257; the step's cost does not depend on which ids appear.
+  XDG_CACHE_HOME="$work/cache" "$ONEBIT_BINARY" train --data "$repo/data/tinyshakespeare.txt" \
+    --model-config "$repo/configs/25m.json" --output-dir "$work/onebit-$t" --no-resume \
+    --batch-size $BATCH --seq-len $SEQ --max-steps $((WARMUP + STEPS)) --threads "$t" \
+    --quant-warmup-steps 0 --quant-anneal-steps 0 --val-fraction 0 --keep-checkpoints 1 >&2
+  echo "== $t threads: torch peer, $PEER_RUNS runs of $PEER_STEPS timed steps, eager then torch.compile" >&2
+  for r in $(seq 1 "$PEER_RUNS"); do
+    "$PYTHON" "$PEER" --device cpu --config 25M --batch $BATCH --seq $SEQ --threads "$t" \
+      --steps "$PEER_STEPS" --no-unquantized --json-out "$work/peer-$t-$r.json" >&2
+  done
+  cut -d' ' -f1-3 /proc/loadavg >> "$work/load-$t"
+  done_threads="${done_threads:+$done_threads }$t"
+  summarize "$done_threads"
+done
+

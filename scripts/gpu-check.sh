@@ -63,10 +63,13 @@ if [ "${ONEBIT_GPU_CHECK:-all}" = xeon-train ]; then
   for _ in $(seq 1 30); do awk '{exit !($1 < 1.5)}' /proc/loadavg && break; sleep 4; done
   tag=${CPU_TAG:-intel-xeon}
   status=0
+  # The JSON goes straight to $OUT, rewritten after each thread count: a call cut short by its time limit
+  # still brings back the rows it finished ("complete": false in it says so).
   THREADS="${THREADS:-2 $(nproc)}" PEER_RUNS="${PEER_RUNS:-2}" PYTHON="${PYTHON:-python3}" PEER=$peer CPU_TAG=$tag \
-    ONEBIT_BINARY=build-xeon/src/cli/onebit bash bench/train_throughput.sh 2>&1 |
+    RESULT_JSON="$final_out/train_throughput_$tag.json" ONEBIT_BINARY=build-xeon/src/cli/onebit \
+    bash bench/train_throughput.sh 2>&1 |
     tee "$final_out/xeon-train.log" | grep -vE "it/s|step/s|^\[onebit info\]|[Ww]arn" | tail -n 12 || status=1
-  cp "bench/results/train_throughput_$tag.json" "$final_out/" 2>/dev/null || status=1
+  [ -f "$final_out/train_throughput_$tag.json" ] || status=1
   exit "$status"
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"

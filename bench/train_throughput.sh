@@ -118,4 +118,3 @@ for t in $THREADS; do
   done_threads="${done_threads:+$done_threads }$t"
   summarize "$done_threads"
 done
-

@@ -18,7 +18,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=${ONEBIT_GPU_SRC:-/tmp/obsrc}
-targets=(onebit cuda_kernels_test cuda_ops_test cuda_model_test cuda_train_test bench_cuda_kernels)
+# The binaries carried, as build-gpu/ places them; their ninja targets are the file names.
+bins=(src/cli/onebit tests/cuda/cuda_kernels_test tests/cuda/cuda_ops_test tests/cuda/cuda_model_test
+  tests/cuda/cuda_train_test bench/bench_cuda_kernels)
 case "${1:-}" in
   pack)
     rev=$(git rev-parse "${2:-HEAD}")
@@ -29,14 +31,13 @@ case "${1:-}" in
     fi
     cmake -S "$src" -B "$src/build-gpu" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON \
       -DCMAKE_CUDA_ARCHITECTURES=90a > /dev/null
-    ninja -C "$src/build-gpu" "${targets[@]}"
+    ninja -C "$src/build-gpu" "${bins[@]##*/}"
     cmake -S "$src" -B "$src/build-xeon" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=OFF -DONEBIT_NATIVE=OFF \
       -DCMAKE_CXX_FLAGS=-march=sapphirerapids -DONEBIT_BUILD_TESTS=OFF -DONEBIT_BUILD_BENCH=OFF > /dev/null
     ninja -C "$src/build-xeon" onebit
     stage=$(mktemp -d)
     trap 'rm -rf "$stage"' EXIT
-    for f in src/cli/onebit tests/cuda/cuda_kernels_test tests/cuda/cuda_ops_test tests/cuda/cuda_model_test \
-      tests/cuda/cuda_train_test bench/bench_cuda_kernels; do
+    for f in "${bins[@]}"; do
       mkdir -p "$stage/build-gpu/$(dirname "$f")"
       strip -o "$stage/build-gpu/$f" "$src/build-gpu/$f"
     done
